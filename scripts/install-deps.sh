@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package and npm module Flashwire needs to build, run and test.
+# Idempotent: packages already present are skipped, so a second run costs a few seconds.
+# Usage: scripts/install-deps.sh            (needs root or sudo for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build toolchain and libraries (Debian 12). Boost 1.81 is named explicitly: 1.74, the
+# default, lacks Boost.JSON, Boost.URL and asio::as_tuple.
+DEB_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libssl-dev openssl
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libcurl4-openssl-dev libsqlite3-dev sqlite3
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libexpected-dev
+  libcmark-gfm-dev libcmark-gfm-extensions-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-format
+  nodejs
+)
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm is bundled with some Node.js builds and packaged separately by Debian.
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get install -y -q --no-install-recommends npm
+fi
+
+# Node modules for the interoperability tests and benchmarks (exact versions, package-lock.json).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "install-deps: all dependencies present"

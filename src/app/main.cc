@@ -1,0 +1,37 @@
+// The flashwire command: every subcommand of the product lives behind this one binary.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "app/cli_error.h"
+#include "app/webpush_commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Flashwire: a self-hosted breaking-news site and Web Push alert platform"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "flashwire " FLASHWIRE_VERSION);
+
+  auto* serve = app.add_subcommand("serve", "Run the news site, newsroom and alert fan-out");
+  serve->callback([] {
+    std::cout << "flashwire serve: the news site is not part of this build yet.\n"
+                 "This build provides the Web Push core: try `flashwire vapid generate` or "
+                 "`flashwire --help`.\n";
+  });
+  flashwire::app::add_vapid_commands(app);
+  flashwire::app::add_webpush_commands(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const flashwire::app::CommandError& e) {
+    std::fflush(stdout);
+    std::cerr << "flashwire: " << e.what() << '\n';
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "flashwire: unexpected error: " << e.what() << '\n';
+    return 70;
+  }
+  return 0;
+}
