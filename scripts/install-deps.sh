@@ -17,6 +17,8 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   nodejs
+  # Browser end-to-end tests (tests/e2e): headless Firefox ESR, driven by npm puppeteer-core.
+  firefox-esr
 )
 
 missing=()
@@ -41,7 +43,8 @@ if ! command -v npm >/dev/null 2>&1; then
   $SUDO apt-get install -y -q --no-install-recommends npm
 fi
 
-# Node modules for the interoperability tests and benchmarks (exact versions, package-lock.json).
+# Node modules for the interoperability tests, benchmarks and browser end-to-end tests (exact
+# versions, package-lock.json). puppeteer-core never downloads a browser; it drives firefox-esr.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

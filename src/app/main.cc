@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/cli_error.h"
+#include "app/push_service_command.h"
 #include "app/webpush_commands.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   });
   flashwire::app::add_vapid_commands(app);
   flashwire::app::add_webpush_commands(app);
+  flashwire::app::add_push_service_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,11 +1,18 @@
 #include "app/webpush_commands.h"
 
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/cli_error.h"
 #include "common/clock.h"
@@ -190,6 +197,127 @@ void add_webpush_decrypt(CLI::App& webpush) {
   });
 }
 
+size_t collect_body(char* data, size_t size, size_t count, void* out) {
+  auto* body = static_cast<std::string*>(out);
+  const size_t n = size * count;
+  if (body->size() + n > 64 * 1024) return 0;  // a push service has no reason to say more
+  body->append(data, n);
+  return n;
+}
+
+size_t collect_header(char* data, size_t size, size_t count, void* out) {
+  auto* headers = static_cast<std::vector<std::string>*>(out);
+  const size_t n = size * count;
+  std::string line(data, n);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+  if (!line.empty()) headers->push_back(std::move(line));
+  return n;
+}
+
+std::string header_value(const std::vector<std::string>& headers, std::string_view name) {
+  for (const auto& line : headers) {
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      std::string value = line.substr(name.size() + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  }
+  return {};
+}
+
+void add_webpush_send(CLI::App& webpush) {
+  struct Args {
+    std::string endpoint, p256dh, auth, vapid_private, vapid_subject, urgency, topic, in;
+    std::int64_t ttl = 60;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = webpush.add_subcommand(
+      "send",
+      "Encrypt, VAPID-sign and POST one message to a push endpoint; prints the outcome as JSON");
+  cmd->add_option("--endpoint", args->endpoint, "The subscription's endpoint URL (http or https)")
+      ->required();
+  cmd->add_option("--p256dh", args->p256dh, "Subscription public key, base64url")->required();
+  cmd->add_option("--auth", args->auth, "Subscription auth secret, base64url (16 bytes)")
+      ->required();
+  cmd->add_option("--vapid-private", args->vapid_private, "VAPID private key, base64url")
+      ->required();
+  cmd->add_option("--vapid-sub", args->vapid_subject, "VAPID contact: mailto:address or https: URL")
+      ->required();
+  cmd->add_option("--ttl", args->ttl, "Seconds the push service may keep the message")
+      ->capture_default_str();
+  cmd->add_option("--urgency", args->urgency, "very-low, low, normal or high");
+  cmd->add_option("--topic", args->topic,
+                  "Replaces an undelivered message with the same topic (<= 32 base64url chars)");
+  cmd->add_option("--in", args->in, "Plaintext file (default: stdin)");
+  cmd->callback([args] {
+    if (args->ttl < 0) throw CommandError("--ttl must not be negative");
+    if (!args->urgency.empty() && args->urgency != "very-low" && args->urgency != "low" &&
+        args->urgency != "normal" && args->urgency != "high") {
+      throw CommandError("--urgency must be very-low, low, normal or high");
+    }
+    const SubscriptionKeys keys =
+        unwrap(SubscriptionKeys::from_base64url(args->p256dh, args->auth), "subscription");
+    const P256KeyPair vapid_key =
+        unwrap(P256KeyPair::from_private_base64url(args->vapid_private), "--vapid-private");
+    const std::string audience = unwrap(audience_for_endpoint(args->endpoint), "--endpoint");
+    const std::int64_t now = system_clock().now_seconds();
+    const std::string token = unwrap(
+        sign_vapid_token(vapid_key, {audience, now + 12 * 60 * 60, args->vapid_subject}, now),
+        "vapid");
+    const Bytes plaintext = read_input(args->in);
+    MessageEncryptor encryptor;
+    const Bytes body = unwrap(encryptor.encrypt(keys, plaintext), "encrypt");
+
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+    if (!curl) throw CommandError("cannot initialise libcurl");
+    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
+                                                                        &curl_slist_free_all);
+    auto add_header = [&headers](const std::string& line) {
+      headers.reset(curl_slist_append(headers.release(), line.c_str()));
+    };
+    add_header("TTL: " + std::to_string(args->ttl));
+    add_header("Content-Encoding: aes128gcm");
+    add_header("Content-Type: application/octet-stream");
+    add_header("Authorization: " + format_vapid_authorization(token, vapid_key.public_key()));
+    if (!args->urgency.empty()) add_header("Urgency: " + args->urgency);
+    if (!args->topic.empty()) add_header("Topic: " + args->topic);
+    std::string response_body;
+    std::vector<std::string> response_headers;
+    curl_easy_setopt(curl.get(), CURLOPT_URL, args->endpoint.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response_body);
+    curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response_headers);
+    const CURLcode rc = curl_easy_perform(curl.get());
+    if (rc != CURLE_OK)
+      throw CommandError(std::string("cannot reach the push service: ") + curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+
+    boost::json::object out;
+    out["status"] = status;
+    out["location"] = header_value(response_headers, "Location");
+    const std::string ttl = header_value(response_headers, "TTL");
+    out["ttl"] =
+        ttl.empty() ? boost::json::value(nullptr) : boost::json::value(std::atoll(ttl.c_str()));
+    std::cout << boost::json::serialize(out) << std::endl;
+    if (status < 200 || status >= 300) {
+      std::string first_line = response_body.substr(0, response_body.find('\n')).substr(0, 300);
+      throw CommandError("push service answered " + std::to_string(status) + ": " + first_line);
+    }
+  });
+}
+
 }  // namespace
 
 void add_vapid_commands(CLI::App& app) {
@@ -205,6 +333,7 @@ void add_webpush_commands(CLI::App& app) {
   webpush->require_subcommand(1);
   add_webpush_encrypt(*webpush);
   add_webpush_decrypt(*webpush);
+  add_webpush_send(*webpush);
 }
 
 }  // namespace flashwire::app

@@ -1,0 +1,180 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+
+namespace flashwire::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace
+
+struct Server::State : std::enable_shared_from_this<Server::State> {
+  State(asio::io_context& io_context, Handler& h, ServerOptions o)
+      : io(io_context), handler(h), options(std::move(o)), acceptor(io_context) {}
+
+  asio::io_context& io;
+  Handler& handler;
+  ServerOptions options;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+  std::uint64_t accepted = 0;
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();  // keeps the state alive while the loop runs
+    while (!stopped) {
+      auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || stopped) break;
+        // EMFILE and friends: keep serving the connections we have, try again shortly.
+        asio::steady_timer pause(io, std::chrono::milliseconds(50));
+        co_await pause.async_wait(kNoThrow);
+        continue;
+      }
+      ++accepted;
+      asio::co_spawn(io, serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> write(beast::tcp_stream& stream, Response& response, bool keep_alive) {
+    response.set(beast::http::field::server, options.server_name);
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    stream.expires_after(options.idle_timeout);
+    co_await beast::http::async_write(stream, response, kNoThrow);
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      beast::http::request_parser<beast::http::string_body> parser;
+      parser.header_limit(options.max_header_bytes);
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(options.idle_timeout);
+      auto [ec, bytes] = co_await beast::http::async_read(stream, buffer, parser, kNoThrow);
+      if (ec == beast::http::error::body_limit) {
+        Response response =
+            json_error(Status::payload_too_large, "payload_too_large",
+                       "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+        co_await write(stream, response, false);
+        break;
+      }
+      if (ec == beast::http::error::end_of_stream || ec == asio::error::eof ||
+          ec == beast::error::timeout || ec == asio::error::connection_reset ||
+          ec == asio::error::operation_aborted) {
+        break;
+      }
+      if (ec) {  // malformed request line, headers, chunking, or header too large
+        Response response = json_error(Status::bad_request, "bad_request",
+                                       "malformed HTTP request: " + ec.message());
+        co_await write(stream, response, false);
+        break;
+      }
+      Request request = parser.release();
+      if (beast::websocket::is_upgrade(request)) {
+        if (handler.accepts_websocket(request)) {
+          stream.expires_never();
+          handler.start_websocket(std::move(stream), std::move(request));
+          co_return;
+        }
+        Response response =
+            json_error(Status::not_found, "not_found", "no WebSocket service at this path");
+        co_await write(stream, response, false);
+        break;
+      }
+      const bool keep_alive = request.keep_alive() && !stopped;
+      Response response = handler.handle(request);
+      co_await write(stream, response, keep_alive);
+      if (!keep_alive) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+};
+
+Response json_error(Status status, std::string_view code, std::string_view message) {
+  boost::json::object body;
+  body["error"] = code;
+  body["message"] = message;
+  return json_response(status, boost::json::serialize(body));
+}
+
+Response json_response(Status status, std::string body) {
+  Response response(status, 11);
+  response.set(boost::beast::http::field::content_type, "application/json");
+  response.set(boost::beast::http::field::cache_control, "no-store");
+  response.body() = std::move(body);
+  return response;
+}
+
+Server::Server(asio::io_context& io, Handler& handler, ServerOptions options)
+    : state_(std::make_shared<State>(io, handler, std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+tl::expected<tcp::endpoint, std::string> Server::listen(const tcp::endpoint& endpoint) {
+  beast::error_code ec;
+  auto& acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return tl::unexpected("cannot listen on " + endpoint.address().to_string() + ":" +
+                          std::to_string(endpoint.port()) + ": " + ec.message());
+  }
+  const tcp::endpoint bound = acceptor.local_endpoint(ec);
+  asio::co_spawn(state_->io, state_->accept_loop(), asio::detached);
+  return bound;
+}
+
+void Server::stop() {
+  state_->stopped = true;
+  beast::error_code ignored;
+  state_->acceptor.close(ignored);
+}
+
+std::uint64_t Server::connections_accepted() const { return state_->accepted; }
+
+tl::expected<tcp::endpoint, std::string> parse_listen_address(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return tl::unexpected("listen address must be HOST:PORT, got '" + std::string(text) + "'");
+  }
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  const auto [end, err] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (err != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    return tl::unexpected("listen port must be a number from 0 to 65535, got '" +
+                          std::string(port_text) + "'");
+  }
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(std::string(host), ec);
+  if (ec)
+    return tl::unexpected("listen host must be an IP address, got '" + std::string(host) + "'");
+  return tcp::endpoint(address, static_cast<std::uint16_t>(port));
+}
+
+}  // namespace flashwire::http

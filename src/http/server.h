@@ -1,0 +1,83 @@
+// A small HTTP/1.1 server on Boost.Beast: accepts connections, reads requests within limits,
+// hands each to a Handler, and hands WebSocket upgrades over to the Handler whole.
+//
+// The server owns limits and transport errors (oversized headers or bodies, malformed requests,
+// idle connections); handlers own meaning. A request over the body limit is answered 413, a
+// malformed one 400, both as JSON, without reaching the handler.
+//
+// Thread safety: the server and its handler run on the io_context they were given; run that
+// io_context on one thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tl/expected.hpp>
+
+namespace flashwire::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+using Status = boost::beast::http::status;
+
+struct ServerOptions {
+  // Largest request header accepted; larger ones get 431-like treatment (400 and close).
+  std::uint32_t max_header_bytes = 8 * 1024;
+  // Largest request body accepted; larger ones are answered 413 and the connection closed.
+  std::uint64_t max_body_bytes = 64 * 1024;
+  // A connection with no complete request within this time is closed.
+  std::chrono::seconds idle_timeout{30};
+  // Value of the Server header.
+  std::string server_name = "flashwire";
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // Answers one request. Runs on the server's io_context; must not block for long.
+  virtual Response handle(const Request& request) = 0;
+  // Whether `request` (a WebSocket upgrade) is for a path this handler serves over WebSocket.
+  virtual bool accepts_websocket(const Request& request) const = 0;
+  // Takes over an accepted upgrade: the handler completes the WebSocket handshake on `stream`.
+  virtual void start_websocket(boost::beast::tcp_stream stream, Request request) = 0;
+};
+
+// A JSON error body {"error": code, "message": message} with the given status.
+Response json_error(Status status, std::string_view code, std::string_view message);
+// A JSON response with the given body (already serialised).
+Response json_response(Status status, std::string body);
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, Handler& handler, ServerOptions options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Returns the bound endpoint (port 0 picks a free port), or a
+  // one-line error (address in use, permission denied).
+  tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
+      const boost::asio::ip::tcp::endpoint& endpoint);
+  // Stops accepting new connections. Connections in progress finish their current request.
+  void stop();
+
+  // Connections accepted so far and currently open (HTTP; WebSockets belong to the handler).
+  std::uint64_t connections_accepted() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// Parses "host:port" ("127.0.0.1:8090", "[::1]:8090"). Errors name the problem.
+tl::expected<boost::asio::ip::tcp::endpoint, std::string> parse_listen_address(
+    std::string_view text);
+
+}  // namespace flashwire::http
