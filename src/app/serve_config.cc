@@ -1,0 +1,230 @@
+#include "app/serve_config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <set>
+
+#include "http/server.h"
+#include "webpush/push_hosts.h"
+#include "webpush/vapid.h"
+
+namespace flashwire::app {
+namespace {
+
+using Error = tl::unexpected<std::string>;
+
+// Reads a string key if present; a value of another type is an error.
+bool read_string(const toml::table& table, std::string_view key, std::string& out,
+                 std::string& error, std::string_view prefix = "") {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return true;
+  if (const auto* value = node->as_string()) {
+    out = value->get();
+    return true;
+  }
+  error = std::string(prefix) + std::string(key) + ": must be a string";
+  return false;
+}
+
+bool read_string_list(const toml::table& table, std::string_view key, std::vector<std::string>& out,
+                      std::string& error, std::string_view prefix = "") {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return true;
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    error = std::string(prefix) + std::string(key) + ": must be a list of strings";
+    return false;
+  }
+  out.clear();
+  for (const auto& item : *array) {
+    const auto* value = item.as_string();
+    if (value == nullptr) {
+      error = std::string(prefix) + std::string(key) + ": must be a list of strings";
+      return false;
+    }
+    out.push_back(value->get());
+  }
+  return true;
+}
+
+bool check_keys(const toml::table& table, const std::set<std::string_view>& known,
+                std::string_view prefix, std::string& error) {
+  for (const auto& [key, value] : table) {
+    if (!known.contains(key.str())) {
+      error = "unknown setting '" + std::string(prefix) + std::string(key.str()) + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string url_for(const std::string& listen) { return "http://" + listen; }
+
+bool is_scheme_name(std::string_view s) {
+  return !s.empty() && std::isalpha(static_cast<unsigned char>(s[0])) &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) {
+           return std::islower(c) || std::isdigit(c) || c == '+' || c == '-' || c == '.';
+         });
+}
+
+std::optional<std::string> apply_file(const std::string& path, ServeConfig& config) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
+  } catch (const std::exception& e) {
+    return path + ": " + e.what();
+  }
+  std::string error;
+  if (!check_keys(root,
+                  {"listen", "data_dir", "base_url", "site_name", "demo", "vapid_subject",
+                   "push_hosts", "push_service", "app"},
+                  "", error)) {
+    return path + ": " + error;
+  }
+  if (!read_string(root, "listen", config.listen, error) ||
+      !read_string(root, "data_dir", config.data_dir, error) ||
+      !read_string(root, "base_url", config.base_url, error) ||
+      !read_string(root, "site_name", config.site_name, error) ||
+      !read_string(root, "vapid_subject", config.vapid_subject, error) ||
+      !read_string_list(root, "push_hosts", config.push_hosts, error)) {
+    return path + ": " + error;
+  }
+  if (const toml::node* demo = root.get("demo")) {
+    if (!demo->is_boolean()) return path + ": demo: must be true or false";
+    config.demo = demo->as_boolean()->get();
+  }
+  if (const toml::node* node = root.get("push_service")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": push_service: must be a table";
+    if (!check_keys(*table, {"enabled", "listen", "public_url"}, "push_service.", error))
+      return path + ": " + error;
+    if (const toml::node* enabled = table->get("enabled")) {
+      if (!enabled->is_boolean()) return path + ": push_service.enabled: must be true or false";
+      config.push_service.enabled = enabled->as_boolean()->get();
+    }
+    if (!read_string(*table, "listen", config.push_service.listen, error, "push_service.") ||
+        !read_string(*table, "public_url", config.push_service.public_url, error,
+                     "push_service.")) {
+      return path + ": " + error;
+    }
+  }
+  if (const toml::node* node = root.get("app")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": app: must be a table";
+    if (!check_keys(*table,
+                    {"name", "scheme", "ios_app_id", "ios_store_url", "apple_team_id", "bundle_id",
+                     "android_package", "android_store_url", "android_cert_sha256"},
+                    "app.", error)) {
+      return path + ": " + error;
+    }
+    AppLinkConfig app;
+    if (!read_string(*table, "name", app.name, error, "app.") ||
+        !read_string(*table, "scheme", app.scheme, error, "app.") ||
+        !read_string(*table, "ios_app_id", app.ios_app_id, error, "app.") ||
+        !read_string(*table, "ios_store_url", app.ios_store_url, error, "app.") ||
+        !read_string(*table, "apple_team_id", app.apple_team_id, error, "app.") ||
+        !read_string(*table, "bundle_id", app.bundle_id, error, "app.") ||
+        !read_string(*table, "android_package", app.android_package, error, "app.") ||
+        !read_string(*table, "android_store_url", app.android_store_url, error, "app.") ||
+        !read_string_list(*table, "android_cert_sha256", app.android_cert_sha256, error, "app.")) {
+      return path + ": " + error;
+    }
+    config.app = std::move(app);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(ServeConfig& config) {
+  if (auto listen = http::parse_listen_address(config.listen); !listen)
+    return "listen: " + listen.error();
+  if (config.data_dir.empty()) return "data_dir: must not be empty";
+  if (config.base_url.empty()) config.base_url = url_for(config.listen);
+  while (config.base_url.size() > 1 && config.base_url.back() == '/') config.base_url.pop_back();
+  if (auto origin = webpush::validate_vapid_audience(config.base_url); !origin) {
+    return "base_url: must be an origin like https://news.example (no path), got '" +
+           config.base_url + "'";
+  }
+  if (config.site_name.empty() || config.site_name.size() > 80)
+    return "site_name: must be 1 to 80 characters";
+  if (auto ok = webpush::validate_vapid_subject(config.vapid_subject); !ok) {
+    return "vapid_subject: " + ok.error().message;
+  }
+  if (config.push_service.enabled) {
+    if (auto listen = http::parse_listen_address(config.push_service.listen); !listen) {
+      return "push_service.listen: " + listen.error();
+    }
+    if (config.push_service.listen == config.listen)
+      return "push_service.listen: must differ from listen";
+    if (config.push_service.public_url.empty())
+      config.push_service.public_url = url_for(config.push_service.listen);
+    if (auto ok = webpush::validate_vapid_audience(config.push_service.public_url); !ok) {
+      return "push_service.public_url: must be an origin, got '" + config.push_service.public_url +
+             "'";
+    }
+    // Subscriptions to our own push service must be accepted by the site.
+    if (std::find(config.push_hosts.begin(), config.push_hosts.end(),
+                  config.push_service.public_url) == config.push_hosts.end()) {
+      config.push_hosts.push_back(config.push_service.public_url);
+    }
+  }
+  if (auto policy = webpush::PushHostPolicy::create(config.push_hosts); !policy) {
+    return "push_hosts: " + policy.error().message;
+  }
+  if (config.app) {
+    const AppLinkConfig& app = *config.app;
+    if (app.name.empty()) return "app.name: required when [app] is present";
+    if (!is_scheme_name(app.scheme))
+      return "app.scheme: must be a URL scheme name like 'flashwire'";
+    if (app.scheme == "http" || app.scheme == "https" || app.scheme == "javascript" ||
+        app.scheme == "data") {
+      return "app.scheme: must be the app's own scheme, not " + app.scheme;
+    }
+    if (!app.ios_app_id.empty() &&
+        !std::all_of(app.ios_app_id.begin(), app.ios_app_id.end(), ::isdigit)) {
+      return "app.ios_app_id: must be the numeric App Store id";
+    }
+    for (const std::string* url : {&app.ios_store_url, &app.android_store_url}) {
+      if (!url->empty() && !url->starts_with("https://"))
+        return "app store URLs must start with https://";
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> process_getenv(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags,
+                                                         const Getenv& getenv) {
+  ServeConfig config;
+  if (flags.config_file) {
+    if (auto error = apply_file(*flags.config_file, config)) return Error(*error);
+  }
+  if (auto v = getenv("FLASHWIRE_LISTEN")) config.listen = *v;
+  if (auto v = getenv("FLASHWIRE_DATA_DIR")) config.data_dir = *v;
+  if (auto v = getenv("FLASHWIRE_BASE_URL")) config.base_url = *v;
+  if (auto v = getenv("FLASHWIRE_SITE_NAME")) config.site_name = *v;
+  if (auto v = getenv("FLASHWIRE_VAPID_SUBJECT")) config.vapid_subject = *v;
+  if (auto v = getenv("FLASHWIRE_DEMO")) {
+    if (*v != "0" && *v != "1") return Error("FLASHWIRE_DEMO: must be 0 or 1");
+    config.demo = *v == "1";
+  }
+  if (flags.listen) config.listen = *flags.listen;
+  if (flags.data_dir) config.data_dir = *flags.data_dir;
+  if (flags.base_url) config.base_url = *flags.base_url;
+  if (flags.no_demo) config.demo = false;
+  if (auto error = validate(config)) return Error(*error);
+  return config;
+}
+
+}  // namespace flashwire::app

@@ -1,0 +1,71 @@
+// Configuration of `flashwire serve`, from defaults < TOML file < environment < flags, parsed and
+// validated once at start-up. Bad configuration stops the process with one clear message.
+//
+// TOML layout (every key optional):
+//   listen = "127.0.0.1:8080"          data_dir = "data"          base_url = "https://news.example"
+//   site_name = "Flashwire News"       demo = true                vapid_subject =
+//   "mailto:desk@news.example" push_hosts = ["http://127.0.0.1:8090"]          # origins allowed
+//   besides the vendors' push services [push_service]  enabled = false   listen = "127.0.0.1:8090"
+//   public_url = "" [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
+//   apple_team_id = "…"
+//          bundle_id = "…"  android_package = "…"  android_store_url = "…"  android_cert_sha256 =
+//          ["AB:CD:…"]
+// Environment: FLASHWIRE_LISTEN, FLASHWIRE_DATA_DIR, FLASHWIRE_BASE_URL, FLASHWIRE_SITE_NAME,
+// FLASHWIRE_VAPID_SUBJECT, FLASHWIRE_DEMO (0/1).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <tl/expected.hpp>
+#include <vector>
+
+namespace flashwire::app {
+
+struct AppLinkConfig {
+  std::string name;        // shown as "Open in <name>"
+  std::string scheme;      // deep links: <scheme>://article/<slug>
+  std::string ios_app_id;  // numeric App Store id, for the Smart App Banner
+  std::string ios_store_url;
+  std::string apple_team_id;  // with bundle_id: apple-app-site-association
+  std::string bundle_id;
+  std::string android_package;
+  std::string android_store_url;
+  std::vector<std::string> android_cert_sha256;  // assetlinks.json fingerprints
+};
+
+struct EmbeddedPushServiceConfig {
+  bool enabled = false;
+  std::string listen = "127.0.0.1:8090";
+  std::string public_url;  // default: http://<listen>
+};
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "data";
+  std::string base_url;  // default: http://<listen>
+  std::string site_name = "Flashwire News";
+  bool demo = true;
+  std::string vapid_subject = "mailto:newsroom@flashwire.example";
+  std::vector<std::string> push_hosts;
+  EmbeddedPushServiceConfig push_service;
+  std::optional<AppLinkConfig> app;
+};
+
+// Values given on the command line; unset ones leave the lower layers alone.
+struct ServeFlags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> base_url;
+  bool no_demo = false;
+};
+
+using Getenv = std::function<std::optional<std::string>(const char* name)>;
+std::optional<std::string> process_getenv(const char* name);
+
+// Errors name the setting and what is wrong with it, e.g. "listen: port must be …".
+tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags,
+                                                         const Getenv& getenv = process_getenv);
+
+}  // namespace flashwire::app

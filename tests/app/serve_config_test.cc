@@ -1,0 +1,141 @@
+#include "app/serve_config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace flashwire::app {
+namespace {
+
+class ServeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/flashwire-config-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& text) {
+    const auto path = dir_ / "flashwire.toml";
+    std::ofstream(path) << text;
+    return path.string();
+  }
+  tl::expected<ServeConfig, std::string> load(ServeFlags flags = {}) {
+    return load_serve_config(flags, [this](const char* name) -> std::optional<std::string> {
+      auto it = env_.find(name);
+      if (it == env_.end()) return std::nullopt;
+      return it->second;
+    });
+  }
+
+  std::filesystem::path dir_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(ServeConfigTest, DefaultsAreAWorkingLocalSite) {
+  auto config = load();
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->listen, "127.0.0.1:8080");
+  EXPECT_EQ(config->base_url, "http://127.0.0.1:8080");
+  EXPECT_EQ(config->data_dir, "data");
+  EXPECT_TRUE(config->demo);
+  EXPECT_FALSE(config->app);
+  EXPECT_FALSE(config->push_service.enabled);
+}
+
+TEST_F(ServeConfigTest, FileThenEnvironmentThenFlags) {
+  ServeFlags flags;
+  flags.config_file = write(R"(
+listen = "127.0.0.1:9000"
+data_dir = "/var/lib/flashwire"
+site_name = "The Daily Wire"
+base_url = "https://news.example/"
+demo = false
+push_hosts = ["https://push.example.net"]
+[push_service]
+enabled = true
+listen = "127.0.0.1:9001"
+[app]
+name = "Daily Wire"
+scheme = "dailywire"
+ios_app_id = "123456789"
+ios_store_url = "https://apps.apple.com/app/id123456789"
+android_package = "net.dailywire.app"
+android_cert_sha256 = ["AB:CD"]
+)");
+  env_["FLASHWIRE_LISTEN"] = "127.0.0.1:9100";
+  env_["FLASHWIRE_SITE_NAME"] = "Env Wire";
+  flags.listen = "127.0.0.1:9200";
+  auto config = load(flags);
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->listen, "127.0.0.1:9200");        // flag beats environment beats file
+  EXPECT_EQ(config->site_name, "Env Wire");           // environment beats file
+  EXPECT_EQ(config->data_dir, "/var/lib/flashwire");  // file beats default
+  EXPECT_EQ(config->base_url, "https://news.example");
+  EXPECT_FALSE(config->demo);
+  ASSERT_TRUE(config->app);
+  EXPECT_EQ(config->app->scheme, "dailywire");
+  EXPECT_EQ(config->app->android_cert_sha256, std::vector<std::string>{"AB:CD"});
+  EXPECT_EQ(config->push_service.public_url, "http://127.0.0.1:9001");
+  // The embedded push service's origin is allowed for subscriptions automatically.
+  EXPECT_EQ(config->push_hosts,
+            (std::vector<std::string>{"https://push.example.net", "http://127.0.0.1:9001"}));
+}
+
+TEST_F(ServeConfigTest, NoDemoFlagWins) {
+  env_["FLASHWIRE_DEMO"] = "1";
+  ServeFlags flags;
+  flags.no_demo = true;
+  auto config = load(flags);
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(config->demo);
+}
+
+TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"listen = \"localhost\"", "listen:"},
+      {"listen = 8080", "listen: must be a string"},
+      {"lisen = \"127.0.0.1:1\"", "unknown setting 'lisen'"},
+      {"base_url = \"https://news.example/path\"", "base_url:"},
+      {"base_url = \"ftp://news.example\"", "base_url:"},
+      {"vapid_subject = \"newsroom@example.com\"", "vapid_subject:"},
+      {"vapid_subject = \"mailto:ops@localhost\"", "vapid_subject:"},
+      {"push_hosts = [\"127.0.0.1:8090\"]", "push_hosts:"},
+      {"push_hosts = \"http://127.0.0.1:8090\"", "push_hosts: must be a list"},
+      {"demo = \"yes\"", "demo:"},
+      {"site_name = \"\"", "site_name:"},
+      {"[push_service]\nenabled = true\nlisten = \"127.0.0.1:8080\"",
+       "push_service.listen: must differ"},
+      {"[push_service]\nport = 1", "unknown setting 'push_service.port'"},
+      {"[app]\nscheme = \"x\"", "app.name:"},
+      {"[app]\nname = \"A\"\nscheme = \"https\"", "app.scheme:"},
+      {"[app]\nname = \"A\"\nscheme = \"Bad Scheme\"", "app.scheme:"},
+      {"[app]\nname = \"A\"\nscheme = \"a\"\nios_app_id = \"id12\"", "app.ios_app_id:"},
+      {"[app]\nname = \"A\"\nscheme = \"a\"\nios_store_url = \"http://x\"", "https://"},
+      {"this is = not toml", "flashwire.toml:1"},
+  };
+  for (const auto& [text, expected] : cases) {
+    ServeFlags flags;
+    flags.config_file = write(text);
+    auto config = load(flags);
+    ASSERT_FALSE(config) << text;
+    EXPECT_NE(config.error().find(expected), std::string::npos) << text << " -> " << config.error();
+  }
+}
+
+TEST_F(ServeConfigTest, BadEnvironmentAndMissingFileAreErrors) {
+  env_["FLASHWIRE_DEMO"] = "yes";
+  EXPECT_FALSE(load());
+  env_.clear();
+  ServeFlags flags;
+  flags.config_file = (dir_ / "missing.toml").string();
+  auto config = load(flags);
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().find("missing.toml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace flashwire::app

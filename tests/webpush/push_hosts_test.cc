@@ -1,0 +1,68 @@
+#include "webpush/push_hosts.h"
+
+#include <gtest/gtest.h>
+
+namespace flashwire::webpush {
+namespace {
+
+TEST(PushHostPolicy, AcceptsTheBrowserVendorsPushServices) {
+  auto policy = PushHostPolicy::create({});
+  ASSERT_TRUE(policy);
+  const std::pair<const char*, const char*> accepted[] = {
+      {"https://fcm.googleapis.com/fcm/send/dGVzdA:APA91b", "https://fcm.googleapis.com"},
+      {"https://updates.push.services.mozilla.com/wpush/v2/gAAAAAB",
+       "https://updates.push.services.mozilla.com"},
+      {"https://web.push.apple.com/QGaWlNB9", "https://web.push.apple.com"},
+      {"https://api.push.apple.com/3/device/x", "https://api.push.apple.com"},
+      {"https://wns2-by3p.notify.windows.com/w/?token=BQYAAA",
+       "https://wns2-by3p.notify.windows.com"},
+  };
+  for (const auto& [endpoint, origin] : accepted) {
+    auto checked = policy->check(endpoint);
+    ASSERT_TRUE(checked) << endpoint << ": " << checked.error().message;
+    EXPECT_EQ(*checked, origin);
+  }
+}
+
+TEST(PushHostPolicy, RefusesEverythingElse) {
+  auto policy = PushHostPolicy::create({"http://127.0.0.1:8090"});
+  ASSERT_TRUE(policy);
+  for (const char* endpoint : {"http://fcm.googleapis.com/fcm/send/x",        // not https
+                               "https://fcm.googleapis.com:8443/fcm/send/x",  // odd port
+                               "https://evil.example/fcm.googleapis.com",     // host is what counts
+                               "https://fcm.googleapis.com.evil.example/x",   // suffix trick
+                               "https://notify.windows.com.evil.example/x",
+                               "https://push.apple.com/x",  // bare suffix, no subdomain
+                               "https://169.254.169.254/latest/meta-data",  // cloud metadata
+                               "http://127.0.0.1:8091/wpush/x",             // loopback, other port
+                               "http://localhost:8090/wpush/x",         // same port, other spelling
+                               "https://user:pw@fcm.googleapis.com/x",  // credentials
+                               "https://fcm.googleapis.com/x#frag", "file:///etc/passwd",
+                               "javascript:alert(1)", "", "not a url"}) {
+    auto checked = policy->check(endpoint);
+    EXPECT_FALSE(checked) << endpoint;
+  }
+  EXPECT_FALSE(policy->check("https://fcm.googleapis.com/" + std::string(2100, 'a')));
+}
+
+TEST(PushHostPolicy, AllowsConfiguredOriginsExactly) {
+  auto policy = PushHostPolicy::create({"http://127.0.0.1:8090", "https://push.example.net"});
+  ASSERT_TRUE(policy);
+  EXPECT_EQ(policy->check("http://127.0.0.1:8090/wpush/abc").value_or(""), "http://127.0.0.1:8090");
+  EXPECT_EQ(policy->check("https://push.example.net/p/1").value_or(""), "https://push.example.net");
+  auto only_extra = PushHostPolicy::create({"http://127.0.0.1:8090"}, /*allow_builtin=*/false);
+  ASSERT_TRUE(only_extra);
+  EXPECT_FALSE(only_extra->check("https://fcm.googleapis.com/fcm/send/x"));
+}
+
+TEST(PushHostPolicy, RejectsConfiguredEntriesThatAreNotOrigins) {
+  for (const char* bad :
+       {"127.0.0.1:8090", "http://127.0.0.1:8090/", "https://push.example.net/path", "ftp://x"}) {
+    auto policy = PushHostPolicy::create({bad});
+    ASSERT_FALSE(policy) << bad;
+    EXPECT_EQ(policy.error().code, ErrorCode::kInvalidClaim);
+  }
+}
+
+}  // namespace
+}  // namespace flashwire::webpush
