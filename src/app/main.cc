@@ -6,6 +6,7 @@
 
 #include "app/cli_error.h"
 #include "app/push_service_command.h"
+#include "app/serve_command.h"
 #include "app/webpush_commands.h"
 
 int main(int argc, char** argv) {
@@ -13,12 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "flashwire " FLASHWIRE_VERSION);
 
-  auto* serve = app.add_subcommand("serve", "Run the news site, newsroom and alert fan-out");
-  serve->callback([] {
-    std::cout << "flashwire serve: the news site is not part of this build yet.\n"
-                 "This build provides the Web Push core: try `flashwire vapid generate` or "
-                 "`flashwire --help`.\n";
-  });
+  flashwire::app::add_serve_command(app);
+  flashwire::app::add_token_commands(app);
   flashwire::app::add_vapid_commands(app);
   flashwire::app::add_webpush_commands(app);
   flashwire::app::add_push_service_command(app);

@@ -62,6 +62,9 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
 
   asio::awaitable<void> serve(tcp::socket socket) {
     auto self = shared_from_this();
+    beast::error_code endpoint_error;
+    const auto remote = socket.remote_endpoint(endpoint_error);
+    const RequestContext context{endpoint_error ? std::string() : remote.address().to_string()};
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -101,7 +104,7 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         break;
       }
       const bool keep_alive = request.keep_alive() && !stopped;
-      Response response = handler.handle(request);
+      Response response = handler.handle(request, context);
       co_await write(stream, response, keep_alive);
       if (!keep_alive) break;
     }

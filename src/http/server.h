@@ -38,11 +38,16 @@ struct ServerOptions {
   std::string server_name = "flashwire";
 };
 
+// What the server knows about a request beyond its bytes.
+struct RequestContext {
+  std::string remote_address;  // the peer's IP address, e.g. "127.0.0.1", for rate limits
+};
+
 class Handler {
  public:
   virtual ~Handler() = default;
   // Answers one request. Runs on the server's io_context; must not block for long.
-  virtual Response handle(const Request& request) = 0;
+  virtual Response handle(const Request& request, const RequestContext& context) = 0;
   // Whether `request` (a WebSocket upgrade) is for a path this handler serves over WebSocket.
   virtual bool accepts_websocket(const Request& request) const = 0;
   // Takes over an accepted upgrade: the handler completes the WebSocket handshake on `stream`.

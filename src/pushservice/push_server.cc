@@ -169,7 +169,7 @@ void PushServer::schedule_purge() {
   });
 }
 
-http::Response PushServer::handle(const http::Request& request) {
+http::Response PushServer::handle(const http::Request& request, const http::RequestContext&) {
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
   constexpr std::string_view kPushPrefix = "/wpush/";

@@ -42,7 +42,7 @@ class PushServer final : public http::Handler {
   PushService& service() { return *service_; }
 
   // http::Handler
-  http::Response handle(const http::Request& request) override;
+  http::Response handle(const http::Request& request, const http::RequestContext& context) override;
   bool accepts_websocket(const http::Request& request) const override;
   void start_websocket(boost::beast::tcp_stream stream, http::Request request) override;
 

@@ -4,14 +4,19 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <limits>
-#include <span>
 #include <string_view>
 #include <utility>
 
+#include "store/sqlite/sqlite_util.h"
+
 namespace flashwire::store {
 namespace {
+
+using sqlite_detail::clamp_to_int64;
+using sqlite_detail::Connection;
+using sqlite_detail::Query;
+using sqlite_detail::Stmt;
+using sqlite_detail::Transaction;
 
 // PRAGMA application_id, "FWPS": tells our database apart from any other SQLite file, so that
 // a wrong path is reported as kCorrupt instead of having tables added to someone else's data.
@@ -68,105 +73,8 @@ CREATE INDEX messages_by_expiry ON messages (expires_at);
 CREATE INDEX messages_by_topic ON messages (uaid, channel_id, topic);
 )sql";
 
-struct DbDeleter {
-  // close_v2 rather than close: it cannot fail with SQLITE_BUSY over an unfinalized statement.
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using Db = std::unique_ptr<sqlite3, DbDeleter>;
-
-struct StmtDeleter {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
-
-ErrorCode code_for(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return ErrorCode::kCorrupt;
-    case SQLITE_CONSTRAINT:
-      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return ErrorCode::kNotFound;
-      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
-        return ErrorCode::kConflict;
-      }
-      return ErrorCode::kInvalid;
-    case SQLITE_TOOBIG:
-      return ErrorCode::kInvalid;
-    default:  // SQLITE_IOERR, SQLITE_FULL, SQLITE_BUSY, SQLITE_READONLY, SQLITE_CANTOPEN, ...
-      return ErrorCode::kIo;
-  }
-}
-
-// SQLite's own messages name tables, columns and constraints, never bound values, so they are
-// safe to pass on.
-tl::unexpected<Error> sqlite_failure(sqlite3* db, int rc, std::string_view what) {
-  std::string message(what);
-  message += ": ";
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  return make_error(code_for(rc), std::move(message));
-}
-
-// One use of a prepared statement: binds, steps, reads columns, and on destruction resets the
-// statement (so a read does not hold its snapshot open) and drops the bindings (which point at
-// the caller's buffers, bound without copying).
-class Query {
- public:
-  explicit Query(const Stmt& stmt) : stmt_(stmt.get()) {}
-  ~Query() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  Query& bind_text(int index, std::string_view text) {
-    // A null pointer would bind NULL; an empty string must stay an empty string.
-    const char* data = text.data() != nullptr ? text.data() : "";
-    return note(sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_STATIC, SQLITE_UTF8));
-  }
-  Query& bind_int(int index, std::int64_t value) {
-    return note(sqlite3_bind_int64(stmt_, index, value));
-  }
-  Query& bind_blob(int index, std::span<const std::uint8_t> bytes) {
-    const void* data = bytes.data() != nullptr ? static_cast<const void*>(bytes.data()) : "";
-    return note(sqlite3_bind_blob64(stmt_, index, data, bytes.size(), SQLITE_STATIC));
-  }
-  Query& bind_null(int index) { return note(sqlite3_bind_null(stmt_, index)); }
-
-  // SQLITE_ROW, SQLITE_DONE, or an error code (including the first failed bind).
-  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
-
-  std::int64_t column_int(int index) const {
-    return static_cast<std::int64_t>(sqlite3_column_int64(stmt_, index));
-  }
-  std::string column_text(int index) const {
-    const unsigned char* text = sqlite3_column_text(stmt_, index);
-    const int size = sqlite3_column_bytes(stmt_, index);
-    if (text == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
-  }
-  std::span<const std::uint8_t> column_blob(int index) const {
-    const void* data = sqlite3_column_blob(stmt_, index);
-    const int size = sqlite3_column_bytes(stmt_, index);
-    if (data == nullptr) return {};  // NULL, or a zero-length blob
-    return {static_cast<const std::uint8_t*>(data), static_cast<std::size_t>(size)};
-  }
-  bool column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
-
- private:
-  Query& note(int rc) {
-    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
-    return *this;
-  }
-
-  sqlite3_stmt* stmt_;
-  int bind_rc_ = SQLITE_OK;
-};
-
-std::int64_t clamp_to_int64(std::size_t value) {
-  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(std::min(value, kMax));
-}
+constexpr sqlite_detail::SchemaSpec kSchema{"push store", kApplicationId,
+                                            kSqlitePushStoreSchemaVersion, kSchemaV1};
 
 Status require_id(std::string_view value, std::string_view what, std::string_view name) {
   if (value.empty()) {
@@ -199,95 +107,14 @@ Status validate_message(const PushMessage& message, std::size_t backlog_cap) {
   return {};
 }
 
-// Runs SQL that returns nothing (pragmas, DDL, transaction control) during open.
-Status exec(sqlite3* db, const char* sql, std::string_view what) {
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return sqlite_failure(db, rc, what);
-  return {};
-}
-
-// Runs a one-row, one-column query during open.
-Result<std::string> query_text(sqlite3* db, const char* sql, std::string_view what) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  Stmt stmt(raw);
-  if (rc != SQLITE_OK) return sqlite_failure(db, rc, what);
-  Query query(stmt);
-  rc = query.step();
-  if (rc == SQLITE_DONE) return std::string();
-  if (rc != SQLITE_ROW) return sqlite_failure(db, rc, what);
-  return query.column_text(0);
-}
-
-Result<std::int64_t> query_int(sqlite3* db, const char* sql, std::string_view what) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  Stmt stmt(raw);
-  if (rc != SQLITE_OK) return sqlite_failure(db, rc, what);
-  Query query(stmt);
-  rc = query.step();
-  if (rc != SQLITE_ROW) return sqlite_failure(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, what);
-  return query.column_int(0);
-}
-
-// Creates the schema in an empty database, or checks that an existing one is ours and of a
-// version this code knows. Holds the write lock throughout, so two processes opening a new file
-// at once cannot both create the schema.
-Status ensure_schema(sqlite3* db) {
-  constexpr std::string_view kWhat = "open push store";
-  if (auto ok = exec(db, "BEGIN IMMEDIATE", kWhat); !ok) return ok;
-  // Rolls back whatever this function leaves open: nothing must be half-created.
-  struct RollbackGuard {
-    sqlite3* db;
-    ~RollbackGuard() {
-      if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-  } guard{db};
-
-  auto application_id = query_int(db, "PRAGMA application_id", kWhat);
-  if (!application_id) return tl::unexpected(application_id.error());
-  auto version = query_int(db, "PRAGMA user_version", kWhat);
-  if (!version) return tl::unexpected(version.error());
-  auto objects = query_int(db, "SELECT count(*) FROM sqlite_schema", kWhat);
-  if (!objects) return tl::unexpected(objects.error());
-
-  if (*application_id == 0 && *version == 0 && *objects == 0) {
-    if (auto ok = exec(db, kSchemaV1, kWhat); !ok) return ok;
-    const std::string stamp =
-        "PRAGMA application_id = " + std::to_string(kApplicationId) +
-        "; PRAGMA user_version = " + std::to_string(kSqlitePushStoreSchemaVersion);
-    if (auto ok = exec(db, stamp.c_str(), kWhat); !ok) return ok;
-  } else if (*application_id != kApplicationId) {
-    return make_error(ErrorCode::kCorrupt, "open push store: not a Flashwire push store");
-  } else if (*version > kSqlitePushStoreSchemaVersion) {
-    return make_error(ErrorCode::kCorrupt, "open push store: schema version " +
-                                               std::to_string(*version) +
-                                               " is newer than this code knows (" +
-                                               std::to_string(kSqlitePushStoreSchemaVersion) + ")");
-  } else if (*version < kSqlitePushStoreSchemaVersion) {
-    // Version 1 is the first; a stamped file without a version was not written by this code.
-    return make_error(ErrorCode::kCorrupt, "open push store: schema version " +
-                                               std::to_string(*version) + " is unknown");
-  }
-  return exec(db, "COMMIT", kWhat);
-}
-
 class SqlitePushStore final : public PushStore {
  public:
-  static Result<std::unique_ptr<PushStore>> create(Db db) {
-    std::unique_ptr<SqlitePushStore> store(new SqlitePushStore(std::move(db)));
+  static Result<std::unique_ptr<PushStore>> create(Connection conn) {
+    std::unique_ptr<SqlitePushStore> store(new SqlitePushStore(std::move(conn)));
     for (const auto& [member, sql] : kStatements) {
-      sqlite3_stmt* raw = nullptr;
-      // PERSISTENT: these statements live as long as the store; SQLite allocates them for that.
-      const int rc =
-          sqlite3_prepare_v3(store->db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-      (store.get()->*member).reset(raw);
-      if (rc == SQLITE_ERROR) {
-        // A version-1 file whose tables do not match what version 1 creates.
-        return make_error(ErrorCode::kCorrupt, std::string("open push store: schema is damaged: ") +
-                                                   sqlite3_errmsg(store->db_.get()));
-      }
-      if (rc != SQLITE_OK) return sqlite_failure(store->db_.get(), rc, "open push store");
+      auto stmt = store->conn_.prepare(sql);
+      if (!stmt) return tl::unexpected(stmt.error());
+      store.get()->*member = std::move(*stmt);
     }
     return std::unique_ptr<PushStore>(std::move(store));
   }
@@ -295,7 +122,7 @@ class SqlitePushStore final : public PushStore {
   Status touch_user_agent(const std::string& uaid, std::int64_t now) override {
     constexpr std::string_view kWhat = "touch_user_agent";
     if (auto ok = require_id(uaid, kWhat, "uaid"); !ok) return ok;
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return ok;
     {
       Query q(upsert_user_agent_);
@@ -316,7 +143,7 @@ class SqlitePushStore final : public PushStore {
 
   Status remove_user_agent(const std::string& uaid) override {
     constexpr std::string_view kWhat = "remove_user_agent";
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return ok;
     {
       // Channels and, through them, messages go by ON DELETE CASCADE.
@@ -331,7 +158,7 @@ class SqlitePushStore final : public PushStore {
     constexpr std::string_view kWhat = "add_channel";
     if (auto ok = require_id(channel.uaid, kWhat, "uaid"); !ok) return ok;
     if (auto ok = require_id(channel.channel_id, kWhat, "channel id"); !ok) return ok;
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return ok;
     {
       Query q(find_channel_);
@@ -405,7 +232,7 @@ class SqlitePushStore final : public PushStore {
   Status remove_channel(const std::string& uaid, const std::string& channel_id,
                         std::int64_t now) override {
     constexpr std::string_view kWhat = "remove_channel";
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return ok;
     bool existed = false;
     {
@@ -436,7 +263,7 @@ class SqlitePushStore final : public PushStore {
                                            std::size_t backlog_cap) override {
     constexpr std::string_view kWhat = "store_message";
     if (auto ok = validate_message(message, backlog_cap); !ok) return tl::unexpected(ok.error());
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
     {
       // Checked first, rather than left to the foreign key, so the caller gets kNotFound
@@ -466,7 +293,7 @@ class SqlitePushStore final : public PushStore {
           .bind_text(7, message.encoding)
           .bind_blob(8, message.data);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
-      result.id = static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.get()));
+      result.id = conn_.last_insert_rowid();
     }
     {
       Query q(evict_oldest_);
@@ -508,7 +335,7 @@ class SqlitePushStore final : public PushStore {
 
   Result<bool> delete_message(const std::string& uaid, std::int64_t id) override {
     constexpr std::string_view kWhat = "delete_message";
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
     bool deleted = false;
     {
@@ -524,7 +351,7 @@ class SqlitePushStore final : public PushStore {
 
   Result<std::size_t> purge_expired(std::int64_t now) override {
     constexpr std::string_view kWhat = "purge_expired";
-    Transaction tx(*this);
+    Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
     std::size_t purged = 0;
     {
@@ -545,48 +372,13 @@ class SqlitePushStore final : public PushStore {
   }
 
  private:
-  // BEGIN IMMEDIATE ... COMMIT around one interface call. Destroying it without a successful
-  // commit rolls back, so every early return leaves the database as it was.
-  class Transaction {
-   public:
-    explicit Transaction(SqlitePushStore& store) : store_(store) {}
-    ~Transaction() {
-      // SQLite may already have rolled back by itself (after some I/O errors); then there is
-      // nothing left to undo, and ROLLBACK would only fail.
-      if (begun_ && sqlite3_get_autocommit(store_.db_.get()) == 0) {
-        Query q(store_.rollback_);
-        q.step();
-      }
-    }
-    Transaction(const Transaction&) = delete;
-    Transaction& operator=(const Transaction&) = delete;
-
-    Status begin(std::string_view what) {
-      Query q(store_.begin_);
-      if (const int rc = q.step(); rc != SQLITE_DONE) return store_.failure(rc, what);
-      begun_ = true;
-      return {};
-    }
-    // On failure (e.g. the disk is full) the transaction is still open; the destructor
-    // rolls it back.
-    Status commit(std::string_view what) {
-      Query q(store_.commit_);
-      if (const int rc = q.step(); rc != SQLITE_DONE) return store_.failure(rc, what);
-      return {};
-    }
-
-   private:
-    SqlitePushStore& store_;
-    bool begun_ = false;
-  };
-
-  explicit SqlitePushStore(Db db) : db_(std::move(db)) {}
+  explicit SqlitePushStore(Connection conn) : conn_(std::move(conn)) {}
 
   tl::unexpected<Error> failure(int rc, std::string_view what) const {
-    return sqlite_failure(db_.get(), rc, what);
+    return conn_.failure(rc, what);
   }
 
-  std::size_t changes() const { return static_cast<std::size_t>(sqlite3_changes64(db_.get())); }
+  std::size_t changes() const { return conn_.changes(); }
 
   static Result<std::optional<VapidKey>> read_key(const Query& q, int column) {
     if (q.column_is_null(column)) return std::optional<VapidKey>();
@@ -600,11 +392,8 @@ class SqlitePushStore final : public PushStore {
   }
 
   // Declared first so that it is destroyed last, after every statement is finalized.
-  Db db_;
+  Connection conn_;
 
-  Stmt begin_;
-  Stmt commit_;
-  Stmt rollback_;
   Stmt upsert_user_agent_;
   Stmt user_agent_exists_;
   Stmt delete_user_agent_;
@@ -629,9 +418,6 @@ class SqlitePushStore final : public PushStore {
     const char* sql;
   };
   static constexpr StatementSql kStatements[] = {
-      {&SqlitePushStore::begin_, "BEGIN IMMEDIATE"},
-      {&SqlitePushStore::commit_, "COMMIT"},
-      {&SqlitePushStore::rollback_, "ROLLBACK"},
       {&SqlitePushStore::upsert_user_agent_,
        "INSERT INTO user_agents (uaid, created_at, last_seen) VALUES (?1, ?2, ?2) "
        "ON CONFLICT (uaid) DO UPDATE SET last_seen = excluded.last_seen"},
@@ -678,43 +464,9 @@ class SqlitePushStore final : public PushStore {
 
 Result<std::unique_ptr<PushStore>> open_sqlite_push_store(const std::string& path,
                                                           const SqliteOptions& options) {
-  sqlite3* raw = nullptr;
-  // NOMUTEX: a store is used by one thread at a time (see push_store.h), so SQLite's
-  // per-connection mutex would only cost time. No SQLITE_OPEN_URI: a path is a path.
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  Db db(raw);  // closed on every return below unless handed to the store
-  if (rc != SQLITE_OK) {
-    const char* reason = db ? sqlite3_errmsg(db.get()) : sqlite3_errstr(rc);
-    return make_error(ErrorCode::kIo, "cannot open push store " + path + ": " + reason);
-  }
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), std::max(options.busy_timeout_ms, 0));
-
-  // The first statement that reads the file: a file that is not a database fails here with
-  // SQLITE_NOTADB (kCorrupt).
-  auto journal = query_text(db.get(), "PRAGMA journal_mode = WAL", "open push store");
-  if (!journal) return tl::unexpected(journal.error());
-  // In-memory and temporary databases have no file name and cannot use WAL; they need not.
-  const char* file = sqlite3_db_filename(db.get(), "main");
-  const bool on_disk = file != nullptr && file[0] != '\0';
-  if (on_disk && *journal != "wal") {
-    return make_error(ErrorCode::kIo,
-                      "open push store: cannot switch to WAL (journal mode is " + *journal + ")");
-  }
-  // NORMAL is durable against process crashes in WAL mode and avoids an fsync per commit.
-  // Foreign keys are off by default in SQLite and are what make the deletes cascade.
-  if (auto ok = exec(db.get(), "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
-                     "open push store");
-      !ok) {
-    return tl::unexpected(ok.error());
-  }
-  if (options.wal_autocheckpoint_pages > 0) {
-    sqlite3_wal_autocheckpoint(db.get(), options.wal_autocheckpoint_pages);
-  }
-  if (auto ok = ensure_schema(db.get()); !ok) return tl::unexpected(ok.error());
-  return SqlitePushStore::create(std::move(db));
+  auto conn = Connection::open(path, options, kSchema);
+  if (!conn) return tl::unexpected(conn.error());
+  return SqlitePushStore::create(std::move(*conn));
 }
 
 }  // namespace flashwire::store

@@ -1,0 +1,339 @@
+#include "app/serve_command.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/cli_error.h"
+#include "app/demo_content.h"
+#include "app/serve_config.h"
+#include "common/clock.h"
+#include "newsroom/api_tokens.h"
+#include "pushservice/push_server.h"
+#include "site/api.h"
+#include "site/site_handler.h"
+#include "store/sqlite/sqlite_push_store.h"
+#include "store/sqlite/sqlite_site_store.h"
+#include "webpush/base64url.h"
+#include "webpush/p256.h"
+#include "webpush/push_hosts.h"
+
+namespace flashwire::app {
+namespace {
+
+namespace json = boost::json;
+
+// Lets the server be bound before the site handler exists (the handler needs the bound URL).
+// Nothing is served until io_context::run(), by which time the target is set.
+struct HandlerSlot final : http::Handler {
+  http::Handler* target = nullptr;
+  http::Response handle(const http::Request& request,
+                        const http::RequestContext& context) override {
+    return target->handle(request, context);
+  }
+  bool accepts_websocket(const http::Request& request) const override {
+    return target->accepts_websocket(request);
+  }
+  void start_websocket(boost::beast::tcp_stream stream, http::Request request) override {
+    target->start_websocket(std::move(stream), std::move(request));
+  }
+};
+
+void add_config_options(CLI::App& cmd, ServeFlags& flags) {
+  cmd.add_option_function<std::string>(
+      "--config", [&flags](const std::string& v) { flags.config_file = v; },
+      "TOML configuration file");
+  cmd.add_option_function<std::string>(
+      "--data", [&flags](const std::string& v) { flags.data_dir = v; },
+      "Data directory (default: data)");
+}
+
+ServeConfig load_config(const ServeFlags& flags) {
+  auto config = load_serve_config(flags);
+  if (!config) throw CommandError("config: " + config.error());
+  return std::move(*config);
+}
+
+std::filesystem::path prepare_data_dir(const std::string& dir) {
+  const std::filesystem::path path(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw CommandError("data directory " + dir + ": " + ec.message());
+  ::chmod(path.c_str(), 0700);  // holds keys
+  return path;
+}
+
+std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data) {
+  auto store = store::open_sqlite_site_store((data / "site.sqlite").string());
+  if (!store) throw CommandError("site store: " + store.error().message);
+  return std::move(*store);
+}
+
+// Writes `text` to `path` with mode 0600, atomically (temporary file, fsync, rename).
+void write_private_file(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw CommandError(tmp.string() + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw CommandError(path.string() + ": cannot write");
+}
+
+// The site's VAPID key pair, made on first start and kept in <data>/vapid.json (0600).
+webpush::P256KeyPair load_or_create_vapid_key(const std::filesystem::path& data) {
+  const auto path = data / "vapid.json";
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    const json::value value = json::parse(text.str(), ec);
+    const json::string* private_key = !ec && value.is_object() &&
+                                              value.as_object().contains("privateKey") &&
+                                              value.at("privateKey").is_string()
+                                          ? &value.at("privateKey").as_string()
+                                          : nullptr;
+    if (private_key == nullptr) throw CommandError(path.string() + ": not a VAPID key file");
+    auto key = webpush::P256KeyPair::from_private_base64url(*private_key);
+    if (!key) throw CommandError(path.string() + ": " + key.error().message);
+    return std::move(*key);
+  }
+  const auto key = webpush::P256KeyPair::generate();
+  write_private_file(path, json::serialize(json::object{
+                               {"publicKey", key.public_key().to_base64url()},
+                               {"privateKey", webpush::base64url_encode(key.raw_private())}}) +
+                               "\n");
+  return key;
+}
+
+// Creates a token and returns its secret (shown once).
+std::string create_token(store::SiteStore& store, const std::string& name,
+                         const std::vector<std::string>& scopes) {
+  if (!newsroom::is_valid_token_name(name))
+    throw CommandError("token name must be 1-64 of a-z 0-9 . _ -");
+  if (scopes.empty()) throw CommandError("a token needs at least one --scope");
+  for (const auto& scope : scopes) {
+    if (!newsroom::is_known_scope(scope)) {
+      throw CommandError("unknown scope '" + scope +
+                         "' (known: articles:write, alerts:send, tokens:admin)");
+    }
+  }
+  const std::string secret = newsroom::generate_token_secret();
+  store::ApiToken token;
+  token.name = name;
+  token.secret_hash = newsroom::hash_token_secret(secret);
+  token.scopes = scopes;
+  token.created_at = system_clock().now_seconds();
+  if (auto created = store.create_token(token); !created) {
+    throw CommandError(created.error().code == store::ErrorCode::kConflict
+                           ? "a token named " + name + " exists"
+                           : "store: " + created.error().message);
+  }
+  return secret;
+}
+
+std::string apple_app_site_association(const AppLinkConfig& app) {
+  if (app.apple_team_id.empty() || app.bundle_id.empty()) return {};
+  json::object detail{
+      {"appIDs", json::array{json::string(app.apple_team_id + "." + app.bundle_id)}},
+      {"components", json::array{json::object{{"/", "/articles/*"}}}}};
+  return json::serialize(
+      json::object{{"applinks", json::object{{"details", json::array{detail}}}}});
+}
+
+std::string asset_links(const AppLinkConfig& app) {
+  if (app.android_package.empty() || app.android_cert_sha256.empty()) return {};
+  json::array fingerprints;
+  for (const auto& fingerprint : app.android_cert_sha256) fingerprints.emplace_back(fingerprint);
+  json::object target{{"namespace", "android_app"},
+                      {"package_name", app.android_package},
+                      {"sha256_cert_fingerprints", std::move(fingerprints)}};
+  return json::serialize(json::array{
+      json::object{{"relation", json::array{"delegate_permission/common.handle_all_urls"}},
+                   {"target", std::move(target)}}});
+}
+
+void run_serve(const ServeFlags& flags) {
+  const ServeConfig config = load_config(flags);
+  const auto data = prepare_data_dir(config.data_dir);
+  auto store = open_site_store(data);
+  const webpush::P256KeyPair vapid = load_or_create_vapid_key(data);
+  const std::int64_t now = system_clock().now_seconds();
+
+  std::string first_token;
+  auto tokens = store->list_tokens();
+  if (!tokens) throw CommandError("site store: " + tokens.error().message);
+  if (tokens->empty()) {
+    std::vector<std::string> scopes(newsroom::all_scopes().begin(), newsroom::all_scopes().end());
+    first_token = create_token(*store, "editor", scopes);
+  }
+  if (config.demo) {
+    auto count = store->article_count();
+    if (!count) throw CommandError("site store: " + count.error().message);
+    if (*count == 0) {
+      for (const auto& article : demo_articles(now)) {
+        if (auto created = store->create_article(article); !created) {
+          throw CommandError("demo content: " + created.error().message);
+        }
+      }
+    }
+  }
+
+  auto hosts = webpush::PushHostPolicy::create(config.push_hosts);
+  if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
+
+  // Bind first: with --listen …:0 the site's own URL is known only then.
+  boost::asio::io_context io;
+  HandlerSlot slot;
+  http::Server server(io, slot);
+  const auto bound = server.listen(*http::parse_listen_address(config.listen));
+  if (!bound) throw CommandError(bound.error());
+  std::string base_url = config.base_url;
+  if (base_url == "http://" + config.listen &&
+      bound->port() != http::parse_listen_address(config.listen)->port()) {
+    base_url = "http://" + bound->address().to_string() + ":" + std::to_string(bound->port());
+  }
+
+  site::SiteApiOptions api_options;
+  api_options.origin = base_url;
+  api_options.vapid_public_key = vapid.public_key().to_base64url();
+  site::SiteApi api(*store, *hosts, system_clock(), api_options);
+
+  site::SiteInfo info;
+  info.name = config.site_name;
+  info.description =
+      "Breaking news, live events and exclusive reporting from " + config.site_name + ".";
+  info.base_url = base_url;
+  info.vapid_public_key = api_options.vapid_public_key;
+  site::WellKnownFiles well_known;
+  if (config.app) {
+    info.app = site::AppInfo{
+        config.app->name,          config.app->scheme,          config.app->ios_app_id,
+        config.app->ios_store_url, config.app->android_package, config.app->android_store_url};
+    well_known.apple_app_site_association = apple_app_site_association(*config.app);
+    well_known.assetlinks = asset_links(*config.app);
+  }
+  site::SiteHandler handler(*store, api, info, well_known);
+  slot.target = &handler;
+
+  std::unique_ptr<pushservice::PushServer> push_server;
+  if (config.push_service.enabled) {
+    const auto push_data = prepare_data_dir((data / "push").string());
+    const auto key = pushservice::load_or_create_endpoint_key(push_data / "endpoint.key");
+    if (!key) throw CommandError(key.error());
+    auto push_store = store::open_sqlite_push_store((push_data / "push.sqlite").string());
+    if (!push_store) throw CommandError("push store: " + push_store.error().message);
+    pushservice::PushServerOptions options;
+    options.service.public_url = config.push_service.public_url;
+    options.http.max_body_bytes = options.service.max_body_bytes;
+    push_server = std::make_unique<pushservice::PushServer>(
+        io,
+        std::make_unique<pushservice::PushService>(std::move(*push_store), *key, system_clock(),
+                                                   options.service),
+        options);
+    const auto push_bound =
+        push_server->listen(*http::parse_listen_address(config.push_service.listen));
+    if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error());
+  }
+
+  std::cout << "Flashwire is serving " << config.site_name << "\n  site:     " << base_url << "/\n";
+  if (push_server)
+    std::cout << "  push service: " << config.push_service.public_url
+              << "/ (WebSocket and RFC 8030)\n";
+  if (!first_token.empty()) {
+    std::cout << "  editor token (shown once, keep it safe): " << first_token << "\n";
+  }
+  std::cout << std::flush;
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer deadline(io);
+  signals.async_wait([&](const boost::system::error_code& error, int) {
+    if (error) return;
+    server.stop();
+    if (push_server) push_server->stop();
+    deadline.expires_after(std::chrono::seconds(2));
+    deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+  });
+  io.run();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd =
+      app.add_subcommand("serve", "Run the news site (and the push service, when configured)");
+  add_config_options(*cmd, *flags);
+  cmd->add_option_function<std::string>(
+      "--listen", [flags](const std::string& v) { flags->listen = v; },
+      "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");
+  cmd->add_option_function<std::string>(
+      "--base-url", [flags](const std::string& v) { flags->base_url = v; },
+      "Public origin of the site (default: http://<listen>)");
+  cmd->add_flag("--no-demo", flags->no_demo, "Do not add demo articles to an empty site");
+  cmd->callback([flags] { run_serve(*flags); });
+}
+
+void add_token_commands(CLI::App& app) {
+  auto* token = app.add_subcommand("token", "Editor API tokens");
+  token->require_subcommand(1);
+
+  auto flags = std::make_shared<ServeFlags>();
+  auto name = std::make_shared<std::string>();
+  auto scopes = std::make_shared<std::vector<std::string>>();
+  auto* create = token->add_subcommand("create", "Create a token; prints its secret once");
+  add_config_options(*create, *flags);
+  create->add_option("--name", *name, "Token name, e.g. desk-ana")->required();
+  create->add_option("--scope", *scopes, "articles:write, alerts:send, tokens:admin (repeatable)")
+      ->required();
+  create->callback([flags, name, scopes] {
+    const ServeConfig config = load_config(*flags);
+    auto store = open_site_store(prepare_data_dir(config.data_dir));
+    std::cout << create_token(*store, *name, *scopes) << std::endl;
+  });
+
+  auto list_flags = std::make_shared<ServeFlags>();
+  auto* list = token->add_subcommand("list", "List tokens (names and scopes, never secrets)");
+  add_config_options(*list, *list_flags);
+  list->callback([list_flags] {
+    const ServeConfig config = load_config(*list_flags);
+    auto store = open_site_store(prepare_data_dir(config.data_dir));
+    auto tokens = store->list_tokens();
+    if (!tokens) throw CommandError("store: " + tokens.error().message);
+    for (const auto& t : *tokens) {
+      std::cout << t.name << '\t';
+      for (std::size_t i = 0; i < t.scopes.size(); ++i) std::cout << (i ? "," : "") << t.scopes[i];
+      std::cout << (t.revoked ? "\trevoked" : "") << '\n';
+    }
+  });
+
+  auto revoke_flags = std::make_shared<ServeFlags>();
+  auto revoke_name = std::make_shared<std::string>();
+  auto* revoke = token->add_subcommand("revoke", "Revoke a token");
+  add_config_options(*revoke, *revoke_flags);
+  revoke->add_option("--name", *revoke_name, "Token name")->required();
+  revoke->callback([revoke_flags, revoke_name] {
+    const ServeConfig config = load_config(*revoke_flags);
+    auto store = open_site_store(prepare_data_dir(config.data_dir));
+    if (auto revoked = store->revoke_token(*revoke_name); !revoked) {
+      throw CommandError(revoked.error().code == store::ErrorCode::kNotFound
+                             ? "no token named " + *revoke_name
+                             : "store: " + revoked.error().message);
+    }
+  });
+}
+
+}  // namespace flashwire::app

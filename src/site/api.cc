@@ -1,0 +1,276 @@
+#include "site/api.h"
+
+#include <boost/json.hpp>
+
+#include "webpush/base64url.h"
+#include "webpush/message.h"
+
+namespace flashwire::site {
+namespace {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using http::Status;
+
+constexpr std::size_t kMaxJsonBytes = 8 * 1024;
+
+http::Response error(Status status, std::string_view code, std::string_view message) {
+  return http::json_error(status, code, message);
+}
+
+const json::string* string_at(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
+}
+
+// Validated subscription keys, or the reason they are not.
+struct ValidSubscription {
+  std::string endpoint, p256dh, auth;
+};
+
+std::variant<ValidSubscription, std::string> validate_subscription(
+    const json::value* value, const webpush::PushHostPolicy& hosts) {
+  if (value == nullptr || !value->is_object())
+    return std::string("subscription: must be a PushSubscription object");
+  const json::object& sub = value->as_object();
+  const json::string* endpoint = string_at(sub, "endpoint");
+  if (endpoint == nullptr) return std::string("subscription.endpoint: missing");
+  if (auto allowed = hosts.check(*endpoint); !allowed)
+    return "subscription.endpoint: " + allowed.error().message;
+  const json::value* keys_value = sub.if_contains("keys");
+  if (keys_value == nullptr || !keys_value->is_object())
+    return std::string("subscription.keys: missing");
+  const json::string* p256dh = string_at(keys_value->as_object(), "p256dh");
+  const json::string* auth = string_at(keys_value->as_object(), "auth");
+  if (p256dh == nullptr || auth == nullptr)
+    return std::string("subscription.keys: p256dh and auth are required");
+  auto keys = webpush::SubscriptionKeys::from_base64url(*p256dh, *auth);
+  if (!keys) return "subscription.keys." + keys.error().message;
+  // Store the canonical (unpadded) spelling.
+  return ValidSubscription{std::string(*endpoint), keys->p256dh.to_base64url(),
+                           webpush::base64url_encode(keys->auth)};
+}
+
+}  // namespace
+
+std::optional<store::Category> parse_category(std::string_view name) {
+  if (name == "breaking") return store::Category::kBreaking;
+  if (name == "live") return store::Category::kLive;
+  if (name == "exclusive") return store::Category::kExclusive;
+  return std::nullopt;
+}
+
+std::string_view category_name(store::Category category) {
+  switch (category) {
+    case store::Category::kBreaking:
+      return "breaking";
+    case store::Category::kLive:
+      return "live";
+    case store::Category::kExclusive:
+      return "exclusive";
+  }
+  return "breaking";
+}
+
+SiteApi::SiteApi(store::SiteStore& store, const webpush::PushHostPolicy& hosts, const Clock& clock,
+                 SiteApiOptions options)
+    : store_(store),
+      hosts_(hosts),
+      clock_(clock),
+      options_(std::move(options)),
+      limiter_(clock, options_.requests_per_minute, options_.burst) {}
+
+std::optional<http::Response> SiteApi::handle(const http::Request& request,
+                                              const std::string& client_address) {
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const auto method = request.method();
+  if (path == "/api/vapid-public-key") {
+    if (method != bhttp::verb::get)
+      return error(Status::method_not_allowed, "method_not_allowed", "use GET");
+    return http::json_response(
+        Status::ok, json::serialize(json::object{{"publicKey", options_.vapid_public_key}}));
+  }
+  if (path != "/api/subscriptions" && path != "/api/events") return std::nullopt;
+  if (method != bhttp::verb::post &&
+      !(path == "/api/subscriptions" && method == bhttp::verb::delete_)) {
+    auto response = error(Status::method_not_allowed, "method_not_allowed",
+                          path == "/api/events" ? "use POST" : "use POST or DELETE");
+    response.set(bhttp::field::allow, path == "/api/events" ? "POST" : "POST, DELETE");
+    return response;
+  }
+  if (auto refused = check_write(request, client_address)) return refused;
+  if (path == "/api/events") return record_event(request);
+  return method == bhttp::verb::post ? subscribe(request) : unsubscribe(request);
+}
+
+std::optional<http::Response> SiteApi::check_write(const http::Request& request,
+                                                   const std::string& client_address) {
+  // Cross-site requests are refused: browsers always send Origin on POST/DELETE fetches, and
+  // Sec-Fetch-Site where they support it. A missing Origin is a non-browser client.
+  const std::string_view origin = request[bhttp::field::origin];
+  if (!origin.empty() && origin != options_.origin) {
+    return error(Status::forbidden, "cross_origin",
+                 "requests must come from this site's own pages");
+  }
+  const std::string_view fetch_site = request["Sec-Fetch-Site"];
+  if (!fetch_site.empty() && fetch_site != "same-origin" && fetch_site != "none") {
+    return error(Status::forbidden, "cross_origin",
+                 "requests must come from this site's own pages");
+  }
+  const std::string_view type = request[bhttp::field::content_type];
+  if (type.substr(0, type.find(';')) != "application/json") {
+    return error(Status::unsupported_media_type, "unsupported_media_type",
+                 "send JSON with Content-Type: application/json");
+  }
+  if (request.body().size() > kMaxJsonBytes) {
+    return error(Status::payload_too_large, "payload_too_large",
+                 "the JSON body is larger than 8 KiB");
+  }
+  if (!limiter_.allow(client_address)) {
+    auto response =
+        error(Status::too_many_requests, "rate_limited", "too many requests; try again shortly");
+    response.set(bhttp::field::retry_after,
+                 std::to_string(std::max<std::int64_t>(1, limiter_.retry_after(client_address))));
+    return response;
+  }
+  return std::nullopt;
+}
+
+http::Response SiteApi::subscribe(const http::Request& request) {
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(request.body(), ec);
+  if (ec || !parsed.is_object())
+    return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
+  const json::object& body = parsed.as_object();
+
+  auto valid = validate_subscription(body.if_contains("subscription"), hosts_);
+  if (auto* reason = std::get_if<std::string>(&valid))
+    return error(Status::bad_request, "invalid_subscription", *reason);
+  const ValidSubscription& subscription = std::get<ValidSubscription>(valid);
+
+  const json::value* categories = body.if_contains("categories");
+  if (categories == nullptr || !categories->is_array() || categories->as_array().empty()) {
+    return error(Status::bad_request, "invalid_categories",
+                 "categories: choose at least one of breaking, live, exclusive");
+  }
+  store::CategorySet set = 0;
+  for (const json::value& item : categories->as_array()) {
+    const auto category = item.is_string() ? parse_category(item.as_string()) : std::nullopt;
+    if (!category)
+      return error(Status::bad_request, "invalid_categories",
+                   "categories: only breaking, live and exclusive exist");
+    set = static_cast<store::CategorySet>(set | static_cast<store::CategorySet>(*category));
+  }
+
+  // A browser that rotated its subscription (pushsubscriptionchange) may retire the old one,
+  // proving it held it.
+  std::optional<std::string> retire;
+  if (const json::value* replaces = body.if_contains("replaces");
+      replaces != nullptr && !replaces->is_null()) {
+    const json::string* old_endpoint =
+        replaces->is_object() ? string_at(replaces->as_object(), "endpoint") : nullptr;
+    const json::string* old_auth =
+        replaces->is_object() ? string_at(replaces->as_object(), "auth") : nullptr;
+    if (old_endpoint == nullptr || old_auth == nullptr) {
+      return error(Status::bad_request, "invalid_replaces",
+                   "replaces: needs the old endpoint and auth");
+    }
+    auto old = store_.find_subscription(std::string(*old_endpoint));
+    if (!old) return error(Status::service_unavailable, "storage", "storage unavailable");
+    auto old_auth_bytes = webpush::base64url_decode(*old_auth);
+    if (old->has_value() && old_auth_bytes &&
+        webpush::base64url_encode(*old_auth_bytes) == (*old)->auth &&
+        std::string_view(*old_endpoint) != subscription.endpoint) {
+      retire = std::string(*old_endpoint);
+    }
+  }
+
+  auto existing = store_.find_subscription(subscription.endpoint);
+  if (!existing) return error(Status::service_unavailable, "storage", "storage unavailable");
+  // Changing categories of an existing subscription requires its auth secret, like deleting.
+  if (existing->has_value() && (*existing)->auth != subscription.auth) {
+    return error(Status::forbidden, "not_owner", "this subscription belongs to another browser");
+  }
+  const std::int64_t now = clock_.now_seconds();
+  store::Subscription record;
+  record.endpoint = subscription.endpoint;
+  record.p256dh = subscription.p256dh;
+  record.auth = subscription.auth;
+  record.categories = set;
+  record.created_at = now;
+  record.updated_at = now;
+  auto id = store_.upsert_subscription(record);
+  if (!id) return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (retire) (void)store_.delete_subscription(*retire);
+
+  json::array names;
+  for (const auto category :
+       {store::Category::kBreaking, store::Category::kLive, store::Category::kExclusive}) {
+    if (set & static_cast<store::CategorySet>(category))
+      names.emplace_back(category_name(category));
+  }
+  return http::json_response(
+      existing->has_value() ? Status::ok : Status::created,
+      json::serialize(json::object{{"id", *id}, {"categories", std::move(names)}}));
+}
+
+http::Response SiteApi::unsubscribe(const http::Request& request) {
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(request.body(), ec);
+  if (ec || !parsed.is_object())
+    return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
+  const json::string* endpoint = string_at(parsed.as_object(), "endpoint");
+  const json::string* auth = string_at(parsed.as_object(), "auth");
+  if (endpoint == nullptr || auth == nullptr) {
+    return error(Status::bad_request, "invalid_request",
+                 "send the subscription's endpoint and auth");
+  }
+  auto auth_bytes = webpush::base64url_decode(*auth);
+  if (!auth_bytes || auth_bytes->size() != 16)
+    return error(Status::bad_request, "invalid_request", "auth: must be 16 bytes, base64url");
+  auto existing = store_.find_subscription(std::string(*endpoint));
+  if (!existing) return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (!existing->has_value()) return error(Status::not_found, "not_found", "no such subscription");
+  if ((*existing)->auth != webpush::base64url_encode(*auth_bytes)) {
+    return error(Status::forbidden, "not_owner", "auth does not match this subscription");
+  }
+  if (!store_.delete_subscription(std::string(*endpoint)))
+    return error(Status::service_unavailable, "storage", "storage unavailable");
+  http::Response response(Status::no_content, request.version());
+  return response;
+}
+
+http::Response SiteApi::record_event(const http::Request& request) {
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(request.body(), ec);
+  if (ec || !parsed.is_object())
+    return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
+  const json::object& body = parsed.as_object();
+  const json::value* alert = body.if_contains("alert");
+  const json::string* event = string_at(body, "event");
+  std::int64_t alert_id = 0;
+  if (alert != nullptr && alert->is_int64()) alert_id = alert->as_int64();
+  if (alert != nullptr && alert->is_string()) {
+    const std::string text(alert->as_string());
+    alert_id = text.find_first_not_of("0123456789") == std::string::npos && !text.empty() &&
+                       text.size() < 18
+                   ? std::stoll(text)
+                   : 0;
+  }
+  if (alert_id <= 0)
+    return error(Status::bad_request, "invalid_event", "alert: must be an alert id");
+  const auto kind = event == nullptr ? std::nullopt : store::parse_alert_event(*event);
+  if (!kind)
+    return error(Status::bad_request, "invalid_event",
+                 "event: must be received, displayed, clicked or dismissed");
+  auto recorded = store_.record_alert_event(alert_id, *kind, clock_.now_seconds());
+  if (!recorded) {
+    if (recorded.error().code == store::ErrorCode::kNotFound)
+      return error(Status::not_found, "not_found", "no such alert");
+    return error(Status::service_unavailable, "storage", "storage unavailable");
+  }
+  return http::Response(Status::no_content, request.version());
+}
+
+}  // namespace flashwire::site

@@ -1,0 +1,159 @@
+#include "site/html.h"
+
+#include <array>
+#include <cstdint>
+
+namespace flashwire::site {
+namespace {
+
+// Returns the replacement for `c` in HTML/XML text, or an empty view to copy it as is.
+std::string_view entity_for(char c) {
+  switch (c) {
+    case '&':
+      return "&amp;";
+    case '<':
+      return "&lt;";
+    case '>':
+      return "&gt;";
+    case '"':
+      return "&quot;";
+    case '\'':
+      return "&#39;";  // &apos; is not an HTML 4 entity; the numeric form works everywhere
+    default:
+      return {};
+  }
+}
+
+// Length of the well-formed UTF-8 sequence starting at text[i], or 0 if it is not one
+// (overlong forms, surrogates and code points above U+10FFFF are not well-formed).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(text[k]); };
+  const std::uint8_t lead = byte(i);
+  std::size_t length = 0;
+  std::uint8_t second_min = 0x80;
+  std::uint8_t second_max = 0xBF;
+  if (lead < 0x80) return 1;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_min = 0xA0;  // overlong
+    if (lead == 0xED) second_max = 0x9F;  // UTF-16 surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_min = 0x90;  // overlong
+    if (lead == 0xF4) second_max = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  if (byte(i + 1) < second_min || byte(i + 1) > second_max) return 0;
+  for (std::size_t k = 2; k < length; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return length;
+}
+
+bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+}  // namespace
+
+void append_escaped_html(std::string& out, std::string_view text) {
+  out.reserve(out.size() + text.size());
+  for (char c : text) {
+    if (auto entity = entity_for(c); !entity.empty()) {
+      out += entity;
+    } else {
+      out += c;
+    }
+  }
+}
+
+std::string escape_html(std::string_view text) {
+  std::string out;
+  append_escaped_html(out, text);
+  return out;
+}
+
+void append_escaped_xml(std::string& out, std::string_view text) {
+  out.reserve(out.size() + text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    const auto byte = static_cast<std::uint8_t>(c);
+    if (byte < 0x80) {
+      // XML 1.0 allows only tab, newline and carriage return below U+0020.
+      if (byte < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+        ++i;
+        continue;
+      }
+      if (auto entity = entity_for(c); !entity.empty()) {
+        out += entity;
+      } else {
+        out += c;
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t length = utf8_sequence_length(text, i);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+      continue;
+    }
+    out.append(text.substr(i, length));
+    i += length;
+  }
+}
+
+std::string escape_xml(std::string_view text) {
+  std::string out;
+  append_escaped_xml(out, text);
+  return out;
+}
+
+std::string encode_path_segment(std::string_view segment) {
+  static constexpr std::array<char, 16> kHex = {'0', '1', '2', '3', '4', '5', '6', '7',
+                                                '8', '9', 'A', 'B', 'C', 'D', 'E', 'F'};
+  std::string out;
+  out.reserve(segment.size());
+  for (char c : segment) {
+    if (is_ascii_alpha(c) || is_ascii_digit(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      const auto byte = static_cast<std::uint8_t>(c);
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    }
+  }
+  return out;
+}
+
+bool is_safe_url(std::string_view url) {
+  // WHATWG URL parsing: strip leading C0 controls and spaces, ignore tabs and newlines
+  // anywhere, then a scheme is an ASCII letter followed by letters, digits, '+', '-', '.'
+  // up to the first ':'. Anything else before a ':' means there is no scheme: a relative URL.
+  std::size_t start = 0;
+  while (start < url.size() && static_cast<std::uint8_t>(url[start]) <= 0x20) ++start;
+  std::string scheme;
+  for (std::size_t i = start; i < url.size(); ++i) {
+    const char c = url[i];
+    if (c == '\t' || c == '\n' || c == '\r') continue;
+    if (c == ':') {
+      if (scheme.empty()) return true;  // ":foo" is a relative path
+      return scheme == "http" || scheme == "https" || scheme == "mailto" || scheme == "tel";
+    }
+    const bool scheme_char =
+        is_ascii_alpha(c) ||
+        (!scheme.empty() && (is_ascii_digit(c) || c == '+' || c == '-' || c == '.'));
+    if (!scheme_char) return true;  // no scheme: relative
+    scheme += ascii_lower(c);
+  }
+  return true;  // no ':' at all: relative
+}
+
+}  // namespace flashwire::site

@@ -1,0 +1,105 @@
+// The reader-facing pages of the news site, as complete HTML documents, and the Atom feed.
+//
+// Contract:
+// - Pure functions: no I/O, no store, no clock. Times come from the records passed in (Unix
+//   seconds, shown in UTC), so the same input always renders the same bytes (cacheable, ETag
+//   from a hash of the output).
+// - Every interpolated value is escaped (site/html.h). The only HTML taken as is: an article's
+//   `body_html` and a live update's `text_html`, which must come from render_markdown
+//   (site/markdown.h). Image URLs that are not safe by is_safe_url are left out.
+// - Pages are compatible with a strict Content-Security-Policy: no inline scripts, styles or
+//   event handlers. They load /assets/site.css and /assets/site.js (`<script defer>`); data for
+//   the script travels in data-* attributes.
+// - Routes the pages link to (the HTTP layer serves them): "/", article_path(slug),
+//   live_path(slug) and its "/events" stream, "/preferences", "/feed.atom", "/sw.js",
+//   "/assets/…", and the JSON API "/api/subscriptions", "/api/events", "/api/vapid-public-key".
+// Thread-safe (no shared state).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/site_store.h"
+
+namespace flashwire::site {
+
+// A native app readers may be offered on mobile. All fields are shown or linked as given.
+struct AppInfo {
+  std::string name;               // shown as "Open in <name>"; required
+  std::string scheme;             // deep-link scheme without "://", e.g. "flashwire"; required
+  std::string ios_app_id;         // numeric App Store id; empty: no apple-itunes-app meta tag
+  std::string ios_store_url;      // App Store page, opened on iOS when the app is not installed
+  std::string android_package;    // e.g. "com.example.flashwire"; with it, Android opens the
+                                  // app through an intent: URL that falls back to the store
+  std::string android_store_url;  // Play Store page; the fallback on Android
+};
+
+struct SiteInfo {
+  std::string name = "Flashwire";  // site name: masthead, titles, feed title
+  std::string description;         // one sentence for <meta name="description"> and the feed
+  // Public origin plus optional path prefix, no trailing slash ("https://news.example"). Used
+  // for canonical links and the feed, which need absolute URLs; page links stay relative.
+  std::string base_url;
+  // The VAPID public key (base64url, 65-byte uncompressed P-256 point) browsers subscribe with.
+  // Carried in <body data-vapid-public-key>; empty disables the notification opt-in.
+  std::string vapid_public_key;
+  // Appended as "?v=<asset_version>" to /assets/ URLs so they can be cached as immutable; empty
+  // for none. A hash of the embedded assets is a good value.
+  std::string asset_version;
+  std::optional<AppInfo> app;  // nullopt: no app meta tag, no app sheet
+};
+
+// Most recent articles of one category, newest first, for the home page.
+struct CategorySection {
+  store::Category category = store::Category::kBreaking;
+  std::vector<store::Article> articles;
+};
+
+// One entry of a live event. `text_html` must come from render_markdown.
+struct LiveUpdate {
+  std::int64_t id = 0;    // unique per event; also the SSE event id
+  std::int64_t time = 0;  // Unix seconds
+  std::string text_html;
+};
+
+// "breaking", "live", "exclusive": the names the JSON API and the scripts use.
+std::string_view category_slug(store::Category category);
+// "Breaking news", "Live events", "Exclusive reporting".
+std::string_view category_label(store::Category category);
+
+// "/articles/<slug>" and "/live/<slug>", the slug percent-encoded as one path segment.
+std::string article_path(std::string_view slug);
+std::string live_path(std::string_view slug);
+
+// Home: one section per entry of `sections`, in that order (the first story of each leads).
+// A section without articles says so rather than disappearing.
+std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections);
+
+// An article page: headline, standfirst, byline, dateline, time, category, image, body, and
+// the notification opt-in card. `body_html` must come from render_markdown(article.body_markdown).
+std::string render_article(const SiteInfo& site, const store::Article& article,
+                           std::string_view body_html);
+
+// Notification settings: choose categories or turn alerts off (works in the browser, via
+// site.js; without JavaScript the page explains that it needs it).
+std::string render_preferences(const SiteInfo& site);
+
+// A live event: title and the updates so far, newest first; site.js appends new ones from the
+// EventSource at live_path(slug) + "/events".
+std::string render_live(const SiteInfo& site, std::string_view slug, std::string_view title,
+                        std::span<const LiveUpdate> updates);
+
+// The 404 page.
+std::string render_not_found(const SiteInfo& site);
+
+// Atom 1.0 (RFC 4287) feed of `articles` (newest first), served at "/feed.atom" as
+// application/atom+xml. `updated_at`: the feed's <updated>, Unix seconds (normally the newest
+// article's updated_at). Entries carry the standfirst as summary, not the body.
+std::string render_atom_feed(const SiteInfo& site, std::span<const store::Article> articles,
+                             std::int64_t updated_at);
+
+}  // namespace flashwire::site

@@ -1,0 +1,73 @@
+// The news site over HTTP: routes reader pages, static assets, well-known files and the readers'
+// JSON API (site/api.h), with caching done properly.
+//
+//   GET /                        home          GET /articles/<slug>   article
+//   GET /live/<slug>             live event page (a live-category article; its body is the first
+//                                update; /live/<slug>/events answers 204 until updates are stored)
+//   GET /preferences             settings      GET /feed.atom         Atom feed
+//   GET /sw.js, /assets/...      embedded assets (web/)
+//   GET /.well-known/apple-app-site-association, /.well-known/assetlinks.json   when configured
+//   /api/...                     SiteApi        GET /health
+//
+// Rendered pages come from a render cache keyed by path, each with a strong ETag (If-None-Match
+// → 304) and a gzip copy made once (served when the client accepts gzip). Every response carries
+// a strict Content-Security-Policy and the usual hardening headers; pages are "no-cache" (always
+// revalidated: news changes), versioned assets immutable for a year.
+//
+// Thread safety: one thread (the server's io_context), like the store.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "http/server.h"
+#include "site/api.h"
+#include "site/pages.h"
+#include "store/site_store.h"
+
+namespace flashwire::site {
+
+struct WellKnownFiles {
+  std::string apple_app_site_association;  // JSON; empty: 404
+  std::string assetlinks;                  // JSON; empty: 404
+};
+
+class SiteHandler final : public http::Handler {
+ public:
+  SiteHandler(store::SiteStore& store, SiteApi& api, SiteInfo info, WellKnownFiles well_known);
+
+  http::Response handle(const http::Request& request, const http::RequestContext& context) override;
+  bool accepts_websocket(const http::Request&) const override { return false; }
+  void start_websocket(boost::beast::tcp_stream stream, http::Request request) override;
+
+  // Drops every cached page, e.g. after an article is published or edited.
+  void invalidate_pages() { cache_.clear(); }
+  std::size_t cached_pages() const { return cache_.size(); }
+
+ private:
+  struct Cached {
+    int status = 200;
+    std::string content_type;
+    std::string cache_control;
+    std::string body;
+    std::string gzip_body;  // empty when gzip does not make it smaller
+    std::string etag;
+  };
+  // Renders (or fetches from the cache) what `path` shows; nullopt when storage failed.
+  std::optional<const Cached*> page(const std::string& path);
+  std::optional<Cached> render(const std::string& path);
+  http::Response respond(const http::Request& request, const Cached& cached) const;
+
+  store::SiteStore& store_;
+  SiteApi& api_;
+  SiteInfo info_;
+  WellKnownFiles well_known_;
+  std::map<std::string, Cached, std::less<>> cache_;
+  static constexpr std::size_t kMaxCachedPages = 4096;
+};
+
+// gzip (RFC 1952) of `data` at the default level. Exposed for tests.
+std::string gzip_compress(std::string_view data);
+
+}  // namespace flashwire::site

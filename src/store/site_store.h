@@ -1,0 +1,158 @@
+// Storage for the news site and newsroom: articles, reader subscriptions, alerts, editor API
+// tokens and the audit log.
+//
+// Contract:
+// - Every mutating call is atomic: it happens completely or not at all; a failed call leaves
+//   everything already stored as it was.
+// - Validation of what readers and editors send (URLs, key formats, lengths) happens before the
+//   store; the store rejects only what its schema cannot hold (kInvalid) and what conflicts with
+//   stored data (kConflict, kNotFound).
+// - Thread safety: one SiteStore object is used by one thread at a time; open one per thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/error.h"
+
+namespace flashwire::store {
+
+// Alert categories a reader can opt into. Stored as a bit set in subscriptions.
+enum class Category : std::uint8_t { kBreaking = 1, kLive = 2, kExclusive = 4 };
+using CategorySet = std::uint8_t;  // OR of Category values; 0 is "none"
+
+struct Article {
+  std::int64_t id = 0;  // assigned by the store
+  std::string slug;     // unique, URL-safe: [a-z0-9-]{1,120}
+  std::string headline;
+  std::string standfirst;  // one-paragraph summary under the headline
+  std::string byline;      // "By Ana Ruiz"
+  std::string dateline;    // "LISBON"
+  Category category = Category::kBreaking;
+  std::string image_url;  // may be empty
+  std::string image_alt;  // required when image_url is set
+  std::string body_markdown;
+  bool published = false;
+  std::int64_t published_at = 0;  // Unix seconds; 0 while a draft
+  std::int64_t updated_at = 0;
+};
+
+struct Subscription {
+  std::int64_t id = 0;
+  std::string endpoint;        // unique
+  std::string p256dh;          // base64url, validated before storing
+  std::string auth;            // base64url, validated before storing
+  CategorySet categories = 0;  // never 0 for a stored subscription
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+enum class AlertStatus : std::uint8_t {
+  kQueued = 0,
+  kSending = 1,
+  kSent = 2,
+  kCancelled = 3,
+  kFailed = 4
+};
+
+struct Alert {
+  std::int64_t id = 0;
+  std::int64_t article_id = 0;  // 0: not tied to an article
+  Category category = Category::kBreaking;
+  std::string title;
+  std::string body;
+  std::string url;
+  std::string urgency = "high";  // RFC 8030 Urgency
+  std::int64_t ttl_seconds = 3600;
+  std::string topic;  // empty: none; live events use one per event
+  AlertStatus status = AlertStatus::kQueued;
+  std::string created_by;  // API token name
+  std::int64_t created_at = 0;
+};
+
+// What a browser reports about one alert (the service worker's beacons).
+enum class AlertEvent : std::uint8_t {
+  kReceived = 0,
+  kDisplayed = 1,
+  kClicked = 2,
+  kDismissed = 3
+};
+// "received" | "displayed" | "clicked" | "dismissed".
+std::optional<AlertEvent> parse_alert_event(std::string_view name);
+
+struct AlertEngagement {
+  std::uint64_t received = 0;
+  std::uint64_t displayed = 0;
+  std::uint64_t clicked = 0;
+  std::uint64_t dismissed = 0;
+};
+
+struct ApiToken {
+  std::int64_t id = 0;
+  std::string name;                 // unique, e.g. "desk-ana"
+  std::string secret_hash;          // hex SHA-256 of the secret; the secret is never stored
+  std::vector<std::string> scopes;  // e.g. "articles:write", "alerts:send"
+  std::int64_t created_at = 0;
+  bool revoked = false;
+};
+
+struct AuditEntry {
+  std::int64_t id = 0;
+  std::int64_t at = 0;
+  std::string actor;   // token name
+  std::string action;  // "alert.send", "article.publish", …
+  std::string detail;  // short, human-readable; never secrets or subscription endpoints
+};
+
+class SiteStore {
+ public:
+  virtual ~SiteStore() = default;
+
+  // Articles. create: kConflict if the slug exists. update: kNotFound if absent.
+  virtual Result<std::int64_t> create_article(const Article& article) = 0;
+  virtual Status update_article(const Article& article) = 0;
+  virtual Result<std::optional<Article>> find_article(std::int64_t id) = 0;
+  virtual Result<std::optional<Article>> find_article_by_slug(const std::string& slug) = 0;
+  // Published articles, newest first; `category` 0 for all.
+  virtual Result<std::vector<Article>> latest_articles(CategorySet category, std::size_t limit) = 0;
+  virtual Result<std::size_t> article_count() = 0;
+
+  // Subscriptions, keyed by endpoint. upsert: creates, or replaces keys and categories of the
+  // subscription with that endpoint (idempotent). Returns its id.
+  virtual Result<std::int64_t> upsert_subscription(const Subscription& subscription) = 0;
+  virtual Result<std::optional<Subscription>> find_subscription(const std::string& endpoint) = 0;
+  // Deletes; returns false if absent.
+  virtual Result<bool> delete_subscription(const std::string& endpoint) = 0;
+  // Number of subscriptions that include any category in `categories`.
+  virtual Result<std::size_t> count_subscriptions(CategorySet categories) = 0;
+  // Subscriptions that include `category` with id > after_id, ascending, at most `limit`:
+  // the fan-out pages through an audience with this without holding it all in memory.
+  virtual Result<std::vector<Subscription>> subscriptions_page(Category category,
+                                                               std::int64_t after_id,
+                                                               std::size_t limit) = 0;
+
+  // Alerts.
+  virtual Result<std::int64_t> create_alert(const Alert& alert) = 0;
+  virtual Status set_alert_status(std::int64_t id, AlertStatus status) = 0;
+  virtual Result<std::optional<Alert>> find_alert(std::int64_t id) = 0;
+  virtual Result<std::vector<Alert>> recent_alerts(std::size_t limit) = 0;
+  // Counts one beacon for an alert. kNotFound if the alert does not exist.
+  virtual Status record_alert_event(std::int64_t alert_id, AlertEvent event, std::int64_t at) = 0;
+  // The counts so far (all zero for an alert without beacons). kNotFound if it does not exist.
+  virtual Result<AlertEngagement> alert_engagement(std::int64_t alert_id) = 0;
+
+  // API tokens. create: kConflict if the name exists.
+  virtual Result<std::int64_t> create_token(const ApiToken& token) = 0;
+  virtual Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_hash) = 0;
+  virtual Result<std::vector<ApiToken>> list_tokens() = 0;
+  virtual Status revoke_token(const std::string& name) = 0;  // kNotFound if absent
+
+  // Audit log (append-only).
+  virtual Status append_audit(const AuditEntry& entry) = 0;
+  virtual Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) = 0;
+};
+
+}  // namespace flashwire::store

@@ -1,0 +1,814 @@
+#include "store/sqlite/sqlite_site_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/sqlite/sqlite_util.h"
+
+namespace flashwire::store {
+namespace {
+
+using sqlite_detail::clamp_to_int64;
+using sqlite_detail::Connection;
+using sqlite_detail::Query;
+using sqlite_detail::Stmt;
+using sqlite_detail::Transaction;
+
+// PRAGMA application_id, "FWSS": not the push store's "FWPS", so that neither store opens the
+// other's file.
+constexpr int kApplicationId = 0x46575353;
+
+constexpr std::size_t kMaxSlugSize = 120;
+constexpr CategorySet kAllCategories = 0x7;  // kBreaking | kLive | kExclusive
+
+// Version 1. Notes on the choices:
+// - Every table keys on an INTEGER PRIMARY KEY (the rowid): ids are what the site and the API
+//   hand out, and the rowid B-tree is also the index subscriptions_page walks, in id order,
+//   testing the category bits as it goes (a bit test cannot use an index).
+// - articles_by_publication ends in id so that latest_articles' ORDER BY, ties included, is
+//   read straight off the index, stopping after `limit` rows.
+// - subscriptions_by_categories is small (one integer per row) and serves count_subscriptions,
+//   which otherwise reads every endpoint and key.
+// - alerts.article_id is NULL for "not tied to an article", so that the foreign key applies
+//   only to real article ids.
+// - The CHECKs restate the limits the code validates, as a last line of defence for the file.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE articles (
+  id INTEGER PRIMARY KEY,
+  slug TEXT NOT NULL UNIQUE
+    CHECK (length(slug) BETWEEN 1 AND 120 AND slug NOT GLOB '*[^a-z0-9-]*'),
+  headline TEXT NOT NULL,
+  standfirst TEXT NOT NULL,
+  byline TEXT NOT NULL,
+  dateline TEXT NOT NULL,
+  category INTEGER NOT NULL CHECK (category IN (1, 2, 4)),
+  image_url TEXT NOT NULL,
+  image_alt TEXT NOT NULL,
+  body_markdown TEXT NOT NULL,
+  published INTEGER NOT NULL CHECK (published IN (0, 1)),
+  published_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  CHECK (image_url = '' OR image_alt <> '')
+);
+
+CREATE INDEX articles_by_publication ON articles (published, published_at DESC, id DESC);
+
+CREATE TABLE subscriptions (
+  id INTEGER PRIMARY KEY,
+  endpoint TEXT NOT NULL UNIQUE CHECK (endpoint <> ''),
+  p256dh TEXT NOT NULL CHECK (p256dh <> ''),
+  auth TEXT NOT NULL CHECK (auth <> ''),
+  categories INTEGER NOT NULL CHECK (categories BETWEEN 1 AND 7),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE INDEX subscriptions_by_categories ON subscriptions (categories);
+
+CREATE TABLE alerts (
+  id INTEGER PRIMARY KEY,
+  article_id INTEGER REFERENCES articles (id),
+  category INTEGER NOT NULL CHECK (category IN (1, 2, 4)),
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  url TEXT NOT NULL,
+  urgency TEXT NOT NULL CHECK (urgency IN ('very-low', 'low', 'normal', 'high')),
+  ttl_seconds INTEGER NOT NULL CHECK (ttl_seconds >= 0),
+  topic TEXT NOT NULL,
+  status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 4),
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE INDEX alerts_by_article ON alerts (article_id);
+
+-- Beacon counts per alert and event (0 received, 1 displayed, 2 clicked, 3 dismissed); the
+-- service worker reports each, so a row is updated in place rather than one row per beacon.
+CREATE TABLE alert_events (
+  alert_id INTEGER NOT NULL REFERENCES alerts (id),
+  event INTEGER NOT NULL CHECK (event BETWEEN 0 AND 3),
+  count INTEGER NOT NULL CHECK (count >= 0),
+  last_at INTEGER NOT NULL,
+  PRIMARY KEY (alert_id, event)
+) WITHOUT ROWID;
+
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE CHECK (name <> ''),
+  secret_hash TEXT NOT NULL UNIQUE
+    CHECK (length(secret_hash) = 64 AND secret_hash NOT GLOB '*[^0-9a-f]*'),
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL CHECK (revoked IN (0, 1))
+);
+
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action <> ''),
+  detail TEXT NOT NULL
+);
+)sql";
+
+constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
+                                            kSqliteSiteStoreSchemaVersion, kSchemaV1};
+
+// --- validation: what the schema can hold ---
+
+tl::unexpected<Error> invalid(std::string_view what, std::string_view reason) {
+  return make_error(ErrorCode::kInvalid, std::string(what) + ": " + std::string(reason));
+}
+
+bool is_category(std::int64_t value) { return value == 1 || value == 2 || value == 4; }
+
+bool is_slug(std::string_view slug) {
+  if (slug.empty() || slug.size() > kMaxSlugSize) return false;
+  return std::all_of(slug.begin(), slug.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+bool is_sha256_hex(std::string_view hash) {
+  return hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool is_scope(std::string_view scope) {
+  return !scope.empty() && scope.find_first_of(" \t\n\r\v\f") == std::string_view::npos;
+}
+
+bool is_urgency(std::string_view urgency) {
+  return urgency == "very-low" || urgency == "low" || urgency == "normal" || urgency == "high";
+}
+
+Status validate_article(const Article& a, std::string_view what) {
+  if (!is_slug(a.slug)) return invalid(what, "slug is not 1 to 120 characters of [a-z0-9-]");
+  if (!is_category(static_cast<std::int64_t>(a.category))) {
+    return invalid(what, "category out of range");
+  }
+  if (!a.image_url.empty() && a.image_alt.empty()) {
+    return invalid(what, "image without alt text");
+  }
+  return {};
+}
+
+Status validate_subscription(const Subscription& s) {
+  constexpr std::string_view kWhat = "upsert_subscription";
+  if (s.endpoint.empty()) return invalid(kWhat, "endpoint is empty");
+  if (s.p256dh.empty()) return invalid(kWhat, "p256dh is empty");
+  if (s.auth.empty()) return invalid(kWhat, "auth is empty");
+  if (s.categories == 0 || s.categories > kAllCategories) {
+    return invalid(kWhat, "categories out of range");
+  }
+  return {};
+}
+
+Status validate_alert(const Alert& a) {
+  constexpr std::string_view kWhat = "create_alert";
+  if (a.article_id < 0) return invalid(kWhat, "article id is negative");
+  if (!is_category(static_cast<std::int64_t>(a.category))) {
+    return invalid(kWhat, "category out of range");
+  }
+  if (!is_urgency(a.urgency)) return invalid(kWhat, "urgency is not an RFC 8030 value");
+  if (a.ttl_seconds < 0) return invalid(kWhat, "TTL is negative");
+  if (static_cast<int>(a.status) > static_cast<int>(AlertStatus::kFailed)) {
+    return invalid(kWhat, "status out of range");
+  }
+  return {};
+}
+
+Result<std::string> join_scopes(const std::vector<std::string>& scopes) {
+  std::string joined;
+  for (const auto& scope : scopes) {
+    if (!is_scope(scope)) return invalid("create_token", "a scope is empty or has whitespace");
+    if (!joined.empty()) joined += ' ';
+    joined += scope;
+  }
+  return joined;
+}
+
+std::vector<std::string> split_scopes(std::string_view joined) {
+  std::vector<std::string> scopes;
+  while (!joined.empty()) {
+    const std::size_t space = joined.find(' ');
+    const std::string_view scope = joined.substr(0, space);
+    if (!scope.empty()) scopes.emplace_back(scope);
+    if (space == std::string_view::npos) break;
+    joined.remove_prefix(space + 1);
+  }
+  return scopes;
+}
+
+// --- rows ---
+
+// The columns every article query selects, in the order read_article reads them.
+#define FW_ARTICLE_COLUMNS                                                             \
+  "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
+  "body_markdown, published, published_at, updated_at"
+#define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
+#define FW_ALERT_COLUMNS                                                              \
+  "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
+  "created_by, created_at"
+#define FW_TOKEN_COLUMNS "id, name, secret_hash, scopes, created_at, revoked"
+
+Result<Article> read_article(const Query& q) {
+  const std::int64_t category = q.column_int(6);
+  if (!is_category(category)) {
+    return make_error(ErrorCode::kCorrupt, "stored article category out of range");
+  }
+  Article a;
+  a.id = q.column_int(0);
+  a.slug = q.column_text(1);
+  a.headline = q.column_text(2);
+  a.standfirst = q.column_text(3);
+  a.byline = q.column_text(4);
+  a.dateline = q.column_text(5);
+  a.category = static_cast<Category>(category);
+  a.image_url = q.column_text(7);
+  a.image_alt = q.column_text(8);
+  a.body_markdown = q.column_text(9);
+  a.published = q.column_int(10) != 0;
+  a.published_at = q.column_int(11);
+  a.updated_at = q.column_int(12);
+  return a;
+}
+
+// Binds ?1..?12 in the column order of FW_ARTICLE_COLUMNS, without the id.
+void bind_article(Query& q, const Article& a) {
+  q.bind_text(1, a.slug)
+      .bind_text(2, a.headline)
+      .bind_text(3, a.standfirst)
+      .bind_text(4, a.byline)
+      .bind_text(5, a.dateline)
+      .bind_int(6, static_cast<std::int64_t>(a.category))
+      .bind_text(7, a.image_url)
+      .bind_text(8, a.image_alt)
+      .bind_text(9, a.body_markdown)
+      .bind_int(10, a.published ? 1 : 0)
+      .bind_int(11, a.published_at)
+      .bind_int(12, a.updated_at);
+}
+
+Result<Subscription> read_subscription(const Query& q) {
+  const std::int64_t categories = q.column_int(4);
+  if (categories < 1 || categories > kAllCategories) {
+    return make_error(ErrorCode::kCorrupt, "stored subscription categories out of range");
+  }
+  Subscription s;
+  s.id = q.column_int(0);
+  s.endpoint = q.column_text(1);
+  s.p256dh = q.column_text(2);
+  s.auth = q.column_text(3);
+  s.categories = static_cast<CategorySet>(categories);
+  s.created_at = q.column_int(5);
+  s.updated_at = q.column_int(6);
+  return s;
+}
+
+Result<Alert> read_alert(const Query& q) {
+  const std::int64_t category = q.column_int(2);
+  const std::int64_t status = q.column_int(9);
+  if (!is_category(category)) {
+    return make_error(ErrorCode::kCorrupt, "stored alert category out of range");
+  }
+  if (status < 0 || status > static_cast<std::int64_t>(AlertStatus::kFailed)) {
+    return make_error(ErrorCode::kCorrupt, "stored alert status out of range");
+  }
+  Alert a;
+  a.id = q.column_int(0);
+  a.article_id = q.column_is_null(1) ? 0 : q.column_int(1);
+  a.category = static_cast<Category>(category);
+  a.title = q.column_text(3);
+  a.body = q.column_text(4);
+  a.url = q.column_text(5);
+  a.urgency = q.column_text(6);
+  a.ttl_seconds = q.column_int(7);
+  a.topic = q.column_text(8);
+  a.status = static_cast<AlertStatus>(status);
+  a.created_by = q.column_text(10);
+  a.created_at = q.column_int(11);
+  return a;
+}
+
+ApiToken read_token(const Query& q) {
+  ApiToken t;
+  t.id = q.column_int(0);
+  t.name = q.column_text(1);
+  t.secret_hash = q.column_text(2);
+  t.scopes = split_scopes(q.column_text(3));
+  t.created_at = q.column_int(4);
+  t.revoked = q.column_int(5) != 0;
+  return t;
+}
+
+class SqliteSiteStore final : public SiteStore {
+ public:
+  static Result<std::unique_ptr<SiteStore>> create(Connection conn) {
+    std::unique_ptr<SqliteSiteStore> store(new SqliteSiteStore(std::move(conn)));
+    for (const auto& [member, sql] : kStatements) {
+      auto stmt = store->conn_.prepare(sql);
+      if (!stmt) return tl::unexpected(stmt.error());
+      store.get()->*member = std::move(*stmt);
+    }
+    return std::unique_ptr<SiteStore>(std::move(store));
+  }
+
+  // --- articles ---
+
+  Result<std::int64_t> create_article(const Article& article) override {
+    constexpr std::string_view kWhat = "create_article";
+    if (auto ok = validate_article(article, kWhat); !ok) return tl::unexpected(ok.error());
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    std::int64_t id = 0;
+    {
+      Query q(insert_article_);
+      bind_article(q, article);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      id = conn_.last_insert_rowid();
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return id;
+  }
+
+  Status update_article(const Article& article) override {
+    constexpr std::string_view kWhat = "update_article";
+    if (auto ok = validate_article(article, kWhat); !ok) return ok;
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(update_article_);
+      bind_article(q, article);
+      q.bind_int(13, article.id);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      if (conn_.changes() == 0)
+        return make_error(ErrorCode::kNotFound, "update_article: no such article");
+    }
+    return tx.commit(kWhat);
+  }
+
+  Result<std::optional<Article>> find_article(std::int64_t id) override {
+    Query q(find_article_);
+    q.bind_int(1, id);
+    return find_one<Article>(q, read_article, "find_article");
+  }
+
+  Result<std::optional<Article>> find_article_by_slug(const std::string& slug) override {
+    Query q(find_article_by_slug_);
+    q.bind_text(1, slug);
+    return find_one<Article>(q, read_article, "find_article_by_slug");
+  }
+
+  Result<std::vector<Article>> latest_articles(CategorySet category, std::size_t limit) override {
+    constexpr std::string_view kWhat = "latest_articles";
+    if (category > kAllCategories) return invalid(kWhat, "category set out of range");
+    Query q(latest_articles_);
+    q.bind_int(1, category).bind_int(2, clamp_to_int64(limit));
+    return read_all<Article>(q, read_article, kWhat);
+  }
+
+  Result<std::size_t> article_count() override {
+    Query q(article_count_);
+    return count(q, "article_count");
+  }
+
+  // --- subscriptions ---
+
+  Result<std::int64_t> upsert_subscription(const Subscription& subscription) override {
+    constexpr std::string_view kWhat = "upsert_subscription";
+    if (auto ok = validate_subscription(subscription); !ok) return tl::unexpected(ok.error());
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    std::int64_t id = 0;
+    {
+      Query q(upsert_subscription_);
+      q.bind_text(1, subscription.endpoint)
+          .bind_text(2, subscription.p256dh)
+          .bind_text(3, subscription.auth)
+          .bind_int(4, subscription.categories)
+          .bind_int(5, subscription.created_at)
+          .bind_int(6, subscription.updated_at);
+      // RETURNING: the row's id whether it was inserted or updated. SQLite makes the change on
+      // the first step; the second finishes the statement.
+      int rc = q.step();
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+      id = q.column_int(0);
+      if (rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return id;
+  }
+
+  Result<std::optional<Subscription>> find_subscription(const std::string& endpoint) override {
+    Query q(find_subscription_);
+    q.bind_text(1, endpoint);
+    return find_one<Subscription>(q, read_subscription, "find_subscription");
+  }
+
+  Result<bool> delete_subscription(const std::string& endpoint) override {
+    constexpr std::string_view kWhat = "delete_subscription";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    bool deleted = false;
+    {
+      Query q(delete_subscription_);
+      q.bind_text(1, endpoint);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      deleted = conn_.changes() > 0;
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return deleted;
+  }
+
+  Result<std::size_t> count_subscriptions(CategorySet categories) override {
+    constexpr std::string_view kWhat = "count_subscriptions";
+    if (categories > kAllCategories) return invalid(kWhat, "category set out of range");
+    Query q(count_subscriptions_);
+    q.bind_int(1, categories);
+    return count(q, kWhat);
+  }
+
+  Result<std::vector<Subscription>> subscriptions_page(Category category, std::int64_t after_id,
+                                                       std::size_t limit) override {
+    constexpr std::string_view kWhat = "subscriptions_page";
+    if (!is_category(static_cast<std::int64_t>(category))) {
+      return invalid(kWhat, "category out of range");
+    }
+    Query q(subscriptions_page_);
+    q.bind_int(1, static_cast<std::int64_t>(category))
+        .bind_int(2, after_id)
+        .bind_int(3, clamp_to_int64(limit));
+    return read_all<Subscription>(q, read_subscription, kWhat);
+  }
+
+  // --- alerts ---
+
+  Result<std::int64_t> create_alert(const Alert& alert) override {
+    constexpr std::string_view kWhat = "create_alert";
+    if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    if (alert.article_id != 0) {
+      // Checked first, rather than left to the foreign key, for a clear message.
+      Query q(article_exists_);
+      q.bind_int(1, alert.article_id);
+      const int rc = q.step();
+      if (rc == SQLITE_DONE)
+        return make_error(ErrorCode::kNotFound, "create_alert: no such article");
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+    }
+    std::int64_t id = 0;
+    {
+      Query q(insert_alert_);
+      if (alert.article_id != 0) {
+        q.bind_int(1, alert.article_id);
+      } else {
+        q.bind_null(1);
+      }
+      q.bind_int(2, static_cast<std::int64_t>(alert.category))
+          .bind_text(3, alert.title)
+          .bind_text(4, alert.body)
+          .bind_text(5, alert.url)
+          .bind_text(6, alert.urgency)
+          .bind_int(7, alert.ttl_seconds)
+          .bind_text(8, alert.topic)
+          .bind_int(9, static_cast<std::int64_t>(alert.status))
+          .bind_text(10, alert.created_by)
+          .bind_int(11, alert.created_at);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      id = conn_.last_insert_rowid();
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return id;
+  }
+
+  Status set_alert_status(std::int64_t id, AlertStatus status) override {
+    constexpr std::string_view kWhat = "set_alert_status";
+    if (static_cast<int>(status) > static_cast<int>(AlertStatus::kFailed)) {
+      return invalid(kWhat, "status out of range");
+    }
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(set_alert_status_);
+      q.bind_int(1, id).bind_int(2, static_cast<std::int64_t>(status));
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      if (conn_.changes() == 0) {
+        return make_error(ErrorCode::kNotFound, "set_alert_status: no such alert");
+      }
+    }
+    return tx.commit(kWhat);
+  }
+
+  Result<std::optional<Alert>> find_alert(std::int64_t id) override {
+    Query q(find_alert_);
+    q.bind_int(1, id);
+    return find_one<Alert>(q, read_alert, "find_alert");
+  }
+
+  Result<std::vector<Alert>> recent_alerts(std::size_t limit) override {
+    Query q(recent_alerts_);
+    q.bind_int(1, clamp_to_int64(limit));
+    return read_all<Alert>(q, read_alert, "recent_alerts");
+  }
+
+  Status record_alert_event(std::int64_t alert_id, AlertEvent event, std::int64_t at) override {
+    constexpr std::string_view kWhat = "record_alert_event";
+    if (static_cast<int>(event) > static_cast<int>(AlertEvent::kDismissed))
+      return invalid(kWhat, "event out of range");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query exists(find_alert_);
+      exists.bind_int(1, alert_id);
+      const int rc = exists.step();
+      if (rc == SQLITE_DONE)
+        return make_error(ErrorCode::kNotFound, "record_alert_event: no such alert");
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+    }
+    {
+      Query q(count_alert_event_);
+      q.bind_int(1, alert_id).bind_int(2, static_cast<std::int64_t>(event)).bind_int(3, at);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    return tx.commit(kWhat);
+  }
+
+  Result<AlertEngagement> alert_engagement(std::int64_t alert_id) override {
+    constexpr std::string_view kWhat = "alert_engagement";
+    {
+      Query exists(find_alert_);
+      exists.bind_int(1, alert_id);
+      const int rc = exists.step();
+      if (rc == SQLITE_DONE)
+        return make_error(ErrorCode::kNotFound, "alert_engagement: no such alert");
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+    }
+    AlertEngagement engagement;
+    Query q(alert_events_);
+    q.bind_int(1, alert_id);
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      const auto count = static_cast<std::uint64_t>(q.column_int(1));
+      switch (q.column_int(0)) {
+        case 0:
+          engagement.received = count;
+          break;
+        case 1:
+          engagement.displayed = count;
+          break;
+        case 2:
+          engagement.clicked = count;
+          break;
+        case 3:
+          engagement.dismissed = count;
+          break;
+        default:
+          break;
+      }
+    }
+    if (rc != SQLITE_DONE) return failure(rc, kWhat);
+    return engagement;
+  }
+
+  // --- API tokens ---
+
+  Result<std::int64_t> create_token(const ApiToken& token) override {
+    constexpr std::string_view kWhat = "create_token";
+    if (token.name.empty()) return invalid(kWhat, "name is empty");
+    if (!is_sha256_hex(token.secret_hash)) {
+      return invalid(kWhat, "secret hash is not 64 lower-case hex characters");
+    }
+    auto scopes = join_scopes(token.scopes);
+    if (!scopes) return tl::unexpected(scopes.error());
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    std::int64_t id = 0;
+    {
+      Query q(insert_token_);
+      q.bind_text(1, token.name)
+          .bind_text(2, token.secret_hash)
+          .bind_text(3, *scopes)
+          .bind_int(4, token.created_at)
+          .bind_int(5, token.revoked ? 1 : 0);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      id = conn_.last_insert_rowid();
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return id;
+  }
+
+  Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_hash) override {
+    Query q(find_token_by_hash_);
+    q.bind_text(1, secret_hash);
+    return find_one<ApiToken>(q, read_token, "find_token_by_hash");
+  }
+
+  Result<std::vector<ApiToken>> list_tokens() override {
+    Query q(list_tokens_);
+    return read_all<ApiToken>(q, read_token, "list_tokens");
+  }
+
+  Status revoke_token(const std::string& name) override {
+    constexpr std::string_view kWhat = "revoke_token";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(revoke_token_);
+      q.bind_text(1, name);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      if (conn_.changes() == 0)
+        return make_error(ErrorCode::kNotFound, "revoke_token: no such token");
+    }
+    return tx.commit(kWhat);
+  }
+
+  // --- audit log ---
+
+  Status append_audit(const AuditEntry& entry) override {
+    constexpr std::string_view kWhat = "append_audit";
+    if (entry.action.empty()) return invalid(kWhat, "action is empty");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(insert_audit_);
+      q.bind_int(1, entry.at)
+          .bind_text(2, entry.actor)
+          .bind_text(3, entry.action)
+          .bind_text(4, entry.detail);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    return tx.commit(kWhat);
+  }
+
+  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) override {
+    Query q(recent_audit_);
+    q.bind_int(1, clamp_to_int64(limit));
+    return read_all<AuditEntry>(
+        q,
+        [](const Query& row) {
+          return AuditEntry{row.column_int(0), row.column_int(1), row.column_text(2),
+                            row.column_text(3), row.column_text(4)};
+        },
+        "recent_audit");
+  }
+
+ private:
+  explicit SqliteSiteStore(Connection conn) : conn_(std::move(conn)) {}
+
+  tl::unexpected<Error> failure(int rc, std::string_view what) const {
+    return conn_.failure(rc, what);
+  }
+
+  // At most one row: the query is by a unique key.
+  template <typename T, typename Read>
+  Result<std::optional<T>> find_one(Query& q, Read read, std::string_view what) const {
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<T>();
+    if (rc != SQLITE_ROW) return failure(rc, what);
+    Result<T> row = read(q);  // `read` returns T or Result<T>
+    if (!row) return tl::unexpected(row.error());
+    return std::optional<T>(std::move(*row));
+  }
+
+  template <typename T, typename Read>
+  Result<std::vector<T>> read_all(Query& q, Read read, std::string_view what) const {
+    std::vector<T> rows;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      Result<T> row = read(q);  // `read` returns T or Result<T>
+      if (!row) return tl::unexpected(row.error());
+      rows.push_back(std::move(*row));
+    }
+    if (rc != SQLITE_DONE) return failure(rc, what);
+    return rows;
+  }
+
+  Result<std::size_t> count(Query& q, std::string_view what) const {
+    const int rc = q.step();
+    if (rc != SQLITE_ROW) return failure(rc, what);
+    return static_cast<std::size_t>(q.column_int(0));
+  }
+
+  // Declared first so that it is destroyed last, after every statement is finalized.
+  Connection conn_;
+
+  Stmt insert_article_;
+  Stmt update_article_;
+  Stmt find_article_;
+  Stmt find_article_by_slug_;
+  Stmt latest_articles_;
+  Stmt article_count_;
+  Stmt article_exists_;
+  Stmt upsert_subscription_;
+  Stmt find_subscription_;
+  Stmt delete_subscription_;
+  Stmt count_subscriptions_;
+  Stmt subscriptions_page_;
+  Stmt insert_alert_;
+  Stmt set_alert_status_;
+  Stmt find_alert_;
+  Stmt recent_alerts_;
+  Stmt count_alert_event_;
+  Stmt alert_events_;
+  Stmt insert_token_;
+  Stmt find_token_by_hash_;
+  Stmt list_tokens_;
+  Stmt revoke_token_;
+  Stmt insert_audit_;
+  Stmt recent_audit_;
+
+  struct StatementSql {
+    Stmt SqliteSiteStore::*member;
+    const char* sql;
+  };
+  static constexpr StatementSql kStatements[] = {
+      {&SqliteSiteStore::insert_article_,
+       "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, image_url, "
+       "image_alt, body_markdown, published, published_at, updated_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+      {&SqliteSiteStore::update_article_,
+       "UPDATE articles SET slug = ?1, headline = ?2, standfirst = ?3, byline = ?4, "
+       "dateline = ?5, category = ?6, image_url = ?7, image_alt = ?8, body_markdown = ?9, "
+       "published = ?10, published_at = ?11, updated_at = ?12 WHERE id = ?13"},
+      {&SqliteSiteStore::find_article_,
+       "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE id = ?1"},
+      {&SqliteSiteStore::find_article_by_slug_,
+       "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE slug = ?1"},
+      // Walks articles_by_publication from its newest end; a category filter skips rows.
+      {&SqliteSiteStore::latest_articles_,
+       "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE published = 1 "
+       "AND (?1 = 0 OR (category & ?1) <> 0) ORDER BY published_at DESC, id DESC LIMIT ?2"},
+      {&SqliteSiteStore::article_count_, "SELECT count(*) FROM articles"},
+      {&SqliteSiteStore::article_exists_, "SELECT 1 FROM articles WHERE id = ?1"},
+      {&SqliteSiteStore::upsert_subscription_,
+       "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, updated_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (endpoint) DO UPDATE SET "
+       "p256dh = excluded.p256dh, auth = excluded.auth, categories = excluded.categories, "
+       "updated_at = excluded.updated_at RETURNING id"},
+      {&SqliteSiteStore::find_subscription_,
+       "SELECT " FW_SUBSCRIPTION_COLUMNS " FROM subscriptions WHERE endpoint = ?1"},
+      {&SqliteSiteStore::delete_subscription_, "DELETE FROM subscriptions WHERE endpoint = ?1"},
+      {&SqliteSiteStore::count_subscriptions_,
+       "SELECT count(*) FROM subscriptions WHERE (categories & ?1) <> 0"},
+      {&SqliteSiteStore::subscriptions_page_,
+       "SELECT " FW_SUBSCRIPTION_COLUMNS " FROM subscriptions "
+       "WHERE id > ?2 AND (categories & ?1) <> 0 ORDER BY id LIMIT ?3"},
+      {&SqliteSiteStore::insert_alert_,
+       "INSERT INTO alerts (article_id, category, title, body, url, urgency, ttl_seconds, topic, "
+       "status, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&SqliteSiteStore::set_alert_status_, "UPDATE alerts SET status = ?2 WHERE id = ?1"},
+      {&SqliteSiteStore::find_alert_, "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE id = ?1"},
+      {&SqliteSiteStore::recent_alerts_,
+       "SELECT " FW_ALERT_COLUMNS " FROM alerts ORDER BY id DESC LIMIT ?1"},
+      {&SqliteSiteStore::count_alert_event_,
+       "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES (?1, ?2, 1, ?3) "
+       "ON CONFLICT (alert_id, event) DO UPDATE SET count = count + 1, last_at = max(last_at, ?3)"},
+      {&SqliteSiteStore::alert_events_,
+       "SELECT event, count FROM alert_events WHERE alert_id = ?1"},
+      {&SqliteSiteStore::insert_token_,
+       "INSERT INTO api_tokens (name, secret_hash, scopes, created_at, revoked) "
+       "VALUES (?1, ?2, ?3, ?4, ?5)"},
+      {&SqliteSiteStore::find_token_by_hash_,
+       "SELECT " FW_TOKEN_COLUMNS " FROM api_tokens WHERE secret_hash = ?1"},
+      {&SqliteSiteStore::list_tokens_, "SELECT " FW_TOKEN_COLUMNS " FROM api_tokens ORDER BY name"},
+      {&SqliteSiteStore::revoke_token_, "UPDATE api_tokens SET revoked = 1 WHERE name = ?1"},
+      {&SqliteSiteStore::insert_audit_,
+       "INSERT INTO audit_log (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)"},
+      {&SqliteSiteStore::recent_audit_,
+       "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?1"},
+  };
+};
+
+#undef FW_ARTICLE_COLUMNS
+#undef FW_SUBSCRIPTION_COLUMNS
+#undef FW_ALERT_COLUMNS
+#undef FW_TOKEN_COLUMNS
+
+}  // namespace
+
+Result<std::unique_ptr<SiteStore>> open_sqlite_site_store(const std::string& path,
+                                                          const SqliteOptions& options) {
+  auto conn = Connection::open(path, options, kSchema);
+  if (!conn) return tl::unexpected(conn.error());
+  return SqliteSiteStore::create(std::move(*conn));
+}
+
+std::optional<AlertEvent> parse_alert_event(std::string_view name) {
+  if (name == "received") return AlertEvent::kReceived;
+  if (name == "displayed") return AlertEvent::kDisplayed;
+  if (name == "clicked") return AlertEvent::kClicked;
+  if (name == "dismissed") return AlertEvent::kDismissed;
+  return std::nullopt;
+}
+
+}  // namespace flashwire::store

@@ -1,0 +1,173 @@
+// `flashwire serve` over real sockets with a real SQLite data directory: first start, pages,
+// the readers' API with good and bad input, and a restart that keeps everything.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, flashwire, b64u } from '../support/flashwire_cli.mjs';
+
+// Starts serve and resolves once it printed its site URL; bounded by a deadline.
+function startServe(dataDir, extraArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs],
+                        { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not start: ${output}`)); }, 15000);
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      const match = /site:\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
+      if (match && output.endsWith('\n')) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1], output });
+      }
+    });
+    child.stderr.on('data', (chunk) => { output += chunk; });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited ${code}: ${output}`)); });
+  });
+}
+
+function stop(server) {
+  return new Promise((resolve) => {
+    if (server.child.exitCode !== null) return resolve(server.child.exitCode);
+    server.child.removeAllListeners('exit');
+    server.child.on('exit', (code) => resolve(code));
+    server.child.kill('SIGTERM');
+  });
+}
+
+function browserSubscription(endpoint) {
+  const ecdh = crypto.createECDH('prime256v1');
+  ecdh.generateKeys();
+  return { endpoint, expirationTime: null, keys: { p256dh: b64u(ecdh.getPublicKey()), auth: b64u(crypto.randomBytes(16)) } };
+}
+
+async function api(server, method, pathname, body, headers = {}) {
+  const response = await fetch(server.url + pathname, {
+    method,
+    headers: { 'Content-Type': 'application/json', Origin: server.url, ...headers },
+    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+    signal: AbortSignal.timeout(10000),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? JSON.parse(text) : null };
+}
+
+describe('flashwire serve', () => {
+  let dataDir;
+  let server;
+  before(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-serve-'));
+    server = await startServe(dataDir);
+  });
+  after(async () => {
+    if (server) await stop(server);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('first start prints an editor token and keeps the VAPID key private', () => {
+    assert.match(server.output, /editor token \(shown once, keep it safe\): fw_[A-Za-z0-9_-]{43}\n/);
+    const mode = fs.statSync(path.join(dataDir, 'vapid.json')).mode & 0o777;
+    assert.equal(mode, 0o600);
+  });
+
+  test('serves the demo site: home, an article, the feed and the service worker', async () => {
+    const home = await fetch(server.url + '/');
+    assert.equal(home.status, 200);
+    const html = await home.text();
+    assert.match(html, /Harbour bridge closed after cargo ship strikes support pier/);
+    assert.match(home.headers.get('content-security-policy'), /default-src 'self'/);
+    const article = await fetch(server.url + '/articles/harbour-bridge-closed-after-ship-strike');
+    assert.equal(article.status, 200);
+    assert.match(await article.text(), /Be the first to know/);
+    assert.equal((await fetch(server.url + '/articles/nothing-here')).status, 404);
+    const feed = await fetch(server.url + '/feed.atom');
+    assert.match(feed.headers.get('content-type'), /application\/atom\+xml/);
+    const worker = await fetch(server.url + '/sw.js');
+    assert.equal(worker.status, 200);
+    assert.match(worker.headers.get('content-type'), /javascript/);
+  });
+
+  test('stores a subscription idempotently and refuses bad ones with JSON errors', async () => {
+    const sub = browserSubscription('https://fcm.googleapis.com/fcm/send/serve-test-1');
+    const created = await api(server, 'POST', '/api/subscriptions', { subscription: sub, categories: ['breaking', 'live'] });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    assert.deepEqual(created.json.categories, ['breaking', 'live']);
+    const again = await api(server, 'POST', '/api/subscriptions', { subscription: sub, categories: ['exclusive'] });
+    assert.equal(again.status, 200);
+    assert.equal(again.json.id, created.json.id);
+
+    const bad = [
+      ['{not json', 'invalid_json'],
+      [{ subscription: browserSubscription('https://attacker.example/x'), categories: ['breaking'] }, 'invalid_subscription'],
+      [{ subscription: { ...sub, keys: { ...sub.keys, auth: 'AAEC' } }, categories: ['breaking'] }, 'invalid_subscription'],
+      [{ subscription: sub, categories: [] }, 'invalid_categories'],
+    ];
+    for (const [body, code] of bad) {
+      const response = await api(server, 'POST', '/api/subscriptions', body);
+      assert.equal(response.status, 400, JSON.stringify(body).slice(0, 60));
+      assert.equal(response.json.error, code);
+      assert.equal(typeof response.json.message, 'string');
+    }
+    const cross = await api(server, 'POST', '/api/subscriptions', { subscription: sub, categories: ['live'] },
+                            { Origin: 'https://attacker.example' });
+    assert.equal(cross.status, 403);
+  });
+
+  test('a restart keeps subscriptions, keys and tokens', async () => {
+    const sub = browserSubscription('https://updates.push.services.mozilla.com/wpush/v2/serve-test-2');
+    assert.equal((await api(server, 'POST', '/api/subscriptions', { subscription: sub, categories: ['live'] })).status, 201);
+    const keyBefore = (await api(server, 'GET', '/api/vapid-public-key')).json.publicKey;
+    assert.equal(await stop(server), 0, 'SIGTERM ends serve cleanly');
+
+    server = await startServe(dataDir);
+    assert.doesNotMatch(server.output, /editor token/, 'the token is shown only on first start');
+    assert.equal((await api(server, 'GET', '/api/vapid-public-key')).json.publicKey, keyBefore);
+    const wrongAuth = await api(server, 'DELETE', '/api/subscriptions', { endpoint: sub.endpoint, auth: b64u(crypto.randomBytes(16)) });
+    assert.equal(wrongAuth.status, 403);
+    const removed = await api(server, 'DELETE', '/api/subscriptions', { endpoint: sub.endpoint, auth: sub.keys.auth });
+    assert.equal(removed.status, 204, 'the subscription survived the restart');
+    const list = flashwire(['token', 'list', '--data', dataDir]);
+    assert.equal(list.status, 0);
+    assert.match(list.stdout.toString(), /^editor\tarticles:write,alerts:send,tokens:admin\n$/);
+  });
+});
+
+describe('flashwire serve configuration errors', () => {
+  test('a bad setting stops it with one line naming the setting', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-serve-config-'));
+    try {
+      const config = path.join(dir, 'flashwire.toml');
+      fs.writeFileSync(config, 'vapid_subject = "ops@localhost"\n');
+      const r = flashwire(['serve', '--config', config, '--data', path.join(dir, 'data')]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^flashwire: config: vapid_subject: [^\n]+\n$/);
+      assert.equal(fs.existsSync(path.join(dir, 'data')), false, 'nothing is created when config is bad');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('token create validates its input and shows the secret once', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-token-'));
+    try {
+      const ok = flashwire(['token', 'create', '--data', dir, '--name', 'desk-ana', '--scope', 'alerts:send']);
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.match(ok.stdout.toString(), /^fw_[A-Za-z0-9_-]{43}\n$/);
+      const dup = flashwire(['token', 'create', '--data', dir, '--name', 'desk-ana', '--scope', 'alerts:send']);
+      assert.equal(dup.status, 1);
+      assert.match(dup.stderr, /exists/);
+      const scope = flashwire(['token', 'create', '--data', dir, '--name', 'x', '--scope', 'alerts:*']);
+      assert.equal(scope.status, 1);
+      assert.match(scope.stderr, /unknown scope/);
+      const secret = Buffer.from(ok.stdout.toString().trim());
+      for (const file of fs.readdirSync(dir)) {  // the database and its write-ahead log
+        assert.equal(fs.readFileSync(path.join(dir, file)).includes(secret), false, `the secret is not in ${file}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

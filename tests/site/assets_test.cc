@@ -1,0 +1,146 @@
+#include "site/assets.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "site/pages.h"
+
+namespace flashwire::site {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string read_source_file(const std::string& relative) {
+  std::ifstream in(std::string(FLASHWIRE_WEB_DIR) + "/" + relative, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+TEST(Assets, HasTheServiceWorkerScriptStyleSheetAndIcon) {
+  struct Expected {
+    std::string_view path;
+    std::string_view content_type;
+    std::string_view source;
+  };
+  const Expected expected[] = {
+      {"/sw.js", "text/javascript; charset=utf-8", "sw.js"},
+      {"/assets/site.js", "text/javascript; charset=utf-8", "assets/site.js"},
+      {"/assets/site.css", "text/css; charset=utf-8", "assets/site.css"},
+      {"/assets/icon.svg", "image/svg+xml", "assets/icon.svg"},
+  };
+  for (const auto& e : expected) {
+    const Asset* asset = find_asset(e.path);
+    ASSERT_NE(asset, nullptr) << e.path;
+    EXPECT_EQ(asset->content_type, e.content_type) << e.path;
+    EXPECT_FALSE(asset->body.empty()) << e.path;
+    // Byte for byte what is in web/.
+    EXPECT_EQ(asset->body, read_source_file(std::string(e.source))) << e.path;
+  }
+  EXPECT_EQ(find_asset("/assets/missing.js"), nullptr);
+  EXPECT_EQ(find_asset("sw.js"), nullptr);  // paths are absolute URL paths
+}
+
+TEST(Assets, PathsAreUniqueAndSorted) {
+  std::set<std::string_view> seen;
+  std::string_view previous;
+  for (const Asset& asset : assets()) {
+    EXPECT_TRUE(seen.insert(asset.path).second) << asset.path;
+    EXPECT_LT(previous, asset.path);
+    EXPECT_EQ(asset.path.substr(0, 1), "/");
+    previous = asset.path;
+  }
+}
+
+// Nothing is fetched from anywhere else: no third-party scripts, fonts, images or beacons. The
+// only absolute URL allowed is the SVG namespace name, an identifier that is never fetched.
+// True if `text` has "//host.tld" anywhere (an absolute or scheme-relative URL).
+bool contains_host_reference(std::string_view text) {
+  for (std::size_t at = text.find("//"); at != std::string_view::npos;
+       at = text.find("//", at + 2)) {
+    std::size_t end = at + 2;
+    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) ||
+                                 text[end] == '.' || text[end] == '-')) {
+      ++end;
+    }
+    const std::string_view host = text.substr(at + 2, end - at - 2);
+    const std::size_t dot = host.rfind('.');
+    if (dot != std::string_view::npos && host.size() - dot > 2) return true;
+  }
+  return false;
+}
+
+TEST(Assets, ReferenceNoOtherOrigins) {
+  ASSERT_TRUE(contains_host_reference("url(//fonts.example.com/a.woff2)"));  // the check works
+  ASSERT_FALSE(contains_host_reference("// a comment\nx = 1; // another"));
+  for (const Asset& asset : assets()) {
+    std::string body(asset.body);
+    const std::string svg_namespace = "http://www.w3.org/2000/svg";
+    for (std::size_t at = body.find(svg_namespace); at != std::string::npos;
+         at = body.find(svg_namespace)) {
+      body.erase(at, svg_namespace.size());
+    }
+    EXPECT_THAT(body, ::testing::Not(HasSubstr("http://"))) << asset.path;
+    EXPECT_THAT(body, ::testing::Not(HasSubstr("https://"))) << asset.path;
+    EXPECT_FALSE(contains_host_reference(body)) << asset.path;
+    EXPECT_THAT(body, ::testing::Not(HasSubstr("@import"))) << asset.path;
+  }
+}
+
+TEST(Assets, ScriptsDoWhatThePagesAndServerExpect) {
+  const std::string_view sw = find_asset("/sw.js")->body;
+  for (std::string_view needle :
+       {"'push'", "'notificationclick'", "'notificationclose'", "'pushsubscriptionchange'",
+        "showNotification", "'/api/events'", "keepalive: true", "'/api/vapid-public-key'",
+        "replaces", "openWindow"}) {
+    EXPECT_THAT(sw, HasSubstr(needle)) << needle;
+  }
+  const std::string_view js = find_asset("/assets/site.js")->body;
+  for (std::string_view needle :
+       {"userVisibleOnly: true", "'/api/subscriptions'", "method: 'DELETE'", "'/sw.js'",
+        "fw_app_sheet=dismissed", "Max-Age=31536000; SameSite=Lax; Path=/", "EventSource",
+        "localStorage", "requestPermission", "userAgentData"}) {
+    EXPECT_THAT(js, HasSubstr(needle)) << needle;
+  }
+  // No eval-like constructs a strict CSP would block.
+  for (std::string_view forbidden : {"eval(", "new Function", "setTimeout('", "document.write"}) {
+    EXPECT_THAT(js, ::testing::Not(HasSubstr(forbidden))) << forbidden;
+    EXPECT_THAT(sw, ::testing::Not(HasSubstr(forbidden))) << forbidden;
+  }
+}
+
+// Every /assets/ URL a page references exists.
+TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
+  SiteInfo site;
+  site.name = "Flashwire";
+  site.vapid_public_key = "key";
+  site.asset_version = "abc123";
+  store::Article article;
+  article.slug = "a";
+  article.headline = "A";
+  const std::string pages[] = {render_home(site, {}), render_article(site, article, ""),
+                               render_preferences(site), render_live(site, "a", "A", {}),
+                               render_not_found(site)};
+  for (const std::string& page : pages) {
+    std::size_t found = 0;
+    for (std::size_t at = page.find("=\"/assets/"); at != std::string::npos;
+         at = page.find("=\"/assets/", at + 1)) {
+      ++found;
+      const std::size_t start = at + 2;
+      const std::string url = page.substr(start, page.find('"', start) - start);
+      const std::string path = url.substr(0, url.find('?'));
+      EXPECT_NE(find_asset(path), nullptr) << url;
+      EXPECT_EQ(url, path + "?v=abc123") << "no version on " << url;
+    }
+    EXPECT_EQ(found, 3u);  // icon, style sheet, script
+  }
+}
+
+}  // namespace
+}  // namespace flashwire::site

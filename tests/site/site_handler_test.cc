@@ -1,0 +1,186 @@
+#include "site/site_handler.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+
+#include "store/sqlite/sqlite_site_store.h"
+
+namespace flashwire::site {
+namespace {
+
+namespace bhttp = boost::beast::http;
+
+std::string gunzip(const std::string& data) {
+  z_stream stream{};
+  inflateInit2(&stream, 15 + 16);
+  std::string out(data.size() * 20 + 1024, '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  inflateEnd(&stream);
+  return rc == Z_STREAM_END ? out : std::string("<inflate failed>");
+}
+
+class SiteHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/flashwire-handler-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    store_ = std::move(store::open_sqlite_site_store((dir_ / "site.sqlite").string()).value());
+    store::Article article;
+    article.slug = "bridge-closed";
+    article.headline = "Bridge closed <after> ship strike";
+    article.standfirst = "Engineers inspect the pier.";
+    article.byline = "By Mara Okafor";
+    article.dateline = "PORT ELLIN";
+    article.body_markdown = "The bridge **closed** at 06:40.\n\n<script>alert(1)</script>\n";
+    article.published = true;
+    article.published_at = article.updated_at = 1'800'000'000;
+    ASSERT_TRUE(store_->create_article(article));
+    article.slug = "draft-story";
+    article.published = false;
+    article.published_at = 0;
+    ASSERT_TRUE(store_->create_article(article));
+    hosts_.emplace(webpush::PushHostPolicy::create({}).value());
+    api_ = std::make_unique<SiteApi>(*store_, *hosts_, clock_,
+                                     SiteApiOptions{"http://127.0.0.1:8080", "BKEY"});
+    SiteInfo info;
+    info.name = "Port Ellin Wire";
+    info.base_url = "http://127.0.0.1:8080";
+    info.vapid_public_key = "BKEY";
+    handler_ = std::make_unique<SiteHandler>(*store_, *api_, info,
+                                             WellKnownFiles{"", R"([{"relation":[]}])"});
+  }
+  void TearDown() override {
+    handler_.reset();
+    api_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  http::Response get(const std::string& target,
+                     const std::vector<std::pair<bhttp::field, std::string>>& headers = {},
+                     bhttp::verb method = bhttp::verb::get) {
+    http::Request request(method, target, 11);
+    for (const auto& [field, value] : headers) request.set(field, value);
+    return handler_->handle(request, http::RequestContext{"127.0.0.1"});
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_{1'800'000'000};
+  std::unique_ptr<store::SiteStore> store_;
+  std::optional<webpush::PushHostPolicy> hosts_;
+  std::unique_ptr<SiteApi> api_;
+  std::unique_ptr<SiteHandler> handler_;
+};
+
+TEST_F(SiteHandlerTest, ServesPublishedArticlesWithSafeMarkup) {
+  const auto response = get("/articles/bridge-closed");
+  ASSERT_EQ(response.result(), bhttp::status::ok);
+  EXPECT_EQ(response[bhttp::field::content_type], "text/html; charset=utf-8");
+  EXPECT_NE(response.body().find("Bridge closed &lt;after&gt; ship strike"), std::string::npos);
+  EXPECT_NE(response.body().find("<strong>closed</strong>"), std::string::npos);
+  EXPECT_EQ(response.body().find("<script>alert(1)</script>"), std::string::npos);
+  EXPECT_NE(response.body().find("Be the first to know"), std::string::npos);
+  EXPECT_EQ(get("/articles/draft-story").result(), bhttp::status::not_found)
+      << "drafts are not public";
+  EXPECT_EQ(get("/articles/no-such-story").result(), bhttp::status::not_found);
+}
+
+TEST_F(SiteHandlerTest, LiveEventsHaveALivePage) {
+  store::Article live;
+  live.slug = "election-night";
+  live.category = store::Category::kLive;
+  live.headline = "Election night";
+  live.standfirst = "Results as they come.";
+  live.byline = "By the desk";
+  live.dateline = "PORT ELLIN";
+  live.body_markdown = "Polls have *closed*.";
+  live.published = true;
+  live.published_at = live.updated_at = 1'800'000'100;
+  ASSERT_TRUE(store_->create_article(live));
+  const auto page = get("/live/election-night");
+  ASSERT_EQ(page.result(), bhttp::status::ok);
+  EXPECT_NE(page.body().find("Polls have <em>closed</em>."), std::string::npos);
+  EXPECT_EQ(get("/live/bridge-closed").result(), bhttp::status::not_found) << "not a live event";
+  EXPECT_EQ(get("/live/election-night/events").result(), bhttp::status::no_content);
+}
+
+TEST_F(SiteHandlerTest, HomeFeedAndPreferences) {
+  const auto home = get("/");
+  ASSERT_EQ(home.result(), bhttp::status::ok);
+  EXPECT_NE(home.body().find("/articles/bridge-closed"), std::string::npos);
+  EXPECT_EQ(home.body().find("draft-story"), std::string::npos);
+  const auto feed = get("/feed.atom");
+  ASSERT_EQ(feed.result(), bhttp::status::ok);
+  EXPECT_EQ(feed[bhttp::field::content_type], "application/atom+xml; charset=utf-8");
+  EXPECT_NE(feed.body().find("<feed"), std::string::npos);
+  EXPECT_EQ(get("/preferences").result(), bhttp::status::ok);
+}
+
+TEST_F(SiteHandlerTest, EveryResponseCarriesSecurityHeaders) {
+  for (const char* path :
+       {"/", "/articles/bridge-closed", "/nope", "/sw.js", "/api/vapid-public-key", "/health"}) {
+    const auto response = get(path);
+    EXPECT_NE(std::string(response["Content-Security-Policy"]).find("default-src 'self'"),
+              std::string::npos)
+        << path;
+    EXPECT_EQ(response["X-Content-Type-Options"], "nosniff") << path;
+    EXPECT_EQ(response["X-Frame-Options"], "DENY") << path;
+  }
+}
+
+TEST_F(SiteHandlerTest, EtagsAnswer304AndGzipIsOffered) {
+  const auto first = get("/articles/bridge-closed");
+  const std::string etag(first[bhttp::field::etag]);
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(first[bhttp::field::cache_control], "no-cache");
+  const auto again = get("/articles/bridge-closed", {{bhttp::field::if_none_match, etag}});
+  EXPECT_EQ(again.result(), bhttp::status::not_modified);
+  EXPECT_TRUE(again.body().empty());
+
+  const auto gzipped =
+      get("/articles/bridge-closed", {{bhttp::field::accept_encoding, "gzip, deflate, br"}});
+  ASSERT_EQ(gzipped[bhttp::field::content_encoding], "gzip");
+  EXPECT_LT(gzipped.body().size(), first.body().size());
+  EXPECT_EQ(gunzip(gzipped.body()), first.body());
+  EXPECT_EQ(gzipped[bhttp::field::vary], "Accept-Encoding");
+
+  const auto head = get("/articles/bridge-closed", {}, bhttp::verb::head);
+  EXPECT_EQ(head.result(), bhttp::status::ok);
+  EXPECT_TRUE(head.body().empty());
+  EXPECT_EQ(head[bhttp::field::content_length], std::to_string(first.body().size()));
+  EXPECT_EQ(handler_->cached_pages(), 1u);
+}
+
+TEST_F(SiteHandlerTest, AssetsAndWellKnownFiles) {
+  const auto worker = get("/sw.js");
+  ASSERT_EQ(worker.result(), bhttp::status::ok);
+  EXPECT_EQ(worker[bhttp::field::content_type], "text/javascript; charset=utf-8");
+  EXPECT_EQ(worker[bhttp::field::cache_control], "no-cache");
+  EXPECT_NE(worker.body().find("showNotification"), std::string::npos);
+  EXPECT_EQ(get("/assets/site.css?v=1")[bhttp::field::cache_control],
+            "public, max-age=31536000, immutable");
+  EXPECT_EQ(get("/.well-known/assetlinks.json").result(), bhttp::status::ok);
+  EXPECT_EQ(get("/.well-known/apple-app-site-association").result(), bhttp::status::not_found);
+}
+
+TEST_F(SiteHandlerTest, PagesAreReadOnly) {
+  const auto post = get("/articles/bridge-closed", {}, bhttp::verb::post);
+  EXPECT_EQ(post.result(), bhttp::status::method_not_allowed);
+  EXPECT_EQ(post[bhttp::field::allow], "GET, HEAD");
+}
+
+TEST_F(SiteHandlerTest, UnknownPathsDoNotGrowTheCache) {
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(get("/junk/" + std::to_string(i)).result(), bhttp::status::not_found);
+  EXPECT_LE(handler_->cached_pages(), 1u);
+}
+
+}  // namespace
+}  // namespace flashwire::site

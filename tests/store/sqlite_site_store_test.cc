@@ -1,0 +1,1092 @@
+#include "store/sqlite/sqlite_site_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "store/sqlite/sqlite_push_store.h"
+
+namespace flashwire::store {
+namespace {
+
+constexpr char kEndpoint1[] = "https://push.example.net/wpush/v2/gAAAAABk-one";
+constexpr char kEndpoint2[] = "https://push.example.net/wpush/v2/gAAAAABk-two";
+constexpr char kP256dh[] =
+    "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM";
+constexpr char kAuth[] = "tBHItJI5svbpez7KI4CCXg";
+constexpr CategorySet kBreaking = static_cast<CategorySet>(Category::kBreaking);
+constexpr CategorySet kLive = static_cast<CategorySet>(Category::kLive);
+constexpr CategorySet kExclusive = static_cast<CategorySet>(Category::kExclusive);
+
+// A hex SHA-256 made of one repeated digit: distinct per digit, and easy to spot in a message.
+std::string hash_of(char digit) { return std::string(64, digit); }
+
+// Every field, so that EXPECT_EQ compares and prints whole records.
+auto fields(const Article& a) {
+  return std::make_tuple(a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline,
+                         static_cast<int>(a.category), a.image_url, a.image_alt, a.body_markdown,
+                         a.published, a.published_at, a.updated_at);
+}
+auto fields(const Subscription& s) {
+  return std::make_tuple(s.id, s.endpoint, s.p256dh, s.auth, static_cast<int>(s.categories),
+                         s.created_at, s.updated_at);
+}
+auto fields(const Alert& a) {
+  return std::make_tuple(a.id, a.article_id, static_cast<int>(a.category), a.title, a.body, a.url,
+                         a.urgency, a.ttl_seconds, a.topic, static_cast<int>(a.status),
+                         a.created_by, a.created_at);
+}
+auto fields(const ApiToken& t) {
+  return std::make_tuple(t.id, t.name, t.secret_hash, t.scopes, t.created_at, t.revoked);
+}
+auto fields(const AuditEntry& e) {
+  return std::make_tuple(e.id, e.at, e.actor, e.action, e.detail);
+}
+
+template <typename T>
+std::vector<std::int64_t> ids_of(const std::vector<T>& records) {
+  std::vector<std::int64_t> ids;
+  for (const auto& r : records) ids.push_back(r.id);
+  return ids;
+}
+
+std::vector<std::string> slugs_of(const std::vector<Article>& articles) {
+  std::vector<std::string> slugs;
+  for (const auto& a : articles) slugs.push_back(a.slug);
+  return slugs;
+}
+
+// An article as the newsroom would store it; the arguments vary what the tests vary.
+Article article(const std::string& slug, Category category = Category::kBreaking,
+                bool published = true, std::int64_t published_at = 1000) {
+  Article a;
+  a.slug = slug;
+  a.headline = "Harbour bridge reopens after storm";
+  a.standfirst = "Traffic is flowing again across the estuary, eight hours after the closure.";
+  a.byline = "By Ana Ruiz";
+  a.dateline = "LISBON";
+  a.category = category;
+  a.image_url = "https://img.flashwire.example/bridge.jpg";
+  a.image_alt = "Cars crossing the bridge at dusk";
+  a.body_markdown = "The bridge **reopened** at 18:00.\n\n> Quote with \"marks\" and 'ticks'.";
+  a.published = published;
+  a.published_at = published ? published_at : 0;
+  a.updated_at = published_at + 5;
+  return a;
+}
+
+Subscription subscription(const std::string& endpoint, CategorySet categories,
+                          std::int64_t now = 1000) {
+  return Subscription{0, endpoint, kP256dh, kAuth, categories, now, now};
+}
+
+Alert alert(std::int64_t article_id = 0, Category category = Category::kBreaking) {
+  Alert a;
+  a.article_id = article_id;
+  a.category = category;
+  a.title = "Bridge reopens";
+  a.body = "Traffic flowing again after eight hours.";
+  a.url = "https://flashwire.example/a/bridge-reopens";
+  a.urgency = "high";
+  a.ttl_seconds = 3600;
+  a.topic = "bridge";
+  a.status = AlertStatus::kQueued;
+  a.created_by = "desk-ana";
+  a.created_at = 2000;
+  return a;
+}
+
+ApiToken token(const std::string& name, char hash_digit,
+               std::vector<std::string> scopes = {"articles:write", "alerts:send"}) {
+  return ApiToken{0, name, hash_of(hash_digit), std::move(scopes), 3000, false};
+}
+
+// Direct access to the file, for looking at and setting up what the store itself would never
+// write.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK) << path;
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sql << ": " << sqlite3_errmsg(db_);
+  }
+  // Every row and column of the result, as text: "a|b\nc|d\n".
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    std::string out;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sql << ": " << sqlite3_errmsg(db_);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        if (i > 0) out += '|';
+        const unsigned char* value = sqlite3_column_text(stmt, i);
+        out += value != nullptr ? reinterpret_cast<const char*>(value) : "NULL";
+      }
+      out += '\n';
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteSiteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = "/tmp/flashwire-site-store-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/site.db";
+    store_ = open_store();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<SiteStore> open_store(const SqliteOptions& options = {}) {
+    auto store = open_sqlite_site_store(path_, options);
+    EXPECT_TRUE(store) << store.error().message;
+    return store ? std::move(*store) : nullptr;
+  }
+
+  void reopen() {
+    store_.reset();
+    store_ = open_store();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  SiteStore& store() { return *store_; }
+
+  // Everything stored, table by table, read from the file behind the store's back: equal
+  // snapshots mean that nothing changed.
+  std::string snapshot() {
+    RawDb raw(path_);
+    std::string out;
+    for (const char* table : {"articles", "subscriptions", "alerts", "api_tokens", "audit_log"}) {
+      out += std::string(table) + ":\n" +
+             raw.text(std::string("SELECT * FROM ") + table + " ORDER BY id");
+    }
+    out += "alert_events:\n" + raw.text("SELECT * FROM alert_events ORDER BY alert_id, event");
+    return out;
+  }
+
+  std::int64_t create_article_ok(const Article& a) {
+    auto id = store().create_article(a);
+    EXPECT_TRUE(id) << id.error().message;
+    return id.value_or(0);
+  }
+  std::int64_t upsert_ok(const Subscription& s) {
+    auto id = store().upsert_subscription(s);
+    EXPECT_TRUE(id) << id.error().message;
+    return id.value_or(0);
+  }
+  std::int64_t create_alert_ok(const Alert& a) {
+    auto id = store().create_alert(a);
+    EXPECT_TRUE(id) << id.error().message;
+    return id.value_or(0);
+  }
+  std::int64_t create_token_ok(const ApiToken& t) {
+    auto id = store().create_token(t);
+    EXPECT_TRUE(id) << id.error().message;
+    return id.value_or(0);
+  }
+  void append_audit_ok(const AuditEntry& e) {
+    auto ok = store().append_audit(e);
+    EXPECT_TRUE(ok) << ok.error().message;
+  }
+
+  std::vector<Article> latest(CategorySet category, std::size_t limit = 100) {
+    auto articles = store().latest_articles(category, limit);
+    EXPECT_TRUE(articles) << articles.error().message;
+    return articles.value_or(std::vector<Article>{});
+  }
+  std::vector<Subscription> page(Category category, std::int64_t after_id, std::size_t limit) {
+    auto subs = store().subscriptions_page(category, after_id, limit);
+    EXPECT_TRUE(subs) << subs.error().message;
+    return subs.value_or(std::vector<Subscription>{});
+  }
+  std::size_t count_subs(CategorySet categories) {
+    auto n = store().count_subscriptions(categories);
+    EXPECT_TRUE(n) << n.error().message;
+    return n.value_or(0);
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<SiteStore> store_;
+};
+
+// Asserts a failed call's code and that its message gives nothing away.
+template <typename T>
+void expect_error(const Result<T>& result, ErrorCode code,
+                  const std::vector<std::string>& secrets = {}) {
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, code) << result.error().message;
+  for (const auto& secret : secrets) {
+    EXPECT_EQ(result.error().message.find(secret), std::string::npos) << result.error().message;
+  }
+}
+
+// --- articles ---
+
+TEST_F(SqliteSiteStoreTest, CreateArticleRoundTripsEveryField) {
+  Article published = article("bridge-reopens", Category::kLive, true, 1000);
+  Article draft = article("budget-vote-2025", Category::kExclusive, false);
+  draft.image_url.clear();
+  draft.image_alt.clear();  // no image: no alt text needed
+  published.id = create_article_ok(published);
+  draft.id = create_article_ok(draft);
+  EXPECT_GT(published.id, 0);
+  EXPECT_NE(draft.id, published.id);
+
+  EXPECT_EQ(fields(store().find_article(published.id).value().value()), fields(published));
+  EXPECT_EQ(fields(store().find_article(draft.id).value().value()), fields(draft));
+  EXPECT_EQ(fields(store().find_article_by_slug("budget-vote-2025").value().value()),
+            fields(draft));
+  EXPECT_EQ(store().article_count(), 2u);  // drafts count
+}
+
+TEST_F(SqliteSiteStoreTest, CreateArticleIgnoresTheIdItIsGiven) {
+  Article a = article("given-id");
+  a.id = 4242;
+  const auto id = create_article_ok(a);
+  EXPECT_NE(id, 4242);
+  EXPECT_FALSE(store().find_article(4242).value().has_value());
+}
+
+TEST_F(SqliteSiteStoreTest, FindArticleIsEmptyWhenAbsent) {
+  create_article_ok(article("present"));
+  EXPECT_FALSE(store().find_article(999).value().has_value());
+  EXPECT_FALSE(store().find_article_by_slug("absent").value().has_value());
+  EXPECT_FALSE(store().find_article_by_slug("").value().has_value());
+}
+
+TEST_F(SqliteSiteStoreTest, CreateArticleWithATakenSlugConflictsAndKeepsTheOriginal) {
+  Article original = article("storm-warning", Category::kBreaking, true, 1000);
+  original.id = create_article_ok(original);
+  const std::string before = snapshot();
+
+  Article other = article("storm-warning", Category::kLive, false);
+  other.headline = "Something else entirely";
+  expect_error(store().create_article(other), ErrorCode::kConflict);
+
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(fields(store().find_article_by_slug("storm-warning").value().value()),
+            fields(original));
+  EXPECT_EQ(store().article_count(), 1u);
+}
+
+TEST_F(SqliteSiteStoreTest, UpdateArticleReplacesEveryFieldButTheId) {
+  Article a = article("draft-slug", Category::kBreaking, false);
+  a.id = create_article_ok(a);
+  const auto other_id = create_article_ok(article("other"));
+
+  Article changed = article("final-slug", Category::kExclusive, true, 5000);
+  changed.id = a.id;
+  changed.headline = "Final headline";
+  changed.image_url.clear();
+  changed.image_alt.clear();
+  ASSERT_TRUE(store().update_article(changed));
+
+  EXPECT_EQ(fields(store().find_article(a.id).value().value()), fields(changed));
+  EXPECT_FALSE(store().find_article_by_slug("draft-slug").value().has_value());
+  EXPECT_EQ(fields(store().find_article_by_slug("final-slug").value().value()), fields(changed));
+  EXPECT_EQ(store().find_article(other_id).value().value().slug, "other");
+  EXPECT_EQ(store().article_count(), 2u);
+}
+
+TEST_F(SqliteSiteStoreTest, UpdateArticleOfAnAbsentIdIsNotFoundAndWritesNothing) {
+  create_article_ok(article("present"));
+  const std::string before = snapshot();
+  Article absent = article("absent");
+  absent.id = 999;
+  expect_error(store().update_article(absent), ErrorCode::kNotFound);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(SqliteSiteStoreTest, UpdateArticleToAnotherArticlesSlugConflicts) {
+  Article a = article("first");
+  a.id = create_article_ok(a);
+  Article b = article("second");
+  b.id = create_article_ok(b);
+  const std::string before = snapshot();
+
+  Article clash = b;
+  clash.slug = "first";
+  clash.headline = "Changed";
+  expect_error(store().update_article(clash), ErrorCode::kConflict);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(fields(store().find_article(b.id).value().value()), fields(b));
+}
+
+TEST_F(SqliteSiteStoreTest, ArticlesRejectWhatTheSchemaCannotHold) {
+  Article existing = article("existing");
+  existing.id = create_article_ok(existing);
+  const std::string before = snapshot();
+
+  struct Case {
+    const char* name;
+    std::function<void(Article&)> spoil;
+  };
+  const Case cases[] = {
+      {"empty slug", [](Article& a) { a.slug.clear(); }},
+      {"upper case", [](Article& a) { a.slug = "Bridge-Reopens"; }},
+      {"underscore", [](Article& a) { a.slug = "bridge_reopens"; }},
+      {"space", [](Article& a) { a.slug = "bridge reopens"; }},
+      {"slash", [](Article& a) { a.slug = "news/bridge"; }},
+      {"non-ASCII", [](Article& a) { a.slug = "ponte-s\xc3\xa3o"; }},
+      {"NUL byte", [](Article& a) { a.slug = std::string("ab\0cd", 5); }},
+      {"121 characters", [](Article& a) { a.slug = std::string(121, 'a'); }},
+      {"category 0", [](Article& a) { a.category = static_cast<Category>(0); }},
+      {"category 3", [](Article& a) { a.category = static_cast<Category>(3); }},
+      {"category 8", [](Article& a) { a.category = static_cast<Category>(8); }},
+      {"image without alt", [](Article& a) { a.image_alt.clear(); }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Article fresh = article("fresh");
+    c.spoil(fresh);
+    expect_error(store().create_article(fresh), ErrorCode::kInvalid);
+    Article update = existing;
+    c.spoil(update);
+    expect_error(store().update_article(update), ErrorCode::kInvalid);
+    EXPECT_EQ(snapshot(), before);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, ArticlesAcceptEverySlugCharacterAndTheLongestSlug) {
+  const std::string slugs[] = {"a", "0", "-", "abc-xyz-0123456789", std::string(120, 'z')};
+  for (const auto& slug : slugs) {
+    SCOPED_TRACE(slug);
+    const auto id = create_article_ok(article(slug));
+    EXPECT_EQ(store().find_article_by_slug(slug).value().value().id, id);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, LatestArticlesArePublishedOnlyNewestFirst) {
+  create_article_ok(article("old-breaking", Category::kBreaking, true, 1000));
+  create_article_ok(article("draft-breaking", Category::kBreaking, false));
+  create_article_ok(article("live-blog", Category::kLive, true, 3000));
+  create_article_ok(article("exclusive", Category::kExclusive, true, 2000));
+  create_article_ok(article("new-breaking", Category::kBreaking, true, 4000));
+  create_article_ok(article("draft-live", Category::kLive, false));
+  // Same publication time: the one stored later comes first.
+  create_article_ok(article("tie-first", Category::kExclusive, true, 2500));
+  create_article_ok(article("tie-second", Category::kLive, true, 2500));
+
+  using Slugs = std::vector<std::string>;
+  struct Case {
+    CategorySet category;
+    std::size_t limit;
+    Slugs expected;
+  };
+  const Case cases[] = {
+      {0,
+       100,
+       {"new-breaking", "live-blog", "tie-second", "tie-first", "exclusive", "old-breaking"}},
+      {0, 2, {"new-breaking", "live-blog"}},
+      {0, 0, {}},
+      {kBreaking, 100, {"new-breaking", "old-breaking"}},
+      {kLive, 100, {"live-blog", "tie-second"}},
+      {kExclusive, 100, {"tie-first", "exclusive"}},
+      {kLive | kExclusive, 3, {"live-blog", "tie-second", "tie-first"}},
+      {kBreaking | kLive | kExclusive,
+       100,
+       {"new-breaking", "live-blog", "tie-second", "tie-first", "exclusive", "old-breaking"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE("category " + std::to_string(c.category) + ", limit " + std::to_string(c.limit));
+    EXPECT_EQ(slugs_of(latest(c.category, c.limit)), c.expected);
+  }
+  EXPECT_EQ(store().article_count(), 8u);
+}
+
+TEST_F(SqliteSiteStoreTest, LatestArticlesFollowPublishingAndUnpublishing) {
+  Article a = article("story", Category::kBreaking, false);
+  a.id = create_article_ok(a);
+  EXPECT_TRUE(latest(0).empty());
+
+  a.published = true;
+  a.published_at = 7000;
+  ASSERT_TRUE(store().update_article(a));
+  ASSERT_EQ(latest(0).size(), 1u);
+  EXPECT_EQ(fields(latest(0)[0]), fields(a));
+
+  a.published = false;
+  a.published_at = 0;
+  ASSERT_TRUE(store().update_article(a));
+  EXPECT_TRUE(latest(0).empty());
+}
+
+TEST_F(SqliteSiteStoreTest, LatestArticlesRejectsUnknownCategoryBits) {
+  create_article_ok(article("story"));
+  expect_error(store().latest_articles(8, 10), ErrorCode::kInvalid);
+  expect_error(store().latest_articles(0xff, 10), ErrorCode::kInvalid);
+}
+
+// --- subscriptions ---
+
+TEST_F(SqliteSiteStoreTest, UpsertSubscriptionCreatesAndFindReturnsEveryField) {
+  Subscription s = subscription(kEndpoint1, kBreaking | kExclusive, 1000);
+  s.updated_at = 1001;
+  s.id = upsert_ok(s);
+  EXPECT_GT(s.id, 0);
+  EXPECT_EQ(fields(store().find_subscription(kEndpoint1).value().value()), fields(s));
+  EXPECT_FALSE(store().find_subscription(kEndpoint2).value().has_value());
+}
+
+TEST_F(SqliteSiteStoreTest, UpsertSubscriptionIsIdempotentByEndpoint) {
+  const auto id = upsert_ok(subscription(kEndpoint1, kBreaking, 1000));
+  const auto other = upsert_ok(subscription(kEndpoint2, kLive, 1000));
+  const std::string before = snapshot();
+
+  // The same subscription again: the same id, nothing else changes.
+  EXPECT_EQ(upsert_ok(subscription(kEndpoint1, kBreaking, 1000)), id);
+  EXPECT_EQ(snapshot(), before);
+
+  // New keys and categories replace the old; id and created_at stay; updated_at moves.
+  Subscription renewed{99, kEndpoint1, "BNewKey", "newAuth", kLive | kExclusive, 5000, 5000};
+  EXPECT_EQ(upsert_ok(renewed), id);
+  EXPECT_EQ(
+      fields(store().find_subscription(kEndpoint1).value().value()),
+      fields(Subscription{id, kEndpoint1, "BNewKey", "newAuth", kLive | kExclusive, 1000, 5000}));
+  EXPECT_EQ(store().find_subscription(kEndpoint2).value().value().id, other);
+  EXPECT_EQ(count_subs(kBreaking | kLive | kExclusive), 2u);
+  EXPECT_EQ(count_subs(kBreaking), 0u);
+}
+
+TEST_F(SqliteSiteStoreTest, SubscriptionsRejectWhatTheSchemaCannotHold) {
+  upsert_ok(subscription(kEndpoint1, kBreaking));
+  const std::string before = snapshot();
+
+  struct Case {
+    const char* name;
+    std::function<void(Subscription&)> spoil;
+  };
+  const Case cases[] = {
+      {"empty endpoint", [](Subscription& s) { s.endpoint.clear(); }},
+      {"empty p256dh", [](Subscription& s) { s.p256dh.clear(); }},
+      {"empty auth", [](Subscription& s) { s.auth.clear(); }},
+      {"no categories", [](Subscription& s) { s.categories = 0; }},
+      {"unknown category bit", [](Subscription& s) { s.categories = 8; }},
+      {"all bits", [](Subscription& s) { s.categories = 0xff; }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    // Both as a new subscription and as a change to the stored one.
+    for (const char* endpoint : {kEndpoint2, kEndpoint1}) {
+      Subscription s = subscription(endpoint, kLive, 2000);
+      c.spoil(s);
+      expect_error(store().upsert_subscription(s), ErrorCode::kInvalid, {endpoint, kP256dh, kAuth});
+      EXPECT_EQ(snapshot(), before);
+    }
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, DeleteSubscriptionReportsWhetherItWasThere) {
+  upsert_ok(subscription(kEndpoint1, kBreaking));
+  const auto kept = upsert_ok(subscription(kEndpoint2, kBreaking));
+  EXPECT_EQ(store().delete_subscription(kEndpoint1), true);
+  EXPECT_EQ(store().delete_subscription(kEndpoint1), false);
+  EXPECT_EQ(store().delete_subscription("https://push.example.net/never"), false);
+  EXPECT_FALSE(store().find_subscription(kEndpoint1).value().has_value());
+  EXPECT_EQ(ids_of(page(Category::kBreaking, 0, 10)), std::vector<std::int64_t>{kept});
+
+  // Subscribing again after unsubscribing is a new subscription.
+  EXPECT_NE(upsert_ok(subscription(kEndpoint1, kBreaking)), 0);
+  EXPECT_EQ(count_subs(kBreaking), 2u);
+}
+
+TEST_F(SqliteSiteStoreTest, CountSubscriptionsCountsThoseThatShareAnyCategory) {
+  // One subscription for each of the seven category sets, and a second for "breaking" only.
+  for (CategorySet set = 1; set <= 7; ++set) {
+    upsert_ok(subscription("https://push.example.net/set-" + std::to_string(set), set));
+  }
+  upsert_ok(subscription("https://push.example.net/set-1-again", kBreaking));
+
+  for (CategorySet query = 0; query <= 7; ++query) {
+    SCOPED_TRACE("categories " + std::to_string(query));
+    std::size_t expected = (query & kBreaking) != 0 ? 1 : 0;  // the extra subscription
+    for (CategorySet set = 1; set <= 7; ++set) expected += (set & query) != 0 ? 1 : 0;
+    EXPECT_EQ(count_subs(query), expected);
+  }
+  EXPECT_EQ(count_subs(kBreaking), 5u);  // sets 1, 3, 5, 7 and the extra
+  expect_error(store().count_subscriptions(8), ErrorCode::kInvalid);
+}
+
+TEST_F(SqliteSiteStoreTest, SubscriptionsPagePagesThroughAllMatchesInIdOrder) {
+  constexpr int kTotal = 2500;
+  constexpr std::size_t kPageSize = 1000;
+  struct Stored {
+    std::int64_t id;
+    CategorySet categories;
+  };
+  std::vector<Stored> stored;
+  for (int i = 0; i < kTotal; ++i) {
+    const auto categories = static_cast<CategorySet>(i % 7 + 1);
+    stored.push_back(
+        {upsert_ok(subscription("https://push.example.net/s/" + std::to_string(i), categories)),
+         categories});
+  }
+  // Some unsubscribe part-way: their ids must not come back.
+  for (int i = 0; i < kTotal; i += 10) {
+    ASSERT_EQ(store().delete_subscription("https://push.example.net/s/" + std::to_string(i)), true);
+    stored[static_cast<std::size_t>(i)].categories = 0;
+  }
+
+  for (const Category category : {Category::kBreaking, Category::kLive, Category::kExclusive}) {
+    const auto bit = static_cast<CategorySet>(category);
+    SCOPED_TRACE("category " + std::to_string(bit));
+    std::vector<std::int64_t> expected;
+    for (const auto& s : stored) {
+      if ((s.categories & bit) != 0) expected.push_back(s.id);
+    }
+    ASSERT_GT(expected.size(), kPageSize);
+
+    std::vector<std::int64_t> seen;
+    std::int64_t after = 0;
+    std::size_t pages = 0;
+    for (;;) {
+      // Bounded, so that paging that never reaches the end fails instead of hanging.
+      ASSERT_LE(pages, expected.size() / kPageSize + 1) << "paging does not end";
+      const auto subs = page(category, after, kPageSize);
+      ASSERT_LE(subs.size(), kPageSize);
+      if (subs.empty()) break;
+      ++pages;
+      for (const auto& s : subs) {
+        ASSERT_GT(s.id, after);
+        EXPECT_NE(s.categories & bit, 0);
+        EXPECT_EQ(s.p256dh, kP256dh);
+        seen.push_back(s.id);
+      }
+      after = subs.back().id;
+    }
+    EXPECT_EQ(seen, expected);  // every match exactly once, ascending
+    EXPECT_EQ(pages, (expected.size() + kPageSize - 1) / kPageSize);
+    EXPECT_EQ(count_subs(bit), expected.size());
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, SubscriptionsPageLimitsAndArguments) {
+  const auto a = upsert_ok(subscription(kEndpoint1, kBreaking | kLive));
+  const auto b = upsert_ok(subscription(kEndpoint2, kLive));
+  EXPECT_EQ(ids_of(page(Category::kLive, 0, 10)), (std::vector<std::int64_t>{a, b}));
+  EXPECT_EQ(ids_of(page(Category::kLive, -5, 1)), std::vector<std::int64_t>{a});
+  EXPECT_EQ(ids_of(page(Category::kLive, a, 10)), std::vector<std::int64_t>{b});
+  EXPECT_TRUE(page(Category::kLive, b, 10).empty());
+  EXPECT_TRUE(page(Category::kLive, 0, 0).empty());
+  EXPECT_TRUE(page(Category::kExclusive, 0, 10).empty());
+  for (const int bad : {0, 3, 7, 8}) {
+    SCOPED_TRACE(bad);
+    expect_error(store().subscriptions_page(static_cast<Category>(bad), 0, 10),
+                 ErrorCode::kInvalid);
+  }
+}
+
+// --- alerts ---
+
+TEST_F(SqliteSiteStoreTest, CreateAlertRoundTripsEveryField) {
+  const auto article_id = create_article_ok(article("bridge-reopens"));
+  Alert tied = alert(article_id, Category::kLive);
+  tied.urgency = "very-low";
+  tied.ttl_seconds = 0;
+  tied.status = AlertStatus::kSending;
+  Alert untied = alert(0, Category::kExclusive);
+  untied.topic.clear();
+  untied.url.clear();
+  tied.id = create_alert_ok(tied);
+  untied.id = create_alert_ok(untied);
+  EXPECT_GT(tied.id, 0);
+  EXPECT_NE(untied.id, tied.id);
+
+  EXPECT_EQ(fields(store().find_alert(tied.id).value().value()), fields(tied));
+  EXPECT_EQ(fields(store().find_alert(untied.id).value().value()), fields(untied));
+  EXPECT_FALSE(store().find_alert(999).value().has_value());
+}
+
+TEST_F(SqliteSiteStoreTest, CreateAlertForAnAbsentArticleIsNotFoundAndWritesNothing) {
+  create_article_ok(article("present"));
+  const std::string before = snapshot();
+  expect_error(store().create_alert(alert(999)), ErrorCode::kNotFound);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(SqliteSiteStoreTest, AlertsRejectWhatTheSchemaCannotHold) {
+  create_alert_ok(alert());
+  const std::string before = snapshot();
+  struct Case {
+    const char* name;
+    std::function<void(Alert&)> spoil;
+  };
+  const Case cases[] = {
+      {"category 0", [](Alert& a) { a.category = static_cast<Category>(0); }},
+      {"category 6", [](Alert& a) { a.category = static_cast<Category>(6); }},
+      {"unknown urgency", [](Alert& a) { a.urgency = "urgent"; }},
+      {"empty urgency", [](Alert& a) { a.urgency.clear(); }},
+      {"upper-case urgency", [](Alert& a) { a.urgency = "HIGH"; }},
+      {"negative TTL", [](Alert& a) { a.ttl_seconds = -1; }},
+      {"negative article id", [](Alert& a) { a.article_id = -1; }},
+      {"status out of range", [](Alert& a) { a.status = static_cast<AlertStatus>(5); }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Alert a = alert();
+    c.spoil(a);
+    expect_error(store().create_alert(a), ErrorCode::kInvalid);
+    EXPECT_EQ(snapshot(), before);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, SetAlertStatusChangesOnlyThatAlert) {
+  const auto id = create_alert_ok(alert());
+  const auto other = create_alert_ok(alert());
+  for (const AlertStatus status :
+       {AlertStatus::kSending, AlertStatus::kSent, AlertStatus::kFailed, AlertStatus::kCancelled,
+        AlertStatus::kQueued, AlertStatus::kSent}) {
+    SCOPED_TRACE(static_cast<int>(status));
+    ASSERT_TRUE(store().set_alert_status(id, status));
+    EXPECT_EQ(store().find_alert(id).value().value().status, status);
+    EXPECT_EQ(store().find_alert(other).value().value().status, AlertStatus::kQueued);
+  }
+  // The same status again is not an error.
+  EXPECT_TRUE(store().set_alert_status(id, AlertStatus::kSent));
+
+  const std::string before = snapshot();
+  expect_error(store().set_alert_status(999, AlertStatus::kSent), ErrorCode::kNotFound);
+  expect_error(store().set_alert_status(id, static_cast<AlertStatus>(9)), ErrorCode::kInvalid);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(SqliteSiteStoreTest, RecentAlertsAreNewestFirstAndHonourTheLimit) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    Alert a = alert();
+    a.title = "Alert " + std::to_string(i);
+    ids.push_back(create_alert_ok(a));
+  }
+  auto all = store().recent_alerts(100);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(ids_of(*all), (std::vector<std::int64_t>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  EXPECT_EQ(all->front().title, "Alert 4");
+  EXPECT_EQ(ids_of(store().recent_alerts(2).value()), (std::vector<std::int64_t>{ids[4], ids[3]}));
+  EXPECT_TRUE(store().recent_alerts(0).value().empty());
+}
+
+TEST_F(SqliteSiteStoreTest, AlertEventsAreCountedPerAlert) {
+  const std::int64_t first = create_alert_ok(alert());
+  const std::int64_t second = create_alert_ok(alert());
+  for (const auto event : {AlertEvent::kReceived, AlertEvent::kReceived, AlertEvent::kDisplayed,
+                           AlertEvent::kClicked}) {
+    ASSERT_TRUE(store().record_alert_event(first, event, 1'800'000'000));
+  }
+  ASSERT_TRUE(store().record_alert_event(second, AlertEvent::kDismissed, 1'800'000'000));
+  const auto counts = store().alert_engagement(first);
+  ASSERT_TRUE(counts) << counts.error().message;
+  EXPECT_EQ(counts->received, 2u);
+  EXPECT_EQ(counts->displayed, 1u);
+  EXPECT_EQ(counts->clicked, 1u);
+  EXPECT_EQ(counts->dismissed, 0u);
+  EXPECT_EQ(store().alert_engagement(second).value().dismissed, 1u);
+
+  auto missing = store().record_alert_event(99999, AlertEvent::kReceived, 1);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().alert_engagement(99999).error().code, ErrorCode::kNotFound);
+}
+
+TEST(AlertEventNames, ParseTheBeaconVocabulary) {
+  EXPECT_EQ(parse_alert_event("received"), AlertEvent::kReceived);
+  EXPECT_EQ(parse_alert_event("displayed"), AlertEvent::kDisplayed);
+  EXPECT_EQ(parse_alert_event("clicked"), AlertEvent::kClicked);
+  EXPECT_EQ(parse_alert_event("dismissed"), AlertEvent::kDismissed);
+  EXPECT_FALSE(parse_alert_event("opened"));
+  EXPECT_FALSE(parse_alert_event(""));
+}
+
+// --- API tokens ---
+
+TEST_F(SqliteSiteStoreTest, CreateTokenAndFindItByHash) {
+  ApiToken ana = token("desk-ana", 'a');
+  ApiToken bot = token("ingest-bot", 'b', {});  // no scopes
+  ApiToken one = token("one-scope", 'c', {"audit:read"});
+  ana.id = create_token_ok(ana);
+  bot.id = create_token_ok(bot);
+  one.id = create_token_ok(one);
+  EXPECT_GT(ana.id, 0);
+
+  EXPECT_EQ(fields(store().find_token_by_hash(hash_of('a')).value().value()), fields(ana));
+  EXPECT_EQ(fields(store().find_token_by_hash(hash_of('b')).value().value()), fields(bot));
+  EXPECT_EQ(fields(store().find_token_by_hash(hash_of('c')).value().value()), fields(one));
+  EXPECT_FALSE(store().find_token_by_hash(hash_of('d')).value().has_value());
+  EXPECT_FALSE(store().find_token_by_hash("").value().has_value());
+}
+
+TEST_F(SqliteSiteStoreTest, CreateTokenWithATakenNameOrHashConflictsAndKeepsTheOriginal) {
+  ApiToken original = token("desk-ana", 'a');
+  original.id = create_token_ok(original);
+  const std::string before = snapshot();
+
+  expect_error(store().create_token(token("desk-ana", 'b', {"audit:read"})), ErrorCode::kConflict,
+               {hash_of('b')});
+  expect_error(store().create_token(token("desk-bea", 'a')), ErrorCode::kConflict, {hash_of('a')});
+
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(fields(store().find_token_by_hash(hash_of('a')).value().value()), fields(original));
+  EXPECT_FALSE(store().find_token_by_hash(hash_of('b')).value().has_value());
+}
+
+TEST_F(SqliteSiteStoreTest, TokensRejectWhatTheSchemaCannotHold) {
+  create_token_ok(token("desk-ana", 'a'));
+  const std::string before = snapshot();
+  struct Case {
+    const char* name;
+    std::function<void(ApiToken&)> spoil;
+  };
+  const Case cases[] = {
+      {"empty name", [](ApiToken& t) { t.name.clear(); }},
+      {"empty hash", [](ApiToken& t) { t.secret_hash.clear(); }},
+      {"short hash", [](ApiToken& t) { t.secret_hash = std::string(63, 'e'); }},
+      {"long hash", [](ApiToken& t) { t.secret_hash = std::string(65, 'e'); }},
+      {"upper-case hex", [](ApiToken& t) { t.secret_hash = std::string(64, 'E'); }},
+      {"not hex", [](ApiToken& t) { t.secret_hash = std::string(64, 'g'); }},
+      {"scope with a space", [](ApiToken& t) { t.scopes = {"articles:write alerts:send"}; }},
+      {"scope with a tab", [](ApiToken& t) { t.scopes = {"articles:write\talerts:send"}; }},
+      {"empty scope",
+       [](ApiToken& t) {
+         t.scopes = {"articles:write", ""};
+       }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    ApiToken t = token("desk-bea", 'e');
+    c.spoil(t);
+    expect_error(store().create_token(t), ErrorCode::kInvalid, {std::string(60, 'e')});
+    EXPECT_EQ(snapshot(), before);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, RevokedTokensAreStillFoundAndMarked) {
+  ApiToken ana = token("desk-ana", 'a');
+  ana.id = create_token_ok(ana);
+  const auto bea = create_token_ok(token("desk-bea", 'b'));
+
+  ASSERT_TRUE(store().revoke_token("desk-ana"));
+  ana.revoked = true;
+  EXPECT_EQ(fields(store().find_token_by_hash(hash_of('a')).value().value()), fields(ana));
+  EXPECT_FALSE(store().find_token_by_hash(hash_of('b')).value().value().revoked);
+  EXPECT_EQ(store().find_token_by_hash(hash_of('b')).value().value().id, bea);
+
+  // Revoking again is not an error; an unknown name is.
+  EXPECT_TRUE(store().revoke_token("desk-ana"));
+  const std::string before = snapshot();
+  expect_error(store().revoke_token("desk-zed"), ErrorCode::kNotFound);
+  expect_error(store().revoke_token(""), ErrorCode::kNotFound);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(SqliteSiteStoreTest, ListTokensIsOrderedByNameAndIncludesRevoked) {
+  EXPECT_TRUE(store().list_tokens().value().empty());
+  create_token_ok(token("zeta-bot", 'a'));
+  create_token_ok(token("desk-ana", 'b', {}));
+  create_token_ok(token("ingest", 'c', {"articles:write"}));
+  ASSERT_TRUE(store().revoke_token("ingest"));
+
+  auto tokens = store().list_tokens();
+  ASSERT_TRUE(tokens) << tokens.error().message;
+  ASSERT_EQ(tokens->size(), 3u);
+  EXPECT_EQ((*tokens)[0].name, "desk-ana");
+  EXPECT_TRUE((*tokens)[0].scopes.empty());
+  EXPECT_EQ((*tokens)[1].name, "ingest");
+  EXPECT_TRUE((*tokens)[1].revoked);
+  EXPECT_EQ((*tokens)[1].scopes, std::vector<std::string>{"articles:write"});
+  EXPECT_EQ((*tokens)[2].name, "zeta-bot");
+  EXPECT_EQ((*tokens)[2].scopes, (std::vector<std::string>{"articles:write", "alerts:send"}));
+  EXPECT_FALSE((*tokens)[2].revoked);
+}
+
+// --- audit log ---
+
+TEST_F(SqliteSiteStoreTest, RecentAuditIsNewestFirstAndHonoursTheLimit) {
+  EXPECT_TRUE(store().recent_audit(10).value().empty());
+  append_audit_ok({0, 100, "desk-ana", "article.publish", "bridge-reopens"});
+  append_audit_ok({0, 100, "desk-ana", "alert.send", "alert 1 to 1234 subscribers"});
+  append_audit_ok({0, 90, "", "token.revoke", "desk-bea"});  // no actor; an earlier clock
+
+  auto all = store().recent_audit(10);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].action, "token.revoke");
+  EXPECT_EQ((*all)[1].action, "alert.send");
+  EXPECT_EQ((*all)[2].action, "article.publish");
+  EXPECT_GT((*all)[0].id, (*all)[1].id);
+  EXPECT_GT((*all)[1].id, (*all)[2].id);
+  EXPECT_EQ(fields((*all)[1]), fields(AuditEntry{(*all)[1].id, 100, "desk-ana", "alert.send",
+                                                 "alert 1 to 1234 subscribers"}));
+  EXPECT_EQ(ids_of(store().recent_audit(1).value()), std::vector<std::int64_t>{(*all)[0].id});
+  EXPECT_TRUE(store().recent_audit(0).value().empty());
+}
+
+TEST_F(SqliteSiteStoreTest, AppendAuditRejectsAnEmptyAction) {
+  append_audit_ok({0, 100, "desk-ana", "article.publish", ""});
+  const std::string before = snapshot();
+  expect_error(store().append_audit({0, 100, "desk-ana", "", "detail"}), ErrorCode::kInvalid);
+  EXPECT_EQ(snapshot(), before);
+}
+
+// --- durability and atomicity ---
+
+TEST_F(SqliteSiteStoreTest, EverythingPersistsAcrossCloseAndReopen) {
+  Article published = article("persisted", Category::kLive, true, 1000);
+  published.id = create_article_ok(published);
+  Article draft = article("draft", Category::kBreaking, false);
+  draft.id = create_article_ok(draft);
+  Subscription sub = subscription(kEndpoint1, kBreaking | kLive, 1000);
+  sub.id = upsert_ok(sub);
+  Alert al = alert(published.id, Category::kLive);
+  al.id = create_alert_ok(al);
+  ASSERT_TRUE(store().set_alert_status(al.id, AlertStatus::kSent));
+  al.status = AlertStatus::kSent;
+  ApiToken tok = token("desk-ana", 'a');
+  tok.id = create_token_ok(tok);
+  ASSERT_TRUE(store().revoke_token("desk-ana"));
+  tok.revoked = true;
+  append_audit_ok({0, 100, "desk-ana", "alert.send", "one"});
+  const std::string before = snapshot();
+
+  reopen();
+
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(fields(store().find_article(published.id).value().value()), fields(published));
+  EXPECT_EQ(fields(store().find_article(draft.id).value().value()), fields(draft));
+  EXPECT_EQ(slugs_of(latest(0)), std::vector<std::string>{"persisted"});
+  EXPECT_EQ(fields(store().find_subscription(kEndpoint1).value().value()), fields(sub));
+  EXPECT_EQ(fields(store().find_alert(al.id).value().value()), fields(al));
+  EXPECT_EQ(fields(store().find_token_by_hash(hash_of('a')).value().value()), fields(tok));
+  EXPECT_EQ(store().recent_audit(10).value().size(), 1u);
+
+  // And the reopened store keeps working on the same data.
+  expect_error(store().create_article(article("persisted")), ErrorCode::kConflict);
+  EXPECT_EQ(upsert_ok(subscription(kEndpoint1, kExclusive, 2000)), sub.id);
+  EXPECT_GT(create_article_ok(article("after-reopen")), draft.id);
+}
+
+TEST_F(SqliteSiteStoreTest, OpensWithWalSchemaVersion1AndItsOwnApplicationId) {
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal\n");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "1\n");
+  EXPECT_EQ(raw.text("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
+  EXPECT_EQ(raw.text("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
+            "alert_events\nalerts\napi_tokens\narticles\naudit_log\nsubscriptions\n");
+}
+
+TEST_F(SqliteSiteStoreTest, TwoStoresOnOneFileSeeEachOthersWrites) {
+  auto second = open_store();
+  ASSERT_NE(second, nullptr);
+  const auto id = upsert_ok(subscription(kEndpoint1, kBreaking));
+  EXPECT_EQ(second->count_subscriptions(kBreaking), 1u);
+  EXPECT_EQ(second->upsert_subscription(subscription(kEndpoint1, kLive, 2000)), id);
+  EXPECT_EQ(count_subs(kLive), 1u);
+  EXPECT_EQ(count_subs(kBreaking), 0u);
+}
+
+// A call that fails after SQLite has started on it must leave nothing behind. Triggers, added to
+// the file behind the store's back, make a call's write fail after part of it ran.
+TEST_F(SqliteSiteStoreTest, AFailureMidCallChangesNothing) {
+  struct Case {
+    const char* name;
+    const char* trigger;
+    std::function<bool(SiteStore&)> call;  // true if the call succeeded
+  };
+  const Case cases[] = {
+      {"update of an existing subscription",
+       "CREATE TRIGGER boom AFTER UPDATE ON subscriptions BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) {
+         return s.upsert_subscription(subscription(kEndpoint1, kExclusive, 9000)).has_value();
+       }},
+      {"insert of a new subscription",
+       "CREATE TRIGGER boom AFTER INSERT ON subscriptions BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) {
+         return s.upsert_subscription(subscription(kEndpoint2, kExclusive)).has_value();
+       }},
+      {"article update",
+       "CREATE TRIGGER boom AFTER UPDATE ON articles BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) {
+         Article a = s.find_article_by_slug("story").value().value();
+         a.headline = "Changed";
+         return s.update_article(a).has_value();
+       }},
+      {"alert insert after the article check",
+       "CREATE TRIGGER boom AFTER INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) {
+         const auto id = s.find_article_by_slug("story").value().value().id;
+         return s.create_alert(alert(id)).has_value();
+       }},
+      {"token revocation",
+       "CREATE TRIGGER boom AFTER UPDATE ON api_tokens BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) { return s.revoke_token("desk-ana").has_value(); }},
+      {"subscription delete",
+       "CREATE TRIGGER boom AFTER DELETE ON subscriptions BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) { return s.delete_subscription(kEndpoint1).has_value(); }},
+      {"audit append",
+       "CREATE TRIGGER boom AFTER INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'boom'); END",
+       [](SiteStore& s) {
+         return s.append_audit({0, 1, "desk-ana", "article.publish", "story"}).has_value();
+       }},
+  };
+  create_article_ok(article("story"));
+  upsert_ok(subscription(kEndpoint1, kBreaking));
+  create_token_ok(token("desk-ana", 'a'));
+  append_audit_ok({0, 1, "desk-ana", "token.create", "desk-ana"});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string before = snapshot();
+    RawDb(path_).exec(c.trigger);
+
+    EXPECT_FALSE(c.call(store()));
+
+    RawDb(path_).exec("DROP TRIGGER boom");
+    EXPECT_EQ(snapshot(), before);
+    // The store is still usable, with no transaction left open.
+    EXPECT_TRUE(c.call(store()));
+    EXPECT_TRUE(store().append_audit({0, 2, "test", "after", c.name}));
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, ALockedDatabaseFailsWithIoAndChangesNothing) {
+  upsert_ok(subscription(kEndpoint1, kBreaking));
+  auto impatient = open_store(SqliteOptions{.busy_timeout_ms = 0});
+  ASSERT_NE(impatient, nullptr);
+  const std::string before = snapshot();
+
+  RawDb writer(path_);
+  writer.exec("BEGIN IMMEDIATE");
+  expect_error(impatient->upsert_subscription(subscription(kEndpoint2, kLive)), ErrorCode::kIo,
+               {kEndpoint2, kP256dh, kAuth});
+  expect_error(impatient->create_article(article("story")), ErrorCode::kIo);
+  expect_error(impatient->revoke_token("desk-ana"), ErrorCode::kIo);
+  EXPECT_EQ(impatient->count_subscriptions(kBreaking), 1u);  // WAL: readers are not blocked
+  writer.exec("ROLLBACK");
+
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(impatient->upsert_subscription(subscription(kEndpoint2, kLive)));
+  EXPECT_EQ(count_subs(kLive), 1u);
+}
+
+// --- opening ---
+
+TEST_F(SqliteSiteStoreTest, PushStoreAndSiteStoreFilesAreNotInterchangeable) {
+  const std::string push_path = dir_ + "/push.db";
+  {
+    auto push = open_sqlite_push_store(push_path);
+    ASSERT_TRUE(push) << push.error().message;
+    ASSERT_TRUE((*push)->touch_user_agent("0123456789abcdef0123456789abcdef", 1));
+  }
+  upsert_ok(subscription(kEndpoint1, kBreaking));
+  store_.reset();
+  EXPECT_NE(RawDb(push_path).text("PRAGMA application_id"),
+            RawDb(path_).text("PRAGMA application_id"));
+  const std::string push_schema = RawDb(push_path).text("SELECT sql FROM sqlite_schema");
+  const std::string site_schema = RawDb(path_).text("SELECT sql FROM sqlite_schema");
+
+  auto site_on_push = open_sqlite_site_store(push_path);
+  expect_error(site_on_push, ErrorCode::kCorrupt);
+  auto push_on_site = open_sqlite_push_store(path_);
+  expect_error(push_on_site, ErrorCode::kCorrupt);
+
+  // Neither file was touched.
+  EXPECT_EQ(RawDb(push_path).text("SELECT sql FROM sqlite_schema"), push_schema);
+  EXPECT_EQ(RawDb(path_).text("SELECT sql FROM sqlite_schema"), site_schema);
+  auto push = open_sqlite_push_store(push_path);
+  ASSERT_TRUE(push) << push.error().message;
+  EXPECT_EQ((*push)->user_agent_exists("0123456789abcdef0123456789abcdef"), true);
+  reopen();
+  EXPECT_EQ(count_subs(kBreaking), 1u);
+}
+
+TEST_F(SqliteSiteStoreTest, OpeningAFileThatIsNotADatabaseIsCorrupt) {
+  struct Case {
+    const char* name;
+    std::string content;
+  };
+  const Case cases[] = {
+      {"short text", "this is not a database\n"},
+      {"a page of garbage", std::string(4096, '\xab')},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = dir_ + "/garbage.db";
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(c.content.data(), static_cast<std::streamsize>(c.content.size()));
+    }
+    expect_error(open_sqlite_site_store(path), ErrorCode::kCorrupt);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, OpeningWhereNoFileCanBeIsIo) {
+  for (const auto& path : {dir_ + "/no/such/directory/site.db", dir_}) {
+    SCOPED_TRACE(path);
+    expect_error(open_sqlite_site_store(path), ErrorCode::kIo);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, OpeningAnotherApplicationsOrANewerFileIsCorruptAndAddsNothing) {
+  const std::string our_id = "PRAGMA application_id = " + std::to_string(0x46575353);
+  struct Case {
+    const char* name;
+    std::string setup;
+  };
+  const Case cases[] = {
+      {"tables, no version", "CREATE TABLE notes (body TEXT)"},
+      {"other application id", "PRAGMA user_version = 1; PRAGMA application_id = 7"},
+      {"our id, newer version", our_id + "; PRAGMA user_version = 2"},
+      {"our id, version 0", our_id},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = dir_ + "/other.db";
+    std::filesystem::remove(path);
+    RawDb(path).exec(c.setup);
+    const std::string schema_before = RawDb(path).text("SELECT count(*) FROM sqlite_schema");
+    expect_error(open_sqlite_site_store(path), ErrorCode::kCorrupt);
+    EXPECT_EQ(RawDb(path).text("SELECT count(*) FROM sqlite_schema"), schema_before);
+  }
+}
+
+TEST_F(SqliteSiteStoreTest, OpeningAVersion1FileWithMissingTablesIsCorrupt) {
+  store_.reset();
+  RawDb(path_).exec("DROP TABLE audit_log");
+  expect_error(open_sqlite_site_store(path_), ErrorCode::kCorrupt);
+}
+
+TEST(SqliteSiteStoreInMemoryTest, MemoryStoreWorks) {
+  auto store = open_sqlite_site_store(":memory:");
+  ASSERT_TRUE(store) << store.error().message;
+  SiteStore& s = **store;
+  auto id = s.create_article(article("in-memory"));
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(ids_of(s.latest_articles(0, 10).value()), std::vector<std::int64_t>{*id});
+}
+
+}  // namespace
+}  // namespace flashwire::store

@@ -1,0 +1,578 @@
+// Flashwire reader script: the notification opt-in card, the notification settings page, the
+// mobile app sheet and live event updates.
+//
+// Plain modern JavaScript, no dependencies, no build step. Compatible with a strict
+// Content-Security-Policy: no eval, no inline handlers, no inline styles. Everything it needs
+// from the server arrives in data-* attributes (see src/site/pages.h).
+'use strict';
+
+(() => {
+  const CATEGORY_NAMES = {
+    breaking: 'breaking news',
+    live: 'live events',
+    exclusive: 'exclusive reporting',
+  };
+
+  // Categories are remembered in Cache Storage, which the service worker can read too: it needs
+  // them to re-subscribe when the browser rotates the push subscription (sw.js).
+  const SETTINGS_CACHE = 'flashwire-settings';
+  const SETTINGS_CATEGORIES_URL = '/__flashwire/settings/categories';
+
+  // "Not now" hides the card for 3 days, then 14, then 60 (and 60 from then on).
+  const SNOOZE_KEY = 'flashwire.optin.snooze';
+  const SNOOZE_DAYS = [3, 14, 60];
+  const DAY_MS = 24 * 60 * 60 * 1000;
+
+  const APP_SHEET_COOKIE = 'fw_app_sheet=dismissed';
+
+  const MONTHS = [
+    'Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec',
+  ];
+
+  const MESSAGES = {
+    unsupported:
+      'This browser can’t show notifications from websites, so news alerts aren’t available ' +
+      'here.',
+    iosHomeScreen:
+      'On iPhone and iPad, alerts work once this site is on your Home Screen: tap Share, then ' +
+      '“Add to Home Screen”, open the site from there and turn notifications on.',
+    denied:
+      'Notifications are blocked for this site in your browser’s settings. To get alerts, ' +
+      'allow notifications for this site there, then reload this page.',
+    notAllowed:
+      'You didn’t allow notifications, so nothing has changed. You can turn them on whenever ' +
+      'you like.',
+    noCategory: 'Choose at least one kind of alert.',
+    failed:
+      'Something went wrong, so notifications aren’t on yet. Check your connection and try ' +
+      'again.',
+    unavailable: 'Notifications aren’t available on this site right now.',
+  };
+
+  // ---- small helpers ----
+
+  function isIOS() {
+    return (
+      /iPhone|iPad|iPod/.test(navigator.userAgent) ||
+      (navigator.platform === 'MacIntel' && navigator.maxTouchPoints > 1)
+    );
+  }
+
+  function isAndroid() {
+    return /Android/i.test(navigator.userAgent);
+  }
+
+  function isMobile() {
+    const uaData = navigator.userAgentData;
+    if (uaData && typeof uaData.mobile === 'boolean') return uaData.mobile;
+    return /Android|iPhone|iPad|iPod|Mobile|Opera Mini|IEMobile/i.test(navigator.userAgent);
+  }
+
+  // 'ok', 'ios-home-screen' (iOS Safari outside a Home Screen web app) or 'unsupported'.
+  function pushSupport() {
+    const supported =
+      window.isSecureContext &&
+      'serviceWorker' in navigator &&
+      'PushManager' in window &&
+      'Notification' in window &&
+      'caches' in window;
+    if (supported) return 'ok';
+    if (isIOS() && !navigator.standalone) return 'ios-home-screen';
+    return 'unsupported';
+  }
+
+  function supportMessage(support) {
+    return support === 'ios-home-screen' ? MESSAGES.iosHomeScreen : MESSAGES.unsupported;
+  }
+
+  function base64UrlToBytes(text) {
+    const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+    const padded = base64 + '='.repeat((4 - (base64.length % 4)) % 4);
+    const binary = atob(padded);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  function sameBytes(buffer, bytes) {
+    if (!buffer) return false;
+    const other = new Uint8Array(buffer);
+    return other.length === bytes.length && other.every((value, i) => value === bytes[i]);
+  }
+
+  function listText(categories) {
+    const names = categories.map((c) => CATEGORY_NAMES[c] || c);
+    if (names.length < 2) return names.join('');
+    return names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1];
+  }
+
+  function checkedCategories(form) {
+    return Array.from(form.querySelectorAll('input[name="category"]:checked'), (i) => i.value);
+  }
+
+  function setChecked(form, categories) {
+    for (const input of form.querySelectorAll('input[name="category"]')) {
+      input.checked = categories.includes(input.value);
+    }
+  }
+
+  // Replaces the text of a status area; `link` adds a link after the text.
+  function setStatus(element, message, { error = false, link = null } = {}) {
+    element.textContent = message;
+    element.classList.toggle('status-error', error);
+    if (link) {
+      const a = document.createElement('a');
+      a.href = link.href;
+      a.textContent = link.text;
+      element.append(' ', a);
+    }
+  }
+
+  function formatTime(time) {
+    const date = typeof time === 'number' ? new Date(time * 1000) : new Date(time);
+    if (Number.isNaN(date.getTime())) return null;
+    const pad = (n) => String(n).padStart(2, '0');
+    return {
+      iso: date.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      text:
+        `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]}, ` +
+        `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`,
+    };
+  }
+
+  // ---- push subscription ----
+
+  // Notification.requestPermission, also where it only takes a callback (older Safari).
+  function requestPermission() {
+    return new Promise((resolve) => {
+      const result = Notification.requestPermission(resolve);
+      if (result && typeof result.then === 'function') result.then(resolve);
+    });
+  }
+
+  async function currentSubscription() {
+    const registration = await navigator.serviceWorker.getRegistration('/');
+    return registration ? registration.pushManager.getSubscription() : null;
+  }
+
+  async function rememberCategories(categories) {
+    try {
+      const cache = await caches.open(SETTINGS_CACHE);
+      await cache.put(
+        SETTINGS_CATEGORIES_URL,
+        new Response(JSON.stringify(categories), {
+          headers: { 'Content-Type': 'application/json' },
+        }),
+      );
+    } catch {
+      // Storage can be unavailable (private browsing); only re-subscription loses the choice.
+    }
+  }
+
+  async function rememberedCategories() {
+    try {
+      const cache = await caches.open(SETTINGS_CACHE);
+      const response = await cache.match(SETTINGS_CATEGORIES_URL);
+      const categories = response ? await response.json() : null;
+      return Array.isArray(categories) ? categories : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function forgetCategories() {
+    try {
+      const cache = await caches.open(SETTINGS_CACHE);
+      await cache.delete(SETTINGS_CATEGORIES_URL);
+    } catch {
+      // Nothing to forget.
+    }
+  }
+
+  async function saveSubscription(subscription, categories) {
+    const response = await fetch('/api/subscriptions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ subscription: subscription.toJSON(), categories }),
+    });
+    if (!response.ok) throw new Error(`saving the subscription failed: ${response.status}`);
+    await rememberCategories(categories);
+  }
+
+  // Subscribes this browser (permission must already be granted) and tells the server.
+  async function subscribe(categories) {
+    const key = base64UrlToBytes(document.body.dataset.vapidPublicKey || '');
+    await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+    const registration = await navigator.serviceWorker.ready;
+    let subscription = await registration.pushManager.getSubscription();
+    // A subscription made with another server key (the key was rotated) cannot be reused.
+    if (subscription && !sameBytes(subscription.options.applicationServerKey, key)) {
+      await subscription.unsubscribe();
+      subscription = null;
+    }
+    if (!subscription) {
+      subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: key,
+      });
+    }
+    await saveSubscription(subscription, categories);
+    return subscription;
+  }
+
+  async function unsubscribe(subscription) {
+    const json = subscription.toJSON();
+    const response = await fetch('/api/subscriptions', {
+      method: 'DELETE',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ endpoint: json.endpoint, auth: json.keys && json.keys.auth }),
+    });
+    // 404: the server had already forgotten it; the browser side must still be undone.
+    if (!response.ok && response.status !== 404) {
+      throw new Error(`removing the subscription failed: ${response.status}`);
+    }
+    await subscription.unsubscribe();
+    await forgetCategories();
+  }
+
+  // ---- the opt-in card (article and live pages) ----
+
+  function readSnooze() {
+    try {
+      const value = JSON.parse(localStorage.getItem(SNOOZE_KEY) || 'null');
+      if (value && Number.isFinite(value.count) && Number.isFinite(value.until)) return value;
+    } catch {
+      // Unreadable or unavailable storage: treat as never snoozed.
+    }
+    return { count: 0, until: 0 };
+  }
+
+  function snooze() {
+    const current = readSnooze();
+    const days = SNOOZE_DAYS[Math.min(current.count, SNOOZE_DAYS.length - 1)];
+    try {
+      localStorage.setItem(
+        SNOOZE_KEY,
+        JSON.stringify({ count: current.count + 1, until: Date.now() + days * DAY_MS }),
+      );
+    } catch {
+      // Without storage the card comes back on the next page; nothing else to do.
+    }
+  }
+
+  async function initOptIn(card) {
+    if (Date.now() < readSnooze().until) return;
+    const form = card.querySelector('[data-optin-form]');
+    const status = card.querySelector('[data-status]');
+    const enable = card.querySelector('[data-optin-enable]');
+    const later = card.querySelector('[data-optin-later]');
+
+    later.addEventListener('click', () => {
+      snooze();
+      card.hidden = true;
+    });
+
+    const support = pushSupport();
+    if (support !== 'ok') {
+      enable.disabled = true;
+      setStatus(status, supportMessage(support));
+      card.hidden = false;
+      return;
+    }
+    if (Notification.permission === 'denied') {
+      enable.disabled = true;
+      setStatus(status, MESSAGES.denied);
+      card.hidden = false;
+      return;
+    }
+    if (Notification.permission === 'granted') {
+      // Already subscribed: nothing to offer.
+      const existing = await currentSubscription().catch(() => null);
+      if (existing) return;
+    }
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const categories = checkedCategories(form);
+      if (categories.length === 0) {
+        setStatus(status, MESSAGES.noCategory, { error: true });
+        return;
+      }
+      enable.disabled = true;
+      try {
+        // The browser's permission prompt appears here, only after the reader's click.
+        setStatus(status, 'Waiting for your answer in the browser’s prompt…');
+        const permission = await requestPermission();
+        if (permission === 'denied') {
+          setStatus(status, MESSAGES.denied, { error: true });
+          return;
+        }
+        if (permission !== 'granted') {
+          setStatus(status, MESSAGES.notAllowed);
+          enable.disabled = false;
+          return;
+        }
+        setStatus(status, 'Turning on notifications…');
+        await subscribe(categories);
+        form.querySelector('.choices').hidden = true;
+        form.querySelector('.actions').hidden = true;
+        setStatus(status, `Notifications are on for ${listText(categories)}.`, {
+          link: { href: '/preferences', text: 'Change notification settings' },
+        });
+      } catch {
+        setStatus(status, MESSAGES.failed, { error: true });
+        enable.disabled = false;
+      }
+    });
+
+    card.hidden = false;
+  }
+
+  // ---- the notification settings page ----
+
+  async function initPreferences(section) {
+    const form = section.querySelector('[data-prefs-form]');
+    const state = section.querySelector('[data-prefs-state]');
+    const status = section.querySelector('[data-status]');
+    const save = section.querySelector('[data-prefs-save]');
+    const off = section.querySelector('[data-prefs-unsubscribe]');
+    section.hidden = false;
+
+    const support = pushSupport();
+    if (support !== 'ok' || !document.body.dataset.vapidPublicKey) {
+      state.textContent = support !== 'ok' ? supportMessage(support) : MESSAGES.unavailable;
+      form.hidden = true;
+      return;
+    }
+    if (Notification.permission === 'denied') {
+      state.textContent = MESSAGES.denied;
+      form.hidden = true;
+      return;
+    }
+
+    let subscription = null;
+    if (Notification.permission === 'granted') {
+      subscription = await currentSubscription().catch(() => null);
+    }
+
+    async function show() {
+      if (subscription) {
+        state.textContent = 'Notifications are on in this browser.';
+        save.textContent = 'Save choices';
+        off.hidden = false;
+        const remembered = await rememberedCategories();
+        if (remembered) setChecked(form, remembered);
+      } else {
+        state.textContent = 'Notifications are off in this browser.';
+        save.textContent = 'Turn on notifications';
+        off.hidden = true;
+      }
+    }
+    await show();
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const categories = checkedCategories(form);
+      if (categories.length === 0) {
+        const hint = subscription ? ' To stop all alerts, use “Turn off notifications”.' : '';
+        setStatus(status, MESSAGES.noCategory + hint, { error: true });
+        return;
+      }
+      save.disabled = true;
+      try {
+        if (subscription) {
+          await saveSubscription(subscription, categories);
+          setStatus(status, `Saved. You’ll get alerts for ${listText(categories)}.`);
+          return;
+        }
+        setStatus(status, 'Waiting for your answer in the browser’s prompt…');
+        const permission = await requestPermission();
+        if (permission !== 'granted') {
+          const denied = permission === 'denied';
+          setStatus(status, denied ? MESSAGES.denied : MESSAGES.notAllowed, { error: denied });
+          return;
+        }
+        setStatus(status, 'Turning on notifications…');
+        subscription = await subscribe(categories);
+        await show();
+        setStatus(status, `Notifications are on for ${listText(categories)}.`);
+      } catch {
+        setStatus(status, MESSAGES.failed, { error: true });
+      } finally {
+        save.disabled = false;
+      }
+    });
+
+    off.addEventListener('click', async () => {
+      if (!subscription) return;
+      off.disabled = true;
+      try {
+        await unsubscribe(subscription);
+        subscription = null;
+        await show();
+        save.focus();
+        setStatus(status, 'Notifications are off. This browser won’t get any more alerts.');
+      } catch {
+        setStatus(
+          status,
+          'Something went wrong, so notifications are still on. Check your connection and ' +
+            'try again.',
+          { error: true },
+        );
+      } finally {
+        off.disabled = false;
+      }
+    });
+  }
+
+  // ---- the app sheet (mobile only) ----
+
+  function initAppSheet(sheet) {
+    if (!isMobile()) return;
+    if (document.cookie.split(';').some((c) => c.trim() === APP_SHEET_COOKIE)) return;
+    const open = sheet.querySelector('[data-app-open]');
+    const keepReading = sheet.querySelector('[data-app-continue]');
+    const deepLink = open.getAttribute('href');
+    const androidPackage = sheet.dataset.androidPackage;
+    const androidStore = sheet.dataset.androidStoreUrl;
+
+    // On Android an intent: URL opens the app, or the store when it is not installed.
+    if (isAndroid() && androidPackage) {
+      const match = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(deepLink);
+      if (match) {
+        let intent = `intent://${match[2]}#Intent;scheme=${match[1]};package=${androidPackage};`;
+        if (androidStore) intent += `S.browser_fallback_url=${encodeURIComponent(androidStore)};`;
+        open.href = intent + 'end';
+      }
+    }
+
+    const hide = () => {
+      sheet.hidden = true;
+      document.body.classList.remove('has-app-sheet');
+    };
+
+    open.addEventListener('click', () => {
+      hide();
+      const store = isIOS()
+        ? sheet.dataset.iosStoreUrl
+        : isAndroid() && !androidPackage
+          ? androidStore
+          : '';
+      if (!store) return;
+      // If the app opened, this page is now in the background. Still visible after a moment
+      // means the app is not installed: go to the store instead.
+      const timer = setTimeout(() => {
+        if (document.visibilityState === 'visible') window.location.href = store;
+      }, 1500);
+      document.addEventListener('visibilitychange', () => clearTimeout(timer), { once: true });
+    });
+
+    keepReading.addEventListener('click', () => {
+      document.cookie = `${APP_SHEET_COOKIE}; Max-Age=31536000; SameSite=Lax; Path=/`;
+      hide();
+    });
+
+    sheet.hidden = false;
+    document.body.classList.add('has-app-sheet');
+  }
+
+  // ---- live event pages ----
+
+  function initLive(root) {
+    const url = root.dataset.eventsUrl;
+    const list = root.querySelector('[data-live-updates]');
+    const status = root.querySelector('[data-live-status]');
+    const seen = new Set(
+      Array.from(list.querySelectorAll('[data-update-id]'), (li) => li.dataset.updateId),
+    );
+
+    if (!url || !('EventSource' in window)) {
+      status.textContent = 'Newest updates first. Reload the page to see new ones.';
+      return;
+    }
+
+    let source = null;
+    let shown = '';
+    const say = (text) => {
+      if (text !== shown) status.textContent = shown = text;
+    };
+
+    function addUpdate(event) {
+      let update;
+      try {
+        update = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!update || update.id === undefined || typeof update.text_html !== 'string') return;
+      const id = String(update.id);
+      if (seen.has(id)) return; // a reconnect may resend what is already on the page
+      seen.add(id);
+
+      const item = document.createElement('li');
+      item.className = 'live-update is-new';
+      item.id = `update-${id}`;
+      item.dataset.updateId = id;
+      const time = formatTime(update.time);
+      if (time) {
+        const element = document.createElement('time');
+        element.dateTime = time.iso;
+        element.textContent = time.text;
+        item.append(element);
+      }
+      const body = document.createElement('div');
+      body.className = 'live-update-body';
+      // Server-rendered by render_markdown (raw HTML and unsafe URLs already removed).
+      body.innerHTML = update.text_html;
+      item.append(body);
+      list.prepend(item);
+
+      const empty = root.querySelector('[data-live-empty]');
+      if (empty) empty.remove();
+      say(time ? `New update at ${time.text}.` : 'New update.');
+    }
+
+    function connect() {
+      source = new EventSource(url);
+      source.addEventListener('open', () => say('Live: new updates appear here automatically.'));
+      source.addEventListener('message', addUpdate);
+      source.addEventListener('update', addUpdate);
+      source.addEventListener('error', () => {
+        if (source.readyState === EventSource.CLOSED) {
+          say('Live updates have stopped. Reload the page to see new ones.');
+        } else {
+          say('Connection lost. Reconnecting…');
+        }
+      });
+    }
+
+    // Close the stream when the page is put away, so the back/forward cache can keep it.
+    window.addEventListener('pagehide', () => {
+      if (source) source.close();
+      source = null;
+    });
+    window.addEventListener('pageshow', (event) => {
+      if (event.persisted && !source) connect();
+    });
+    connect();
+  }
+
+  // ---- start ----
+
+  function init() {
+    const card = document.querySelector('[data-optin]');
+    if (card && document.body.dataset.vapidPublicKey) initOptIn(card);
+    const prefs = document.querySelector('[data-prefs]');
+    if (prefs) initPreferences(prefs);
+    const sheet = document.querySelector('[data-app-sheet]');
+    if (sheet) initAppSheet(sheet);
+    const live = document.querySelector('[data-live]');
+    if (live) initLive(live);
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();
