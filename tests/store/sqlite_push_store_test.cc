@@ -13,8 +13,12 @@
 #include <tuple>
 #include <vector>
 
+#include "raw_db.h"
+
 namespace flashwire::store {
 namespace {
+
+using testing::RawDb;
 
 constexpr char kUa[] = "0123456789abcdef0123456789abcdef";
 constexpr char kOtherUa[] = "fedcba9876543210fedcba9876543210";
@@ -67,36 +71,6 @@ PushMessage message(const std::string& uaid, const std::string& channel_id,
   m.data = bytes(body);
   return m;
 }
-
-// Direct access to the file, for setting up what the store itself would never write.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK) << path;
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-
-  void exec(const std::string& sql) {
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-        << sql << ": " << sqlite3_errmsg(db_);
-  }
-  std::string text(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    std::string out;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-      const unsigned char* value = sqlite3_column_text(stmt, 0);
-      if (value != nullptr) out = reinterpret_cast<const char*>(value);
-    }
-    sqlite3_finalize(stmt);
-    return out;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 class SqlitePushStoreTest : public ::testing::Test {
  protected:
@@ -691,10 +665,10 @@ TEST_F(SqlitePushStoreTest, PersistsWithAnyCheckpointInterval) {
 TEST_F(SqlitePushStoreTest, OpensWithWalAndSchemaVersion1) {
   store_.reset();
   RawDb raw(path_);
-  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
-  EXPECT_EQ(raw.text("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
-                     "WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
+  EXPECT_EQ(raw.value("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.value("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.value("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+                      "WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
             "channels,messages,removed_channels,user_agents");
 }
 
@@ -844,7 +818,7 @@ TEST_F(SqlitePushStoreTest, OpeningANewerSchemaVersionIsCorruptAndLeavesTheFileA
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::kCorrupt);
   EXPECT_NE(store.error().message.find("99"), std::string::npos) << store.error().message;
-  EXPECT_EQ(RawDb(path_).text("PRAGMA user_version"), "99");
+  EXPECT_EQ(RawDb(path_).value("PRAGMA user_version"), "99");
 }
 
 TEST_F(SqlitePushStoreTest, OpeningAnotherApplicationsDatabaseIsCorruptAndAddsNothing) {
@@ -862,12 +836,12 @@ TEST_F(SqlitePushStoreTest, OpeningAnotherApplicationsDatabaseIsCorruptAndAddsNo
     const std::string path = dir_ + "/other.db";
     std::filesystem::remove(path);
     RawDb(path).exec(c.setup);
-    const std::string schema_before = RawDb(path).text("SELECT count(*) FROM sqlite_schema");
+    const std::string schema_before = RawDb(path).value("SELECT count(*) FROM sqlite_schema");
 
     auto store = open_sqlite_push_store(path);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error().code, ErrorCode::kCorrupt) << store.error().message;
-    EXPECT_EQ(RawDb(path).text("SELECT count(*) FROM sqlite_schema"), schema_before);
+    EXPECT_EQ(RawDb(path).value("SELECT count(*) FROM sqlite_schema"), schema_before);
   }
 }
 

@@ -12,10 +12,13 @@
 #include <tuple>
 #include <vector>
 
+#include "raw_db.h"
 #include "store/sqlite/sqlite_push_store.h"
 
 namespace flashwire::store {
 namespace {
+
+using testing::RawDb;
 
 constexpr char kEndpoint1[] = "https://push.example.net/wpush/v2/gAAAAABk-one";
 constexpr char kEndpoint2[] = "https://push.example.net/wpush/v2/gAAAAABk-two";
@@ -109,43 +112,6 @@ ApiToken token(const std::string& name, char hash_digit,
   return ApiToken{0, name, hash_of(hash_digit), std::move(scopes), 3000, false};
 }
 
-// Direct access to the file, for looking at and setting up what the store itself would never
-// write.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK) << path;
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-
-  void exec(const std::string& sql) {
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-        << sql << ": " << sqlite3_errmsg(db_);
-  }
-  // Every row and column of the result, as text: "a|b\nc|d\n".
-  std::string text(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    std::string out;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
-        << sql << ": " << sqlite3_errmsg(db_);
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        if (i > 0) out += '|';
-        const unsigned char* value = sqlite3_column_text(stmt, i);
-        out += value != nullptr ? reinterpret_cast<const char*>(value) : "NULL";
-      }
-      out += '\n';
-    }
-    sqlite3_finalize(stmt);
-    return out;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
 class SqliteSiteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -183,9 +149,9 @@ class SqliteSiteStoreTest : public ::testing::Test {
     std::string out;
     for (const char* table : {"articles", "subscriptions", "alerts", "api_tokens", "audit_log"}) {
       out += std::string(table) + ":\n" +
-             raw.text(std::string("SELECT * FROM ") + table + " ORDER BY id");
+             raw.rows(std::string("SELECT * FROM ") + table + " ORDER BY id");
     }
-    out += "alert_events:\n" + raw.text("SELECT * FROM alert_events ORDER BY alert_id, event");
+    out += "alert_events:\n" + raw.rows("SELECT * FROM alert_events ORDER BY alert_id, event");
     return out;
   }
 
@@ -892,10 +858,10 @@ TEST_F(SqliteSiteStoreTest, EverythingPersistsAcrossCloseAndReopen) {
 TEST_F(SqliteSiteStoreTest, OpensWithWalSchemaVersion1AndItsOwnApplicationId) {
   store_.reset();
   RawDb raw(path_);
-  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "1\n");
-  EXPECT_EQ(raw.text("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
-  EXPECT_EQ(raw.text("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
+  EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "1\n");
+  EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
+  EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
             "alert_events\nalerts\napi_tokens\narticles\naudit_log\nsubscriptions\n");
 }
 
@@ -1003,10 +969,10 @@ TEST_F(SqliteSiteStoreTest, PushStoreAndSiteStoreFilesAreNotInterchangeable) {
   }
   upsert_ok(subscription(kEndpoint1, kBreaking));
   store_.reset();
-  EXPECT_NE(RawDb(push_path).text("PRAGMA application_id"),
-            RawDb(path_).text("PRAGMA application_id"));
-  const std::string push_schema = RawDb(push_path).text("SELECT sql FROM sqlite_schema");
-  const std::string site_schema = RawDb(path_).text("SELECT sql FROM sqlite_schema");
+  EXPECT_NE(RawDb(push_path).rows("PRAGMA application_id"),
+            RawDb(path_).rows("PRAGMA application_id"));
+  const std::string push_schema = RawDb(push_path).rows("SELECT sql FROM sqlite_schema");
+  const std::string site_schema = RawDb(path_).rows("SELECT sql FROM sqlite_schema");
 
   auto site_on_push = open_sqlite_site_store(push_path);
   expect_error(site_on_push, ErrorCode::kCorrupt);
@@ -1014,8 +980,8 @@ TEST_F(SqliteSiteStoreTest, PushStoreAndSiteStoreFilesAreNotInterchangeable) {
   expect_error(push_on_site, ErrorCode::kCorrupt);
 
   // Neither file was touched.
-  EXPECT_EQ(RawDb(push_path).text("SELECT sql FROM sqlite_schema"), push_schema);
-  EXPECT_EQ(RawDb(path_).text("SELECT sql FROM sqlite_schema"), site_schema);
+  EXPECT_EQ(RawDb(push_path).rows("SELECT sql FROM sqlite_schema"), push_schema);
+  EXPECT_EQ(RawDb(path_).rows("SELECT sql FROM sqlite_schema"), site_schema);
   auto push = open_sqlite_push_store(push_path);
   ASSERT_TRUE(push) << push.error().message;
   EXPECT_EQ((*push)->user_agent_exists("0123456789abcdef0123456789abcdef"), true);
@@ -1067,9 +1033,9 @@ TEST_F(SqliteSiteStoreTest, OpeningAnotherApplicationsOrANewerFileIsCorruptAndAd
     const std::string path = dir_ + "/other.db";
     std::filesystem::remove(path);
     RawDb(path).exec(c.setup);
-    const std::string schema_before = RawDb(path).text("SELECT count(*) FROM sqlite_schema");
+    const std::string schema_before = RawDb(path).rows("SELECT count(*) FROM sqlite_schema");
     expect_error(open_sqlite_site_store(path), ErrorCode::kCorrupt);
-    EXPECT_EQ(RawDb(path).text("SELECT count(*) FROM sqlite_schema"), schema_before);
+    EXPECT_EQ(RawDb(path).rows("SELECT count(*) FROM sqlite_schema"), schema_before);
   }
 }
 
