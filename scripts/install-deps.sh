@@ -17,8 +17,11 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   nodejs
-  # Browser end-to-end tests (tests/e2e): headless Firefox ESR, driven by npm puppeteer-core.
+  # Browser end-to-end tests (tests/e2e), both driven by npm puppeteer-core: headless Firefox
+  # ESR (push) and headless Chromium (page tests). Chromium runs headless without its
+  # recommended packages (checked on a fresh Debian 12; text renders with fonts-dejavu-core).
   firefox-esr
+  chromium
 )
 
 missing=()
@@ -44,7 +47,8 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 
 # Node modules for the interoperability tests, benchmarks and browser end-to-end tests (exact
-# versions, package-lock.json). puppeteer-core never downloads a browser; it drives firefox-esr.
+# versions, package-lock.json). puppeteer-core never downloads a browser; it drives firefox-esr
+# and chromium from the Debian packages above.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

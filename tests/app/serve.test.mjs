@@ -2,41 +2,12 @@
 // the readers' API with good and bad input, and a restart that keeps everything.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, flashwire, b64u } from '../support/flashwire_cli.mjs';
-
-// Starts serve and resolves once it printed its site URL; bounded by a deadline.
-function startServe(dataDir, extraArgs = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs],
-                        { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not start: ${output}`)); }, 15000);
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-      const match = /site:\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-      if (match && output.endsWith('\n')) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1], output });
-      }
-    });
-    child.stderr.on('data', (chunk) => { output += chunk; });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited ${code}: ${output}`)); });
-  });
-}
-
-function stop(server) {
-  return new Promise((resolve) => {
-    if (server.child.exitCode !== null) return resolve(server.child.exitCode);
-    server.child.removeAllListeners('exit');
-    server.child.on('exit', (code) => resolve(code));
-    server.child.kill('SIGTERM');
-  });
-}
+import { flashwire, b64u } from '../support/flashwire_cli.mjs';
+import { startServe, stopServe as stop } from '../support/flashwire_serve.mjs';
 
 function browserSubscription(endpoint) {
   const ecdh = crypto.createECDH('prime256v1');

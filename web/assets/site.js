@@ -446,9 +446,16 @@
       }
     }
 
+    // The sheet's height depends on the width (its title wraps on narrow phones), so the room
+    // kept free under the page is measured rather than fixed in CSS.
+    const reserveRoom = () => {
+      document.body.style.paddingBottom = sheet.hidden ? '' : `${sheet.offsetHeight + 16}px`;
+    };
     const hide = () => {
       sheet.hidden = true;
       document.body.classList.remove('has-app-sheet');
+      window.removeEventListener('resize', reserveRoom);
+      reserveRoom();
     };
 
     open.addEventListener('click', () => {
@@ -474,6 +481,8 @@
 
     sheet.hidden = false;
     document.body.classList.add('has-app-sheet');
+    reserveRoom();
+    window.addEventListener('resize', reserveRoom);
   }
 
   // ---- live event pages ----

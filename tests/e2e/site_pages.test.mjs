@@ -1,0 +1,572 @@
+// The reader site's pages in a real browser: headless Chromium (Debian's /usr/bin/chromium,
+// driven by puppeteer-core) against `flashwire serve` on 127.0.0.1 with demo content. Covers
+// the home page, an article with the notification opt-in card, the mobile "Open in app" sheet
+// with and without [app] configured, and an accessibility smoke test (labels, alt, lang,
+// colour contrast in the light and the dark scheme). Screenshots are written as PNG to
+// $FLASHWIRE_E2E_ARTIFACTS (default: a new temp dir, printed in the test output), and each one is
+// checked: a real PNG of the expected size, taken of a page whose key elements were found.
+//
+// Run from the repository root:  node --test tests/e2e/site_pages.test.mjs
+// Needs /usr/bin/chromium and node_modules (scripts/install-deps.sh) and a built flashwire
+// ($FLASHWIRE_BIN, or build/src/app/flashwire). Loopback only.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { startServe } from '../support/flashwire_serve.mjs';
+import {
+  launchChromium, closeChromium, artifactsDir, pngInfo, parseColor, composite, contrastRatio,
+  makeTempDir, removeDir, withTimeout,
+} from './support/chromium.mjs';
+
+const TEST_TIMEOUT_MS = 60000;
+const STEP_TIMEOUT_MS = 15000;
+// After a page's load event site.js has run (it is a deferred script whose start-up is
+// synchronous up to the point that matters here); this is a margin for checking that
+// something stays hidden.
+const SETTLE_MS = 300;
+
+// One of the demo stories, in the "breaking" category.
+const SLUG = 'harbour-bridge-closed-after-ship-strike';
+const ARTICLE_PATH = `/articles/${SLUG}`;
+const HEADLINE = 'Harbour bridge closed after cargo ship strikes support pier';
+const BYLINE = 'By Mara Okafor';
+// The demo headlines the home page leads its three sections with, and one more of each.
+const DEMO_SECTIONS = [
+  { id: 'breaking', title: 'Breaking news', headlines: [HEADLINE, 'Storm warning raised to red for the coast'] },
+  { id: 'live', title: 'Live events', headlines: ['Election night: live results from all 42 districts', 'City marathon: live updates from the course'] },
+  { id: 'exclusive', title: 'Exclusive reporting', headlines: ['Internal report shows waiting lists were understated for two years', 'Council awarded 14 contracts to one supplier without tender'] },
+];
+
+const APP = {
+  name: 'Port Ellin Wire',
+  scheme: 'portellin',
+  ios_app_id: '123456789',
+  ios_store_url: 'https://apps.apple.com/app/id123456789',
+  android_package: 'net.portellin.app',
+  android_store_url: 'https://play.google.com/store/apps/details?id=net.portellin.app',
+};
+
+const DESKTOP = { width: 1280, height: 900, deviceScaleFactor: 1 };
+const IPHONE = {
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 ' +
+    '(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  platform: 'iPhone',
+  viewport: { width: 390, height: 844, deviceScaleFactor: 3, isMobile: true, hasTouch: true },
+};
+const ANDROID = {
+  userAgent: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) ' +
+    'Chrome/156.0.0.0 Mobile Safari/537.36',
+  platform: 'Linux armv8l',
+  metadata: {
+    brands: [{ brand: 'Chromium', version: '156' }], fullVersion: '156.0.0.0',
+    platform: 'Android', platformVersion: '14.0.0', architecture: '', model: 'Pixel 8', mobile: true,
+  },
+  viewport: { width: 412, height: 915, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+};
+
+let root;          // temp dir: data dirs, config, Chromium profile
+let appSite;       // flashwire serve with [app]
+let plainSite;     // flashwire serve without [app]
+let browser;
+let shots;         // where screenshots go
+
+// ------------------------------------------------------------------ set-up
+
+function appConfigToml() {
+  const lines = ['[app]'];
+  for (const [key, value] of Object.entries(APP)) lines.push(`${key} = ${JSON.stringify(value)}`);
+  return lines.join('\n') + '\n';
+}
+
+before(async () => {
+  root = await makeTempDir('flashwire-e2e-site-');
+  const config = path.join(root, 'app.toml');
+  await fsp.writeFile(config, appConfigToml());
+  appSite = await startServe(path.join(root, 'data-app'), ['--config', config]);
+  plainSite = await startServe(path.join(root, 'data-plain'));
+  browser = await launchChromium({ userDataDir: path.join(root, 'chromium-profile') });
+  shots = await artifactsDir();
+  console.log(`screenshots: ${shots}`);
+}, { timeout: TEST_TIMEOUT_MS });
+
+after(async () => {
+  await closeChromium(browser);
+  const exits = [];
+  for (const site of [appSite, plainSite]) if (site) exits.push(await site.stop());
+  await removeDir(root);
+  for (const code of exits) assert.equal(code, 0, 'flashwire serve should exit cleanly on SIGTERM');
+}, { timeout: TEST_TIMEOUT_MS });
+
+// ------------------------------------------------------------------ page helpers
+
+// Runs in every page before its own scripts: counts permission requests and push
+// subscriptions, so a test can tell whether the page asked for either.
+function instrumentPage() {
+  const calls = { requestPermission: 0, subscribe: 0 };
+  Object.defineProperty(window, '__e2eCalls', { value: calls });
+  if (window.Notification) {
+    const original = Notification.requestPermission;
+    Notification.requestPermission = function requestPermission(...args) {
+      calls.requestPermission += 1;
+      return original.apply(this, args);
+    };
+  }
+  if (window.PushManager) {
+    const original = PushManager.prototype.subscribe;
+    PushManager.prototype.subscribe = function subscribe(...args) {
+      calls.subscribe += 1;
+      return original.apply(this, args);
+    };
+  }
+}
+
+// Safari has no navigator.userAgentData. Chromium keeps its own (mobile: false) when only the
+// user-agent string is overridden, which would make an emulated iPhone look like a desktop.
+function looksLikeSafari() {
+  delete Navigator.prototype.userAgentData;
+}
+
+// A new page in a fresh incognito-like context (own cookies, storage, permissions), set up as
+// `device` ('desktop', 'iphone' or 'android'). Records page errors, console errors and every
+// URL requested; the context is closed when the test ends.
+async function openPage(t, device = 'desktop') {
+  const context = await browser.createBrowserContext();
+  t.after(() => withTimeout(context.close(), 5000, 'closing a browser context').catch(() => {}));
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  const problems = [];
+  const requests = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.evaluateOnNewDocument(instrumentPage);
+  if (device === 'iphone') {
+    await page.evaluateOnNewDocument(looksLikeSafari);
+    await page.setUserAgent({ userAgent: IPHONE.userAgent, platform: IPHONE.platform });
+    await page.setViewport(IPHONE.viewport);
+  } else if (device === 'android') {
+    await page.setUserAgent({ userAgent: ANDROID.userAgent, platform: ANDROID.platform, userAgentMetadata: ANDROID.metadata });
+    await page.setViewport(ANDROID.viewport);
+  } else {
+    await page.setViewport(DESKTOP);
+  }
+  return { page, context, problems, requests };
+}
+
+async function visit(page, url) {
+  const response = await page.goto(url, { waitUntil: 'load' });
+  assert.equal(response.status(), 200, `GET ${url}`);
+  return response;
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+// No script errors, no CSP violations (they are console errors), and nothing fetched from
+// anywhere but the site itself.
+function assertCleanPage({ problems, requests }, site) {
+  assert.deepEqual(problems, [], 'the page should run without errors');
+  const foreign = requests.filter((u) => !u.startsWith(site.url + '/') && !u.startsWith('data:'));
+  assert.deepEqual(foreign, [], 'the page should load nothing from other origins');
+}
+
+// The rendered text of the first element matching selector ('' when there is none).
+function textOf(page, selector) {
+  return page.$eval(selector, (el) => el.innerText.trim()).catch(() => '');
+}
+
+// Whether the element is rendered and at least partly inside the viewport.
+async function inViewport(page, handleOrSelector) {
+  const handle = typeof handleOrSelector === 'string' ? await page.$(handleOrSelector) : handleOrSelector;
+  if (!handle) return false;
+  return handle.evaluate((el) => {
+    if (!el.checkVisibility()) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 &&
+      r.top < window.innerHeight && r.left < window.innerWidth;
+  });
+}
+
+function isVisible(page, selector) {
+  return page.$eval(selector, (el) => el.checkVisibility()).catch(() => false);
+}
+
+// Elements by role and accessible name, as the accessibility tree has them.
+function byRole(page, role, name) {
+  const quoted = (s) => JSON.stringify(s);
+  return page.$$(name === undefined ? `::-p-aria([role=${quoted(role)}])` : `::-p-aria([name=${quoted(name)}][role=${quoted(role)}])`);
+}
+
+// Waits for every finite CSS animation (the app sheet slides in) to finish.
+function animationsDone(page) {
+  return page.evaluate(() => Promise.all(document.getAnimations()
+    .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+    .map((a) => a.finished)));
+}
+
+// Saves a screenshot as <name>.png and checks it: PNG signature, IHDR size equal to the
+// viewport (or the whole page) times the device pixel ratio, more than 10 kB.
+async function screenshot(t, page, name, { fullPage = false } = {}) {
+  const file = path.join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage, captureBeyondViewport: fullPage });
+  const png = pngInfo(await fsp.readFile(file));
+  const vp = page.viewport();
+  const dpr = vp.deviceScaleFactor || 1;
+  const cssHeight = fullPage
+    ? await page.evaluate(() => document.documentElement.scrollHeight)
+    : vp.height;
+  assert.equal(png.width, vp.width * dpr, `${name}.png width`);
+  assert.ok(Math.abs(png.height - cssHeight * dpr) <= dpr, `${name}.png height ${png.height}, expected ${cssHeight * dpr}`);
+  assert.ok(png.bytes > 10 * 1024, `${name}.png is only ${png.bytes} bytes: a blank page?`);
+  t.diagnostic(`screenshot ${file} (${png.width}×${png.height}, ${png.bytes} bytes)`);
+  return file;
+}
+
+// Text contrast (WCAG 2) of the first element matching each selector against the background
+// it is painted on: its nearest opaque ancestor background with any translucent ones nearer the
+// element painted over it. Returns a description of each element below 4.5:1 (none: []).
+async function lowContrast(page, selectors, where) {
+  const failures = [];
+  for (const selector of selectors) {
+    const sample = await page.$eval(selector, (el) => {
+      const backgrounds = [];
+      for (let n = el; n; n = n.parentElement) backgrounds.push(getComputedStyle(n).backgroundColor);
+      return { color: getComputedStyle(el).color, backgrounds, text: el.innerText.trim().slice(0, 40) };
+    }).catch(() => null);
+    assert.ok(sample, `${where}: ${selector} not found`);
+    assert.ok(sample.text, `${where}: ${selector} has no text`);
+    const layers = sample.backgrounds.map(parseColor);
+    const base = layers.findIndex((c) => c[3] === 1);
+    assert.ok(base >= 0, `${where}: ${selector} has no opaque background behind it`);
+    let bg = layers[base];
+    for (let i = base - 1; i >= 0; i--) bg = composite(layers[i], bg);
+    const fg = composite(parseColor(sample.color), bg);
+    const ratio = contrastRatio(fg, bg);
+    if (ratio < 4.5) {
+      failures.push(`${where} ${selector} "${sample.text}": ${sample.color} on rgb(${bg.slice(0, 3)}) = ${ratio.toFixed(2)}:1`);
+    }
+  }
+  return failures;
+}
+
+// The apple-itunes-app meta tag's content as {key: value}, or null without the tag.
+async function smartBanner(page) {
+  const content = await page.$eval('meta[name="apple-itunes-app"]', (m) => m.content).catch(() => null);
+  if (content === null) return null;
+  return Object.fromEntries(content.split(',').map((part) => {
+    const at = part.indexOf('=');
+    return [part.slice(0, at).trim(), part.slice(at + 1).trim()];
+  }));
+}
+
+// ------------------------------------------------------------------ tests
+
+describe('reader pages in headless Chromium', () => {
+  test('home page on a desktop: landmarks, skip link, three sections of demo stories',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t);
+      const { page } = session;
+      await visit(page, appSite.url + '/');
+
+      assert.equal(await page.title(), 'Flashwire News — Latest news');
+      for (const role of ['banner', 'navigation', 'main', 'contentinfo']) {
+        assert.equal((await byRole(page, role)).length, 1, `one ${role} landmark`);
+      }
+      assert.equal(await page.$eval('header', (el) => el.closest('main, article, aside, section, nav') === null), true,
+        'the masthead <header> is the page banner');
+      assert.ok(await inViewport(page, 'header.masthead'), 'masthead visible');
+      assert.ok(await inViewport(page, 'nav'), 'navigation visible');
+      assert.equal(await page.$eval('nav', (el) => el.getAttribute('aria-label')), 'Sections');
+
+      // The skip link is the first thing Tab reaches, and it is shown when focused.
+      const skip = await page.$eval('body a', (a) => ({ cls: a.className, href: a.getAttribute('href'), text: a.innerText.trim() }));
+      assert.deepEqual(skip, { cls: 'skip-link', href: '#main', text: 'Skip to main content' });
+      assert.equal(await page.$eval('#main', (el) => el.tagName), 'MAIN');
+      assert.equal(await inViewport(page, '.skip-link'), false, 'the skip link is off-screen until focused');
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+      assert.ok(await inViewport(page, '.skip-link'), 'the focused skip link is on screen');
+      await page.keyboard.press('Enter');
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'main', 'Enter moves focus to main');
+      await page.evaluate(() => { document.activeElement.blur(); window.scrollTo(0, 0); });
+
+      // Sections in order, each with its heading and its demo stories linking to articles.
+      const sections = await page.$$eval('main section', (els) => els.map((s) => ({
+        id: s.id,
+        title: s.querySelector('h2').innerText.trim(),
+        labelledBy: s.getAttribute('aria-labelledby'),
+        stories: Array.from(s.querySelectorAll('.story-headline a'), (a) => ({ text: a.innerText.trim(), href: a.getAttribute('href') })),
+      })));
+      assert.deepEqual(sections.map((s) => s.id), DEMO_SECTIONS.map((s) => s.id));
+      for (const [i, expected] of DEMO_SECTIONS.entries()) {
+        const s = sections[i];
+        assert.equal(s.title.toLowerCase(), expected.title.toLowerCase(), `section ${s.id} heading`);
+        assert.equal(s.labelledBy, `${expected.id}-title`);
+        for (const headline of expected.headlines) {
+          const story = s.stories.find((x) => x.text === headline);
+          assert.ok(story, `section ${s.id} lists "${headline}"; found ${JSON.stringify(s.stories)}`);
+          assert.match(story.href, /^\/articles\/[a-z0-9-]+$/);
+        }
+      }
+      // Named regions (Chromium's names follow the CSS upper-casing of the headings).
+      for (const expected of DEMO_SECTIONS) {
+        const node = await page.accessibility.snapshot({ root: await page.$(`#${expected.id}`) });
+        assert.equal(node && node.role, 'region', `section ${expected.id} is a region`);
+        assert.equal(node.name.toLowerCase(), expected.title.toLowerCase());
+      }
+      assert.ok(await inViewport(page, '#breaking .story-lead .story-headline a'), 'the lead story is above the fold');
+
+      const prefs = await page.$$eval('a[href="/preferences"]', (as) => as.map((a) => a.innerText.trim()));
+      assert.ok(prefs.includes('Notifications'), `the navigation links to /preferences: ${prefs}`);
+      assert.ok(prefs.includes('Notification settings'), `the footer links to /preferences: ${prefs}`);
+      assert.ok(await inViewport(page, 'nav a[href="/preferences"]'));
+
+      await screenshot(t, page, 'home-desktop');
+      assertCleanPage(session, appSite);
+    });
+
+  test('article page: headline, byline and the opt-in card; "Not now" hides it for good, no prompt',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t);
+      const { page } = session;
+      await visit(page, appSite.url + ARTICLE_PATH);
+
+      assert.equal(await textOf(page, 'main h1'), HEADLINE);
+      assert.equal((await page.$$('h1')).length, 1, 'one h1');
+      assert.equal(await textOf(page, '.byline'), BYLINE);
+      assert.ok(await page.$('.story-body p'), 'the body has paragraphs');
+
+      // The card: shown by site.js, with its exact wording.
+      await page.waitForSelector('[data-optin]', { visible: true });
+      const [card] = await byRole(page, 'complementary', 'Be the first to know');
+      assert.ok(card, 'the card is a complementary region named by its heading');
+      assert.equal(await textOf(page, '[data-optin] h2'), 'Be the first to know');
+      assert.equal(await textOf(page, '[data-optin] .optin-text'),
+        'Get browser notifications for breaking news, live events, and exclusive reporting.');
+
+      const boxes = await page.$$eval('[data-optin] input', (inputs) => inputs.map((i) => ({
+        type: i.type, value: i.value, checked: i.checked,
+        label: i.labels.length === 1 ? i.labels[0].innerText.trim() : null,
+      })));
+      assert.deepEqual(boxes, [
+        { type: 'checkbox', value: 'breaking', checked: true, label: 'Breaking news' },
+        { type: 'checkbox', value: 'live', checked: true, label: 'Live events' },
+        { type: 'checkbox', value: 'exclusive', checked: true, label: 'Exclusive reporting' },
+      ]);
+      for (const name of ['Breaking news', 'Live events', 'Exclusive reporting']) {
+        const [box] = await byRole(page, 'checkbox', name);
+        assert.ok(box, `a checkbox named "${name}" in the accessibility tree`);
+        assert.equal((await page.accessibility.snapshot({ root: box })).checked, true);
+      }
+      const [enable] = await byRole(page, 'button', 'Turn on notifications');
+      const [later] = await byRole(page, 'button', 'Not now');
+      assert.ok(enable && later, 'both buttons are there');
+      assert.equal(await enable.evaluate((b) => b.disabled), false);
+
+      // Nothing asked for before a click.
+      const asked = () => page.evaluate(() => ({ permission: Notification.permission, ...window.__e2eCalls }));
+      assert.deepEqual(await asked(), { permission: 'default', requestPermission: 0, subscribe: 0 });
+
+      await card.scrollIntoView();
+      await screenshot(t, page, 'article-optin-desktop', { fullPage: true });
+
+      // "Not now": hidden at once, remembered in localStorage (3 days the first time)...
+      const clickedAt = Date.now();
+      await later.click();
+      assert.equal(await isVisible(page, '[data-optin]'), false, 'the card hides on "Not now"');
+      const snooze = JSON.parse(await page.evaluate(() => localStorage.getItem('flashwire.optin.snooze')));
+      assert.equal(snooze.count, 1);
+      const days = (snooze.until - clickedAt) / 86400000;
+      assert.ok(days > 2.99 && days < 3.01, `first back-off should be 3 days, is ${days}`);
+      assert.deepEqual(await asked(), { permission: 'default', requestPermission: 0, subscribe: 0 },
+        '"Not now" asks for nothing');
+
+      // ...and still hidden after a reload, still without a prompt.
+      await page.reload({ waitUntil: 'load' });
+      await settle();
+      assert.equal(await textOf(page, 'main h1'), HEADLINE);
+      assert.equal(await isVisible(page, '[data-optin]'), false, 'the card stays hidden after a reload');
+      assert.deepEqual(await asked(), { permission: 'default', requestPermission: 0, subscribe: 0 });
+      assertCleanPage(session, appSite);
+
+      // Control: the instrumentation does see a request. In a fresh context "Turn on
+      // notifications" asks for permission once (headless Chromium answers "denied" itself,
+      // so nothing is subscribed) and the card explains the refusal.
+      const other = await openPage(t);
+      await visit(other.page, appSite.url + ARTICLE_PATH);
+      await other.page.waitForSelector('[data-optin]', { visible: true });
+      await other.page.click('[data-optin-enable]');
+      await other.page.waitForFunction(() => window.__e2eCalls.requestPermission === 1);
+      await other.page.waitForFunction(() => document.querySelector('[data-status]').innerText.trim() !== '' &&
+        !/Waiting/.test(document.querySelector('[data-status]').innerText));
+      const control = await other.page.evaluate(() => ({
+        permission: Notification.permission, ...window.__e2eCalls,
+        status: document.querySelector('[data-status]').innerText.trim(),
+      }));
+      assert.equal(control.subscribe, 0);
+      assert.ok(control.permission === 'denied' || control.permission === 'default', JSON.stringify(control));
+      assert.ok(control.status.length > 20, `the card explains the outcome: ${control.status}`);
+    });
+
+  test('iPhone: Smart App Banner meta and the "Open in Port Ellin Wire" sheet; "Continue in browser" sticks',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t, 'iphone');
+      const { page } = session;
+      await visit(page, appSite.url + ARTICLE_PATH);
+      const deepLink = `${APP.scheme}://article/${SLUG}`;
+
+      assert.deepEqual(await smartBanner(page), { 'app-id': APP.ios_app_id, 'app-argument': deepLink });
+
+      await page.waitForSelector('[data-app-sheet]', { visible: true });
+      await animationsDone(page);
+      const [sheet] = await byRole(page, 'complementary', `Read this story in the ${APP.name} app`);
+      assert.ok(sheet, 'the sheet is a complementary region named by its title');
+      const [open] = await byRole(page, 'link', `Open in ${APP.name}`);
+      assert.ok(open, `a link "Open in ${APP.name}"`);
+      assert.equal(await open.evaluate((a) => a.getAttribute('href')), deepLink);
+      const [keep] = await byRole(page, 'button', 'Continue in browser');
+      assert.ok(keep, 'a "Continue in browser" button');
+      for (const el of [sheet, open, keep]) assert.ok(await inViewport(page, el), 'sheet parts are on screen');
+      // It is a bottom sheet: flush with the bottom of the viewport, full width.
+      const box = await sheet.boundingBox();
+      assert.ok(Math.abs(box.y + box.height - IPHONE.viewport.height) <= 1, `sheet bottom at ${box.y + box.height}`);
+      assert.equal(Math.round(box.width), IPHONE.viewport.width);
+      assert.equal(await page.$eval('body', (b) => b.classList.contains('has-app-sheet')), true);
+      assert.equal(await textOf(page, 'main h1'), HEADLINE);
+      assert.ok(await inViewport(page, 'main h1'), 'the headline is on screen above the sheet');
+
+      await screenshot(t, page, 'article-app-sheet-iphone');
+      const sheetText = ['.app-sheet-title', '[data-app-open]', '[data-app-continue]'];
+      assert.deepEqual(await lowContrast(page, sheetText, 'light sheet'), []);
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+      assert.deepEqual(await lowContrast(page, sheetText, 'dark sheet'), []);
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+
+      await keep.click();
+      assert.equal(await isVisible(page, '[data-app-sheet]'), false, 'the sheet hides');
+      assert.equal(await page.$eval('body', (b) => b.classList.contains('has-app-sheet')), false);
+      const cookie = (await session.context.cookies()).find((c) => c.name === 'fw_app_sheet');
+      assert.ok(cookie, 'the fw_app_sheet cookie is set');
+      assert.equal(cookie.value, 'dismissed');
+      assert.equal(cookie.path, '/');
+      const days = (cookie.expires * 1000 - Date.now()) / 86400000;
+      assert.ok(days > 364 && days < 366, `remembered for a year, not ${days} days`);
+
+      await page.reload({ waitUntil: 'load' });
+      await settle();
+      assert.equal(await smartBanner(page) !== null, true, 'the meta tag stays (Safari shows its own banner)');
+      assert.equal(await isVisible(page, '[data-app-sheet]'), false, 'no sheet after a reload');
+      await visit(page, appSite.url + '/articles/storm-warning-raised-to-red');
+      await settle();
+      assert.equal(await isVisible(page, '[data-app-sheet]'), false, 'nor on another article');
+      assertCleanPage(session, appSite);
+    });
+
+  test('Android: the sheet opens the app through an intent: URL that falls back to the Play Store',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t, 'android');
+      const { page } = session;
+      await visit(page, appSite.url + ARTICLE_PATH);
+      await page.waitForSelector('[data-app-sheet]', { visible: true });
+      const [open] = await byRole(page, 'link', `Open in ${APP.name}`);
+      assert.ok(open);
+      assert.equal(await open.evaluate((a) => a.getAttribute('href')),
+        `intent://article/${SLUG}#Intent;scheme=${APP.scheme};package=${APP.android_package};` +
+        `S.browser_fallback_url=${encodeURIComponent(APP.android_store_url)};end`);
+      assertCleanPage(session, appSite);
+    });
+
+  test('desktop: the app sheet never appears, though the page carries it',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t);
+      const { page } = session;
+      await visit(page, appSite.url + ARTICLE_PATH);
+      await page.waitForSelector('[data-optin]', { visible: true }); // site.js has started
+      await settle();
+      assert.ok(await page.$('[data-app-sheet]'), 'the sheet is in the markup');
+      assert.equal(await isVisible(page, '[data-app-sheet]'), false);
+      assert.equal((await byRole(page, 'link', `Open in ${APP.name}`)).length, 0);
+      assert.equal(await page.$eval('body', (b) => b.classList.contains('has-app-sheet')), false);
+      assertCleanPage(session, appSite);
+    });
+
+  test('without [app]: no Smart App Banner meta and no sheet, even on an iPhone',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t, 'iphone');
+      const { page } = session;
+      for (const pathname of ['/', ARTICLE_PATH]) {
+        await visit(page, plainSite.url + pathname);
+        await settle();
+        assert.equal(await smartBanner(page), null, `no apple-itunes-app meta on ${pathname}`);
+        assert.equal(await page.$('[data-app-sheet]'), null, `no sheet markup on ${pathname}`);
+        assert.equal((await byRole(page, 'link', `Open in ${APP.name}`)).length, 0);
+        assert.doesNotMatch(await page.content(), /portellin|Open in /);
+      }
+      assert.equal(await textOf(page, 'main h1'), HEADLINE);
+      assert.ok(await inViewport(page, 'main h1'));
+      assert.equal(await page.$eval('body', (b) => b.classList.contains('has-app-sheet')), false);
+      await screenshot(t, page, 'article-no-app-iphone');
+      assertCleanPage(session, plainSite);
+    });
+
+  test('accessibility smoke: labels, alt text, lang, and text contrast ≥ 4.5:1 in light and dark',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t);
+      const { page } = session;
+      // Elements whose text contrast is measured, per page; each must exist.
+      const pages = [
+        { path: '/', contrast: ['.brand', '.site-nav a', '#breaking .section-title', '#live .section-title',
+          '#exclusive .section-title', '.story-lead .story-headline a', '.story-standfirst', '.story-meta time',
+          '.footer-note', '.footer-links a'] },
+        { path: ARTICLE_PATH, contrast: ['.kicker a', 'h1.headline', '.standfirst', '.byline', '.story-body p',
+          '.optin-title', '.optin-text', '.choice label', '.button-primary', '.button-secondary'] },
+        { path: '/preferences', contrast: ['h1.page-title', '.lede', '.prefs-state', '.choices legend', '.choice label',
+          '.button-primary'] },
+      ];
+      const failures = [];
+      let measured = 0;
+      for (const { path: pathname, contrast } of pages) {
+        await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+        await visit(page, appSite.url + pathname);
+        await settle();
+
+        assert.equal(await page.$eval('html', (h) => h.lang), 'en', `lang on ${pathname}`);
+
+        // Every form control has a name: from the DOM (label, aria-label(ledby), button text)
+        // for all of them, and from the accessibility tree for those on screen.
+        const controls = await page.$$('input, select, textarea, button');
+        for (const control of controls) {
+          const dom = await control.evaluate((el) => {
+            const fromLabels = el.labels ? Array.from(el.labels, (l) => l.innerText.trim()).join(' ') : '';
+            const fromAria = el.getAttribute('aria-label') ||
+              (el.getAttribute('aria-labelledby') || '').split(/\s+/).map((id) => document.getElementById(id)?.textContent.trim() || '').join(' ');
+            const fromText = el.tagName === 'BUTTON' ? el.textContent.trim() : '';
+            return { what: el.outerHTML.slice(0, 80), name: (fromLabels || fromAria || fromText).trim(), shown: el.checkVisibility() };
+          });
+          assert.ok(dom.name, `${pathname}: ${dom.what} has no label`);
+          if (dom.shown) {
+            const node = await page.accessibility.snapshot({ root: control, interestingOnly: false });
+            assert.ok(node && node.name, `${pathname}: ${dom.what} has no accessible name`);
+          }
+        }
+        if (pathname !== '/') assert.ok(controls.length >= 4, `${pathname} has its form`);
+
+        const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ src: i.getAttribute('src'), alt: i.getAttribute('alt') })));
+        for (const img of images) assert.ok(img.alt !== null, `${pathname}: <img src=${img.src}> has no alt`);
+        const links = await page.$$eval('a[href]', (as) => as.map((a) => (a.getAttribute('aria-label') || a.innerText).trim()));
+        assert.ok(links.every((name) => name.length > 0), `${pathname}: every link has text`);
+
+        for (const scheme of ['light', 'dark']) {
+          await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
+          failures.push(...await lowContrast(page, contrast, `${scheme} ${pathname}`));
+          measured += contrast.length;
+          if (pathname === '/' && scheme === 'dark') await screenshot(t, page, 'home-desktop-dark');
+        }
+      }
+      assert.deepEqual(failures, [], 'text contrast below 4.5:1');
+      t.diagnostic(`contrast measured on ${measured} element/scheme pairs, all ≥ 4.5:1`);
+      assertCleanPage(session, appSite);
+    });
+});

@@ -1,0 +1,76 @@
+// Starting and stopping `flashwire serve` as a child process, shared by the CLI tests
+// (tests/app) and the browser tests (tests/e2e). The binary is $FLASHWIRE_BIN, or
+// build/src/app/flashwire. Every wait is bounded; stop() is safe to call more than once.
+import { spawn } from 'node:child_process';
+import { BIN } from './flashwire_cli.mjs';
+
+// serve prints its whole start-up block in one write, the site URL first:
+//   Flashwire is serving <name>\n  site:     http://127.0.0.1:<port>/\n  [editor token …]\n
+const SITE_LINE = /site:\s+(http:\/\/127\.0\.0\.1:\d+)\//;
+
+// Runs `flashwire serve --listen 127.0.0.1:0 --data DATA_DIR [extraArgs…]` and resolves once it
+// has printed its site URL. Resolves to:
+//   url      the site's origin, "http://127.0.0.1:<port>" (no trailing slash)
+//   output   everything serve has printed so far, stdout and stderr interleaved (live)
+//   child    the ChildProcess
+//   stop()   SIGTERM, then SIGKILL after graceMs; resolves to the exit code (null if killed)
+// Rejects (and leaves no process behind) when serve exits first or is not up within timeoutMs.
+export function startServe(dataDir, extraArgs = [], { timeoutMs = 15000 } = {}) {
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs];
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+  async function stop(graceMs = 5000) {
+    const running = () => child.exitCode === null && child.signalCode === null;
+    if (running()) {
+      child.kill('SIGTERM');
+      const timer = (ms) => new Promise((resolve) => setTimeout(resolve, ms, null));
+      const first = await Promise.race([exited, timer(graceMs)]);
+      if (!first) {
+        child.kill('SIGKILL');
+        await Promise.race([exited, timer(graceMs)]);
+      }
+    }
+    return child.exitCode;
+  }
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = async (message) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      await stop();
+      reject(new Error(`${BIN} ${args.join(' ')}: ${message}\n--- output ---\n${output}`));
+    };
+    const timer = setTimeout(() => fail(`not serving within ${timeoutMs} ms`), timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => { output = (output + chunk).slice(-50000); });
+    child.stdout.on('data', (chunk) => {
+      output = (output + chunk).slice(-50000);
+      const match = SITE_LINE.exec(output);
+      if (match && output.endsWith('\n') && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolve({
+          url: match[1],
+          get output() { return output; },
+          child,
+          pid: child.pid,
+          stop,
+        });
+      }
+    });
+    child.once('error', (e) => fail(`could not start: ${e.message}`));
+    exited.then(({ code, signal }) => fail(`exited (code ${code}, signal ${signal}) before serving`));
+  });
+}
+
+// stop() as a function, for callers that keep the server object around.
+export function stopServe(server, graceMs) {
+  return server ? server.stop(graceMs) : Promise.resolve(null);
+}
