@@ -19,7 +19,9 @@
 #include "app/demo_content.h"
 #include "app/serve_config.h"
 #include "common/clock.h"
+#include "newsroom/alert_queue.h"
 #include "newsroom/api_tokens.h"
+#include "newsroom/newsroom_api.h"
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/site_handler.h"
@@ -227,6 +229,15 @@ void run_serve(const ServeFlags& flags) {
     well_known.assetlinks = asset_links(*config.app);
   }
   site::SiteHandler handler(*store, api, info, well_known);
+  // No fan-out engine yet: confirmed alerts are marked "sending" and wait in this queue;
+  // nothing is delivered (docs/site.md, "Newsroom API").
+  newsroom::PendingAlertQueue alert_queue;
+  newsroom::NewsroomApiOptions newsroom_options;
+  newsroom_options.origin = base_url;
+  newsroom::NewsroomApi newsroom_api(
+      *store, system_clock(), alert_queue, [&handler] { handler.invalidate_pages(); },
+      newsroom_options);
+  handler.set_newsroom(&newsroom_api);
   slot.target = &handler;
 
   std::unique_ptr<pushservice::PushServer> push_server;

@@ -164,7 +164,12 @@ http::Response SiteHandler::handle(const http::Request& request,
 
   http::Response response;
   if (path.starts_with("/api/")) {
-    auto answer = api_.handle(request, context.remote_address);
+    std::optional<http::Response> answer;
+    if (path.starts_with("/api/newsroom/") || path == "/api/newsroom") {
+      if (newsroom_ != nullptr) answer = newsroom_->handle(request, context.remote_address);
+    } else {
+      answer = api_.handle(request, context.remote_address);
+    }
     response = answer ? std::move(*answer)
                       : http::json_error(http::Status::not_found, "not_found", "no such API");
   } else if (path.starts_with("/live/") && path.ends_with("/events")) {

@@ -7,6 +7,7 @@
 //   GET /preferences             settings      GET /feed.atom         Atom feed
 //   GET /sw.js, /assets/...      embedded assets (web/)
 //   GET /.well-known/apple-app-site-association, /.well-known/assetlinks.json   when configured
+//   /api/newsroom/...            NewsroomApi (newsroom/newsroom_api.h), when one is attached
 //   /api/...                     SiteApi        GET /health
 //
 // Rendered pages come from a render cache keyed by path, each with a strong ETag (If-None-Match
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "http/server.h"
+#include "newsroom/newsroom_api.h"
 #include "site/api.h"
 #include "site/pages.h"
 #include "store/site_store.h"
@@ -36,6 +38,10 @@ struct WellKnownFiles {
 class SiteHandler final : public http::Handler {
  public:
   SiteHandler(store::SiteStore& store, SiteApi& api, SiteInfo info, WellKnownFiles well_known);
+
+  // Attaches the newsroom API for /api/newsroom/... (nullptr detaches: those paths answer 404).
+  // Not owned; must outlive the handler's use.
+  void set_newsroom(newsroom::NewsroomApi* newsroom) { newsroom_ = newsroom; }
 
   http::Response handle(const http::Request& request, const http::RequestContext& context) override;
   bool accepts_websocket(const http::Request&) const override { return false; }
@@ -61,6 +67,7 @@ class SiteHandler final : public http::Handler {
 
   store::SiteStore& store_;
   SiteApi& api_;
+  newsroom::NewsroomApi* newsroom_ = nullptr;
   SiteInfo info_;
   WellKnownFiles well_known_;
   std::map<std::string, Cached, std::less<>> cache_;

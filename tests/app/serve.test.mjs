@@ -87,6 +87,38 @@ describe('flashwire serve', () => {
     assert.equal(cross.status, 403);
   });
 
+  test('the first editor token writes an article and sends an alert through the newsroom API', async () => {
+    const token = server.output.match(/editor token \(shown once, keep it safe\): (fw_[A-Za-z0-9_-]{43})\n/)[1];
+    const editor = { Authorization: `Bearer ${token}` };
+    assert.match((await fetch(server.url + '/')).headers.get('etag') ?? '', /./, 'home page cached');
+
+    const anonymous = await api(server, 'GET', '/api/newsroom/articles');
+    assert.equal(anonymous.status, 401);
+    const created = await api(server, 'POST', '/api/newsroom/articles', {
+      slug: 'lighthouse-keeper-rescues-crew', headline: 'Lighthouse keeper rescues trawler crew',
+      standfirst: 'Four fishermen were pulled from the water off Cape Mor.', byline: 'By Test Desk',
+      dateline: 'CAPE MOR', category: 'breaking', body_markdown: 'All four are **safe**.', publish: true,
+    }, editor);
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    assert.equal(created.json.url, '/articles/lighthouse-keeper-rescues-crew');
+    const home = await (await fetch(server.url + '/')).text();
+    assert.match(home, /Lighthouse keeper rescues trawler crew/, 'the cached home page was dropped');
+    assert.equal((await fetch(server.url + created.json.url)).status, 200);
+
+    const composed = await api(server, 'POST', '/api/newsroom/alerts', { article_id: created.json.id }, editor);
+    assert.equal(composed.status, 201, JSON.stringify(composed.json));
+    assert.equal(typeof composed.json.audience, 'number');
+    assert.equal(composed.json.confirm, `/api/newsroom/alerts/${composed.json.id}/send`);
+    const sent = await api(server, 'POST', composed.json.confirm, { confirm: true }, editor);
+    assert.equal(sent.status, 200, JSON.stringify(sent.json));
+    assert.equal(sent.json.status, 'sending');
+    const again = await api(server, 'POST', composed.json.confirm, { confirm: true }, editor);
+    assert.equal(again.status, 409);
+    const alert = await api(server, 'GET', `/api/newsroom/alerts/${composed.json.id}`, undefined, editor);
+    assert.equal(alert.json.title, 'Lighthouse keeper rescues trawler crew');
+    assert.equal(alert.json.status, 'sending');
+  });
+
   test('a restart keeps subscriptions, keys and tokens', async () => {
     const sub = browserSubscription('https://updates.push.services.mozilla.com/wpush/v2/serve-test-2');
     assert.equal((await api(server, 'POST', '/api/subscriptions', { subscription: sub, categories: ['live'] })).status, 201);

@@ -1,0 +1,712 @@
+#include "newsroom/newsroom_api.h"
+
+#include <algorithm>
+#include <array>
+#include <boost/json.hpp>
+#include <cctype>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "newsroom/api_tokens.h"
+
+namespace flashwire::newsroom {
+namespace {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using http::Status;
+
+constexpr std::string_view kPrefix = "/api/newsroom/";
+constexpr std::size_t kMaxJsonBytes = 64 * 1024;
+constexpr std::size_t kMaxBodyMarkdownBytes = 100 * 1000;
+constexpr std::size_t kMaxListed = 50;
+constexpr std::int64_t kMaxTtlSeconds = 2'419'200;  // 28 days, what push services keep at most
+
+http::Response error(Status status, std::string_view code, std::string_view message) {
+  return http::json_error(status, code, message);
+}
+http::Response invalid(std::string_view message) {
+  return error(Status::bad_request, "invalid_field", message);
+}
+http::Response storage_unavailable() {
+  return error(Status::service_unavailable, "storage", "storage unavailable");
+}
+http::Response json_ok(Status status, const json::value& value) {
+  return http::json_response(status, json::serialize(value));
+}
+
+std::size_t utf8_length(std::string_view text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+bool has_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+}
+
+std::optional<store::Category> parse_category(std::string_view name) {
+  if (name == "breaking") return store::Category::kBreaking;
+  if (name == "live") return store::Category::kLive;
+  if (name == "exclusive") return store::Category::kExclusive;
+  return std::nullopt;
+}
+std::string_view category_name(store::Category category) {
+  switch (category) {
+    case store::Category::kBreaking:
+      return "breaking";
+    case store::Category::kLive:
+      return "live";
+    case store::Category::kExclusive:
+      return "exclusive";
+  }
+  return "breaking";
+}
+// kQueued is "composed, not yet confirmed" until the fan-out engine exists (see newsroom_api.h).
+std::string_view status_name(store::AlertStatus status) {
+  switch (status) {
+    case store::AlertStatus::kQueued:
+      return "draft";
+    case store::AlertStatus::kSending:
+      return "sending";
+    case store::AlertStatus::kSent:
+      return "sent";
+    case store::AlertStatus::kCancelled:
+      return "cancelled";
+    case store::AlertStatus::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+std::int64_t default_ttl(store::Category category) {
+  switch (category) {
+    case store::Category::kLive:
+      return 900;  // a live update is stale within minutes
+    case store::Category::kExclusive:
+      return 86'400;
+    case store::Category::kBreaking:
+      break;
+  }
+  return 3600;
+}
+
+std::string article_path(const store::Article& article) {
+  return (article.category == store::Category::kLive ? "/live/" : "/articles/") + article.slug;
+}
+
+bool is_slug(std::string_view slug) {
+  return !slug.empty() && slug.size() <= 120 && std::all_of(slug.begin(), slug.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+bool is_base64url(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+// A path on this site: "/..." but not "//host" (scheme-relative) nor with a backslash, which
+// some browsers read as "/".
+bool is_site_path(std::string_view url) {
+  return url.starts_with('/') && !url.starts_with("//") &&
+         url.find('\\') == std::string_view::npos && !has_control(url) &&
+         url.find(' ') == std::string_view::npos;
+}
+
+// Positive decimal id, or 0.
+std::int64_t parse_id(std::string_view text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != text.npos)
+    return 0;
+  std::int64_t id = 0;
+  for (const char c : text) id = id * 10 + (c - '0');
+  return id;
+}
+
+std::vector<std::string_view> split_path(std::string_view rest) {
+  std::vector<std::string_view> parts;
+  while (!rest.empty()) {
+    const auto slash = rest.find('/');
+    parts.push_back(rest.substr(0, slash));
+    if (slash == rest.npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+json::object article_json(const store::Article& a) {
+  return json::object{{"id", a.id},
+                      {"slug", a.slug},
+                      {"url", article_path(a)},
+                      {"headline", a.headline},
+                      {"standfirst", a.standfirst},
+                      {"byline", a.byline},
+                      {"dateline", a.dateline},
+                      {"category", category_name(a.category)},
+                      {"image_url", a.image_url},
+                      {"image_alt", a.image_alt},
+                      {"body_markdown", a.body_markdown},
+                      {"published", a.published},
+                      {"published_at", a.published_at},
+                      {"updated_at", a.updated_at}};
+}
+
+json::object alert_json(const store::Alert& a, const store::AlertEngagement& e) {
+  return json::object{
+      {"id", a.id},
+      {"article_id", a.article_id == 0 ? json::value(nullptr) : json::value(a.article_id)},
+      {"category", category_name(a.category)},
+      {"title", a.title},
+      {"body", a.body},
+      {"url", a.url},
+      {"urgency", a.urgency},
+      {"ttl_seconds", a.ttl_seconds},
+      {"topic", a.topic},
+      {"status", status_name(a.status)},
+      {"created_by", a.created_by},
+      {"created_at", a.created_at},
+      {"engagement", json::object{{"received", e.received},
+                                  {"displayed", e.displayed},
+                                  {"clicked", e.clicked},
+                                  {"dismissed", e.dismissed}}}};
+}
+
+// Reads an optional string field: nullopt when absent or null; an error message when present
+// but not a string.
+struct Field {
+  std::optional<std::string> value;
+  std::optional<std::string> problem;
+};
+Field string_field(const json::object& body, std::string_view key) {
+  const json::value* value = body.if_contains(key);
+  if (value == nullptr || value->is_null()) return {};
+  if (!value->is_string()) return {std::nullopt, std::string(key) + ": must be a string"};
+  return {std::string(value->as_string()), std::nullopt};
+}
+
+// The article a create or full update describes, or the first problem with it.
+std::variant<store::Article, std::string> parse_article(const json::object& body) {
+  store::Article a;
+  struct Text {
+    std::string_view key;
+    std::string* target;
+    bool required;
+    std::size_t max_chars;
+  };
+  const std::array<Text, 8> texts{{{"slug", &a.slug, true, 120},
+                                   {"headline", &a.headline, true, 200},
+                                   {"standfirst", &a.standfirst, false, 600},
+                                   {"byline", &a.byline, false, 120},
+                                   {"dateline", &a.dateline, false, 80},
+                                   {"image_url", &a.image_url, false, 2048},
+                                   {"image_alt", &a.image_alt, false, 300},
+                                   {"body_markdown", &a.body_markdown, true, 0}}};
+  for (const Text& text : texts) {
+    Field field = string_field(body, text.key);
+    if (field.problem) return *field.problem;
+    if (!field.value || field.value->empty()) {
+      if (text.required) return std::string(text.key) + ": required";
+      continue;
+    }
+    if (text.max_chars != 0 && utf8_length(*field.value) > text.max_chars)
+      return std::string(text.key) + ": at most " + std::to_string(text.max_chars) + " characters";
+    *text.target = std::move(*field.value);
+  }
+  if (!is_slug(a.slug)) return std::string("slug: use 1 to 120 of a-z, 0-9 and -");
+  if (has_control(a.headline)) return std::string("headline: no control characters");
+  if (a.body_markdown.size() > kMaxBodyMarkdownBytes)
+    return std::string("body_markdown: at most 100 KB");
+  const Field category = string_field(body, "category");
+  const auto parsed = category.value ? parse_category(*category.value) : std::nullopt;
+  if (!parsed) return std::string("category: one of breaking, live, exclusive");
+  a.category = *parsed;
+  if (!a.image_url.empty() && !a.image_url.starts_with("https://") && !is_site_path(a.image_url))
+    return std::string("image_url: must be an https:// URL or a path on this site");
+  if (!a.image_url.empty() &&
+      (has_control(a.image_url) || a.image_url.find(' ') != std::string::npos))
+    return std::string("image_url: no spaces or control characters");
+  if (!a.image_url.empty() && a.image_alt.empty())
+    return std::string("image_alt: required with image_url (describe the picture)");
+  if (a.image_url.empty() && !a.image_alt.empty())
+    return std::string("image_alt: only with image_url");
+  if (const json::value* publish = body.if_contains("publish");
+      publish != nullptr && !publish->is_null() && !publish->is_bool())
+    return std::string("publish: must be true or false");
+  return a;
+}
+
+bool wants_publish(const json::object& body) {
+  const json::value* publish = body.if_contains("publish");
+  return publish != nullptr && publish->is_bool() && publish->as_bool();
+}
+
+}  // namespace
+
+struct NewsroomApi::Call {
+  const http::Request& request;
+  std::vector<std::string_view> parts;  // path segments after /api/newsroom/
+  store::ApiToken token;
+  json::object body;  // the parsed JSON body of a write; empty otherwise
+};
+
+NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, AlertQueue& queue,
+                         std::function<void()> on_articles_changed, NewsroomApiOptions options)
+    : store_(store),
+      clock_(clock),
+      queue_(queue),
+      on_articles_changed_(std::move(on_articles_changed)),
+      options_(std::move(options)),
+      failed_auth_(clock, options_.failed_auth_per_minute, options_.failed_auth_burst) {}
+
+std::optional<http::Response> NewsroomApi::handle(const http::Request& request,
+                                                  const std::string& client_address) {
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (!path.starts_with(kPrefix) && path != kPrefix.substr(0, kPrefix.size() - 1))
+    return std::nullopt;
+  http::Response response = answer(request, path, client_address);
+  // Drafts and audience figures must not linger in shared caches.
+  response.set(bhttp::field::cache_control, "no-store");
+  return response;
+}
+
+http::Response NewsroomApi::answer(const http::Request& request, std::string_view path,
+                                   const std::string& client_address) {
+  auto limited = [&] {
+    auto response = error(Status::too_many_requests, "rate_limited",
+                          "too many failed authentications from this address; try again shortly");
+    response.set(bhttp::field::retry_after, std::to_string(std::max<std::int64_t>(
+                                                1, failed_auth_.retry_after(client_address))));
+    return response;
+  };
+  // An address that keeps presenting bad tokens is refused outright, good token or not, so
+  // guessing costs time.
+  if (failed_auth_.retry_after(client_address) > 0) return limited();
+  auto unauthorized = [&](std::string_view code, std::string_view message) {
+    if (!failed_auth_.allow(client_address)) return limited();
+    auto response = error(Status::unauthorized, code, message);
+    response.set(bhttp::field::www_authenticate, "Bearer");
+    return response;
+  };
+  const std::string_view authorization = request[bhttp::field::authorization];
+  if (authorization.empty())
+    return unauthorized("missing_token", "send an editor token: Authorization: Bearer fw_…");
+  constexpr std::string_view kBearer = "Bearer ";
+  const bool bearer = authorization.size() > kBearer.size() &&
+                      std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                                 [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+  const std::string_view secret = bearer ? authorization.substr(kBearer.size()) : "";
+  if (!looks_like_token(secret))
+    return unauthorized("invalid_token", "the Authorization header is not a Bearer fw_ token");
+  auto token = store_.find_token_by_hash(hash_token_secret(secret));
+  if (!token) return storage_unavailable();
+  if (!token->has_value() || (*token)->revoked)
+    return unauthorized("invalid_token", "this token is unknown or revoked");
+
+  Call call{request,
+            split_path(path.substr(std::min(path.size(), kPrefix.size()))),
+            std::move(**token),
+            {}};
+  return route(call);
+}
+
+http::Response NewsroomApi::route(Call& call) {
+  const auto method = call.request.method();
+  const auto& parts = call.parts;
+  const std::string_view resource = parts.empty() ? "" : parts[0];
+  const std::int64_t id = parts.size() >= 2 ? parse_id(parts[1]) : 0;
+  const std::string_view action = parts.size() == 3 ? parts[2] : "";
+
+  // Which handler, its scope and allowed methods.
+  enum class Route {
+    kNone,
+    kArticles,
+    kArticle,
+    kPublish,
+    kAudience,
+    kAlerts,
+    kAlert,
+    kSend,
+    kCancel,
+    kAudit
+  };
+  Route which = Route::kNone;
+  if (resource == "articles" && parts.size() == 1) which = Route::kArticles;
+  if (resource == "articles" && parts.size() == 2 && id > 0) which = Route::kArticle;
+  if (resource == "articles" && id > 0 && action == "publish") which = Route::kPublish;
+  if (resource == "audience" && parts.size() == 1) which = Route::kAudience;
+  if (resource == "alerts" && parts.size() == 1) which = Route::kAlerts;
+  if (resource == "alerts" && parts.size() == 2 && id > 0) which = Route::kAlert;
+  if (resource == "alerts" && id > 0 && action == "send") which = Route::kSend;
+  if (resource == "alerts" && id > 0 && action == "cancel") which = Route::kCancel;
+  if (resource == "audit" && parts.size() == 1) which = Route::kAudit;
+  if (which == Route::kNone) return error(Status::not_found, "not_found", "no such newsroom API");
+
+  std::string_view allow = "GET";
+  std::string_view scope = kScopeArticlesWrite;
+  switch (which) {
+    case Route::kArticles:
+    case Route::kAlerts:
+      allow = "GET, POST";
+      break;
+    case Route::kArticle:
+      allow = "GET, PUT";
+      break;
+    case Route::kPublish:
+    case Route::kSend:
+    case Route::kCancel:
+      allow = "POST";
+      break;
+    default:
+      break;
+  }
+  if (resource == "audience" || resource == "alerts") scope = kScopeAlertsSend;
+  if (resource == "audit") scope = kScopeTokensAdmin;
+  bool allowed = false;
+  for (std::string_view rest = allow; !rest.empty();) {
+    const auto comma = rest.find(", ");
+    allowed = allowed || rest.substr(0, comma) == bhttp::to_string(method);
+    rest = comma == rest.npos ? std::string_view() : rest.substr(comma + 2);
+  }
+  if (!allowed) {
+    auto response =
+        error(Status::method_not_allowed, "method_not_allowed", "use " + std::string(allow));
+    response.set(bhttp::field::allow, allow);
+    return response;
+  }
+  if (std::find(call.token.scopes.begin(), call.token.scopes.end(), scope) ==
+      call.token.scopes.end()) {
+    return error(Status::forbidden, "insufficient_scope",
+                 "this token lacks the scope " + std::string(scope));
+  }
+
+  const bool write = method == bhttp::verb::post || method == bhttp::verb::put;
+  if (write) {
+    const std::string& text = call.request.body();
+    const std::string_view type = call.request[bhttp::field::content_type];
+    // Publish and cancel need no body; anything that is sent must be JSON.
+    if (!text.empty() && type.substr(0, type.find(';')) != "application/json") {
+      return error(Status::unsupported_media_type, "unsupported_media_type",
+                   "send JSON with Content-Type: application/json");
+    }
+    if (text.size() > kMaxJsonBytes) {
+      return error(Status::payload_too_large, "payload_too_large",
+                   "the JSON body is larger than 64 KiB");
+    }
+    if (!text.empty()) {
+      boost::system::error_code ec;
+      json::value parsed = json::parse(text, ec);
+      if (ec || !parsed.is_object())
+        return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
+      call.body = std::move(parsed.as_object());
+    } else if (which == Route::kArticles || which == Route::kArticle || which == Route::kAlerts ||
+               which == Route::kSend) {
+      return error(Status::bad_request, "invalid_json", "send a JSON object");
+    }
+  }
+
+  switch (which) {
+    case Route::kArticles:
+      return write ? create_article(call) : list_articles(call);
+    case Route::kArticle:
+      return write ? update_article(call, id) : get_article(call, id);
+    case Route::kPublish:
+      return publish_article(call, id);
+    case Route::kAudience:
+      return audience(call);
+    case Route::kAlerts:
+      return write ? compose_alert(call) : list_alerts(call);
+    case Route::kAlert:
+      return get_alert(call, id);
+    case Route::kSend:
+      return send_alert(call, id);
+    case Route::kCancel:
+      return cancel_alert(call, id);
+    case Route::kAudit:
+      return audit(call);
+    case Route::kNone:
+      break;
+  }
+  return error(Status::not_found, "not_found", "no such newsroom API");
+}
+
+void NewsroomApi::record(const Call& call, std::string action, std::string detail) {
+  store::AuditEntry entry;
+  entry.at = clock_.now_seconds();
+  entry.actor = call.token.name;
+  entry.action = std::move(action);
+  entry.detail = std::move(detail);
+  // The change itself is already stored; a failed audit write must not turn it into an error
+  // the editor would retry.
+  (void)store_.append_audit(entry);
+}
+
+void NewsroomApi::articles_changed() {
+  if (on_articles_changed_) on_articles_changed_();
+}
+
+http::Response NewsroomApi::list_articles(Call&) {
+  auto articles = store_.latest_articles(0, kMaxListed);
+  if (!articles) return storage_unavailable();
+  json::array list;
+  for (const auto& article : *articles) list.push_back(article_json(article));
+  return json_ok(Status::ok, json::object{{"articles", std::move(list)},
+                                          {"note",
+                                           "published articles only, newest first; "
+                                           "GET /api/newsroom/articles/{id} reads drafts too"}});
+}
+
+http::Response NewsroomApi::get_article(Call&, std::int64_t id) {
+  auto article = store_.find_article(id);
+  if (!article) return storage_unavailable();
+  if (!article->has_value()) return error(Status::not_found, "not_found", "no such article");
+  return json_ok(Status::ok, article_json(**article));
+}
+
+http::Response NewsroomApi::create_article(Call& call) {
+  auto parsed = parse_article(call.body);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
+  store::Article article = std::get<store::Article>(std::move(parsed));
+  const std::int64_t now = clock_.now_seconds();
+  article.updated_at = now;
+  if (wants_publish(call.body)) {
+    article.published = true;
+    article.published_at = now;
+  }
+  auto id = store_.create_article(article);
+  if (!id && id.error().code == store::ErrorCode::kConflict)
+    return error(Status::conflict, "slug_taken", "slug: another article uses " + article.slug);
+  if (!id) return storage_unavailable();
+  article.id = *id;
+  record(call, "article.create", article.slug);
+  if (article.published) record(call, "article.publish", article.slug);
+  articles_changed();
+  return json_ok(Status::created,
+                 json::object{{"id", *id}, {"slug", article.slug}, {"url", article_path(article)}});
+}
+
+http::Response NewsroomApi::update_article(Call& call, std::int64_t id) {
+  auto parsed = parse_article(call.body);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
+  store::Article article = std::get<store::Article>(std::move(parsed));
+  auto existing = store_.find_article(id);
+  if (!existing) return storage_unavailable();
+  if (!existing->has_value()) return error(Status::not_found, "not_found", "no such article");
+  const std::int64_t now = clock_.now_seconds();
+  article.id = id;
+  article.updated_at = now;
+  // A full update keeps the publication state; "publish": true publishes a draft.
+  article.published = (*existing)->published;
+  article.published_at = (*existing)->published_at;
+  const bool publishing = !article.published && wants_publish(call.body);
+  if (publishing) {
+    article.published = true;
+    article.published_at = now;
+  }
+  auto updated = store_.update_article(article);
+  if (!updated && updated.error().code == store::ErrorCode::kConflict)
+    return error(Status::conflict, "slug_taken", "slug: another article uses " + article.slug);
+  if (!updated && updated.error().code == store::ErrorCode::kNotFound)
+    return error(Status::not_found, "not_found", "no such article");
+  if (!updated) return storage_unavailable();
+  record(call, "article.update", article.slug);
+  if (publishing) record(call, "article.publish", article.slug);
+  articles_changed();
+  return json_ok(Status::ok, article_json(article));
+}
+
+http::Response NewsroomApi::publish_article(Call& call, std::int64_t id) {
+  auto existing = store_.find_article(id);
+  if (!existing) return storage_unavailable();
+  if (!existing->has_value()) return error(Status::not_found, "not_found", "no such article");
+  store::Article article = std::move(**existing);
+  if (!article.published) {
+    const std::int64_t now = clock_.now_seconds();
+    article.published = true;
+    article.published_at = now;
+    article.updated_at = now;
+    if (!store_.update_article(article)) return storage_unavailable();
+    record(call, "article.publish", article.slug);
+    articles_changed();
+  }
+  return json_ok(Status::ok, article_json(article));
+}
+
+http::Response NewsroomApi::audience(Call&) {
+  json::object counts;
+  for (const auto category :
+       {store::Category::kBreaking, store::Category::kLive, store::Category::kExclusive}) {
+    auto count = store_.count_subscriptions(static_cast<store::CategorySet>(category));
+    if (!count) return storage_unavailable();
+    counts[category_name(category)] = *count;
+  }
+  return json_ok(Status::ok, counts);
+}
+
+http::Response NewsroomApi::list_alerts(Call&) {
+  auto alerts = store_.recent_alerts(kMaxListed);
+  if (!alerts) return storage_unavailable();
+  json::array list;
+  for (const auto& alert : *alerts) {
+    auto engagement = store_.alert_engagement(alert.id);
+    if (!engagement) return storage_unavailable();
+    list.push_back(alert_json(alert, *engagement));
+  }
+  return json_ok(Status::ok, json::object{{"alerts", std::move(list)}});
+}
+
+http::Response NewsroomApi::get_alert(Call&, std::int64_t id) {
+  auto alert = store_.find_alert(id);
+  if (!alert) return storage_unavailable();
+  if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
+  auto engagement = store_.alert_engagement(id);
+  if (!engagement) return storage_unavailable();
+  return json_ok(Status::ok, alert_json(**alert, *engagement));
+}
+
+http::Response NewsroomApi::compose_alert(Call& call) {
+  const json::object& body = call.body;
+  store::Alert alert;
+  std::optional<store::Article> article;
+  if (const json::value* article_id = body.if_contains("article_id");
+      article_id != nullptr && !article_id->is_null()) {
+    if (!article_id->is_int64() || article_id->as_int64() <= 0)
+      return invalid("article_id: must be an article id");
+    auto found = store_.find_article(article_id->as_int64());
+    if (!found) return storage_unavailable();
+    if (!found->has_value()) return invalid("article_id: no such article");
+    article = std::move(**found);
+    alert.article_id = article->id;
+  }
+
+  const Field category = string_field(body, "category");
+  if (category.problem) return invalid(*category.problem);
+  if (category.value) {
+    const auto parsed = parse_category(*category.value);
+    if (!parsed) return invalid("category: one of breaking, live, exclusive");
+    alert.category = *parsed;
+  } else if (article) {
+    alert.category = article->category;
+  } else {
+    return invalid("category: required (breaking, live or exclusive)");
+  }
+
+  // Title, body and URL default to the article's headline, standfirst and page.
+  Field title = string_field(body, "title");
+  Field text = string_field(body, "body");
+  Field url = string_field(body, "url");
+  for (const Field* field : {&title, &text, &url})
+    if (field->problem) return invalid(*field->problem);
+  alert.title = title.value ? *title.value : article ? article->headline : "";
+  alert.body = text.value ? *text.value : article ? article->standfirst : "";
+  alert.url = url.value ? *url.value : article ? article_path(*article) : "";
+  if (alert.title.empty() || utf8_length(alert.title) > 120)
+    return invalid("title: 1 to 120 characters");
+  if (utf8_length(alert.body) > 240) return invalid("body: at most 240 characters");
+  if (alert.url.empty()) return invalid("url: required without article_id");
+  if (!is_site_path(alert.url)) {
+    // An absolute URL must be exactly this site's origin: notifications never lead elsewhere.
+    const std::string& origin = options_.origin;
+    const bool same_origin =
+        !origin.empty() && alert.url.starts_with(origin) &&
+        (alert.url.size() == origin.size() || alert.url[origin.size()] == '/') &&
+        is_site_path(alert.url.size() == origin.size() ? "/" : alert.url.substr(origin.size()));
+    if (!same_origin) return invalid("url: must be a path on this site or a URL on " + origin);
+  }
+
+  const Field urgency = string_field(body, "urgency");
+  if (urgency.problem) return invalid(*urgency.problem);
+  alert.urgency = urgency.value.value_or("high");
+  if (alert.urgency != "very-low" && alert.urgency != "low" && alert.urgency != "normal" &&
+      alert.urgency != "high")
+    return invalid("urgency: one of very-low, low, normal, high");
+
+  alert.ttl_seconds = default_ttl(alert.category);
+  if (const json::value* ttl = body.if_contains("ttl_seconds"); ttl != nullptr && !ttl->is_null()) {
+    if (!ttl->is_int64() || ttl->as_int64() < 0 || ttl->as_int64() > kMaxTtlSeconds)
+      return invalid("ttl_seconds: a whole number from 0 to 2419200 (28 days)");
+    alert.ttl_seconds = ttl->as_int64();
+  }
+
+  const Field topic = string_field(body, "topic");
+  if (topic.problem) return invalid(*topic.problem);
+  if (topic.value) {
+    if (topic.value->empty() || topic.value->size() > 32 || !is_base64url(*topic.value))
+      return invalid("topic: 1 to 32 characters of A-Z, a-z, 0-9, - and _");
+    alert.topic = *topic.value;
+  } else if (alert.category == store::Category::kLive && article) {
+    // One topic per live event: a newer update replaces an undelivered older one.
+    alert.topic = "live-" + std::to_string(article->id);
+  }
+
+  const std::int64_t now = clock_.now_seconds();
+  alert.status = store::AlertStatus::kQueued;  // composed, not confirmed: nobody is told yet
+  alert.created_by = call.token.name;
+  alert.created_at = now;
+  auto audience = store_.count_subscriptions(static_cast<store::CategorySet>(alert.category));
+  if (!audience) return storage_unavailable();
+  auto id = store_.create_alert(alert);
+  if (!id && id.error().code == store::ErrorCode::kNotFound)
+    return invalid("article_id: no such article");
+  if (!id) return storage_unavailable();
+  record(call, "alert.compose",
+         std::string(category_name(alert.category)) + ", #" + std::to_string(*id));
+  const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
+  return json_ok(Status::created,
+                 json::object{{"id", *id}, {"audience", *audience}, {"confirm", confirm}});
+}
+
+http::Response NewsroomApi::send_alert(Call& call, std::int64_t id) {
+  const json::value* confirm = call.body.if_contains("confirm");
+  if (confirm == nullptr || !confirm->is_bool() || !confirm->as_bool()) {
+    return error(Status::bad_request, "confirm_required",
+                 "confirm: send {\"confirm\": true} to notify the audience");
+  }
+  auto alert = store_.find_alert(id);
+  if (!alert) return storage_unavailable();
+  if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
+  if ((*alert)->status != store::AlertStatus::kQueued) {
+    return error(Status::conflict, "already_" + std::string(status_name((*alert)->status)),
+                 "this alert is already " + std::string(status_name((*alert)->status)));
+  }
+  auto audience = store_.count_subscriptions(static_cast<store::CategorySet>((*alert)->category));
+  if (!audience) return storage_unavailable();
+  // Marked first: a repeated confirmation then finds it "sending" and is refused.
+  if (!store_.set_alert_status(id, store::AlertStatus::kSending)) return storage_unavailable();
+  queue_.enqueue(id);
+  record(
+      call, "alert.send",
+      std::string(category_name((*alert)->category)) + ", audience " + std::to_string(*audience));
+  return json_ok(Status::ok,
+                 json::object{{"id", id}, {"status", "sending"}, {"audience", *audience}});
+}
+
+http::Response NewsroomApi::cancel_alert(Call& call, std::int64_t id) {
+  auto alert = store_.find_alert(id);
+  if (!alert) return storage_unavailable();
+  if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
+  if ((*alert)->status != store::AlertStatus::kQueued) {
+    return error(Status::conflict, "already_" + std::string(status_name((*alert)->status)),
+                 "only a draft can be cancelled; this alert is " +
+                     std::string(status_name((*alert)->status)));
+  }
+  if (!store_.set_alert_status(id, store::AlertStatus::kCancelled)) return storage_unavailable();
+  record(call, "alert.cancel",
+         std::string(category_name((*alert)->category)) + ", #" + std::to_string(id));
+  return json_ok(Status::ok, json::object{{"id", id}, {"status", "cancelled"}});
+}
+
+http::Response NewsroomApi::audit(Call&) {
+  auto entries = store_.recent_audit(100);
+  if (!entries) return storage_unavailable();
+  json::array list;
+  for (const auto& entry : *entries) {
+    list.push_back(json::object{{"id", entry.id},
+                                {"at", entry.at},
+                                {"actor", entry.actor},
+                                {"action", entry.action},
+                                {"detail", entry.detail}});
+  }
+  return json_ok(Status::ok, json::object{{"entries", std::move(list)}});
+}
+
+}  // namespace flashwire::newsroom

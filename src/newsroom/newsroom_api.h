@@ -1,0 +1,95 @@
+// The newsroom's JSON API: editors write and publish articles, compose and send alerts, see
+// audience sizes and read the audit log. Every request carries an editor token
+// (newsroom/api_tokens.h) as `Authorization: Bearer fw_…`.
+//
+//   GET  /api/newsroom/articles                 articles:write  published articles, newest first
+//   GET  /api/newsroom/articles/{id}            articles:write  one article, drafts included
+//   POST /api/newsroom/articles                 articles:write  create → 201 {id, slug, url}
+//   PUT  /api/newsroom/articles/{id}            articles:write  full update → 200
+//   POST /api/newsroom/articles/{id}/publish    articles:write  publish now (idempotent) → 200
+//   GET  /api/newsroom/audience                 alerts:send     {"breaking", "live", "exclusive"}
+//   GET  /api/newsroom/alerts                   alerts:send     recent alerts with engagement
+//   GET  /api/newsroom/alerts/{id}              alerts:send     one alert with engagement
+//   POST /api/newsroom/alerts                   alerts:send     compose (a draft) → 201
+//   POST /api/newsroom/alerts/{id}/send         alerts:send     {"confirm": true} → 200, queued
+//   POST /api/newsroom/alerts/{id}/cancel       alerts:send     → 200
+//   GET  /api/newsroom/audit                    tokens:admin    recent audit entries
+//
+// Sending is two steps so that one stray request cannot notify every reader: composing stores
+// the alert with status kQueued but hands it to nobody (the API calls that status "draft");
+// only /send with {"confirm": true} marks it kSending and calls AlertQueue::enqueue, exactly
+// once per alert.
+//
+// Order of checks: failed-authentication rate limit (429), token (401 with WWW-Authenticate:
+// Bearer for a missing, malformed, unknown or revoked token), route (404/405), scope (403
+// naming it), content type and size (415/413), then the fields, each with a 400 naming it.
+// Nothing is stored unless every check passes. There is no same-origin check: a bearer token is
+// never sent by a browser on its own, so cross-site requests cannot carry one. The token secret
+// is never logged, stored or echoed. Errors are JSON {"error", "message"}.
+//
+// Every change is recorded in the audit log (actor: the token's name) and every article change
+// calls `on_articles_changed` (the site drops its rendered pages).
+//
+// Thread safety: one thread, like the store it uses.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "http/rate_limiter.h"
+#include "http/server.h"
+#include "newsroom/alert_queue.h"
+#include "store/site_store.h"
+
+namespace flashwire::newsroom {
+
+struct NewsroomApiOptions {
+  // The site's public origin, e.g. "https://news.example": an alert's absolute URL must be on it.
+  std::string origin;
+  // Failed authentications allowed per client address: `failed_auth_burst` at once, then
+  // `failed_auth_per_minute` on average; beyond that every request from the address gets 429.
+  double failed_auth_per_minute = 10;
+  double failed_auth_burst = 10;
+};
+
+class NewsroomApi {
+ public:
+  NewsroomApi(store::SiteStore& store, const Clock& clock, AlertQueue& queue,
+              std::function<void()> on_articles_changed, NewsroomApiOptions options);
+
+  // Answers requests for /api/newsroom/...; nullopt for any other path.
+  std::optional<http::Response> handle(const http::Request& request,
+                                       const std::string& client_address);
+
+ private:
+  struct Call;  // one authenticated request being answered
+  http::Response answer(const http::Request& request, std::string_view path,
+                        const std::string& client_address);
+  http::Response route(Call& call);
+  http::Response list_articles(Call& call);
+  http::Response get_article(Call& call, std::int64_t id);
+  http::Response create_article(Call& call);
+  http::Response update_article(Call& call, std::int64_t id);
+  http::Response publish_article(Call& call, std::int64_t id);
+  http::Response audience(Call& call);
+  http::Response list_alerts(Call& call);
+  http::Response get_alert(Call& call, std::int64_t id);
+  http::Response compose_alert(Call& call);
+  http::Response send_alert(Call& call, std::int64_t id);
+  http::Response cancel_alert(Call& call, std::int64_t id);
+  http::Response audit(Call& call);
+  void record(const Call& call, std::string action, std::string detail);
+  void articles_changed();
+
+  store::SiteStore& store_;
+  const Clock& clock_;
+  AlertQueue& queue_;
+  std::function<void()> on_articles_changed_;
+  NewsroomApiOptions options_;
+  http::RateLimiter failed_auth_;
+};
+
+}  // namespace flashwire::newsroom

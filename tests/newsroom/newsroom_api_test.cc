@@ -1,0 +1,438 @@
+#include "newsroom/newsroom_api.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <tuple>
+
+#include "newsroom/api_tokens.h"
+#include "store/sqlite/sqlite_site_store.h"
+
+namespace flashwire::newsroom {
+namespace {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+
+constexpr char kOrigin[] = "https://news.example";
+
+class RecordingQueue final : public AlertQueue {
+ public:
+  void enqueue(std::int64_t alert_id) override { enqueued.push_back(alert_id); }
+  std::vector<std::int64_t> enqueued;
+};
+
+class NewsroomApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/flashwire-newsroom-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    auto store = store::open_sqlite_site_store((dir_ / "site.sqlite").string());
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(*store);
+    editor_ = make_token("editor", {"articles:write", "alerts:send", "tokens:admin"});
+    writer_ = make_token("writer", {"articles:write"});
+    NewsroomApiOptions options;
+    options.origin = kOrigin;
+    api_ = std::make_unique<NewsroomApi>(
+        *store_, clock_, queue_, [this] { ++invalidations_; }, options);
+  }
+  void TearDown() override {
+    api_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string make_token(const std::string& name, std::vector<std::string> scopes) {
+    const std::string secret = generate_token_secret();
+    store::ApiToken token;
+    token.name = name;
+    token.secret_hash = hash_token_secret(secret);
+    token.scopes = std::move(scopes);
+    token.created_at = clock_.now_seconds();
+    EXPECT_TRUE(store_->create_token(token));
+    return secret;
+  }
+
+  http::Response call(bhttp::verb method, const std::string& path, const std::string& body = "",
+                      const std::string& token = "", const std::string& client = "10.0.0.1") {
+    http::Request request(method, path, 11);
+    const std::string& secret = token.empty() ? editor_ : token;
+    if (secret != "-") request.set(bhttp::field::authorization, "Bearer " + secret);
+    if (!body.empty()) request.set(bhttp::field::content_type, "application/json");
+    request.body() = body;
+    auto response = api_->handle(request, client);
+    EXPECT_TRUE(response.has_value()) << path;
+    return response.value_or(http::Response{});
+  }
+  http::Response post(const std::string& path, const json::value& body,
+                      const std::string& token = "") {
+    return call(bhttp::verb::post, path, json::serialize(body), token);
+  }
+  static json::object parsed(const http::Response& response) {
+    return json::parse(response.body()).as_object();
+  }
+  static std::string code(const http::Response& response) {
+    return std::string(parsed(response).at("error").as_string());
+  }
+  static json::object article(const std::string& slug) {
+    return json::object{{"slug", slug},
+                        {"headline", "Ferry service suspended after storm"},
+                        {"standfirst", "Crossings to the islands halted until Friday."},
+                        {"byline", "By Ana Ruiz"},
+                        {"dateline", "PORT ELLIN"},
+                        {"category", "breaking"},
+                        {"body_markdown", "The harbour master said **no** ferries would sail."}};
+  }
+  std::int64_t create(const json::object& body) {
+    auto response = post("/api/newsroom/articles", body);
+    EXPECT_EQ(response.result(), http::Status::created) << response.body();
+    return parsed(response).at("id").as_int64();
+  }
+  std::size_t audit_count() { return store_->recent_audit(1000).value().size(); }
+  std::size_t alert_count() { return store_->recent_alerts(1000).value().size(); }
+  void subscribe(const std::string& endpoint, store::CategorySet categories) {
+    store::Subscription sub;
+    sub.endpoint = endpoint;
+    sub.p256dh = "p";
+    sub.auth = "a";
+    sub.categories = categories;
+    ASSERT_TRUE(store_->upsert_subscription(sub));
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_{1'800'000'000};
+  std::unique_ptr<store::SiteStore> store_;
+  RecordingQueue queue_;
+  int invalidations_ = 0;
+  std::string editor_, writer_;
+  std::unique_ptr<NewsroomApi> api_;
+};
+
+TEST_F(NewsroomApiTest, IgnoresOtherPaths) {
+  http::Request request(bhttp::verb::get, "/api/subscriptions", 11);
+  EXPECT_FALSE(api_->handle(request, "10.0.0.1").has_value());
+}
+
+TEST_F(NewsroomApiTest, RefusesMissingBadUnknownRevokedTokensAndMissingScopes) {
+  const std::string revoked = make_token("gone", {"articles:write"});
+  ASSERT_TRUE(store_->revoke_token("gone"));
+  const std::string unknown = generate_token_secret();
+  const std::vector<std::tuple<std::string, std::string, http::Status, std::string>> cases = {
+      {"missing", "-", http::Status::unauthorized, "missing_token"},
+      {"malformed", "fw_short", http::Status::unauthorized, "invalid_token"},
+      {"unknown", unknown, http::Status::unauthorized, "invalid_token"},
+      {"revoked", revoked, http::Status::unauthorized, "invalid_token"},
+  };
+  for (const auto& [name, token, status, error] : cases) {
+    auto response = call(bhttp::verb::get, "/api/newsroom/articles", "", token, "10.0.0." + name);
+    EXPECT_EQ(response.result(), status) << name;
+    EXPECT_EQ(code(response), error) << name;
+    EXPECT_EQ(response[bhttp::field::www_authenticate], "Bearer") << name;
+    EXPECT_EQ(response.body().find(token), std::string::npos) << "secret echoed: " << name;
+  }
+  http::Request basic(bhttp::verb::get, "/api/newsroom/articles", 11);
+  basic.set(bhttp::field::authorization, "Basic " + editor_);
+  EXPECT_EQ(api_->handle(basic, "10.0.0.9")->result(), http::Status::unauthorized);
+
+  auto forbidden = call(bhttp::verb::get, "/api/newsroom/audience", "", writer_);
+  EXPECT_EQ(forbidden.result(), http::Status::forbidden);
+  EXPECT_EQ(code(forbidden), "insufficient_scope");
+  EXPECT_NE(parsed(forbidden).at("message").as_string().find("alerts:send"), std::string::npos);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/audit", "", writer_).result(),
+            http::Status::forbidden);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", writer_).result(),
+            http::Status::ok);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/audit").result(), http::Status::ok);
+}
+
+TEST_F(NewsroomApiTest, RateLimitsRepeatedFailedAuthentication) {
+  const std::string wrong = generate_token_secret();
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", wrong, "10.9.9.9").result(),
+              http::Status::unauthorized)
+        << i;
+  }
+  auto limited = call(bhttp::verb::get, "/api/newsroom/articles", "", wrong, "10.9.9.9");
+  EXPECT_EQ(limited.result(), http::Status::too_many_requests);
+  EXPECT_FALSE(limited[bhttp::field::retry_after].empty());
+  // While limited even a good token waits; other addresses are unaffected.
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", editor_, "10.9.9.9").result(),
+            http::Status::too_many_requests);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", editor_, "10.9.9.8").result(),
+            http::Status::ok);
+  clock_.advance(60);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", editor_, "10.9.9.9").result(),
+            http::Status::ok);
+}
+
+TEST_F(NewsroomApiTest, CreatesUpdatesAndPublishesArticlesWithAuditAndInvalidation) {
+  const std::int64_t id = create(article("ferry-suspended"));
+  EXPECT_EQ(invalidations_, 1);
+  auto draft = store_->find_article(id).value();
+  ASSERT_TRUE(draft.has_value());
+  EXPECT_FALSE(draft->published);
+  EXPECT_EQ(draft->headline, "Ferry service suspended after storm");
+  // Drafts are readable by id but not listed.
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles/" + std::to_string(id)).result(),
+            http::Status::ok);
+  EXPECT_TRUE(
+      parsed(call(bhttp::verb::get, "/api/newsroom/articles")).at("articles").as_array().empty());
+
+  json::object changed = article("ferry-suspended");
+  changed["headline"] = "Ferries suspended until Friday";
+  auto updated = call(bhttp::verb::put, "/api/newsroom/articles/" + std::to_string(id),
+                      json::serialize(changed));
+  ASSERT_EQ(updated.result(), http::Status::ok) << updated.body();
+  EXPECT_EQ(store_->find_article(id).value()->headline, "Ferries suspended until Friday");
+  EXPECT_EQ(invalidations_, 2);
+
+  clock_.advance(5);
+  auto published =
+      call(bhttp::verb::post, "/api/newsroom/articles/" + std::to_string(id) + "/publish");
+  ASSERT_EQ(published.result(), http::Status::ok) << published.body();
+  auto stored = store_->find_article(id).value();
+  EXPECT_TRUE(stored->published);
+  EXPECT_EQ(stored->published_at, clock_.now_seconds());
+  EXPECT_EQ(invalidations_, 3);
+  // Publishing again changes nothing.
+  clock_.advance(5);
+  EXPECT_EQ(
+      call(bhttp::verb::post, "/api/newsroom/articles/" + std::to_string(id) + "/publish").result(),
+      http::Status::ok);
+  EXPECT_EQ(store_->find_article(id).value()->published_at, clock_.now_seconds() - 5);
+  EXPECT_EQ(invalidations_, 3);
+  EXPECT_EQ(
+      parsed(call(bhttp::verb::get, "/api/newsroom/articles")).at("articles").as_array().size(),
+      1u);
+
+  json::object live = article("storm-live");
+  live["category"] = "live";
+  live["publish"] = true;
+  auto created = post("/api/newsroom/articles", live);
+  ASSERT_EQ(created.result(), http::Status::created);
+  EXPECT_EQ(parsed(created).at("url"), "/live/storm-live");
+  EXPECT_TRUE(store_->find_article_by_slug("storm-live").value()->published);
+
+  auto entries = store_->recent_audit(10).value();
+  std::vector<std::string> actions;
+  for (const auto& entry : entries) {
+    EXPECT_EQ(entry.actor, "editor");
+    actions.push_back(entry.action + " " + entry.detail);
+  }
+  std::sort(actions.begin(), actions.end());
+  EXPECT_EQ(actions, (std::vector<std::string>{
+                         "article.create ferry-suspended", "article.create storm-live",
+                         "article.publish ferry-suspended", "article.publish storm-live",
+                         "article.update ferry-suspended"}));
+}
+
+TEST_F(NewsroomApiTest, RejectsInvalidArticlesAndStoresNothing) {
+  auto with = [](const char* key, json::value value) {
+    json::object body = article("valid-slug");
+    body[key] = std::move(value);
+    return body;
+  };
+  auto without = [](const char* key) {
+    json::object body = article("valid-slug");
+    body.erase(key);
+    return body;
+  };
+  const std::vector<std::tuple<std::string, json::object, std::string>> cases = {
+      {"upper-case slug", with("slug", "Bad_Slug"), "slug"},
+      {"long slug", with("slug", json::string(121, 'a')), "slug"},
+      {"no slug", without("slug"), "slug"},
+      {"empty headline", with("headline", ""), "headline"},
+      {"long headline", with("headline", json::string(201, 'h')), "headline"},
+      {"headline number", with("headline", 7), "headline"},
+      {"no body", without("body_markdown"), "body_markdown"},
+      {"unknown category", with("category", "sport"), "category"},
+      {"http image",
+       [&] {
+         auto b = with("image_url", "http://cdn.example/a.jpg");
+         b["image_alt"] = "x";
+         return b;
+       }(),
+       "image_url"},
+      {"scheme-relative image",
+       [&] {
+         auto b = with("image_url", "//cdn.example/a.jpg");
+         b["image_alt"] = "x";
+         return b;
+       }(),
+       "image_url"},
+      {"image without alt", with("image_url", "https://cdn.example/a.jpg"), "image_alt"},
+      {"publish string", with("publish", "yes"), "publish"},
+  };
+  for (const auto& [name, body, field] : cases) {
+    auto response = post("/api/newsroom/articles", body);
+    EXPECT_EQ(response.result(), http::Status::bad_request) << name;
+    EXPECT_EQ(code(response), "invalid_field") << name;
+    EXPECT_TRUE(parsed(response).at("message").as_string().starts_with(field + ":"))
+        << name << ": " << response.body();
+  }
+  EXPECT_EQ(call(bhttp::verb::post, "/api/newsroom/articles", "{").result(),
+            http::Status::bad_request);
+  http::Request text(bhttp::verb::post, "/api/newsroom/articles", 11);
+  text.set(bhttp::field::authorization, "Bearer " + editor_);
+  text.set(bhttp::field::content_type, "text/plain");
+  text.body() = json::serialize(article("valid-slug"));
+  EXPECT_EQ(api_->handle(text, "10.0.0.1")->result(), http::Status::unsupported_media_type);
+  EXPECT_EQ(call(bhttp::verb::post, "/api/newsroom/articles", std::string(65 * 1024, ' ')).result(),
+            http::Status::payload_too_large);
+  EXPECT_EQ(store_->article_count().value(), 0u);
+
+  // A site-relative image with alt text is fine.
+  auto image = with("image_url", "/assets/ferry.jpg");
+  image["image_alt"] = "A ferry moored in the storm";
+  create(image);
+
+  auto conflict = post("/api/newsroom/articles", article("valid-slug"));
+  EXPECT_EQ(conflict.result(), http::Status::conflict);
+  EXPECT_EQ(code(conflict), "slug_taken");
+  auto absent =
+      call(bhttp::verb::put, "/api/newsroom/articles/999", json::serialize(article("other")));
+  EXPECT_EQ(absent.result(), http::Status::not_found);
+  EXPECT_EQ(call(bhttp::verb::post, "/api/newsroom/articles/999/publish").result(),
+            http::Status::not_found);
+  EXPECT_EQ(store_->article_count().value(), 1u);
+  EXPECT_EQ(audit_count(), 1u);
+  EXPECT_EQ(invalidations_, 1);
+}
+
+TEST_F(NewsroomApiTest, CountsTheAudiencePerCategory) {
+  subscribe("https://push.example/1", 1);
+  subscribe("https://push.example/2", 1 | 2);
+  subscribe("https://push.example/3", 4);
+  auto response = call(bhttp::verb::get, "/api/newsroom/audience");
+  ASSERT_EQ(response.result(), http::Status::ok);
+  EXPECT_EQ(parsed(response), (json::object{{"breaking", 2}, {"live", 1}, {"exclusive", 1}}));
+}
+
+TEST_F(NewsroomApiTest, ComposesFromAnArticleAndSendsOnlyAfterConfirmation) {
+  subscribe("https://push.example/1", 2);
+  json::object live = article("storm-live");
+  live["category"] = "live";
+  live["publish"] = true;
+  const std::int64_t article_id = create(live);
+
+  auto composed =
+      post("/api/newsroom/alerts", json::object{{"article_id", article_id}, {"category", "live"}});
+  ASSERT_EQ(composed.result(), http::Status::created) << composed.body();
+  const std::int64_t id = parsed(composed).at("id").as_int64();
+  EXPECT_EQ(parsed(composed).at("audience"), 1);
+  EXPECT_EQ(parsed(composed).at("confirm").as_string(),
+            "/api/newsroom/alerts/" + std::to_string(id) + "/send");
+  auto alert = store_->find_alert(id).value();
+  ASSERT_TRUE(alert.has_value());
+  EXPECT_EQ(alert->title, "Ferry service suspended after storm");
+  EXPECT_EQ(alert->body, "Crossings to the islands halted until Friday.");
+  EXPECT_EQ(alert->url, "/live/storm-live");
+  EXPECT_EQ(alert->urgency, "high");
+  EXPECT_EQ(alert->ttl_seconds, 900);
+  EXPECT_EQ(alert->topic, "live-" + std::to_string(article_id));
+  EXPECT_EQ(alert->created_by, "editor");
+  EXPECT_EQ(alert->status, store::AlertStatus::kQueued);
+  EXPECT_TRUE(queue_.enqueued.empty()) << "nothing is sent before confirmation";
+
+  const std::string send = "/api/newsroom/alerts/" + std::to_string(id) + "/send";
+  EXPECT_EQ(post(send, json::object{}).result(), http::Status::bad_request);
+  EXPECT_EQ(post(send, json::object{{"confirm", false}}).result(), http::Status::bad_request);
+  EXPECT_TRUE(queue_.enqueued.empty());
+
+  auto sent = post(send, json::object{{"confirm", true}});
+  ASSERT_EQ(sent.result(), http::Status::ok) << sent.body();
+  EXPECT_EQ(queue_.enqueued, (std::vector<std::int64_t>{id}));
+  EXPECT_EQ(store_->find_alert(id).value()->status, store::AlertStatus::kSending);
+  auto again = post(send, json::object{{"confirm", true}});
+  EXPECT_EQ(again.result(), http::Status::conflict);
+  EXPECT_EQ(queue_.enqueued.size(), 1u);
+  EXPECT_EQ(post("/api/newsroom/alerts/" + std::to_string(id) + "/cancel", json::object{}).result(),
+            http::Status::conflict);
+  EXPECT_EQ(store_->recent_audit(1).value().at(0).action, "alert.send");
+  EXPECT_EQ(store_->recent_audit(1).value().at(0).detail, "live, audience 1");
+
+  ASSERT_TRUE(store_->record_alert_event(id, store::AlertEvent::kReceived, 1));
+  ASSERT_TRUE(store_->record_alert_event(id, store::AlertEvent::kClicked, 2));
+  auto one = parsed(call(bhttp::verb::get, "/api/newsroom/alerts/" + std::to_string(id)));
+  EXPECT_EQ(one.at("status"), "sending");
+  EXPECT_EQ(one.at("engagement"),
+            (json::object{{"received", 1}, {"displayed", 0}, {"clicked", 1}, {"dismissed", 0}}));
+  auto list = parsed(call(bhttp::verb::get, "/api/newsroom/alerts")).at("alerts").as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].at("engagement").at("clicked"), 1);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/alerts/999").result(), http::Status::not_found);
+}
+
+TEST_F(NewsroomApiTest, CancelsADraft) {
+  auto composed = post("/api/newsroom/alerts", json::object{{"category", "breaking"},
+                                                            {"title", "Bridge closed"},
+                                                            {"url", "/articles/bridge"}});
+  ASSERT_EQ(composed.result(), http::Status::created) << composed.body();
+  const std::string id = std::to_string(parsed(composed).at("id").as_int64());
+  EXPECT_EQ(store_->find_alert(std::stoll(id)).value()->ttl_seconds, 3600);
+  auto cancelled = post("/api/newsroom/alerts/" + id + "/cancel", json::object{});
+  ASSERT_EQ(cancelled.result(), http::Status::ok) << cancelled.body();
+  EXPECT_EQ(store_->find_alert(std::stoll(id)).value()->status, store::AlertStatus::kCancelled);
+  EXPECT_EQ(post("/api/newsroom/alerts/" + id + "/send", json::object{{"confirm", true}}).result(),
+            http::Status::conflict);
+  EXPECT_TRUE(queue_.enqueued.empty());
+}
+
+TEST_F(NewsroomApiTest, RejectsInvalidAlertsAndStoresNothing) {
+  const json::object good{{"category", "breaking"}, {"title", "Bridge closed"}, {"url", "/a"}};
+  auto with = [&](const char* key, json::value value) {
+    json::object body = good;
+    body[key] = std::move(value);
+    return body;
+  };
+  const std::vector<std::tuple<std::string, json::object, std::string>> cases = {
+      {"foreign url", with("url", "https://evil.example/a"), "url"},
+      {"look-alike origin", with("url", "https://news.example.evil/a"), "url"},
+      {"scheme-relative url", with("url", "//evil.example/a"), "url"},
+      {"javascript url", with("url", "javascript:alert(1)"), "url"},
+      {"no url", json::object{{"category", "breaking"}, {"title", "x"}}, "url"},
+      {"bad urgency", with("urgency", "urgent"), "urgency"},
+      {"negative ttl", with("ttl_seconds", -1), "ttl_seconds"},
+      {"long ttl", with("ttl_seconds", 2'419'201), "ttl_seconds"},
+      {"text ttl", with("ttl_seconds", "60"), "ttl_seconds"},
+      {"long topic", with("topic", json::string(33, 'a')), "topic"},
+      {"topic with dot", with("topic", "live.1"), "topic"},
+      {"empty title", with("title", ""), "title"},
+      {"long title", with("title", json::string(121, 't')), "title"},
+      {"long body", with("body", json::string(241, 'b')), "body"},
+      {"no category", json::object{{"title", "x"}, {"url", "/a"}}, "category"},
+      {"unknown article", with("article_id", 999), "article_id"},
+  };
+  for (const auto& [name, body, field] : cases) {
+    auto response = post("/api/newsroom/alerts", body);
+    EXPECT_EQ(response.result(), http::Status::bad_request) << name;
+    EXPECT_TRUE(parsed(response).at("message").as_string().starts_with(field + ":"))
+        << name << ": " << response.body();
+  }
+  EXPECT_EQ(alert_count(), 0u);
+  EXPECT_EQ(audit_count(), 0u);
+  EXPECT_TRUE(queue_.enqueued.empty());
+
+  // The site's own absolute URL is accepted; so are the TTL bounds.
+  EXPECT_EQ(
+      post("/api/newsroom/alerts", with("url", json::string(std::string(kOrigin) + "/articles/a")))
+          .result(),
+      http::Status::created);
+  EXPECT_EQ(post("/api/newsroom/alerts", with("ttl_seconds", 2'419'200)).result(),
+            http::Status::created);
+}
+
+TEST_F(NewsroomApiTest, AnswersUnknownRoutesAndMethods) {
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/nothing").result(), http::Status::not_found);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles/abc").result(), http::Status::not_found);
+  auto wrong = call(bhttp::verb::delete_, "/api/newsroom/articles/1");
+  EXPECT_EQ(wrong.result(), http::Status::method_not_allowed);
+  EXPECT_EQ(wrong[bhttp::field::allow], "GET, PUT");
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/audit")[bhttp::field::cache_control], "no-store");
+}
+
+}  // namespace
+}  // namespace flashwire::newsroom
