@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "app/cli_error.h"
+#include "common/fd_limit.h"
 #include "pushservice/push_server.h"
 #include "store/sqlite/sqlite_push_store.h"
 
@@ -46,6 +47,7 @@ void run_push_service(const PushServiceArgs& args) {
   auto store = store::open_sqlite_push_store((data / "push.sqlite").string());
   if (!store) throw CommandError("store: " + store.error().message);
 
+  raise_open_file_limit();  // one descriptor per connection
   boost::asio::io_context io;
   pushservice::PushServerOptions options;
   options.service.backlog_cap = args.backlog_cap;

@@ -19,6 +19,7 @@
 #include "app/demo_content.h"
 #include "app/serve_config.h"
 #include "common/clock.h"
+#include "common/fd_limit.h"
 #include "newsroom/alert_queue.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
@@ -198,6 +199,7 @@ void run_serve(const ServeFlags& flags) {
   if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
 
   // Bind first: with --listen …:0 the site's own URL is known only then.
+  raise_open_file_limit();  // one descriptor per connection
   boost::asio::io_context io;
   HandlerSlot slot;
   http::Server server(io, slot);

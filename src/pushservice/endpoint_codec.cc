@@ -81,14 +81,20 @@ std::optional<std::string> canonical_channel_id(std::string_view text) {
   return out;
 }
 
-EndpointCodec::EndpointCodec(const EndpointKey& key) : key_(key), ctx_(EVP_CIPHER_CTX_new()) {
-  if (!ctx_) {
-    std::fprintf(stderr, "fatal: EVP_CIPHER_CTX_new failed\n");
+EndpointCodec::EndpointCodec(const EndpointKey& key)
+    : seal_(EVP_CIPHER_CTX_new()), open_(EVP_CIPHER_CTX_new()) {
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  const bool ok = seal_ && open_ && cipher != nullptr &&
+                  EVP_EncryptInit_ex2(seal_.get(), cipher, key.data(), nullptr, nullptr) == 1 &&
+                  EVP_DecryptInit_ex2(open_.get(), cipher, key.data(), nullptr, nullptr) == 1;
+  EVP_CIPHER_free(cipher);
+  if (!ok) {
+    std::fprintf(stderr, "fatal: cannot set up AES-256-GCM for endpoint tokens\n");
     std::abort();
   }
 }
 
-EndpointCodec::~EndpointCodec() { OPENSSL_cleanse(key_.data(), key_.size()); }
+EndpointCodec::~EndpointCodec() = default;
 
 std::optional<std::string> EndpointCodec::encode(const EndpointRef& ref) {
   std::array<std::uint8_t, kTokenSize> token{};
@@ -103,11 +109,11 @@ std::optional<std::string> EndpointCodec::encode(const EndpointRef& ref) {
   std::copy(ref.vapid_key_hash.begin(), ref.vapid_key_hash.end(), plain.begin() + 33);
   if (RAND_bytes(nonce, kNonceSize) != 1) return std::nullopt;
   int len = 0;
-  if (EVP_EncryptInit_ex2(ctx_.get(), EVP_aes_256_gcm(), key_.data(), nonce, nullptr) != 1 ||
-      EVP_EncryptUpdate(ctx_.get(), sealed, &len, plain.data(), static_cast<int>(plain.size())) !=
+  if (EVP_EncryptInit_ex2(seal_.get(), nullptr, nullptr, nonce, nullptr) != 1 ||
+      EVP_EncryptUpdate(seal_.get(), sealed, &len, plain.data(), static_cast<int>(plain.size())) !=
           1 ||
-      EVP_EncryptFinal_ex(ctx_.get(), sealed + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, sealed + kPlainSize) != 1) {
+      EVP_EncryptFinal_ex(seal_.get(), sealed + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(seal_.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, sealed + kPlainSize) != 1) {
     return std::nullopt;
   }
   return webpush::base64url_encode(token);
@@ -120,11 +126,11 @@ std::optional<EndpointRef> EndpointCodec::decode(std::string_view token_text) {
   std::uint8_t* sealed = token->data() + kNonceSize;
   std::array<std::uint8_t, kPlainSize> plain{};
   int len = 0;
-  if (EVP_DecryptInit_ex2(ctx_.get(), EVP_aes_256_gcm(), key_.data(), nonce, nullptr) != 1 ||
-      EVP_DecryptUpdate(ctx_.get(), plain.data(), &len, sealed, static_cast<int>(kPlainSize)) !=
+  if (EVP_DecryptInit_ex2(open_.get(), nullptr, nullptr, nonce, nullptr) != 1 ||
+      EVP_DecryptUpdate(open_.get(), plain.data(), &len, sealed, static_cast<int>(kPlainSize)) !=
           1 ||
-      EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, sealed + kPlainSize) != 1 ||
-      EVP_DecryptFinal_ex(ctx_.get(), plain.data() + len, &len) != 1) {
+      EVP_CIPHER_CTX_ctrl(open_.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, sealed + kPlainSize) != 1 ||
+      EVP_DecryptFinal_ex(open_.get(), plain.data() + len, &len) != 1) {
     return std::nullopt;
   }
   if (plain[0] != kTokenVersion) return std::nullopt;

@@ -46,11 +46,13 @@ class EndpointCodec {
   std::optional<EndpointRef> decode(std::string_view token);
 
  private:
-  EndpointKey key_;
   struct CtxDeleter {
     void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
   };
-  std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> ctx_;
+  // One context per direction, keyed once: each call only sets its nonce, so the cipher is not
+  // looked up and the key schedule not rebuilt per request.
+  std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> seal_;
+  std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> open_;
 };
 
 // Identifier syntax checks shared by the protocol and the codec.

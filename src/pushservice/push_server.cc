@@ -14,8 +14,8 @@
 #include <boost/beast/websocket.hpp>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <unordered_set>
+#include <vector>
 
 namespace flashwire::pushservice {
 namespace {
@@ -57,13 +57,17 @@ class UaConnection final : public UaSession, public std::enable_shared_from_this
           if (echo_protocol) response.set(beast::http::field::sec_websocket_protocol, kSubprotocol);
         }));
     auto [accept_ec] = co_await ws_.async_accept(request, kNoThrow);
+    // The upgrade request lives in this coroutine's frame for the connection's whole life:
+    // release its headers now (memory per idle connection is what the service scales by).
+    request = http::Request();
     if (accept_ec) co_return;
     ws_.text(true);
     if (auto live = registry.lock()) live->insert(this);
     service_.connection_opened();
 
     while (!protocol_.closed()) {
-      beast::flat_buffer buffer;  // scoped to one frame: an idle connection holds no read buffer
+      beast::flat_buffer
+          buffer;  // per frame: freed between messages (Beast fills it while waiting)
       auto [ec, bytes] = co_await ws_.async_read(buffer, kNoThrow);
       if (ec) {
         if (ec == websocket::error::message_too_big)
@@ -85,6 +89,15 @@ class UaConnection final : public UaSession, public std::enable_shared_from_this
 
   void send_text(std::string frame) override {
     if (closing_) return;
+    // A browser that does not read its socket must not make the service buffer without end:
+    // past the limit the connection is closed; what it did not ack is stored for its return.
+    outbox_bytes_ += frame.size();
+    if (outbox_bytes_ > kMaxOutboxBytes) {
+      outbox_.clear();
+      outbox_bytes_ = 0;
+      close(kClosePolicyViolation, "not reading fast enough");
+      return;
+    }
     outbox_.push_back(std::move(frame));
     start_writer();
   }
@@ -105,15 +118,21 @@ class UaConnection final : public UaSession, public std::enable_shared_from_this
 
   // `self` keeps the connection alive until the queue is drained and the close is sent.
   asio::awaitable<void> write_loop([[maybe_unused]] std::shared_ptr<UaConnection> self) {
-    while (!outbox_.empty()) {
-      std::string frame = std::move(outbox_.front());
-      outbox_.pop_front();
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kNoThrow);
-      if (ec) {
-        outbox_.clear();
-        break;
+    // Take the whole queue at a time: an idle connection then holds no queue storage at all.
+    bool failed = false;
+    while (!outbox_.empty() && !failed) {
+      std::vector<std::string> batch;
+      batch.swap(outbox_);
+      outbox_bytes_ = 0;
+      for (const std::string& frame : batch) {
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kNoThrow);
+        if (ec) {
+          failed = true;
+          break;
+        }
       }
     }
+    if (failed) outbox_.clear();
     if (closing_ && !closed_sent_) {
       closed_sent_ = true;
       co_await ws_.async_close(close_reason_, kNoThrow);  // best effort: the peer may be gone
@@ -126,7 +145,9 @@ class UaConnection final : public UaSession, public std::enable_shared_from_this
   websocket::stream<beast::tcp_stream> ws_;
   PushService& service_;
   UaProtocol protocol_;
-  std::deque<std::string> outbox_;
+  static constexpr std::size_t kMaxOutboxBytes = 4 * 1024 * 1024;
+  std::vector<std::string> outbox_;  // frames waiting for the writer, oldest first
+  std::size_t outbox_bytes_ = 0;
   websocket::close_reason close_reason_;
   bool writing_ = false;
   bool closing_ = false;

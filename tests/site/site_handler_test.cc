@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "newsroom/alert_queue.h"
+#include "newsroom/newsroom_api.h"
 #include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::site {
@@ -180,6 +182,21 @@ TEST_F(SiteHandlerTest, UnknownPathsDoNotGrowTheCache) {
   for (int i = 0; i < 50; ++i)
     EXPECT_EQ(get("/junk/" + std::to_string(i)).result(), bhttp::status::not_found);
   EXPECT_LE(handler_->cached_pages(), 1u);
+}
+
+TEST_F(SiteHandlerTest, RoutesNewsroomPathsToTheNewsroomApiWhenAttached) {
+  EXPECT_EQ(get("/api/newsroom/articles").result(), bhttp::status::not_found) << "none attached";
+  newsroom::PendingAlertQueue queue;
+  newsroom::NewsroomApi newsroom(
+      *store_, clock_, queue, [this] { handler_->invalidate_pages(); },
+      newsroom::NewsroomApiOptions{"http://127.0.0.1:8080"});
+  handler_->set_newsroom(&newsroom);
+  const auto refused = get("/api/newsroom/articles");
+  EXPECT_EQ(refused.result(), bhttp::status::unauthorized);
+  EXPECT_EQ(refused[bhttp::field::www_authenticate], "Bearer");
+  EXPECT_FALSE(refused["Content-Security-Policy"].empty());
+  EXPECT_EQ(get("/api/vapid-public-key").result(), bhttp::status::ok) << "readers' API unaffected";
+  handler_->set_newsroom(nullptr);
 }
 
 }  // namespace
