@@ -45,23 +45,6 @@ bool has_control(std::string_view text) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
-std::optional<store::Category> parse_category(std::string_view name) {
-  if (name == "breaking") return store::Category::kBreaking;
-  if (name == "live") return store::Category::kLive;
-  if (name == "exclusive") return store::Category::kExclusive;
-  return std::nullopt;
-}
-std::string_view category_name(store::Category category) {
-  switch (category) {
-    case store::Category::kBreaking:
-      return "breaking";
-    case store::Category::kLive:
-      return "live";
-    case store::Category::kExclusive:
-      return "exclusive";
-  }
-  return "breaking";
-}
 // kQueued is "composed, not yet confirmed" until the fan-out engine exists (see newsroom_api.h).
 std::string_view status_name(store::AlertStatus status) {
   switch (status) {
@@ -141,7 +124,7 @@ json::object article_json(const store::Article& a) {
                       {"standfirst", a.standfirst},
                       {"byline", a.byline},
                       {"dateline", a.dateline},
-                      {"category", category_name(a.category)},
+                      {"category", store::category_name(a.category)},
                       {"image_url", a.image_url},
                       {"image_alt", a.image_alt},
                       {"body_markdown", a.body_markdown},
@@ -154,7 +137,7 @@ json::object alert_json(const store::Alert& a, const store::AlertEngagement& e) 
   return json::object{
       {"id", a.id},
       {"article_id", a.article_id == 0 ? json::value(nullptr) : json::value(a.article_id)},
-      {"category", category_name(a.category)},
+      {"category", store::category_name(a.category)},
       {"title", a.title},
       {"body", a.body},
       {"url", a.url},
@@ -216,7 +199,7 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
   if (a.body_markdown.size() > kMaxBodyMarkdownBytes)
     return std::string("body_markdown: at most 100 KB");
   const Field category = string_field(body, "category");
-  const auto parsed = category.value ? parse_category(*category.value) : std::nullopt;
+  const auto parsed = category.value ? store::parse_category(*category.value) : std::nullopt;
   if (!parsed) return std::string("category: one of breaking, live, exclusive");
   a.category = *parsed;
   if (!a.image_url.empty() && !a.image_url.starts_with("https://") && !is_site_path(a.image_url))
@@ -537,7 +520,7 @@ http::Response NewsroomApi::audience(Call&) {
        {store::Category::kBreaking, store::Category::kLive, store::Category::kExclusive}) {
     auto count = store_.count_subscriptions(static_cast<store::CategorySet>(category));
     if (!count) return storage_unavailable();
-    counts[category_name(category)] = *count;
+    counts[store::category_name(category)] = *count;
   }
   return json_ok(Status::ok, counts);
 }
@@ -581,7 +564,7 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   const Field category = string_field(body, "category");
   if (category.problem) return invalid(*category.problem);
   if (category.value) {
-    const auto parsed = parse_category(*category.value);
+    const auto parsed = store::parse_category(*category.value);
     if (!parsed) return invalid("category: one of breaking, live, exclusive");
     alert.category = *parsed;
   } else if (article) {
@@ -649,7 +632,7 @@ http::Response NewsroomApi::compose_alert(Call& call) {
     return invalid("article_id: no such article");
   if (!id) return storage_unavailable();
   record(call, "alert.compose",
-         std::string(category_name(alert.category)) + ", #" + std::to_string(*id));
+         std::string(store::category_name(alert.category)) + ", #" + std::to_string(*id));
   const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
   return json_ok(Status::created,
                  json::object{{"id", *id}, {"audience", *audience}, {"confirm", confirm}});
@@ -673,9 +656,9 @@ http::Response NewsroomApi::send_alert(Call& call, std::int64_t id) {
   // Marked first: a repeated confirmation then finds it "sending" and is refused.
   if (!store_.set_alert_status(id, store::AlertStatus::kSending)) return storage_unavailable();
   queue_.enqueue(id);
-  record(
-      call, "alert.send",
-      std::string(category_name((*alert)->category)) + ", audience " + std::to_string(*audience));
+  record(call, "alert.send",
+         std::string(store::category_name((*alert)->category)) + ", audience " +
+             std::to_string(*audience));
   return json_ok(Status::ok,
                  json::object{{"id", id}, {"status", "sending"}, {"audience", *audience}});
 }
@@ -691,7 +674,7 @@ http::Response NewsroomApi::cancel_alert(Call& call, std::int64_t id) {
   }
   if (!store_.set_alert_status(id, store::AlertStatus::kCancelled)) return storage_unavailable();
   record(call, "alert.cancel",
-         std::string(category_name((*alert)->category)) + ", #" + std::to_string(id));
+         std::string(store::category_name((*alert)->category)) + ", #" + std::to_string(id));
   return json_ok(Status::ok, json::object{{"id", id}, {"status", "cancelled"}});
 }
 

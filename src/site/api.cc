@@ -53,25 +53,6 @@ std::variant<ValidSubscription, std::string> validate_subscription(
 
 }  // namespace
 
-std::optional<store::Category> parse_category(std::string_view name) {
-  if (name == "breaking") return store::Category::kBreaking;
-  if (name == "live") return store::Category::kLive;
-  if (name == "exclusive") return store::Category::kExclusive;
-  return std::nullopt;
-}
-
-std::string_view category_name(store::Category category) {
-  switch (category) {
-    case store::Category::kBreaking:
-      return "breaking";
-    case store::Category::kLive:
-      return "live";
-    case store::Category::kExclusive:
-      return "exclusive";
-  }
-  return "breaking";
-}
-
 SiteApi::SiteApi(store::SiteStore& store, const webpush::PushHostPolicy& hosts, const Clock& clock,
                  SiteApiOptions options)
     : store_(store),
@@ -156,7 +137,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
   }
   store::CategorySet set = 0;
   for (const json::value& item : categories->as_array()) {
-    const auto category = item.is_string() ? parse_category(item.as_string()) : std::nullopt;
+    const auto category = item.is_string() ? store::parse_category(item.as_string()) : std::nullopt;
     if (!category)
       return error(Status::bad_request, "invalid_categories",
                    "categories: only breaking, live and exclusive exist");
@@ -208,7 +189,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
   for (const auto category :
        {store::Category::kBreaking, store::Category::kLive, store::Category::kExclusive}) {
     if (set & static_cast<store::CategorySet>(category))
-      names.emplace_back(category_name(category));
+      names.emplace_back(store::category_name(category));
   }
   return http::json_response(
       existing->has_value() ? Status::ok : Status::created,

@@ -33,10 +33,6 @@ struct SiteApiOptions {
   double burst = 20;
 };
 
-// "breaking" | "live" | "exclusive" <-> store::Category.
-std::optional<store::Category> parse_category(std::string_view name);
-std::string_view category_name(store::Category category);
-
 class SiteApi {
  public:
   SiteApi(store::SiteStore& store, const webpush::PushHostPolicy& hosts, const Clock& clock,

@@ -355,17 +355,7 @@ void story_card(Html& h, const Article& article, bool lead) {
 
 // ---- public API ----
 
-std::string_view category_slug(Category category) {
-  switch (category) {
-    case Category::kBreaking:
-      return "breaking";
-    case Category::kLive:
-      return "live";
-    case Category::kExclusive:
-      return "exclusive";
-  }
-  return "breaking";
-}
+std::string_view category_slug(Category category) { return store::category_name(category); }
 
 std::string_view category_label(Category category) {
   switch (category) {

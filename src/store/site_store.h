@@ -24,6 +24,10 @@ namespace flashwire::store {
 enum class Category : std::uint8_t { kBreaking = 1, kLive = 2, kExclusive = 4 };
 using CategorySet = std::uint8_t;  // OR of Category values; 0 is "none"
 
+// "breaking" | "live" | "exclusive": the names in URLs, JSON and scripts.
+std::optional<Category> parse_category(std::string_view name);
+std::string_view category_name(Category category);
+
 struct Article {
   std::int64_t id = 0;  // assigned by the store
   std::string slug;     // unique, URL-safe: [a-z0-9-]{1,120}

@@ -803,12 +803,4 @@ Result<std::unique_ptr<SiteStore>> open_sqlite_site_store(const std::string& pat
   return SqliteSiteStore::create(std::move(*conn));
 }
 
-std::optional<AlertEvent> parse_alert_event(std::string_view name) {
-  if (name == "received") return AlertEvent::kReceived;
-  if (name == "displayed") return AlertEvent::kDisplayed;
-  if (name == "clicked") return AlertEvent::kClicked;
-  if (name == "dismissed") return AlertEvent::kDismissed;
-  return std::nullopt;
-}
-
 }  // namespace flashwire::store
