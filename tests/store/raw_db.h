@@ -1,11 +1,16 @@
-// Direct access to a store's database file in tests: for looking at what a store wrote and for
-// setting up what it would never write itself (damaged tables, foreign data, triggers).
+// Test support for the SQLite stores: a fixture that opens a store on a file in a fresh
+// directory, and direct access to that file for looking at what a store wrote and for setting
+// up what it would never write itself (damaged tables, foreign data, triggers).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <memory>
 #include <string>
+
+#include "store/sqlite/sqlite_options.h"
 
 namespace flashwire::store::testing {
 
@@ -60,6 +65,47 @@ class RawDb {
   }
 
   sqlite3* db_ = nullptr;
+};
+
+// A store of type `Store`, opened by `open` on `<fresh dir>/<file_name>` before each test.
+template <typename Store, auto open>
+class SqliteStoreFixture : public ::testing::Test {
+ protected:
+  explicit SqliteStoreFixture(std::string file_name) : file_name_(std::move(file_name)) {}
+
+  void SetUp() override {
+    std::string pattern = "/tmp/flashwire-store-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/" + file_name_;
+    store_ = open_store();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<Store> open_store(const SqliteOptions& options = {}) {
+    auto store = open(path_, options);
+    EXPECT_TRUE(store) << store.error().message;
+    return store ? std::move(*store) : nullptr;
+  }
+
+  // Closes the store and opens it again from the same file.
+  void reopen() {
+    store_.reset();
+    store_ = open_store();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  Store& store() { return *store_; }
+
+  std::string file_name_;
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
 };
 
 }  // namespace flashwire::store::testing

@@ -72,36 +72,9 @@ PushMessage message(const std::string& uaid, const std::string& channel_id,
   return m;
 }
 
-class SqlitePushStoreTest : public ::testing::Test {
+class SqlitePushStoreTest : public testing::SqliteStoreFixture<PushStore, &open_sqlite_push_store> {
  protected:
-  void SetUp() override {
-    std::string pattern = "/tmp/flashwire-store-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = dir_ + "/push.db";
-    store_ = open_store();
-    ASSERT_NE(store_, nullptr);
-  }
-
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::unique_ptr<PushStore> open_store(const SqliteOptions& options = {}) {
-    auto store = open_sqlite_push_store(path_, options);
-    EXPECT_TRUE(store) << store.error().message;
-    return store ? std::move(*store) : nullptr;
-  }
-
-  // Closes the store and opens it again from the same file.
-  void reopen() {
-    store_.reset();
-    store_ = open_store();
-    ASSERT_NE(store_, nullptr);
-  }
-
-  PushStore& store() { return *store_; }
+  SqlitePushStoreTest() : SqliteStoreFixture("push.db") {}
 
   void add_user_agent(const std::string& uaid, std::int64_t now = 1000) {
     auto ok = store().touch_user_agent(uaid, now);
@@ -132,10 +105,6 @@ class SqlitePushStoreTest : public ::testing::Test {
     EXPECT_TRUE(n) << n.error().message;
     return n.value_or(0);
   }
-
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<PushStore> store_;
 };
 
 // --- user agents ---

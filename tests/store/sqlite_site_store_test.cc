@@ -112,35 +112,9 @@ ApiToken token(const std::string& name, char hash_digit,
   return ApiToken{0, name, hash_of(hash_digit), std::move(scopes), 3000, false};
 }
 
-class SqliteSiteStoreTest : public ::testing::Test {
+class SqliteSiteStoreTest : public testing::SqliteStoreFixture<SiteStore, &open_sqlite_site_store> {
  protected:
-  void SetUp() override {
-    std::string pattern = "/tmp/flashwire-site-store-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = dir_ + "/site.db";
-    store_ = open_store();
-    ASSERT_NE(store_, nullptr);
-  }
-
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::unique_ptr<SiteStore> open_store(const SqliteOptions& options = {}) {
-    auto store = open_sqlite_site_store(path_, options);
-    EXPECT_TRUE(store) << store.error().message;
-    return store ? std::move(*store) : nullptr;
-  }
-
-  void reopen() {
-    store_.reset();
-    store_ = open_store();
-    ASSERT_NE(store_, nullptr);
-  }
-
-  SiteStore& store() { return *store_; }
+  SqliteSiteStoreTest() : SqliteStoreFixture("site.db") {}
 
   // Everything stored, table by table, read from the file behind the store's back: equal
   // snapshots mean that nothing changed.
@@ -195,10 +169,6 @@ class SqliteSiteStoreTest : public ::testing::Test {
     EXPECT_TRUE(n) << n.error().message;
     return n.value_or(0);
   }
-
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<SiteStore> store_;
 };
 
 // Asserts a failed call's code and that its message gives nothing away.
