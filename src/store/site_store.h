@@ -1,5 +1,5 @@
 // Storage for the news site and newsroom: articles, reader subscriptions, alerts, editor API
-// tokens and the audit log.
+// tokens, the audit log and live-event updates.
 //
 // Contract:
 // - Every mutating call is atomic: it happens completely or not at all; a failed call leaves
@@ -111,6 +111,17 @@ struct AuditEntry {
   std::string detail;  // short, human-readable; never secrets or subscription endpoints
 };
 
+// One entry of a live event (a published live-category article), shown newest first on its page
+// and streamed to readers as it is posted. Ids grow with every update and are never reused, so
+// they double as Server-Sent Events ids ("give me what came after N").
+struct LiveUpdate {
+  std::int64_t id = 0;          // assigned by the store
+  std::int64_t article_id = 0;  // the live event
+  std::string body_markdown;    // not empty
+  std::int64_t created_at = 0;  // Unix seconds
+  std::string created_by;       // API token name
+};
+
 class SiteStore {
  public:
   virtual ~SiteStore() = default;
@@ -141,6 +152,12 @@ class SiteStore {
   // Alerts.
   virtual Result<std::int64_t> create_alert(const Alert& alert) = 0;
   virtual Status set_alert_status(std::int64_t id, AlertStatus status) = 0;
+  // Compare-and-set: moves the alert to `to` only if its status is `from` now. True when it
+  // moved, false when it had another status (someone else moved it first); kNotFound if absent.
+  // The fan-out and the newsroom use it so that "sent" never overwrites "cancelled".
+  virtual Result<bool> transition_alert(std::int64_t id, AlertStatus from, AlertStatus to) = 0;
+  // Alerts with `status`, oldest first, at most `limit` (the fan-out resumes kSending ones).
+  virtual Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) = 0;
   virtual Result<std::optional<Alert>> find_alert(std::int64_t id) = 0;
   virtual Result<std::vector<Alert>> recent_alerts(std::size_t limit) = 0;
   // Counts one beacon for an alert. kNotFound if the alert does not exist.
@@ -157,6 +174,20 @@ class SiteStore {
   // Audit log (append-only).
   virtual Status append_audit(const AuditEntry& entry) = 0;
   virtual Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) = 0;
+
+  // --- Live events: updates of a published live-category article ---
+  // Appends an update; returns its id, greater than every id handed out before (ids are never
+  // reused). kNotFound if `update.article_id` is not a published article in the live category;
+  // kInvalid if body_markdown is empty. The id in the argument is ignored.
+  virtual Result<std::int64_t> add_live_update(const LiveUpdate& update) = 0;
+  // The article's updates, newest first (by id), at most `limit`. Empty for an unknown article.
+  virtual Result<std::vector<LiveUpdate>> recent_live_updates(std::int64_t article_id,
+                                                              std::size_t limit) = 0;
+  // The article's updates with id > after_id, oldest first, at most `limit`: what a reader who
+  // has seen everything up to `after_id` missed (Last-Event-ID on reconnect).
+  virtual Result<std::vector<LiveUpdate>> live_updates_after(std::int64_t article_id,
+                                                             std::int64_t after_id,
+                                                             std::size_t limit) = 0;
 };
 
 }  // namespace flashwire::store

@@ -126,6 +126,7 @@ class SqliteSiteStoreTest : public testing::SqliteStoreFixture<SiteStore, &open_
              raw.rows(std::string("SELECT * FROM ") + table + " ORDER BY id");
     }
     out += "alert_events:\n" + raw.rows("SELECT * FROM alert_events ORDER BY alert_id, event");
+    out += "live_updates:\n" + raw.rows("SELECT * FROM live_updates ORDER BY id");
     return out;
   }
 
@@ -627,6 +628,78 @@ TEST_F(SqliteSiteStoreTest, RecentAlertsAreNewestFirstAndHonourTheLimit) {
   EXPECT_TRUE(store().recent_alerts(0).value().empty());
 }
 
+// --- alert status transitions (the fan-out's compare-and-set) ---
+
+TEST_F(SqliteSiteStoreTest, TransitionAlertMovesOnlyFromTheExpectedStatus) {
+  const auto id = create_alert_ok(alert());
+  const auto other = create_alert_ok(alert());
+
+  auto moved = store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending);
+  ASSERT_TRUE(moved) << moved.error().message;
+  EXPECT_TRUE(*moved);
+  EXPECT_EQ(store().find_alert(id).value().value().status, AlertStatus::kSending);
+  EXPECT_EQ(store().find_alert(other).value().value().status, AlertStatus::kQueued);
+
+  // The newsroom cancels while the fan-out runs: "sent" must not overwrite "cancelled".
+  ASSERT_TRUE(store().transition_alert(id, AlertStatus::kSending, AlertStatus::kCancelled));
+  const std::string before = snapshot();
+  for (const AlertStatus from :
+       {AlertStatus::kQueued, AlertStatus::kSending, AlertStatus::kSent, AlertStatus::kFailed}) {
+    SCOPED_TRACE(static_cast<int>(from));
+    auto stale = store().transition_alert(id, from, AlertStatus::kSent);
+    ASSERT_TRUE(stale) << stale.error().message;
+    EXPECT_FALSE(*stale);
+  }
+  EXPECT_EQ(store().find_alert(id).value().value().status, AlertStatus::kCancelled);
+  EXPECT_EQ(snapshot(), before);
+
+  // From a status to itself is a move that changes nothing.
+  EXPECT_EQ(store().transition_alert(id, AlertStatus::kCancelled, AlertStatus::kCancelled), true);
+}
+
+TEST_F(SqliteSiteStoreTest, TransitionAlertOfAnAbsentAlertOrStatusIsAnErrorAndWritesNothing) {
+  const auto id = create_alert_ok(alert());
+  const std::string before = snapshot();
+  expect_error(store().transition_alert(999, AlertStatus::kQueued, AlertStatus::kSending),
+               ErrorCode::kNotFound);
+  expect_error(store().transition_alert(999, AlertStatus::kSent, AlertStatus::kSending),
+               ErrorCode::kNotFound);
+  expect_error(store().transition_alert(id, AlertStatus::kQueued, static_cast<AlertStatus>(9)),
+               ErrorCode::kInvalid);
+  expect_error(store().transition_alert(id, static_cast<AlertStatus>(9), AlertStatus::kQueued),
+               ErrorCode::kInvalid);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(SqliteSiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
+  std::vector<std::int64_t> sending;
+  for (int i = 0; i < 6; ++i) {
+    const auto id = create_alert_ok(alert());
+    if (i % 2 == 0) {
+      ASSERT_TRUE(store().set_alert_status(id, AlertStatus::kSending));
+      sending.push_back(id);
+    }
+  }
+  auto all = store().alerts_with_status(AlertStatus::kSending, 100);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(ids_of(*all), sending);
+  for (const Alert& a : *all) EXPECT_EQ(a.status, AlertStatus::kSending);
+  EXPECT_EQ(all->front().title, alert().title);  // whole records, not only ids
+
+  EXPECT_EQ(ids_of(store().alerts_with_status(AlertStatus::kSending, 2).value()),
+            (std::vector<std::int64_t>{sending[0], sending[1]}));
+  EXPECT_EQ(store().alerts_with_status(AlertStatus::kQueued, 100).value().size(), 3u);
+  EXPECT_TRUE(store().alerts_with_status(AlertStatus::kSending, 0).value().empty());
+  EXPECT_TRUE(store().alerts_with_status(AlertStatus::kFailed, 100).value().empty());
+
+  // A transition takes an alert out of one list and into the other.
+  ASSERT_TRUE(store().transition_alert(sending[0], AlertStatus::kSending, AlertStatus::kSent));
+  EXPECT_EQ(ids_of(store().alerts_with_status(AlertStatus::kSending, 100).value()),
+            (std::vector<std::int64_t>{sending[1], sending[2]}));
+  EXPECT_EQ(ids_of(store().alerts_with_status(AlertStatus::kSent, 100).value()),
+            std::vector<std::int64_t>{sending[0]});
+}
+
 TEST_F(SqliteSiteStoreTest, AlertEventsAreCountedPerAlert) {
   const std::int64_t first = create_alert_ok(alert());
   const std::int64_t second = create_alert_ok(alert());
@@ -825,14 +898,16 @@ TEST_F(SqliteSiteStoreTest, EverythingPersistsAcrossCloseAndReopen) {
   EXPECT_GT(create_article_ok(article("after-reopen")), draft.id);
 }
 
-TEST_F(SqliteSiteStoreTest, OpensWithWalSchemaVersion1AndItsOwnApplicationId) {
+TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicationId) {
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "1\n");
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "2\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 2);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
-            "alert_events\nalerts\napi_tokens\narticles\naudit_log\nsubscriptions\n");
+            "alert_events\nalerts\napi_tokens\narticles\naudit_log\nlive_updates\n"
+            "sqlite_sequence\nsubscriptions\n");
 }
 
 TEST_F(SqliteSiteStoreTest, TwoStoresOnOneFileSeeEachOthersWrites) {
@@ -995,7 +1070,8 @@ TEST_F(SqliteSiteStoreTest, OpeningAnotherApplicationsOrANewerFileIsCorruptAndAd
   const Case cases[] = {
       {"tables, no version", "CREATE TABLE notes (body TEXT)"},
       {"other application id", "PRAGMA user_version = 1; PRAGMA application_id = 7"},
-      {"our id, newer version", our_id + "; PRAGMA user_version = 2"},
+      {"our id, newer version",
+       our_id + "; PRAGMA user_version = " + std::to_string(kSqliteSiteStoreSchemaVersion + 1)},
       {"our id, version 0", our_id},
   };
   for (const auto& c : cases) {
@@ -1022,6 +1098,189 @@ TEST(SqliteSiteStoreInMemoryTest, MemoryStoreWorks) {
   auto id = s.create_article(article("in-memory"));
   ASSERT_TRUE(id) << id.error().message;
   EXPECT_EQ(ids_of(s.latest_articles(0, 10).value()), std::vector<std::int64_t>{*id});
+}
+
+// --- live events ---
+
+auto fields(const LiveUpdate& u) {
+  return std::make_tuple(u.id, u.article_id, u.body_markdown, u.created_at, u.created_by);
+}
+
+LiveUpdate live_update(std::int64_t article_id, const std::string& body, std::int64_t at = 5000) {
+  return LiveUpdate{0, article_id, body, at, "desk-ana"};
+}
+
+class SqliteSiteStoreLiveTest : public SqliteSiteStoreTest {
+ protected:
+  void SetUp() override {
+    SqliteSiteStoreTest::SetUp();
+    event_ = create_article_ok(article("storm-live", Category::kLive, true, 1000));
+    other_event_ = create_article_ok(article("vote-live", Category::kLive, true, 1100));
+  }
+  std::int64_t add_ok(const LiveUpdate& u) {
+    auto id = store().add_live_update(u);
+    EXPECT_TRUE(id) << id.error().message;
+    return id.value_or(0);
+  }
+  std::vector<LiveUpdate> recent(std::int64_t article_id, std::size_t limit = 100) {
+    auto updates = store().recent_live_updates(article_id, limit);
+    EXPECT_TRUE(updates) << updates.error().message;
+    return updates.value_or(std::vector<LiveUpdate>{});
+  }
+  std::vector<LiveUpdate> after(std::int64_t article_id, std::int64_t after_id,
+                                std::size_t limit = 100) {
+    auto updates = store().live_updates_after(article_id, after_id, limit);
+    EXPECT_TRUE(updates) << updates.error().message;
+    return updates.value_or(std::vector<LiveUpdate>{});
+  }
+
+  std::int64_t event_ = 0;
+  std::int64_t other_event_ = 0;
+};
+
+TEST_F(SqliteSiteStoreLiveTest, AddLiveUpdateRoundTripsEveryFieldAndIgnoresTheGivenId) {
+  LiveUpdate u = live_update(event_, "Water is **receding**.\n\n> \"Quote\" & <tags>", 5000);
+  u.id = 4242;
+  const auto id = add_ok(u);
+  EXPECT_GT(id, 0);
+  EXPECT_NE(id, 4242);
+  u.id = id;
+  const auto stored = recent(event_);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(fields(stored[0]), fields(u));
+  EXPECT_EQ(fields(after(event_, 0).at(0)), fields(u));
+}
+
+TEST_F(SqliteSiteStoreLiveTest, ListsAreNewestFirstOrAfterAnIdOldestFirstPerEvent) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(add_ok(live_update(event_, "update " + std::to_string(i), 5000 + i)));
+    add_ok(live_update(other_event_, "elsewhere " + std::to_string(i)));
+  }
+  for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_GT(ids[i], ids[i - 1]);
+
+  EXPECT_EQ(ids_of(recent(event_)),
+            (std::vector<std::int64_t>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  EXPECT_EQ(ids_of(recent(event_, 2)), (std::vector<std::int64_t>{ids[4], ids[3]}));
+  EXPECT_TRUE(recent(event_, 0).empty());
+  EXPECT_EQ(ids_of(after(event_, ids[1])), (std::vector<std::int64_t>{ids[2], ids[3], ids[4]}));
+  EXPECT_EQ(ids_of(after(event_, ids[1], 2)), (std::vector<std::int64_t>{ids[2], ids[3]}));
+  EXPECT_EQ(ids_of(after(event_, 0)), ids);
+  EXPECT_EQ(ids_of(after(event_, -7)), ids);
+  EXPECT_TRUE(after(event_, ids[4]).empty());
+  EXPECT_TRUE(after(event_, ids[4] + 1000).empty());
+  // Unknown events have no updates (not an error).
+  EXPECT_TRUE(recent(9999).empty());
+  EXPECT_TRUE(after(9999, 0).empty());
+  EXPECT_EQ(recent(other_event_).size(), 5u);
+}
+
+TEST_F(SqliteSiteStoreLiveTest, OnlyPublishedLiveArticlesTakeUpdatesAndRefusalsWriteNothing) {
+  const auto draft = create_article_ok(article("draft-live", Category::kLive, false));
+  const auto breaking = create_article_ok(article("plain-news", Category::kBreaking, true));
+  add_ok(live_update(event_, "first"));
+  const std::string before = snapshot();
+
+  struct Case {
+    const char* name;
+    LiveUpdate update;
+    ErrorCode code;
+  };
+  const Case cases[] = {
+      {"absent article", live_update(9999, "text"), ErrorCode::kNotFound},
+      {"article id 0", live_update(0, "text"), ErrorCode::kNotFound},
+      {"negative article id", live_update(-1, "text"), ErrorCode::kNotFound},
+      {"a draft live article", live_update(draft, "text"), ErrorCode::kNotFound},
+      {"a breaking-news article", live_update(breaking, "text"), ErrorCode::kNotFound},
+      {"empty body", live_update(event_, ""), ErrorCode::kInvalid},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    expect_error(store().add_live_update(c.update), c.code);
+    EXPECT_EQ(snapshot(), before);
+  }
+  EXPECT_EQ(recent(event_).size(), 1u);
+}
+
+TEST_F(SqliteSiteStoreLiveTest, AFailedInsertChangesNothingAndIdsAreNeverReused) {
+  const auto first = add_ok(live_update(event_, "first"));
+  const std::string before = snapshot();
+  RawDb(path_).exec(
+      "CREATE TRIGGER boom AFTER INSERT ON live_updates BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  EXPECT_FALSE(store().add_live_update(live_update(event_, "second")));
+  RawDb(path_).exec("DROP TRIGGER boom");
+  EXPECT_EQ(snapshot(), before);
+
+  const auto second = add_ok(live_update(event_, "second"));
+  EXPECT_GT(second, first);
+  // Even when the newest update is deleted by hand, its id is not handed out again: readers
+  // resume streams by id.
+  RawDb(path_).exec("DELETE FROM live_updates WHERE id = " + std::to_string(second));
+  EXPECT_GT(add_ok(live_update(event_, "third")), second);
+}
+
+TEST_F(SqliteSiteStoreLiveTest, UpdatesPersistAcrossReopen) {
+  LiveUpdate u = live_update(event_, "kept", 7000);
+  u.id = add_ok(u);
+  const std::string before = snapshot();
+  reopen();
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(fields(recent(event_).at(0)), fields(u));
+  EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
+}
+
+// A data directory from before live updates: version 1, no live_updates table. Made here from a
+// current file by undoing what the upgrade adds.
+TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything) {
+  upsert_ok(subscription(kEndpoint1, kBreaking | kLive));
+  const auto alert_id = create_alert_ok(alert(event_, Category::kLive));
+  create_token_ok(token("desk-ana", 'a'));
+  append_audit_ok({0, 100, "desk-ana", "article.publish", "storm-live"});
+  ASSERT_TRUE(store().record_alert_event(alert_id, AlertEvent::kClicked, 200));
+  store_.reset();
+  {
+    RawDb raw(path_);
+    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; PRAGMA user_version = 1");
+  }
+  // What version 1 holds, table by table.
+  const auto v1_snapshot = [this] {
+    RawDb raw(path_);
+    std::string out;
+    for (const char* table : {"articles", "subscriptions", "alerts", "api_tokens", "audit_log"})
+      out += std::string(table) + ":\n" + raw.rows(std::string("SELECT * FROM ") + table);
+    return out + raw.rows("SELECT * FROM alert_events ORDER BY alert_id, event");
+  };
+  const std::string v1_rows = v1_snapshot();
+  ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
+
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "2\n");
+  EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
+  EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
+            std::string::npos);
+  EXPECT_TRUE(recent(event_).empty());
+  const auto id = add_ok(live_update(event_, "first after the upgrade"));
+  EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
+  EXPECT_EQ(count_subs(kLive), 1u);
+
+  // Opening again finds version 2 and changes nothing.
+  const std::string upgraded = snapshot();
+  reopen();
+  EXPECT_EQ(snapshot(), upgraded);
+}
+
+TEST_F(SqliteSiteStoreLiveTest, AVersion1FileThatCannotBeUpgradedIsCorruptAndKeptAsItWas) {
+  store_.reset();
+  {
+    RawDb raw(path_);
+    // Claims version 1 but already has a table by the name the upgrade adds.
+    raw.exec("DROP TABLE live_updates; PRAGMA user_version = 1");
+    raw.exec("CREATE TABLE live_updates (note TEXT)");
+  }
+  const std::string schema_before = RawDb(path_).rows("SELECT sql FROM sqlite_schema");
+  expect_error(open_sqlite_site_store(path_), ErrorCode::kCorrupt);
+  EXPECT_EQ(RawDb(path_).rows("SELECT sql FROM sqlite_schema"), schema_before);
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "1\n");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ namespace {
 
 using sqlite_detail::clamp_to_int64;
 using sqlite_detail::Connection;
+using sqlite_detail::prepare_all;
 using sqlite_detail::Query;
 using sqlite_detail::Stmt;
 using sqlite_detail::Transaction;
@@ -111,10 +112,8 @@ class SqlitePushStore final : public PushStore {
  public:
   static Result<std::unique_ptr<PushStore>> create(Connection conn) {
     std::unique_ptr<SqlitePushStore> store(new SqlitePushStore(std::move(conn)));
-    for (const auto& [member, sql] : kStatements) {
-      auto stmt = store->conn_.prepare(sql);
-      if (!stmt) return tl::unexpected(stmt.error());
-      store.get()->*member = std::move(*stmt);
+    if (auto ok = prepare_all(*store, store->conn_, kStatements); !ok) {
+      return tl::unexpected(ok.error());
     }
     return std::unique_ptr<PushStore>(std::move(store));
   }

@@ -17,6 +17,7 @@ namespace {
 
 using sqlite_detail::clamp_to_int64;
 using sqlite_detail::Connection;
+using sqlite_detail::prepare_all;
 using sqlite_detail::Query;
 using sqlite_detail::Stmt;
 using sqlite_detail::Transaction;
@@ -118,8 +119,27 @@ CREATE TABLE audit_log (
 );
 )sql";
 
+// Version 2: live-event updates.
+// - AUTOINCREMENT: ids must never be reused, even after the newest row is deleted by hand,
+//   because readers resume a stream with "everything after id N".
+// - live_updates_by_article serves both listings (newest first, and after an id) of one event
+//   straight off the index.
+constexpr const char* kUpgradeToV2 = R"sql(
+CREATE TABLE live_updates (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  article_id INTEGER NOT NULL REFERENCES articles (id),
+  body_markdown TEXT NOT NULL CHECK (body_markdown <> ''),
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+);
+
+CREATE INDEX live_updates_by_article ON live_updates (article_id, id);
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2};
+
 constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
-                                            kSqliteSiteStoreSchemaVersion, kSchemaV1};
+                                            kSqliteSiteStoreSchemaVersion, kSchemaV1, kUpgrades};
 
 // --- validation: what the schema can hold ---
 
@@ -299,6 +319,13 @@ Result<Alert> read_alert(const Query& q) {
   return a;
 }
 
+#define FW_LIVE_UPDATE_COLUMNS "id, article_id, body_markdown, created_at, created_by"
+
+LiveUpdate read_live_update(const Query& q) {
+  return LiveUpdate{q.column_int(0), q.column_int(1), q.column_text(2), q.column_int(3),
+                    q.column_text(4)};
+}
+
 ApiToken read_token(const Query& q) {
   ApiToken t;
   t.id = q.column_int(0);
@@ -314,10 +341,8 @@ class SqliteSiteStore final : public SiteStore {
  public:
   static Result<std::unique_ptr<SiteStore>> create(Connection conn) {
     std::unique_ptr<SqliteSiteStore> store(new SqliteSiteStore(std::move(conn)));
-    for (const auto& [member, sql] : kStatements) {
-      auto stmt = store->conn_.prepare(sql);
-      if (!stmt) return tl::unexpected(stmt.error());
-      store.get()->*member = std::move(*stmt);
+    if (auto ok = prepare_all(*store, store->conn_, kStatements); !ok) {
+      return tl::unexpected(ok.error());
     }
     return std::unique_ptr<SiteStore>(std::move(store));
   }
@@ -509,6 +534,41 @@ class SqliteSiteStore final : public SiteStore {
     return tx.commit(kWhat);
   }
 
+  Result<bool> transition_alert(std::int64_t id, AlertStatus from, AlertStatus to) override {
+    constexpr std::string_view kWhat = "transition_alert";
+    if (static_cast<int>(from) > static_cast<int>(AlertStatus::kFailed) ||
+        static_cast<int>(to) > static_cast<int>(AlertStatus::kFailed)) {
+      return invalid(kWhat, "status out of range");
+    }
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    bool moved = false;
+    {
+      Query q(transition_alert_);
+      q.bind_int(1, id)
+          .bind_int(2, static_cast<std::int64_t>(from))
+          .bind_int(3, static_cast<std::int64_t>(to));
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      moved = conn_.changes() != 0;
+    }
+    if (!moved) {
+      Query q(find_alert_);
+      q.bind_int(1, id);
+      auto found = find_one<Alert>(q, read_alert, kWhat);
+      if (!found) return tl::unexpected(found.error());
+      if (!found->has_value())
+        return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return moved;
+  }
+
+  Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) override {
+    Query q(alerts_with_status_);
+    q.bind_int(1, static_cast<std::int64_t>(status)).bind_int(2, clamp_to_int64(limit));
+    return read_all<Alert>(q, read_alert, "alerts_with_status");
+  }
+
   Result<std::optional<Alert>> find_alert(std::int64_t id) override {
     Query q(find_alert_);
     q.bind_int(1, id);
@@ -662,6 +722,50 @@ class SqliteSiteStore final : public SiteStore {
         "recent_audit");
   }
 
+  // --- live events ---
+
+  Result<std::int64_t> add_live_update(const LiveUpdate& update) override {
+    constexpr std::string_view kWhat = "add_live_update";
+    if (update.body_markdown.empty()) return invalid(kWhat, "body is empty");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    {
+      // In the same transaction as the insert: the event cannot stop being live in between.
+      Query q(live_event_exists_);
+      q.bind_int(1, update.article_id).bind_int(2, static_cast<std::int64_t>(Category::kLive));
+      const int rc = q.step();
+      if (rc == SQLITE_DONE)
+        return make_error(ErrorCode::kNotFound, "add_live_update: no such live event");
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+    }
+    std::int64_t id = 0;
+    {
+      Query q(insert_live_update_);
+      q.bind_int(1, update.article_id)
+          .bind_text(2, update.body_markdown)
+          .bind_int(3, update.created_at)
+          .bind_text(4, update.created_by);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      id = conn_.last_insert_rowid();
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return id;
+  }
+
+  Result<std::vector<LiveUpdate>> recent_live_updates(std::int64_t article_id,
+                                                      std::size_t limit) override {
+    Query q(recent_live_updates_);
+    q.bind_int(1, article_id).bind_int(2, clamp_to_int64(limit));
+    return read_all<LiveUpdate>(q, read_live_update, "recent_live_updates");
+  }
+
+  Result<std::vector<LiveUpdate>> live_updates_after(std::int64_t article_id, std::int64_t after_id,
+                                                     std::size_t limit) override {
+    Query q(live_updates_after_);
+    q.bind_int(1, article_id).bind_int(2, after_id).bind_int(3, clamp_to_int64(limit));
+    return read_all<LiveUpdate>(q, read_live_update, "live_updates_after");
+  }
+
  private:
   explicit SqliteSiteStore(Connection conn) : conn_(std::move(conn)) {}
 
@@ -716,6 +820,8 @@ class SqliteSiteStore final : public SiteStore {
   Stmt subscriptions_page_;
   Stmt insert_alert_;
   Stmt set_alert_status_;
+  Stmt transition_alert_;
+  Stmt alerts_with_status_;
   Stmt find_alert_;
   Stmt recent_alerts_;
   Stmt count_alert_event_;
@@ -726,6 +832,10 @@ class SqliteSiteStore final : public SiteStore {
   Stmt revoke_token_;
   Stmt insert_audit_;
   Stmt recent_audit_;
+  Stmt live_event_exists_;
+  Stmt insert_live_update_;
+  Stmt recent_live_updates_;
+  Stmt live_updates_after_;
 
   struct StatementSql {
     Stmt SqliteSiteStore::*member;
@@ -767,6 +877,10 @@ class SqliteSiteStore final : public SiteStore {
        "INSERT INTO alerts (article_id, category, title, body, url, urgency, ttl_seconds, topic, "
        "status, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
       {&SqliteSiteStore::set_alert_status_, "UPDATE alerts SET status = ?2 WHERE id = ?1"},
+      {&SqliteSiteStore::transition_alert_,
+       "UPDATE alerts SET status = ?3 WHERE id = ?1 AND status = ?2"},
+      {&SqliteSiteStore::alerts_with_status_,
+       "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE status = ?1 ORDER BY id LIMIT ?2"},
       {&SqliteSiteStore::find_alert_, "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE id = ?1"},
       {&SqliteSiteStore::recent_alerts_,
        "SELECT " FW_ALERT_COLUMNS " FROM alerts ORDER BY id DESC LIMIT ?1"},
@@ -786,6 +900,17 @@ class SqliteSiteStore final : public SiteStore {
        "INSERT INTO audit_log (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)"},
       {&SqliteSiteStore::recent_audit_,
        "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?1"},
+      {&SqliteSiteStore::live_event_exists_,
+       "SELECT 1 FROM articles WHERE id = ?1 AND published = 1 AND category = ?2"},
+      {&SqliteSiteStore::insert_live_update_,
+       "INSERT INTO live_updates (article_id, body_markdown, created_at, created_by) "
+       "VALUES (?1, ?2, ?3, ?4)"},
+      {&SqliteSiteStore::recent_live_updates_,
+       "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 "
+       "ORDER BY id DESC LIMIT ?2"},
+      {&SqliteSiteStore::live_updates_after_,
+       "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 AND id > ?2 "
+       "ORDER BY id LIMIT ?3"},
   };
 };
 
@@ -793,6 +918,7 @@ class SqliteSiteStore final : public SiteStore {
 #undef FW_SUBSCRIPTION_COLUMNS
 #undef FW_ALERT_COLUMNS
 #undef FW_TOKEN_COLUMNS
+#undef FW_LIVE_UPDATE_COLUMNS
 
 }  // namespace
 

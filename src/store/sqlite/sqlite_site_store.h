@@ -16,6 +16,7 @@
 // - ApiToken: name not empty; secret_hash 64 lower-case hex characters (a SHA-256 in hex);
 //   each scope not empty and without whitespace (scopes are stored space-separated).
 // - AuditEntry: action not empty.
+// - LiveUpdate: body_markdown not empty.
 // - CategorySet arguments of queries: bits other than the Category values are kInvalid.
 //
 // Behaviour the SiteStore contract leaves open, decided here:
@@ -30,6 +31,8 @@
 // - latest_articles orders by published_at, newest first, then by id, highest first;
 //   article_count counts drafts too.
 // - recent_alerts and recent_audit are newest first by id (the order they were stored in).
+// - add_live_update checks that the article is published and live in the same transaction as
+//   the insert; live update ids are never reused (AUTOINCREMENT), across events too.
 // - list_tokens lists revoked tokens too, ordered by name. Revoking a revoked token succeeds.
 // - set_alert_status allows any transition; it is the caller's state machine.
 // - Error messages name the operation and SQLite's reason, never endpoints, keys, secrets or
@@ -48,10 +51,12 @@
 namespace flashwire::store {
 
 // The schema version this code writes and reads (PRAGMA user_version).
-inline constexpr int kSqliteSiteStoreSchemaVersion = 1;
+// Version 2 added live_updates; a version 1 file is upgraded when opened, keeping its data.
+inline constexpr int kSqliteSiteStoreSchemaVersion = 2;
 
 // Opens the site store at `path`, creating the file and its schema if the file does not exist or
-// is empty. ":memory:" gives a private in-memory store (no WAL).
+// is empty, and upgrading the schema of an older file in place (one transaction; nothing stored
+// is lost). ":memory:" gives a private in-memory store (no WAL).
 // Errors: kIo when the file cannot be opened or created (missing directory, no permission, the
 // database stays locked past the busy timeout); kCorrupt when the file is not a SQLite database,
 // is another application's database (a push store's included), has a schema version newer than

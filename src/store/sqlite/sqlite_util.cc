@@ -42,8 +42,8 @@ Result<std::int64_t> query_int(sqlite3* db, const char* sql, std::string_view wh
 }
 
 // Creates the schema in an empty database, or checks that an existing one is ours and of a
-// version this code knows. Holds the write lock throughout, so two processes opening a new file
-// at once cannot both create the schema.
+// version this code knows, upgrading an older one. Holds the write lock throughout, so two
+// processes opening a new file at once cannot both create the schema.
 Status ensure_schema(sqlite3* db, const SchemaSpec& schema) {
   const std::string what = "open " + std::string(schema.name);
   if (auto ok = exec(db, "BEGIN IMMEDIATE", what); !ok) return ok;
@@ -62,21 +62,44 @@ Status ensure_schema(sqlite3* db, const SchemaSpec& schema) {
   auto objects = query_int(db, "SELECT count(*) FROM sqlite_schema", what);
   if (!objects) return tl::unexpected(objects.error());
 
-  if (*application_id == 0 && *version == 0 && *objects == 0) {
-    if (auto ok = exec(db, schema.create_sql, what); !ok) return ok;
+  // Runs the upgrades from `from` (1 or more) to schema.version and stamps the file with it.
+  const auto upgrade = [&](std::int64_t from) -> Status {
+    if (schema.version != 1 + static_cast<int>(schema.upgrades.size())) {
+      return make_error(ErrorCode::kCorrupt, what + ": schema upgrades do not reach version " +
+                                                 std::to_string(schema.version));
+    }
+    for (auto v = from; v < schema.version; ++v) {
+      const std::string step =
+          what + ": upgrade from version " + std::to_string(v) + " to " + std::to_string(v + 1);
+      const char* sql = schema.upgrades[static_cast<std::size_t>(v - 1)];
+      if (const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+        // SQLITE_ERROR here means the file's tables are not what its version promises (say, the
+        // table being added exists already): a damaged file, not an I/O problem.
+        auto failure = sqlite_failure(db, rc, step);
+        if ((rc & 0xff) == SQLITE_ERROR) failure.value().code = ErrorCode::kCorrupt;
+        return failure;
+      }
+    }
     const std::string stamp = "PRAGMA application_id = " + std::to_string(schema.application_id) +
                               "; PRAGMA user_version = " + std::to_string(schema.version);
-    if (auto ok = exec(db, stamp.c_str(), what); !ok) return ok;
+    return exec(db, stamp.c_str(), what);
+  };
+
+  if (*application_id == 0 && *version == 0 && *objects == 0) {
+    if (auto ok = exec(db, schema.create_sql, what); !ok) return ok;
+    if (auto ok = upgrade(1); !ok) return ok;
   } else if (*application_id != schema.application_id) {
     return make_error(ErrorCode::kCorrupt, what + ": not a Flashwire " + std::string(schema.name));
   } else if (*version > schema.version) {
     return make_error(ErrorCode::kCorrupt, what + ": schema version " + std::to_string(*version) +
                                                " is newer than this code knows (" +
                                                std::to_string(schema.version) + ")");
-  } else if (*version < schema.version) {
+  } else if (*version < 1) {
     // Version 1 is the first; a stamped file without a version was not written by this code.
     return make_error(ErrorCode::kCorrupt,
                       what + ": schema version " + std::to_string(*version) + " is unknown");
+  } else if (*version < schema.version) {
+    if (auto ok = upgrade(*version); !ok) return ok;
   }
   return exec(db, "COMMIT", what);
 }

@@ -105,11 +105,18 @@ class Query {
 // What a store's file must be: PRAGMA application_id tells the store's files apart from any other
 // SQLite file (another store's included), so that a wrong path is kCorrupt instead of having
 // tables added to someone else's data; PRAGMA user_version is the schema version.
+//
+// Versions: `create_sql` creates version 1; upgrades[i] turns version i + 1 into version i + 2,
+// so `version` is 1 + upgrades.size(). A new file gets version 1 and then every upgrade; an
+// existing file of an older version gets the upgrades it lacks. Either way in one transaction
+// with the version stamp, so a file is never left half-upgraded. Upgrades only add (tables,
+// indexes, columns with defaults): nothing stored is rewritten or dropped.
 struct SchemaSpec {
   std::string_view name;  // "push store": in error messages, "open push store: ..."
   int application_id;
-  int version;             // the only version this code reads and writes
-  const char* create_sql;  // creates that version in an empty database
+  int version;             // the newest version: what this code writes, and reads after upgrading
+  const char* create_sql;  // creates version 1 in an empty database
+  std::span<const char* const> upgrades = {};  // see above
 };
 
 class Connection;
@@ -176,6 +183,18 @@ class Connection {
   Stmt commit_;
   Stmt rollback_;
 };
+
+// Prepares a store's statements: `statements` is a table of {member pointer, SQL}, and each
+// compiled statement goes into its member of `store`. The first failure is returned.
+template <typename Store, typename Statements>
+Status prepare_all(Store& store, const Connection& connection, const Statements& statements) {
+  for (const auto& [member, sql] : statements) {
+    auto stmt = connection.prepare(sql);
+    if (!stmt) return tl::unexpected(stmt.error());
+    store.*member = std::move(*stmt);
+  }
+  return {};
+}
 
 }  // namespace sqlite_detail
 }  // namespace flashwire::store
