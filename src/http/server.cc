@@ -1,15 +1,16 @@
 #include "http/server.h"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -22,6 +23,31 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// Appends the status line and header fields of `response` to `out`, byte for byte as Beast's
+// serializer writes them. Written with the body as two buffers, this costs a small part of what
+// beast::http::async_write does: its serializer walks every field as a buffer of its own, again
+// on every partial write.
+void append_header(const Response& response, std::string& out) {
+  const unsigned version = response.version();
+  const unsigned code = response.result_int();
+  char start[] = "HTTP/1.1 200 ";
+  start[5] = static_cast<char>('0' + version / 10);
+  start[7] = static_cast<char>('0' + version % 10);
+  start[9] = static_cast<char>('0' + code / 100);
+  start[10] = static_cast<char>('0' + code / 10 % 10);
+  start[11] = static_cast<char>('0' + code % 10);
+  out.append(start, sizeof start - 1);
+  out.append(response.reason());
+  out.append("\r\n");
+  for (const auto& field : response) {
+    out.append(field.name_string());
+    out.append(": ");
+    out.append(field.value());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
 
 }  // namespace
 
@@ -55,9 +81,14 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
   asio::awaitable<void> write(beast::tcp_stream& stream, Response& response, bool keep_alive) {
     response.set(beast::http::field::server, options.server_name);
     response.keep_alive(keep_alive);
-    response.prepare_payload();
+    response.prepare_payload();  // always a Content-Length: a string body's size is known
+    std::string header;
+    header.reserve(1024);
+    append_header(response, header);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(header),
+                                                    asio::buffer(response.body())};
     stream.expires_after(options.idle_timeout);
-    co_await beast::http::async_write(stream, response, kNoThrow);
+    co_await asio::async_write(stream, buffers, kNoThrow);
   }
 
   asio::awaitable<void> serve(tcp::socket socket) {
@@ -103,6 +134,11 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         co_await write(stream, response, false);
         break;
       }
+      if (handler.accepts_stream(request)) {
+        stream.expires_never();
+        handler.start_stream(std::move(stream), std::move(request), context);
+        co_return;
+      }
       const bool keep_alive = request.keep_alive() && !stopped;
       Response response = handler.handle(request, context);
       co_await write(stream, response, keep_alive);
@@ -131,7 +167,12 @@ Response json_response(Status status, std::string body) {
 Server::Server(asio::io_context& io, Handler& handler, ServerOptions options)
     : state_(std::make_shared<State>(io, handler, std::move(options))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  // Not stop(): the handler may already be gone; its streams are its own to end.
+  state_->stopped = true;
+  beast::error_code ignored;
+  state_->acceptor.close(ignored);
+}
 
 tl::expected<tcp::endpoint, std::string> Server::listen(const tcp::endpoint& endpoint) {
   beast::error_code ec;
@@ -153,6 +194,7 @@ void Server::stop() {
   state_->stopped = true;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
+  state_->handler.stop_streams();
 }
 
 std::uint64_t Server::connections_accepted() const { return state_->accepted; }

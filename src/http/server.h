@@ -1,5 +1,6 @@
 // A small HTTP/1.1 server on Boost.Beast: accepts connections, reads requests within limits,
-// hands each to a Handler, and hands WebSocket upgrades over to the Handler whole.
+// hands each to a Handler, and hands WebSocket upgrades and streaming responses (Server-Sent
+// Events) over to the Handler whole.
 //
 // The server owns limits and transport errors (oversized headers or bodies, malformed requests,
 // idle connections); handlers own meaning. A request over the body limit is answered 413, a
@@ -52,6 +53,25 @@ class Handler {
   virtual bool accepts_websocket(const Request& request) const = 0;
   // Takes over an accepted upgrade: the handler completes the WebSocket handshake on `stream`.
   virtual void start_websocket(boost::beast::tcp_stream stream, Request request) = 0;
+
+  // Streaming hand-off, for responses that last as long as the client listens (Server-Sent
+  // Events). Asked for every request that is not a WebSocket upgrade, before handle(): true
+  // means the handler answers `request` itself, on a connection it keeps.
+  virtual bool accepts_stream(const Request& /*request*/) const { return false; }
+  // Takes over the connection `request` came on. The server has written nothing for it and
+  // forgets the connection: the handler writes the whole response (status line and headers
+  // included, refusals too), owns `stream` from then on and closes it when done. No timeout is
+  // left set on `stream`; bytes the client sent after `request` are dropped (a streaming client
+  // sends nothing more). Runs on the server's io_context; must not block.
+  virtual void start_stream(boost::beast::tcp_stream stream, Request /*request*/,
+                            const RequestContext& /*context*/) {
+    boost::beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
+  // Called by Server::stop(): end every stream taken over with start_stream, promptly and
+  // cleanly (what was queued may be dropped; the socket is shut down, not reset), and refuse new
+  // ones. Not called by ~Server (the handler may be gone by then).
+  virtual void stop_streams() {}
 };
 
 // A JSON error body {"error": code, "message": message} with the given status.
@@ -70,10 +90,12 @@ class Server {
   // one-line error (address in use, permission denied).
   tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
-  // Stops accepting new connections. Connections in progress finish their current request.
+  // Stops accepting new connections and asks the handler to end its streams
+  // (Handler::stop_streams). Connections in progress finish their current request.
   void stop();
 
-  // Connections accepted so far and currently open (HTTP; WebSockets belong to the handler).
+  // Connections accepted so far and currently open (HTTP; WebSockets and streams belong to the
+  // handler).
   std::uint64_t connections_accepted() const;
 
  private:

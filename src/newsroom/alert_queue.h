@@ -1,17 +1,19 @@
 // The hand-off from the newsroom to alert delivery.
 //
 // When an editor confirms an alert (POST /api/newsroom/alerts/{id}/send), the newsroom API marks
-// it "sending" in the store and hands its id to an AlertQueue. The fan-out engine, which pages
-// through the audience and sends the pushes, will implement this interface; until it exists, the
-// app wires PendingAlertQueue, which only remembers the ids: confirmed alerts stay "sending" in
-// the store and nothing is delivered.
+// it "sending" in the store and hands its id to an AlertQueue. The fan-out engine
+// (fanout/engine.h) implements it in `flashwire serve`; PendingAlertQueue, which only remembers
+// the ids, stands in for it in tests of the newsroom.
 //
 // Thread safety: called on the server's thread; implementations that hand work to other threads
 // synchronise themselves.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
+
+#include "store/delivery_store.h"
 
 namespace flashwire::newsroom {
 
@@ -21,17 +23,25 @@ class AlertQueue {
   // Hands the alert to the fan-out. Called once per confirmed alert, after its status is
   // "sending" in the store; must not block.
   virtual void enqueue(std::int64_t alert_id) = 0;
+  // Stops a fan-out in progress (the newsroom has already marked the alert "cancelled").
+  virtual void cancel(std::int64_t /*alert_id*/) {}
+  // What the fan-out has done with the alert so far; nullopt if it has not started it.
+  virtual std::optional<store::Delivery> delivery(std::int64_t /*alert_id*/) {
+    return std::nullopt;
+  }
 };
 
-// Keeps confirmed alerts waiting, in order, for a fan-out that does not exist yet. Nothing is
-// delivered; the ids are kept in memory only (the store still says "sending" after a restart).
+// Keeps confirmed alerts waiting, in order; nothing is delivered. For tests.
 class PendingAlertQueue final : public AlertQueue {
  public:
   void enqueue(std::int64_t alert_id) override { pending_.push_back(alert_id); }
+  void cancel(std::int64_t alert_id) override { cancelled_.push_back(alert_id); }
   const std::vector<std::int64_t>& pending() const { return pending_; }
+  const std::vector<std::int64_t>& cancelled() const { return cancelled_; }
 
  private:
   std::vector<std::int64_t> pending_;
+  std::vector<std::int64_t> cancelled_;
 };
 
 }  // namespace flashwire::newsroom

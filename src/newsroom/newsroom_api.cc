@@ -21,7 +21,9 @@ constexpr std::string_view kPrefix = "/api/newsroom/";
 constexpr std::size_t kMaxJsonBytes = 64 * 1024;
 constexpr std::size_t kMaxBodyMarkdownBytes = 100 * 1000;
 constexpr std::size_t kMaxListed = 50;
-constexpr std::int64_t kMaxTtlSeconds = 2'419'200;  // 28 days, what push services keep at most
+constexpr std::int64_t kMaxTtlSeconds = 2'419'200;      // 28 days, what push services keep at most
+constexpr std::size_t kMaxLiveUpdateBytes = 20 * 1000;  // a live update is a few paragraphs
+constexpr std::size_t kMaxListedLiveUpdates = 100;
 
 http::Response error(Status status, std::string_view code, std::string_view message) {
   return http::json_error(status, code, message);
@@ -133,8 +135,42 @@ json::object article_json(const store::Article& a) {
                       {"updated_at", a.updated_at}};
 }
 
-json::object alert_json(const store::Alert& a, const store::AlertEngagement& e) {
+// What the fan-out reports: counts so far, state, and the first problem seen (e.g. a push
+// service rejecting our VAPID key). Counts of a running fan-out include its messages in flight.
+json::object delivery_json(const store::Delivery& d) {
+  json::object failed_by_reason;
+  for (const auto& [reason, count] : d.counts.failed_by_reason) failed_by_reason[reason] = count;
+  json::array latency;
+  for (std::size_t i = 0; i < d.counts.accept_latency.size(); ++i) {
+    latency.push_back(json::object{{"le_ms", i < store::kAcceptLatencyBoundsMs.size()
+                                                 ? json::value(store::kAcceptLatencyBoundsMs[i])
+                                                 : json::value(nullptr)},
+                                   {"count", d.counts.accept_latency[i]}});
+  }
+  const std::uint64_t done = d.counts.sent + d.counts.gone + d.counts.failed;
   return json::object{
+      {"state", store::delivery_state_name(d.state)},
+      {"audience", d.audience},
+      {"targeted", d.targeted},
+      {"sent", d.counts.sent},
+      {"gone", d.counts.gone},
+      {"failed", d.counts.failed},
+      {"failed_by_reason", std::move(failed_by_reason)},
+      {"retried", d.counts.retried},
+      {"pending", d.targeted > done ? d.targeted - done : 0},
+      {"started_at_ms", d.started_at_ms},
+      {"finished_at_ms",
+       d.finished_at_ms == 0 ? json::value(nullptr) : json::value(d.finished_at_ms)},
+      {"time_to_last_accept_ms", d.counts.last_accept_ms == 0
+                                     ? json::value(nullptr)
+                                     : json::value(d.counts.last_accept_ms - d.started_at_ms)},
+      {"accept_latency", std::move(latency)},
+      {"error", d.error.empty() ? json::value(nullptr) : json::value(d.error)}};
+}
+
+json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
+                        const std::optional<store::Delivery>& delivery) {
+  json::object out{
       {"id", a.id},
       {"article_id", a.article_id == 0 ? json::value(nullptr) : json::value(a.article_id)},
       {"category", store::category_name(a.category)},
@@ -151,6 +187,8 @@ json::object alert_json(const store::Alert& a, const store::AlertEngagement& e) 
                                   {"displayed", e.displayed},
                                   {"clicked", e.clicked},
                                   {"dismissed", e.dismissed}}}};
+  out["delivery"] = delivery ? json::value(delivery_json(*delivery)) : json::value(nullptr);
+  return out;
 }
 
 // Reads an optional string field: nullopt when absent or null; an error message when present
@@ -310,7 +348,8 @@ http::Response NewsroomApi::route(Call& call) {
     kAlert,
     kSend,
     kCancel,
-    kAudit
+    kAudit,
+    kLiveUpdates
   };
   Route which = Route::kNone;
   if (resource == "articles" && parts.size() == 1) which = Route::kArticles;
@@ -322,6 +361,8 @@ http::Response NewsroomApi::route(Call& call) {
   if (resource == "alerts" && id > 0 && action == "send") which = Route::kSend;
   if (resource == "alerts" && id > 0 && action == "cancel") which = Route::kCancel;
   if (resource == "audit" && parts.size() == 1) which = Route::kAudit;
+  if (resource == "live" && parts.size() == 3 && is_slug(parts[1]) && parts[2] == "updates")
+    which = Route::kLiveUpdates;
   if (which == Route::kNone) return error(Status::not_found, "not_found", "no such newsroom API");
 
   std::string_view allow = "GET";
@@ -329,6 +370,7 @@ http::Response NewsroomApi::route(Call& call) {
   switch (which) {
     case Route::kArticles:
     case Route::kAlerts:
+    case Route::kLiveUpdates:
       allow = "GET, POST";
       break;
     case Route::kArticle:
@@ -382,7 +424,7 @@ http::Response NewsroomApi::route(Call& call) {
         return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
       call.body = std::move(parsed.as_object());
     } else if (which == Route::kArticles || which == Route::kArticle || which == Route::kAlerts ||
-               which == Route::kSend) {
+               which == Route::kSend || which == Route::kLiveUpdates) {
       return error(Status::bad_request, "invalid_json", "send a JSON object");
     }
   }
@@ -406,6 +448,8 @@ http::Response NewsroomApi::route(Call& call) {
       return cancel_alert(call, id);
     case Route::kAudit:
       return audit(call);
+    case Route::kLiveUpdates:
+      return write ? post_live_update(call, parts[1]) : list_live_updates(call, parts[1]);
     case Route::kNone:
       break;
   }
@@ -532,7 +576,7 @@ http::Response NewsroomApi::list_alerts(Call&) {
   for (const auto& alert : *alerts) {
     auto engagement = store_.alert_engagement(alert.id);
     if (!engagement) return storage_unavailable();
-    list.push_back(alert_json(alert, *engagement));
+    list.push_back(alert_json(alert, *engagement, queue_.delivery(alert.id)));
   }
   return json_ok(Status::ok, json::object{{"alerts", std::move(list)}});
 }
@@ -543,7 +587,7 @@ http::Response NewsroomApi::get_alert(Call&, std::int64_t id) {
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
   auto engagement = store_.alert_engagement(id);
   if (!engagement) return storage_unavailable();
-  return json_ok(Status::ok, alert_json(**alert, *engagement));
+  return json_ok(Status::ok, alert_json(**alert, *engagement, queue_.delivery(id)));
 }
 
 http::Response NewsroomApi::compose_alert(Call& call) {
@@ -653,27 +697,45 @@ http::Response NewsroomApi::send_alert(Call& call, std::int64_t id) {
   }
   auto audience = store_.count_subscriptions(static_cast<store::CategorySet>((*alert)->category));
   if (!audience) return storage_unavailable();
-  // Marked first: a repeated confirmation then finds it "sending" and is refused.
-  if (!store_.set_alert_status(id, store::AlertStatus::kSending)) return storage_unavailable();
+  // Marked first, and only from "draft": of two confirmations racing, one wins and the other is
+  // refused, so the fan-out gets the alert exactly once.
+  auto moved =
+      store_.transition_alert(id, store::AlertStatus::kQueued, store::AlertStatus::kSending);
+  if (!moved) return storage_unavailable();
+  if (!*moved) {
+    return error(Status::conflict, "already_sending", "this alert is no longer a draft");
+  }
   queue_.enqueue(id);
   record(call, "alert.send",
          std::string(store::category_name((*alert)->category)) + ", audience " +
              std::to_string(*audience));
-  return json_ok(Status::ok,
-                 json::object{{"id", id}, {"status", "sending"}, {"audience", *audience}});
+  // 202: stored durably and handed to the fan-out; progress is at /api/newsroom/alerts/{id}.
+  return json_ok(Status::accepted,
+                 json::object{{"id", id},
+                              {"status", "sending"},
+                              {"audience", *audience},
+                              {"progress", "/api/newsroom/alerts/" + std::to_string(id)}});
 }
 
 http::Response NewsroomApi::cancel_alert(Call& call, std::int64_t id) {
   auto alert = store_.find_alert(id);
   if (!alert) return storage_unavailable();
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
-  if ((*alert)->status != store::AlertStatus::kQueued) {
-    return error(Status::conflict, "already_" + std::string(status_name((*alert)->status)),
-                 "only a draft can be cancelled; this alert is " +
-                     std::string(status_name((*alert)->status)));
+  const store::AlertStatus from = (*alert)->status;
+  if (from != store::AlertStatus::kQueued && from != store::AlertStatus::kSending) {
+    return error(Status::conflict, "already_" + std::string(status_name(from)),
+                 "only a draft or an alert being sent can be cancelled; this alert is " +
+                     std::string(status_name(from)));
   }
-  if (!store_.set_alert_status(id, store::AlertStatus::kCancelled)) return storage_unavailable();
-  record(call, "alert.cancel",
+  // Compare-and-set: if the fan-out finished in between, "sent" stands.
+  auto moved = store_.transition_alert(id, from, store::AlertStatus::kCancelled);
+  if (!moved) return storage_unavailable();
+  if (!*moved) {
+    return error(Status::conflict, "status_changed",
+                 "the alert's status changed meanwhile; reload it and try again");
+  }
+  if (from == store::AlertStatus::kSending) queue_.cancel(id);
+  record(call, from == store::AlertStatus::kSending ? "alert.cancel_sending" : "alert.cancel",
          std::string(store::category_name((*alert)->category)) + ", #" + std::to_string(id));
   return json_ok(Status::ok, json::object{{"id", id}, {"status", "cancelled"}});
 }
@@ -690,6 +752,81 @@ http::Response NewsroomApi::audit(Call&) {
                                 {"detail", entry.detail}});
   }
   return json_ok(Status::ok, json::object{{"entries", std::move(list)}});
+}
+
+// --- live events ---
+
+namespace {
+
+// Markdown text: any characters but the C0 controls other than tab and line breaks (which
+// cannot show and could confuse whatever reads the text later).
+bool is_markdown_text(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\n' && c != '\r' && c != '\t') || u == 0x7F;
+  });
+}
+
+json::object live_update_json(const store::LiveUpdate& u) {
+  return json::object{{"id", u.id},
+                      {"body_markdown", u.body_markdown},
+                      {"created_at", u.created_at},
+                      {"created_by", u.created_by}};
+}
+
+}  // namespace
+
+http::Response NewsroomApi::list_live_updates(Call&, std::string_view slug) {
+  auto event = store_.find_article_by_slug(std::string(slug));
+  if (!event) return storage_unavailable();
+  // Drafts included, as for articles: editors may prepare an event before it goes live.
+  if (!event->has_value() || (*event)->category != store::Category::kLive)
+    return error(Status::not_found, "not_found", "no live event with this slug");
+  auto updates = store_.recent_live_updates((*event)->id, kMaxListedLiveUpdates);
+  if (!updates) return storage_unavailable();
+  json::array list;
+  for (const auto& update : *updates) list.push_back(live_update_json(update));
+  return json_ok(Status::ok, json::object{{"id", (*event)->id},
+                                          {"slug", (*event)->slug},
+                                          {"published", (*event)->published},
+                                          {"updates", std::move(list)}});
+}
+
+http::Response NewsroomApi::post_live_update(Call& call, std::string_view slug) {
+  const Field body = string_field(call.body, "body_markdown");
+  if (body.problem) return invalid(*body.problem);
+  const std::string text = body.value.value_or("");
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    return invalid("body_markdown: required");
+  if (text.size() > kMaxLiveUpdateBytes)
+    return invalid("body_markdown: at most " + std::to_string(kMaxLiveUpdateBytes / 1000) + " KB");
+  if (!is_markdown_text(text))
+    return invalid("body_markdown: no control characters other than tabs and line breaks");
+
+  auto event = store_.find_article_by_slug(std::string(slug));
+  if (!event) return storage_unavailable();
+  if (!event->has_value() || (*event)->category != store::Category::kLive)
+    return error(Status::not_found, "not_found", "no live event with this slug");
+  if (!(*event)->published) {
+    return error(Status::conflict, "not_published",
+                 "publish the live event before posting updates to it");
+  }
+  store::LiveUpdate update;
+  update.article_id = (*event)->id;
+  update.body_markdown = text;
+  update.created_at = clock_.now_seconds();
+  update.created_by = call.token.name;
+  auto id = store_.add_live_update(update);
+  // kNotFound: unpublished or moved out of "live" since it was read; both mean "not live now".
+  if (!id && id.error().code == store::ErrorCode::kNotFound)
+    return error(Status::not_found, "not_found", "no live event with this slug");
+  if (!id) return storage_unavailable();
+  update.id = *id;
+  record(call, "live.update", (*event)->slug + ", #" + std::to_string(*id));
+  if (on_live_update_) on_live_update_(**event, update);
+  return json_ok(
+      Status::created,
+      json::object{{"id", *id}, {"url", article_path(**event) + "#update-" + std::to_string(*id)}});
 }
 
 }  // namespace flashwire::newsroom

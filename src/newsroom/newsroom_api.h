@@ -8,17 +8,23 @@
 //   PUT  /api/newsroom/articles/{id}            articles:write  full update → 200
 //   POST /api/newsroom/articles/{id}/publish    articles:write  publish now (idempotent) → 200
 //   GET  /api/newsroom/audience                 alerts:send     {"breaking", "live", "exclusive"}
-//   GET  /api/newsroom/alerts                   alerts:send     recent alerts with engagement
-//   GET  /api/newsroom/alerts/{id}              alerts:send     one alert with engagement
+//   GET  /api/newsroom/alerts                   alerts:send     recent alerts, engagement, delivery
+//   GET  /api/newsroom/alerts/{id}              alerts:send     one alert, engagement, delivery
 //   POST /api/newsroom/alerts                   alerts:send     compose (a draft) → 201
-//   POST /api/newsroom/alerts/{id}/send         alerts:send     {"confirm": true} → 200, queued
-//   POST /api/newsroom/alerts/{id}/cancel       alerts:send     → 200
+//   POST /api/newsroom/alerts/{id}/send         alerts:send     {"confirm": true} → 202, fan-out
+//   POST /api/newsroom/alerts/{id}/cancel       alerts:send     a draft, or stop a fan-out → 200
 //   GET  /api/newsroom/audit                    tokens:admin    recent audit entries
+//   GET  /api/newsroom/live/{slug}/updates      articles:write  a live event's updates, newest
+//                                                               first (at most 100)
+//   POST /api/newsroom/live/{slug}/updates      articles:write  {"body_markdown"} → 201 {id, url}
+//                                                               on a published live event
 //
 // Sending is two steps so that one stray request cannot notify every reader: composing stores
 // the alert with status kQueued but hands it to nobody (the API calls that status "draft");
-// only /send with {"confirm": true} marks it kSending and calls AlertQueue::enqueue, exactly
-// once per alert.
+// only /send with {"confirm": true} moves it (compare-and-set) from kQueued to kSending and calls
+// AlertQueue::enqueue, exactly once per alert. Cancelling a kSending alert moves it to
+// kCancelled first, then calls AlertQueue::cancel. An alert's "delivery" member is what
+// AlertQueue::delivery reports (counts, state, failures by reason, acceptance latency), or null.
 //
 // Order of checks: failed-authentication rate limit (429), token (401 with WWW-Authenticate:
 // Bearer for a missing, malformed, unknown or revoked token), route (404/405), scope (403
@@ -28,7 +34,9 @@
 // is never logged, stored or echoed. Errors are JSON {"error", "message"}.
 //
 // Every change is recorded in the audit log (actor: the token's name) and every article change
-// calls `on_articles_changed` (the site drops its rendered pages).
+// calls `on_articles_changed` (the site drops its rendered pages). A posted live update calls
+// the hook set with set_on_live_update (the site drops that event's page and streams the update
+// to readers).
 //
 // Thread safety: one thread, like the store it uses.
 #pragma once
@@ -60,6 +68,12 @@ class NewsroomApi {
   NewsroomApi(store::SiteStore& store, const Clock& clock, AlertQueue& queue,
               std::function<void()> on_articles_changed, NewsroomApiOptions options);
 
+  // Called after a live update is stored, with the event (a published live-category article) and
+  // the update as stored. Runs on the caller's thread, inside handle(); empty for none.
+  using LiveUpdateHook =
+      std::function<void(const store::Article& event, const store::LiveUpdate& update)>;
+  void set_on_live_update(LiveUpdateHook hook) { on_live_update_ = std::move(hook); }
+
   // Answers requests for /api/newsroom/...; nullopt for any other path.
   std::optional<http::Response> handle(const http::Request& request,
                                        const std::string& client_address);
@@ -81,6 +95,8 @@ class NewsroomApi {
   http::Response send_alert(Call& call, std::int64_t id);
   http::Response cancel_alert(Call& call, std::int64_t id);
   http::Response audit(Call& call);
+  http::Response list_live_updates(Call& call, std::string_view slug);
+  http::Response post_live_update(Call& call, std::string_view slug);
   void record(const Call& call, std::string action, std::string detail);
   void articles_changed();
 
@@ -90,6 +106,7 @@ class NewsroomApi {
   std::function<void()> on_articles_changed_;
   NewsroomApiOptions options_;
   http::RateLimiter failed_auth_;
+  LiveUpdateHook on_live_update_;
 };
 
 }  // namespace flashwire::newsroom

@@ -155,7 +155,7 @@ std::string strip_byline_prefix(std::string_view byline) {
 
 // ---- the document frame ----
 
-enum class PageKind { kHome, kArticle, kLive, kPreferences, kNotFound };
+enum class PageKind { kHome, kArticle, kLive, kPreferences, kNotFound, kNewsroom };
 
 std::string_view page_kind_name(PageKind kind) {
   switch (kind) {
@@ -169,6 +169,8 @@ std::string_view page_kind_name(PageKind kind) {
       return "preferences";
     case PageKind::kNotFound:
       return "not-found";
+    case PageKind::kNewsroom:
+      return "newsroom";
   }
   return "page";
 }
@@ -190,6 +192,9 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
   if (!description.empty()) {
     h.raw("<meta name=\"description\"").attr("content", description).raw(">\n");
   }
+  // The newsroom is for editors: search engines should neither list nor follow it.
+  const bool newsroom = frame.kind == PageKind::kNewsroom;
+  if (newsroom) h.raw("<meta name=\"robots\" content=\"noindex, nofollow\">\n");
   if (!frame.canonical_path.empty()) {
     h.raw("<link rel=\"canonical\"").attr("href", site.base_url + frame.canonical_path).raw(">\n");
   }
@@ -200,6 +205,10 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
       .attr("href", asset_url(site, "/assets/icon.svg"))
       .raw(">\n");
   h.raw("<link rel=\"stylesheet\"").attr("href", asset_url(site, "/assets/site.css")).raw(">\n");
+  if (newsroom) {
+    h.raw("<link rel=\"stylesheet\"").attr("href", asset_url(site, "/assets/newsroom.css"));
+    h.raw(">\n");
+  }
   h.raw("<meta name=\"theme-color\" content=\"#a3101d\">\n");
   h.raw("<meta name=\"referrer\" content=\"strict-origin-when-cross-origin\">\n");
   if (frame.article != nullptr) {
@@ -216,15 +225,21 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
       h.raw("<meta property=\"og:image\"").attr("content", a.image_url).raw(">\n");
     }
   }
-  if (const AppInfo* app = usable_app(site); app != nullptr && !app->ios_app_id.empty()) {
+  if (const AppInfo* app = usable_app(site);
+      app != nullptr && !app->ios_app_id.empty() && !newsroom) {
     std::string content = "app-id=" + app->ios_app_id;
     if (!frame.app_deep_link.empty()) content += ", app-argument=" + frame.app_deep_link;
     h.raw("<meta name=\"apple-itunes-app\"").attr("content", content).raw(">\n");
   }
-  h.raw("<script").attr("src", asset_url(site, "/assets/site.js")).raw(" defer></script>\n");
+  // The newsroom runs its own script; the readers' one (opt-in, app sheet) has no place there.
+  h.raw("<script")
+      .attr("src", asset_url(site, newsroom ? "/assets/newsroom.js" : "/assets/site.js"))
+      .raw(" defer></script>\n");
   h.raw("</head>\n<body");
   h.attr("class", std::string("page-") + std::string(page_kind_name(frame.kind)));
-  if (!site.vapid_public_key.empty()) h.attr("data-vapid-public-key", site.vapid_public_key);
+  if (!site.vapid_public_key.empty() && !newsroom) {
+    h.attr("data-vapid-public-key", site.vapid_public_key);
+  }
   h.raw(">\n");
 
   h.raw("<a class=\"skip-link\" href=\"#main\">Skip to main content</a>\n");
@@ -248,7 +263,10 @@ void close_document(Html& h, const SiteInfo& site, const Frame& frame) {
   h.raw("<p class=\"footer-brand\">").text(site.name).raw("</p>\n");
   h.raw("<ul class=\"footer-links\">\n");
   h.raw("<li><a href=\"/preferences\">Notification settings</a></li>\n");
-  h.raw("<li><a href=\"/feed.atom\">Atom feed</a></li>\n</ul>\n");
+  h.raw("<li><a href=\"/feed.atom\">Atom feed</a></li>\n");
+  h.raw("<li><a href=\"/newsroom\" rel=\"nofollow\"");
+  if (frame.kind == PageKind::kNewsroom) h.raw(" aria-current=\"page\"");
+  h.raw(">Newsroom</a></li>\n</ul>\n");
   h.raw(
       "<p class=\"footer-note\">This site loads no third-party scripts, fonts or trackers.</p>\n");
   h.raw("</div>\n</footer>\n");
@@ -549,6 +567,289 @@ std::string render_not_found(const SiteInfo& site) {
       "be mistyped.</p>\n");
   h.raw("<p><a class=\"button button-primary\" href=\"/\">Go to the latest news</a></p>\n");
   h.raw("</div>\n");
+  close_document(h, site, frame);
+  return h.take();
+}
+
+// ---- the newsroom ----
+
+namespace {
+
+// One labelled control of a newsroom form. newsroom.js reads the form by the controls' names,
+// which are the JSON API's field names, and shows the API's message for a field in its error
+// line. Ids: "nr-<form>-<field>" for the control, "…-hint" and "…-error".
+struct NewsroomField {
+  std::string_view form;   // "signin", "article", "alert"
+  std::string_view field;  // the API's name: "slug", "ttl_seconds"
+  std::string_view label;
+  std::string_view hint;  // "" for none
+  bool required = false;
+};
+
+std::string field_id(const NewsroomField& f) {
+  std::string id = "nr-" + std::string(f.form) + "-" + std::string(f.field);
+  std::replace(id.begin(), id.end(), '_', '-');
+  return id;
+}
+
+void begin_field(Html& h, const NewsroomField& f, bool hidden = false) {
+  h.raw("<div class=\"field\"").attr("data-field", f.field);
+  if (hidden) h.raw(" hidden");
+  h.raw(">\n<label").attr("for", field_id(f)).raw(">").text(f.label);
+  if (f.required) h.raw(" <span class=\"field-required\">(required)</span>");
+  h.raw("</label>\n");
+}
+
+// id, name, aria-describedby and required, for the control's start tag.
+void control_attributes(Html& h, const NewsroomField& f) {
+  const std::string id = field_id(f);
+  h.attr("id", id).attr("name", f.field);
+  h.attr("aria-describedby", f.hint.empty() ? id + "-error" : id + "-hint " + id + "-error");
+  if (f.required) h.raw(" required");
+}
+
+void end_field(Html& h, const NewsroomField& f) {
+  const std::string id = field_id(f);
+  if (!f.hint.empty()) {
+    h.raw("<p class=\"hint\"").attr("id", id + "-hint").raw(">").text(f.hint).raw("</p>\n");
+  }
+  h.raw("<p class=\"field-error\"").attr("id", id + "-error").raw(" hidden></p>\n</div>\n");
+}
+
+// `extra`: further attributes, trusted markup (" maxlength=\"120\"").
+void text_field(Html& h, const NewsroomField& f, std::string_view extra = "", bool hidden = false) {
+  begin_field(h, f, hidden);
+  h.raw("<input type=\"text\"");
+  control_attributes(h, f);
+  h.raw(extra).raw(">\n");
+  end_field(h, f);
+}
+
+void textarea_field(Html& h, const NewsroomField& f, int rows, std::string_view extra = "") {
+  begin_field(h, f);
+  h.raw("<textarea");
+  control_attributes(h, f);
+  h.attr("rows", std::to_string(rows)).raw(extra).raw("></textarea>\n");
+  end_field(h, f);
+}
+
+struct Option {
+  std::string_view value;
+  std::string_view label;
+};
+
+void select_field(Html& h, const NewsroomField& f, std::span<const Option> options,
+                  std::string_view selected) {
+  begin_field(h, f);
+  h.raw("<select");
+  control_attributes(h, f);
+  h.raw(">\n");
+  for (const Option& option : options) {
+    h.raw("<option").attr("value", option.value);
+    if (option.value == selected) h.raw(" selected");
+    h.raw(">").text(option.label).raw("</option>\n");
+  }
+  h.raw("</select>\n");
+  end_field(h, f);
+}
+
+std::vector<Option> category_options() {
+  std::vector<Option> options;
+  for (Category category : kAllCategories) {
+    options.push_back({category_slug(category), category_label(category)});
+  }
+  return options;
+}
+
+// RFC 8030 urgency: when a device accepts the message (the API's names as values).
+constexpr std::array<Option, 4> kUrgencies = {{
+    {"high", "High: at once, even on low battery"},
+    {"normal", "Normal: unless the battery is low"},
+    {"low", "Low: only on power or Wi-Fi"},
+    {"very-low", "Very low: only on power and Wi-Fi"},
+}};
+
+// How long push services keep an alert for a device that is offline (ttl_seconds).
+constexpr std::array<Option, 9> kTtls = {{
+    {"0", "Now or never"},
+    {"300", "5 minutes"},
+    {"900", "15 minutes"},
+    {"3600", "1 hour"},
+    {"21600", "6 hours"},
+    {"86400", "1 day"},
+    {"259200", "3 days"},
+    {"604800", "1 week"},
+    {"2419200", "28 days"},
+}};
+
+void newsroom_signin(Html& h) {
+  h.raw("<section class=\"panel nr-signin\" data-nr-signin hidden ")
+      .raw("aria-labelledby=\"nr-signin-title\">\n");
+  h.raw("<h2 class=\"panel-title\" id=\"nr-signin-title\">Sign in</h2>\n");
+  h.raw("<form class=\"nr-form\" data-nr-signin-form novalidate>\n");
+  const NewsroomField token{"signin", "token", "Editor token",
+                            "Starts with fw_. It is kept only in this browser tab and forgotten "
+                            "when you sign out or close the tab.",
+                            true};
+  begin_field(h, token);
+  h.raw("<input type=\"password\"");
+  control_attributes(h, token);
+  h.raw(" autocomplete=\"off\" spellcheck=\"false\" autocapitalize=\"off\">\n");
+  end_field(h, token);
+  h.raw("<div class=\"actions\">\n<button type=\"submit\" class=\"button button-primary\">")
+      .raw("Sign in</button>\n</div>\n");
+  h.raw("<p class=\"status\" data-nr-form-status role=\"status\" aria-live=\"polite\" ")
+      .raw("tabindex=\"-1\"></p>\n");
+  h.raw("</form>\n");
+  h.raw(
+      "<p class=\"hint\">No token? Ask whoever runs the site for one: <code>flashwire token "
+      "create --name NAME --scope articles:write --scope alerts:send</code>.</p>\n");
+  h.raw("</section>\n");
+}
+
+void newsroom_articles(Html& h) {
+  h.raw("<section class=\"panel\" data-nr-articles-panel aria-labelledby=\"nr-articles-title\">\n");
+  h.raw("<div class=\"panel-head\">\n<h2 class=\"panel-title\" id=\"nr-articles-title\">")
+      .raw("Articles</h2>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary button-small\" ")
+      .raw("data-nr-new-article>New article</button>\n</div>\n");
+  h.raw("<p class=\"status\" data-nr-panel-status role=\"status\" aria-live=\"polite\"></p>\n");
+  h.raw("<ul class=\"nr-list\" data-nr-articles></ul>\n</section>\n");
+
+  h.raw("<section class=\"panel\" data-nr-editor-panel aria-labelledby=\"nr-editor-title\">\n");
+  h.raw("<h2 class=\"panel-title\" id=\"nr-editor-title\" tabindex=\"-1\" data-nr-editor-title>")
+      .raw("New article</h2>\n");
+  h.raw(
+       "<form class=\"nr-form\" data-nr-article-form novalidate>\n<fieldset class=\"nr-fieldset\">")
+      .raw("\n<legend class=\"visually-hidden\">Article</legend>\n");
+  text_field(h, {"article", "headline", "Headline", "Up to 200 characters.", true},
+             " maxlength=\"200\"");
+  text_field(h,
+             {"article", "slug", "Slug",
+              "The address: /articles/slug. Lower-case letters, digits and hyphens.", true},
+             " maxlength=\"120\" spellcheck=\"false\" autocapitalize=\"off\"");
+  textarea_field(
+      h, {"article", "standfirst", "Standfirst", "One or two sentences; also an alert's text."}, 2,
+      " maxlength=\"600\"");
+  text_field(h, {"article", "byline", "Byline", "For example: By Mara Okafor"},
+             " maxlength=\"120\"");
+  text_field(h, {"article", "dateline", "Dateline", "Where the story is from, e.g. PORT ELLIN"},
+             " maxlength=\"80\"");
+  const std::vector<Option> categories = category_options();
+  select_field(h, {"article", "category", "Category", ""}, categories, "breaking");
+  text_field(h,
+             {"article", "image_url", "Image URL",
+              "Optional: an https:// address or a path on this site."},
+             " inputmode=\"url\" spellcheck=\"false\" autocapitalize=\"off\"");
+  text_field(h,
+             {"article", "image_alt", "Image description (alt text)",
+              "Required with an image: what the picture shows, for readers who cannot see it."},
+             " maxlength=\"300\"");
+  textarea_field(h,
+                 {"article", "body_markdown", "Body (Markdown)",
+                  "Markdown: **bold**, *italic*, [link](/articles/slug), ## Subheading, - list. "
+                  "Raw HTML is dropped.",
+                  true},
+                 14, " class=\"mono\" spellcheck=\"true\"");
+  h.raw("</fieldset>\n<div class=\"actions\">\n");
+  // Enter in a text field presses the first submit button: saving, never publishing.
+  h.raw("<button type=\"submit\" class=\"button button-secondary\" value=\"save\" ")
+      .raw("data-nr-save>Save draft</button>\n");
+  h.raw("<button type=\"submit\" class=\"button button-primary\" value=\"publish\" ")
+      .raw("data-nr-publish>Publish</button>\n</div>\n");
+  h.raw("<p class=\"status\" data-nr-form-status role=\"status\" aria-live=\"polite\" ")
+      .raw("tabindex=\"-1\"></p>\n");
+  h.raw("</form>\n</section>\n");
+}
+
+void newsroom_alerts(Html& h) {
+  h.raw("<section class=\"panel\" data-nr-compose-panel aria-labelledby=\"nr-compose-title\">\n");
+  h.raw("<h2 class=\"panel-title\" id=\"nr-compose-title\" tabindex=\"-1\">")
+      .raw("Compose an alert</h2>\n");
+  h.raw("<p class=\"hint\" data-nr-compose-source>Choose “Compose alert” on a published article ")
+      .raw("to start from it, or write one here.</p>\n");
+  h.raw("<form class=\"nr-form\" data-nr-alert-form novalidate>\n<fieldset class=\"nr-fieldset\">")
+      .raw("\n<legend class=\"visually-hidden\">Alert</legend>\n");
+  text_field(h, {"alert", "title", "Title", "Up to 120 characters.", true}, " maxlength=\"120\"");
+  textarea_field(h, {"alert", "body", "Text", "Up to 240 characters."}, 3, " maxlength=\"240\"");
+  text_field(
+      h, {"alert", "url", "Link", "Where a click leads: the article's address on this site.", true},
+      " inputmode=\"url\" spellcheck=\"false\" autocapitalize=\"off\"");
+  const std::vector<Option> categories = category_options();
+  select_field(h, {"alert", "category", "Category", "Who gets it: readers who chose this kind."},
+               categories, "breaking");
+  select_field(h, {"alert", "urgency", "Urgency", "When devices accept it."}, kUrgencies, "high");
+  select_field(h,
+               {"alert", "ttl_seconds", "Expires after",
+                "How long push services keep it for devices that are offline. Defaults: 1 hour "
+                "for breaking news, 15 minutes for live events, 1 day for exclusives."},
+               kTtls, "3600");
+  text_field(h,
+             {"alert", "topic", "Topic",
+              "Live events: a newer alert with the same topic replaces an undelivered older "
+              "one. Up to 32 of A-Z, a-z, 0-9, - and _."},
+             " maxlength=\"32\" spellcheck=\"false\" autocapitalize=\"off\"", /*hidden=*/true);
+  h.raw("</fieldset>\n");
+  h.raw("<p class=\"nr-audience\" data-nr-audience aria-live=\"polite\"></p>\n");
+  h.raw("<div class=\"actions\">\n<button type=\"submit\" class=\"button button-primary\" ")
+      .raw("data-nr-compose>Compose</button>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary\" data-nr-compose-clear>")
+      .raw("Clear</button>\n</div>\n");
+  h.raw("<p class=\"status\" data-nr-form-status role=\"status\" aria-live=\"polite\" ")
+      .raw("tabindex=\"-1\"></p>\n");
+  h.raw("</form>\n");
+  // The second step: nothing is sent until the editor confirms here.
+  h.raw("<div class=\"nr-confirm\" data-nr-confirm hidden role=\"group\" ")
+      .raw("aria-labelledby=\"nr-confirm-title\">\n");
+  h.raw("<h3 class=\"nr-confirm-title\" id=\"nr-confirm-title\" tabindex=\"-1\" ")
+      .raw("data-nr-confirm-title></h3>\n");
+  h.raw("<dl class=\"nr-summary\" data-nr-confirm-summary></dl>\n");
+  h.raw("<p class=\"hint\">Nothing has been sent yet. Once confirmed, an alert cannot be ")
+      .raw("recalled.</p>\n");
+  h.raw("<div class=\"actions\">\n<button type=\"button\" class=\"button button-primary\" ")
+      .raw("data-nr-confirm-send>Confirm</button>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary\" data-nr-confirm-cancel>")
+      .raw("Cancel</button>\n</div>\n</div>\n</section>\n");
+
+  h.raw("<section class=\"panel\" data-nr-alerts-panel aria-labelledby=\"nr-alerts-title\">\n");
+  h.raw("<div class=\"panel-head\">\n<h2 class=\"panel-title\" id=\"nr-alerts-title\">")
+      .raw("Alerts</h2>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary button-small\" ")
+      .raw("data-nr-refresh-alerts>Refresh</button>\n</div>\n");
+  h.raw("<p class=\"hint\" data-nr-polling hidden>While an alert is sending, this list ")
+      .raw("refreshes every few seconds.</p>\n");
+  h.raw("<p class=\"status\" data-nr-panel-status role=\"status\" aria-live=\"polite\"></p>\n");
+  h.raw("<ul class=\"nr-list\" data-nr-alerts></ul>\n</section>\n");
+}
+
+}  // namespace
+
+std::string render_newsroom(const SiteInfo& site) {
+  Html h;
+  Frame frame;
+  frame.kind = PageKind::kNewsroom;
+  frame.title = "Newsroom — " + site.name;
+  frame.description = "The newsroom of " + site.name + ": write stories and send alerts.";
+  open_document(h, site, frame);
+  h.raw("<div class=\"wrap newsroom\" data-newsroom").attr("data-base-url", site.base_url);
+  h.raw(">\n<div class=\"newsroom-head\">\n<h1 class=\"page-title\">Newsroom</h1>\n");
+  h.raw("<p class=\"lede\">Write and publish stories, and alert readers.</p>\n</div>\n");
+  h.raw(
+      "<noscript><p class=\"notice\">The newsroom needs JavaScript. Turn it on for this site "
+      "to use it.</p></noscript>\n");
+  // Announcements that belong to no one form: signing in and out, alerts finishing.
+  h.raw("<p class=\"status nr-announce\" data-nr-announce role=\"status\" ")
+      .raw("aria-live=\"polite\"></p>\n");
+  newsroom_signin(h);
+  h.raw("<div class=\"nr-desk\" data-nr-desk hidden>\n<div class=\"nr-session\">\n");
+  h.raw("<p class=\"nr-session-text\" data-nr-session tabindex=\"-1\"></p>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary button-small\" ")
+      .raw("data-nr-signout>Sign out</button>\n</div>\n");
+  h.raw("<div class=\"nr-columns\">\n<div class=\"nr-column\">\n");
+  newsroom_articles(h);
+  h.raw("</div>\n<div class=\"nr-column\">\n");
+  newsroom_alerts(h);
+  h.raw("</div>\n</div>\n</div>\n</div>\n");
   close_document(h, site, frame);
   return h.take();
 }

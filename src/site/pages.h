@@ -9,10 +9,12 @@
 //   (site/markdown.h). Image URLs that are not safe by is_safe_url are left out.
 // - Pages are compatible with a strict Content-Security-Policy: no inline scripts, styles or
 //   event handlers. They load /assets/site.css and /assets/site.js (`<script defer>`); data for
-//   the script travels in data-* attributes.
+//   the script travels in data-* attributes. The newsroom page loads /assets/newsroom.css too,
+//   and /assets/newsroom.js instead of site.js.
 // - Routes the pages link to (the HTTP layer serves them): "/", article_path(slug),
-//   live_path(slug) and its "/events" stream, "/preferences", "/feed.atom", "/sw.js",
-//   "/assets/…", and the JSON API "/api/subscriptions", "/api/events", "/api/vapid-public-key".
+//   live_path(slug) and its "/events" stream, "/preferences", "/feed.atom", "/newsroom",
+//   "/sw.js", "/assets/…", and the JSON API "/api/subscriptions", "/api/events",
+//   "/api/vapid-public-key" (and, from the newsroom, "/api/newsroom/…").
 // Thread-safe (no shared state).
 #pragma once
 
@@ -61,7 +63,8 @@ struct CategorySection {
 
 // One entry of a live event. `text_html` must come from render_markdown.
 struct LiveUpdate {
-  std::int64_t id = 0;    // unique per event; also the SSE event id
+  std::int64_t id = 0;    // the stored update's id, also its SSE event id; 0: the event's opening
+                          // text (the article body), which is never streamed
   std::int64_t time = 0;  // Unix seconds
   std::string text_html;
 };
@@ -88,13 +91,22 @@ std::string render_article(const SiteInfo& site, const store::Article& article,
 // site.js; without JavaScript the page explains that it needs it).
 std::string render_preferences(const SiteInfo& site);
 
-// A live event: title and the updates so far, newest first; site.js appends new ones from the
-// EventSource at live_path(slug) + "/events".
+// A live event: title and the updates so far, newest first; site.js inserts new ones from the
+// EventSource at live_path(slug) + "/events" (data-update-id tells it which it has).
 std::string render_live(const SiteInfo& site, std::string_view slug, std::string_view title,
                         std::span<const LiveUpdate> updates);
 
 // The 404 page.
 std::string render_not_found(const SiteInfo& site);
+
+// The editors' newsroom at "/newsroom": a shell that newsroom.js brings to life with the
+// newsroom JSON API (newsroom/newsroom_api.h) — sign in with an editor token, write and publish
+// articles, compose an alert, see its audience, confirm or cancel it, follow its delivery and
+// engagement. The same bytes for every editor (nothing about a session is in the page), so it
+// is cached like the other pages. Not for readers: robots noindex/nofollow, no opt-in card, no
+// app banner or sheet, no VAPID key; `site.base_url` travels in data-base-url (alert links are
+// absolute URLs on the site).
+std::string render_newsroom(const SiteInfo& site);
 
 // Atom 1.0 (RFC 4287) feed of `articles` (newest first), served at "/feed.atom" as
 // application/atom+xml. `updated_at`: the feed's <updated>, Unix seconds (normally the newest

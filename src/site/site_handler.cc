@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -30,6 +31,55 @@ std::string content_tag(std::string_view data) {
   char text[19];
   std::snprintf(text, sizeof text, "\"%016llx\"", static_cast<unsigned long long>(hash));
   return text;
+}
+
+void add_security_headers(http::Response& response) {
+  response.set("Content-Security-Policy", kContentSecurityPolicy);
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set("Referrer-Policy", "strict-origin-when-cross-origin");
+  response.set("X-Frame-Options", "DENY");
+}
+
+// A live page shows this many updates at most (and then leaves the opening entry out).
+constexpr std::size_t kMaxRenderedUpdates = 200;
+// A reconnecting reader is sent at most this many missed updates: the newest ones. One who
+// missed more reloads the page to see the rest.
+constexpr std::size_t kMaxReplayedUpdates = 100;
+
+// "/live/<slug>/events" → "<slug>"; empty when `path` is not that.
+std::string_view live_events_slug(std::string_view path) {
+  constexpr std::string_view kPrefix = "/live/", kSuffix = "/events";
+  if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) ||
+      path.size() <= kPrefix.size() + kSuffix.size())
+    return {};
+  return path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+}
+
+// A non-negative event id as sent in Last-Event-ID or ?after=: empty is 0; nullopt if invalid.
+std::optional<std::int64_t> parse_event_id(std::string_view text) {
+  if (text.empty()) return 0;
+  if (text.size() > 18 || text.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  std::int64_t id = 0;
+  for (const char c : text) id = id * 10 + (c - '0');
+  return id;
+}
+
+// The value of `name` in a query string ("a=1&after=42"); empty when absent.
+std::string_view query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=')
+      return pair.substr(name.size() + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+LiveEvent live_event(const store::LiveUpdate& update) {
+  return LiveEvent{update.id, update.created_at, render_markdown(update.body_markdown)};
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {
@@ -90,8 +140,8 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       out.body = render_article(info_, **article, render_markdown((*article)->body_markdown));
     }
   } else if (path.starts_with("/live/")) {
-    // A live event is a live-category article; its body is the first update. Further updates
-    // stream from /live/<slug>/events (answered 204 until live updates are stored).
+    // A live event is a live-category article: its updates, newest first, then its body. New
+    // updates stream from /live/<slug>/events (see start_stream).
     auto article = store_.find_article_by_slug(path.substr(6));
     if (!article) return std::nullopt;
     if (!article->has_value() || !(*article)->published ||
@@ -100,12 +150,22 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       out.body = render_not_found(info_);
     } else {
       const store::Article& event = **article;
-      const LiveUpdate first{1, event.published_at, render_markdown(event.body_markdown)};
-      out.body =
-          render_live(info_, event.slug, event.headline, std::span<const LiveUpdate>(&first, 1));
+      auto stored = store_.recent_live_updates(event.id, kMaxRenderedUpdates);
+      if (!stored) return std::nullopt;
+      std::vector<LiveUpdate> updates;
+      for (const store::LiveUpdate& update : *stored) {
+        updates.push_back({update.id, update.created_at, render_markdown(update.body_markdown)});
+      }
+      // The article's body opens the event (id 0: never streamed), below every update.
+      if (stored->size() < kMaxRenderedUpdates && !event.body_markdown.empty()) {
+        updates.push_back({0, event.published_at, render_markdown(event.body_markdown)});
+      }
+      out.body = render_live(info_, event.slug, event.headline, updates);
     }
   } else if (path == "/preferences") {
     out.body = render_preferences(info_);
+  } else if (path == "/newsroom") {
+    out.body = render_newsroom(info_);  // a static shell: the data comes from /api/newsroom/
   } else if (path == "/feed.atom") {
     auto latest = store_.latest_articles(0, 30);
     if (!latest) return std::nullopt;
@@ -173,9 +233,15 @@ http::Response SiteHandler::handle(const http::Request& request,
     response = answer ? std::move(*answer)
                       : http::json_error(http::Status::not_found, "not_found", "no such API");
   } else if (path.starts_with("/live/") && path.ends_with("/events")) {
-    // 204 tells an EventSource not to reconnect: no live updates are stored yet.
-    response = http::Response(http::Status::no_content, request.version());
-    response.set(bhttp::field::cache_control, "no-store");
+    if (live_ != nullptr) {  // a GET was handed over as a stream (accepts_stream)
+      response = http::json_error(http::Status::method_not_allowed, "method_not_allowed",
+                                  "the event stream is read with GET");
+      response.set(bhttp::field::allow, "GET");
+    } else {
+      // 204 tells an EventSource not to reconnect: nothing streams updates here.
+      response = http::Response(http::Status::no_content, request.version());
+      response.set(bhttp::field::cache_control, "no-store");
+    }
   } else if (path == "/health") {
     response = http::json_response(http::Status::ok, R"({"status":"ok"})");
   } else if (request.method() != bhttp::verb::get && request.method() != bhttp::verb::head) {
@@ -212,11 +278,75 @@ http::Response SiteHandler::handle(const http::Request& request,
       response = respond(request, **cached);
     }
   }
-  response.set("Content-Security-Policy", kContentSecurityPolicy);
-  response.set("X-Content-Type-Options", "nosniff");
-  response.set("Referrer-Policy", "strict-origin-when-cross-origin");
-  response.set("X-Frame-Options", "DENY");
+  add_security_headers(response);
   return response;
+}
+
+// --- live events ---
+
+bool SiteHandler::accepts_stream(const http::Request& request) const {
+  if (live_ == nullptr || request.method() != bhttp::verb::get) return false;
+  const std::string_view target = request.target();
+  return !live_events_slug(target.substr(0, target.find('?'))).empty();
+}
+
+void SiteHandler::start_stream(boost::beast::tcp_stream stream, http::Request request,
+                               const http::RequestContext&) {
+  const auto refuse = [&](http::Status status, std::string_view code, std::string_view message) {
+    http::Response response = http::json_error(status, code, message);
+    response.version(request.version());
+    if (status == http::Status::service_unavailable) response.set(bhttp::field::retry_after, "30");
+    add_security_headers(response);
+    live_->refuse(std::move(stream), std::move(response));
+  };
+  if (!live_->accepting()) {
+    return refuse(http::Status::service_unavailable, "too_many_streams",
+                  "too many live readers right now; reload the page later");
+  }
+  const std::string_view target = request.target();
+  const std::size_t question = target.find('?');
+  const std::string slug(live_events_slug(target.substr(0, question)));
+  auto article = store_.find_article_by_slug(slug);
+  if (!article) return refuse(http::Status::service_unavailable, "storage", "storage unavailable");
+  if (!article->has_value() || !(*article)->published ||
+      (*article)->category != store::Category::kLive) {
+    return refuse(http::Status::not_found, "not_found", "no live event at this address");
+  }
+  // EventSource sends the last id it saw when it reconnects; site.js opens the stream with
+  // ?after=<newest id on the page>. Either way the reader has everything up to the larger one.
+  const auto last_event_id = parse_event_id(request["Last-Event-ID"]);
+  const auto after = parse_event_id(
+      question == std::string_view::npos ? "" : query_value(target.substr(question + 1), "after"));
+  if (!last_event_id || !after) {
+    return refuse(http::Status::bad_request, "invalid_event_id",
+                  "Last-Event-ID and after must be update ids");
+  }
+  const std::int64_t event_id = (*article)->id;
+  std::vector<LiveEvent> backlog;
+  if (const std::int64_t seen = std::max(*last_event_id, *after); seen > 0) {
+    auto missed = store_.live_updates_after(event_id, seen, kMaxReplayedUpdates + 1);
+    if (missed && missed->size() > kMaxReplayedUpdates) {
+      missed = store_.recent_live_updates(event_id, kMaxReplayedUpdates);
+      if (missed) std::reverse(missed->begin(), missed->end());
+    }
+    if (!missed) return refuse(http::Status::service_unavailable, "storage", "storage unavailable");
+    for (const store::LiveUpdate& update : *missed) backlog.push_back(live_event(update));
+  }
+  http::Response head(http::Status::ok, request.version());
+  head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
+  head.set(bhttp::field::cache_control, "no-store");
+  head.set("X-Accel-Buffering", "no");  // proxies that buffer responses must pass events on
+  add_security_headers(head);
+  live_->add_reader(std::move(stream), std::move(head), event_id, backlog);
+}
+
+void SiteHandler::stop_streams() {
+  if (live_ != nullptr) live_->stop();
+}
+
+void SiteHandler::live_update_posted(const store::Article& event, const store::LiveUpdate& update) {
+  invalidate_page(live_path(event.slug));
+  if (live_ != nullptr) live_->publish(event.id, live_event(update));
 }
 
 }  // namespace flashwire::site

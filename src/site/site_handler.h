@@ -2,9 +2,12 @@
 // JSON API (site/api.h), with caching done properly.
 //
 //   GET /                        home          GET /articles/<slug>   article
-//   GET /live/<slug>             live event page (a live-category article; its body is the first
-//                                update; /live/<slug>/events answers 204 until updates are stored)
+//   GET /live/<slug>             live event page: a live-category article's updates, newest
+//                                first, its body the opening entry
+//   GET /live/<slug>/events      its Server-Sent Events stream (site/live_stream.h), handed over
+//                                by the server (accepts_stream); 204 when no LiveStream is set
 //   GET /preferences             settings      GET /feed.atom         Atom feed
+//   GET /newsroom                the editors' UI (a page like the others; it calls /api/newsroom/)
 //   GET /sw.js, /assets/...      embedded assets (web/)
 //   GET /.well-known/apple-app-site-association, /.well-known/assetlinks.json   when configured
 //   /api/newsroom/...            NewsroomApi (newsroom/newsroom_api.h), when one is attached
@@ -25,6 +28,7 @@
 #include "http/server.h"
 #include "newsroom/newsroom_api.h"
 #include "site/api.h"
+#include "site/live_stream.h"
 #include "site/pages.h"
 #include "store/site_store.h"
 
@@ -47,9 +51,25 @@ class SiteHandler final : public http::Handler {
   bool accepts_websocket(const http::Request&) const override { return false; }
   void start_websocket(boost::beast::tcp_stream stream, http::Request request) override;
 
+  // Live events. set_live_stream attaches the streams for GET /live/<slug>/events (nullptr
+  // detaches: that path then answers 204, which tells EventSource not to reconnect). Not owned;
+  // must outlive the handler's use. The stream endpoint answers 404 (JSON) for anything but a
+  // published live event, 503 when the LiveStream is full or stopped, 400 for a Last-Event-ID or
+  // ?after= that is not a number; else it replays the updates after the larger of the two.
+  void set_live_stream(LiveStream* live) { live_ = live; }
+  bool accepts_stream(const http::Request& request) const override;
+  void start_stream(boost::beast::tcp_stream stream, http::Request request,
+                    const http::RequestContext& context) override;
+  void stop_streams() override;
+  // After a live update is stored: drops the event's cached page and streams the update to the
+  // event's readers. `event` is the live event (article) the update belongs to.
+  void live_update_posted(const store::Article& event, const store::LiveUpdate& update);
+
   // Drops every cached page, e.g. after an article is published or edited.
   void invalidate_pages() { cache_.clear(); }
   std::size_t cached_pages() const { return cache_.size(); }
+  // Drops the cached page at `path` ("/live/<slug>"), if any.
+  void invalidate_page(const std::string& path) { cache_.erase(path); }
 
  private:
   struct Cached {
@@ -68,6 +88,7 @@ class SiteHandler final : public http::Handler {
   store::SiteStore& store_;
   SiteApi& api_;
   newsroom::NewsroomApi* newsroom_ = nullptr;
+  LiveStream* live_ = nullptr;
   SiteInfo info_;
   WellKnownFiles well_known_;
   std::map<std::string, Cached, std::less<>> cache_;

@@ -20,7 +20,14 @@ constexpr char kOrigin[] = "https://news.example";
 class RecordingQueue final : public AlertQueue {
  public:
   void enqueue(std::int64_t alert_id) override { enqueued.push_back(alert_id); }
+  void cancel(std::int64_t alert_id) override { cancelled.push_back(alert_id); }
+  std::optional<store::Delivery> delivery(std::int64_t alert_id) override {
+    if (!report || report->alert_id != alert_id) return std::nullopt;
+    return report;
+  }
   std::vector<std::int64_t> enqueued;
+  std::vector<std::int64_t> cancelled;
+  std::optional<store::Delivery> report;  // what delivery() answers for its alert
 };
 
 class NewsroomApiTest : public ::testing::Test {
@@ -343,14 +350,13 @@ TEST_F(NewsroomApiTest, ComposesFromAnArticleAndSendsOnlyAfterConfirmation) {
   EXPECT_TRUE(queue_.enqueued.empty());
 
   auto sent = post(send, json::object{{"confirm", true}});
-  ASSERT_EQ(sent.result(), http::Status::ok) << sent.body();
+  ASSERT_EQ(sent.result(), http::Status::accepted) << sent.body();
+  EXPECT_EQ(parsed(sent).at("progress"), json::value("/api/newsroom/alerts/" + std::to_string(id)));
   EXPECT_EQ(queue_.enqueued, (std::vector<std::int64_t>{id}));
   EXPECT_EQ(store_->find_alert(id).value()->status, store::AlertStatus::kSending);
   auto again = post(send, json::object{{"confirm", true}});
   EXPECT_EQ(again.result(), http::Status::conflict);
   EXPECT_EQ(queue_.enqueued.size(), 1u);
-  EXPECT_EQ(post("/api/newsroom/alerts/" + std::to_string(id) + "/cancel", json::object{}).result(),
-            http::Status::conflict);
   EXPECT_EQ(store_->recent_audit(1).value().at(0).action, "alert.send");
   EXPECT_EQ(store_->recent_audit(1).value().at(0).detail, "live, audience 1");
 
@@ -379,6 +385,55 @@ TEST_F(NewsroomApiTest, CancelsADraft) {
   EXPECT_EQ(post("/api/newsroom/alerts/" + id + "/send", json::object{{"confirm", true}}).result(),
             http::Status::conflict);
   EXPECT_TRUE(queue_.enqueued.empty());
+}
+
+TEST_F(NewsroomApiTest, ShowsDeliveryProgressAndCancelsWhileSending) {
+  auto composed = post("/api/newsroom/alerts", json::object{{"category", "breaking"},
+                                                            {"title", "Bridge closed"},
+                                                            {"url", "/articles/bridge"}});
+  ASSERT_EQ(composed.result(), http::Status::created) << composed.body();
+  const std::int64_t id = parsed(composed).at("id").as_int64();
+  const std::string path = "/api/newsroom/alerts/" + std::to_string(id);
+  EXPECT_TRUE(parsed(call(bhttp::verb::get, path)).at("delivery").is_null())
+      << "a draft has no delivery yet";
+  ASSERT_EQ(post(path + "/send", json::object{{"confirm", true}}).result(), http::Status::accepted);
+
+  store::Delivery d;
+  d.alert_id = id;
+  d.audience = 10;
+  d.targeted = 10;
+  d.started_at_ms = 1'000'000;
+  d.counts.sent = 6;
+  d.counts.gone = 1;
+  d.counts.failed = 1;
+  d.counts.failed_by_reason["http_413"] = 1;
+  d.counts.retried = 3;
+  d.counts.last_accept_ms = 1'000'750;
+  d.counts.accept_latency[0] = 6;
+  d.error = "push service https://push.example rejected our VAPID credentials (http_403)";
+  queue_.report = d;
+  const json::value delivery = parsed(call(bhttp::verb::get, path)).at("delivery");
+  EXPECT_EQ(delivery.at("state"), "running");
+  EXPECT_EQ(delivery.at("sent"), 6);
+  EXPECT_EQ(delivery.at("gone"), 1);
+  EXPECT_EQ(delivery.at("failed"), 1);
+  EXPECT_EQ(delivery.at("pending"), 2);
+  EXPECT_EQ(delivery.at("retried"), 3);
+  EXPECT_EQ(delivery.at("failed_by_reason"), (json::object{{"http_413", 1}}));
+  EXPECT_EQ(delivery.at("time_to_last_accept_ms"), 750);
+  EXPECT_EQ(delivery.at("accept_latency").as_array().at(0).at("count"), 6);
+  EXPECT_EQ(delivery.at("error"), json::value(d.error));
+  auto listed = parsed(call(bhttp::verb::get, "/api/newsroom/alerts")).at("alerts").as_array();
+  EXPECT_EQ(listed.at(0).at("delivery").at("sent"), 6);
+
+  auto cancelled = post(path + "/cancel", json::object{});
+  ASSERT_EQ(cancelled.result(), http::Status::ok) << cancelled.body();
+  EXPECT_EQ(queue_.cancelled, (std::vector<std::int64_t>{id}));
+  EXPECT_EQ(store_->find_alert(id).value()->status, store::AlertStatus::kCancelled);
+  EXPECT_EQ(store_->recent_audit(1).value().at(0).action, "alert.cancel_sending");
+  EXPECT_EQ(post(path + "/cancel", json::object{}).result(), http::Status::conflict)
+      << "a cancelled alert cannot be cancelled again";
+  EXPECT_EQ(queue_.cancelled.size(), 1u);
 }
 
 TEST_F(NewsroomApiTest, RejectsInvalidAlertsAndStoresNothing) {
@@ -432,6 +487,154 @@ TEST_F(NewsroomApiTest, AnswersUnknownRoutesAndMethods) {
   EXPECT_EQ(wrong.result(), http::Status::method_not_allowed);
   EXPECT_EQ(wrong[bhttp::field::allow], "GET, PUT");
   EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/audit")[bhttp::field::cache_control], "no-store");
+}
+
+// --- live events ---
+
+class NewsroomLiveTest : public NewsroomApiTest {
+ protected:
+  void SetUp() override {
+    NewsroomApiTest::SetUp();
+    api_->set_on_live_update([this](const store::Article& event, const store::LiveUpdate& update) {
+      posted_.emplace_back(event.slug, update.id, update.body_markdown);
+    });
+    json::object live = article("storm-live");
+    live["category"] = "live";
+    live["publish"] = true;
+    event_ = create(live);
+    live["slug"] = "vote-live";
+    live["publish"] = false;
+    draft_event_ = create(live);
+    create(article("plain-news"));
+  }
+  http::Response post_update(const std::string& slug, const json::value& body,
+                             const std::string& token = "") {
+    return post("/api/newsroom/live/" + slug + "/updates", body, token);
+  }
+  std::size_t stored_updates() {
+    return store_->recent_live_updates(event_, 1000).value().size() +
+           store_->recent_live_updates(draft_event_, 1000).value().size();
+  }
+
+  std::int64_t event_ = 0;
+  std::int64_t draft_event_ = 0;
+  std::vector<std::tuple<std::string, std::int64_t, std::string>> posted_;
+};
+
+TEST_F(NewsroomLiveTest, PostsUpdatesWithAuditAndTheHookAndListsThemNewestFirst) {
+  const std::size_t audits = audit_count();
+  clock_.advance(30);
+  auto created = post_update("storm-live", json::object{{"body_markdown", "Winds **ease**."}});
+  ASSERT_EQ(created.result(), http::Status::created) << created.body();
+  const std::int64_t first = parsed(created).at("id").as_int64();
+  EXPECT_EQ(parsed(created).at("url").as_string(),
+            "/live/storm-live#update-" + std::to_string(first));
+  EXPECT_EQ(created[bhttp::field::cache_control], "no-store");
+  ASSERT_EQ(posted_.size(), 1u);
+  EXPECT_EQ(posted_[0],
+            std::make_tuple(std::string("storm-live"), first, std::string("Winds **ease**.")));
+  EXPECT_EQ(audit_count(), audits + 1);
+  const auto entry = store_->recent_audit(1).value().at(0);
+  EXPECT_EQ(entry.action, "live.update");
+  EXPECT_EQ(entry.actor, "editor");
+  EXPECT_EQ(entry.detail, "storm-live, #" + std::to_string(first));
+
+  clock_.advance(30);
+  auto second = post_update("storm-live", json::object{{"body_markdown", "Power is back."}},
+                            writer_);  // articles:write is enough
+  ASSERT_EQ(second.result(), http::Status::created) << second.body();
+  const std::int64_t second_id = parsed(second).at("id").as_int64();
+  EXPECT_GT(second_id, first);
+
+  auto listed = call(bhttp::verb::get, "/api/newsroom/live/storm-live/updates", "", writer_);
+  ASSERT_EQ(listed.result(), http::Status::ok) << listed.body();
+  const json::object list = parsed(listed);
+  const auto& updates = list.at("updates").as_array();
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_EQ(updates[0].at("id").as_int64(), second_id);
+  EXPECT_EQ(updates[0].at("body_markdown").as_string(), "Power is back.");
+  EXPECT_EQ(updates[0].at("created_by").as_string(), "writer");
+  EXPECT_EQ(updates[0].at("created_at").as_int64(), clock_.now_seconds());
+  EXPECT_EQ(updates[1].at("id").as_int64(), first);
+  // A draft live event has no updates yet, but editors may look.
+  auto draft = call(bhttp::verb::get, "/api/newsroom/live/vote-live/updates");
+  ASSERT_EQ(draft.result(), http::Status::ok);
+  EXPECT_TRUE(parsed(draft).at("updates").as_array().empty());
+  EXPECT_FALSE(parsed(draft).at("published").as_bool());
+}
+
+TEST_F(NewsroomLiveTest, RejectsBadUpdatesInTheUsualOrderAndStoresNothing) {
+  const std::size_t audits = audit_count();
+  const std::string ok = R"({"body_markdown":"fine"})";
+  const std::string path = "/api/newsroom/live/storm-live/updates";
+  struct Case {
+    const char* name;
+    http::Response response;
+    http::Status status;
+    const char* error;
+  };
+  const std::string alerts_only = make_token("alerts-only", {"alerts:send"});
+  http::Request as_text(bhttp::verb::post, path, 11);
+  as_text.set(bhttp::field::authorization, "Bearer " + editor_);
+  as_text.set(bhttp::field::content_type, "text/plain");
+  as_text.body() = ok;
+  const Case cases[] = {
+      {"no token", call(bhttp::verb::post, path, ok, "-"), http::Status::unauthorized,
+       "missing_token"},
+      {"no scope", call(bhttp::verb::post, path, ok, alerts_only), http::Status::forbidden,
+       "insufficient_scope"},
+      {"wrong method", call(bhttp::verb::put, path, ok), http::Status::method_not_allowed,
+       "method_not_allowed"},
+      {"not JSON", *api_->handle(as_text, "10.0.0.1"), http::Status::unsupported_media_type,
+       "unsupported_media_type"},
+      {"too large",
+       call(bhttp::verb::post, path,
+            json::serialize(json::object{{"body_markdown", std::string(65 * 1024, 'a')}})),
+       http::Status::payload_too_large, "payload_too_large"},
+      {"no body", call(bhttp::verb::post, path), http::Status::bad_request, "invalid_json"},
+      {"an array", call(bhttp::verb::post, path, "[1]"), http::Status::bad_request, "invalid_json"},
+      {"missing text", post_update("storm-live", json::object{}), http::Status::bad_request,
+       "invalid_field"},
+      {"blank text", post_update("storm-live", json::object{{"body_markdown", " \n\t "}}),
+       http::Status::bad_request, "invalid_field"},
+      {"not a string", post_update("storm-live", json::object{{"body_markdown", 42}}),
+       http::Status::bad_request, "invalid_field"},
+      {"over 20 KB",
+       post_update("storm-live", json::object{{"body_markdown", std::string(20'001, 'a')}}),
+       http::Status::bad_request, "invalid_field"},
+      {"control character",
+       post_update("storm-live", json::object{{"body_markdown", std::string("a\x01z")}}),
+       http::Status::bad_request, "invalid_field"},
+      {"unknown slug", post_update("no-such-event", json::parse(ok)), http::Status::not_found,
+       "not_found"},
+      {"bad slug", post_update("Storm_Live", json::parse(ok)), http::Status::not_found,
+       "not_found"},
+      {"not a live event", post_update("plain-news", json::parse(ok)), http::Status::not_found,
+       "not_found"},
+      {"a draft event", post_update("vote-live", json::parse(ok)), http::Status::conflict,
+       "not_published"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(c.response.result(), c.status) << c.name << ": " << c.response.body();
+    EXPECT_EQ(code(c.response), c.error) << c.name;
+  }
+  EXPECT_EQ(
+      std::string(parsed(cases[7].response).at("message").as_string()).rfind("body_markdown", 0),
+      0u)
+      << "the message starts with the field's name";
+  EXPECT_EQ(stored_updates(), 0u);
+  EXPECT_TRUE(posted_.empty());
+  EXPECT_EQ(audit_count(), audits);
+  // The largest allowed update, with tabs and line breaks, is fine.
+  std::string largest(20'000, 'a');
+  largest[10] = '\n';
+  largest[11] = '\t';
+  EXPECT_EQ(post_update("storm-live", json::object{{"body_markdown", largest}}).result(),
+            http::Status::created);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/live/plain-news/updates").result(),
+            http::Status::not_found);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/live/storm-live").result(),
+            http::Status::not_found);
 }
 
 }  // namespace

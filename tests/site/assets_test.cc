@@ -34,6 +34,8 @@ TEST(Assets, HasTheServiceWorkerScriptStyleSheetAndIcon) {
       {"/assets/site.js", "text/javascript; charset=utf-8", "assets/site.js"},
       {"/assets/site.css", "text/css; charset=utf-8", "assets/site.css"},
       {"/assets/icon.svg", "image/svg+xml", "assets/icon.svg"},
+      {"/assets/newsroom.js", "text/javascript; charset=utf-8", "assets/newsroom.js"},
+      {"/assets/newsroom.css", "text/css; charset=utf-8", "assets/newsroom.css"},
   };
   for (const auto& e : expected) {
     const Asset* asset = find_asset(e.path);
@@ -115,6 +117,22 @@ TEST(Assets, ScriptsDoWhatThePagesAndServerExpect) {
   }
 }
 
+// The newsroom keeps its editor token in this tab only and sends it only to the newsroom API.
+TEST(Assets, NewsroomScriptKeepsTheTokenInTheTab) {
+  const std::string_view js = find_asset("/assets/newsroom.js")->body;
+  for (std::string_view needle :
+       {"sessionStorage", "'/api/newsroom/'", "Authorization: `Bearer ${state.token}`",
+        "credentials: 'omit'", "'Content-Type'", "{ confirm: true }", "/cancel`", "'audience'",
+        "delivery", "textContent"}) {
+    EXPECT_THAT(js, HasSubstr(needle)) << needle;
+  }
+  for (std::string_view forbidden :
+       {"localStorage", "document.cookie", "innerHTML", "outerHTML", "insertAdjacentHTML", "eval(",
+        "new Function", "document.write", ".style."}) {
+    EXPECT_THAT(js, ::testing::Not(HasSubstr(forbidden))) << forbidden;
+  }
+}
+
 // Every /assets/ URL a page references exists.
 TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
   SiteInfo site;
@@ -140,6 +158,16 @@ TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
     }
     EXPECT_EQ(found, 3u);  // icon, style sheet, script
   }
+  const std::string newsroom = render_newsroom(site);
+  std::size_t found = 0;
+  for (std::size_t at = newsroom.find("=\"/assets/"); at != std::string::npos;
+       at = newsroom.find("=\"/assets/", at + 1)) {
+    ++found;
+    const std::size_t start = at + 2;
+    const std::string url = newsroom.substr(start, newsroom.find('"', start) - start);
+    EXPECT_NE(find_asset(url.substr(0, url.find('?'))), nullptr) << url;
+  }
+  EXPECT_EQ(found, 4u);  // icon, the two style sheets, newsroom.js
 }
 
 }  // namespace

@@ -452,6 +452,198 @@ TEST(Pages, NotFound) {
   EXPECT_THAT(page, Not(HasSubstr("rel=\"canonical\"")));
 }
 
+// ---- the newsroom ----
+
+// The id="…" of every <tag> (input, select, textarea), and how many had none.
+std::vector<std::string> control_ids(const std::string& html, std::string_view tag,
+                                     std::size_t& without_id) {
+  std::vector<std::string> ids;
+  without_id = 0;
+  const std::string open = "<" + std::string(tag);
+  for (std::size_t at = html.find(open); at != std::string::npos; at = html.find(open, at + 1)) {
+    const std::string start_tag = html.substr(at, html.find('>', at) - at);
+    const std::size_t id = start_tag.find(" id=\"");
+    if (id == std::string::npos) {
+      ++without_id;
+      continue;
+    }
+    const std::size_t start = id + 5;
+    ids.push_back(start_tag.substr(start, start_tag.find('"', start) - start));
+  }
+  return ids;
+}
+
+TEST(Pages, NewsroomIsAShellForItsOwnScript) {
+  SiteInfo site = test_site();
+  site.asset_version = "v1";
+  const std::string page = render_newsroom(site);
+  EXPECT_THAT(page, HasSubstr("<title>Newsroom — Flashwire</title>"));
+  EXPECT_THAT(page, HasSubstr("<h1 class=\"page-title\">Newsroom</h1>"));
+  EXPECT_THAT(page, HasSubstr("<body class=\"page-newsroom\">"));
+  EXPECT_THAT(page, HasSubstr("data-newsroom data-base-url=\"https://news.example\""));
+  // Its own script only; the readers' script (opt-in, app sheet) is not loaded.
+  EXPECT_EQ(count(page, "<script"), 1u);
+  EXPECT_THAT(page, HasSubstr("<script src=\"/assets/newsroom.js?v=v1\" defer></script>"));
+  EXPECT_THAT(page, Not(HasSubstr("site.js")));
+  EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/site.css?v=v1\">"));
+  EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/newsroom.css?v=v1\">"));
+  EXPECT_THAT(page, HasSubstr("<noscript>"));
+  // The sign-in form and the desk are hidden until newsroom.js decides which to show.
+  EXPECT_THAT(page, HasSubstr("data-nr-signin hidden"));
+  EXPECT_THAT(page, HasSubstr("data-nr-desk hidden"));
+  EXPECT_THAT(page, HasSubstr("data-nr-confirm hidden"));
+}
+
+TEST(Pages, NewsroomIsNotForReadersOrSearchEngines) {
+  SiteInfo site = test_site();
+  site.app = test_app();
+  const std::string page = render_newsroom(site);
+  EXPECT_THAT(page, HasSubstr("<meta name=\"robots\" content=\"noindex, nofollow\">"));
+  EXPECT_THAT(page, Not(HasSubstr("rel=\"canonical\"")));
+  EXPECT_THAT(page, Not(HasSubstr("data-vapid-public-key")));
+  EXPECT_THAT(page, Not(HasSubstr("apple-itunes-app")));
+  EXPECT_THAT(page, Not(HasSubstr("app-sheet")));
+  EXPECT_THAT(page, Not(HasSubstr("data-optin")));
+  EXPECT_THAT(page, Not(HasSubstr("og:")));
+  // Reader pages stay indexable.
+  for (const auto& [name, reader_page] : all_pages(site, test_article())) {
+    EXPECT_THAT(reader_page, Not(HasSubstr("name=\"robots\""))) << name;
+  }
+}
+
+TEST(Pages, EveryPageLinksToTheNewsroomFromItsFooter) {
+  auto pages = all_pages(test_site(), test_article());
+  pages["newsroom"] = render_newsroom(test_site());
+  for (const auto& [name, page] : pages) {
+    const std::size_t footer = page.find("<footer class=\"site-footer\">");
+    ASSERT_NE(footer, std::string::npos) << name;
+    EXPECT_THAT(page.substr(footer), HasSubstr("<a href=\"/newsroom\" rel=\"nofollow\"")) << name;
+  }
+  EXPECT_THAT(pages["newsroom"],
+              HasSubstr("href=\"/newsroom\" rel=\"nofollow\" aria-current=\"page\">Newsroom</a>"));
+  EXPECT_THAT(pages["home"], Not(HasSubstr("aria-current=\"page\">Newsroom")));
+}
+
+TEST(Pages, NewsroomHasLandmarksAndOneH1) {
+  const std::string page = render_newsroom(test_site());
+  const std::size_t skip = page.find("<a class=\"skip-link\" href=\"#main\">");
+  const std::size_t header = page.find("<header class=\"masthead\">");
+  const std::size_t main = page.find("<main id=\"main\" tabindex=\"-1\">");
+  const std::size_t footer = page.find("<footer class=\"site-footer\">");
+  ASSERT_NE(skip, std::string::npos);
+  ASSERT_NE(footer, std::string::npos);
+  EXPECT_LT(skip, header);
+  EXPECT_LT(header, main);
+  EXPECT_LT(main, footer);
+  EXPECT_EQ(count(page, "<h1"), 1u);
+  // Each part of the desk is a region named by its heading.
+  for (std::string_view region : {"nr-signin-title", "nr-articles-title", "nr-editor-title",
+                                  "nr-compose-title", "nr-alerts-title"}) {
+    EXPECT_THAT(page, HasSubstr("aria-labelledby=\"" + std::string(region) + "\""));
+    EXPECT_THAT(page, HasSubstr("id=\"" + std::string(region) + "\""));
+  }
+  // Status messages are announced.
+  EXPECT_GE(count(page, "role=\"status\" aria-live=\"polite\""), 5u);
+}
+
+TEST(Pages, NewsroomFormControlsAreLabelledAndDescribed) {
+  const std::string page = render_newsroom(test_site());
+  std::size_t total = 0;
+  for (std::string_view tag : {"input", "select", "textarea"}) {
+    std::size_t without_id = 0;
+    for (const std::string& id : control_ids(page, tag, without_id)) {
+      ++total;
+      EXPECT_EQ(count(page, "<label for=\"" + id + "\">"), 1u) << id;
+      EXPECT_EQ(count(page, "id=\"" + id + "\""), 1u) << "unique id " << id;
+      // Every control points at its error line, where the API's message for it goes.
+      const std::size_t at = page.rfind('<', page.find(" id=\"" + id + "\""));
+      const std::string start_tag = page.substr(at, page.find('>', at) - at);
+      EXPECT_THAT(start_tag, HasSubstr(" aria-describedby=\"")) << id;
+      EXPECT_THAT(start_tag, HasSubstr(id + "-error\"")) << id;
+      EXPECT_THAT(page, HasSubstr("<p class=\"field-error\" id=\"" + id + "-error\" hidden>"))
+          << id;
+    }
+    EXPECT_EQ(without_id, 0u) << tag;
+  }
+  EXPECT_EQ(total, 17u);  // token, 9 article fields, 7 alert fields
+  EXPECT_EQ(count(page, "<button"), count(page, "</button>"));
+
+  const auto has_label = [&](std::string_view id, std::string_view text) {
+    EXPECT_THAT(page, HasSubstr("<label for=\"" + std::string(id) + "\">" + std::string(text)))
+        << id;
+  };
+  has_label("nr-signin-token", "Editor token");
+  EXPECT_THAT(page, HasSubstr("<input type=\"password\" id=\"nr-signin-token\" name=\"token\""));
+  has_label("nr-article-slug", "Slug");
+  has_label("nr-article-headline", "Headline");
+  has_label("nr-article-standfirst", "Standfirst");
+  has_label("nr-article-byline", "Byline");
+  has_label("nr-article-dateline", "Dateline");
+  has_label("nr-article-category", "Category");
+  has_label("nr-article-image-url", "Image URL");
+  has_label("nr-article-image-alt", "Image description (alt text)");
+  has_label("nr-article-body-markdown", "Body (Markdown)");
+  has_label("nr-alert-title", "Title");
+  has_label("nr-alert-body", "Text");
+  has_label("nr-alert-url", "Link");
+  has_label("nr-alert-category", "Category");
+  has_label("nr-alert-urgency", "Urgency");
+  has_label("nr-alert-ttl-seconds", "Expires after");
+  has_label("nr-alert-topic", "Topic");
+  // Controls are named as the API's fields, so its messages ("slug: …") find them.
+  for (std::string_view field :
+       {"slug", "headline", "standfirst", "byline", "dateline", "category", "image_url",
+        "image_alt", "body_markdown", "title", "body", "url", "urgency", "ttl_seconds", "topic"}) {
+    EXPECT_THAT(page, HasSubstr("name=\"" + std::string(field) + "\"")) << field;
+  }
+}
+
+TEST(Pages, NewsroomChoicesAreTheApisNames) {
+  const std::string page = render_newsroom(test_site());
+  for (std::string_view value : {"very-low", "low", "normal", "high"}) {
+    EXPECT_THAT(page, HasSubstr("<option value=\"" + std::string(value) + "\"")) << value;
+  }
+  EXPECT_THAT(page, HasSubstr("<option value=\"high\" selected>"));
+  EXPECT_THAT(page, HasSubstr("<option value=\"3600\" selected>1 hour</option>"));  // breaking
+  EXPECT_THAT(page, HasSubstr("<option value=\"900\">15 minutes</option>"));        // live
+  EXPECT_THAT(page, HasSubstr("<option value=\"86400\">1 day</option>"));           // exclusive
+  EXPECT_EQ(count(page, "<option value=\"breaking\" selected>Breaking news</option>"), 2u);
+  EXPECT_EQ(count(page, "<option value=\"live\">Live events</option>"), 2u);
+  EXPECT_EQ(count(page, "<option value=\"exclusive\">Exclusive reporting</option>"), 2u);
+  // The topic is for live events: hidden until that category is chosen.
+  EXPECT_THAT(page, HasSubstr("<div class=\"field\" data-field=\"topic\" hidden>"));
+  // The two steps: Compose, then Confirm or Cancel.
+  EXPECT_THAT(page, HasSubstr("data-nr-compose>Compose</button>"));
+  EXPECT_THAT(page, HasSubstr("data-nr-confirm-send>Confirm</button>"));
+  EXPECT_THAT(page, HasSubstr("data-nr-confirm-cancel>Cancel</button>"));
+  EXPECT_THAT(page, HasSubstr("value=\"save\" data-nr-save>Save draft</button>"));
+  EXPECT_THAT(page, HasSubstr("value=\"publish\" data-nr-publish>Publish</button>"));
+  // Saving comes first: Enter in a field submits with the first button, and must not publish.
+  EXPECT_LT(page.find("data-nr-save"), page.find("data-nr-publish"));
+}
+
+TEST(Pages, NewsroomIsCompatibleWithTheStrictCsp) {
+  const std::string page = render_newsroom(test_site());
+  EXPECT_FALSE(has_event_handler_attribute(page));
+  EXPECT_THAT(page, Not(HasSubstr(" style=")));
+  EXPECT_THAT(page, Not(HasSubstr("<style")));
+  EXPECT_THAT(page, Not(HasSubstr("javascript:")));
+  EXPECT_THAT(page, Not(HasSubstr("http://")));
+  EXPECT_EQ(count(page, "<script"), count(page, "<script src=\"/assets/"));
+  // Forms are driven by the script; none posts anywhere by itself.
+  EXPECT_THAT(page, Not(HasSubstr(" action=")));
+  EXPECT_EQ(count(page, "<form"), count(page, "novalidate>"));
+}
+
+TEST(Pages, NewsroomEscapesSiteFields) {
+  const SiteInfo site = evil_site();
+  const std::string page = render_newsroom(site);
+  EXPECT_THAT(page, Not(HasSubstr(kEvil)));
+  EXPECT_THAT(page, HasSubstr(escape_html(site.name)));
+  EXPECT_THAT(page, HasSubstr("data-base-url=\"" + escape_html(site.base_url) + "\""));
+  EXPECT_EQ(render_newsroom(site), render_newsroom(site));
+}
+
 TEST(Pages, OutOfRangeTimesAreClamped) {
   Article article = test_article();
   article.published_at = -5;

@@ -184,6 +184,58 @@ TEST_F(SiteHandlerTest, UnknownPathsDoNotGrowTheCache) {
   EXPECT_LE(handler_->cached_pages(), 1u);
 }
 
+TEST_F(SiteHandlerTest, ServesTheNewsroomPageLikeTheOtherPages) {
+  const auto page = get("/newsroom");
+  ASSERT_EQ(page.result(), bhttp::status::ok);
+  EXPECT_EQ(page[bhttp::field::content_type], "text/html; charset=utf-8");
+  EXPECT_EQ(page[bhttp::field::cache_control], "no-cache");
+  EXPECT_NE(page.body().find("<h1 class=\"page-title\">Newsroom</h1>"), std::string::npos);
+  EXPECT_NE(page.body().find("<label for=\"nr-signin-token\">Editor token"), std::string::npos);
+  EXPECT_NE(page.body().find("<script src=\"/assets/newsroom.js\" defer></script>"),
+            std::string::npos);
+  EXPECT_NE(page.body().find("data-base-url=\"http://127.0.0.1:8080\""), std::string::npos);
+  EXPECT_NE(page.body().find("<meta name=\"robots\" content=\"noindex, nofollow\">"),
+            std::string::npos);
+  // The same strict policy as every page: scripts and styles from the site only, fetch() to
+  // the site only (the newsroom API), no framing.
+  const std::string csp(page["Content-Security-Policy"]);
+  for (std::string_view directive : {"default-src 'self'", "script-src 'self'", "style-src 'self'",
+                                     "connect-src 'self'", "frame-ancestors 'none'"}) {
+    EXPECT_NE(csp.find(directive), std::string::npos) << directive;
+  }
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos);
+  EXPECT_EQ(page["X-Frame-Options"], "DENY");
+
+  // Cached and revalidated like the other pages.
+  const std::string etag(page[bhttp::field::etag]);
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(get("/newsroom", {{bhttp::field::if_none_match, etag}}).result(),
+            bhttp::status::not_modified);
+  EXPECT_EQ(get("/newsroom?from=footer").body(), page.body());
+  EXPECT_EQ(get("/newsroom", {}, bhttp::verb::head).result(), bhttp::status::ok);
+  EXPECT_EQ(get("/newsroom", {}, bhttp::verb::post).result(), bhttp::status::method_not_allowed);
+  EXPECT_EQ(get("/newsroom/articles").result(), bhttp::status::not_found);
+
+  // Its script and style sheet are embedded assets.
+  const auto script = get("/assets/newsroom.js");
+  ASSERT_EQ(script.result(), bhttp::status::ok);
+  EXPECT_EQ(script[bhttp::field::content_type], "text/javascript; charset=utf-8");
+  const auto style = get("/assets/newsroom.css?v=1");
+  ASSERT_EQ(style.result(), bhttp::status::ok);
+  EXPECT_EQ(style[bhttp::field::content_type], "text/css; charset=utf-8");
+  EXPECT_EQ(style[bhttp::field::cache_control], "public, max-age=31536000, immutable");
+}
+
+TEST_F(SiteHandlerTest, ReaderPagesLinkToTheNewsroom) {
+  for (const char* path : {"/", "/articles/bridge-closed", "/preferences"}) {
+    const auto page = get(path);
+    EXPECT_NE(page.body().find("<a href=\"/newsroom\" rel=\"nofollow\">Newsroom</a>"),
+              std::string::npos)
+        << path;
+    EXPECT_EQ(page.body().find("noindex"), std::string::npos) << path;
+  }
+}
+
 TEST_F(SiteHandlerTest, RoutesNewsroomPathsToTheNewsroomApiWhenAttached) {
   EXPECT_EQ(get("/api/newsroom/articles").result(), bhttp::status::not_found) << "none attached";
   newsroom::PendingAlertQueue queue;

@@ -487,13 +487,23 @@
 
   // ---- live event pages ----
 
+  // The page lists the updates so far (server-rendered, newest first, each with
+  // data-update-id). New ones arrive over Server-Sent Events and are inserted in id order without
+  // a reload. The stream is opened with ?after=<newest id shown>, so that nothing posted between
+  // rendering and connecting is lost; on reconnect EventSource itself sends Last-Event-ID, and
+  // the server replays what was missed. An id already on the page is never added twice.
   function initLive(root) {
     const url = root.dataset.eventsUrl;
     const list = root.querySelector('[data-live-updates]');
     const status = root.querySelector('[data-live-status]');
-    const seen = new Set(
-      Array.from(list.querySelectorAll('[data-update-id]'), (li) => li.dataset.updateId),
-    );
+    const seen = new Set();
+    let newest = 0;
+    for (const li of list.querySelectorAll('[data-update-id]')) {
+      const id = Number(li.dataset.updateId);
+      if (!Number.isSafeInteger(id)) continue;
+      seen.add(id);
+      newest = Math.max(newest, id);
+    }
 
     if (!url || !('EventSource' in window)) {
       status.textContent = 'Newest updates first. Reload the page to see new ones.';
@@ -501,10 +511,24 @@
     }
 
     let source = null;
+    let retryTimer = 0;
+    let retryDelay = 0;
     let shown = '';
     const say = (text) => {
       if (text !== shown) status.textContent = shown = text;
     };
+
+    // Keeps the list newest first whatever order updates arrive in.
+    function insertInOrder(item, id) {
+      for (const other of list.children) {
+        const otherId = Number(other.dataset.updateId);
+        if (Number.isSafeInteger(otherId) && otherId < id) {
+          list.insertBefore(item, other);
+          return;
+        }
+      }
+      list.append(item);
+    }
 
     function addUpdate(event) {
       let update;
@@ -513,16 +537,18 @@
       } catch {
         return;
       }
-      if (!update || update.id === undefined || typeof update.text_html !== 'string') return;
-      const id = String(update.id);
-      if (seen.has(id)) return; // a reconnect may resend what is already on the page
+      if (!update || !Number.isSafeInteger(update.id) || update.id <= 0) return;
+      if (typeof update.html !== 'string') return;
+      const id = update.id;
+      if (seen.has(id)) return; // rendered with the page, or resent after a reconnect
       seen.add(id);
+      newest = Math.max(newest, id);
 
       const item = document.createElement('li');
       item.className = 'live-update is-new';
       item.id = `update-${id}`;
-      item.dataset.updateId = id;
-      const time = formatTime(update.time);
+      item.dataset.updateId = String(id);
+      const time = formatTime(update.at);
       if (time) {
         const element = document.createElement('time');
         element.dateTime = time.iso;
@@ -532,34 +558,46 @@
       const body = document.createElement('div');
       body.className = 'live-update-body';
       // Server-rendered by render_markdown (raw HTML and unsafe URLs already removed).
-      body.innerHTML = update.text_html;
+      body.innerHTML = update.html;
       item.append(body);
-      list.prepend(item);
+      insertInOrder(item, id);
 
       const empty = root.querySelector('[data-live-empty]');
       if (empty) empty.remove();
       say(time ? `New update at ${time.text}.` : 'New update.');
     }
 
+    function disconnect() {
+      clearTimeout(retryTimer);
+      retryTimer = 0;
+      if (source) source.close();
+      source = null;
+    }
+
     function connect() {
-      source = new EventSource(url);
-      source.addEventListener('open', () => say('Live: new updates appear here automatically.'));
-      source.addEventListener('message', addUpdate);
+      disconnect();
+      source = new EventSource(newest > 0 ? `${url}?after=${newest}` : url);
+      source.addEventListener('open', () => {
+        retryDelay = 0;
+        say('Live: new updates appear here automatically.');
+      });
       source.addEventListener('update', addUpdate);
       source.addEventListener('error', () => {
-        if (source.readyState === EventSource.CLOSED) {
-          say('Live updates have stopped. Reload the page to see new ones.');
-        } else {
+        if (!source || source.readyState !== EventSource.CLOSED) {
           say('Connection lost. Reconnecting…');
+          return;
         }
+        // EventSource gives up for good on an error answer (the server busy, say): try again
+        // later ourselves, less and less often.
+        retryDelay = Math.min(retryDelay ? retryDelay * 2 : 15_000, 300_000);
+        say('Live updates are paused. Trying again shortly…');
+        source = null;
+        retryTimer = setTimeout(connect, retryDelay);
       });
     }
 
     // Close the stream when the page is put away, so the back/forward cache can keep it.
-    window.addEventListener('pagehide', () => {
-      if (source) source.close();
-      source = null;
-    });
+    window.addEventListener('pagehide', disconnect);
     window.addEventListener('pageshow', (event) => {
       if (event.persisted && !source) connect();
     });

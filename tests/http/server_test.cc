@@ -1,0 +1,136 @@
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <sstream>
+#include <thread>
+
+namespace flashwire::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+// Answers by path: the responses the server must write exactly as Beast would.
+Response make_response(std::string_view path) {
+  if (path == "/page") {
+    Response response(Status::ok, 11);
+    response.set(bhttp::field::content_type, "text/html; charset=utf-8");
+    response.set(bhttp::field::etag, "\"0123456789abcdef\"");
+    response.set("Content-Security-Policy", "default-src 'self'");
+    response.set("X-Custom", "");
+    response.body() = "<!doctype html><p>hello</p>";
+    return response;
+  }
+  if (path == "/reason") {
+    Response response(static_cast<Status>(299), 11);
+    response.reason("Fine Anyway");
+    response.body() = "custom";
+    return response;
+  }
+  if (path == "/large") {
+    Response response(Status::ok, 11);
+    response.body() = std::string(3 * 1024 * 1024, 'x');  // several partial writes
+    return response;
+  }
+  return json_error(Status::not_found, "not_found", "no such path");
+}
+
+class PathHandler final : public Handler {
+ public:
+  Response handle(const Request& request, const RequestContext&) override {
+    Response response = make_response(request.target());
+    response.version(request.version());
+    return response;
+  }
+  bool accepts_websocket(const Request&) const override { return false; }
+  void start_websocket(boost::beast::tcp_stream stream, Request) override {
+    boost::beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
+};
+
+// What Beast's own serializer writes for `path`, after the server's finishing touches.
+std::string beast_bytes(std::string_view path, unsigned version, bool keep_alive) {
+  Response response = make_response(path);
+  response.version(version);
+  response.set(bhttp::field::server, "flashwire");
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  std::ostringstream out;
+  out << response;
+  return out.str();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto bound = server_.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    ASSERT_TRUE(bound) << bound.error();
+    endpoint_ = *bound;
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    asio::post(io_, [this] { server_.stop(); });
+    io_.stop();
+    thread_.join();
+  }
+
+  tcp::socket connect() {
+    tcp::socket socket(client_io_);
+    socket.connect(endpoint_);
+    return socket;
+  }
+  // Sends `request` on a new connection and reads until the server closes it.
+  std::string exchange(std::string_view request) {
+    tcp::socket socket = connect();
+    asio::write(socket, asio::buffer(request));
+    std::string response;
+    boost::beast::error_code ec;
+    asio::read(socket, asio::dynamic_buffer(response), ec);
+    EXPECT_EQ(ec, asio::error::eof);
+    return response;
+  }
+
+  asio::io_context io_;
+  asio::io_context client_io_;
+  PathHandler handler_;
+  Server server_{io_, handler_};
+  tcp::endpoint endpoint_;
+  std::thread thread_;
+};
+
+TEST_F(ServerTest, WritesResponsesByteForByteAsBeastDoes) {
+  for (const std::string path : {"/page", "/reason", "/missing"}) {
+    SCOPED_TRACE(path);
+    EXPECT_EQ(exchange("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+              beast_bytes(path, 11, false));
+    EXPECT_EQ(exchange("GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n"),
+              beast_bytes(path, 10, false));
+  }
+}
+
+TEST_F(ServerTest, KeepsConnectionsAliveAndWritesLargeBodiesWhole) {
+  tcp::socket socket = connect();
+  boost::beast::flat_buffer buffer;
+  for (const std::string path : {"/page", "/large", "/page"}) {
+    SCOPED_TRACE(path);
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    asio::write(socket, asio::buffer(request));
+    bhttp::response<bhttp::string_body> response;
+    bhttp::read(socket, buffer, response);
+    EXPECT_EQ(response.result(), Status::ok);
+    EXPECT_TRUE(response.keep_alive());
+    EXPECT_EQ(response.body(), make_response(path).body());
+    EXPECT_EQ(response[bhttp::field::server], "flashwire");
+  }
+}
+
+}  // namespace
+}  // namespace flashwire::http
