@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/cli_error.h"
+#include "app/fanout_commands.h"
 #include "app/push_service_command.h"
 #include "app/serve_command.h"
 #include "app/webpush_commands.h"
@@ -16,9 +17,11 @@ int main(int argc, char** argv) {
 
   flashwire::app::add_serve_command(app);
   flashwire::app::add_token_commands(app);
+  flashwire::app::add_subscription_commands(app);
   flashwire::app::add_vapid_commands(app);
   flashwire::app::add_webpush_commands(app);
   flashwire::app::add_push_service_command(app);
+  flashwire::app::add_fanout_commands(app);
 
   try {
     app.parse(argc, argv);

@@ -20,6 +20,7 @@
 #include "app/serve_config.h"
 #include "common/clock.h"
 #include "common/fd_limit.h"
+#include "fanout/engine.h"
 #include "newsroom/alert_queue.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
@@ -29,6 +30,7 @@
 #include "store/sqlite/sqlite_push_store.h"
 #include "store/sqlite/sqlite_site_store.h"
 #include "webpush/base64url.h"
+#include "webpush/message.h"
 #include "webpush/p256.h"
 #include "webpush/push_hosts.h"
 
@@ -41,15 +43,40 @@ namespace json = boost::json;
 // Nothing is served until io_context::run(), by which time the target is set.
 struct HandlerSlot final : http::Handler {
   http::Handler* target = nullptr;
+  // Prometheus text for GET /metrics, answered to loopback clients only (operators scrape it
+  // from the same host or through their own proxy; readers never see it).
+  std::function<std::string()> metrics;
   http::Response handle(const http::Request& request,
                         const http::RequestContext& context) override {
+    if (metrics && request.target() == "/metrics" &&
+        request.method() == boost::beast::http::verb::get && is_loopback(context.remote_address)) {
+      http::Response response(http::Status::ok, request.version());
+      response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
+      response.set(boost::beast::http::field::cache_control, "no-store");
+      response.body() = metrics();
+      response.prepare_payload();
+      return response;
+    }
     return target->handle(request, context);
+  }
+  static bool is_loopback(const std::string& address) {
+    return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.");
   }
   bool accepts_websocket(const http::Request& request) const override {
     return target->accepts_websocket(request);
   }
   void start_websocket(boost::beast::tcp_stream stream, http::Request request) override {
     target->start_websocket(std::move(stream), std::move(request));
+  }
+  bool accepts_stream(const http::Request& request) const override {
+    return target->accepts_stream(request);
+  }
+  void start_stream(boost::beast::tcp_stream stream, http::Request request,
+                    const http::RequestContext& context) override {
+    target->start_stream(std::move(stream), std::move(request), context);
+  }
+  void stop_streams() override {
+    if (target != nullptr) target->stop_streams();
   }
 };
 
@@ -231,15 +258,36 @@ void run_serve(const ServeFlags& flags) {
     well_known.assetlinks = asset_links(*config.app);
   }
   site::SiteHandler handler(*store, api, info, well_known);
-  // No fan-out engine yet: confirmed alerts are marked "sending" and wait in this queue;
-  // nothing is delivered (docs/site.md, "Newsroom API").
-  newsroom::PendingAlertQueue alert_queue;
+  // Alerts editors confirm are sent by the fan-out engine, on threads of its own.
+  auto vapid_tokens = webpush::VapidTokenCache::create(vapid, config.vapid_subject, system_clock());
+  if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
+  fanout::EngineConfig engine_config;
+  engine_config.site_db_path = (data / "site.sqlite").string();
+  engine_config.delivery_db_path = (data / "delivery.sqlite").string();
+  engine_config.icon_url = base_url + "/assets/icon.svg";
+  engine_config.shard_size = static_cast<std::size_t>(config.fanout.shard_size);
+  engine_config.pipeline.threads = static_cast<unsigned>(config.fanout.threads);
+  engine_config.pipeline.concurrency = static_cast<std::size_t>(config.fanout.concurrency);
+  engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
+  engine_config.pipeline.per_origin_connections = config.fanout.per_origin_connections;
+  engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
+  auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
+  if (!engine) throw CommandError("fan-out: " + engine.error());
+  fanout::FanoutEngine& alert_queue = **engine;
+  slot.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = base_url;
   newsroom::NewsroomApi newsroom_api(
       *store, system_clock(), alert_queue, [&handler] { handler.invalidate_pages(); },
       newsroom_options);
   handler.set_newsroom(&newsroom_api);
+  // Live events: readers' event streams, fed by the updates editors post.
+  site::LiveStream live_stream;
+  handler.set_live_stream(&live_stream);
+  newsroom_api.set_on_live_update(
+      [&handler](const store::Article& event, const store::LiveUpdate& update) {
+        handler.live_update_posted(event, update);
+      });
   slot.target = &handler;
 
   std::unique_ptr<pushservice::PushServer> push_server;
@@ -263,6 +311,7 @@ void run_serve(const ServeFlags& flags) {
   }
 
   std::cout << "Flashwire is serving " << config.site_name << "\n  site:     " << base_url << "/\n";
+  std::cout << "  newsroom: " << base_url << "/newsroom\n";
   if (push_server)
     std::cout << "  push service: " << config.push_service.public_url
               << "/ (WebSocket and RFC 8030)\n";
@@ -270,6 +319,8 @@ void run_serve(const ServeFlags& flags) {
     std::cout << "  editor token (shown once, keep it safe): " << first_token << "\n";
   }
   std::cout << std::flush;
+  if (auto started = alert_queue.start(); !started)
+    throw CommandError("fan-out: " + started.error());
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::steady_timer deadline(io);
@@ -281,6 +332,7 @@ void run_serve(const ServeFlags& flags) {
     deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
   });
   io.run();
+  alert_queue.stop();  // requests in flight finish; an unfinished alert resumes on next start
 }
 
 }  // namespace
@@ -299,6 +351,81 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--no-demo", flags->no_demo, "Do not add demo articles to an empty site");
   cmd->callback([flags] { run_serve(*flags); });
 }
+
+void add_subscription_commands(CLI::App& app) {
+  auto* subscriptions = app.add_subcommand("subscriptions", "Readers' push subscriptions");
+  subscriptions->require_subcommand(1);
+  auto flags = std::make_shared<ServeFlags>();
+  auto file = std::make_shared<std::string>();
+  auto categories = std::make_shared<std::vector<std::string>>();
+  auto* import = subscriptions->add_subcommand(
+      "import",
+      "Import subscriptions from a file with one PushSubscription JSON per line (e.g. moving "
+      "from another sender); each is checked like the readers' API checks it");
+  add_config_options(*import, *flags);
+  import->add_option("--category", *categories, "breaking, live, exclusive (repeatable)")
+      ->required();
+  import->add_option("file", *file, "JSON lines: {\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}")
+      ->required();
+  import->callback([flags, file, categories] {
+    const ServeConfig config = load_config(*flags);
+  store::CategorySet set = 0;
+  for (const auto& name : *categories) {
+    const auto category = store::parse_category(name);
+    if (!category) throw CommandError("--category: unknown category '" + name + "'");
+    set |= static_cast<store::CategorySet>(*category);
+  }
+  auto hosts = webpush::PushHostPolicy::create(config.push_hosts);
+  if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
+  std::ifstream in(*file);
+  if (!in) throw CommandError("cannot open " + *file + " for reading");
+  auto store = open_site_store(prepare_data_dir(config.data_dir));
+  const std::int64_t now = system_clock().now_seconds();
+  std::uint64_t imported = 0, rejected = 0, line_number = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    boost::system::error_code ec;
+    const json::value v = json::parse(line, ec);
+    const json::object* o = ec ? nullptr : v.if_object();
+    const json::value* endpoint = o != nullptr ? o->if_contains("endpoint") : nullptr;
+    const json::value* keys = o != nullptr ? o->if_contains("keys") : nullptr;
+    const json::object* k = keys != nullptr ? keys->if_object() : nullptr;
+    const json::value* p256dh = k != nullptr ? k->if_contains("p256dh") : nullptr;
+    const json::value* auth = k != nullptr ? k->if_contains("auth") : nullptr;
+    std::string why;
+    if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr ||
+        !p256dh->is_string() || auth == nullptr || !auth->is_string()) {
+      why = "not a PushSubscription {endpoint, keys: {p256dh, auth}}";
+    } else if (auto origin = hosts->check(endpoint->as_string()); !origin) {
+      why = "endpoint: " + origin.error().message;
+    } else if (auto parsed = webpush::SubscriptionKeys::from_base64url(p256dh->as_string(),
+                                                                       auth->as_string());
+               !parsed) {
+      why = "keys: " + parsed.error().message;
+    }
+    if (!why.empty()) {
+      // The line number and the reason only: endpoints and keys are never printed.
+      if (++rejected <= 10) std::cerr << *file << ':' << line_number << ": " << why << '\n';
+      continue;
+    }
+    store::Subscription sub;
+    sub.endpoint = std::string(endpoint->as_string());
+    sub.p256dh = std::string(p256dh->as_string());
+    sub.auth = std::string(auth->as_string());
+    sub.categories = set;
+    sub.created_at = sub.updated_at = now;
+    if (auto stored = store->upsert_subscription(sub); !stored) {
+      throw CommandError("store (after " + std::to_string(imported) +
+                         " imported): " + stored.error().message);
+    }
+    ++imported;
+  }
+  std::cout << imported << " imported, " << rejected << " rejected" << std::endl;
+  if (rejected > 0) throw CommandError(std::to_string(rejected) + " line(s) rejected", 2);
+});
+}  // namespace flashwire::app
 
 void add_token_commands(CLI::App& app) {
   auto* token = app.add_subcommand("token", "Editor API tokens");

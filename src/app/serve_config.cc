@@ -50,6 +50,20 @@ bool read_string_list(const toml::table& table, std::string_view key, std::vecto
   return true;
 }
 
+bool read_int(const toml::table& table, std::string_view key, int& out, int min, int max,
+              std::string& error, std::string_view prefix) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return true;
+  const auto* value = node->as_integer();
+  if (value == nullptr || value->get() < min || value->get() > max) {
+    error = std::string(prefix) + std::string(key) + ": must be a whole number from " +
+            std::to_string(min) + " to " + std::to_string(max);
+    return false;
+  }
+  out = static_cast<int>(value->get());
+  return true;
+}
+
 bool check_keys(const toml::table& table, const std::set<std::string_view>& known,
                 std::string_view prefix, std::string& error) {
   for (const auto& [key, value] : table) {
@@ -82,7 +96,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   std::string error;
   if (!check_keys(root,
                   {"listen", "data_dir", "base_url", "site_name", "demo", "vapid_subject",
-                   "push_hosts", "push_service", "app"},
+                   "push_hosts", "push_service", "fanout", "app"},
                   "", error)) {
     return path + ": " + error;
   }
@@ -111,6 +125,28 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
         !read_string(*table, "public_url", config.push_service.public_url, error,
                      "push_service.")) {
       return path + ": " + error;
+    }
+  }
+  if (const toml::node* node = root.get("fanout")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": fanout: must be a table";
+    if (!check_keys(
+            *table,
+            {"threads", "concurrency", "per_origin_connections", "shard_size", "per_broadcast_key"},
+            "fanout.", error)) {
+      return path + ": " + error;
+    }
+    FanoutConfig& f = config.fanout;
+    if (!read_int(*table, "threads", f.threads, 0, 64, error, "fanout.") ||
+        !read_int(*table, "concurrency", f.concurrency, 1, 10000, error, "fanout.") ||
+        !read_int(*table, "per_origin_connections", f.per_origin_connections, 1, 1000, error,
+                  "fanout.") ||
+        !read_int(*table, "shard_size", f.shard_size, 1, 100000, error, "fanout.")) {
+      return path + ": " + error;
+    }
+    if (const toml::node* key = table->get("per_broadcast_key")) {
+      if (!key->is_boolean()) return path + ": fanout.per_broadcast_key: must be true or false";
+      f.per_broadcast_key = key->as_boolean()->get();
     }
   }
   if (const toml::node* node = root.get("app")) {

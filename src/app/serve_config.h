@@ -6,8 +6,9 @@
 //   site_name = "Flashwire News"       demo = true                vapid_subject =
 //   "mailto:desk@news.example" push_hosts = ["http://127.0.0.1:8090"]          # origins allowed
 //   besides the vendors' push services [push_service]  enabled = false   listen = "127.0.0.1:8090"
-//   public_url = "" [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
-//   apple_team_id = "…"
+//   public_url = "" [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64
+//   shard_size = 500  per_broadcast_key = false [app]  name = "…"  scheme = "flashwire"  ios_app_id
+//   = "…"  ios_store_url = "…" apple_team_id = "…"
 //          bundle_id = "…"  android_package = "…"  android_store_url = "…"  android_cert_sha256 =
 //          ["AB:CD:…"]
 // Environment: FLASHWIRE_LISTEN, FLASHWIRE_DATA_DIR, FLASHWIRE_BASE_URL, FLASHWIRE_SITE_NAME,
@@ -40,6 +41,15 @@ struct EmbeddedPushServiceConfig {
   std::string public_url;  // default: http://<listen>
 };
 
+// [fanout]: how alerts are sent (fanout/pipeline.h, fanout/engine.h).
+struct FanoutConfig {
+  int threads = 0;                  // sender threads; 0: one per core
+  int concurrency = 256;            // requests in flight, all threads
+  int per_origin_connections = 64;  // connections to one push service
+  int shard_size = 500;             // subscriptions per durable progress step
+  bool per_broadcast_key = false;   // one RFC 8291 sender key per alert (opt-in)
+};
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "data";
@@ -49,6 +59,7 @@ struct ServeConfig {
   std::string vapid_subject = "mailto:newsroom@flashwire.example";
   std::vector<std::string> push_hosts;
   EmbeddedPushServiceConfig push_service;
+  FanoutConfig fanout;
   std::optional<AppLinkConfig> app;
 };
 

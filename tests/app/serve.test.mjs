@@ -110,13 +110,14 @@ describe('flashwire serve', () => {
     assert.equal(typeof composed.json.audience, 'number');
     assert.equal(composed.json.confirm, `/api/newsroom/alerts/${composed.json.id}/send`);
     const sent = await api(server, 'POST', composed.json.confirm, { confirm: true }, editor);
-    assert.equal(sent.status, 200, JSON.stringify(sent.json));
+    assert.equal(sent.status, 202, JSON.stringify(sent.json));
     assert.equal(sent.json.status, 'sending');
     const again = await api(server, 'POST', composed.json.confirm, { confirm: true }, editor);
     assert.equal(again.status, 409);
     const alert = await api(server, 'GET', `/api/newsroom/alerts/${composed.json.id}`, undefined, editor);
     assert.equal(alert.json.title, 'Lighthouse keeper rescues trawler crew');
-    assert.equal(alert.json.status, 'sending');
+    // Its audience (breaking) is empty here, so the fan-out may already have finished.
+    assert.match(alert.json.status, /^(sending|sent)$/);
   });
 
   test('a restart keeps subscriptions, keys and tokens', async () => {

@@ -1,8 +1,10 @@
 // The reader site's pages in a real browser: headless Chromium (Debian's /usr/bin/chromium,
 // driven by puppeteer-core) against `flashwire serve` on 127.0.0.1 with demo content. Covers
 // the home page, an article with the notification opt-in card, the mobile "Open in app" sheet
-// with and without [app] configured, and an accessibility smoke test (labels, alt, lang,
-// colour contrast in the light and the dark scheme). Screenshots are written as PNG to
+// with and without [app] configured, an accessibility smoke test (labels, alt, lang,
+// colour contrast in the light and the dark scheme), and the editors' newsroom at /newsroom
+// (sign in with a real token, publish, compose, confirm; wrong and under-scoped tokens).
+// Screenshots are written as PNG to
 // $FLASHWIRE_E2E_ARTIFACTS (default: a new temp dir, printed in the test output), and each one is
 // checked: a real PNG of the expected size, taken of a page whose key elements were found.
 //
@@ -15,9 +17,10 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { startServe } from '../support/flashwire_serve.mjs';
+import { flashwire, newSubscriber } from '../support/flashwire_cli.mjs';
 import {
   launchChromium, closeChromium, artifactsDir, pngInfo, parseColor, composite, contrastRatio,
-  makeTempDir, removeDir, withTimeout,
+  makeTempDir, removeDir, withTimeout, pollUntil,
 } from './support/chromium.mjs';
 
 const TEST_TIMEOUT_MS = 60000;
@@ -568,5 +571,430 @@ describe('reader pages in headless Chromium', () => {
       assert.deepEqual(failures, [], 'text contrast below 4.5:1');
       t.diagnostic(`contrast measured on ${measured} element/scheme pairs, all ≥ 4.5:1`);
       assertCleanPage(session, appSite);
+    });
+});
+
+// ------------------------------------------------------------------ live events
+
+describe('live event page in headless Chromium', () => {
+  // A demo live event on the site without [app]; its first start printed an editor token.
+  const LIVE_SLUG = 'marathon-live-updates';
+
+  test('an update posted through the newsroom API appears at the top without a reload',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const token = /editor token[^:]*: (fw_[A-Za-z0-9_-]+)/.exec(plainSite.output)?.[1];
+      assert.ok(token, 'flashwire serve printed an editor token on its first start');
+      const session = await openPage(t);
+      const { page } = session;
+      await visit(page, `${plainSite.url}/live/${LIVE_SLUG}`);
+      // site.js says so once the event stream is open.
+      await page.waitForFunction(
+        () => document.querySelector('[data-live-status]').textContent.startsWith('Live:'));
+      await page.evaluate(() => { window.__e2eSamePage = true; });
+      const before = await page.$$eval('[data-update-id]', (items) => items.length);
+
+      const response = await withTimeout(fetch(`${plainSite.url}/api/newsroom/live/${LIVE_SLUG}/updates`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ body_markdown: 'Leaders pass **the 30 km mark**.' }),
+      }), STEP_TIMEOUT_MS, 'posting a live update');
+      assert.equal(response.status, 201, await response.clone().text());
+      const { id } = await response.json();
+      assert.ok(Number.isSafeInteger(id) && id > 0, `update id ${id}`);
+
+      await page.waitForSelector(`#update-${id}`);
+      assert.equal(await page.evaluate(() => window.__e2eSamePage), true, 'the page was not reloaded');
+      const first = await page.$eval('[data-live-updates] > li', (li) => ({
+        id: li.dataset.updateId, text: li.innerText, strong: li.querySelector('strong')?.textContent,
+        time: li.querySelector('time')?.getAttribute('datetime'),
+      }));
+      assert.equal(first.id, String(id), 'the new update is at the top');
+      assert.match(first.text, /Leaders pass the 30 km mark\./);
+      assert.equal(first.strong, 'the 30 km mark', 'the Markdown is rendered');
+      assert.match(first.time ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal(await page.$$eval('[data-update-id]', (items) => items.length), before + 1);
+      assert.match(await textOf(page, '[data-live-status]'), /^New update at /,
+        'the status (role=status, aria-live=polite) announces it');
+      assert.equal(await page.$eval('[data-live-status]', (el) => el.getAttribute('aria-live')), 'polite');
+      await screenshot(t, page, 'live-desktop');
+
+      // Reloaded, the page renders the update itself, and the stream (opened after it) does not
+      // add it again.
+      await visit(page, `${plainSite.url}/live/${LIVE_SLUG}`);
+      await page.waitForFunction(
+        () => document.querySelector('[data-live-status]').textContent.startsWith('Live:'));
+      await settle();
+      assert.equal(await page.$$eval(`[data-update-id="${id}"]`, (items) => items.length), 1);
+      assert.equal(await page.$eval('[data-live-updates] > li', (li) => li.dataset.updateId), String(id));
+      assertCleanPage(session, plainSite);
+    });
+});
+
+// ------------------------------------------------------------------ the newsroom
+
+describe('the newsroom in headless Chromium', () => {
+  // Its own site: a subscriber whose endpoint is a dead port on loopback (allowed through
+  // push_hosts), so the audience is not zero and a fan-out, if one runs, stays on 127.0.0.1.
+  const DEAD_PUSH_ORIGIN = 'http://127.0.0.1:9';
+  const STORY = {
+    headline: 'Ferry service resumes across the bay after storm',
+    slug: 'ferry-service-resumes-across-the-bay-after-storm',
+    standfirst: 'The first crossing since Tuesday left the north pier at 07:15 with 212 passengers.',
+    byline: 'By Ines Duarte',
+    dateline: 'PORT ELLIN',
+    body: 'The harbour master **lifted the weather restriction** at dawn.\n\n- Timetable as normal from noon\n',
+  };
+  // Chromium reports every non-2xx fetch as a console error; these are the ones a test asks for.
+  const EXPECTED_HTTP_ERRORS = /Failed to load resource: the server responded with a status of (400|401|403)/;
+
+  let site;          // flashwire serve for these tests
+  let editorToken;   // every scope: printed on first start
+  let alertsToken;   // alerts:send only, from `flashwire token create`
+
+  before(async () => {
+    const config = path.join(root, 'newsroom.toml');
+    await fsp.writeFile(config, `push_hosts = [${JSON.stringify(DEAD_PUSH_ORIGIN)}]\n`);
+    const dataDir = path.join(root, 'data-newsroom');
+    site = await startServe(dataDir, ['--config', config]);
+    assert.ok(site.output.includes(`  newsroom: ${site.url}/newsroom\n`), `serve names the newsroom:\n${site.output}`);
+    editorToken = /editor token[^:]*: (fw_[A-Za-z0-9_-]{43})\n/.exec(site.output)?.[1];
+    assert.ok(editorToken, `flashwire serve printed an editor token on its first start:\n${site.output}`);
+    const created = flashwire(['token', 'create', '--data', dataDir, '--name', 'desk-alerts', '--scope', 'alerts:send']);
+    assert.equal(created.status, 0, created.stderr);
+    alertsToken = created.stdout.toString().trim();
+
+    const reader = newSubscriber();
+    const subscribed = await withTimeout(fetch(`${site.url}/api/subscriptions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Origin: site.url },
+      body: JSON.stringify({
+        subscription: {
+          endpoint: `${DEAD_PUSH_ORIGIN}/push/e2e-newsroom-reader`,
+          expirationTime: null,
+          keys: { p256dh: reader.p256dh, auth: reader.authB64 },
+        },
+        categories: ['breaking'],
+      }),
+    }), STEP_TIMEOUT_MS, 'subscribing a reader');
+    assert.equal(subscribed.status, 201, await subscribed.text());
+  }, { timeout: TEST_TIMEOUT_MS });
+
+  after(async () => {
+    if (site) assert.equal(await site.stop(), 0, 'flashwire serve should exit cleanly on SIGTERM');
+  }, { timeout: TEST_TIMEOUT_MS });
+
+  function assertCleanNewsroom(session) {
+    assertCleanPage({ ...session, problems: session.problems.filter((p) => !EXPECTED_HTTP_ERRORS.test(p)) }, site);
+  }
+
+  // Every newsroom API request the page makes, with its Authorization header.
+  function recordApiCalls(page) {
+    const calls = [];
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname.startsWith('/api/newsroom/')) {
+        calls.push({ method: r.method(), path: url.pathname, authorization: r.headers().authorization, at: Date.now() });
+      }
+    });
+    return calls;
+  }
+
+  const activeId = (page) => page.evaluate(() => document.activeElement && document.activeElement.id);
+  const activeMatches = (page, selector) => page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector);
+
+  async function fillField(page, selector, text) {
+    await page.$eval(selector, (el) => { el.value = ''; });
+    await page.type(selector, text);
+  }
+
+  // The <li> of the list `listSelector` whose heading reads `title`.
+  async function itemTitled(page, listSelector, title) {
+    const handle = await page.waitForFunction((list, wanted) => Array.from(document.querySelectorAll(`${list} > li`))
+      .find((li) => li.querySelector('.nr-item-title')?.textContent === wanted), {}, listSelector, title);
+    return handle.asElement();
+  }
+
+  async function newsroomApi(pathname) {
+    const response = await withTimeout(fetch(`${site.url}/api/newsroom/${pathname}`, {
+      headers: { Authorization: `Bearer ${editorToken}` },
+    }), STEP_TIMEOUT_MS, `GET /api/newsroom/${pathname}`);
+    assert.equal(response.status, 200, `GET /api/newsroom/${pathname}`);
+    return response.json();
+  }
+
+  async function signIn(page, token) {
+    await page.waitForSelector('[data-nr-signin]', { visible: true });
+    await fillField(page, '#nr-signin-token', token);
+    await page.keyboard.press('Enter');
+  }
+
+  test('sign in, write and publish an article, compose an alert, see its audience, confirm it',
+    { timeout: TEST_TIMEOUT_MS * 2 }, async (t) => {
+      const session = await openPage(t);
+      const { page } = session;
+      const calls = recordApiCalls(page);
+      const response = await visit(page, `${site.url}/newsroom`);
+      assert.match(response.headers()['content-security-policy'], /script-src 'self'/);
+      assert.equal(await page.title(), 'Newsroom — Flashwire News');
+      assert.equal(await page.$eval('meta[name="robots"]', (m) => m.content), 'noindex, nofollow');
+      for (const role of ['banner', 'main', 'contentinfo']) {
+        assert.equal((await byRole(page, role)).length, 1, `one ${role} landmark`);
+      }
+      assert.equal(await textOf(page, 'main h1'), 'Newsroom');
+
+      // Signed out: only the sign-in form, with a labelled password field.
+      await page.waitForSelector('[data-nr-signin]', { visible: true });
+      assert.equal(await isVisible(page, '[data-nr-desk]'), false);
+      const tokenField = await page.$eval('#nr-signin-token', (i) => ({
+        type: i.type, label: i.labels[0].innerText.trim(), required: i.required, autocomplete: i.autocomplete,
+      }));
+      assert.deepEqual(tokenField, { type: 'password', label: 'Editor token (required)', required: true, autocomplete: 'off' });
+      assert.equal(calls.length, 0, 'nothing is asked of the API before signing in');
+
+      // Sign in with the keyboard; the token goes into sessionStorage only.
+      await signIn(page, editorToken);
+      await page.waitForSelector('[data-nr-desk]', { visible: true });
+      assert.equal(await isVisible(page, '[data-nr-signin]'), false);
+      assert.equal(await textOf(page, '[data-nr-session]'), 'Signed in. This token can write and publish articles and send alerts.');
+      assert.ok(await activeMatches(page, '[data-nr-session]'), 'focus moves to the signed-in message');
+      const stored = await page.evaluate(() => ({
+        session: sessionStorage.getItem('flashwire.newsroom.token'), local: localStorage.length, cookie: document.cookie,
+      }));
+      assert.deepEqual(stored, { session: editorToken, local: 0, cookie: '' });
+      assert.deepEqual(await session.context.cookies(), []);
+      assert.equal(await page.$eval('#nr-signin-token', (i) => i.value), '', 'the secret does not stay in the form');
+
+      // The published demo stories are listed.
+      await itemTitled(page, '[data-nr-articles]', HEADLINE);
+      assert.equal(await page.$$eval('[data-nr-articles] .badge-published', (b) => b.length), 6);
+
+      // A new article. The slug follows the headline until it is edited.
+      await page.click('[data-nr-new-article]');
+      assert.equal(await activeId(page), 'nr-editor-title', 'focus moves to the editor');
+      await page.type('#nr-article-headline', STORY.headline);
+      assert.equal(await page.$eval('#nr-article-slug', (i) => i.value), STORY.slug);
+      await fillField(page, '#nr-article-slug', 'Ferry Service!');
+      await page.type('#nr-article-standfirst', STORY.standfirst);
+      await page.type('#nr-article-byline', STORY.byline);
+      await page.type('#nr-article-dateline', STORY.dateline);
+      await page.select('#nr-article-category', 'breaking');
+      await page.type('#nr-article-body-markdown', STORY.body);
+
+      // The API's validation error is shown next to the field it names, which gets focus.
+      await page.click('[data-nr-publish]');
+      await page.waitForSelector('#nr-article-slug-error', { visible: true });
+      assert.match(await textOf(page, '#nr-article-slug-error'), /^Use 1 to 120 of a-z, 0-9 and -$/);
+      assert.equal(await page.$eval('#nr-article-slug', (i) => i.getAttribute('aria-invalid')), 'true');
+      assert.match(await page.$eval('#nr-article-slug', (i) => i.getAttribute('aria-describedby')), /nr-article-slug-error/);
+      assert.equal(await activeId(page), 'nr-article-slug');
+      assert.match(await textOf(page, '[data-nr-article-form] [data-nr-form-status]'), /^Check “Slug”: use 1 to 120/);
+      await screenshot(t, page, 'newsroom-article-error-desktop');
+
+      // Fixed, published: the error goes, the story is on the site at once.
+      await fillField(page, '#nr-article-slug', STORY.slug);
+      await page.click('[data-nr-publish]');
+      await page.waitForFunction(() => /^Published “/.test(document.querySelector('[data-nr-article-form] [data-nr-form-status]').innerText));
+      assert.equal(await isVisible(page, '#nr-article-slug-error'), false);
+      assert.equal(await page.$eval('#nr-article-slug', (i) => i.hasAttribute('aria-invalid')), false);
+      assert.ok(await activeMatches(page, '[data-nr-article-form] [data-nr-form-status]'), 'focus moves to the outcome');
+      assert.equal(await page.$eval('[data-nr-article-form] [data-nr-form-status] a', (a) => a.getAttribute('href')), `/articles/${STORY.slug}`);
+      assert.equal(await textOf(page, '[data-nr-editor-title]'), `Edit: ${STORY.headline}`);
+      assert.equal(await isVisible(page, '[data-nr-publish]'), false, 'a published article has no Publish button');
+      const published = await itemTitled(page, '[data-nr-articles]', STORY.headline);
+      assert.equal(await published.$eval('.badge', (b) => b.textContent), 'published');
+      const articlePage = await withTimeout(fetch(`${site.url}/articles/${STORY.slug}`), STEP_TIMEOUT_MS, 'the new article page');
+      assert.equal(articlePage.status, 200);
+      assert.match(await articlePage.text(), /Ferry service resumes across the bay after storm/);
+
+      // Compose an alert from it: prefilled from the article, audience shown before anything.
+      await published.$eval('[data-action="compose"]', (b) => b.click());
+      assert.equal(await activeId(page), 'nr-compose-title', 'focus moves to the alert form');
+      const prefilled = await page.$eval('[data-nr-alert-form]', (f) => ({
+        title: f.elements.title.value, body: f.elements.body.value, url: f.elements.url.value,
+        category: f.elements.category.value, urgency: f.elements.urgency.value, ttl: f.elements.ttl_seconds.value,
+        topicShown: f.elements.topic.checkVisibility(),
+      }));
+      assert.deepEqual(prefilled, {
+        title: STORY.headline, body: STORY.standfirst, url: `${site.url}/articles/${STORY.slug}`,
+        category: 'breaking', urgency: 'high', ttl: '3600', topicShown: false,
+      });
+      await page.waitForFunction(() => document.querySelector('[data-nr-audience]').dataset.count === '1');
+      assert.equal(await textOf(page, '[data-nr-audience]'), 'Audience: 1 reader subscribed to breaking news.');
+
+      // Live events: a topic appears (one per event) and the TTL default follows the category.
+      await page.select('#nr-alert-category', 'live');
+      await page.waitForFunction(() => document.querySelector('[data-nr-audience]').dataset.count === '0');
+      const id = Number(await published.evaluate((li) => li.dataset.articleId));
+      assert.deepEqual(await page.$eval('[data-nr-alert-form]', (f) => ({
+        topic: f.elements.topic.value, shown: f.elements.topic.checkVisibility(), ttl: f.elements.ttl_seconds.value,
+      })), { topic: `live-${id}`, shown: true, ttl: '900' });
+      await page.select('#nr-alert-category', 'breaking');
+      await page.waitForFunction(() => document.querySelector('[data-nr-audience]').dataset.count === '1');
+      assert.equal(await page.$eval('#nr-alert-ttl-seconds', (s) => s.value), '3600');
+      assert.equal(await isVisible(page, '#nr-alert-topic'), false);
+
+      // Step one stores a draft and asks; Cancel sends nothing.
+      await page.click('[data-nr-compose]');
+      await page.waitForSelector('[data-nr-confirm]', { visible: true });
+      assert.equal(await activeId(page), 'nr-confirm-title', 'focus moves to the question');
+      assert.equal(await textOf(page, '[data-nr-confirm-title]'), 'Send to 1 reader?');
+      assert.equal((await byRole(page, 'button', 'Confirm')).length, 1);
+      assert.equal((await byRole(page, 'button', 'Cancel')).length, 1);
+      const summary = await page.$$eval('[data-nr-confirm-summary] div', (ds) => Object.fromEntries(
+        ds.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
+      assert.equal(summary.Title, STORY.headline);
+      assert.equal(summary.Category, 'Breaking news');
+      assert.equal(summary['Expires after'], '1 hour');
+      assert.equal(await page.$eval('[data-nr-alert-form] fieldset', (f) => f.disabled), true, 'the form waits for the answer');
+      const draft = await itemTitled(page, '[data-nr-alerts]', STORY.headline);
+      assert.equal(await draft.$eval('.badge', (b) => b.textContent), 'draft');
+      await page.click('[data-nr-confirm-cancel]');
+      await page.waitForFunction(() => /^Cancelled: nothing was sent/.test(document.querySelector('[data-nr-alert-form] [data-nr-form-status]').innerText));
+      assert.equal(await isVisible(page, '[data-nr-confirm]'), false);
+      assert.ok(await activeMatches(page, '[data-nr-alert-form] [data-nr-form-status]'));
+      const cancelled = (await newsroomApi('alerts')).alerts.find((a) => a.title === STORY.headline);
+      assert.equal(cancelled.status, 'cancelled');
+
+      // Again, and Confirm: the alert is listed as sending, with its engagement counts.
+      await page.click('[data-nr-compose]');
+      await page.waitForSelector('[data-nr-confirm]', { visible: true });
+      assert.equal(await textOf(page, '[data-nr-confirm-title]'), 'Send to 1 reader?');
+      const confirmedAt = Date.now();
+      await page.keyboard.press('Tab'); // past the heading, to the summary's first button: Confirm
+      assert.ok(await activeMatches(page, '[data-nr-confirm-send]'), 'Confirm is reached with Tab');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => /^Sending “/.test(document.querySelector('[data-nr-alert-form] [data-nr-form-status]').innerText));
+      assert.equal(await textOf(page, '[data-nr-alert-form] [data-nr-form-status]'), `Sending “${STORY.headline}” to 1 reader.`);
+      const sendCall = calls.find((c) => c.method === 'POST' && /\/alerts\/\d+\/send$/.test(c.path));
+      assert.ok(sendCall, 'POST …/send was made');
+      const alertId = Number(/alerts\/(\d+)\/send/.exec(sendCall.path)[1]);
+      const sending = await page.$(`[data-nr-alerts] > li[data-alert-id="${alertId}"]`);
+      assert.ok(sending, 'the confirmed alert is listed');
+      assert.equal(await sending.$eval('.badge', (b) => b.textContent), 'sending');
+      assert.ok(await activeMatches(page, `[data-alert-id="${alertId}"]`), 'focus moves to the alert in the list');
+      const engagement = await sending.$$eval('.nr-engagement dl > div', (ds) => ds.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent]));
+      assert.deepEqual(engagement.map(([name]) => name), ['Received', 'Displayed', 'Clicked', 'Dismissed']);
+      assert.ok(await sending.$('.nr-delivery, .nr-delivery-pending'), 'delivery figures, or a note that there are none yet');
+      assert.equal(await isVisible(page, '[data-nr-polling]'), true);
+      // The API agrees (the fan-out may already have moved it on).
+      const stored2 = await newsroomApi(`alerts/${alertId}`);
+      assert.ok(['sending', 'sent', 'failed'].includes(stored2.status), stored2.status);
+      assert.equal(stored2.url, `${site.url}/articles/${STORY.slug}`);
+
+      // While it is sending, the list refreshes by itself.
+      await pollUntil(() => calls.some((c) => c.method === 'GET' && c.path === '/api/newsroom/alerts' && c.at > confirmedAt + 1000),
+        { timeoutMs: 8000, what: 'the alerts list refreshing by itself' });
+      await page.evaluate(() => { document.activeElement.blur(); window.scrollTo(0, 0); });
+      await screenshot(t, page, 'newsroom-desktop', { fullPage: true });
+
+      // Every call carried the token as a bearer token, and only that way.
+      assert.ok(calls.length >= 8, `${calls.length} API calls`);
+      for (const call of calls) assert.equal(call.authorization, `Bearer ${editorToken}`, `${call.method} ${call.path}`);
+      assert.ok(!session.requests.some((u) => u.includes(editorToken)), 'the token is never in a URL');
+
+      // Readable in both schemes.
+      const contrast = ['.panel-title', '.field label', '.hint', '.nr-item-title', '.nr-item-meta', '.badge-sending',
+        '.badge-published', '.nr-counts dt', '.nr-counts dd', '.nr-audience', '.button-primary', '.button-secondary', '.nr-session-text'];
+      const failures = [];
+      for (const scheme of ['light', 'dark']) {
+        await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
+        failures.push(...await lowContrast(page, contrast, `${scheme} /newsroom`));
+      }
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+      assert.deepEqual(failures, [], 'text contrast below 4.5:1');
+
+      // Phone-sized (puppeteer reloads the page for a mobile viewport): still signed in, from
+      // the token kept in the tab; one column, nothing wider than the screen.
+      const desk = async () => {
+        await page.waitForSelector('[data-nr-desk]', { visible: true });
+        await page.waitForSelector(`[data-nr-alerts] > li[data-alert-id="${alertId}"]`);
+        await page.waitForFunction(() => document.querySelector('[data-nr-audience]').dataset.count !== undefined);
+      };
+      await page.setViewport(IPHONE.viewport);
+      await desk();
+      assert.equal(await isVisible(page, '[data-nr-signin]'), false, 'a reload keeps the editor signed in');
+      await itemTitled(page, '[data-nr-articles]', STORY.headline);
+      const columns = await page.$$eval('.nr-column', (cs) => cs.map((c) => Math.round(c.getBoundingClientRect().left)));
+      assert.equal(new Set(columns).size, 1, `one column on a phone: ${columns}`);
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await screenshot(t, page, 'newsroom-iphone');
+      await page.setViewport(DESKTOP);
+      await desk();
+
+      // Delivery figures, once the fan-out reports them, are shown per alert.
+      const withDelivery = async (request) => {
+        try {
+          const url = new URL(request.url());
+          if (request.method() !== 'GET' || url.pathname !== '/api/newsroom/alerts') return await request.continue();
+          const real = await fetch(request.url(), { headers: { Authorization: request.headers().authorization } });
+          const data = await real.json();
+          for (const alert of data.alerts) {
+            if (alert.id === alertId) alert.delivery = { targeted: 1, sent: 1, gone: 0, failed: 0, retried: 2, pending: 0 };
+          }
+          return await request.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(data) });
+        } catch {
+          return undefined; // interception was turned off meanwhile: the request went through as is
+        }
+      };
+      await page.setRequestInterception(true);
+      page.on('request', withDelivery);
+      await page.click('[data-nr-refresh-alerts]');
+      await page.waitForSelector(`[data-alert-id="${alertId}"] .nr-delivery`);
+      const delivery = await page.$$eval(`[data-alert-id="${alertId}"] .nr-delivery dl > div`, (ds) => Object.fromEntries(
+        ds.map((d) => [d.dataset.count, d.querySelector('dd').textContent])));
+      assert.deepEqual(delivery, { targeted: '1', sent: '1', gone: '0', failed: '0', retried: '2', pending: '0' });
+      await page.setRequestInterception(false);
+      page.off('request', withDelivery);
+
+      // Sign out: back to the form, the token forgotten; a reload does not bring it back.
+      await page.click('[data-nr-signout]');
+      await page.waitForSelector('[data-nr-signin]', { visible: true });
+      assert.equal(await isVisible(page, '[data-nr-desk]'), false);
+      assert.equal(await activeId(page), 'nr-signin-token');
+      assert.match(await textOf(page, '[data-nr-announce]'), /^Signed out/);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('flashwire.newsroom.token')), null);
+      await page.reload({ waitUntil: 'load' });
+      await page.waitForSelector('[data-nr-signin]', { visible: true });
+      assert.equal(await isVisible(page, '[data-nr-desk]'), false);
+      assertCleanNewsroom(session);
+    });
+
+  test('a wrong token is refused with a clear message; a token without a scope says which',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t);
+      const { page } = session;
+      const calls = recordApiCalls(page);
+      await visit(page, `${site.url}/newsroom`);
+
+      // Not even shaped like a token: said at once, nothing sent.
+      await signIn(page, 'letmein');
+      await page.waitForSelector('#nr-signin-token-error', { visible: true });
+      assert.match(await textOf(page, '#nr-signin-token-error'), /fw_ followed by 43/);
+      assert.equal(calls.length, 0);
+
+      // Well formed but unknown: the site's 401, explained next to the field.
+      await signIn(page, `fw_${'A'.repeat(43)}`);
+      await page.waitForFunction(() => /not accepted/.test(document.querySelector('#nr-signin-token-error').textContent));
+      assert.equal(await textOf(page, '#nr-signin-token-error'), 'This token was not accepted: it is unknown, revoked or mistyped.');
+      assert.equal(await page.$eval('#nr-signin-token', (i) => i.getAttribute('aria-invalid')), 'true');
+      assert.equal(await activeId(page), 'nr-signin-token');
+      assert.equal(await textOf(page, '[data-nr-signin-form] [data-nr-form-status]'), 'Not signed in. Check the token and try again.');
+      assert.equal(await page.$eval('[data-nr-signin-form] [data-nr-form-status]', (p) => p.getAttribute('aria-live')), 'polite');
+      assert.equal(await isVisible(page, '[data-nr-desk]'), false);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('flashwire.newsroom.token')), null, 'a refused token is not kept');
+      assert.equal(calls.length, 1, 'one failed attempt, not one per API');
+      await screenshot(t, page, 'newsroom-signin-error-desktop');
+
+      // A token for alerts only: in, with the articles side explaining the missing scope.
+      await signIn(page, alertsToken);
+      await page.waitForSelector('[data-nr-desk]', { visible: true });
+      assert.equal(await textOf(page, '[data-nr-session]'), 'Signed in. This token can send alerts.');
+      assert.equal(await textOf(page, '[data-nr-articles-panel] [data-nr-panel-status]'),
+        'Your token lacks the scope articles:write, so it cannot list, write or publish articles. Ask for a token with articles:write.');
+      assert.equal(await isVisible(page, '[data-nr-editor-panel]'), false);
+      assert.equal(await isVisible(page, '[data-nr-compose-panel]'), true);
+      await page.waitForFunction(() => document.querySelector('[data-nr-audience]').dataset.count === '1');
+      assertCleanNewsroom(session);
     });
 });

@@ -5,8 +5,23 @@ import { spawn } from 'node:child_process';
 import { BIN } from './flashwire_cli.mjs';
 
 // serve prints its whole start-up block in one write, the site URL first:
-//   Flashwire is serving <name>\n  site:     http://127.0.0.1:<port>/\n  [editor token …]\n
+//   Flashwire is serving <name>\n  site:     http://127.0.0.1:<port>/\n  newsroom: …/newsroom\n
+//   [editor token …]\n
 const SITE_LINE = /site:\s+(http:\/\/127\.0\.0\.1:\d+)\//;
+
+// Tests send traffic only to loopback. Subscriptions on the vendors' push services (FCM,
+// Mozilla, …) are valid input for the readers' API, and the fan-out would try to deliver alerts
+// to them: the fan-out's HTTP client (libcurl) is pointed at a proxy on a closed loopback port
+// for every host except loopback, so such attempts fail on 127.0.0.1 (no DNS lookup, no packet
+// leaves the machine) and are recorded as failed deliveries.
+export const LOOPBACK_ONLY_ENV = {
+  ...process.env,
+  http_proxy: 'http://127.0.0.1:9',
+  https_proxy: 'http://127.0.0.1:9',
+  HTTPS_PROXY: 'http://127.0.0.1:9',
+  no_proxy: '127.0.0.1,localhost,::1',
+  NO_PROXY: '127.0.0.1,localhost,::1',
+};
 
 // Runs `flashwire serve --listen 127.0.0.1:0 --data DATA_DIR [extraArgs…]` and resolves once it
 // has printed its site URL. Resolves to:
@@ -17,7 +32,7 @@ const SITE_LINE = /site:\s+(http:\/\/127\.0\.0\.1:\d+)\//;
 // Rejects (and leaves no process behind) when serve exits first or is not up within timeoutMs.
 export function startServe(dataDir, extraArgs = [], { timeoutMs = 15000 } = {}) {
   const args = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs];
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: LOOPBACK_ONLY_ENV });
   let output = '';
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));

@@ -1,0 +1,402 @@
+#include "app/fanout_commands.h"
+
+#include <curl/curl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "app/cli_error.h"
+#include "common/clock.h"
+#include "fanout/pipeline.h"
+#include "webpush/base64url.h"
+#include "webpush/message.h"
+#include "webpush/p256.h"
+#include "webpush/push_hosts.h"
+#include "webpush/vapid.h"
+
+namespace flashwire::app {
+namespace {
+
+namespace json = boost::json;
+using SteadyClock = std::chrono::steady_clock;
+
+std::string read_text_file(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CommandError("cannot open " + path + " for reading");
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.size() > max_bytes) throw CommandError(path + ": larger than expected");
+  return data;
+}
+
+json::object parse_object(const std::string& text, const std::string& what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) throw CommandError(what + ": not a JSON object");
+  return std::move(v.as_object());
+}
+
+std::string string_member(const json::object& o, std::string_view key, const std::string& what) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    throw CommandError(what + ": \"" + std::string(key) + "\" must be a string");
+  }
+  return std::string(v->as_string());
+}
+
+// Subscriptions from a file with one PushSubscription JSON per line ({"endpoint", "keys":
+// {"p256dh", "auth"}}), read a shard at a time; the line number is the target id.
+class JsonLinesSource final : public fanout::TargetSource {
+ public:
+  JsonLinesSource(const std::string& path, std::size_t shard_size, std::uint64_t limit)
+      : in_(path), path_(path), shard_size_(shard_size), limit_(limit) {
+    if (!in_) throw CommandError("cannot open " + path + " for reading");
+  }
+
+  tl::expected<std::optional<fanout::Shard>, std::string> next_shard() override {
+    fanout::Shard shard;
+    shard.range.after_id = line_;
+    std::string line;
+    while (shard.targets.size() < shard_size_ && taken_ < limit_ && std::getline(in_, line)) {
+      ++line_;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      boost::system::error_code ec;
+      json::value v = json::parse(line, ec);
+      const json::object* o = ec ? nullptr : v.if_object();
+      const json::value* keys = o != nullptr ? o->if_contains("keys") : nullptr;
+      const json::value* endpoint = o != nullptr ? o->if_contains("endpoint") : nullptr;
+      const json::value* p256dh =
+          keys != nullptr && keys->is_object() ? keys->as_object().if_contains("p256dh") : nullptr;
+      const json::value* auth =
+          keys != nullptr && keys->is_object() ? keys->as_object().if_contains("auth") : nullptr;
+      if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr ||
+          !p256dh->is_string() || auth == nullptr || !auth->is_string()) {
+        return tl::unexpected(path_ + ":" + std::to_string(line_) +
+                              ": not a PushSubscription {endpoint, keys: {p256dh, auth}}");
+      }
+      shard.targets.push_back({line_, std::string(endpoint->as_string()),
+                               std::string(p256dh->as_string()), std::string(auth->as_string())});
+      ++taken_;
+    }
+    if (shard.targets.empty()) return std::optional<fanout::Shard>();
+    shard.range.last_id = line_;
+    return std::optional<fanout::Shard>(std::move(shard));
+  }
+
+ private:
+  std::ifstream in_;
+  std::string path_;
+  const std::size_t shard_size_;
+  const std::uint64_t limit_;
+  std::uint64_t taken_ = 0;
+  std::int64_t line_ = 0;
+};
+
+// Sums the shards; nothing is stored.
+class CountingSink final : public fanout::ProgressSink {
+ public:
+  tl::expected<void, std::string> shard_done(const fanout::Shard&, const store::DeliveryCounts&,
+                                             const std::vector<store::GoneSubscription>&) override {
+    return {};  // run_pipeline sums the counts itself
+  }
+  void problem(const std::string& message) override {
+    std::cerr << "flashwire fanout: " << message << '\n';
+  }
+};
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+long peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return (usage.ru_maxrss + 512) / 1024;
+}
+
+void add_fanout_file_command(CLI::App& app) {
+  struct Args {
+    std::string subs, vapid, payload;
+    std::vector<std::string> push_hosts;
+    std::size_t concurrency = 256;
+    unsigned threads = 0;
+    std::uint64_t limit = UINT64_MAX;
+    std::int64_t ttl = 3600;
+    std::string urgency = "high";
+    std::size_t shard_size = 500;
+    long connections = 0;
+    bool broadcast_key = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "fanout",
+      "Send one payload to every subscription in a JSON-lines file (the benchmark's contract); "
+      "prints one JSON line of results");
+  cmd->add_option("--subs", args->subs, "subscriptions, one PushSubscription JSON per line")
+      ->required();
+  cmd->add_option("--vapid", args->vapid, "VAPID key file {subject, publicKey, privateKey}")
+      ->required();
+  cmd->add_option("--payload", args->payload, "the message plaintext (its exact bytes)")
+      ->required();
+  cmd->add_option("--push-host", args->push_hosts,
+                  "origin allowed besides the vendors' push services, e.g. "
+                  "http://127.0.0.1:8090 (repeatable)");
+  cmd->add_option("--concurrency", args->concurrency, "requests in flight")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--threads", args->threads, "sender threads (default: one per core)")
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--connections", args->connections,
+                  "connections per push service (default: the concurrency)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--limit", args->limit, "send to the first N subscriptions only");
+  cmd->add_option("--ttl", args->ttl, "TTL in seconds")->check(CLI::Range(0, 2419200));
+  cmd->add_option("--urgency", args->urgency, "very-low | low | normal | high")
+      ->check(CLI::IsMember({"very-low", "low", "normal", "high"}));
+  cmd->add_option("--shard-size", args->shard_size, "subscriptions read at a time")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_flag("--per-broadcast-key", args->broadcast_key,
+                "one sender key for all messages (RFC 8291 allows it; fresh keys are the default)");
+  cmd->callback([args] {
+    const json::object vapid = parse_object(read_text_file(args->vapid, 1 << 16), args->vapid);
+    auto key = webpush::P256KeyPair::from_private_base64url(
+        string_member(vapid, "privateKey", args->vapid));
+    if (!key) throw CommandError(args->vapid + ": privateKey: " + key.error().message);
+    if (const json::value* pub = vapid.if_contains("publicKey"); pub != nullptr) {
+      if (!pub->is_string() || pub->as_string() != key->public_key().to_base64url()) {
+        throw CommandError(args->vapid + ": publicKey does not match privateKey");
+      }
+    }
+    auto tokens = webpush::VapidTokenCache::create(
+        *key, string_member(vapid, "subject", args->vapid), system_clock());
+    if (!tokens) throw CommandError(args->vapid + ": subject: " + tokens.error().message);
+    auto hosts = webpush::PushHostPolicy::create(args->push_hosts);
+    if (!hosts) throw CommandError("--push-host: " + hosts.error().message);
+    const std::string payload_text = read_text_file(args->payload, webpush::kMaxPlaintextSize);
+
+    fanout::Message message;
+    message.payload.assign(payload_text.begin(), payload_text.end());
+    message.deadline_unix = system_clock().now_seconds() +
+                            (args->ttl > 0 ? args->ttl : fanout::kZeroTtlSendWindowSeconds);
+    message.zero_ttl = args->ttl == 0;
+    message.urgency = args->urgency;
+    fanout::PipelineOptions options;
+    options.threads = args->threads;
+    options.concurrency = args->concurrency;
+    options.per_origin_in_flight = args->concurrency;
+    options.per_origin_connections =
+        args->connections != 0 ? args->connections : static_cast<long>(args->concurrency);
+    options.per_broadcast_key = args->broadcast_key;
+
+    const auto wall0 = SteadyClock::now();
+    const double cpu0 = cpu_seconds();
+    JsonLinesSource source(args->subs, args->shard_size, args->limit);
+    CountingSink sink;
+    std::atomic<bool> cancel{false};
+    fanout::LiveCounters live;
+    const fanout::PipelineDeps deps{**tokens, *hosts, system_clock()};
+    const fanout::RunResult result =
+        fanout::run_pipeline(message, source, sink, deps, options, cancel, &live);
+    const double wall = std::chrono::duration<double>(SteadyClock::now() - wall0).count();
+    const double cpu = cpu_seconds() - cpu0;
+    if (!result.error.empty()) throw CommandError(result.error);
+
+    const auto& c = result.counts;
+    json::object reasons;
+    for (const auto& [reason, count] : c.failed_by_reason) reasons[reason] = count;
+    // One line in the shape of the peer's (fanout.js); seconds with three decimals.
+    const unsigned threads =
+        options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    std::ostringstream line;
+    line << std::fixed << std::setprecision(3) << R"({"engine":"flashwire","n":)" << result.messages
+         << R"(,"ok":)" << c.sent << R"(,"failed":)" << c.failed + c.gone << R"(,"gone":)" << c.gone
+         << R"(,"failed_by_reason":)" << json::serialize(reasons) << R"(,"retried":)" << c.retried
+         << R"(,"threads":)" << threads << R"(,"wall_s":)" << wall << R"(,"msgs_per_s":)"
+         << (wall > 0 ? std::llround(static_cast<double>(c.sent) / wall) : 0) << R"(,"cpu_s":)"
+         << cpu << R"(,"msgs_per_cpu_s":)"
+         << (cpu > 0 ? std::llround(static_cast<double>(c.sent) / cpu) : 0) << R"(,"peak_rss_mb":)"
+         << peak_rss_mb() << '}';
+    std::cout << line.str() << std::endl;
+    if (c.sent != result.messages) throw CommandError("not every message was accepted", 2);
+  });
+}
+
+// --- flashwire alert send: the newsroom API of a running `flashwire serve` -------------------
+
+struct HttpAnswer {
+  long status = 0;
+  std::string body;
+};
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+HttpAnswer call_api(const std::string& server, const std::string& token, const char* method,
+                    const std::string& path, const std::string& body) {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) throw CommandError("cannot initialise libcurl");
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
+                                                                      &curl_slist_free_all);
+  headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + token).c_str()));
+  headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
+  headers.reset(curl_slist_append(headers.release(), "Accept: application/json"));
+  HttpAnswer answer;
+  const std::string url = server + path;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
+  if (std::string_view(method) != "GET") {
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &answer.body);
+  if (const CURLcode rc = curl_easy_perform(curl.get()); rc != CURLE_OK) {
+    throw CommandError("cannot reach " + server + ": " + curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
+  return answer;
+}
+
+json::object answer_object(const HttpAnswer& a, long expected, const std::string& what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(a.body, ec);
+  if (a.status != expected) {
+    std::string message = "HTTP " + std::to_string(a.status);
+    if (!ec && v.is_object()) {
+      if (const auto* m = v.as_object().if_contains("message"); m != nullptr && m->is_string()) {
+        message += ": " + std::string(m->as_string());
+      }
+    }
+    throw CommandError(what + ": " + message);
+  }
+  if (ec || !v.is_object()) throw CommandError(what + ": the server's answer is not JSON");
+  return std::move(v.as_object());
+}
+
+std::uint64_t count_of(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_number() ? v->to_number<std::uint64_t>() : 0;
+}
+
+void add_alert_send_command(CLI::App& app) {
+  struct Args {
+    std::string server = "http://127.0.0.1:8080";
+    std::string token;
+    std::string category = "breaking";
+    std::string title, body, url, urgency, topic;
+    std::optional<std::int64_t> ttl;
+    bool wait = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* alert = app.add_subcommand("alert", "Send alerts through a running flashwire serve");
+  alert->require_subcommand(1);
+  auto* cmd = alert->add_subcommand(
+      "send", "Compose and confirm an alert; it is stored first (202), then fanned out");
+  cmd->add_option("--server", args->server, "the site's URL")->capture_default_str();
+  cmd->add_option("--token", args->token,
+                  "editor token with alerts:send (default: $FLASHWIRE_TOKEN)");
+  cmd->add_option("--category", args->category, "breaking | live | exclusive")
+      ->check(CLI::IsMember({"breaking", "live", "exclusive"}))
+      ->capture_default_str();
+  cmd->add_option("--title", args->title, "notification title")->required();
+  cmd->add_option("--body", args->body, "notification text");
+  cmd->add_option("--url", args->url, "page the notification opens (on the site)")->required();
+  cmd->add_option("--ttl", args->ttl, "seconds a push service keeps it for an offline browser");
+  cmd->add_option("--urgency", args->urgency, "very-low | low | normal | high")
+      ->check(CLI::IsMember({"very-low", "low", "normal", "high"}));
+  cmd->add_option("--topic", args->topic,
+                  "replaces an undelivered alert with the same topic (live events)");
+  cmd->add_flag("--wait", args->wait, "show progress until the fan-out is done");
+  cmd->callback([args] {
+    if (args->token.empty()) {
+      if (const char* env = std::getenv("FLASHWIRE_TOKEN")) args->token = env;
+    }
+    if (args->token.empty())
+      throw CommandError("an editor token is needed: --token or $FLASHWIRE_TOKEN");
+    while (!args->server.empty() && args->server.back() == '/') args->server.pop_back();
+    fanout::init_http_client();
+
+    json::object compose{{"category", args->category}, {"title", args->title}, {"url", args->url}};
+    if (!args->body.empty()) compose["body"] = args->body;
+    if (!args->urgency.empty()) compose["urgency"] = args->urgency;
+    if (!args->topic.empty()) compose["topic"] = args->topic;
+    if (args->ttl) compose["ttl_seconds"] = *args->ttl;
+    const json::object draft =
+        answer_object(call_api(args->server, args->token, "POST", "/api/newsroom/alerts",
+                               json::serialize(compose)),
+                      201, "compose");
+    const std::int64_t id = draft.at("id").to_number<std::int64_t>();
+    const std::string path = "/api/newsroom/alerts/" + std::to_string(id);
+    const json::object sent = answer_object(
+        call_api(args->server, args->token, "POST", path + "/send", R"({"confirm":true})"), 202,
+        "send");
+    std::cout << "alert " << id << " accepted: sending to " << count_of(sent, "audience")
+              << " subscriber(s)" << std::endl;
+    if (!args->wait) return;
+
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    std::string status = "sending";
+    json::object delivery;
+    for (int last_line = -1;; std::this_thread::sleep_for(std::chrono::milliseconds(500))) {
+      const json::object now =
+          answer_object(call_api(args->server, args->token, "GET", path, ""), 200, "progress");
+      status = std::string(now.at("status").as_string());
+      if (const auto* d = now.if_contains("delivery"); d != nullptr && d->is_object()) {
+        delivery = d->as_object();
+      }
+      const std::uint64_t targeted =
+          std::max(count_of(delivery, "targeted"), count_of(delivery, "audience"));
+      const std::uint64_t done =
+          count_of(delivery, "sent") + count_of(delivery, "gone") + count_of(delivery, "failed");
+      const int percent =
+          targeted == 0 ? (status == "sending" ? 0 : 100)
+                        : static_cast<int>(std::min<std::uint64_t>(100, done * 100 / targeted));
+      const int width = 30;
+      const std::string bar =
+          std::string(static_cast<std::size_t>(percent * width / 100), '#') +
+          std::string(static_cast<std::size_t>(width - percent * width / 100), '.');
+      std::ostringstream line;
+      line << '[' << bar << "] " << percent << "%  sent " << count_of(delivery, "sent") << "  gone "
+           << count_of(delivery, "gone") << "  failed " << count_of(delivery, "failed") << "  of "
+           << targeted;
+      if (tty) {
+        std::cerr << '\r' << line.str() << std::flush;
+      } else if (percent / 10 != last_line || status != "sending") {
+        std::cerr << line.str() << '\n';
+      }
+      last_line = percent / 10;
+      if (status != "sending") break;
+    }
+    if (tty) std::cerr << '\n';
+    if (const auto* e = delivery.if_contains("error"); e != nullptr && e->is_string()) {
+      // As text: streaming the json::string itself would print it JSON-quoted and escaped.
+      std::cerr << "problem: " << std::string_view(e->as_string()) << '\n';
+    }
+    std::cout << "alert " << id << ' ' << status << std::endl;
+    if (status != "sent") throw CommandError("alert " + std::to_string(id) + " is " + status, 3);
+  });
+}
+
+}  // namespace
+
+void add_fanout_commands(CLI::App& app) {
+  add_fanout_file_command(app);
+  add_alert_send_command(app);
+}
+
+}  // namespace flashwire::app

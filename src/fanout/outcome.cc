@@ -1,0 +1,141 @@
+#include "fanout/outcome.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+
+namespace flashwire::fanout {
+
+Outcome classify_response(long status, std::string_view retry_after,
+                          std::int64_t now_unix_seconds) {
+  if (status >= 200 && status < 300) return {OutcomeKind::kSent, {}, std::nullopt};
+  const std::string reason = "http_" + std::to_string(status);
+  if (status == 404 || status == 410) return {OutcomeKind::kGone, reason, std::nullopt};
+  if (status == 401 || status == 403) return {OutcomeKind::kRejected, reason, std::nullopt};
+  if (status == 429 || status == 408 || (status >= 500 && status < 600)) {
+    return {OutcomeKind::kRetry, reason,
+            retry_after.empty() ? std::nullopt : parse_retry_after(retry_after, now_unix_seconds)};
+  }
+  return {OutcomeKind::kFailed, reason, std::nullopt};
+}
+
+Outcome classify_transport(TransportFailure failure) {
+  switch (failure) {
+    case TransportFailure::kConnect:
+      return {OutcomeKind::kRetry, "connect_failed", std::nullopt};
+    case TransportFailure::kTimeout:
+      return {OutcomeKind::kRetry, "timeout", std::nullopt};
+    case TransportFailure::kBroken:
+      return {OutcomeKind::kRetry, "connection_broken", std::nullopt};
+  }
+  return {OutcomeKind::kRetry, "transport", std::nullopt};
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool read_int(std::string_view s, int& out) {
+  if (s.empty()) return false;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, the only form senders may generate).
+std::optional<std::int64_t> parse_imf_fixdate(std::string_view s) {
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  static constexpr std::array<std::string_view, 12> kMonths = {
+      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const auto month = std::find(kMonths.begin(), kMonths.end(), s.substr(8, 3));
+  std::tm tm{};
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (month == kMonths.end() || !read_int(s.substr(5, 2), day) ||
+      !read_int(s.substr(12, 4), year) || !read_int(s.substr(17, 2), hour) ||
+      !read_int(s.substr(20, 2), minute) || !read_int(s.substr(23, 2), second)) {
+    return std::nullopt;
+  }
+  if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || year < 1970) {
+    return std::nullopt;
+  }
+  tm.tm_mday = day;
+  tm.tm_mon = static_cast<int>(month - kMonths.begin());
+  tm.tm_year = year - 1900;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+}  // namespace
+
+std::optional<Millis> parse_retry_after(std::string_view value, std::int64_t now_unix_seconds) {
+  value = trim(value);
+  if (value.empty()) return std::nullopt;
+  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+    if (value.size() > 9) return Millis(std::int64_t{999999999} * 1000);  // absurd, but a delay
+    int seconds = 0;
+    if (!read_int(value, seconds)) return std::nullopt;
+    return Millis(std::int64_t{seconds} * 1000);
+  }
+  const auto at = parse_imf_fixdate(value);
+  if (!at) return std::nullopt;
+  return Millis(std::max<std::int64_t>(0, *at - now_unix_seconds) * 1000);
+}
+
+Millis backoff_delay(int attempt, std::optional<Millis> retry_after, double jitter,
+                     const BackoffPolicy& policy) {
+  const int doublings = std::clamp(attempt - 1, 0, 30);
+  const double ceiling =
+      std::min(static_cast<double>(policy.cap.count()),
+               static_cast<double>(policy.base.count()) * std::ldexp(1.0, doublings));
+  jitter = std::clamp(jitter, 0.0, 1.0);
+  Millis delay(static_cast<std::int64_t>(ceiling / 2 + jitter * ceiling / 2));
+  if (retry_after && *retry_after > delay) delay = *retry_after;
+  return delay;
+}
+
+bool CircuitBreaker::allows(TimePoint now, TimePoint* reopen_at) {
+  if (failures_ < threshold_) return true;
+  if (now < open_until_) {
+    if (reopen_at != nullptr) *reopen_at = open_until_;
+    return false;
+  }
+  // Half-open: one trial at a time.
+  if (trial_in_flight_) {
+    if (reopen_at != nullptr) *reopen_at = now + Millis(100);
+    return false;
+  }
+  trial_in_flight_ = true;
+  return true;
+}
+
+void CircuitBreaker::record_success() {
+  failures_ = 0;
+  trial_in_flight_ = false;
+  cooldown_ = Millis(0);
+}
+
+void CircuitBreaker::record_failure(TimePoint now) {
+  trial_in_flight_ = false;
+  // Requests sent before the breaker opened still fail after it did: they do not reopen it.
+  if (failures_ >= threshold_ && now < open_until_) return;
+  if (++failures_ < threshold_) return;
+  failures_ = threshold_;
+  cooldown_ = cooldown_.count() == 0 ? first_cooldown_ : std::min(max_cooldown_, cooldown_ * 2);
+  open_until_ = now + cooldown_;
+  ++times_opened_;
+}
+
+}  // namespace flashwire::fanout

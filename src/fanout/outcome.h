@@ -1,0 +1,94 @@
+// What a push service's answer means for one message, and when to try again.
+//
+// RFC 8030 §5 and the push services' documented behaviour, as the fan-out acts on them:
+//   2xx                  sent
+//   404, 410             gone: the subscription expired or was unsubscribed; delete it
+//   401, 403             rejected: the push service refuses our VAPID signature or key. A
+//                        configuration error, not a property of this subscription: stop sending
+//                        to that push service and say so loudly.
+//   429, 5xx             retry later, honouring Retry-After
+//   408                  retry (the service timed out waiting for us)
+//   400, 413, other 4xx  failed for this message; the reason is "http_<status>"
+//   no answer            transport: connection refused or reset, timeout: retry; repeated
+//                        connection failures open the origin's circuit breaker
+//
+// Pure functions and one small class; no I/O. Thread safety: CircuitBreaker is used by one
+// thread at a time; the functions are safe anywhere.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flashwire::fanout {
+
+using Millis = std::chrono::milliseconds;
+
+enum class OutcomeKind : std::uint8_t { kSent, kGone, kFailed, kRetry, kRejected };
+
+struct Outcome {
+  OutcomeKind kind = OutcomeKind::kFailed;
+  std::string reason;                 // for kFailed/kRetry/kRejected: "http_413", "transport", …
+  std::optional<Millis> retry_after;  // kRetry with a usable Retry-After
+};
+
+// The meaning of an HTTP answer. `retry_after` is the raw Retry-After header value (empty when
+// absent): delta-seconds or an HTTP-date, read against `now_unix_seconds`.
+Outcome classify_response(long status, std::string_view retry_after, std::int64_t now_unix_seconds);
+
+// Kinds of transport failure, as the sender sees them.
+enum class TransportFailure : std::uint8_t {
+  kConnect,  // refused, unreachable, TLS handshake failed, name not resolved
+  kTimeout,  // no complete answer in time
+  kBroken,   // connection reset or closed mid-request, nothing or garbage received
+};
+Outcome classify_transport(TransportFailure failure);
+
+// Retry-After (RFC 9110 §10.2.3): delay-seconds, or an IMF-fixdate. nullopt when unparseable.
+// A date in the past gives 0.
+std::optional<Millis> parse_retry_after(std::string_view value, std::int64_t now_unix_seconds);
+
+struct BackoffPolicy {
+  Millis base{500};   // first retry waits about this long
+  Millis cap{60000};  // no computed wait is longer (Retry-After may be, within the TTL)
+};
+
+// The wait before retry number `attempt` (1 for the first retry): exponential from `base`,
+// capped, with "full jitter" drawn from `jitter` in [0, 1) over the upper half of the interval
+// so that thousands of messages retried at once do not return at once. A Retry-After, when
+// given, is the minimum.
+Millis backoff_delay(int attempt, std::optional<Millis> retry_after, double jitter,
+                     const BackoffPolicy& policy = {});
+
+// Per push-service origin: after `threshold` consecutive connection failures the breaker opens
+// and nothing is sent to that origin for a cool-down that doubles each time it reopens (up to
+// `max_cooldown`); after the cool-down one message is let through (half-open); a success closes
+// it again.
+class CircuitBreaker {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  explicit CircuitBreaker(int threshold = 5, Millis first_cooldown = Millis(1000),
+                          Millis max_cooldown = Millis(60000))
+      : threshold_(threshold), first_cooldown_(first_cooldown), max_cooldown_(max_cooldown) {}
+
+  // Whether a message may go now; when not, `reopen_at` says when to ask again.
+  bool allows(TimePoint now, TimePoint* reopen_at);
+  void record_success();
+  void record_failure(TimePoint now);
+  bool is_open(TimePoint now) const { return failures_ >= threshold_ && now < open_until_; }
+  int times_opened() const { return times_opened_; }
+
+ private:
+  int threshold_;
+  Millis first_cooldown_;
+  Millis max_cooldown_;
+  int failures_ = 0;
+  bool trial_in_flight_ = false;
+  int times_opened_ = 0;
+  Millis cooldown_{0};
+  TimePoint open_until_{};
+};
+
+}  // namespace flashwire::fanout

@@ -1,0 +1,646 @@
+#include "fanout/pipeline.h"
+
+#include <curl/curl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "webpush/message.h"
+
+namespace flashwire::fanout {
+
+void init_http_client() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using TimePoint = SteadyClock::time_point;
+
+// What all sender threads of one run share.
+struct RunShared {
+  RunShared(const Message& message_in, TargetSource& source_in, ProgressSink& sink_in,
+            const PipelineDeps& deps_in, const PipelineOptions& options_in,
+            const std::atomic<bool>& cancel_in, LiveCounters* live_in)
+      : message(message_in),
+        source(source_in),
+        sink(sink_in),
+        deps(deps_in),
+        options(options_in),
+        cancel(cancel_in),
+        live(live_in),
+        started(SteadyClock::now()) {}
+
+  const Message& message;
+  TargetSource& source;
+  ProgressSink& sink;
+  const PipelineDeps& deps;
+  const PipelineOptions& options;
+  const std::atomic<bool>& cancel;
+  LiveCounters* live;
+  TimePoint started;
+  std::optional<webpush::P256KeyPair> broadcast_key;
+
+  std::mutex source_mutex;  // one claim at a time: sources need not be thread-safe
+  std::mutex sink_mutex;    // likewise for the sink
+  std::mutex mutex;         // guards everything below
+  std::set<std::string, std::less<>> rejected_origins;
+  std::atomic<bool> any_rejected{false};
+  std::atomic<bool> stop{false};  // a source or sink failure
+  std::string error;
+  store::DeliveryCounts counts;
+  std::uint64_t messages = 0;
+
+  bool is_rejected(const std::string& origin) {
+    if (!any_rejected.load(std::memory_order_relaxed)) return false;
+    std::lock_guard lock(mutex);
+    return rejected_origins.contains(origin);
+  }
+  // True the first time an origin is rejected.
+  bool reject(const std::string& origin) {
+    std::lock_guard lock(mutex);
+    any_rejected = true;
+    return rejected_origins.insert(origin).second;
+  }
+  void fail(std::string why) {
+    std::lock_guard lock(mutex);
+    if (error.empty()) error = std::move(why);
+    stop = true;
+  }
+};
+
+void bump(std::atomic<std::uint64_t> LiveCounters::*member, LiveCounters* live,
+          std::int64_t delta = 1) {
+  if (live != nullptr) (live->*member).fetch_add(static_cast<std::uint64_t>(delta));
+}
+
+struct OpenShard {
+  Shard shard;
+  std::size_t outstanding = 0;
+  store::DeliveryCounts counts;
+  std::vector<store::GoneSubscription> gone;
+};
+
+struct Job {
+  OpenShard* shard = nullptr;
+  std::size_t index = 0;  // into shard->shard.targets
+  std::string origin;
+  int attempt = 0;  // retries so far
+  TimePoint due{};
+};
+
+struct LaterFirst {
+  bool operator()(const Job& a, const Job& b) const { return a.due > b.due; }
+};
+
+// One request's easy handle and buffers, reused from request to request so that libcurl keeps
+// its connection cache and nothing is allocated per message beyond the body and headers.
+struct Slot {
+  CURL* easy = nullptr;
+  Job job;
+  webpush::Bytes body;
+  std::shared_ptr<curl_slist> headers;  // shared with the origin's cache while it is current
+  std::string retry_after;
+  ~Slot() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+  }
+};
+
+std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+
+std::size_t capture_retry_after(char* data, std::size_t size, std::size_t count, void* user) {
+  const std::size_t n = size * count;
+  constexpr std::string_view kName = "retry-after:";
+  if (n > kName.size()) {
+    bool match = true;
+    for (std::size_t i = 0; i < kName.size() && match; ++i) {
+      match = static_cast<char>(std::tolower(static_cast<unsigned char>(data[i]))) == kName[i];
+    }
+    if (match) static_cast<Slot*>(user)->retry_after.assign(data + kName.size(), n - kName.size());
+  }
+  return n;
+}
+
+std::optional<TransportFailure> transport_failure(CURLcode code) {
+  switch (code) {
+    case CURLE_OK:
+      return std::nullopt;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return TransportFailure::kConnect;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportFailure::kTimeout;
+    default:
+      return TransportFailure::kBroken;
+  }
+}
+
+std::size_t latency_bucket(std::int64_t ms) {
+  const auto& bounds = store::kAcceptLatencyBoundsMs;
+  return static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), ms) -
+                                  bounds.begin());
+}
+
+class Sender {
+ public:
+  Sender(RunShared& run, std::size_t in_flight_cap, std::size_t per_origin_cap,
+         long per_origin_connections, unsigned seed)
+      : run_(run),
+        in_flight_cap_(std::max<std::size_t>(1, in_flight_cap)),
+        per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
+        rng_(seed) {
+    multi_ = curl_multi_init();
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    // Event-driven: libcurl says which sockets to watch and when its next timeout is; only the
+    // sockets with activity are serviced, instead of every transfer on every wake-up.
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Sender::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Sender::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, per_origin_connections));
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(in_flight_cap_));
+    slots_.resize(in_flight_cap_);
+    for (Slot& slot : slots_) {
+      slot.easy = curl_easy_init();
+      configure(slot);
+      free_.push_back(&slot);
+    }
+  }
+  ~Sender() {
+    for (Slot& slot : slots_) {
+      if (slot.easy != nullptr && busy(slot)) {
+        // Abandoned (cancel or stop): no longer in flight, as the live gauge must say.
+        curl_multi_remove_handle(multi_, slot.easy);
+        bump(&LiveCounters::in_flight, run_.live, -1);
+      }
+    }
+    slots_.clear();  // easy handles before the multi handle
+    curl_multi_cleanup(multi_);
+    if (epoll_ >= 0) close(epoll_);
+  }
+
+  void run() {
+    while (true) {
+      if (run_.cancel.load() || run_.stop.load()) break;
+      const TimePoint now = SteadyClock::now();
+      refill();
+      promote_due(now);
+      dispatch(now);
+      if (source_done_ && open_.empty()) break;
+      wait(now);
+      collect();
+    }
+  }
+
+ private:
+  bool busy(const Slot& slot) const {
+    return std::find(free_.begin(), free_.end(), &slot) == free_.end();
+  }
+
+  void configure(Slot& slot) {
+    CURL* e = slot.easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &slot);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(run_.options.request_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(run_.options.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, capture_retry_after);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &slot);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "flashwire");
+  }
+
+  // Claims shards while this thread has room: bounded by open shards and queued messages.
+  void refill() {
+    // At least one: with none open, the source is never read and the run never ends.
+    const std::size_t max_open = std::max<std::size_t>(1, run_.options.max_open_shards);
+    while (!source_done_ && open_.size() < max_open && ready_.size() < in_flight_cap_) {
+      auto next = [this] {
+        std::lock_guard lock(run_.source_mutex);
+        return run_.source.next_shard();
+      }();
+      if (!next) {
+        run_.fail(next.error());
+        source_done_ = true;
+        return;
+      }
+      if (!next->has_value()) {
+        source_done_ = true;
+        return;
+      }
+      OpenShard& open = open_.emplace_back();
+      open.shard = std::move(**next);
+      open.outstanding = open.shard.targets.size();
+      {
+        std::lock_guard lock(run_.mutex);
+        run_.messages += open.outstanding;
+      }
+      if (open.outstanding == 0) {
+        finish_shard(open);
+        continue;
+      }
+      // `open` may be finished (and destroyed) by the last complete() below: count first.
+      const std::size_t count = open.shard.targets.size();
+      for (std::size_t i = 0; i < count; ++i) {
+        Job job{&open, i, {}, 0, {}};
+        auto origin = run_.deps.hosts.check(open.shard.targets[i].endpoint);
+        if (!origin) {
+          complete(job, {OutcomeKind::kFailed, "host_not_allowed", std::nullopt});
+          continue;
+        }
+        job.origin = std::move(*origin);
+        ready_.push_back(std::move(job));
+      }
+    }
+  }
+
+  void promote_due(TimePoint now) {
+    while (!delayed_.empty() && delayed_.top().due <= now) {
+      ready_.push_back(delayed_.top());
+      delayed_.pop();
+    }
+  }
+
+  void dispatch(TimePoint now) {
+    while (!free_.empty() && !ready_.empty()) {
+      Job job = std::move(ready_.front());
+      ready_.pop_front();
+      const auto waiting = waiting_.find(job.origin);  // map nodes are never erased
+      start(std::move(job), now);
+      // A job that ended without a request (expired, origin rejected, bad keys) left its
+      // origin's in-flight slot unused, and no answer will come to release it: hand the slot
+      // to the next job waiting for that origin, or that job waits forever.
+      if (waiting != waiting_.end() && !waiting->second.empty() &&
+          origin_in_flight_[waiting->first] < per_origin_cap_) {
+        ready_.push_front(std::move(waiting->second.front()));
+        waiting->second.pop_front();
+      }
+    }
+  }
+
+  void start(Job job, TimePoint now) {
+    const Target& target = job.shard->shard.targets[job.index];
+    const std::int64_t now_unix = run_.deps.clock.now_seconds();
+    if (now_unix >= run_.message.deadline_unix) {
+      complete(job, {OutcomeKind::kFailed, "expired", std::nullopt});
+      return;
+    }
+    if (run_.is_rejected(job.origin)) {
+      complete(job, {OutcomeKind::kFailed, "vapid_rejected", std::nullopt});
+      return;
+    }
+    std::size_t& origin_in_flight = origin_in_flight_[job.origin];
+    if (origin_in_flight >= per_origin_cap_) {
+      waiting_[job.origin].push_back(std::move(job));
+      return;
+    }
+    auto keys = webpush::SubscriptionKeys::from_base64url(target.p256dh, target.auth);
+    if (!keys) {
+      complete(job, {OutcomeKind::kFailed, "invalid_keys", std::nullopt});
+      return;
+    }
+    // Asked last: a half-open breaker's single trial ends only with a request's outcome, so a
+    // job granted the trial must become a request. (Encryption and VAPID failures below are the
+    // same for every message to an origin, so they never meet an open breaker.)
+    auto [breaker, inserted] = breakers_.try_emplace(job.origin, run_.options.breaker_threshold,
+                                                     run_.options.breaker_cooldown);
+    TimePoint reopen;
+    if (!breaker->second.allows(now, &reopen)) {
+      job.due = reopen;
+      delayed_.push(std::move(job));
+      return;
+    }
+    auto body = run_.broadcast_key ? encryptor_.encrypt_with_sender_key(*run_.broadcast_key, *keys,
+                                                                        run_.message.payload)
+                                   : encryptor_.encrypt(*keys, run_.message.payload);
+    if (!body) {
+      complete(job, {OutcomeKind::kFailed, "payload_too_large", std::nullopt});
+      return;
+    }
+    auto headers = headers_for(job.origin, now_unix);
+    if (!headers) {
+      complete(job, {OutcomeKind::kFailed, "vapid_error", std::nullopt});
+      return;
+    }
+
+    Slot* slot = free_.back();
+    free_.pop_back();
+    slot->body = std::move(*body);
+    slot->retry_after.clear();
+    slot->headers = std::move(headers);
+    curl_slist* h = slot->headers.get();
+    curl_easy_setopt(slot->easy, CURLOPT_URL, target.endpoint.c_str());
+    // Over TLS, wait for a connection being set up in case ALPN makes it HTTP/2 and it can carry
+    // this request too. Cleartext is HTTP/1.1 here, but libcurl would still wait, for the first
+    // request's whole answer: every other request to the origin would queue behind it.
+    curl_easy_setopt(slot->easy, CURLOPT_PIPEWAIT, job.origin.starts_with("https:") ? 1L : 0L);
+    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(slot->body.size()));
+    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, slot->body.data());
+    ++origin_in_flight;
+    slot->job = std::move(job);
+    curl_multi_add_handle(multi_, slot->easy);
+    bump(&LiveCounters::requests, run_.live);
+    bump(&LiveCounters::in_flight, run_.live);
+  }
+
+  // The request headers for an origin: the same for every message of the run except the TTL,
+  // which counts down each second, and the VAPID token, renewed every few minutes (the token
+  // cache keeps it valid for hours). Built once per origin and second instead of per message;
+  // requests in flight keep the list they were given alive.
+  std::shared_ptr<curl_slist> headers_for(const std::string& origin, std::int64_t now_unix) {
+    OriginHeaders& cached = headers_[origin];
+    if (cached.list && cached.built_at == now_unix) return cached.list;
+    if (cached.authorization.empty() || now_unix >= cached.authorization_until) {
+      auto authorization = run_.deps.vapid.authorization(origin);
+      if (!authorization) return nullptr;
+      cached.authorization = "Authorization: " + *authorization;
+      cached.authorization_until = now_unix + 300;
+    }
+    curl_slist* h = nullptr;
+    h = curl_slist_append(
+        h, ("TTL: " +
+            std::to_string(run_.message.zero_ttl ? 0 : run_.message.deadline_unix - now_unix))
+               .c_str());
+    h = curl_slist_append(h, "Content-Encoding: aes128gcm");
+    h = curl_slist_append(h, "Content-Type: application/octet-stream");
+    h = curl_slist_append(h, cached.authorization.c_str());
+    if (!run_.message.urgency.empty()) {
+      h = curl_slist_append(h, ("Urgency: " + run_.message.urgency).c_str());
+    }
+    if (!run_.message.topic.empty()) {
+      h = curl_slist_append(h, ("Topic: " + run_.message.topic).c_str());
+    }
+    h = curl_slist_append(h, "Expect:");  // no 100-continue round trip for bodies over 1 KiB
+    cached.list = std::shared_ptr<curl_slist>(h, curl_slist_free_all);
+    cached.built_at = now_unix;
+    return cached.list;
+  }
+
+  static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void* registered) {
+    auto* self = static_cast<Sender*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(self->epoll_, EPOLL_CTL_DEL, fd, nullptr);
+      curl_multi_assign(self->multi_, fd, nullptr);
+      return 0;
+    }
+    epoll_event event{};
+    event.data.fd = fd;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) event.events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) event.events |= EPOLLOUT;
+    if (registered != nullptr) {
+      epoll_ctl(self->epoll_, EPOLL_CTL_MOD, fd, &event);
+    } else {
+      epoll_ctl(self->epoll_, EPOLL_CTL_ADD, fd, &event);
+      curl_multi_assign(self->multi_, fd, self);  // any non-null marker: "added"
+    }
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<Sender*>(user);
+    self->curl_timer_ =
+        timeout_ms < 0 ? std::optional<TimePoint>() : SteadyClock::now() + Millis(timeout_ms);
+    return 0;
+  }
+
+  // Waits for socket activity, libcurl's next timeout, or the next retry, and lets libcurl act.
+  void wait(TimePoint now) {
+    std::int64_t timeout_ms = 100;
+    if (!delayed_.empty()) {
+      timeout_ms = std::min(timeout_ms,
+                            std::chrono::duration_cast<Millis>(delayed_.top().due - now).count());
+    }
+    if (curl_timer_) {
+      timeout_ms =
+          std::min(timeout_ms, std::chrono::duration_cast<Millis>(*curl_timer_ - now).count());
+    }
+    timeout_ms = std::max<std::int64_t>(0, timeout_ms);
+    int running = 0;
+    if (curl_timer_ && *curl_timer_ <= now) {
+      curl_timer_.reset();
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+      return;
+    }
+    if (free_.size() == slots_.size()) {
+      // Nothing in flight: sleep until the next retry is due.
+      if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
+      return;
+    }
+    std::array<epoll_event, 64> events;
+    const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
+                             static_cast<int>(timeout_ms));
+    for (int i = 0; i < n; ++i) {
+      int flags = 0;
+      if ((events[i].events & EPOLLIN) != 0) flags |= CURL_CSELECT_IN;
+      if ((events[i].events & EPOLLOUT) != 0) flags |= CURL_CSELECT_OUT;
+      if ((events[i].events & (EPOLLERR | EPOLLHUP)) != 0) flags |= CURL_CSELECT_ERR;
+      curl_multi_socket_action(multi_, events[i].data.fd, flags, &running);
+    }
+    if (n == 0 && curl_timer_ && *curl_timer_ <= SteadyClock::now()) {
+      curl_timer_.reset();
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+  }
+
+  void collect() {
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Slot* slot = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &slot);
+      const CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi_, slot->easy);
+      free_.push_back(slot);
+      bump(&LiveCounters::in_flight, run_.live, -1);
+      Job job = std::move(slot->job);
+      release_origin(job.origin);
+
+      const TimePoint now = SteadyClock::now();
+      Breaker& breaker = breakers_.at(job.origin);
+      if (const auto failure = transport_failure(code)) {
+        breaker.record_failure(now);
+        complete(job, classify_transport(*failure));
+        continue;
+      }
+      breaker.record_success();
+      long status = 0;
+      curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status);
+      complete(job, classify_response(status, slot->retry_after, run_.deps.clock.now_seconds()));
+    }
+  }
+
+  void release_origin(const std::string& origin) {
+    --origin_in_flight_[origin];
+    auto waiting = waiting_.find(origin);
+    if (waiting != waiting_.end() && !waiting->second.empty()) {
+      ready_.push_front(std::move(waiting->second.front()));
+      waiting->second.pop_front();
+    }
+  }
+
+  // Records the outcome of one attempt; a retry goes back on the delayed queue.
+  void complete(Job& job, const Outcome& outcome) {
+    OpenShard& open = *job.shard;
+    store::DeliveryCounts& c = open.counts;
+    switch (outcome.kind) {
+      case OutcomeKind::kSent: {
+        ++c.sent;
+        const auto ms =
+            std::chrono::duration_cast<Millis>(SteadyClock::now() - run_.started).count();
+        ++c.accept_latency[latency_bucket(ms)];
+        c.last_accept_ms =
+            std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        bump(&LiveCounters::sent, run_.live);
+        break;
+      }
+      case OutcomeKind::kGone: {
+        ++c.gone;
+        const Target& t = open.shard.targets[job.index];
+        open.gone.push_back({t.id, t.endpoint});
+        bump(&LiveCounters::gone, run_.live);
+        break;
+      }
+      case OutcomeKind::kRejected:
+        if (run_.reject(job.origin)) {
+          std::lock_guard lock(run_.sink_mutex);
+          run_.sink.problem("push service " + job.origin + " rejected our VAPID credentials (" +
+                            outcome.reason + "); no more messages are sent to it. Check the " +
+                            "VAPID key pair and subject.");
+        }
+        fail(c, "vapid_rejected");
+        break;
+      case OutcomeKind::kFailed:
+        fail(c, outcome.reason);
+        break;
+      case OutcomeKind::kRetry: {
+        const int attempt = job.attempt + 1;
+        if (attempt >= run_.options.max_attempts) {
+          fail(c, "retries_exhausted_" + outcome.reason);
+          break;
+        }
+        const Millis delay =
+            backoff_delay(attempt, outcome.retry_after,
+                          std::uniform_real_distribution<double>(0, 1)(rng_), run_.options.backoff);
+        const std::int64_t now_unix = run_.deps.clock.now_seconds();
+        if (now_unix + (delay.count() + 999) / 1000 >= run_.message.deadline_unix) {
+          fail(c, "expired");
+          break;
+        }
+        ++c.retried;
+        bump(&LiveCounters::retried, run_.live);
+        job.attempt = attempt;
+        job.due = SteadyClock::now() + delay;
+        delayed_.push(std::move(job));
+        return;  // not done yet
+      }
+    }
+    if (--open.outstanding == 0) finish_shard(open);
+  }
+
+  void fail(store::DeliveryCounts& c, const std::string& reason) {
+    ++c.failed;
+    ++c.failed_by_reason[reason];
+    bump(&LiveCounters::failed, run_.live);
+  }
+
+  void finish_shard(OpenShard& open) {
+    auto recorded = [&] {
+      std::lock_guard lock(run_.sink_mutex);
+      return run_.sink.shard_done(open.shard, open.counts, open.gone);
+    }();
+    if (!recorded) {
+      run_.fail(recorded.error());
+    } else {
+      std::lock_guard lock(run_.mutex);
+      run_.counts.add(open.counts);
+    }
+    open_.remove_if([&open](const OpenShard& s) { return &s == &open; });
+  }
+
+  using Breaker = CircuitBreaker;
+  RunShared& run_;
+  const std::size_t in_flight_cap_;
+  const std::size_t per_origin_cap_;
+  std::mt19937_64 rng_;
+  webpush::MessageEncryptor encryptor_;
+  CURLM* multi_ = nullptr;
+  int epoll_ = -1;
+  std::optional<TimePoint> curl_timer_;  // libcurl's next timeout, if it asked for one
+  std::vector<Slot> slots_;
+  std::vector<Slot*> free_;
+  std::list<OpenShard> open_;  // stable addresses: jobs point at their shard
+  std::deque<Job> ready_;
+  std::priority_queue<Job, std::vector<Job>, LaterFirst> delayed_;
+  std::map<std::string, std::deque<Job>, std::less<>> waiting_;  // per origin, over its cap
+  std::map<std::string, std::size_t, std::less<>> origin_in_flight_;
+  std::map<std::string, Breaker, std::less<>> breakers_;
+  struct OriginHeaders {
+    std::shared_ptr<curl_slist> list;
+    std::int64_t built_at = 0;
+    std::string authorization;
+    std::int64_t authorization_until = 0;
+  };
+  std::map<std::string, OriginHeaders, std::less<>> headers_;
+  bool source_done_ = false;
+};
+
+}  // namespace
+
+RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSink& sink,
+                       const PipelineDeps& deps, const PipelineOptions& options,
+                       const std::atomic<bool>& cancel, LiveCounters* live) {
+  init_http_client();
+  RunShared run(message, source, sink, deps, options, cancel, live);
+  if (options.per_broadcast_key) run.broadcast_key = webpush::P256KeyPair::generate();
+
+  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  threads = std::max(1u, threads);
+  const std::size_t in_flight = std::max<std::size_t>(1, options.concurrency / threads);
+  const std::size_t per_origin = std::max<std::size_t>(1, options.per_origin_in_flight / threads);
+  const long connections =
+      std::max(1L, options.per_origin_connections / static_cast<long>(threads));
+
+  std::vector<std::thread> workers;
+  std::random_device seed;
+  for (unsigned i = 0; i < threads; ++i) {
+    const unsigned s = seed();
+    workers.emplace_back([&run, in_flight, per_origin, connections, s] {
+      Sender sender(run, in_flight, per_origin, connections, s);
+      sender.run();
+    });
+  }
+  for (auto& w : workers) w.join();
+
+  RunResult result;
+  result.counts = std::move(run.counts);
+  result.messages = run.messages;
+  result.cancelled = cancel.load();
+  result.error = run.error;
+  return result;
+}
+
+}  // namespace flashwire::fanout

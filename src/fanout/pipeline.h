@@ -1,0 +1,139 @@
+// The fan-out pipeline: one payload to every subscription a TargetSource yields.
+//
+//   TargetSource ─shards→ sender threads: encrypt (RFC 8291) → sign (RFC 8292, cached per
+//   origin) → POST (RFC 8030, libcurl multi: HTTP/2 multiplexing over TLS, HTTP/1.1 keep-alive
+//   otherwise) → outcome (fanout/outcome.h) → ProgressSink, once per completed shard.
+//
+// - Every sender thread claims whole shards from the source, keeps at most `max_open_shards`
+//   of them and `concurrency / threads` requests in flight, so memory stays bounded whatever
+//   the audience size. A shard is reported to the sink when every message in it has an
+//   outcome; the sink makes that durable (or only counts it, for file-based runs).
+// - Only origins that PushHostPolicy allows are ever contacted; a target on any other host
+//   fails with "host_not_allowed" without a request.
+// - Retries (429/5xx/timeouts/resets) back off exponentially with jitter, honour Retry-After,
+//   and never go past the message's deadline (the alert's TTL): the TTL header carries the time
+//   that is left, so a late retry does not extend the alert's life.
+// - A 401/403 stops all sending to that origin for the rest of the run and is reported once
+//   through ProgressSink::problem.
+// - Cancelling (the `cancel` flag) stops claiming and sending; requests in flight are abandoned
+//   and their shards left open.
+//
+// Thread safety: run_pipeline blocks its caller and runs `threads` threads of its own. It calls
+// the source and the sink from those threads one call at a time (they need no locking of their
+// own); LiveCounters are updated from all of them at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "fanout/outcome.h"
+#include "store/delivery_store.h"
+#include "webpush/bytes.h"
+#include "webpush/push_hosts.h"
+#include "webpush/vapid.h"
+
+namespace flashwire::fanout {
+
+// One subscription to send to. Keys are as stored (base64url); they are imported and validated
+// when the message is encrypted, so a bad stored key fails one message, not the run.
+struct Target {
+  std::int64_t id = 0;  // subscription id (or line number, for file sources)
+  std::string endpoint;
+  std::string p256dh;
+  std::string auth;
+};
+
+struct Shard {
+  store::ShardRange range;
+  std::vector<Target> targets;
+};
+
+class TargetSource {
+ public:
+  virtual ~TargetSource() = default;
+  // The next shard, or nullopt when the audience is exhausted. Errors end the run.
+  virtual tl::expected<std::optional<Shard>, std::string> next_shard() = 0;
+};
+
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+  // Every message of `shard` has its outcome. `gone` lists the subscriptions answered 404/410.
+  // An error ends the run (the shard stays open and is sent again on resume).
+  virtual tl::expected<void, std::string> shard_done(
+      const Shard& shard, const store::DeliveryCounts& counts,
+      const std::vector<store::GoneSubscription>& gone) = 0;
+  // A problem an operator must see (a push service rejecting our VAPID key). Once per origin.
+  virtual void problem(const std::string& message) = 0;
+};
+
+// Running totals for progress bars and /metrics, updated as outcomes arrive (not only per shard).
+struct LiveCounters {
+  std::atomic<std::uint64_t> sent{0};
+  std::atomic<std::uint64_t> gone{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> retried{0};
+  std::atomic<std::uint64_t> requests{0};  // HTTP requests started, retries included
+  std::atomic<std::uint64_t> in_flight{0};
+};
+
+struct Message {
+  webpush::Bytes payload;          // plaintext, at most webpush::kMaxPlaintextSize bytes
+  std::int64_t deadline_unix = 0;  // nothing is sent at or after this time (alert start + TTL)
+  std::string urgency;             // RFC 8030 Urgency; empty: header left out
+  std::string topic;               // RFC 8030 Topic; empty: none
+  // TTL 0 (RFC 8030 §5.2: deliver now to a browser that is connected, or drop): every attempt
+  // carries "TTL: 0"; deadline_unix then only bounds how long the fan-out keeps sending
+  // (kZeroTtlSendWindow after the start).
+  bool zero_ttl = false;
+};
+
+// How long a fan-out keeps sending an alert with TTL 0: such an alert is about now, so a
+// fan-out resumed much later (after a long outage) must not deliver it.
+inline constexpr std::int64_t kZeroTtlSendWindowSeconds = 300;
+
+struct PipelineOptions {
+  unsigned threads = 0;           // sender threads; 0: one per core
+  std::size_t concurrency = 256;  // requests in flight over all threads
+  // The two per-origin caps and `concurrency` are shared out evenly between the threads (each
+  // gets cap / threads, at least 1), so with caps smaller than `threads` the total can exceed
+  // them by up to threads - 1.
+  std::size_t per_origin_in_flight = 256;  // requests in flight to one origin, all threads
+  long per_origin_connections = 64;        // connections to one origin, all threads
+  std::size_t max_open_shards = 4;         // per thread
+  int max_attempts = 6;                    // first try included
+  Millis request_timeout{30000};
+  Millis connect_timeout{10000};
+  BackoffPolicy backoff;
+  int breaker_threshold = 5;       // consecutive connection failures that open the breaker
+  Millis breaker_cooldown{1000};   // first cool-down; doubles up to a minute
+  bool per_broadcast_key = false;  // one sender key per run instead of one per message (opt-in)
+};
+
+struct PipelineDeps {
+  webpush::VapidTokenCache& vapid;
+  const webpush::PushHostPolicy& hosts;
+  const Clock& clock;
+};
+
+struct RunResult {
+  store::DeliveryCounts counts;  // of the shards completed in this run
+  std::uint64_t messages = 0;    // targets taken from the source
+  bool cancelled = false;
+  std::string error;  // non-empty: the run stopped early (source or sink failure)
+};
+
+// Sends `message` to every target of `source`. Blocks until done, cancelled or failed.
+RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSink& sink,
+                       const PipelineDeps& deps, const PipelineOptions& options,
+                       const std::atomic<bool>& cancel, LiveCounters* live = nullptr);
+
+// Call once before any thread uses the pipeline (libcurl's global initialisation).
+void init_http_client();
+
+}  // namespace flashwire::fanout

@@ -1,0 +1,339 @@
+#include "fanout/outcome.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+
+namespace flashwire::fanout {
+namespace {
+
+using namespace std::chrono_literals;
+
+// RFC 9110's example date, "Sun, 06 Nov 1994 08:49:37 GMT", in Unix seconds.
+constexpr std::int64_t kExampleDate = 784111777;
+constexpr char kExampleDateText[] = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+auto fields(const Outcome& o) { return std::make_tuple(o.kind, o.reason, o.retry_after); }
+
+Outcome outcome(OutcomeKind kind, std::string reason = {},
+                std::optional<Millis> retry_after = std::nullopt) {
+  return {kind, std::move(reason), retry_after};
+}
+
+// --- classify_response ---
+
+TEST(ClassifyResponseTest, EachStatusHasItsMeaning) {
+  struct Case {
+    long status;
+    Outcome expected;
+  };
+  const Case cases[] = {
+      {200, outcome(OutcomeKind::kSent)},
+      {201, outcome(OutcomeKind::kSent)},
+      {202, outcome(OutcomeKind::kSent)},
+      {404, outcome(OutcomeKind::kGone, "http_404")},
+      {410, outcome(OutcomeKind::kGone, "http_410")},
+      {401, outcome(OutcomeKind::kRejected, "http_401")},
+      {403, outcome(OutcomeKind::kRejected, "http_403")},
+      {429, outcome(OutcomeKind::kRetry, "http_429")},
+      {408, outcome(OutcomeKind::kRetry, "http_408")},
+      {500, outcome(OutcomeKind::kRetry, "http_500")},
+      {502, outcome(OutcomeKind::kRetry, "http_502")},
+      {503, outcome(OutcomeKind::kRetry, "http_503")},
+      {599, outcome(OutcomeKind::kRetry, "http_599")},
+      {400, outcome(OutcomeKind::kFailed, "http_400")},
+      {413, outcome(OutcomeKind::kFailed, "http_413")},
+      {402, outcome(OutcomeKind::kFailed, "http_402")},
+      {405, outcome(OutcomeKind::kFailed, "http_405")},
+      {411, outcome(OutcomeKind::kFailed, "http_411")},
+      {415, outcome(OutcomeKind::kFailed, "http_415")},
+      {422, outcome(OutcomeKind::kFailed, "http_422")},
+      {499, outcome(OutcomeKind::kFailed, "http_499")},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.status);
+    EXPECT_EQ(fields(classify_response(c.status, "", kExampleDate)), fields(c.expected));
+  }
+}
+
+TEST(ClassifyResponseTest, RetryAfterIsReadOnlyForRetries) {
+  EXPECT_EQ(classify_response(429, "120", kExampleDate).retry_after, Millis(120'000));
+  EXPECT_EQ(classify_response(503, "7", kExampleDate).retry_after, Millis(7'000));
+  EXPECT_EQ(classify_response(500, "0", kExampleDate).retry_after, Millis(0));
+  EXPECT_EQ(classify_response(429, kExampleDateText, kExampleDate - 30).retry_after,
+            Millis(30'000));
+  // A date in the past means "now".
+  EXPECT_EQ(classify_response(429, kExampleDateText, kExampleDate + 3600).retry_after, Millis(0));
+  // Garbage is no Retry-After, but still a retry.
+  const Outcome garbage = classify_response(429, "soon", kExampleDate);
+  EXPECT_EQ(fields(garbage), fields(outcome(OutcomeKind::kRetry, "http_429")));
+  // Other answers ignore it.
+  EXPECT_EQ(classify_response(201, "120", kExampleDate).retry_after, std::nullopt);
+  EXPECT_EQ(classify_response(410, "120", kExampleDate).retry_after, std::nullopt);
+  EXPECT_EQ(classify_response(413, "120", kExampleDate).retry_after, std::nullopt);
+  EXPECT_EQ(classify_response(403, "120", kExampleDate).retry_after, std::nullopt);
+}
+
+// --- classify_transport ---
+
+TEST(ClassifyTransportTest, EveryTransportFailureIsRetriedWithItsOwnReason) {
+  EXPECT_EQ(fields(classify_transport(TransportFailure::kConnect)),
+            fields(outcome(OutcomeKind::kRetry, "connect_failed")));
+  EXPECT_EQ(fields(classify_transport(TransportFailure::kTimeout)),
+            fields(outcome(OutcomeKind::kRetry, "timeout")));
+  EXPECT_EQ(fields(classify_transport(TransportFailure::kBroken)),
+            fields(outcome(OutcomeKind::kRetry, "connection_broken")));
+}
+
+// --- parse_retry_after ---
+
+TEST(ParseRetryAfterTest, DelaySecondsAndImfFixdates) {
+  struct Case {
+    const char* value;
+    std::int64_t now;
+    std::optional<Millis> expected;
+  };
+  const Case cases[] = {
+      {"0", kExampleDate, Millis(0)},
+      {"1", kExampleDate, Millis(1000)},
+      {"3600", kExampleDate, Millis(3'600'000)},
+      {" 5\r\n", kExampleDate, Millis(5000)},  // as a header callback hands it over
+      {"\t42 ", kExampleDate, Millis(42'000)},
+      {kExampleDateText, kExampleDate - 90, Millis(90'000)},
+      {kExampleDateText, kExampleDate, Millis(0)},
+      {kExampleDateText, kExampleDate + 1, Millis(0)},
+      {kExampleDateText, kExampleDate + 86400 * 365, Millis(0)},
+      {" Sun, 06 Nov 1994 08:49:37 GMT\r\n", kExampleDate - 1, Millis(1000)},
+      {"Thu, 01 Jan 2060 00:00:00 GMT", 2840140800 - 10, Millis(10'000)},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.value);
+    EXPECT_EQ(parse_retry_after(c.value, c.now), c.expected);
+  }
+}
+
+TEST(ParseRetryAfterTest, AnythingElseIsUnparseable) {
+  for (const char* value : {
+           "",
+           "   ",
+           "-1",
+           "+5",
+           "1.5",
+           "5s",
+           "five",
+           "0x10",
+           "Sunday, 06-Nov-94 08:49:37 GMT",  // RFC 850: obsolete, senders must not generate it
+           "Sun Nov  6 08:49:37 1994",        // asctime
+           "Sun, 06 Nov 1994 08:49:37 UTC",
+           "Sun, 06 Foo 1994 08:49:37 GMT",
+           "Sun, 32 Nov 1994 08:49:37 GMT",
+           "Sun, 06 Nov 1994 24:49:37 GMT",
+           "Sun, 06 Nov 1994 08:60:37 GMT",
+           "Sun, 6 Nov 1994 08:49:37 GMT",
+           "Sun, 06 Nov 1994 08:49:37 GMT extra",
+       }) {
+    SCOPED_TRACE(value);
+    EXPECT_EQ(parse_retry_after(value, kExampleDate), std::nullopt);
+  }
+}
+
+TEST(ParseRetryAfterTest, AHugeDelayIsStillADelay) {
+  const auto delay = parse_retry_after("99999999999999999999", kExampleDate);
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GE(*delay, Millis(std::int64_t{999'999'999} * 1000));
+}
+
+// --- backoff_delay ---
+
+TEST(BackoffDelayTest, GrowsExponentiallyFromTheBaseUpToTheCap) {
+  const BackoffPolicy policy{Millis(500), Millis(60'000)};
+  // With jitter 0 the wait is the lower end, half of base·2^(attempt-1).
+  EXPECT_EQ(backoff_delay(1, std::nullopt, 0.0, policy), Millis(250));
+  EXPECT_EQ(backoff_delay(2, std::nullopt, 0.0, policy), Millis(500));
+  EXPECT_EQ(backoff_delay(3, std::nullopt, 0.0, policy), Millis(1000));
+  EXPECT_EQ(backoff_delay(4, std::nullopt, 0.0, policy), Millis(2000));
+  EXPECT_EQ(backoff_delay(8, std::nullopt, 0.0, policy), Millis(30'000));  // 64 s capped at 60
+  Millis previous(0);
+  for (int attempt = 1; attempt <= 12; ++attempt) {
+    SCOPED_TRACE(attempt);
+    const Millis delay = backoff_delay(attempt, std::nullopt, 0.5, policy);
+    EXPECT_GE(delay, previous);
+    EXPECT_LE(delay, policy.cap);
+    previous = delay;
+  }
+  // Far beyond the cap, and absurd attempt numbers, stay at the cap.
+  for (const int attempt : {8, 9, 20, 31, 64, 1000, 1 << 30}) {
+    SCOPED_TRACE(attempt);
+    EXPECT_LE(backoff_delay(attempt, std::nullopt, 0.999999, policy), policy.cap);
+    EXPECT_GE(backoff_delay(attempt, std::nullopt, 0.999999, policy), policy.cap * 99 / 100);
+    EXPECT_EQ(backoff_delay(attempt, std::nullopt, 0.0, policy), policy.cap / 2);
+  }
+  // Attempt numbers below 1 are treated as the first retry.
+  EXPECT_EQ(backoff_delay(0, std::nullopt, 0.0, policy), Millis(250));
+  EXPECT_EQ(backoff_delay(-3, std::nullopt, 0.0, policy), Millis(250));
+}
+
+TEST(BackoffDelayTest, TheDefaultPolicyStartsAtHalfASecondAndCapsAtAMinute) {
+  EXPECT_EQ(BackoffPolicy{}.base, Millis(500));
+  EXPECT_EQ(BackoffPolicy{}.cap, Millis(60'000));
+  EXPECT_EQ(backoff_delay(1, std::nullopt, 0.0), Millis(250));
+  EXPECT_LE(backoff_delay(40, std::nullopt, 0.999), Millis(60'000));
+}
+
+TEST(BackoffDelayTest, JitterSpreadsOverTheUpperHalfOfTheInterval) {
+  const BackoffPolicy policy{Millis(800), Millis(10'000)};
+  for (int attempt = 1; attempt <= 6; ++attempt) {
+    SCOPED_TRACE(attempt);
+    const std::int64_t ceiling = std::min<std::int64_t>(10'000, 800LL << (attempt - 1));
+    Millis previous(0);
+    for (int step = 0; step < 100; ++step) {
+      const double jitter = step / 100.0;
+      const Millis delay = backoff_delay(attempt, std::nullopt, jitter, policy);
+      EXPECT_GE(delay.count(), ceiling / 2) << jitter;
+      EXPECT_LE(delay.count(), ceiling) << jitter;
+      EXPECT_GE(delay, previous) << jitter;  // more jitter, longer wait
+      previous = delay;
+    }
+    // The whole upper half is used, not one point of it.
+    EXPECT_GE(backoff_delay(attempt, std::nullopt, 0.99, policy).count() -
+                  backoff_delay(attempt, std::nullopt, 0.0, policy).count(),
+              ceiling * 45 / 100);
+  }
+  // Out-of-range jitter is clamped.
+  EXPECT_EQ(backoff_delay(1, std::nullopt, -5.0, policy), Millis(400));
+  EXPECT_LE(backoff_delay(1, std::nullopt, 7.0, policy), Millis(800));
+}
+
+TEST(BackoffDelayTest, RetryAfterIsTheMinimum) {
+  const BackoffPolicy policy{Millis(500), Millis(60'000)};
+  // Longer than the computed wait: Retry-After wins, even beyond the cap.
+  EXPECT_EQ(backoff_delay(1, Millis(5000), 0.5, policy), Millis(5000));
+  EXPECT_EQ(backoff_delay(1, Millis(120'000), 0.0, policy), Millis(120'000));
+  // Shorter: the computed wait stands.
+  EXPECT_EQ(backoff_delay(1, Millis(100), 0.0, policy), Millis(250));
+  EXPECT_EQ(backoff_delay(3, Millis(0), 0.0, policy), Millis(1000));
+  for (int step = 0; step < 20; ++step) {
+    const double jitter = step / 20.0;
+    EXPECT_GE(backoff_delay(2, Millis(3000), jitter, policy), Millis(3000));
+    EXPECT_EQ(backoff_delay(2, Millis(3000), jitter, policy),
+              std::max(Millis(3000), backoff_delay(2, std::nullopt, jitter, policy)));
+  }
+}
+
+// --- CircuitBreaker ---
+
+class CircuitBreakerTest : public ::testing::Test {
+ protected:
+  using TimePoint = CircuitBreaker::TimePoint;
+
+  // threshold 3, cool-down 1 s doubling up to 4 s.
+  CircuitBreaker breaker_{3, Millis(1000), Millis(4000)};
+  const TimePoint t0_ = TimePoint() + std::chrono::hours(1);
+
+  bool allows(TimePoint now, TimePoint* reopen_at = nullptr) {
+    return breaker_.allows(now, reopen_at);
+  }
+  void fail_times(int n, TimePoint now) {
+    for (int i = 0; i < n; ++i) breaker_.record_failure(now);
+  }
+};
+
+TEST_F(CircuitBreakerTest, ClosedUntilThresholdConsecutiveFailures) {
+  EXPECT_TRUE(allows(t0_));
+  EXPECT_FALSE(breaker_.is_open(t0_));
+  fail_times(2, t0_);
+  EXPECT_TRUE(allows(t0_));
+  EXPECT_TRUE(allows(t0_));  // closed: any number of messages
+  EXPECT_FALSE(breaker_.is_open(t0_));
+  EXPECT_EQ(breaker_.times_opened(), 0);
+
+  // A success in between resets the count: failures must be consecutive.
+  breaker_.record_success();
+  fail_times(2, t0_);
+  EXPECT_TRUE(allows(t0_));
+  EXPECT_EQ(breaker_.times_opened(), 0);
+
+  breaker_.record_failure(t0_);
+  EXPECT_TRUE(breaker_.is_open(t0_));
+  EXPECT_EQ(breaker_.times_opened(), 1);
+  TimePoint reopen{};
+  EXPECT_FALSE(allows(t0_, &reopen));
+  EXPECT_EQ(reopen, t0_ + 1000ms);
+}
+
+TEST_F(CircuitBreakerTest, OpenForTheCooldownThenOneTrialAtATime) {
+  fail_times(3, t0_);
+  TimePoint reopen{};
+  EXPECT_FALSE(allows(t0_ + 999ms, &reopen));
+  EXPECT_EQ(reopen, t0_ + 1000ms);
+  EXPECT_FALSE(allows(t0_ + 500ms));  // no reopen_at wanted: still fine
+
+  // Half-open: one message goes; the next waits for its outcome.
+  EXPECT_FALSE(breaker_.is_open(t0_ + 1000ms));
+  EXPECT_TRUE(allows(t0_ + 1000ms));
+  reopen = {};
+  EXPECT_FALSE(allows(t0_ + 1000ms, &reopen));
+  EXPECT_GT(reopen, t0_ + 1000ms);
+  EXPECT_FALSE(allows(t0_ + 5000ms));  // however long the trial takes
+}
+
+TEST_F(CircuitBreakerTest, ASuccessfulTrialClosesIt) {
+  fail_times(3, t0_);
+  ASSERT_TRUE(allows(t0_ + 1000ms));
+  breaker_.record_success();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(allows(t0_ + 1001ms));
+  EXPECT_FALSE(breaker_.is_open(t0_ + 1001ms));
+  // Closed again for real: it takes the threshold again to open.
+  fail_times(2, t0_ + 2000ms);
+  EXPECT_TRUE(allows(t0_ + 2000ms));
+  EXPECT_EQ(breaker_.times_opened(), 1);
+}
+
+TEST_F(CircuitBreakerTest, AFailedTrialReopensWithADoubledCooldownUpToTheMaximum) {
+  fail_times(3, t0_);
+  TimePoint now = t0_;
+  Millis expected_cooldown(1000);
+  const Millis cooldowns[] = {Millis(2000), Millis(4000), Millis(4000), Millis(4000)};
+  for (const Millis next : cooldowns) {
+    SCOPED_TRACE(next.count());
+    now += expected_cooldown;
+    EXPECT_FALSE(allows(now - 1ms));
+    ASSERT_TRUE(allows(now));  // the trial
+    breaker_.record_failure(now);
+    expected_cooldown = next;
+    TimePoint reopen{};
+    EXPECT_TRUE(breaker_.is_open(now));
+    EXPECT_FALSE(allows(now, &reopen));
+    EXPECT_EQ(reopen, now + next);
+  }
+  EXPECT_EQ(breaker_.times_opened(), 5);
+}
+
+TEST_F(CircuitBreakerTest, FailuresWhileOpenDoNotExtendIt) {
+  fail_times(3, t0_);
+  // Requests sent before it opened come back failed during the cool-down.
+  fail_times(10, t0_ + 200ms);
+  breaker_.record_failure(t0_ + 999ms);
+  EXPECT_EQ(breaker_.times_opened(), 1);
+  TimePoint reopen{};
+  EXPECT_FALSE(allows(t0_ + 500ms, &reopen));
+  EXPECT_EQ(reopen, t0_ + 1000ms);
+  EXPECT_TRUE(allows(t0_ + 1000ms));
+  // …and they did not double the next cool-down either.
+  breaker_.record_failure(t0_ + 1000ms);
+  EXPECT_FALSE(allows(t0_ + 1000ms, &reopen));
+  EXPECT_EQ(reopen, t0_ + 3000ms);
+}
+
+TEST_F(CircuitBreakerTest, AThresholdOfOneOpensOnTheFirstFailure) {
+  CircuitBreaker eager(1, Millis(50), Millis(60'000));
+  EXPECT_TRUE(eager.allows(t0_, nullptr));
+  eager.record_failure(t0_);
+  EXPECT_TRUE(eager.is_open(t0_));
+  EXPECT_FALSE(eager.allows(t0_ + 49ms, nullptr));
+  EXPECT_TRUE(eager.allows(t0_ + 50ms, nullptr));
+}
+
+}  // namespace
+}  // namespace flashwire::fanout
