@@ -108,10 +108,16 @@ async function focusOrOpen(target) {
   return undefined;
 }
 
+// Alerts whose notification the reader clicked, until its close is reported: Firefox fires
+// notificationclose for a clicked notification too (the click, and close() below, close it), and
+// a click is not a dismissal.
+const clickedAlerts = new Set();
+
 self.addEventListener('notificationclick', (event) => {
   const notification = event.notification;
-  notification.close();
   const data = notification.data || {};
+  if (data.id !== undefined && data.id !== null) clickedAlerts.add(String(data.id));
+  notification.close();
   const settings = event.action === 'settings';
   const target = settings
     ? new URL('/preferences', self.location.origin).href
@@ -125,6 +131,7 @@ self.addEventListener('notificationclick', (event) => {
 
 self.addEventListener('notificationclose', (event) => {
   const data = event.notification.data || {};
+  if (data.id !== undefined && data.id !== null && clickedAlerts.delete(String(data.id))) return;
   event.waitUntil(beacon(data.id, 'dismissed'));
 });
 

@@ -87,8 +87,10 @@ export function firefoxPrefs(pushServerURL) {
 
 // Launches headless Firefox on profileDir (created when missing; reused as is, so a test can
 // close Firefox and launch it again on the same profile, service workers and push
-// subscriptions included).
-export async function launchFirefox({ profileDir, pushServerURL, timeoutMs = 20000 }) {
+// subscriptions included). systemAccess: true lets the WebDriver BiDi client reach Firefox's own
+// (chrome) windows, e.g. a notification's alert window (MOZ_REMOTE_ALLOW_SYSTEM_ACCESS; the
+// remote agent still listens on loopback only).
+export async function launchFirefox({ profileDir, pushServerURL, timeoutMs = 20000, systemAccess = false }) {
   if (!profileDir) throw new Error('launchFirefox needs a profileDir');
   if (!fs.existsSync(FIREFOX_PATH)) {
     throw new Error(`${FIREFOX_PATH} not found: run scripts/install-deps.sh (Debian package firefox-esr)`);
@@ -99,7 +101,11 @@ export async function launchFirefox({ profileDir, pushServerURL, timeoutMs = 200
     headless: true,
     userDataDir: profileDir,
     extraPrefsFirefox: firefoxPrefs(pushServerURL),
-    env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: '1' },
+    env: {
+      ...process.env,
+      MOZ_DISABLE_NONLOCAL_CONNECTIONS: '1',
+      ...(systemAccess ? { MOZ_REMOTE_ALLOW_SYSTEM_ACCESS: '1' } : {}),
+    },
     timeout: timeoutMs,
     protocolTimeout: timeoutMs,
     dumpio: DEBUG,
