@@ -22,6 +22,10 @@ DEB_PACKAGES=(
   # recommended packages (checked on a fresh Debian 12; text renders with fonts-dejavu-core).
   firefox-esr
   chromium
+  # Article-page benchmark (bench/site/run.sh): the load generator and the peer it is measured
+  # against. The benchmark runs nginx itself, with its own configuration, on a loopback port.
+  wrk
+  nginx-light
 )
 
 missing=()
@@ -34,11 +38,28 @@ done
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+# Packages that ship a service (nginx) would start it on install through invoke-rc.d: where no
+# systemd runs (containers, CI) that starts the system nginx on port 80, and fails the install if
+# the port is taken. Nothing here needs a system service, so while installing, a policy-rc.d
+# (exit status 101: "action not allowed") keeps them stopped. It is put in place only where none
+# exists, and removed again afterwards.
+POLICY_RC=/usr/sbin/policy-rc.d
+remove_policy_rc() { $SUDO rm -f "$POLICY_RC"; }
+
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  own_policy_rc=no
+  if [ ! -e "$POLICY_RC" ]; then
+    trap remove_policy_rc EXIT
+    printf '#!/bin/sh\n# Written by install-deps.sh for the duration of one install.\nexit 101\n' |
+      $SUDO tee "$POLICY_RC" >/dev/null
+    $SUDO chmod 755 "$POLICY_RC"
+    own_policy_rc=yes
+  fi
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+  if [ "$own_policy_rc" = yes ]; then remove_policy_rc; trap - EXIT; fi
 fi
 
 # npm is bundled with some Node.js builds and packaged separately by Debian.
