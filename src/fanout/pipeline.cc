@@ -1,8 +1,6 @@
 #include "fanout/pipeline.h"
 
 #include <curl/curl.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -166,13 +164,6 @@ class Sender {
         per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
         rng_(seed) {
     multi_ = curl_multi_init();
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    // Event-driven: libcurl says which sockets to watch and when its next timeout is; only the
-    // sockets with activity are serviced, instead of every transfer on every wake-up.
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Sender::on_socket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Sender::on_timer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, per_origin_connections));
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(in_flight_cap_));
@@ -193,7 +184,6 @@ class Sender {
     }
     slots_.clear();  // easy handles before the multi handle
     curl_multi_cleanup(multi_);
-    if (epoll_ >= 0) close(epoll_);
   }
 
   void run() {
@@ -399,70 +389,22 @@ class Sender {
     return cached.list;
   }
 
-  static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void* registered) {
-    auto* self = static_cast<Sender*>(user);
-    if (what == CURL_POLL_REMOVE) {
-      epoll_ctl(self->epoll_, EPOLL_CTL_DEL, fd, nullptr);
-      curl_multi_assign(self->multi_, fd, nullptr);
-      return 0;
-    }
-    epoll_event event{};
-    event.data.fd = fd;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) event.events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) event.events |= EPOLLOUT;
-    if (registered != nullptr) {
-      epoll_ctl(self->epoll_, EPOLL_CTL_MOD, fd, &event);
-    } else {
-      epoll_ctl(self->epoll_, EPOLL_CTL_ADD, fd, &event);
-      curl_multi_assign(self->multi_, fd, self);  // any non-null marker: "added"
-    }
-    return 0;
-  }
-
-  static int on_timer(CURLM*, long timeout_ms, void* user) {
-    auto* self = static_cast<Sender*>(user);
-    self->curl_timer_ =
-        timeout_ms < 0 ? std::optional<TimePoint>() : SteadyClock::now() + Millis(timeout_ms);
-    return 0;
-  }
-
-  // Waits for socket activity, libcurl's next timeout, or the next retry, and lets libcurl act.
+  // Waits for socket activity or the next retry (at most 100 ms), then lets libcurl act on
+  // every transfer that can move. (Measured against libcurl's event API with epoll on this
+  // workload — 128 connections per thread on loopback — this was as fast or slightly faster.)
   void wait(TimePoint now) {
-    std::int64_t timeout_ms = 100;
+    int timeout_ms = 100;
     if (!delayed_.empty()) {
-      timeout_ms = std::min(timeout_ms,
-                            std::chrono::duration_cast<Millis>(delayed_.top().due - now).count());
-    }
-    if (curl_timer_) {
-      timeout_ms =
-          std::min(timeout_ms, std::chrono::duration_cast<Millis>(*curl_timer_ - now).count());
-    }
-    timeout_ms = std::max<std::int64_t>(0, timeout_ms);
-    int running = 0;
-    if (curl_timer_ && *curl_timer_ <= now) {
-      curl_timer_.reset();
-      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-      return;
+      const auto until = std::chrono::duration_cast<Millis>(delayed_.top().due - now).count();
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until, 0, timeout_ms));
     }
     if (free_.size() == slots_.size()) {
-      // Nothing in flight: sleep until the next retry is due.
       if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
       return;
     }
-    std::array<epoll_event, 64> events;
-    const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
-                             static_cast<int>(timeout_ms));
-    for (int i = 0; i < n; ++i) {
-      int flags = 0;
-      if ((events[i].events & EPOLLIN) != 0) flags |= CURL_CSELECT_IN;
-      if ((events[i].events & EPOLLOUT) != 0) flags |= CURL_CSELECT_OUT;
-      if ((events[i].events & (EPOLLERR | EPOLLHUP)) != 0) flags |= CURL_CSELECT_ERR;
-      curl_multi_socket_action(multi_, events[i].data.fd, flags, &running);
-    }
-    if (n == 0 && curl_timer_ && *curl_timer_ <= SteadyClock::now()) {
-      curl_timer_.reset();
-      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
+    curl_multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
+    int running = 0;
+    curl_multi_perform(multi_, &running);
   }
 
   void collect() {
@@ -588,8 +530,6 @@ class Sender {
   std::mt19937_64 rng_;
   webpush::MessageEncryptor encryptor_;
   CURLM* multi_ = nullptr;
-  int epoll_ = -1;
-  std::optional<TimePoint> curl_timer_;  // libcurl's next timeout, if it asked for one
   std::vector<Slot> slots_;
   std::vector<Slot*> free_;
   std::list<OpenShard> open_;  // stable addresses: jobs point at their shard
