@@ -947,6 +947,31 @@ describe('the newsroom in headless Chromium', () => {
       await page.setRequestInterception(false);
       page.off('request', withDelivery);
 
+      // Stopping an alert while it is being sent takes two clicks. The reader's endpoint is a
+      // closed loopback port, so the fan-out keeps retrying (and the alert stays "sending") for
+      // about 15 s after it is confirmed: long enough to stop it.
+      const post = async (pathname, body) => {
+        const response = await withTimeout(fetch(`${site.url}/api/newsroom/${pathname}`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${editorToken}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        }), STEP_TIMEOUT_MS, `POST /api/newsroom/${pathname}`);
+        return { status: response.status, json: await response.json() };
+      };
+      const urgent = await post('alerts', { category: 'breaking', title: 'Stop me', url: `/articles/${STORY.slug}` });
+      assert.equal(urgent.status, 201, JSON.stringify(urgent.json));
+      assert.equal((await post(`alerts/${urgent.json.id}/send`, { confirm: true })).status, 202);
+      await page.click('[data-nr-refresh-alerts]');
+      const stopItem = `[data-nr-alerts] > li[data-alert-id="${urgent.json.id}"]`;
+      await page.waitForSelector(`${stopItem} button[data-action="stop"]`);
+      await page.click(`${stopItem} button[data-action="stop"]`);
+      await page.waitForSelector(`${stopItem} button[data-action="stop-confirm"]`);
+      assert.ok(await activeMatches(page, `${stopItem} button[data-action="stop-confirm"]`), 'focus on the second step');
+      assert.equal((await newsroomApi(`alerts/${urgent.json.id}`)).status, 'sending', 'one click stops nothing');
+      await page.click(`${stopItem} button[data-action="stop-confirm"]`);
+      await page.waitForFunction((sel) => document.querySelector(`${sel} .badge`)?.textContent === 'cancelled', {}, stopItem);
+      assert.equal((await newsroomApi(`alerts/${urgent.json.id}`)).status, 'cancelled');
+
       // Sign out: back to the form, the token forgotten; a reload does not bring it back.
       await page.click('[data-nr-signout]');
       await page.waitForSelector('[data-nr-signin]', { visible: true });

@@ -97,6 +97,7 @@
       composeArticle: null, // the article the alert is composed from
       ttlTouched: false,
       pending: null, // a composed draft waiting for Confirm / Cancel: {id, audience, summary}
+      stopAsked: 0, // the sending alert whose "Stop sending" waits for a second click
       alerts: [],
       alertsVersion: 0, // bumped by local changes, so an older list answer cannot undo them
       pollTimer: 0,
@@ -956,6 +957,18 @@
       }
       children.push(counts('Engagement', ENGAGEMENT, alert.engagement || {}, 'nr-engagement'));
     }
+    if (alert.status === 'sending') {
+      // Two steps, like sending: one stray click must not halt a breaking-news alert.
+      children.push(
+        state.stopAsked === alert.id
+          ? make('div', { class: 'nr-item-actions' }, [
+              make('p', { class: 'hint', text: 'Stop now? Readers who already got it keep it; the rest will not get it.' }),
+              actionButton('stop-confirm', 'Yes, stop sending', alert.title),
+              actionButton('stop-keep', 'Keep sending', alert.title),
+            ])
+          : make('div', { class: 'nr-item-actions' }, [actionButton('stop', 'Stop sending', alert.title)]),
+      );
+    }
     if (alert.status === 'draft' && !(state.pending && state.pending.id === alert.id)) {
       children.push(
         make('div', { class: 'nr-item-actions' }, [
@@ -1028,6 +1041,29 @@
     const alert = item && state.alerts.find((a) => a.id === Number(item.dataset.alertId));
     if (!alert) return;
     if (button.dataset.action === 'review') reviewDraft(alert);
+    if (button.dataset.action === 'stop' || button.dataset.action === 'stop-keep') {
+      state.stopAsked = button.dataset.action === 'stop' ? alert.id : 0;
+      renderAlerts();
+      const next = el.alerts.querySelector(
+        `[data-alert-id="${alert.id}"] button[data-action="${state.stopAsked ? 'stop-confirm' : 'stop'}"]`,
+      );
+      if (next) next.focus();
+      return;
+    }
+    if (button.dataset.action === 'stop-confirm') {
+      button.disabled = true;
+      state.stopAsked = 0;
+      try {
+        await api('POST', `alerts/${alert.id}/cancel`);
+        setAlertStatus(alert.id, 'cancelled', alert);
+        announce(`Stopped sending “${alert.title}”.`);
+        focusAlert(alert.id);
+      } catch (error) {
+        if (state.signedIn) setStatus(panelStatus(el.alertsPanel), explain(error, 'stop the alert'), { error: true });
+        loadAlerts();
+      }
+      return;
+    }
     if (button.dataset.action === 'discard') {
       button.disabled = true;
       try {
