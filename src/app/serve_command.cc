@@ -26,6 +26,7 @@
 #include "newsroom/newsroom_api.h"
 #include "pushservice/push_server.h"
 #include "site/api.h"
+#include "site/assets.h"
 #include "site/site_handler.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "store/sqlite/sqlite_site_store.h"
@@ -248,6 +249,7 @@ void run_serve(const ServeFlags& flags) {
   info.description =
       "Breaking news, live events and exclusive reporting from " + config.site_name + ".";
   info.base_url = base_url;
+  info.asset_version = site::assets_version();  // ?v=… on asset URLs: cached as immutable
   info.vapid_public_key = api_options.vapid_public_key;
   site::WellKnownFiles well_known;
   if (config.app) {

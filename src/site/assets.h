@@ -10,7 +10,9 @@
 // Paths are unique and sorted. Thread-safe (immutable data).
 #pragma once
 
+#include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace flashwire::site {
@@ -30,6 +32,32 @@ inline const Asset* find_asset(std::string_view path) {
     if (asset.path == path) return &asset;
   }
   return nullptr;
+}
+
+// A short fingerprint of every embedded asset (paths and bytes): pages append it to asset URLs
+// ("?v=…") so browsers may cache them as immutable, and a new build's assets get new URLs.
+// Computed once; 16 hex digits.
+inline const std::string& assets_version() {
+  static const std::string version = [] {
+    std::uint64_t hash = 1469598103934665603ull;  // FNV-1a, 64 bits
+    auto mix = [&hash](std::string_view data) {
+      for (const unsigned char c : data) {
+        hash ^= c;
+        hash *= 1099511628211ull;
+      }
+      hash ^= 0xff;  // separator: ("ab","c") and ("a","bc") differ
+      hash *= 1099511628211ull;
+    };
+    for (const Asset& asset : assets()) {
+      mix(asset.path);
+      mix(asset.body);
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<std::size_t>(i)] = kHex[hash & 0xf];
+    return out;
+  }();
+  return version;
 }
 
 }  // namespace flashwire::site

@@ -59,6 +59,22 @@ describe('flashwire serve', () => {
     const worker = await fetch(server.url + '/sw.js');
     assert.equal(worker.status, 200);
     assert.match(worker.headers.get('content-type'), /javascript/);
+    assert.match(worker.headers.get('cache-control'), /no-cache/, 'the service worker is never cached');
+  });
+
+  test('versions asset URLs so that browsers may keep them as immutable', async () => {
+    const html = await (await fetch(server.url + '/')).text();
+    const css = /href="(\/assets\/site\.css\?v=([0-9a-f]{16}))"/.exec(html);
+    const js = /src="(\/assets\/site\.js\?v=([0-9a-f]{16}))"/.exec(html);
+    assert.ok(css && js, 'the page links its style sheet and script with ?v=<16 hex digits>');
+    assert.equal(css[2], js[2], 'one version for the whole build');
+    for (const url of [css[1], js[1]]) {
+      const asset = await fetch(server.url + url);
+      assert.equal(asset.status, 200);
+      assert.match(asset.headers.get('cache-control'), /immutable/);
+    }
+    const unversioned = await fetch(server.url + '/assets/site.css');
+    assert.doesNotMatch(unversioned.headers.get('cache-control'), /immutable/);
   });
 
   test('stores a subscription idempotently and refuses bad ones with JSON errors', async () => {

@@ -78,6 +78,14 @@ bool contains_host_reference(std::string_view text) {
   return false;
 }
 
+TEST(Assets, VersionIsAStableFingerprint) {
+  const std::string& version = assets_version();
+  ASSERT_EQ(version.size(), 16u);
+  EXPECT_EQ(version.find_first_not_of("0123456789abcdef"), std::string::npos) << version;
+  EXPECT_EQ(&assets_version(), &version) << "computed once";
+  EXPECT_NE(version, std::string(16, '0'));
+}
+
 TEST(Assets, ReferenceNoOtherOrigins) {
   ASSERT_TRUE(contains_host_reference("url(//fonts.example.com/a.woff2)"));  // the check works
   ASSERT_FALSE(contains_host_reference("// a comment\nx = 1; // another"));
