@@ -43,7 +43,10 @@ SINK_CPU=${SINK_CPU:-1}
 WORK=$(mktemp -d /tmp/flashwire-fanout-bench.XXXXXX)
 SINK_PID=
 cleanup() {
-  [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null || true
+  if [ -n "$SINK_PID" ]; then
+    kill -TERM "$SINK_PID" 2>/dev/null || true
+    wait "$SINK_PID" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -78,6 +81,6 @@ if [ "$BIG" -gt 0 ]; then
     kill -0 "$SINK_PID" 2>/dev/null || { cat "$WORK/sink.out"; exit 1; }
     sleep 0.5
   done
-  echo "engine: $(cd "$WORK/peer" && timeout 600 $ENGINE)"
+  echo "engine: $(cd "$WORK/peer" && timeout 600 bash -c "$ENGINE")"
   echo "sink: $(curl -sf "http://127.0.0.1:$PORT/stats?reset=1")"
 fi
