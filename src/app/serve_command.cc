@@ -334,7 +334,7 @@ void run_serve(const ServeFlags& flags) {
     deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
   });
   io.run();
-  alert_queue.stop();  // requests in flight finish; an unfinished alert resumes on next start
+  alert_queue.stop();  // an unfinished alert resumes on next start
 }
 
 }  // namespace

@@ -59,7 +59,8 @@ class FanoutEngine final : public newsroom::AlertQueue {
 
   // Starts the engine thread and queues the alerts left "sending". Call once.
   tl::expected<void, std::string> start();
-  // Stops after the requests in flight; progress is saved and the alert resumes on next start.
+  // Stops sending at once: requests in flight are abandoned, their shards stay open and are
+  // sent again when the alert resumes on next start. Blocks until the engine thread has ended.
   void stop();
 
   void enqueue(std::int64_t alert_id) override;
