@@ -78,10 +78,27 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     }
   }
 
-  asio::awaitable<void> write(beast::tcp_stream& stream, Response& response, bool keep_alive) {
+  // `head`: the request was HEAD. Framing (RFC 9110 §6.4.1, §8.6, §15.3.5, §15.4.5): 1xx, 204
+  // and 304 answers have neither a body nor a Content-Length; a HEAD answer has no body and the
+  // Content-Length a GET would have (the handler's, or its body's size); every other answer has
+  // its body's Content-Length.
+  asio::awaitable<void> write(beast::tcp_stream& stream, Response& response, bool keep_alive,
+                              bool head = false) {
     response.set(beast::http::field::server, options.server_name);
     response.keep_alive(keep_alive);
-    response.prepare_payload();  // always a Content-Length: a string body's size is known
+    const unsigned code = response.result_int();
+    if (code < 200 || code == 204 || code == 304) {
+      response.body().clear();
+      response.erase(beast::http::field::content_length);
+      response.erase(beast::http::field::transfer_encoding);
+    } else if (head) {
+      if (!response.body().empty() || !response.has_content_length()) {
+        response.content_length(response.body().size());
+      }
+      response.body().clear();
+    } else {
+      response.prepare_payload();
+    }
     std::string header;
     header.reserve(1024);
     append_header(response, header);
@@ -141,7 +158,7 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
       }
       const bool keep_alive = request.keep_alive() && !stopped;
       Response response = handler.handle(request, context);
-      co_await write(stream, response, keep_alive);
+      co_await write(stream, response, keep_alive, request.method() == beast::http::verb::head);
       if (!keep_alive) break;
     }
     beast::error_code ignored;

@@ -34,6 +34,17 @@ Response make_response(std::string_view path) {
     response.body() = "custom";
     return response;
   }
+  if (path == "/not-modified") {
+    Response response(Status::not_modified, 11);
+    response.set(bhttp::field::etag, "\"0123456789abcdef\"");
+    return response;
+  }
+  if (path == "/sized-head") {  // a handler answering HEAD the way the site does: size, no body
+    Response response(Status::ok, 11);
+    response.set(bhttp::field::content_type, "text/html; charset=utf-8");
+    response.content_length(4894);
+    return response;
+  }
   if (path == "/large") {
     Response response(Status::ok, 11);
     response.body() = std::string(3 * 1024 * 1024, 'x');  // several partial writes
@@ -130,6 +141,39 @@ TEST_F(ServerTest, KeepsConnectionsAliveAndWritesLargeBodiesWhole) {
     EXPECT_EQ(response.body(), make_response(path).body());
     EXPECT_EQ(response[bhttp::field::server], "flashwire");
   }
+}
+
+TEST_F(ServerTest, FramesHeadAnd304AnswersWithoutABody) {
+  // HEAD: the Content-Length a GET would carry, and not one byte of body.
+  const std::string page = exchange("HEAD /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string get_page = beast_bytes("/page", 11, false);
+  const std::string get_head = get_page.substr(0, get_page.find("\r\n\r\n") + 4);
+  EXPECT_EQ(page, get_head) << "the GET's head, Content-Length included, and nothing after it";
+  const std::string sized =
+      exchange("HEAD /sized-head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(sized.find("Content-Length: 4894\r\n"), std::string::npos) << sized;
+  EXPECT_TRUE(sized.ends_with("\r\n\r\n")) << sized;
+  // 304: no Content-Length at all (0 would claim an empty representation).
+  const std::string not_modified =
+      exchange("GET /not-modified HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(not_modified.starts_with("HTTP/1.1 304 Not Modified\r\n")) << not_modified;
+  EXPECT_EQ(not_modified.find("Content-Length"), std::string::npos) << not_modified;
+  EXPECT_TRUE(not_modified.ends_with("\r\n\r\n")) << not_modified;
+}
+
+TEST_F(ServerTest, KeepsTheConnectionAfterAHeadAnswer) {
+  tcp::socket socket = connect();
+  boost::beast::flat_buffer buffer;
+  asio::write(socket, asio::buffer(std::string("HEAD /page HTTP/1.1\r\nHost: x\r\n\r\n")));
+  bhttp::response_parser<bhttp::string_body> head;
+  head.skip(true);  // a HEAD answer has no body, whatever its Content-Length says
+  bhttp::read(socket, buffer, head);
+  EXPECT_EQ(head.get()[bhttp::field::content_length],
+            std::to_string(make_response("/page").body().size()));
+  asio::write(socket, asio::buffer(std::string("GET /page HTTP/1.1\r\nHost: x\r\n\r\n")));
+  bhttp::response<bhttp::string_body> next;
+  bhttp::read(socket, buffer, next);
+  EXPECT_EQ(next.body(), make_response("/page").body()) << "the next answer is framed right";
 }
 
 }  // namespace
