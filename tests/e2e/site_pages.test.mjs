@@ -930,7 +930,13 @@ describe('the newsroom in headless Chromium', () => {
           const real = await fetch(request.url(), { headers: { Authorization: request.headers().authorization } });
           const data = await real.json();
           for (const alert of data.alerts) {
-            if (alert.id === alertId) alert.delivery = { targeted: 1, sent: 1, gone: 0, failed: 0, retried: 2, pending: 0 };
+            if (alert.id === alertId) {
+              alert.delivery = {
+                targeted: 1, sent: 1, gone: 0, failed: 0, retried: 2, pending: 0,
+                failed_by_reason: { http_413: 2, vapid_rejected: 5 },
+                error: 'push service https://push.example rejected our VAPID credentials (http_403)',
+              };
+            }
           }
           return await request.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(data) });
         } catch {
@@ -944,6 +950,9 @@ describe('the newsroom in headless Chromium', () => {
       const delivery = await page.$$eval(`[data-alert-id="${alertId}"] .nr-delivery dl > div`, (ds) => Object.fromEntries(
         ds.map((d) => [d.dataset.count, d.querySelector('dd').textContent])));
       assert.deepEqual(delivery, { targeted: '1', sent: '1', gone: '0', failed: '0', retried: '2', pending: '0' });
+      assert.equal(await textOf(page, `[data-alert-id="${alertId}"] .nr-delivery-error`),
+        'Problem: push service https://push.example rejected our VAPID credentials (http_403)');
+      assert.equal(await textOf(page, `[data-alert-id="${alertId}"] .nr-delivery-reasons`), 'Failed: http_413 2, vapid_rejected 5');
       await page.setRequestInterception(false);
       page.off('request', withDelivery);
 

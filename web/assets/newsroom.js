@@ -951,7 +951,19 @@
     if (alert.url) children.push(make('p', { class: 'nr-alert-url', text: alert.url }));
     if (alert.status !== 'draft' && alert.status !== 'cancelled') {
       if (alert.delivery && typeof alert.delivery === 'object') {
+        // A push service refusing our VAPID credentials is a configuration problem that stops
+        // delivery to all its readers: said first, where the editor cannot miss it.
+        if (typeof alert.delivery.error === 'string' && alert.delivery.error) {
+          children.push(make('p', { class: 'nr-delivery-error', text: `Problem: ${alert.delivery.error}` }));
+        }
         children.push(counts('Delivery', DELIVERY, alert.delivery, 'nr-delivery'));
+        const reasons = alert.delivery.failed_by_reason;
+        if (reasons && typeof reasons === 'object' && Object.keys(reasons).length) {
+          const text = Object.entries(reasons)
+            .map(([reason, count]) => `${reason} ${Number(count)}`)
+            .join(', ');
+          children.push(make('p', { class: 'hint nr-delivery-reasons', text: `Failed: ${text}` }));
+        }
       } else {
         children.push(make('p', { class: 'hint nr-delivery-pending', text: 'Delivery figures are not available yet.' }));
       }
