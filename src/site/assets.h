@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,28 +35,31 @@ inline const Asset* find_asset(std::string_view path) {
   return nullptr;
 }
 
+// 64-bit FNV-1a of `data`, continuing from `hash`: the site's fingerprint for ETags and asset
+// versions (not a cryptographic hash; it only has to change when the bytes do).
+inline constexpr std::uint64_t kFnv1aOffset = 1469598103934665603ull;
+inline std::uint64_t fnv1a_64(std::string_view data, std::uint64_t hash = kFnv1aOffset) {
+  for (const unsigned char c : data) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
 // A short fingerprint of every embedded asset (paths and bytes): pages append it to asset URLs
 // ("?v=…") so browsers may cache them as immutable, and a new build's assets get new URLs.
 // Computed once; 16 hex digits.
 inline const std::string& assets_version() {
   static const std::string version = [] {
-    std::uint64_t hash = 1469598103934665603ull;  // FNV-1a, 64 bits
-    auto mix = [&hash](std::string_view data) {
-      for (const unsigned char c : data) {
-        hash ^= c;
-        hash *= 1099511628211ull;
-      }
-      hash ^= 0xff;  // separator: ("ab","c") and ("a","bc") differ
-      hash *= 1099511628211ull;
-    };
+    std::uint64_t hash = kFnv1aOffset;
     for (const Asset& asset : assets()) {
-      mix(asset.path);
-      mix(asset.body);
+      // A separator byte after each part: ("ab", "c") and ("a", "bc") differ.
+      hash = fnv1a_64("\xff", fnv1a_64(asset.path, hash));
+      hash = fnv1a_64("\xff", fnv1a_64(asset.body, hash));
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out(16, '0');
-    for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<std::size_t>(i)] = kHex[hash & 0xf];
-    return out;
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+    return std::string(text);
   }();
   return version;
 }

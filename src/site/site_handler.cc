@@ -23,13 +23,8 @@ constexpr std::string_view kHtml = "text/html; charset=utf-8";
 
 // FNV-1a, 64 bit: a stable content hash for ETags (not a security boundary).
 std::string content_tag(std::string_view data) {
-  std::uint64_t hash = 1469598103934665603ull;
-  for (const unsigned char c : data) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
   char text[19];
-  std::snprintf(text, sizeof text, "\"%016llx\"", static_cast<unsigned long long>(hash));
+  std::snprintf(text, sizeof text, "\"%016llx\"", static_cast<unsigned long long>(fnv1a_64(data)));
   return text;
 }
 
