@@ -137,6 +137,8 @@ void add_fanout_file_command(CLI::App& app) {
     std::size_t shard_size = 500;
     long connections = 0;
     bool broadcast_key = false;
+    std::string http_client = "builtin";
+    std::size_t pipeline = 1;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -167,6 +169,12 @@ void add_fanout_file_command(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   cmd->add_flag("--per-broadcast-key", args->broadcast_key,
                 "one sender key for all messages (RFC 8291 allows it; fresh keys are the default)");
+  cmd->add_option("--http-client", args->http_client,
+                  "client for cleartext http:// push services: builtin (default) or curl")
+      ->check(CLI::IsMember({"builtin", "curl"}));
+  cmd->add_option("--pipeline", args->pipeline,
+                  "HTTP/1.1 requests at once on one connection, built-in client (1: no pipelining)")
+      ->check(CLI::Range(1, 64));
   cmd->callback([args] {
     const json::object vapid = parse_object(read_text_file(args->vapid, 1 << 16), args->vapid);
     auto key = webpush::P256KeyPair::from_private_base64url(
@@ -197,6 +205,8 @@ void add_fanout_file_command(CLI::App& app) {
     options.per_origin_connections =
         args->connections != 0 ? args->connections : static_cast<long>(args->concurrency);
     options.per_broadcast_key = args->broadcast_key;
+    options.builtin_http1 = args->http_client == "builtin";
+    options.http1_pipeline_depth = args->pipeline;
 
     const auto wall0 = SteadyClock::now();
     const double cpu0 = cpu_seconds();

@@ -273,6 +273,8 @@ void run_serve(const ServeFlags& flags) {
   engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
   engine_config.pipeline.per_origin_connections = config.fanout.per_origin_connections;
   engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
+  engine_config.pipeline.http1_pipeline_depth =
+      static_cast<std::size_t>(config.fanout.http1_pipeline);
   auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
   if (!engine) throw CommandError("fan-out: " + engine.error());
   fanout::FanoutEngine& alert_queue = **engine;

@@ -130,10 +130,10 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (const toml::node* node = root.get("fanout")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) return path + ": fanout: must be a table";
-    if (!check_keys(
-            *table,
-            {"threads", "concurrency", "per_origin_connections", "shard_size", "per_broadcast_key"},
-            "fanout.", error)) {
+    if (!check_keys(*table,
+                    {"threads", "concurrency", "per_origin_connections", "shard_size",
+                     "per_broadcast_key", "http1_pipeline"},
+                    "fanout.", error)) {
       return path + ": " + error;
     }
     FanoutConfig& f = config.fanout;
@@ -141,7 +141,8 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
         !read_int(*table, "concurrency", f.concurrency, 1, 10000, error, "fanout.") ||
         !read_int(*table, "per_origin_connections", f.per_origin_connections, 1, 1000, error,
                   "fanout.") ||
-        !read_int(*table, "shard_size", f.shard_size, 1, 100000, error, "fanout.")) {
+        !read_int(*table, "shard_size", f.shard_size, 1, 100000, error, "fanout.") ||
+        !read_int(*table, "http1_pipeline", f.http1_pipeline, 1, 64, error, "fanout.")) {
       return path + ": " + error;
     }
     if (const toml::node* key = table->get("per_broadcast_key")) {

@@ -1,16 +1,18 @@
 // Configuration of `flashwire serve`, from defaults < TOML file < environment < flags, parsed and
 // validated once at start-up. Bad configuration stops the process with one clear message.
 //
+// clang-format off
 // TOML layout (every key optional):
-//   listen = "127.0.0.1:8080"          data_dir = "data"          base_url = "https://news.example"
-//   site_name = "Flashwire News"       demo = true                vapid_subject =
-//   "mailto:desk@news.example" push_hosts = ["http://127.0.0.1:8090"]          # origins allowed
-//   besides the vendors' push services [push_service]  enabled = false   listen = "127.0.0.1:8090"
-//   public_url = "" [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64
-//   shard_size = 500  per_broadcast_key = false [app]  name = "…"  scheme = "flashwire"  ios_app_id
-//   = "…"  ios_store_url = "…" apple_team_id = "…"
-//          bundle_id = "…"  android_package = "…"  android_store_url = "…"  android_cert_sha256 =
-//          ["AB:CD:…"]
+//   listen = "127.0.0.1:8080"      data_dir = "data"      base_url = "https://news.example"
+//   site_name = "Flashwire News"   demo = true            vapid_subject = "mailto:desk@news.example"
+//   push_hosts = ["http://127.0.0.1:8090"]  # origins allowed besides the vendors' push services
+//   [push_service]  enabled = false  listen = "127.0.0.1:8090"  public_url = ""
+//   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
+//             per_broadcast_key = false  http1_pipeline = 1
+//   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
+//          apple_team_id = "…"  bundle_id = "…"  android_package = "…"  android_store_url = "…"
+//          android_cert_sha256 = ["AB:CD:…"]
+// clang-format on
 // Environment: FLASHWIRE_LISTEN, FLASHWIRE_DATA_DIR, FLASHWIRE_BASE_URL, FLASHWIRE_SITE_NAME,
 // FLASHWIRE_VAPID_SUBJECT, FLASHWIRE_DEMO (0/1).
 #pragma once
@@ -48,6 +50,9 @@ struct FanoutConfig {
   int per_origin_connections = 64;  // connections to one push service
   int shard_size = 500;             // subscriptions per durable progress step
   bool per_broadcast_key = false;   // one RFC 8291 sender key per alert (opt-in)
+  // Cleartext (http://) push services, such as Flashwire's own: requests at once on one
+  // HTTP/1.1 connection (1: no pipelining).
+  int http1_pipeline = 1;
 };
 
 struct ServeConfig {

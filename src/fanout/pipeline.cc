@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/url/parse.hpp>
 #include <chrono>
 #include <deque>
 #include <list>
@@ -15,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "fanout/http1_client.h"
 #include "webpush/message.h"
 
 namespace flashwire::fanout {
@@ -109,6 +111,7 @@ struct LaterFirst {
 // its connection cache and nothing is allocated per message beyond the body and headers.
 struct Slot {
   CURL* easy = nullptr;
+  bool http1 = false;  // in flight on the built-in HTTP/1.1 client, not libcurl
   Job job;
   webpush::Bytes body;
   std::shared_ptr<curl_slist> headers;  // shared with the origin's cache while it is current
@@ -149,6 +152,27 @@ std::optional<TransportFailure> transport_failure(CURLcode code) {
   }
 }
 
+// The request target (path and query) of an endpoint on `origin`.
+std::optional<std::string> request_target(const std::string& endpoint, const std::string& origin) {
+  std::string target;
+  if (endpoint.starts_with(origin)) {
+    target = endpoint.substr(origin.size());
+  } else {
+    auto url = boost::urls::parse_absolute_uri(endpoint);
+    if (!url) return std::nullopt;
+    target = std::string(url->encoded_target());
+  }
+  if (target.empty()) target = "/";
+  if (target[0] != '/') return std::nullopt;
+  // Checked again here because these bytes go straight onto the wire.
+  for (const char c : target) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return std::nullopt;
+    }
+  }
+  return target;
+}
+
 std::size_t latency_bucket(std::int64_t ms) {
   const auto& bounds = store::kAcceptLatencyBoundsMs;
   return static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), ms) -
@@ -162,7 +186,10 @@ class Sender {
       : run_(run),
         in_flight_cap_(std::max<std::size_t>(1, in_flight_cap)),
         per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
-        rng_(seed) {
+        rng_(seed),
+        http1_(Http1Client::Options{std::max(1L, per_origin_connections),
+                                    run.options.http1_pipeline_depth, run.options.request_timeout,
+                                    run.options.connect_timeout}) {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, per_origin_connections));
@@ -178,7 +205,7 @@ class Sender {
     for (Slot& slot : slots_) {
       if (slot.easy != nullptr && busy(slot)) {
         // Abandoned (cancel or stop): no longer in flight, as the live gauge must say.
-        curl_multi_remove_handle(multi_, slot.easy);
+        if (!slot.http1) curl_multi_remove_handle(multi_, slot.easy);
         bump(&LiveCounters::in_flight, run_.live, -1);
       }
     }
@@ -335,8 +362,33 @@ class Sender {
       return;
     }
 
+    if (use_http1(job.origin)) {
+      auto path = request_target(target.endpoint, job.origin);
+      if (!path) {
+        complete(job, {OutcomeKind::kFailed, "invalid_endpoint", std::nullopt});
+        return;
+      }
+      const OriginHeaders& cached = headers_.find(job.origin)->second;
+      std::string request;
+      request.reserve(path->size() + cached.raw.size() + body->size() + 64);
+      request.append("POST ").append(*path).append(" HTTP/1.1\r\n").append(cached.raw);
+      request.append("Content-Length: ").append(std::to_string(body->size())).append("\r\n\r\n");
+      request.append(reinterpret_cast<const char*>(body->data()), body->size());
+      Slot* slot = free_.back();
+      free_.pop_back();
+      slot->http1 = true;
+      ++origin_in_flight;
+      const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
+      http1_.submit(tag, job.origin, std::move(request), now);
+      slot->job = std::move(job);
+      bump(&LiveCounters::requests, run_.live);
+      bump(&LiveCounters::in_flight, run_.live);
+      return;
+    }
+
     Slot* slot = free_.back();
     free_.pop_back();
+    slot->http1 = false;
     slot->body = std::move(*body);
     slot->retry_after.clear();
     slot->headers = std::move(headers);
@@ -352,6 +404,7 @@ class Sender {
     ++origin_in_flight;
     slot->job = std::move(job);
     curl_multi_add_handle(multi_, slot->easy);
+    ++curl_active_;
     bump(&LiveCounters::requests, run_.live);
     bump(&LiveCounters::in_flight, run_.live);
   }
@@ -386,7 +439,21 @@ class Sender {
     h = curl_slist_append(h, "Expect:");  // no 100-continue round trip for bodies over 1 KiB
     cached.list = std::shared_ptr<curl_slist>(h, curl_slist_free_all);
     cached.built_at = now_unix;
+    if (use_http1(origin)) {
+      // The same headers for the built-in client, as bytes; Host is the origin's authority.
+      cached.raw = "Host: " + origin.substr(origin.find("://") + 3) + "\r\n";
+      for (curl_slist* item = h; item != nullptr; item = item->next) {
+        const std::string_view line(item->data);
+        if (line == "Expect:") continue;
+        cached.raw.append(line).append("\r\n");
+      }
+      cached.raw.append("User-Agent: flashwire\r\n");
+    }
     return cached.list;
+  }
+
+  bool use_http1(const std::string& origin) const {
+    return run_.options.builtin_http1 && origin.starts_with("http:");
   }
 
   // Waits for socket activity or the next retry (at most 100 ms), then lets libcurl act on
@@ -402,9 +469,18 @@ class Sender {
       if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
       return;
     }
-    curl_multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
+    if (curl_active_ == 0) {
+      http1_.run(timeout_ms, http1_done_);
+      return;
+    }
+    // Both kinds in flight: libcurl waits, with the built-in client's descriptor among its own.
+    const bool both = http1_.active() > 0;
+    curl_waitfd extra{http1_.wait_fd(), CURL_WAIT_POLLIN, 0};
+    if (both) http1_.run(0, http1_done_);  // writes what start() queued
+    curl_multi_poll(multi_, both ? &extra : nullptr, both ? 1 : 0, timeout_ms, nullptr);
     int running = 0;
     curl_multi_perform(multi_, &running);
+    if (both) http1_.run(0, http1_done_);
   }
 
   void collect() {
@@ -415,23 +491,33 @@ class Sender {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &slot);
       const CURLcode code = msg->data.result;
       curl_multi_remove_handle(multi_, slot->easy);
-      free_.push_back(slot);
-      bump(&LiveCounters::in_flight, run_.live, -1);
-      Job job = std::move(slot->job);
-      release_origin(job.origin);
-
-      const TimePoint now = SteadyClock::now();
-      Breaker& breaker = breakers_.at(job.origin);
-      if (const auto failure = transport_failure(code)) {
-        breaker.record_failure(now);
-        complete(job, classify_transport(*failure));
-        continue;
-      }
-      breaker.record_success();
+      --curl_active_;
       long status = 0;
-      curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status);
-      complete(job, classify_response(status, slot->retry_after, run_.deps.clock.now_seconds()));
+      if (code == CURLE_OK) curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status);
+      answered(*slot, transport_failure(code), status, slot->retry_after);
     }
+    for (Http1Client::Completion& done : http1_done_) {
+      answered(slots_[done.tag], done.failure, done.status, done.retry_after);
+    }
+    http1_done_.clear();
+  }
+
+  // One request's end, from either client.
+  void answered(Slot& slot, std::optional<TransportFailure> failure, long status,
+                const std::string& retry_after) {
+    free_.push_back(&slot);
+    bump(&LiveCounters::in_flight, run_.live, -1);
+    Job job = std::move(slot.job);
+    release_origin(job.origin);
+
+    Breaker& breaker = breakers_.at(job.origin);
+    if (failure) {
+      breaker.record_failure(SteadyClock::now());
+      complete(job, classify_transport(*failure));
+      return;
+    }
+    breaker.record_success();
+    complete(job, classify_response(status, retry_after, run_.deps.clock.now_seconds()));
   }
 
   void release_origin(const std::string& origin) {
@@ -530,6 +616,9 @@ class Sender {
   std::mt19937_64 rng_;
   webpush::MessageEncryptor encryptor_;
   CURLM* multi_ = nullptr;
+  std::size_t curl_active_ = 0;  // transfers added to multi_ and not yet done
+  Http1Client http1_;
+  std::vector<Http1Client::Completion> http1_done_;
   std::vector<Slot> slots_;
   std::vector<Slot*> free_;
   std::list<OpenShard> open_;  // stable addresses: jobs point at their shard
@@ -540,6 +629,7 @@ class Sender {
   std::map<std::string, Breaker, std::less<>> breakers_;
   struct OriginHeaders {
     std::shared_ptr<curl_slist> list;
+    std::string raw;  // the same headers as HTTP/1.1 bytes, for the built-in client
     std::int64_t built_at = 0;
     std::string authorization;
     std::int64_t authorization_until = 0;

@@ -1,8 +1,9 @@
 // The fan-out pipeline: one payload to every subscription a TargetSource yields.
 //
 //   TargetSource ─shards→ sender threads: encrypt (RFC 8291) → sign (RFC 8292, cached per
-//   origin) → POST (RFC 8030, libcurl multi: HTTP/2 multiplexing over TLS, HTTP/1.1 keep-alive
-//   otherwise) → outcome (fanout/outcome.h) → ProgressSink, once per completed shard.
+//   origin) → POST (RFC 8030: https:// through libcurl multi, HTTP/2 multiplexing or HTTP/1.1
+//   keep-alive as the service offers; cleartext http:// through the built-in HTTP/1.1 client,
+//   fanout/http1_client.h) → outcome (fanout/outcome.h) → ProgressSink, once per completed shard.
 //
 // - Every sender thread claims whole shards from the source, keeps at most `max_open_shards`
 //   of them and `concurrency / threads` requests in flight, so memory stays bounded whatever
@@ -113,6 +114,11 @@ struct PipelineOptions {
   int breaker_threshold = 5;       // consecutive connection failures that open the breaker
   Millis breaker_cooldown{1000};   // first cool-down; doubles up to a minute
   bool per_broadcast_key = false;  // one sender key per run instead of one per message (opt-in)
+  // Cleartext (http://) push services: the built-in HTTP/1.1 client (fanout/http1_client.h)
+  // instead of libcurl, with up to `http1_pipeline_depth` requests at once on a connection
+  // (1: no pipelining). HTTPS always goes through libcurl.
+  bool builtin_http1 = true;
+  std::size_t http1_pipeline_depth = 1;
 };
 
 struct PipelineDeps {

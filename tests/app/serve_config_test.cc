@@ -58,6 +58,13 @@ push_hosts = ["https://push.example.net"]
 [push_service]
 enabled = true
 listen = "127.0.0.1:9001"
+[fanout]
+threads = 3
+concurrency = 512
+per_origin_connections = 16
+shard_size = 250
+per_broadcast_key = true
+http1_pipeline = 8
 [app]
 name = "Daily Wire"
 scheme = "dailywire"
@@ -80,6 +87,12 @@ android_cert_sha256 = ["AB:CD"]
   EXPECT_EQ(config->app->scheme, "dailywire");
   EXPECT_EQ(config->app->android_cert_sha256, std::vector<std::string>{"AB:CD"});
   EXPECT_EQ(config->push_service.public_url, "http://127.0.0.1:9001");
+  EXPECT_EQ(config->fanout.threads, 3);
+  EXPECT_EQ(config->fanout.concurrency, 512);
+  EXPECT_EQ(config->fanout.per_origin_connections, 16);
+  EXPECT_EQ(config->fanout.shard_size, 250);
+  EXPECT_TRUE(config->fanout.per_broadcast_key);
+  EXPECT_EQ(config->fanout.http1_pipeline, 8);
   // The embedded push service's origin is allowed for subscriptions automatically.
   EXPECT_EQ(config->push_hosts,
             (std::vector<std::string>{"https://push.example.net", "http://127.0.0.1:9001"}));
@@ -110,6 +123,11 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
       {"[push_service]\nenabled = true\nlisten = \"127.0.0.1:8080\"",
        "push_service.listen: must differ"},
       {"[push_service]\nport = 1", "unknown setting 'push_service.port'"},
+      {"[fanout]\nhttp1_pipeline = 0", "fanout.http1_pipeline"},
+      {"[fanout]\nhttp1_pipeline = 65", "fanout.http1_pipeline"},
+      {"[fanout]\nconcurrency = \"many\"", "fanout.concurrency"},
+      {"[fanout]\nper_broadcast_key = 1", "fanout.per_broadcast_key"},
+      {"[fanout]\npipeline = 4", "unknown setting 'fanout.pipeline'"},
       {"[app]\nscheme = \"x\"", "app.name:"},
       {"[app]\nname = \"A\"\nscheme = \"https\"", "app.scheme:"},
       {"[app]\nname = \"A\"\nscheme = \"Bad Scheme\"", "app.scheme:"},

@@ -187,7 +187,12 @@ class Watchdog {
   std::thread thread_;  // last: it uses everything above
 };
 
-class PipelineTest : public ::testing::Test {
+// Every pipeline test runs with each HTTP client the pipeline can use for cleartext origins:
+// libcurl, the built-in HTTP/1.1 client one request at a time, and the built-in client
+// pipelining up to 4 requests on a connection.
+enum class Client { kCurl, kBuiltin, kBuiltinPipelined };
+
+class PipelineTest : public ::testing::TestWithParam<Client> {
  protected:
   struct Subscriber {
     webpush::P256KeyPair keys;
@@ -218,6 +223,8 @@ class PipelineTest : public ::testing::Test {
     options_.connect_timeout = 2000ms;
     options_.backoff = {20ms, 200ms};
     options_.breaker_cooldown = 100ms;
+    options_.builtin_http1 = GetParam() != Client::kCurl;
+    options_.http1_pipeline_depth = GetParam() == Client::kBuiltinPipelined ? 4 : 1;
   }
 
   // A target with id `id` and a new subscriber key pair, on `server` (server_ by default).
@@ -311,7 +318,7 @@ class PipelineTest : public ::testing::Test {
 
 // --- everything accepted ---
 
-TEST_F(PipelineTest, AllAcceptedEveryTargetGetsOneRequestThatDecryptsWithTheRightHeaders) {
+TEST_P(PipelineTest, AllAcceptedEveryTargetGetsOneRequestThatDecryptsWithTheRightHeaders) {
   const std::int64_t deadline = message_.deadline_unix;
   const std::int64_t started_ms = now_unix() * 1000;
   const std::int64_t ttl_at_most = deadline - now_unix();
@@ -360,7 +367,7 @@ TEST_F(PipelineTest, AllAcceptedEveryTargetGetsOneRequestThatDecryptsWithTheRigh
   EXPECT_EQ(vapid_->tokens_signed(), 1u);
 }
 
-TEST_F(PipelineTest, UrgencyAndTopicHeadersAreLeftOutWhenNotSet) {
+TEST_P(PipelineTest, UrgencyAndTopicHeadersAreLeftOutWhenNotSet) {
   message_.urgency.clear();
   message_.topic.clear();
   const RunResult result = run(shards({2}));
@@ -374,7 +381,7 @@ TEST_F(PipelineTest, UrgencyAndTopicHeadersAreLeftOutWhenNotSet) {
   }
 }
 
-TEST_F(PipelineTest, APerBroadcastKeyIsOneSenderKeyWithANewSaltPerMessage) {
+TEST_P(PipelineTest, APerBroadcastKeyIsOneSenderKeyWithANewSaltPerMessage) {
   options_.per_broadcast_key = true;
   const RunResult result = run(shards({4}));
   EXPECT_EQ(result.counts.sent, 4u);
@@ -391,7 +398,7 @@ TEST_F(PipelineTest, APerBroadcastKeyIsOneSenderKeyWithANewSaltPerMessage) {
 
 // --- answers that mean "try again" ---
 
-TEST_F(PipelineTest, TooManyRequestsIsRetriedOnceAfterRetryAfter) {
+TEST_P(PipelineTest, TooManyRequestsIsRetriedOnceAfterRetryAfter) {
   server_.set_script([](const RecordedRequest&, int nth) {
     return nth == 1 ? Response::answer(429, {{"Retry-After", "1"}}) : Response::answer(201);
   });
@@ -413,7 +420,7 @@ TEST_F(PipelineTest, TooManyRequestsIsRetriedOnceAfterRetryAfter) {
   EXPECT_EQ(live_.requests, 2u);
 }
 
-TEST_F(PipelineTest, ServerErrorsAndRequestTimeoutsAreRetried) {
+TEST_P(PipelineTest, ServerErrorsAndRequestTimeoutsAreRetried) {
   const int first_answers[] = {500, 502, 503, 408};
   server_.set_script([&first_answers](const RecordedRequest& r, int nth) {
     const auto id = std::stoi(r.path.substr(6));
@@ -428,7 +435,7 @@ TEST_F(PipelineTest, ServerErrorsAndRequestTimeoutsAreRetried) {
   for (std::int64_t id = 1; id <= 4; ++id) EXPECT_EQ(server_.count(path_for(id)), 2) << id;
 }
 
-TEST_F(PipelineTest, RetriesStopAtMaxAttempts) {
+TEST_P(PipelineTest, RetriesStopAtMaxAttempts) {
   options_.max_attempts = 3;
   server_.set_script([](const RecordedRequest&, int) { return Response::answer(503); });
   const RunResult result = run(shards({2}));
@@ -443,7 +450,7 @@ TEST_F(PipelineTest, RetriesStopAtMaxAttempts) {
 
 // --- answers that are final ---
 
-TEST_F(PipelineTest, GoneSubscriptionsAreReportedForDeletion) {
+TEST_P(PipelineTest, GoneSubscriptionsAreReportedForDeletion) {
   server_.set_script([](const RecordedRequest& r, int) {
     if (r.path == path_for(1)) return Response::answer(410);
     if (r.path == path_for(2)) return Response::answer(404);
@@ -464,7 +471,7 @@ TEST_F(PipelineTest, GoneSubscriptionsAreReportedForDeletion) {
   EXPECT_EQ(live_.gone, 2u);
 }
 
-TEST_F(PipelineTest, OtherClientErrorsFailTheMessageWithoutARetry) {
+TEST_P(PipelineTest, OtherClientErrorsFailTheMessageWithoutARetry) {
   const int answers[] = {413, 400, 418};
   server_.set_script([&answers](const RecordedRequest& r, int) {
     return Response::answer(answers[std::stoi(r.path.substr(6)) - 1]);
@@ -479,7 +486,7 @@ TEST_F(PipelineTest, OtherClientErrorsFailTheMessageWithoutARetry) {
   EXPECT_EQ(sink_.report_of({0, 3}).counts.failed_by_reason, result.counts.failed_by_reason);
 }
 
-TEST_F(PipelineTest, ARejectedVapidKeyStopsSendingToThatOriginOnlyAndIsReportedOnce) {
+TEST_P(PipelineTest, ARejectedVapidKeyStopsSendingToThatOriginOnlyAndIsReportedOnce) {
   for (const int status : {403, 401}) {
     SCOPED_TRACE(status);
     RecordingSink sink;
@@ -516,7 +523,7 @@ TEST_F(PipelineTest, ARejectedVapidKeyStopsSendingToThatOriginOnlyAndIsReportedO
 
 // --- no answer ---
 
-TEST_F(PipelineTest, SlowAnswersTimeOutAndAreRetriedUntilAttemptsRunOut) {
+TEST_P(PipelineTest, SlowAnswersTimeOutAndAreRetriedUntilAttemptsRunOut) {
   options_.request_timeout = 300ms;
   options_.max_attempts = 2;
   server_.set_script([](const RecordedRequest&, int) { return Response::hold(); });
@@ -532,7 +539,7 @@ TEST_F(PipelineTest, SlowAnswersTimeOutAndAreRetriedUntilAttemptsRunOut) {
   EXPECT_EQ(live_.in_flight, 0u);
 }
 
-TEST_F(PipelineTest, ASlowAnswerWithinTheTimeoutIsFine) {
+TEST_P(PipelineTest, ASlowAnswerWithinTheTimeoutIsFine) {
   options_.request_timeout = 3000ms;
   server_.set_script([](const RecordedRequest&, int) { return Response::answer(201, {}, 200ms); });
   const RunResult result = run(shards({2}));
@@ -543,7 +550,7 @@ TEST_F(PipelineTest, ASlowAnswerWithinTheTimeoutIsFine) {
 
 // Each run has its own connections, so the dropped request is the first on a fresh connection
 // (libcurl itself re-sends a request once when a reused keep-alive connection turns out closed).
-TEST_F(PipelineTest, ConnectionsClosedOrResetWithoutAnAnswerAreRetried) {
+TEST_P(PipelineTest, ConnectionsClosedOrResetWithoutAnAnswerAreRetried) {
   for (const bool reset : {false, true}) {
     SCOPED_TRACE(reset ? "reset" : "closed");
     RecordingSink sink;
@@ -565,7 +572,7 @@ TEST_F(PipelineTest, ConnectionsClosedOrResetWithoutAnAnswerAreRetried) {
   }
 }
 
-TEST_F(PipelineTest, RefusedConnectionsOpenTheBreakerAndFailAfterTheirAttempts) {
+TEST_P(PipelineTest, RefusedConnectionsOpenTheBreakerAndFailAfterTheirAttempts) {
   const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port());
   auto hosts = webpush::PushHostPolicy::create({server_.origin(), dead}, false);
   ASSERT_TRUE(hosts) << hosts.error().message;
@@ -586,7 +593,7 @@ TEST_F(PipelineTest, RefusedConnectionsOpenTheBreakerAndFailAfterTheirAttempts) 
 
 // --- never sent ---
 
-TEST_F(PipelineTest, TargetsOnHostsNotAllowedFailWithoutARequest) {
+TEST_P(PipelineTest, TargetsOnHostsNotAllowedFailWithoutARequest) {
   std::vector<Shard> list = shards({3, 2});
   list[0].targets[0].endpoint = "http://127.0.0.1:1/push/1";  // not an allowed origin
   list[0].targets[2].endpoint = "https://push.evil.example/push/3";
@@ -604,7 +611,7 @@ TEST_F(PipelineTest, TargetsOnHostsNotAllowedFailWithoutARequest) {
   EXPECT_EQ(live_.requests, 1u);
 }
 
-TEST_F(PipelineTest, InvalidStoredKeysFailOneMessageNotTheRun) {
+TEST_P(PipelineTest, InvalidStoredKeysFailOneMessageNotTheRun) {
   std::vector<Shard> list = shards({3});
   list[0].targets[1].p256dh = "not-a-key";
   list[0].targets[2].auth = "c2hvcnQ";  // 5 bytes
@@ -615,7 +622,7 @@ TEST_F(PipelineTest, InvalidStoredKeysFailOneMessageNotTheRun) {
   EXPECT_EQ(result.error, "");
 }
 
-TEST_F(PipelineTest, ADeadlineReachedExpiresEverythingWithoutARequest) {
+TEST_P(PipelineTest, ADeadlineReachedExpiresEverythingWithoutARequest) {
   for (const std::int64_t late : {1, 0}) {
     SCOPED_TRACE(late);
     RecordingSink sink;
@@ -631,7 +638,7 @@ TEST_F(PipelineTest, ADeadlineReachedExpiresEverythingWithoutARequest) {
   EXPECT_EQ(server_.request_count(), 0u);
 }
 
-TEST_F(PipelineTest, ARetryThatWouldLandAfterTheDeadlineExpiresInstead) {
+TEST_P(PipelineTest, ARetryThatWouldLandAfterTheDeadlineExpiresInstead) {
   message_.deadline_unix = now_unix() + 5;
   server_.set_script([](const RecordedRequest& r, int) {
     if (r.path == path_for(1)) return Response::answer(429, {{"Retry-After", "60"}});
@@ -646,7 +653,7 @@ TEST_F(PipelineTest, ARetryThatWouldLandAfterTheDeadlineExpiresInstead) {
   EXPECT_EQ(server_.count(path_for(2)), 1);
 }
 
-TEST_F(PipelineTest, TheTtlHeaderCarriesOnlyTheTimeThatIsLeft) {
+TEST_P(PipelineTest, TheTtlHeaderCarriesOnlyTheTimeThatIsLeft) {
   message_.deadline_unix = now_unix() + 30;
   const RunResult result = run(shards({1}));
   EXPECT_EQ(result.counts.sent, 1u);
@@ -658,7 +665,7 @@ TEST_F(PipelineTest, TheTtlHeaderCarriesOnlyTheTimeThatIsLeft) {
 
 // --- stopping early ---
 
-TEST_F(PipelineTest, CancellingStopsClaimingAndSending) {
+TEST_P(PipelineTest, CancellingStopsClaimingAndSending) {
   options_.concurrency = 1;
   options_.max_open_shards = 1;
   sink_.on_report = [this](std::size_t) { cancel_ = true; };
@@ -671,7 +678,7 @@ TEST_F(PipelineTest, CancellingStopsClaimingAndSending) {
   EXPECT_EQ(result.counts.sent, 1u);
 }
 
-TEST_F(PipelineTest, CancellingAbandonsRequestsInFlightAndLeavesTheirShardsOpen) {
+TEST_P(PipelineTest, CancellingAbandonsRequestsInFlightAndLeavesTheirShardsOpen) {
   server_.set_script([](const RecordedRequest&, int) { return Response::hold(); });
   std::thread canceller([this] {
     server_.wait_for_requests(2, 10s);
@@ -690,7 +697,7 @@ TEST_F(PipelineTest, CancellingAbandonsRequestsInFlightAndLeavesTheirShardsOpen)
   EXPECT_EQ(live_.in_flight, 0u);  // abandoned requests are no longer in flight
 }
 
-TEST_F(PipelineTest, ASinkErrorStopsTheRun) {
+TEST_P(PipelineTest, ASinkErrorStopsTheRun) {
   options_.concurrency = 1;
   sink_.fail_on = 2;
   const RunResult result = run(shards(std::vector<std::size_t>(10, 1)));
@@ -702,7 +709,7 @@ TEST_F(PipelineTest, ASinkErrorStopsTheRun) {
   EXPECT_EQ(result.counts.sent, 1u);  // of the shards recorded
 }
 
-TEST_F(PipelineTest, ASourceErrorStopsTheRun) {
+TEST_P(PipelineTest, ASourceErrorStopsTheRun) {
   VectorSource source(shards({2, 2, 2, 2}), /*fail_at=*/3);
   const RunResult result = run_with(source, sink_);
 
@@ -715,7 +722,7 @@ TEST_F(PipelineTest, ASourceErrorStopsTheRun) {
 
 // --- limits and bookkeeping ---
 
-TEST_F(PipelineTest, ThePerOriginInFlightCapIsRespected) {
+TEST_P(PipelineTest, ThePerOriginInFlightCapIsRespected) {
   options_.concurrency = 16;
   options_.per_origin_in_flight = 3;
   server_.set_script([](const RecordedRequest&, int) { return Response::answer(201, {}, 300ms); });
@@ -727,7 +734,7 @@ TEST_F(PipelineTest, ThePerOriginInFlightCapIsRespected) {
   EXPECT_GE(server_.max_concurrent(), 2);  // it was the cap, not the client, that held back
 }
 
-TEST_F(PipelineTest, ThePerOriginCapIsSharedOutOverThreads) {
+TEST_P(PipelineTest, ThePerOriginCapIsSharedOutOverThreads) {
   options_.threads = 2;
   options_.concurrency = 16;
   options_.per_origin_in_flight = 4;
@@ -738,7 +745,7 @@ TEST_F(PipelineTest, ThePerOriginCapIsSharedOutOverThreads) {
   EXPECT_LE(server_.max_concurrent(), 4);
 }
 
-TEST_F(PipelineTest, ZeroLimitsAreTreatedAsOne) {
+TEST_P(PipelineTest, ZeroLimitsAreTreatedAsOne) {
   options_.concurrency = 0;
   options_.per_origin_in_flight = 0;
   options_.per_origin_connections = 0;
@@ -750,7 +757,7 @@ TEST_F(PipelineTest, ZeroLimitsAreTreatedAsOne) {
   EXPECT_EQ(sink_.reports().size(), 2u);
 }
 
-TEST_F(PipelineTest, EveryShardIsReportedOnceWithItsOwnCounts) {
+TEST_P(PipelineTest, EveryShardIsReportedOnceWithItsOwnCounts) {
   std::vector<Shard> list = shards({4, 2, 0, 2});
   list[3].targets[0].endpoint = "https://push.evil.example/push/7";
   server_.set_script([](const RecordedRequest& r, int nth) {
@@ -791,7 +798,7 @@ TEST_F(PipelineTest, EveryShardIsReportedOnceWithItsOwnCounts) {
   EXPECT_EQ(server_.request_count(), 8u);  // 7 targets sent to, one of them twice
 }
 
-TEST_F(PipelineTest, TwoThreadsDeliverEveryTargetExactlyOnce) {
+TEST_P(PipelineTest, TwoThreadsDeliverEveryTargetExactlyOnce) {
   options_.threads = 2;
   options_.concurrency = 8;
   options_.max_open_shards = 2;
@@ -823,7 +830,7 @@ TEST_F(PipelineTest, TwoThreadsDeliverEveryTargetExactlyOnce) {
 
 // The breaker lets one trial through after its cool-down. A trial that ends without a request
 // (the subscriber's stored key is bad) must not leave the origin blocked for the rest of the run.
-TEST_F(PipelineTest, ATrialThatNeverLeavesDoesNotBlockTheOriginAfterTheCooldown) {
+TEST_P(PipelineTest, ATrialThatNeverLeavesDoesNotBlockTheOriginAfterTheCooldown) {
   message_.deadline_unix = now_unix() + 4;
   options_.concurrency = 1;
   options_.breaker_threshold = 1;
@@ -840,6 +847,21 @@ TEST_F(PipelineTest, ATrialThatNeverLeavesDoesNotBlockTheOriginAfterTheCooldown)
   EXPECT_EQ(result.counts.failed_by_reason, (Reasons{{"invalid_keys", 1}}));
   EXPECT_EQ(server_.count(path_for(1)), 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Clients, PipelineTest,
+                         ::testing::Values(Client::kCurl, Client::kBuiltin,
+                                           Client::kBuiltinPipelined),
+                         [](const ::testing::TestParamInfo<Client>& info) {
+                           switch (info.param) {
+                             case Client::kCurl:
+                               return std::string("Curl");
+                             case Client::kBuiltin:
+                               return std::string("Builtin");
+                             case Client::kBuiltinPipelined:
+                               return std::string("BuiltinPipelined");
+                           }
+                           return std::string("Unknown");
+                         });
 
 }  // namespace
 }  // namespace flashwire::fanout
