@@ -27,6 +27,7 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
+#include "site/push_subscription.h"
 #include "site/site_handler.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "store/sqlite/sqlite_site_store.h"
@@ -392,32 +393,19 @@ void add_subscription_commands(CLI::App& app) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     boost::system::error_code ec;
     const json::value v = json::parse(line, ec);
-    const json::object* o = ec ? nullptr : v.if_object();
-    const json::value* endpoint = o != nullptr ? o->if_contains("endpoint") : nullptr;
-    const json::value* keys = o != nullptr ? o->if_contains("keys") : nullptr;
-    const json::object* k = keys != nullptr ? keys->if_object() : nullptr;
-    const json::value* p256dh = k != nullptr ? k->if_contains("p256dh") : nullptr;
-    const json::value* auth = k != nullptr ? k->if_contains("auth") : nullptr;
-    std::string why;
-    if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr ||
-        !p256dh->is_string() || auth == nullptr || !auth->is_string()) {
-      why = "not a PushSubscription {endpoint, keys: {p256dh, auth}}";
-    } else if (auto origin = hosts->check(endpoint->as_string()); !origin) {
-      why = "endpoint: " + origin.error().message;
-    } else if (auto parsed = webpush::SubscriptionKeys::from_base64url(p256dh->as_string(),
-                                                                       auth->as_string());
-               !parsed) {
-      why = "keys: " + parsed.error().message;
-    }
-    if (!why.empty()) {
+    tl::expected<site::CheckedSubscription, std::string> checked =
+        ec ? tl::unexpected(std::string("not JSON: ") + ec.message())
+           : site::check_push_subscription(&v, *hosts);
+    if (!checked) {
       // The line number and the reason only: endpoints and keys are never printed.
-      if (++rejected <= 10) std::cerr << *file << ':' << line_number << ": " << why << '\n';
+      if (++rejected <= 10)
+        std::cerr << *file << ':' << line_number << ": " << checked.error() << '\n';
       continue;
     }
     store::Subscription sub;
-    sub.endpoint = std::string(endpoint->as_string());
-    sub.p256dh = std::string(p256dh->as_string());
-    sub.auth = std::string(auth->as_string());
+    sub.endpoint = std::move(checked->endpoint);
+    sub.p256dh = std::move(checked->p256dh);
+    sub.auth = std::move(checked->auth);
     sub.categories = set;
     sub.created_at = sub.updated_at = now;
     if (auto stored = store->upsert_subscription(sub); !stored) {

@@ -2,8 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "site/push_subscription.h"
 #include "webpush/base64url.h"
-#include "webpush/message.h"
 
 namespace flashwire::site {
 namespace {
@@ -21,34 +21,6 @@ http::Response error(Status status, std::string_view code, std::string_view mess
 const json::string* string_at(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);
   return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
-}
-
-// Validated subscription keys, or the reason they are not.
-struct ValidSubscription {
-  std::string endpoint, p256dh, auth;
-};
-
-std::variant<ValidSubscription, std::string> validate_subscription(
-    const json::value* value, const webpush::PushHostPolicy& hosts) {
-  if (value == nullptr || !value->is_object())
-    return std::string("subscription: must be a PushSubscription object");
-  const json::object& sub = value->as_object();
-  const json::string* endpoint = string_at(sub, "endpoint");
-  if (endpoint == nullptr) return std::string("subscription.endpoint: missing");
-  if (auto allowed = hosts.check(*endpoint); !allowed)
-    return "subscription.endpoint: " + allowed.error().message;
-  const json::value* keys_value = sub.if_contains("keys");
-  if (keys_value == nullptr || !keys_value->is_object())
-    return std::string("subscription.keys: missing");
-  const json::string* p256dh = string_at(keys_value->as_object(), "p256dh");
-  const json::string* auth = string_at(keys_value->as_object(), "auth");
-  if (p256dh == nullptr || auth == nullptr)
-    return std::string("subscription.keys: p256dh and auth are required");
-  auto keys = webpush::SubscriptionKeys::from_base64url(*p256dh, *auth);
-  if (!keys) return "subscription.keys." + keys.error().message;
-  // Store the canonical (unpadded) spelling.
-  return ValidSubscription{std::string(*endpoint), keys->p256dh.to_base64url(),
-                           webpush::base64url_encode(keys->auth)};
 }
 
 }  // namespace
@@ -125,10 +97,14 @@ http::Response SiteApi::subscribe(const http::Request& request) {
     return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
   const json::object& body = parsed.as_object();
 
-  auto valid = validate_subscription(body.if_contains("subscription"), hosts_);
-  if (auto* reason = std::get_if<std::string>(&valid))
-    return error(Status::bad_request, "invalid_subscription", *reason);
-  const ValidSubscription& subscription = std::get<ValidSubscription>(valid);
+  auto checked = check_push_subscription(body.if_contains("subscription"), hosts_);
+  if (!checked) {
+    // "subscription.endpoint: …", "subscription.keys: …"; "subscription: must be …"
+    const std::string& why = checked.error();
+    return error(Status::bad_request, "invalid_subscription",
+                 (why.starts_with("must") ? "subscription: " : "subscription.") + why);
+  }
+  const CheckedSubscription& subscription = *checked;
 
   const json::value* categories = body.if_contains("categories");
   if (categories == nullptr || !categories->is_array() || categories->as_array().empty()) {

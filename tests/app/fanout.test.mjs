@@ -314,8 +314,10 @@ describe('flashwire serve sends alerts to every subscriber', () => {
     const reported = first.stderr.trim().split('\n');
     assert.deepEqual(reported.slice(0, 4).map((l) => l.slice(file.length).split(':')[1]), ['2', '5', '6', '7'],
       `each rejected line by number:\n${first.stderr}`);
-    assert.match(reported[1], /endpoint: /);
-    assert.match(reported[2], /keys: /);
+    assert.match(reported[0], /: not JSON/);
+    assert.match(reported[1], /endpoint: .*not on an allowed push service/);
+    assert.match(reported[2], /keys\.p256dh: .*not a point on the curve/);
+    assert.match(reported[3], /keys: p256dh and auth are required/);
     assert.equal(reported[4], 'flashwire: 4 line(s) rejected');
     for (const secret of ['attacker.example', '/push/', offCurve.p256dh, subsMain[2].p256dh, subsMain[0].auth]) {
       assert.equal(first.stderr.includes(secret), false, `stderr does not show ${secret}`);

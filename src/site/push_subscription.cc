@@ -1,0 +1,40 @@
+#include "site/push_subscription.h"
+
+#include <boost/json.hpp>
+
+#include "webpush/base64url.h"
+#include "webpush/message.h"
+
+namespace flashwire::site {
+namespace {
+
+const boost::json::string* string_at(const boost::json::object& object, std::string_view key) {
+  const boost::json::value* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
+}
+
+}  // namespace
+
+tl::expected<CheckedSubscription, std::string> check_push_subscription(
+    const boost::json::value* value, const webpush::PushHostPolicy& hosts) {
+  if (value == nullptr || !value->is_object())
+    return tl::unexpected(std::string("must be a PushSubscription object"));
+  const boost::json::object& sub = value->as_object();
+  const boost::json::string* endpoint = string_at(sub, "endpoint");
+  if (endpoint == nullptr) return tl::unexpected(std::string("endpoint: missing"));
+  if (auto allowed = hosts.check(*endpoint); !allowed)
+    return tl::unexpected("endpoint: " + allowed.error().message);
+  const boost::json::value* keys_value = sub.if_contains("keys");
+  if (keys_value == nullptr || !keys_value->is_object())
+    return tl::unexpected(std::string("keys: missing"));
+  const boost::json::string* p256dh = string_at(keys_value->as_object(), "p256dh");
+  const boost::json::string* auth = string_at(keys_value->as_object(), "auth");
+  if (p256dh == nullptr || auth == nullptr)
+    return tl::unexpected(std::string("keys: p256dh and auth are required"));
+  auto keys = webpush::SubscriptionKeys::from_base64url(*p256dh, *auth);
+  if (!keys) return tl::unexpected("keys." + keys.error().message);
+  return CheckedSubscription{std::string(*endpoint), keys->p256dh.to_base64url(),
+                             webpush::base64url_encode(keys->auth)};
+}
+
+}  // namespace flashwire::site
