@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "app/cli_error.h"
+#include "common/cores.h"
 #include "common/clock.h"
 #include "fanout/pipeline.h"
 #include "webpush/base64url.h"
@@ -226,7 +227,7 @@ void add_fanout_file_command(CLI::App& app) {
     for (const auto& [reason, count] : c.failed_by_reason) reasons[reason] = count;
     // One line in the shape of the peer's (fanout.js); seconds with three decimals.
     const unsigned threads =
-        options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+        options.threads != 0 ? options.threads : usable_cores();
     std::ostringstream line;
     line << std::fixed << std::setprecision(3) << R"({"engine":"flashwire","n":)" << result.messages
          << R"(,"ok":)" << c.sent << R"(,"failed":)" << c.failed + c.gone << R"(,"gone":)" << c.gone

@@ -45,7 +45,7 @@ struct EmbeddedPushServiceConfig {
 
 // [fanout]: how alerts are sent (fanout/pipeline.h, fanout/engine.h).
 struct FanoutConfig {
-  int threads = 0;                  // sender threads; 0: one per core
+  int threads = 0;                  // sender threads; 0: one per core it may run on
   int concurrency = 256;            // requests in flight, all threads
   int per_origin_connections = 64;  // connections to one push service
   int shard_size = 500;             // subscriptions per durable progress step

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "common/cores.h"
 #include "fanout/http1_client.h"
 #include "webpush/message.h"
 
@@ -647,7 +648,7 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
   RunShared run(message, source, sink, deps, options, cancel, live);
   if (options.per_broadcast_key) run.broadcast_key = webpush::P256KeyPair::generate();
 
-  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  unsigned threads = options.threads != 0 ? options.threads : usable_cores();
   threads = std::max(1u, threads);
   const std::size_t in_flight = std::max<std::size_t>(1, options.concurrency / threads);
   const std::size_t per_origin = std::max<std::size_t>(1, options.per_origin_in_flight / threads);

@@ -99,7 +99,7 @@ struct Message {
 inline constexpr std::int64_t kZeroTtlSendWindowSeconds = 300;
 
 struct PipelineOptions {
-  unsigned threads = 0;           // sender threads; 0: one per core
+  unsigned threads = 0;           // sender threads; 0: one per core it may run on
   std::size_t concurrency = 256;  // requests in flight over all threads
   // The two per-origin caps and `concurrency` are shared out evenly between the threads (each
   // gets cap / threads, at least 1), so with caps smaller than `threads` the total can exceed
