@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace flashwire::webpush::internal {
 
@@ -23,29 +24,43 @@ void die(const char* what) {
   std::abort();
 }
 
-HmacSha256::HmacSha256() {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (mac == nullptr) die("EVP_MAC_fetch(HMAC)");
-  ctx_.reset(EVP_MAC_CTX_new(mac));
-  EVP_MAC_free(mac);
-  if (!ctx_) die("EVP_MAC_CTX_new");
-  char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_END};
-  if (EVP_MAC_CTX_set_params(ctx_.get(), params) != 1) die("EVP_MAC_CTX_set_params");
+HmacSha256::HmacSha256() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {
+  if (!md_) die("EVP_MD_fetch(SHA256)");
+  if (!ctx_) die("EVP_MD_CTX_new");
 }
 
 Sha256 HmacSha256::mac(ByteView key, std::initializer_list<ByteView> parts) {
-  // The digest is already set; init with a new key only re-keys the existing context.
-  if (EVP_MAC_init(ctx_.get(), key.data(), key.size(), nullptr) != 1) die("EVP_MAC_init");
+  constexpr std::size_t kBlock = 64;  // SHA-256's block size
+  std::array<std::uint8_t, kBlock> padded{};
+  Sha256 inner;
+  unsigned int length = 0;
+  if (key.size() > kBlock) {  // RFC 2104: a long key is hashed first
+    if (EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx_.get(), key.data(), key.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx_.get(), padded.data(), &length) != 1) {
+      die("HMAC key digest");
+    }
+  } else if (!key.empty()) {
+    std::memcpy(padded.data(), key.data(), key.size());
+  }
+  std::array<std::uint8_t, kBlock> pad;
+  for (std::size_t i = 0; i < kBlock; ++i) pad[i] = padded[i] ^ 0x36;
+  bool ok = EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx_.get(), pad.data(), pad.size()) == 1;
   for (const ByteView part : parts) {
-    if (EVP_MAC_update(ctx_.get(), part.data(), part.size()) != 1) die("EVP_MAC_update");
+    ok = ok && EVP_DigestUpdate(ctx_.get(), part.data(), part.size()) == 1;
   }
+  ok = ok && EVP_DigestFinal_ex(ctx_.get(), inner.data(), &length) == 1;
+  for (std::size_t i = 0; i < kBlock; ++i) pad[i] = padded[i] ^ 0x5c;
   Sha256 out;
-  std::size_t len = 0;
-  if (EVP_MAC_final(ctx_.get(), out.data(), &len, out.size()) != 1 || len != out.size()) {
-    die("EVP_MAC_final");
-  }
+  ok = ok && EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) == 1 &&
+       EVP_DigestUpdate(ctx_.get(), pad.data(), pad.size()) == 1 &&
+       EVP_DigestUpdate(ctx_.get(), inner.data(), inner.size()) == 1 &&
+       EVP_DigestFinal_ex(ctx_.get(), out.data(), &length) == 1;
+  OPENSSL_cleanse(padded.data(), padded.size());
+  OPENSSL_cleanse(pad.data(), pad.size());
+  OPENSSL_cleanse(inner.data(), inner.size());
+  if (!ok) die("HMAC-SHA-256");
   return out;
 }
 
