@@ -65,7 +65,8 @@ class StoreSource final : public TargetSource {
       return tl::unexpected("record shard: " + error_text(ok.error()));
     }
     cursor_ = shard.range.last_id;
-    shard.targets = to_targets(*page);
+    shard.targets.reserve(page->size());
+    for (auto& s : *page) shard.targets.push_back(to_target(std::move(s)));
     return std::optional<Shard>(std::move(shard));
   }
 
@@ -79,20 +80,17 @@ class StoreSource final : public TargetSource {
       auto page = site_.subscriptions_page(category_, after, shard_size_);
       if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
       if (page->empty()) break;
-      for (const auto& s : *page) {
+      for (auto& s : *page) {
         if (s.id > range.last_id) break;
-        shard.targets.push_back({s.id, s.endpoint, s.p256dh, s.auth});
+        shard.targets.push_back(to_target(std::move(s)));
       }
       after = page->back().id;
     }
     return std::optional<Shard>(std::move(shard));
   }
 
-  static std::vector<Target> to_targets(const std::vector<store::Subscription>& page) {
-    std::vector<Target> out;
-    out.reserve(page.size());
-    for (const auto& s : page) out.push_back({s.id, s.endpoint, s.p256dh, s.auth});
-    return out;
+  static Target to_target(store::Subscription&& s) {
+    return {s.id, std::move(s.endpoint), std::move(s.p256dh), std::move(s.auth)};
   }
 
   std::mutex& mutex_;
