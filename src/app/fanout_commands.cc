@@ -1,6 +1,5 @@
 #include "app/fanout_commands.h"
 
-#include <curl/curl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -15,8 +14,9 @@
 #include <thread>
 
 #include "app/cli_error.h"
-#include "common/cores.h"
+#include "app/http_call.h"
 #include "common/clock.h"
+#include "common/cores.h"
 #include "fanout/pipeline.h"
 #include "webpush/base64url.h"
 #include "webpush/message.h"
@@ -226,8 +226,7 @@ void add_fanout_file_command(CLI::App& app) {
     json::object reasons;
     for (const auto& [reason, count] : c.failed_by_reason) reasons[reason] = count;
     // One line in the shape of the peer's (fanout.js); seconds with three decimals.
-    const unsigned threads =
-        options.threads != 0 ? options.threads : usable_cores();
+    const unsigned threads = options.threads != 0 ? options.threads : usable_cores();
     std::ostringstream line;
     line << std::fixed << std::setprecision(3) << R"({"engine":"flashwire","n":)" << result.messages
          << R"(,"ok":)" << c.sent << R"(,"failed":)" << c.failed + c.gone << R"(,"gone":)" << c.gone
@@ -244,43 +243,17 @@ void add_fanout_file_command(CLI::App& app) {
 
 // --- flashwire alert send: the newsroom API of a running `flashwire serve` -------------------
 
-struct HttpAnswer {
-  long status = 0;
-  std::string body;
-};
-
-std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
 HttpAnswer call_api(const std::string& server, const std::string& token, const char* method,
                     const std::string& path, const std::string& body) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) throw CommandError("cannot initialise libcurl");
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
-                                                                      &curl_slist_free_all);
-  headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + token).c_str()));
-  headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
-  headers.reset(curl_slist_append(headers.release(), "Accept: application/json"));
-  HttpAnswer answer;
-  const std::string url = server + path;
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
-  if (std::string_view(method) != "GET") {
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  }
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &answer.body);
-  if (const CURLcode rc = curl_easy_perform(curl.get()); rc != CURLE_OK) {
-    throw CommandError("cannot reach " + server + ": " + curl_easy_strerror(rc));
-  }
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
-  return answer;
+  HttpCall call;
+  call.method = method;
+  call.url = server + path;
+  call.headers = {"Authorization: Bearer " + token, "Content-Type: application/json",
+                  "Accept: application/json"};
+  call.body = body;
+  auto answer = http_call(call);
+  if (!answer) throw CommandError("cannot reach " + server + ": " + answer.error());
+  return std::move(*answer);
 }
 
 json::object answer_object(const HttpAnswer& a, long expected, const std::string& what) {

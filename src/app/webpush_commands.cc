@@ -1,7 +1,5 @@
 #include "app/webpush_commands.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "app/cli_error.h"
+#include "app/http_call.h"
 #include "common/clock.h"
 #include "webpush/base64url.h"
 #include "webpush/message.h"
@@ -197,38 +196,6 @@ void add_webpush_decrypt(CLI::App& webpush) {
   });
 }
 
-size_t collect_body(char* data, size_t size, size_t count, void* out) {
-  auto* body = static_cast<std::string*>(out);
-  const size_t n = size * count;
-  if (body->size() + n > 64 * 1024) return 0;  // a push service has no reason to say more
-  body->append(data, n);
-  return n;
-}
-
-size_t collect_header(char* data, size_t size, size_t count, void* out) {
-  auto* headers = static_cast<std::vector<std::string>*>(out);
-  const size_t n = size * count;
-  std::string line(data, n);
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
-  if (!line.empty()) headers->push_back(std::move(line));
-  return n;
-}
-
-std::string header_value(const std::vector<std::string>& headers, std::string_view name) {
-  for (const auto& line : headers) {
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      std::string value = line.substr(name.size() + 1);
-      value.erase(0, value.find_first_not_of(" \t"));
-      return value;
-    }
-  }
-  return {};
-}
-
 void add_webpush_send(CLI::App& webpush) {
   struct Args {
     std::string endpoint, p256dh, auth, vapid_private, vapid_subject, urgency, topic, in;
@@ -272,42 +239,24 @@ void add_webpush_send(CLI::App& webpush) {
     MessageEncryptor encryptor;
     const Bytes body = unwrap(encryptor.encrypt(keys, plaintext), "encrypt");
 
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-    if (!curl) throw CommandError("cannot initialise libcurl");
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
-                                                                        &curl_slist_free_all);
-    auto add_header = [&headers](const std::string& line) {
-      headers.reset(curl_slist_append(headers.release(), line.c_str()));
-    };
-    add_header("TTL: " + std::to_string(args->ttl));
-    add_header("Content-Encoding: aes128gcm");
-    add_header("Content-Type: application/octet-stream");
-    add_header("Authorization: " + format_vapid_authorization(token, vapid_key.public_key()));
-    if (!args->urgency.empty()) add_header("Urgency: " + args->urgency);
-    if (!args->topic.empty()) add_header("Topic: " + args->topic);
-    std::string response_body;
-    std::vector<std::string> response_headers;
-    curl_easy_setopt(curl.get(), CURLOPT_URL, args->endpoint.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response_body);
-    curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, collect_header);
-    curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response_headers);
-    const CURLcode rc = curl_easy_perform(curl.get());
-    if (rc != CURLE_OK)
-      throw CommandError(std::string("cannot reach the push service: ") + curl_easy_strerror(rc));
-    long status = 0;
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+    HttpCall call;
+    call.url = args->endpoint;
+    call.headers = {"TTL: " + std::to_string(args->ttl), "Content-Encoding: aes128gcm",
+                    "Content-Type: application/octet-stream",
+                    "Authorization: " + format_vapid_authorization(token, vapid_key.public_key())};
+    if (!args->urgency.empty()) call.headers.push_back("Urgency: " + args->urgency);
+    if (!args->topic.empty()) call.headers.push_back("Topic: " + args->topic);
+    call.body = std::string_view(reinterpret_cast<const char*>(body.data()), body.size());
+    call.max_body = 64 * 1024;  // a push service has no reason to say more
+    auto answer = http_call(call);
+    if (!answer) throw CommandError("cannot reach the push service: " + answer.error());
+    const long status = answer->status;
+    const std::string& response_body = answer->body;
 
     boost::json::object out;
     out["status"] = status;
-    out["location"] = header_value(response_headers, "Location");
-    const std::string ttl = header_value(response_headers, "TTL");
+    out["location"] = answer->header("Location");
+    const std::string ttl = answer->header("TTL");
     out["ttl"] =
         ttl.empty() ? boost::json::value(nullptr) : boost::json::value(std::atoll(ttl.c_str()));
     std::cout << boost::json::serialize(out) << std::endl;
