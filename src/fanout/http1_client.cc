@@ -78,6 +78,13 @@ bool split_origin(std::string_view origin, std::string& host, std::string& port)
 
 thread_local std::array<char, 64 * 1024> read_buffer;
 
+// Whether an idle connection is still usable: no EOF, no error, no bytes nobody asked for.
+bool still_open(int fd) {
+  char byte = 0;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 constexpr std::uint32_t kRead = EPOLLIN;
 constexpr std::uint32_t kWrite = EPOLLOUT;
 
@@ -97,6 +104,7 @@ struct Http1Client::Connection {
   bool watching_write = false;
   bool dirty = false;
   TimePoint connect_deadline{};
+  TimePoint idle_since{};       // when `pending` last became empty
   std::deque<Pending> pending;  // written or to be written, in order; answers come in this order
   std::size_t next_write = 0;   // index into pending of the first request not wholly written
   std::size_t written = 0;      // bytes of pending[next_write] already written
@@ -174,15 +182,24 @@ void Http1Client::pump(Origin& origin, TimePoint now) {
   while (!origin.queue.empty()) {
     Connection* idle = nullptr;
     Connection* least = nullptr;
+    Connection* stale = nullptr;
     for (auto& c : origin.connections) {
       if (c->pending.empty()) {
-        idle = c.get();
+        if (c->connected && now - c->idle_since >= options_.idle_check && !still_open(c->fd)) {
+          stale = c.get();
+        } else {
+          idle = c.get();
+        }
         break;
       }
       if (c->pending.size() < origin.depth &&
           (least == nullptr || c->pending.size() < least->pending.size())) {
         least = c.get();
       }
+    }
+    if (stale != nullptr) {
+      close(*stale, std::nullopt);  // nothing on it; close() pumps this origin again
+      continue;
     }
     Connection* chosen = idle;
     if (chosen == nullptr &&
@@ -222,6 +239,7 @@ Http1Client::Connection* Http1Client::open_connection(Origin& origin, TimePoint 
   connection->fd = fd;
   connection->connected = rc == 0;
   connection->connect_deadline = now + options_.connect_timeout;
+  connection->idle_since = now;
   epoll_event event{};
   event.events = connection->connected ? kRead : kRead | kWrite;
   event.data.ptr = connection.get();
@@ -354,6 +372,7 @@ void Http1Client::on_readable(Connection& connection) {
     --connection.next_write;
     finish(answered.tag, parser.status, std::move(parser.retry_after), std::nullopt);
     connection.parser.reset();
+    if (connection.pending.empty()) connection.idle_since = SteadyClock::now();
     if (!keep_alive) {
       // The service reads nothing more on this connection: what was written behind this
       // request goes again on another connection, and pipelining to it stops.

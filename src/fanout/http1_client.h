@@ -18,6 +18,8 @@
 //   that takes longer than `connect_timeout` kTimeout), or when its oldest request passes
 //   `request_timeout` (kTimeout). Requests queued on a connection and not yet written when it
 //   ends go to another one. A request still waiting for a connection also times out.
+// - A connection that sat idle for `idle_check` is peeked at before reuse, so one the service
+//   closed while nothing was being sent (its keep-alive timeout) is not handed a request.
 // - Names are resolved once per origin (getaddrinfo, blocking, at the origin's first request).
 //
 // Thread safety: none; one client per thread. run() is the only call that waits.
@@ -47,6 +49,9 @@ class Http1Client {
     Millis request_timeout{30000};  // from submit() to the whole answer
     Millis connect_timeout{10000};
     std::size_t max_response_bytes = 64 * 1024;  // head and body of one answer
+    // A connection idle this long is checked (a non-blocking peek) before it carries another
+    // request: a service that closed it meanwhile would otherwise fail that request.
+    Millis idle_check{1000};
   };
 
   struct Completion {

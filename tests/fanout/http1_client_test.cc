@@ -348,6 +348,26 @@ TEST_F(Http1ClientTest, AnAnswerToNothingEndsThatConnectionButNotTheClient) {
   EXPECT_EQ(server.connections(), 2);
 }
 
+TEST_F(Http1ClientTest, AnIdleConnectionTheServiceClosedIsNotReused) {
+  RawServer server([](int fd, int) {
+    std::string buffer;
+    if (read_requests(fd, buffer, 1) != 1) return;
+    send_all(fd, k201);  // keep-alive by default, yet the service closes it soon after
+  });
+  auto o = options(1, 1);
+  o.idle_check = 50ms;
+  Http1Client client(o);
+  client.submit(1, server.origin(), request("/a"), now());
+  EXPECT_EQ(drive(client, 1)[1].status, 201);
+  // The sender is busy elsewhere (no run()) while the service closes the idle connection.
+  std::this_thread::sleep_for(200ms);
+  client.submit(2, server.origin(), request("/b"), now());
+  auto second = drive(client, 1);
+  EXPECT_FALSE(second[2].failure) << "written onto the closed connection";
+  EXPECT_EQ(second[2].status, 201);
+  EXPECT_EQ(server.connections(), 2);
+}
+
 TEST_F(Http1ClientTest, AServiceThatNeverAnswersTimesOut) {
   RawServer server([](int fd, int) { wait_for_close(fd); });
   auto o = options(1, 1);
