@@ -143,6 +143,19 @@ TEST_F(ServerTest, KeepsConnectionsAliveAndWritesLargeBodiesWhole) {
   }
 }
 
+// HTTP/1.1 pipelining (the fan-out's built-in client may pipeline to a push service): requests
+// written back to back in one segment are answered one by one, in order.
+TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {
+  const std::string last = "GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string all =
+      "GET /page HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /reason HTTP/1.1\r\nHost: x\r\n\r\n" +
+      last;
+  EXPECT_EQ(exchange(all), beast_bytes("/page", 11, true) + beast_bytes("/missing", 11, true) +
+                               beast_bytes("/reason", 11, true) + beast_bytes("/page", 11, false));
+}
+
 TEST_F(ServerTest, FramesHeadAnd304AnswersWithoutABody) {
   // HEAD: the Content-Length a GET would carry, and not one byte of body.
   const std::string page = exchange("HEAD /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
