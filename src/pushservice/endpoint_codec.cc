@@ -4,7 +4,6 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -45,11 +44,12 @@ bool hex_to_bytes(std::string_view hex, std::uint8_t* out) {
 
 std::string bytes_to_hex(const std::uint8_t* data, std::size_t size, bool uuid_dashes) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
+  std::string out(size * 2 + (uuid_dashes ? 4 : 0), '-');  // sized once: decoded on every POST
+  char* p = out.data();
   for (std::size_t i = 0; i < size; ++i) {
-    if (uuid_dashes && (i == 4 || i == 6 || i == 8 || i == 10)) out += '-';
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 15];
+    if (uuid_dashes && (i == 4 || i == 6 || i == 8 || i == 10)) ++p;  // keep the '-'
+    *p++ = kDigits[data[i] >> 4];
+    *p++ = kDigits[data[i] & 15];
   }
   return out;
 }
@@ -76,8 +76,9 @@ std::optional<std::string> canonical_channel_id(std::string_view text) {
     if (dash_position ? text[i] != '-' : hex_value(text[i]) < 0) return std::nullopt;
   }
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');  // only hex digits are left
+  }
   return out;
 }
 

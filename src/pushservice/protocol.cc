@@ -54,8 +54,12 @@ bool UaProtocol::on_text(std::string_view frame) {
   if (frame.size() > options_.max_frame_bytes)
     return fail(kClosePolicyViolation, "frame too large");
 
+  // The parsed frame lives only for this call: build its tree in a stack buffer (spilling to
+  // the heap only for large frames) instead of one allocation per node.
+  unsigned char storage[4096];
+  json::monotonic_resource resource(storage, sizeof storage);
   boost::system::error_code ec;
-  json::value parsed = json::parse(frame, ec);
+  json::value parsed = json::parse(frame, ec, &resource);
   if (ec || !parsed.is_object()) return fail(kCloseProtocolError, "frame is not a JSON object");
   const json::object& message = parsed.as_object();
 

@@ -3,7 +3,10 @@
 //   POST /wpush/<token>    RFC 8030 message delivery (application servers)
 //   GET  /health           {"status":"ok"}
 //   GET  /metrics          Prometheus text
-// and a timer that purges expired messages. Everything runs on the given io_context.
+// and a timer that purges expired messages. Everything runs on the given io_context, on one thread.
+//
+// The WebSocket side is pushservice/websocket.h (a lean RFC 6455 layer: an idle user agent holds
+// a socket, one readiness wait and its session object, no buffers and no timer of its own).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -11,11 +14,11 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <unordered_set>
 
 #include "common/clock.h"
 #include "http/server.h"
 #include "pushservice/service.h"
+#include "pushservice/websocket.h"
 
 namespace flashwire::pushservice {
 
@@ -24,7 +27,8 @@ struct PushServerOptions {
   http::ServerOptions http;
   std::chrono::seconds purge_interval{60};
   // WebSocket sessions idle this long are pinged; one that does not answer within the same time
-  // again is closed. Firefox's own keep-alive "{}" arrives every 30 minutes.
+  // again is closed. Firefox's own keep-alive "{}" arrives every 30 minutes. Checked by one sweep
+  // over all connections about every eighth of this (1 to 30 s), so the times are that coarse.
   std::chrono::seconds websocket_idle_timeout{300};
 };
 
@@ -36,7 +40,8 @@ class PushServer final : public http::Handler {
 
   tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
-  // Stops accepting, closes every WebSocket session.
+  // Stops accepting, stores what connected user agents have not acked, and sends every WebSocket
+  // session a close frame (1001); upgrades arriving later are refused with 503.
   void stop();
 
   PushService& service() { return *service_; }
@@ -54,8 +59,9 @@ class PushServer final : public http::Handler {
   PushServerOptions options_;
   http::Server http_;
   boost::asio::steady_timer purge_timer_;
-  // Open WebSocket sessions, so stop() can close them; shared with the sessions themselves.
-  std::shared_ptr<std::unordered_set<class UaConnection*>> sessions_;
+  // The WebSocket connections: their shared read buffer, keep-alive sweep and shutdown. Shared
+  // with the connections themselves, which may outlive this object by a close handshake.
+  std::shared_ptr<ws::Hub> websockets_;
 };
 
 // Reads the endpoint key from `path`, or creates it (32 random bytes, mode 0600) if missing.

@@ -16,19 +16,18 @@ namespace {
 namespace json = boost::json;
 namespace bhttp = boost::beast::http;
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
+bool equals_ignoring_case(std::string_view text, std::string_view lower_case) {
+  return text.size() == lower_case.size() &&
+         std::equal(text.begin(), text.end(), lower_case.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+         });
 }
 
-std::optional<store::Urgency> parse_urgency(std::string_view text) {
-  const std::string value = lower(text);
-  if (value.empty() || value == "normal") return store::Urgency::kNormal;
-  if (value == "very-low") return store::Urgency::kVeryLow;
-  if (value == "low") return store::Urgency::kLow;
-  if (value == "high") return store::Urgency::kHigh;
+std::optional<store::Urgency> parse_urgency(std::string_view value) {
+  if (value.empty() || equals_ignoring_case(value, "normal")) return store::Urgency::kNormal;
+  if (equals_ignoring_case(value, "very-low")) return store::Urgency::kVeryLow;
+  if (equals_ignoring_case(value, "low")) return store::Urgency::kLow;
+  if (equals_ignoring_case(value, "high")) return store::Urgency::kHigh;
   return std::nullopt;
 }
 
@@ -56,6 +55,92 @@ std::optional<Integer> version_number(std::string_view version, char kind) {
   const auto [end, err] = std::from_chars(version.data() + 1, version.data() + version.size(), n);
   if (err != std::errc() || end != version.data() + version.size()) return std::nullopt;
   return n;
+}
+
+// The request headers a push message is made of, read in one pass over the fields (a look-up by
+// name walks the field set once per header). Each keeps its first occurrence, as request[name].
+struct PushHeaders {
+  std::string_view ttl, urgency, topic, content_encoding, authorization;
+};
+
+PushHeaders read_push_headers(const http::Request& request) {
+  PushHeaders headers;
+  unsigned seen = 0;
+  auto keep_first = [&seen](std::string_view& slot, unsigned bit, std::string_view value) {
+    if ((seen & bit) != 0) return;
+    seen |= bit;
+    slot = value;
+  };
+  for (const auto& field : request) {
+    switch (field.name()) {
+      case bhttp::field::ttl:
+        keep_first(headers.ttl, 1, field.value());
+        break;
+      case bhttp::field::urgency:
+        keep_first(headers.urgency, 2, field.value());
+        break;
+      case bhttp::field::topic:
+        keep_first(headers.topic, 4, field.value());
+        break;
+      case bhttp::field::content_encoding:
+        keep_first(headers.content_encoding, 8, field.value());
+        break;
+      case bhttp::field::authorization:
+        keep_first(headers.authorization, 16, field.value());
+        break;
+      default:
+        break;
+    }
+  }
+  return headers;
+}
+
+// JSON string contents: what the notification frame's strings need escaped.
+void append_json_escaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+}
+
+// base64url without padding, appended in place: the body is most of a notification frame, and
+// this writes it once, into the frame itself.
+void append_base64url(std::string& out, const std::vector<std::uint8_t>& data) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const std::size_t n = data.size();
+  const std::size_t start = out.size();
+  out.resize(start + (n * 4 + 2) / 3);
+  char* p = out.data() + start;
+  std::size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
+                            std::uint32_t{data[i + 2]};
+    *p++ = kAlphabet[(v >> 18) & 63];
+    *p++ = kAlphabet[(v >> 12) & 63];
+    *p++ = kAlphabet[(v >> 6) & 63];
+    *p++ = kAlphabet[v & 63];
+  }
+  if (n - i == 1) {
+    const std::uint32_t v = std::uint32_t{data[i]} << 16;
+    *p++ = kAlphabet[(v >> 18) & 63];
+    *p++ = kAlphabet[(v >> 12) & 63];
+  } else if (n - i == 2) {
+    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8);
+    *p++ = kAlphabet[(v >> 18) & 63];
+    *p++ = kAlphabet[(v >> 12) & 63];
+    *p++ = kAlphabet[(v >> 6) & 63];
+  }
 }
 
 }  // namespace
@@ -94,23 +179,26 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
   const auto ref = codec_.decode(token);
   if (!ref) return reject(http::Status::not_found, "unknown_endpoint", "no such subscription");
 
-  auto channel = store_->find_channel(ref->uaid, ref->channel_id);
-  if (!channel) return reject(http::Status::service_unavailable, "storage", "storage unavailable");
-  if (!channel->has_value()) {
+  const CachedChannel* channel = nullptr;
+  if (auto looked_up = lookup_channel(*ref); !looked_up) {
+    return reject(http::Status::service_unavailable, "storage", "storage unavailable");
+  } else if (*looked_up == nullptr) {
     const auto removed = store_->was_removed(ref->uaid, ref->channel_id);
     if (removed && *removed)
       return reject(http::Status::gone, "gone", "the subscription was removed");
     return reject(http::Status::not_found, "unknown_endpoint", "no such subscription");
+  } else {
+    channel = *looked_up;
   }
-  const store::PushChannel& sub = **channel;
   // The token carries the key hash it was issued for: an endpoint from an earlier registration
   // of the same channel id with another key is not this subscription.
-  const KeyHash expected_hash = sub.vapid_key ? hash_vapid_key(*sub.vapid_key) : KeyHash{};
-  if (expected_hash != ref->vapid_key_hash) {
+  if (channel->vapid_key_hash != ref->vapid_key_hash) {
     return reject(http::Status::not_found, "unknown_endpoint", "no such subscription");
   }
+  const std::optional<store::VapidKey>& vapid_key = channel->vapid_key;
 
-  const auto ttl_header = request[bhttp::field::ttl];
+  const PushHeaders headers = read_push_headers(request);
+  const std::string_view ttl_header = headers.ttl;
   if (ttl_header.empty())
     return reject(http::Status::bad_request, "missing_ttl",
                   "the TTL header is required (RFC 8030 section 5.2)");
@@ -118,11 +206,11 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
   if (!ttl)
     return reject(http::Status::bad_request, "invalid_ttl",
                   "TTL must be a non-negative integer number of seconds");
-  const auto urgency = parse_urgency(request["Urgency"]);
+  const auto urgency = parse_urgency(headers.urgency);
   if (!urgency)
     return reject(http::Status::bad_request, "invalid_urgency",
                   "Urgency must be very-low, low, normal or high");
-  const std::string_view topic = request["Topic"];
+  const std::string_view topic = headers.topic;
   if (!topic.empty() && !is_valid_topic(topic)) {
     return reject(http::Status::bad_request, "invalid_topic",
                   "Topic must be 1 to 32 base64url characters");
@@ -131,21 +219,19 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
   if (body.size() > options_.max_body_bytes) {
     return reject(http::Status::payload_too_large, "too_large", "the body exceeds 4096 bytes");
   }
-  const std::string encoding = lower(request[bhttp::field::content_encoding]);
-  if (!body.empty() && encoding != "aes128gcm") {
+  if (!body.empty() && !equals_ignoring_case(headers.content_encoding, "aes128gcm")) {
     return reject(http::Status::unsupported_media_type, "unsupported_encoding",
                   "a body must be sent with Content-Encoding: aes128gcm");
   }
 
-  if (sub.vapid_key) {
-    const auto authorization = request[bhttp::field::authorization];
+  if (vapid_key) {
+    const std::string_view authorization = headers.authorization;
     if (authorization.empty()) {
       return reject(http::Status::unauthorized, "vapid_missing",
                     "this subscription requires a VAPID Authorization header");
     }
-    const std::string header(authorization);
     const std::int64_t now = clock_.now_seconds();
-    auto cached = verified_tokens_.find(header);
+    auto cached = verified_tokens_.find(authorization);
     if (cached != verified_tokens_.end() &&
         cached->second.expires_at <= now - options_.vapid_clock_skew_seconds) {
       verified_tokens_.erase(cached);  // it has expired since it was verified
@@ -155,7 +241,7 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
       auto parsed = webpush::parse_vapid_authorization(authorization);
       if (!parsed)
         return reject(http::Status::unauthorized, "vapid_invalid", parsed.error().message);
-      if (parsed->key.raw() != *sub.vapid_key) {
+      if (parsed->key.raw() != *vapid_key) {
         return reject(http::Status::forbidden, "vapid_key_mismatch",
                       "the VAPID key is not the one this subscription was created with");
       }
@@ -166,8 +252,9 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
       if (!claims)
         return reject(http::Status::unauthorized, "vapid_invalid", claims.error().message);
       if (verified_tokens_.size() >= kMaxVerifiedTokens) verified_tokens_.clear();
-      verified_tokens_.emplace(header, VerifiedToken{claims->expires_at, parsed->key.raw()});
-    } else if (cached->second.key != *sub.vapid_key) {
+      verified_tokens_.emplace(std::string(authorization),
+                               VerifiedToken{claims->expires_at, parsed->key.raw()});
+    } else if (cached->second.key != *vapid_key) {
       return reject(http::Status::forbidden, "vapid_key_mismatch",
                     "the VAPID key is not the one this subscription was created with");
     }
@@ -182,8 +269,9 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
   message.urgency = *urgency;
   message.received_at = now;
   message.expires_at = now + applied_ttl;
-  message.encoding = body.empty() ? std::string() : encoding;
-  message.data.assign(body.begin(), body.end());
+  if (!body.empty()) message.encoding = "aes128gcm";  // the only one accepted above
+  const auto* body_bytes = reinterpret_cast<const std::uint8_t*>(body.data());
+  message.data.assign(body_bytes, body_bytes + body.size());
 
   const auto live = sessions_.find(ref->uaid);
   const bool connected = live != sessions_.end();
@@ -218,17 +306,53 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
   return response;
 }
 
+std::optional<PushService::ChannelKey> PushService::channel_key(std::string_view uaid,
+                                                                std::string_view channel_id) {
+  ChannelKey key;
+  if (uaid.size() + channel_id.size() != key.size()) return std::nullopt;
+  std::copy(uaid.begin(), uaid.end(), key.begin());
+  std::copy(channel_id.begin(), channel_id.end(), key.begin() + uaid.size());
+  return key;
+}
+
+tl::expected<const PushService::CachedChannel*, store::Error> PushService::lookup_channel(
+    const EndpointRef& ref) {
+  // Tokens always carry a 32-digit uaid and a canonical channel id, as the store's channels do.
+  const auto key = channel_key(ref.uaid, ref.channel_id);
+  if (!key) return nullptr;
+  if (const auto hit = channel_cache_.find(*key); hit != channel_cache_.end()) return &hit->second;
+  auto found = store_->find_channel(ref.uaid, ref.channel_id);
+  if (!found) return tl::unexpected(found.error());
+  if (!found->has_value()) return nullptr;
+  CachedChannel channel;
+  channel.vapid_key = (*found)->vapid_key;
+  if (channel.vapid_key) channel.vapid_key_hash = hash_vapid_key(*channel.vapid_key);
+  if (channel_cache_.size() >= kMaxCachedChannels) channel_cache_.clear();
+  return &channel_cache_.emplace(*key, std::move(channel)).first->second;
+}
+
 void PushService::send_notification(UaSession& session, const store::PushMessage& message,
                                     const std::string& version) {
-  json::object frame;
-  frame["messageType"] = "notification";
-  frame["channelID"] = message.channel_id;
-  frame["version"] = version;
-  if (!message.data.empty()) {
-    frame["data"] = webpush::base64url_encode(message.data);
-    frame["headers"] = json::object{{"encoding", message.encoding}};
+  // Written straight into one string, the same JSON text a json::object serialised to: the
+  // body's base64url is most of the frame, and building a JSON object around it cost as much as
+  // encoding it.
+  std::string frame;
+  frame.reserve(128 + message.channel_id.size() + version.size() + message.encoding.size() +
+                (message.data.size() * 4 + 2) / 3);
+  frame += R"({"messageType":"notification","channelID":")";
+  append_json_escaped(frame, message.channel_id);
+  frame += R"(","version":")";
+  append_json_escaped(frame, version);
+  if (message.data.empty()) {
+    frame += R"("})";
+  } else {
+    frame += R"(","data":")";
+    append_base64url(frame, message.data);
+    frame += R"(","headers":{"encoding":")";
+    append_json_escaped(frame, message.encoding);
+    frame += R"("}})";
   }
-  session.send_text(json::serialize(frame));
+  session.send_text(std::move(frame));
   ++delivered_;
 }
 
@@ -294,6 +418,8 @@ UaBackend::Registration PushService::register_channel(
 }
 
 int PushService::unregister_channel(const std::string& uaid, const std::string& channel_id) {
+  // Forgotten first: after a failed removal the channel is looked up afresh.
+  if (const auto key = channel_key(uaid, channel_id)) channel_cache_.erase(*key);
   if (!store_->remove_channel(uaid, channel_id, clock_.now_seconds())) return 500;
   ++unregistrations_;
   return 200;

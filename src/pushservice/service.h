@@ -22,11 +22,16 @@
 // run on one io_context thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "common/clock.h"
 #include "http/server.h"
@@ -91,6 +96,14 @@ class PushService final : public UaBackend {
   http::Response reject(http::Status status, const std::string& reason, std::string_view message);
   void send_notification(UaSession& session, const store::PushMessage& message,
                          const std::string& version);
+  // What a POST needs of its channel. Looked up in the store once, then kept (see
+  // channel_cache_).
+  struct CachedChannel {
+    std::optional<store::VapidKey> vapid_key;
+    KeyHash vapid_key_hash{};  // all zero without a key, as in endpoint tokens
+  };
+  // The channel `ref` names, nullptr if the store has no such channel, or the store's error.
+  tl::expected<const CachedChannel*, store::Error> lookup_channel(const EndpointRef& ref);
   std::string new_uaid();
   struct Live;
   void persist_unacked(Live& live);
@@ -113,8 +126,30 @@ class PushService final : public UaBackend {
     std::int64_t expires_at;
     std::array<std::uint8_t, 65> key;  // the k= it was verified under
   };
-  std::unordered_map<std::string, VerifiedToken> verified_tokens_;  // by Authorization value
+  struct StringHash {
+    using is_transparent = void;  // look-ups by string_view, without a copy
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, VerifiedToken, StringHash, std::equal_to<>>
+      verified_tokens_;  // by Authorization value
   static constexpr std::size_t kMaxVerifiedTokens = 4096;
+  // Channels that senders posted to, so that a message costs no SQLite query (and its file
+  // locking) and no SHA-256 of the channel's VAPID key. Exact, not a guess: only this service
+  // changes its store's channels, and unregister_channel erases the entry (registering again
+  // with another key is refused while the channel exists). Found channels only; cleared when
+  // full (about 170 bytes an entry).
+  using ChannelKey = std::array<char, 32 + 36>;  // uaid, then the canonical channel id
+  struct ChannelKeyHash {
+    std::size_t operator()(const ChannelKey& key) const {
+      return std::hash<std::string_view>{}(std::string_view(key.data(), key.size()));
+    }
+  };
+  // nullopt for ids of another length, which no stored channel has.
+  static std::optional<ChannelKey> channel_key(std::string_view uaid, std::string_view channel_id);
+  std::unordered_map<ChannelKey, CachedChannel, ChannelKeyHash> channel_cache_;
+  static constexpr std::size_t kMaxCachedChannels = 16384;
   std::uint64_t volatile_counter_ = 0;
 
   // Counters for /metrics.

@@ -17,6 +17,7 @@
 #include "webpush/base64url.h"
 #include "webpush/message.h"
 #include "webpush/vapid.h"
+#include "ws_test_client.h"
 
 namespace flashwire::pushservice {
 namespace {
@@ -208,6 +209,167 @@ TEST_F(PushServerTest, RefusesGarbageAndOversizedRequestsButKeepsServing) {
   EXPECT_EQ(ec, websocket::error::closed);
   EXPECT_EQ(bad->reason().code, kCloseProtocolError);
   EXPECT_EQ(exchange(*good, "{}"), json::object());
+}
+
+// --- The WebSocket side on the wire (raw client: exact bytes in, close codes out) ------------
+
+constexpr std::uint8_t kText = 0x1, kCont = 0x0, kPing = 0x9, kPong = 0xA, kClose = 0x8;
+
+TEST_F(PushServerTest, RefusesBadUpgradesWithAStatusAndKeepsServing) {
+  auto good = open_ua();
+  EXPECT_EQ(exchange(*good, R"({"messageType":"hello","use_webpush":true})")["status"], 200);
+  struct Case {
+    const char* what;
+    std::string headers;
+    const char* status_line;
+  };
+  const std::vector<Case> cases = {
+      {"missing key", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n",
+       "HTTP/1.1 400 "},
+      {"wrong version",
+       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 12\r\n"
+       "Sec-WebSocket-Key: " +
+           std::string(testing::kSampleKey) + "\r\n",
+       "HTTP/1.1 426 "},
+  };
+  for (const auto& c : cases) {
+    testing::RawWsClient client(port_);
+    const std::string head = client.upgrade(c.headers);
+    const std::string response = head + client.read_to_end();
+    EXPECT_EQ(response.rfind(c.status_line, 0), 0u) << c.what << ": " << response;
+    EXPECT_NE(response.find("\"error\":"), std::string::npos) << c.what;
+    EXPECT_EQ(exchange(*good, "{}"), json::object()) << c.what;
+  }
+}
+
+TEST_F(PushServerTest, ProtocolMistakesCloseWithTheirCodeOnTheWire) {
+  auto good = open_ua();
+  EXPECT_EQ(exchange(*good, R"({"messageType":"hello","use_webpush":true})")["status"], 200);
+  const std::string hello = R"({"messageType":"hello","use_webpush":true})";
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {"garbage after the upgrade", "POST /wpush/x HTTP/1.1\r\n\r\n", ws::kCloseProtocolError},
+      {"unmasked hello", testing::client_frame(kText, hello, {.masked = false}),
+       ws::kCloseProtocolError},
+      {"binary hello", testing::client_frame(0x2, hello), ws::kCloseProtocolError},
+      {"frame over 16 KiB", testing::client_frame(kText, std::string(16 * 1024 + 1, ' ')),
+       ws::kCloseMessageTooBig},
+      {"invalid UTF-8", testing::client_frame(kText, "{\"messageType\":\"\xFF\"}"),
+       ws::kCloseInvalidPayload},
+      {"hello twice", testing::client_frame(kText, hello) + testing::client_frame(kText, hello),
+       kCloseProtocolError},
+  };
+  for (const auto& c : cases) {
+    testing::RawWsClient client(port_);
+    ASSERT_EQ(client.upgrade().rfind("HTTP/1.1 101 ", 0), 0u) << c.what;
+    client.send_raw(c.bytes);
+    EXPECT_EQ(client.read_close_code(), c.code) << c.what;
+    EXPECT_TRUE(client.ended()) << c.what;
+    EXPECT_EQ(exchange(*good, "{}"), json::object()) << c.what;
+  }
+}
+
+TEST_F(PushServerTest, FragmentedHelloWithAPingInBetween) {
+  testing::RawWsClient client(port_);
+  const std::string head = client.upgrade();
+  ASSERT_EQ(head.rfind("HTTP/1.1 101 ", 0), 0u) << head;
+  EXPECT_NE(head.find("\r\nSec-WebSocket-Accept: " + std::string(testing::kSampleAccept)),
+            std::string::npos);
+  EXPECT_NE(head.find("\r\nSec-WebSocket-Protocol: push-notification\r\n"), std::string::npos);
+  client.send_raw(testing::client_frame(kText, R"({"messageType":)", {.fin = false}) +
+                  testing::client_frame(kPing, "are you there") +
+                  testing::client_frame(kCont, R"("hello","use_webpush":true})"));
+  const auto pong = client.read_frame();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, kPong);
+  EXPECT_EQ(pong->payload, "are you there");
+  const auto reply = client.read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode, kText);
+  EXPECT_EQ(json::parse(reply->payload).as_object()["status"], 200);
+  client.send_frame(kClose, testing::close_payload(1000));
+  EXPECT_EQ(client.read_close_code(), 1000);  // echoed
+  EXPECT_TRUE(client.ended());
+}
+
+TEST_F(PushServerTest, AClientVanishingMidFrameEndsOnlyItsSession) {
+  auto good = open_ua();
+  EXPECT_EQ(exchange(*good, R"({"messageType":"hello","use_webpush":true})")["status"], 200);
+  auto connections = [this] {
+    const std::string metrics =
+        raw_http("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string name = "\nflashwire_push_connections ";
+    const std::size_t at = metrics.find(name);
+    return at == std::string::npos ? -1 : std::stoi(metrics.substr(at + name.size()));
+  };
+  {
+    testing::RawWsClient client(port_);
+    ASSERT_EQ(client.upgrade().rfind("HTTP/1.1 101 ", 0), 0u);
+    client.send_text(R"({"messageType":"hello","use_webpush":true})");
+    ASSERT_TRUE(client.read_frame());
+    const std::string frame = testing::client_frame(kText, std::string(300, ' '));
+    client.send_raw(frame.substr(0, 150));
+    EXPECT_EQ(connections(), 2);
+    client.drop();
+  }
+  // The service sees the end when it next reads that socket; each /metrics request is another
+  // turn of its loop.
+  int open = connections();
+  for (int turn = 0; turn < 10000 && open != 1; ++turn) open = connections();
+  EXPECT_EQ(open, 1);
+  EXPECT_EQ(exchange(*good, "{}"), json::object());
+}
+
+TEST_F(PushServerTest, ASecondConnectionForTheSameUaidReplacesTheFirst) {
+  auto first = open_ua();
+  auto hello = exchange(*first, R"({"messageType":"hello","use_webpush":true})");
+  ASSERT_EQ(hello["status"], 200);
+  const std::string uaid(hello["uaid"].as_string());
+  // The uaid is only known to the store once it registers a channel.
+  ASSERT_EQ(
+      exchange(*first,
+               R"({"messageType":"register","channelID":"5bd7a2a6-3e5c-4b1f-9a0e-1c2d3e4f5a6b"})")
+          ["status"],
+      200);
+  auto second = open_ua();
+  auto again = exchange(*second, R"({"messageType":"hello","uaid":")" + uaid + R"("})");
+  EXPECT_EQ(again["uaid"].as_string(), uaid);
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  first->read(buffer, ec);
+  EXPECT_EQ(ec, websocket::error::closed);
+  EXPECT_EQ(first->reason().code, kCloseReplaced);
+  EXPECT_EQ(exchange(*second, "{}"), json::object());
+}
+
+TEST_F(PushServerTest, StopClosesEverySessionWithGoingAway) {
+  auto first = open_ua();
+  auto second = open_ua();
+  EXPECT_EQ(exchange(*first, R"({"messageType":"hello","use_webpush":true})")["status"], 200);
+  asio::post(io_, [this] { server_->stop(); });
+  for (auto* ua : {first.get(), second.get()}) {
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    ua->read(buffer, ec);
+    EXPECT_EQ(ec, websocket::error::closed);
+    EXPECT_EQ(ua->reason().code, ws::kCloseGoingAway);
+  }
+}
+
+TEST(HubOptions, SweepAboutEightTimesPerIdlePeriod) {
+  auto five_minutes = ws::HubOptions::for_idle_timeout(std::chrono::seconds(300));
+  EXPECT_EQ(five_minutes.sweep_interval, std::chrono::seconds(30));
+  EXPECT_EQ(five_minutes.idle_sweeps, 10u);
+  auto one_minute = ws::HubOptions::for_idle_timeout(std::chrono::seconds(60));
+  EXPECT_EQ(one_minute.sweep_interval, std::chrono::milliseconds(7500));
+  EXPECT_EQ(one_minute.idle_sweeps, 8u);
+  auto one_second = ws::HubOptions::for_idle_timeout(std::chrono::seconds(1));
+  EXPECT_EQ(one_second.sweep_interval, std::chrono::seconds(1));
+  EXPECT_EQ(one_second.idle_sweeps, 1u);
 }
 
 TEST(EndpointKeyFile, IsCreatedPrivateAndReadBackTheSame) {

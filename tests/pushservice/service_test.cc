@@ -419,6 +419,27 @@ TEST_F(ServiceTest, AnEndpointFromAnEarlierRegistrationWithAnotherKeyIsNotValid)
             http::Status::created);
 }
 
+TEST_F(ServiceTest, UnregisteringEndsAnEndpointSendersHaveAlreadyUsed) {
+  // The service keeps the channels senders post to: unregistering must still end them at once,
+  // and a new registration of the same channel id with another key must not inherit the old one.
+  auto browser = connect();
+  const std::string old_token = subscribe(*browser);
+  EXPECT_EQ(service_->handle_push(push_request(encrypt("first")), old_token).result(),
+            http::Status::created);
+  browser->protocol.on_text(std::string(R"({"messageType":"unregister","channelID":")") + kChannel +
+                            "\"}");
+  EXPECT_EQ(service_->handle_push(push_request(encrypt("after")), old_token).result(),
+            http::Status::gone);
+
+  browser->session.take();
+  vapid_ = P256KeyPair::generate();
+  const std::string new_token = subscribe(*browser);
+  EXPECT_EQ(service_->handle_push(push_request(encrypt("new")), new_token).result(),
+            http::Status::created);
+  EXPECT_EQ(service_->handle_push(push_request(encrypt("old")), old_token).result(),
+            http::Status::not_found);
+}
+
 TEST_F(ServiceTest, UnrestrictedSubscriptionsNeedNoVapid) {
   auto browser = connect();
   const std::string token = subscribe(*browser, /*restricted=*/false);
