@@ -18,6 +18,8 @@
 # Usage: bench/fanout/run.sh [build-dir]        (default build-dir: build)
 # Knobs: SIZES ["20000 200000"]  BIG [1000000] (0: skip)  RUNS [3]  C [256] requests in flight
 #        THREADS [0: one per core]  VERIFY [1]  PORT [8090]  SINK_WORKERS [1]
+#        CONNECTIONS [0: C ÷ PIPELINE]  PIPELINE [8] HTTP/1.1 requests at once per connection
+#        (the built-in client's pipelining; 1: none)  HTTP_CLIENT [builtin] or curl
 #        PEER_DIR [../shared/peers/web-push-node]  SENDER_CPU [0]  SINK_CPU [1]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,6 +39,9 @@ THREADS=${THREADS:-0}
 VERIFY=${VERIFY:-1}
 PORT=${PORT:-8090}
 SINK_WORKERS=${SINK_WORKERS:-1}
+CONNECTIONS=${CONNECTIONS:-0}
+PIPELINE=${PIPELINE:-8}
+HTTP_CLIENT=${HTTP_CLIENT:-builtin}
 SENDER_CPU=${SENDER_CPU:-0}
 SINK_CPU=${SINK_CPU:-1}
 
@@ -59,9 +64,11 @@ ln -s "$ROOT/node_modules" "$WORK/peer/node_modules"
 
 ENGINE="$FLASHWIRE fanout --subs data/subs.jsonl --vapid data/vapid.json --payload data/payload.json"
 ENGINE+=" --push-host http://127.0.0.1:$PORT --concurrency $C --threads $THREADS"
+ENGINE+=" --connections $CONNECTIONS --pipeline $PIPELINE --http-client $HTTP_CLIENT"
 
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== flashwire fanout vs npm web-push, sizes: $SIZES, runs: $RUNS, verify: $VERIFY"
+echo "== engine: $ENGINE"
 for N in $SIZES; do
   echo "-- N=$N"
   (cd "$WORK/peer" && N=$N C=$C PORT=$PORT RUNS=$RUNS VERIFY=$VERIFY PEER_CPU=$SENDER_CPU \

@@ -139,7 +139,7 @@ void add_fanout_file_command(CLI::App& app) {
     long connections = 0;
     bool broadcast_key = false;
     std::string http_client = "builtin";
-    std::size_t pipeline = 1;
+    std::size_t pipeline = 8;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -160,7 +160,7 @@ void add_fanout_file_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "sender threads (default: one per core)")
       ->check(CLI::Range(0, 256));
   cmd->add_option("--connections", args->connections,
-                  "connections per push service (default: the concurrency)")
+                  "connections per push service (default: concurrency ÷ pipeline, at least 1)")
       ->check(CLI::Range(0, 100000));
   cmd->add_option("--limit", args->limit, "send to the first N subscriptions only");
   cmd->add_option("--ttl", args->ttl, "TTL in seconds")->check(CLI::Range(0, 2419200));
@@ -174,7 +174,8 @@ void add_fanout_file_command(CLI::App& app) {
                   "client for cleartext http:// push services: builtin (default) or curl")
       ->check(CLI::IsMember({"builtin", "curl"}));
   cmd->add_option("--pipeline", args->pipeline,
-                  "HTTP/1.1 requests at once on one connection, built-in client (1: no pipelining)")
+                  "HTTP/1.1 requests at once on one connection to a cleartext push service "
+                  "(built-in client; 1: no pipelining)")
       ->check(CLI::Range(1, 64));
   cmd->callback([args] {
     const json::object vapid = parse_object(read_text_file(args->vapid, 1 << 16), args->vapid);
@@ -204,7 +205,9 @@ void add_fanout_file_command(CLI::App& app) {
     options.concurrency = args->concurrency;
     options.per_origin_in_flight = args->concurrency;
     options.per_origin_connections =
-        args->connections != 0 ? args->connections : static_cast<long>(args->concurrency);
+        args->connections != 0
+            ? args->connections
+            : std::max(1L, static_cast<long>(args->concurrency / args->pipeline));
     options.per_broadcast_key = args->broadcast_key;
     options.builtin_http1 = args->http_client == "builtin";
     options.http1_pipeline_depth = args->pipeline;

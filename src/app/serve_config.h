@@ -8,7 +8,7 @@
 //   push_hosts = ["http://127.0.0.1:8090"]  # origins allowed besides the vendors' push services
 //   [push_service]  enabled = false  listen = "127.0.0.1:8090"  public_url = ""
 //   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
-//             per_broadcast_key = false  http1_pipeline = 1
+//             per_broadcast_key = false  http1_pipeline = 8
 //   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
 //          apple_team_id = "…"  bundle_id = "…"  android_package = "…"  android_store_url = "…"
 //          android_cert_sha256 = ["AB:CD:…"]
@@ -52,7 +52,7 @@ struct FanoutConfig {
   bool per_broadcast_key = false;   // one RFC 8291 sender key per alert (opt-in)
   // Cleartext (http://) push services, such as Flashwire's own: requests at once on one
   // HTTP/1.1 connection (1: no pipelining).
-  int http1_pipeline = 1;
+  int http1_pipeline = 8;
 };
 
 struct ServeConfig {

@@ -44,6 +44,9 @@ TEST_F(ServeConfigTest, DefaultsAreAWorkingLocalSite) {
   EXPECT_TRUE(config->demo);
   EXPECT_FALSE(config->app);
   EXPECT_FALSE(config->push_service.enabled);
+  EXPECT_EQ(config->fanout.concurrency, 256);
+  EXPECT_EQ(config->fanout.per_origin_connections, 64);
+  EXPECT_EQ(config->fanout.http1_pipeline, 8);
 }
 
 TEST_F(ServeConfigTest, FileThenEnvironmentThenFlags) {

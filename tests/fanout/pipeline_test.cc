@@ -851,8 +851,8 @@ TEST_P(PipelineTest, ATrialThatNeverLeavesDoesNotBlockTheOriginAfterTheCooldown)
 INSTANTIATE_TEST_SUITE_P(Clients, PipelineTest,
                          ::testing::Values(Client::kCurl, Client::kBuiltin,
                                            Client::kBuiltinPipelined),
-                         [](const ::testing::TestParamInfo<Client>& info) {
-                           switch (info.param) {
+                         [](const ::testing::TestParamInfo<Client>& param) {
+                           switch (param.param) {
                              case Client::kCurl:
                                return std::string("Curl");
                              case Client::kBuiltin:
