@@ -69,9 +69,6 @@ enum class Opcode : std::uint8_t {
   kPong = 0xA,
 };
 
-// True if `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
-bool is_valid_utf8(std::string_view text);
-
 // The value of Sec-WebSocket-Accept for a client's Sec-WebSocket-Key:
 // base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
 std::string accept_key_for(std::string_view client_key);
