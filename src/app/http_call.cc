@@ -2,8 +2,7 @@
 
 #include <curl/curl.h>
 
-#include <algorithm>
-#include <cctype>
+#include <boost/beast/core/string.hpp>
 #include <memory>
 
 namespace flashwire::app {
@@ -40,10 +39,7 @@ std::size_t collect_header(char* data, std::size_t size, std::size_t count, void
 std::string HttpAnswer::header(std::string_view name) const {
   for (const auto& line : headers) {
     if (line.size() > name.size() && line[name.size()] == ':' &&
-        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
+        boost::beast::iequals(std::string_view(line).substr(0, name.size()), name)) {
       std::string value = line.substr(name.size() + 1);
       value.erase(0, value.find_first_not_of(" \t"));
       value.erase(value.find_last_not_of(" \t") + 1);

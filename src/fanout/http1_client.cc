@@ -114,7 +114,6 @@ struct Http1Client::Connection {
 
 struct Http1Client::Origin {
   std::string name;
-  bool resolved = false;
   bool unresolvable = false;
   sockaddr_storage address{};
   socklen_t address_size = 0;
@@ -156,7 +155,6 @@ Http1Client::Origin& Http1Client::origin_for(std::string_view name) {
       ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) == 0 && found != nullptr) {
     std::memcpy(&origin->address, found->ai_addr, found->ai_addrlen);
     origin->address_size = found->ai_addrlen;
-    origin->resolved = true;
   } else {
     origin->unresolvable = true;
   }

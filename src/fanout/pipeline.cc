@@ -181,6 +181,8 @@ std::size_t latency_bucket(std::int64_t ms) {
 }
 
 class Sender {
+  struct OriginHeaders;
+
  public:
   Sender(RunShared& run, std::size_t in_flight_cap, std::size_t per_origin_cap,
          long per_origin_connections, unsigned seed)
@@ -357,8 +359,8 @@ class Sender {
       complete(job, {OutcomeKind::kFailed, "payload_too_large", std::nullopt});
       return;
     }
-    auto headers = headers_for(job.origin, now_unix);
-    if (!headers) {
+    const OriginHeaders* headers = headers_for(job.origin, now_unix);
+    if (headers == nullptr) {
       complete(job, {OutcomeKind::kFailed, "vapid_error", std::nullopt});
       return;
     }
@@ -369,10 +371,9 @@ class Sender {
         complete(job, {OutcomeKind::kFailed, "invalid_endpoint", std::nullopt});
         return;
       }
-      const OriginHeaders& cached = headers_.find(job.origin)->second;
       std::string request;
-      request.reserve(path->size() + cached.raw.size() + body->size() + 64);
-      request.append("POST ").append(*path).append(" HTTP/1.1\r\n").append(cached.raw);
+      request.reserve(path->size() + headers->raw.size() + body->size() + 64);
+      request.append("POST ").append(*path).append(" HTTP/1.1\r\n").append(headers->raw);
       request.append("Content-Length: ").append(std::to_string(body->size())).append("\r\n\r\n");
       request.append(reinterpret_cast<const char*>(body->data()), body->size());
       Slot* slot = free_.back();
@@ -392,7 +393,7 @@ class Sender {
     slot->http1 = false;
     slot->body = std::move(*body);
     slot->retry_after.clear();
-    slot->headers = std::move(headers);
+    slot->headers = headers->list;
     curl_slist* h = slot->headers.get();
     curl_easy_setopt(slot->easy, CURLOPT_URL, target.endpoint.c_str());
     // Over TLS, wait for a connection being set up in case ALPN makes it HTTP/2 and it can carry
@@ -413,10 +414,10 @@ class Sender {
   // The request headers for an origin: the same for every message of the run except the TTL,
   // which counts down each second, and the VAPID token, renewed every few minutes (the token
   // cache keeps it valid for hours). Built once per origin and second instead of per message;
-  // requests in flight keep the list they were given alive.
-  std::shared_ptr<curl_slist> headers_for(const std::string& origin, std::int64_t now_unix) {
+  // requests in flight keep the list they were given alive. nullptr if no VAPID token.
+  const OriginHeaders* headers_for(const std::string& origin, std::int64_t now_unix) {
     OriginHeaders& cached = headers_[origin];
-    if (cached.list && cached.built_at == now_unix) return cached.list;
+    if (cached.list && cached.built_at == now_unix) return &cached;
     if (cached.authorization.empty() || now_unix >= cached.authorization_until) {
       auto authorization = run_.deps.vapid.authorization(origin);
       if (!authorization) return nullptr;
@@ -450,7 +451,7 @@ class Sender {
       }
       cached.raw.append("User-Agent: flashwire\r\n");
     }
-    return cached.list;
+    return &cached;
   }
 
   bool use_http1(const std::string& origin) const {

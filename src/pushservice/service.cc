@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
@@ -16,18 +17,13 @@ namespace {
 namespace json = boost::json;
 namespace bhttp = boost::beast::http;
 
-bool equals_ignoring_case(std::string_view text, std::string_view lower_case) {
-  return text.size() == lower_case.size() &&
-         std::equal(text.begin(), text.end(), lower_case.begin(), [](char a, char b) {
-           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-         });
-}
+using boost::beast::iequals;  // ASCII, as header values are compared
 
 std::optional<store::Urgency> parse_urgency(std::string_view value) {
-  if (value.empty() || equals_ignoring_case(value, "normal")) return store::Urgency::kNormal;
-  if (equals_ignoring_case(value, "very-low")) return store::Urgency::kVeryLow;
-  if (equals_ignoring_case(value, "low")) return store::Urgency::kLow;
-  if (equals_ignoring_case(value, "high")) return store::Urgency::kHigh;
+  if (value.empty() || iequals(value, "normal")) return store::Urgency::kNormal;
+  if (iequals(value, "very-low")) return store::Urgency::kVeryLow;
+  if (iequals(value, "low")) return store::Urgency::kLow;
+  if (iequals(value, "high")) return store::Urgency::kHigh;
   return std::nullopt;
 }
 
@@ -219,7 +215,7 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
   if (body.size() > options_.max_body_bytes) {
     return reject(http::Status::payload_too_large, "too_large", "the body exceeds 4096 bytes");
   }
-  if (!body.empty() && !equals_ignoring_case(headers.content_encoding, "aes128gcm")) {
+  if (!body.empty() && !iequals(headers.content_encoding, "aes128gcm")) {
     return reject(http::Status::unsupported_media_type, "unsupported_encoding",
                   "a body must be sent with Content-Encoding: aes128gcm");
   }

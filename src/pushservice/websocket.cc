@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,16 +50,6 @@ void unmask(char* data, std::size_t size, const unsigned char (&key)[4]) {
   for (; i < size; ++i) data[i] = static_cast<char>(data[i] ^ static_cast<char>(key[i & 3]));
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -70,7 +61,7 @@ bool has_token(std::string_view list, std::string_view token, bool ignore_case) 
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
     const std::string_view item = trim(list.substr(0, comma));
-    if (ignore_case ? equals_ignoring_case(item, token) : item == token) return true;
+    if (ignore_case ? boost::beast::iequals(item, token) : item == token) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
