@@ -289,6 +289,7 @@ void run_serve(const ServeFlags& flags) {
   // Live events: readers' event streams, fed by the updates editors post.
   site::LiveStream live_stream;
   handler.set_live_stream(&live_stream);
+  handler.set_clock(system_clock());
   newsroom_api.set_on_live_update(
       [&handler](const store::Article& event, const store::LiveUpdate& update) {
         handler.live_update_posted(event, update);

@@ -7,6 +7,9 @@
 //   GET /live/<slug>/events      its Server-Sent Events stream (site/live_stream.h), handed over
 //                                by the server (accepts_stream); 204 when no LiveStream is set
 //   GET /preferences             settings      GET /feed.atom         Atom feed
+//   GET /search?q=               search results (SiteStore::search_articles), never cached
+//   GET /manifest.webmanifest, /robots.txt, /sitemap.xml, /news-sitemap.xml (the last never
+//                                cached: it lists the last 48 hours by the clock)
 //   GET /newsroom                the editors' UI (a page like the others; it calls /api/newsroom/)
 //   GET /sw.js, /assets/...      embedded assets (web/)
 //   GET /.well-known/apple-app-site-association, /.well-known/assetlinks.json   when configured
@@ -25,6 +28,7 @@
 #include <optional>
 #include <string>
 
+#include "common/clock.h"
 #include "http/server.h"
 #include "newsroom/newsroom_api.h"
 #include "site/api.h"
@@ -65,6 +69,10 @@ class SiteHandler final : public http::Handler {
   // event's readers. `event` is the live event (article) the update belongs to.
   void live_update_posted(const store::Article& event, const store::LiveUpdate& update);
 
+  // The clock the news sitemap's 48-hour window is measured with (default: the system's). Not
+  // owned; must outlive the handler's use.
+  void set_clock(const Clock& clock) { clock_ = &clock; }
+
   // Drops every cached page, e.g. after an article is published or edited.
   void invalidate_pages() { cache_.clear(); }
   std::size_t cached_pages() const { return cache_.size(); }
@@ -84,11 +92,14 @@ class SiteHandler final : public http::Handler {
   std::optional<const Cached*> page(const std::string& path);
   std::optional<Cached> render(const std::string& path);
   http::Response respond(const http::Request& request, const Cached& cached) const;
+  // /search and /news-sitemap.xml: rendered for each request; nullopt when storage failed.
+  std::optional<Cached> render_uncached(const std::string& path, std::string_view query);
 
   store::SiteStore& store_;
   SiteApi& api_;
   newsroom::NewsroomApi* newsroom_ = nullptr;
   LiveStream* live_ = nullptr;
+  const Clock* clock_ = &system_clock();
   SiteInfo info_;
   WellKnownFiles well_known_;
   std::map<std::string, Cached, std::less<>> cache_;
