@@ -330,7 +330,6 @@ struct Frame {
   const Article* article = nullptr;  // for Open Graph and Twitter card tags
   std::string og_type = "article";   // with `article`: "article"; home: "website"
   std::string json_ld;               // a JSON-LD object, "" for none
-  std::string robots;                // <meta name="robots"> content, "" for none
 };
 
 void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
@@ -343,11 +342,7 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
   }
   // The newsroom is for editors: search engines should neither list nor follow it.
   const bool newsroom = frame.kind == PageKind::kNewsroom;
-  if (newsroom) {
-    h.raw("<meta name=\"robots\" content=\"noindex, nofollow\">\n");
-  } else if (!frame.robots.empty()) {
-    h.raw("<meta name=\"robots\"").attr("content", frame.robots).raw(">\n");
-  }
+  if (newsroom) h.raw("<meta name=\"robots\" content=\"noindex, nofollow\">\n");
   if (!frame.canonical_path.empty()) {
     h.raw("<link rel=\"canonical\"").attr("href", site.base_url + frame.canonical_path).raw(">\n");
   }
@@ -977,8 +972,6 @@ std::string render_search(const SiteInfo& site, std::string_view query,
       query.empty() ? "Search — " + site.name : "Search: " + std::string(query) + " — " + site.name;
   frame.description = "Search the stories of " + site.name + ".";
   frame.canonical_path = "/search";
-  // Result pages are not content of their own; their links are.
-  frame.robots = "noindex, follow";
   open_document(h, site, frame);
   h.raw("<div class=\"wrap-narrow search-page\">\n<h1 class=\"page-title\">Search</h1>\n");
   h.raw("<form class=\"search-form\" role=\"search\" action=\"/search\" method=\"get\">\n");
@@ -1417,7 +1410,6 @@ std::string render_robots(const SiteInfo& site) {
       "User-agent: *\n"
       "Disallow: /newsroom\n"
       "Disallow: /api/\n"
-      "Disallow: /search\n"
       "Allow: /\n\n";
   out += "Sitemap: " + site.base_url + "/sitemap.xml\n";
   out += "Sitemap: " + site.base_url + "/news-sitemap.xml\n";

@@ -139,7 +139,7 @@ std::string render_live(const SiteInfo& site, const store::Article& event,
 
 // Search results for `query` at "/search?q=…" (query as the reader typed it, shown escaped):
 // a search form, the results in the order given, or a no-results message. An empty query
-// shows only the form. Not for search engines' index (robots noindex, follow).
+// shows only the form. Its canonical link is "/search" whatever the query.
 std::string render_search(const SiteInfo& site, std::string_view query,
                           std::span<const SearchResult> results);
 

@@ -353,6 +353,17 @@ http::Response SiteHandler::handle(const http::Request& request,
                                : "public, max-age=31536000, immutable";
     cached.body = asset->body;
     cached.etag = content_tag(asset->body);
+    // Scripts, style sheets and SVG shrink to a third; compressed once per asset, then kept.
+    // PNGs are compressed already.
+    const std::string_view type = asset->content_type;
+    const bool text = type.starts_with("text/") || type.find("json") != std::string_view::npos ||
+                      type.find("svg") != std::string_view::npos;
+    auto [gz, fresh] = asset_gzip_.try_emplace(asset->path);
+    if (fresh && text) {
+      std::string compressed = gzip_compress(asset->body);
+      if (!compressed.empty() && compressed.size() < asset->body.size()) gz->second = compressed;
+    }
+    cached.gzip_body = gz->second;
     response = respond(request, cached);
   } else if (path == "/.well-known/apple-app-site-association" ||
              path == "/.well-known/assetlinks.json") {

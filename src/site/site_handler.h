@@ -103,6 +103,8 @@ class SiteHandler final : public http::Handler {
   SiteInfo info_;
   WellKnownFiles well_known_;
   std::map<std::string, Cached, std::less<>> cache_;
+  // Embedded asset path → its gzip copy ("" when gzip does not make it smaller).
+  std::map<std::string_view, std::string> asset_gzip_;
   static constexpr std::size_t kMaxCachedPages = 4096;
 };
 

@@ -172,6 +172,20 @@ TEST_F(SiteHandlerTest, AssetsAndWellKnownFiles) {
   EXPECT_EQ(get("/.well-known/apple-app-site-association").result(), bhttp::status::not_found);
 }
 
+TEST_F(SiteHandlerTest, ScriptsAndStyleSheetsAreGzippedForClientsThatAcceptIt) {
+  const auto plain = get("/assets/site.js?v=1");
+  const auto gz = get("/assets/site.js?v=1", {{bhttp::field::accept_encoding, "gzip, br"}});
+  EXPECT_EQ(plain[bhttp::field::content_encoding], "");
+  ASSERT_EQ(gz[bhttp::field::content_encoding], "gzip");
+  EXPECT_EQ(gunzip(gz.body()), plain.body());
+  EXPECT_LT(gz.body().size(), plain.body().size() / 2);
+  EXPECT_EQ(gz[bhttp::field::etag], plain[bhttp::field::etag]);
+  // PNG images are compressed already: sent as they are.
+  EXPECT_EQ(get("/assets/icon-192.png",
+                {{bhttp::field::accept_encoding, "gzip"}})[bhttp::field::content_encoding],
+            "");
+}
+
 TEST_F(SiteHandlerTest, PagesAreReadOnly) {
   const auto post = get("/articles/bridge-closed", {}, bhttp::verb::post);
   EXPECT_EQ(post.result(), bhttp::status::method_not_allowed);

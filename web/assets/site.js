@@ -131,6 +131,23 @@
 
   // ---- times in the reader's time zone ----
 
+  // Making a DateTimeFormat is costly (tens of milliseconds on a slow phone): one per form.
+  const DATE_FORMATS = {};
+  function dateFormat(form) {
+    if (!DATE_FORMATS[form]) {
+      DATE_FORMATS[form] = new Intl.DateTimeFormat('en-GB', {
+        day: 'numeric',
+        month: form === 'full' ? 'long' : 'short',
+        year: form === 'full' ? 'numeric' : undefined,
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'short',
+      });
+    }
+    return DATE_FORMATS[form];
+  }
+
   // The server writes UTC ("12 March 2025, 14:05 UTC") so that every reader gets the same
   // cached bytes; here the text becomes the reader's own time, with the zone's short name.
   // `form` is the element's data-local: 'full', 'short' (no year) or 'relative' ("5 min ago").
@@ -144,15 +161,7 @@
     }
     let parts;
     try {
-      parts = new Intl.DateTimeFormat('en-GB', {
-        day: 'numeric',
-        month: form === 'full' ? 'long' : 'short',
-        year: form === 'full' ? 'numeric' : undefined,
-        hour: '2-digit',
-        minute: '2-digit',
-        hourCycle: 'h23',
-        timeZoneName: 'short',
-      }).formatToParts(date);
+      parts = dateFormat(form).formatToParts(date);
     } catch {
       return null;
     }
