@@ -29,12 +29,14 @@
 #include "site/assets.h"
 #include "site/push_subscription.h"
 #include "site/site_handler.h"
+#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "store/sqlite/sqlite_site_store.h"
 #include "webpush/base64url.h"
 #include "webpush/message.h"
 #include "webpush/p256.h"
 #include "webpush/push_hosts.h"
+#include "webpush/random.h"
 
 namespace flashwire::app {
 namespace {
@@ -264,9 +266,14 @@ void run_serve(const ServeFlags& flags) {
   // Alerts editors confirm are sent by the fan-out engine, on threads of its own.
   auto vapid_tokens = webpush::VapidTokenCache::create(vapid, config.vapid_subject, system_clock());
   if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
+  // The engine's own connections: it writes progress from its threads while the server reads.
+  auto engine_site = open_site_store(data);
+  auto engine_deliveries = store::open_sqlite_delivery_store((data / "delivery.sqlite").string());
+  if (!engine_deliveries) {
+    throw CommandError("fan-out: open delivery store: " + engine_deliveries.error().message);
+  }
+  fanout::SiteStoreView engine_site_view(*engine_site);
   fanout::EngineConfig engine_config;
-  engine_config.site_db_path = (data / "site.sqlite").string();
-  engine_config.delivery_db_path = (data / "delivery.sqlite").string();
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(config.fanout.shard_size);
   engine_config.pipeline.threads = static_cast<unsigned>(config.fanout.threads);
@@ -276,7 +283,10 @@ void run_serve(const ServeFlags& flags) {
   engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth =
       static_cast<std::size_t>(config.fanout.http1_pipeline);
-  auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
+  auto engine = fanout::FanoutEngine::create(
+      engine_config, fanout::EngineDeps{engine_site_view, engine_site_view, **engine_deliveries,
+                                        **vapid_tokens, *hosts, system_clock(),
+                                        webpush::system_random()});
   if (!engine) throw CommandError("fan-out: " + engine.error());
   fanout::FanoutEngine& alert_queue = **engine;
   slot.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
