@@ -283,10 +283,14 @@ void run_serve(const ServeFlags& flags) {
   engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth =
       static_cast<std::size_t>(config.fanout.http1_pipeline);
-  auto engine = fanout::FanoutEngine::create(
-      engine_config, fanout::EngineDeps{engine_site_view, engine_site_view, **engine_deliveries,
-                                        **vapid_tokens, *hosts, system_clock(),
-                                        webpush::system_random()});
+  const fanout::EngineDeps engine_deps{.alerts = engine_site_view,
+                                       .subscriptions = engine_site_view,
+                                       .deliveries = **engine_deliveries,
+                                       .vapid = **vapid_tokens,
+                                       .hosts = *hosts,
+                                       .clock = system_clock(),
+                                       .random = webpush::system_random()};
+  auto engine = fanout::FanoutEngine::create(engine_config, engine_deps);
   if (!engine) throw CommandError("fan-out: " + engine.error());
   fanout::FanoutEngine& alert_queue = **engine;
   slot.metrics = [&alert_queue] { return alert_queue.metrics_text(); };

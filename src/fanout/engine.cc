@@ -181,7 +181,7 @@ store::Result<bool> SiteStoreView::delete_subscription(const std::string& endpoi
 }
 
 tl::expected<std::unique_ptr<FanoutEngine>, std::string> FanoutEngine::create(EngineConfig config,
-                                                                             EngineDeps deps) {
+                                                                              EngineDeps deps) {
   if (config.shard_size == 0) return tl::unexpected(std::string("shard size must be positive"));
   return std::unique_ptr<FanoutEngine>(new FanoutEngine(std::move(config), deps));
 }
@@ -296,14 +296,14 @@ void FanoutEngine::fail_alert(std::int64_t alert_id, const std::string& reason) 
   if (auto begun = deps_.deliveries.begin(alert_id, 0, now); !begun) {
     spdlog::error("fan-out: alert {}: the failure cannot be recorded: {}", alert_id,
                   begun.error().message);
-  } else if (auto done = deps_.deliveries.finish(alert_id, store::DeliveryState::kFailed, reason,
-                                                 now);
+  } else if (auto done =
+                 deps_.deliveries.finish(alert_id, store::DeliveryState::kFailed, reason, now);
              !done) {
     spdlog::error("fan-out: alert {}: the failure cannot be recorded: {}", alert_id,
                   done.error().message);
   }
-  auto moved =
-      deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending, store::AlertStatus::kFailed);
+  auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending,
+                                             store::AlertStatus::kFailed);
   if (!moved) {
     spdlog::error("fan-out: alert {} cannot be marked failed (it resumes on next start): {}",
                   alert_id, moved.error().message);
@@ -389,7 +389,7 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
     // Finished before a crash that came before the alert's status was updated.
     std::lock_guard lock(store_mutex_);
     const auto to = started.state == store::DeliveryState::kDone ? store::AlertStatus::kSent
-                                                                  : store::AlertStatus::kFailed;
+                                                                 : store::AlertStatus::kFailed;
     auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending, to);
     if (!moved) {
       spdlog::error("fan-out: alert {} cannot be marked finished (it resumes on next start): {}",
@@ -409,8 +409,8 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
   message.urgency = alert.urgency;
   message.topic = alert.topic;
 
-  StoreSource source(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id,
-                     alert.category, config_.shard_size, std::move(redo), started.cursor);
+  StoreSource source(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id, alert.category,
+                     config_.shard_size, std::move(redo), started.cursor);
   StoreSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id);
   const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock};
   const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,

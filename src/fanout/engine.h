@@ -21,8 +21,9 @@
 // - No exception leaves the engine thread: one thrown while an alert is sent is logged once and
 //   fails that alert with the reason; the engine goes on with the next one.
 // - The engine names no storage technology: it is handed the three narrow interfaces below
-//   (src/app/ adapts the SQLite stores), a Clock for the fan-out's timestamps and deadlines,
-//   and the RandomSource behind the message keys.
+//   (src/app/ adapts the SQLite stores) and a Clock for the fan-out's timestamps and deadlines.
+//   EngineDeps also carries a RandomSource for the message keys; the pipeline does not take one
+//   yet and draws its keys and jitter from the system generator itself.
 //
 // Thread safety: enqueue/cancel/delivery/metrics_text may be called from any thread. The
 // engine uses its stores from its own thread and from the pipeline's sender threads, one call

@@ -91,8 +91,8 @@ class EngineTest : public ::testing::Test {
 
   // A subscription to `categories` on the scripted server, with a real key pair. Ids are
   // handed out from 1 by the fake store, in the order of these calls.
-  std::int64_t subscribe(store::CategorySet categories = static_cast<store::CategorySet>(
-                             Category::kBreaking)) {
+  std::int64_t subscribe(
+      store::CategorySet categories = static_cast<store::CategorySet>(Category::kBreaking)) {
     const std::int64_t id = ++last_subscription_;
     Subscriber sub{webpush::P256KeyPair::generate(), {}};
     for (std::size_t i = 0; i < sub.auth.size(); ++i) {
@@ -199,8 +199,7 @@ TEST_F(EngineTest, EnginePlansTheCategoryAudienceIntoShardsAndSendsEachSubscribe
   EXPECT_EQ(d->started_at_ms, clock_.now_seconds() * 1000);
   EXPECT_EQ(d->finished_at_ms, clock_.now_seconds() * 1000);
   using Shards = std::vector<std::pair<store::ShardRange, bool>>;
-  EXPECT_EQ(deliveries_.shards(alert),
-            (Shards{{{0, 3}, true}, {{3, 7}, true}, {{7, 8}, true}}));
+  EXPECT_EQ(deliveries_.shards(alert), (Shards{{{0, 3}, true}, {{3, 7}, true}, {{7, 8}, true}}));
 
   const std::map<std::int64_t, int> expected{{1, 1}, {2, 1}, {3, 1}, {4, 1},
                                              {6, 1}, {7, 1}, {8, 1}};
@@ -269,8 +268,8 @@ TEST_F(EngineTest, EngineCancelStopsAnAlertMidWayAndGoesOnWithTheNext) {
   engine_->enqueue(first);
   ASSERT_TRUE(server_.wait_for_requests(1, 30s));
   // What the newsroom does on cancel: the status first, then the engine.
-  ASSERT_TRUE(
-      site_.transition_alert(first, AlertStatus::kSending, AlertStatus::kCancelled).value_or(false));
+  ASSERT_TRUE(site_.transition_alert(first, AlertStatus::kSending, AlertStatus::kCancelled)
+                  .value_or(false));
   engine_->cancel(first);
   ASSERT_TRUE(eventually([&] {
     const auto d = deliveries_.get(first);
@@ -352,14 +351,13 @@ TEST_F(EngineTest, EngineFailsTheAlertWithTheReasonWhenAStoreCallFails) {
     flashwire::testing::FailureScript* store;
     std::string call;
     int times;
-    std::string reason;       // the delivery's error
+    std::string reason;      // the delivery's error
     bool requests_expected;  // whether anything went out before the failure
   };
   const std::vector<Case> cases = {
       {&site_, "count_subscriptions", -1, "count subscriptions: count_subscriptions: disk I/O",
        false},
-      {&site_, "subscriptions_page", -1, "read subscriptions: subscriptions_page: disk I/O",
-       false},
+      {&site_, "subscriptions_page", -1, "read subscriptions: subscriptions_page: disk I/O", false},
       {&deliveries_, "begin", 1, "record progress: begin: disk I/O", false},
       {&deliveries_, "open_shards", -1, "read open shards: open_shards: disk I/O", false},
       {&deliveries_, "open_shard", -1, "record shard: open_shard: disk I/O", false},
