@@ -6,6 +6,8 @@
 #include <exception>
 #include <sstream>
 
+#include "common/error.h"
+
 namespace flashwire::fanout {
 
 namespace json = boost::json;
@@ -271,7 +273,7 @@ void FanoutEngine::loop() {
     try {
       deliver(alert_id);
     } catch (const std::exception& e) {
-      thrown = e.what();
+      thrown = exception_message(e);
     } catch (...) {
       thrown = "unknown exception";
     }

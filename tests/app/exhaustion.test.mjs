@@ -92,7 +92,7 @@ function request(url, { method = 'GET', body, headers = {}, agent = false } = {}
       });
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
-    req.on('error', reject);
+    req.on('error', (e) => reject(new Error(`${method} ${new URL(url).pathname}: ${e.message}`)));
     if (payload !== undefined) req.write(payload);
     req.end();
   });
@@ -153,11 +153,32 @@ test('serve out of file descriptors fails the alert with the reason and stays up
       });
       assert.equal(r.status, 201, JSON.stringify(r.json));
     }
-    const composed = await request(`${serve.url}/api/newsroom/alerts`, {
-      method: 'POST', headers: editor,
-      body: { category: 'breaking', title: 'Descriptor table full', url: '/', ttl_seconds: 60 },
-    });
-    assert.equal(composed.status, 201, JSON.stringify(composed.json));
+    const compose = async (title) => {
+      const r = await request(`${serve.url}/api/newsroom/alerts`, {
+        method: 'POST', headers: editor, body: { category: 'breaking', title, url: '/', ttl_seconds: 60 },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      return r.json;
+    };
+    const confirmAndWait = async (alert) => {
+      const sent = await request(`${serve.url}${alert.confirm}`, {
+        method: 'POST', headers: editor, body: { confirm: true },
+      });
+      assert.equal(sent.status, 202, JSON.stringify(sent.json));
+      return pollUntil(async () => {
+        const r = await request(`${serve.url}/api/newsroom/alerts/${alert.id}`, { headers: editor });
+        return r.json.delivery && r.json.delivery.state !== 'running' ? r.json : null;
+      }, `alert ${alert.id} to finish`, 30000, () => `\n--- serve output ---\n${serve.output}`);
+    };
+
+    // One alert while descriptors are plenty: the engine works, and every code path it takes
+    // has run once (a sanitizer build checks a virtual call's target once per type, with a pipe
+    // it cannot make later).
+    const before = await confirmAndWait(await compose('Descriptors plenty'));
+    assert.equal(before.status, 'sent', JSON.stringify(before));
+    assert.equal(before.delivery.sent, 2, JSON.stringify(before.delivery));
+
+    const composed = await compose('Descriptor table full');
 
     // Fill the table but one descriptor: the confirmation's connection takes the last.
     for (let i = 0; i < FD_LIMIT && openDescriptors(pid) < FD_LIMIT - 1; ++i) {
@@ -165,14 +186,14 @@ test('serve out of file descriptors fails the alert with the reason and stays up
     }
     assert.equal(openDescriptors(pid), FD_LIMIT - 1, 'the descriptor table is full but one');
 
-    const sent = await request(`${serve.url}${composed.json.confirm}`, {
+    const sent = await request(`${serve.url}${composed.confirm}`, {
       method: 'POST', headers: editor, body: { confirm: true }, agent: keepAlive,
-    });
+    }).catch((e) => { throw new Error(`${e.message}\n--- serve output ---\n${serve.output}`); });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
     // Read through the same kept-alive connection: no descriptor is free for another one.
     const alert = await pollUntil(async () => {
       assert.equal(serve.exit, null, `serve ended: ${JSON.stringify(serve.exit)}\n${serve.output}`);
-      const r = await request(`${serve.url}/api/newsroom/alerts/${composed.json.id}`, {
+      const r = await request(`${serve.url}/api/newsroom/alerts/${composed.id}`, {
         headers: editor, agent: keepAlive,
       }).catch(async (e) => {
         await Promise.race([serve.exited, sleep(2000)]);
@@ -192,22 +213,10 @@ test('serve out of file descriptors fails the alert with the reason and stays up
       assert.equal(serve.exit, null, `serve ended: ${JSON.stringify(serve.exit)}\n${serve.output}`);
       return (await request(`${serve.url}/health`).catch(() => ({ status: 0 }))).status === 200;
     }, '/health to answer again');
-    const next = await request(`${serve.url}/api/newsroom/alerts`, {
-      method: 'POST', headers: editor,
-      body: { category: 'breaking', title: 'Descriptors back', url: '/', ttl_seconds: 60 },
-    });
-    assert.equal(next.status, 201, JSON.stringify(next.json));
-    const confirmed = await request(`${serve.url}${next.json.confirm}`, {
-      method: 'POST', headers: editor, body: { confirm: true },
-    });
-    assert.equal(confirmed.status, 202, JSON.stringify(confirmed.json));
-    const after = await pollUntil(async () => {
-      const r = await request(`${serve.url}/api/newsroom/alerts/${next.json.id}`, { headers: editor });
-      return r.json.delivery && r.json.delivery.state !== 'running' ? r.json : null;
-    }, 'the second alert to finish', 30000, () => `\n--- serve output ---\n${serve.output}`);
+    const after = await confirmAndWait(await compose('Descriptors back'));
     assert.equal(after.status, 'sent', JSON.stringify(after));
     assert.equal(after.delivery.sent, 2, JSON.stringify(after.delivery));
-    assert.equal(receiver.total(), 2, 'nothing of the failed alert went out');
+    assert.equal(receiver.total(), 4, 'nothing of the failed alert went out');
 
     serve.child.kill('SIGTERM');
     const exit = await Promise.race([serve.exited, sleep(10000).then(() => null)]);
