@@ -74,6 +74,19 @@ function editorToken(server) {
   return m[1];
 }
 
+// A site's data directory as its first `serve` start makes it (the commands that work beside
+// serve never create one); resolves to the editor token that start printed.
+async function initSite(dataDir, config) {
+  const first = await startServe(dataDir, ['--config', config]);
+  const token = editorToken(first);
+  assert.equal(await stopServe(first), 0);
+  return token;
+}
+
+// serve prints what its fan-out resumes in its start-up block (one write, read whole by
+// startServe): the marker that tells "nothing resumed" without waiting for nothing to happen.
+const RESUMING = /^ {2}fan-out: resuming (\d+) alert\(s\) left sending$/m;
+
 async function api(server, token, method, pathname, body) {
   const response = await fetch(server.url + pathname, {
     method,
@@ -307,6 +320,7 @@ describe('flashwire serve sends alerts to every subscriber', () => {
       badLines[2], badLines[3], badLines[4], ...subsMain.slice(2).map(subscriptionLine),
     ];
     fs.writeFileSync(file, lines.join('\n') + '\n');
+    token = await initSite(dataDir, config);
     const args = ['subscriptions', 'import', '--config', config, '--data', dataDir, '--category', 'breaking', file];
     const first = await run(args);
     assert.equal(first.status, 2, first.stderr);
@@ -338,7 +352,7 @@ describe('flashwire serve sends alerts to every subscriber', () => {
     assert.equal(slowImport.status, 0, slowImport.stderr);
 
     server = await startServe(dataDir, ['--config', config]);
-    token = editorToken(server);
+    assert.doesNotMatch(server.output, RESUMING);
     const audience = await api(server, token, 'GET', '/api/newsroom/audience');
     assert.equal(audience.status, 200);
     assert.deepEqual(audience.json, { breaking: N_MAIN, live: N_LIVE_OK + N_REJECT, exclusive: N_SLOW },
@@ -488,22 +502,25 @@ describe('flashwire serve sends alerts to every subscriber', () => {
       return a.json.delivery?.state === 'cancelled' && a.json;
     }, 10000, 'the fan-out stops');
     assert.equal(alert.status, 'cancelled');
-    const atStop = slow.total();
-    t.diagnostic(`cancel: ${atCancel} requests before it, ${atStop - atCancel} after, ${N_SLOW - atStop} never sent`);
-    await sleep(1000);
-    assert.equal(slow.total(), atStop, 'no request after the fan-out stopped');
+    // The pipeline has returned and its connections are closing: once the push service has seen
+    // every one of them close, no request of this fan-out can still arrive.
+    await slow.waitFor((r) => r.openConnections() === 0, 10000, 'the fan-out\'s connections closed');
+    const atClose = slow.total();
+    t.diagnostic(`cancel: ${atCancel} requests before it, ${atClose - atCancel} after, ${N_SLOW - atClose} never sent`);
     // In flight at most: the concurrency; the rest of the audience is never contacted.
-    assert.ok(atStop - atCancel <= CONCURRENCY, `${atStop - atCancel} requests after the cancel`);
-    assert.ok(atStop < N_SLOW / 2, `${atStop} of ${N_SLOW} were contacted`);
+    assert.ok(atClose - atCancel <= CONCURRENCY, `${atClose - atCancel} requests after the cancel`);
+    assert.ok(atClose < N_SLOW / 2, `${atClose} of ${N_SLOW} were contacted`);
 
     assert.equal(await stopServe(server), 0, 'SIGTERM ends serve cleanly');
+    assert.equal(slow.total(), atClose, 'no request after the fan-out stopped');
     const before = { main: main.total(), rejecting: rejecting.total(), slow: slow.total() };
     server = await startServe(dataDir, ['--config', config]);
-    await sleep(2000);
-    assert.deepEqual({ main: main.total(), rejecting: rejecting.total(), slow: slow.total() }, before,
-      'nothing is resumed after a restart');
+    assert.doesNotMatch(server.output, RESUMING, 'nothing is resumed after a restart');
     const after = await api(server, token, 'GET', `/api/newsroom/alerts/${id}`);
     assert.equal(after.json.status, 'cancelled');
+    assert.equal(after.json.delivery.state, 'cancelled');
+    assert.deepEqual({ main: main.total(), rejecting: rejecting.total(), slow: slow.total() }, before,
+      'no request since the restart');
   });
 });
 
@@ -524,6 +541,7 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
   let receiver;
   let subs;
   let server;
+  let token;
 
   before(async () => {
     dir = tempDir('crash');
@@ -534,6 +552,7 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
     receiver.setDefault({ status: 201, delayMs: 5 });
     subs = makeSubscribers(N, receiver.origin);
     config = writeConfig(dir, [receiver.origin], { threads: THREADS, concurrency: 64, shard_size: SHARD_SIZE });
+    token = await initSite(dataDir, config);
     const file = path.join(dir, 'subs.jsonl');
     writeSubscriptions(file, subs);
     const imported = await run(['subscriptions', 'import', '--config', config, '--data', dataDir, '--category', 'breaking', file],
@@ -549,7 +568,7 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
 
   test('every subscriber is reached, duplicates stay within the bound, counts are exact', { timeout: 170000 }, async (t) => {
     server = await startServe(dataDir, ['--config', config]);
-    const token = editorToken(server);
+    assert.doesNotMatch(server.output, RESUMING);
     const vapidPublicKey = (await api(server, token, 'GET', '/api/vapid-public-key')).json.publicKey;
     const sentAt = Date.now();
     const id = await sendAlert(server, token, { category: 'breaking', title: 'Crash test', body: 'Resumes after a kill.', url: '/' });
@@ -558,11 +577,14 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
     server.child.kill('SIGKILL');
     await waitUntil(() => server.child.exitCode !== null || server.child.signalCode !== null, 10000, 'serve exits');
     const killedAt = Date.now();
-    await sleep(200);  // answers the receiver was still delaying
+    // Requests are counted as they arrive: once the killed process's connections are closed,
+    // none of its requests can still come in.
+    await receiver.waitFor((r) => r.openConnections() === 0, 10000, 'the killed serve\'s connections closed');
     const atKill = receiver.total();
     assert.ok(atKill < N, `the kill came mid-fan-out (${atKill} of ${N} received)`);
 
     server = await startServe(dataDir, ['--config', config]);
+    assert.equal(RESUMING.exec(server.output)?.[1], '1', `the restart says it resumes the alert:\n${server.output}`);
     const alert = await waitUntil(async () => {
       const a = await api(server, token, 'GET', `/api/newsroom/alerts/${id}`);
       return a.json.status !== 'sending' && a.json;
