@@ -49,8 +49,52 @@ std::string string_member(const json::object& o, std::string_view key, const std
   return std::string(v->as_string());
 }
 
-// Subscriptions from a file with one PushSubscription JSON per line ({"endpoint", "keys":
-// {"p256dh", "auth"}}), read a shard at a time; the line number is the target id.
+// One line of a subscriptions file: a PushSubscription JSON ({"endpoint", "keys": {"p256dh",
+// "auth"}}). A blank line yields nullopt; anything else that is not such an object is an error
+// naming the file and line.
+tl::expected<std::optional<fanout::Target>, std::string> parse_subscription_line(
+    const std::string& line, const std::string& path, std::int64_t line_no) {
+  if (line.find_first_not_of(" \t\r") == std::string::npos) {
+    return std::optional<fanout::Target>();
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(line, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const json::value* keys = o != nullptr ? o->if_contains("keys") : nullptr;
+  const json::value* endpoint = o != nullptr ? o->if_contains("endpoint") : nullptr;
+  const json::value* p256dh =
+      keys != nullptr && keys->is_object() ? keys->as_object().if_contains("p256dh") : nullptr;
+  const json::value* auth =
+      keys != nullptr && keys->is_object() ? keys->as_object().if_contains("auth") : nullptr;
+  if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr ||
+      !p256dh->is_string() || auth == nullptr || !auth->is_string()) {
+    return tl::unexpected(path + ":" + std::to_string(line_no) +
+                          ": not a PushSubscription {endpoint, keys: {p256dh, auth}}");
+  }
+  return std::optional<fanout::Target>(
+      fanout::Target{line_no, std::string(endpoint->as_string()),
+                     std::string(p256dh->as_string()), std::string(auth->as_string())});
+}
+
+// Reads the whole file once before anything is sent, so that a file that will be refused sends
+// nothing: the first malformed line among the first `limit` subscriptions is a CommandError.
+void check_subscription_file(const std::string& path, std::uint64_t limit) {
+  std::ifstream in(path);
+  if (!in) throw CommandError("cannot open " + path + " for reading");
+  std::string line;
+  std::int64_t line_no = 0;
+  std::uint64_t taken = 0;
+  while (taken < limit && std::getline(in, line)) {
+    auto target = parse_subscription_line(line, path, ++line_no);
+    if (!target) throw CommandError(target.error());
+    if (target->has_value()) ++taken;
+  }
+  if (in.bad()) throw CommandError("cannot read " + path);
+}
+
+// Subscriptions from a file with one PushSubscription JSON per line, read a shard at a time;
+// the line number is the target id. check_subscription_file has vetted the file first; a line
+// that is malformed all the same (the file changed meanwhile) ends the run.
 class JsonLinesSource final : public fanout::TargetSource {
  public:
   JsonLinesSource(const std::string& path, std::size_t shard_size, std::uint64_t limit)
@@ -63,24 +107,10 @@ class JsonLinesSource final : public fanout::TargetSource {
     shard.range.after_id = line_;
     std::string line;
     while (shard.targets.size() < shard_size_ && taken_ < limit_ && std::getline(in_, line)) {
-      ++line_;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      boost::system::error_code ec;
-      json::value v = json::parse(line, ec);
-      const json::object* o = ec ? nullptr : v.if_object();
-      const json::value* keys = o != nullptr ? o->if_contains("keys") : nullptr;
-      const json::value* endpoint = o != nullptr ? o->if_contains("endpoint") : nullptr;
-      const json::value* p256dh =
-          keys != nullptr && keys->is_object() ? keys->as_object().if_contains("p256dh") : nullptr;
-      const json::value* auth =
-          keys != nullptr && keys->is_object() ? keys->as_object().if_contains("auth") : nullptr;
-      if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr ||
-          !p256dh->is_string() || auth == nullptr || !auth->is_string()) {
-        return tl::unexpected(path_ + ":" + std::to_string(line_) +
-                              ": not a PushSubscription {endpoint, keys: {p256dh, auth}}");
-      }
-      shard.targets.push_back({line_, std::string(endpoint->as_string()),
-                               std::string(p256dh->as_string()), std::string(auth->as_string())});
+      auto target = parse_subscription_line(line, path_, ++line_);
+      if (!target) return tl::unexpected(std::move(target.error()));
+      if (!target->has_value()) continue;
+      shard.targets.push_back(std::move(**target));
       ++taken_;
     }
     if (shard.targets.empty()) return std::optional<fanout::Shard>();
@@ -210,6 +240,8 @@ void add_fanout_command(CLI::App& app) {
     options.builtin_http1 = args->http_client == "builtin";
     options.http1_pipeline_depth = args->pipeline;
 
+    // Every line is checked before the first request: a refused file sends nothing.
+    check_subscription_file(args->subs, args->limit);
     const auto wall0 = SteadyClock::now();
     const double cpu0 = cpu_seconds();
     JsonLinesSource source(args->subs, args->shard_size, args->limit);
