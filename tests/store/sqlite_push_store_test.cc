@@ -1,8 +1,8 @@
 #include "store/sqlite/sqlite_push_store.h"
 
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
