@@ -532,6 +532,28 @@ describe('flashwire serve sends alerts to every subscriber', () => {
     assert.deepEqual({ main: main.total(), rejecting: rejecting.total(), slow: slow.total() }, before,
       'no request since the restart');
   });
+
+  test('SIGTERM mid-fan-out: serve exits 0 within 1 s, and the alert resumes on the next start', { timeout: 90000 }, async () => {
+    const id = await sendAlert(server, token, { category: 'exclusive', title: 'Exclusive: second leak', url: '/' });
+    const atSend = slow.total();
+    await slow.waitFor((r) => r.total() >= atSend + 100, 30000, '100 requests of the second exclusive alert');
+    const stoppedAt = Date.now();
+    assert.equal(await stopServe(server), 0, 'SIGTERM ends serve cleanly');
+    const took = Date.now() - stoppedAt;
+    assert.ok(took < 1000, `serve took ${took} ms to exit during a fan-out`);
+    await slow.waitFor((r) => r.openConnections() === 0, 10000, 'the stopped fan-out\'s connections closed');
+    const atStop = slow.total();
+    assert.ok(atStop - atSend < N_SLOW, 'stopped before the end');
+
+    server = await startServe(dataDir, ['--config', config]);
+    assert.equal(RESUMING.exec(server.output)?.[1], '1', `the restart resumes the alert:\n${server.output}`);
+    await slow.waitFor((r) => r.total() > atStop, 30000, 'requests of the resumed alert');
+    const resumed = await api(server, token, 'GET', `/api/newsroom/alerts/${id}`);
+    assert.equal(resumed.json.status, 'sending');
+    // Enough shown; end it rather than wait for the whole slow audience.
+    const cancelled = await api(server, token, 'POST', `/api/newsroom/alerts/${id}/cancel`);
+    assert.equal(cancelled.status, 200, JSON.stringify(cancelled.json));
+  });
 });
 
 // ---------------------------------------------------------------- crash and resume
