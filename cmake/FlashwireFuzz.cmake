@@ -9,6 +9,11 @@ if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
                       "CC=clang-14 CXX=clang++-14 in its own build directory")
 endif()
 
+# RelWithDebInfo, the build type scripts/fuzz.sh uses, means something else here: assertions on
+# (no NDEBUG: a failed assert is a finding), -O1 as libFuzzer recommends, and line tables only
+# (enough for symbolized stack traces, and much cheaper to compile than full debug info).
+set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O1 -gline-tables-only")
+
 set(FLASHWIRE_FUZZ_LIBRARY_FLAGS -fsanitize=fuzzer-no-link,address,undefined
     -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 set(FLASHWIRE_FUZZ_TARGET_FLAGS -fsanitize=fuzzer,address,undefined
