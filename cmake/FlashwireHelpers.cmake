@@ -12,6 +12,10 @@ function(_flashwire_common target)
     target_compile_options(${target} PRIVATE ${FLASHWIRE_SANITIZER_FLAGS})
     target_link_options(${target} PRIVATE ${FLASHWIRE_SANITIZER_FLAGS})
   endif()
+  if(FLASHWIRE_FUZZ)
+    # Coverage instrumentation without libFuzzer's main(): the fuzz targets link that.
+    target_compile_options(${target} PRIVATE ${FLASHWIRE_FUZZ_LIBRARY_FLAGS})
+  endif()
 endfunction()
 
 # flashwire_cc_library(NAME name SRCS ... DEPS ...)
