@@ -21,7 +21,8 @@
 #include "common/clock.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
-#include "newsroom/alert_queue.h"
+#include "http/metrics_handler.h"
+#include "http/router.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
 #include "pushservice/push_server.h"
@@ -40,47 +41,6 @@ namespace flashwire::app {
 namespace {
 
 namespace json = boost::json;
-
-// Lets the server be bound before the site handler exists (the handler needs the bound URL).
-// Nothing is served until io_context::run(), by which time the target is set.
-struct HandlerSlot final : http::Handler {
-  http::Handler* target = nullptr;
-  // Prometheus text for GET /metrics, answered to loopback clients only (operators scrape it
-  // from the same host or through their own proxy; readers never see it).
-  std::function<std::string()> metrics;
-  http::Response handle(const http::Request& request,
-                        const http::RequestContext& context) override {
-    if (metrics && request.target() == "/metrics" &&
-        request.method() == boost::beast::http::verb::get && is_loopback(context.remote_address)) {
-      http::Response response(http::Status::ok, request.version());
-      response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-      response.set(boost::beast::http::field::cache_control, "no-store");
-      response.body() = metrics();
-      response.prepare_payload();
-      return response;
-    }
-    return target->handle(request, context);
-  }
-  static bool is_loopback(const std::string& address) {
-    return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.");
-  }
-  bool accepts_websocket(const http::Request& request) const override {
-    return target->accepts_websocket(request);
-  }
-  void start_websocket(boost::beast::tcp_stream stream, http::Request request) override {
-    target->start_websocket(std::move(stream), std::move(request));
-  }
-  bool accepts_stream(const http::Request& request) const override {
-    return target->accepts_stream(request);
-  }
-  void start_stream(boost::beast::tcp_stream stream, http::Request request,
-                    const http::RequestContext& context) override {
-    target->start_stream(std::move(stream), std::move(request), context);
-  }
-  void stop_streams() override {
-    if (target != nullptr) target->stop_streams();
-  }
-};
 
 void add_config_options(CLI::App& cmd, ServeFlags& flags) {
   cmd.add_option_function<std::string>(
@@ -227,11 +187,15 @@ void run_serve(const ServeFlags& flags) {
   auto hosts = webpush::PushHostPolicy::create(config.push_hosts);
   if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
 
-  // Bind first: with --listen …:0 the site's own URL is known only then.
+  // Bind first: with --listen …:0 the site's own URL is known only then. Nothing is served until
+  // io_context::run(), by which time the router has its routes.
   raise_open_file_limit();  // one descriptor per connection
   boost::asio::io_context io;
-  HandlerSlot slot;
-  http::Server server(io, slot);
+  http::RouterOptions router_options;
+  for (const auto& [name, value] : site::security_headers())
+    router_options.response_headers.emplace_back(name, value);
+  http::Router router(std::move(router_options));
+  http::Server server(io, router);
   const auto bound = server.listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
   std::string base_url = config.base_url;
@@ -279,21 +243,19 @@ void run_serve(const ServeFlags& flags) {
   auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
   if (!engine) throw CommandError("fan-out: " + engine.error());
   fanout::FanoutEngine& alert_queue = **engine;
-  slot.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
+  http::MetricsHandler metrics([&alert_queue] { return alert_queue.metrics_text(); });
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = base_url;
-  newsroom::NewsroomApi newsroom_api(
-      *store, system_clock(), alert_queue, [&handler] { handler.invalidate_pages(); },
-      newsroom_options);
-  handler.set_newsroom(&newsroom_api);
+  // The newsroom tells the site about changed content (render cache, live streams) through
+  // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
+  newsroom::NewsroomApi newsroom_api(*store, system_clock(), alert_queue, handler,
+                                     newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
   site::LiveStream live_stream;
   handler.set_live_stream(&live_stream);
-  newsroom_api.set_on_live_update(
-      [&handler](const store::Article& event, const store::LiveUpdate& update) {
-        handler.live_update_posted(event, update);
-      });
-  slot.target = &handler;
+  router.prefix("/", handler)
+      .prefix("/api/newsroom", newsroom_api)
+      .exact("/metrics", metrics, {http::Method::get});
 
   std::unique_ptr<pushservice::PushServer> push_server;
   if (config.push_service.enabled) {

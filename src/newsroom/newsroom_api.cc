@@ -75,29 +75,12 @@ std::int64_t default_ttl(store::Category category) {
   return 3600;
 }
 
-std::string article_path(const store::Article& article) {
-  return (article.category == store::Category::kLive ? "/live/" : "/articles/") + article.slug;
-}
-
-bool is_slug(std::string_view slug) {
-  return !slug.empty() && slug.size() <= 120 && std::all_of(slug.begin(), slug.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
 bool is_base64url(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_';
   });
 }
-// A path on this site: "/..." but not "//host" (scheme-relative) nor with a backslash, which
-// some browsers read as "/".
-bool is_site_path(std::string_view url) {
-  return url.starts_with('/') && !url.starts_with("//") &&
-         url.find('\\') == std::string_view::npos && !has_control(url) &&
-         url.find(' ') == std::string_view::npos;
-}
-
 // Positive decimal id, or 0.
 std::int64_t parse_id(std::string_view text) {
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != text.npos)
@@ -121,7 +104,7 @@ std::vector<std::string_view> split_path(std::string_view rest) {
 json::object article_json(const store::Article& a) {
   return json::object{{"id", a.id},
                       {"slug", a.slug},
-                      {"url", article_path(a)},
+                      {"url", news::reader_path(a)},
                       {"headline", a.headline},
                       {"standfirst", a.standfirst},
                       {"byline", a.byline},
@@ -137,19 +120,19 @@ json::object article_json(const store::Article& a) {
 
 // What the fan-out reports: counts so far, state, and the first problem seen (e.g. a push
 // service rejecting our VAPID key). Counts of a running fan-out include its messages in flight.
-json::object delivery_json(const store::Delivery& d) {
+json::object delivery_json(const news::Delivery& d) {
   json::object failed_by_reason;
   for (const auto& [reason, count] : d.counts.failed_by_reason) failed_by_reason[reason] = count;
   json::array latency;
   for (std::size_t i = 0; i < d.counts.accept_latency.size(); ++i) {
-    latency.push_back(json::object{{"le_ms", i < store::kAcceptLatencyBoundsMs.size()
-                                                 ? json::value(store::kAcceptLatencyBoundsMs[i])
+    latency.push_back(json::object{{"le_ms", i < news::kAcceptLatencyBoundsMs.size()
+                                                 ? json::value(news::kAcceptLatencyBoundsMs[i])
                                                  : json::value(nullptr)},
                                    {"count", d.counts.accept_latency[i]}});
   }
   const std::uint64_t done = d.counts.sent + d.counts.gone + d.counts.failed;
   return json::object{
-      {"state", store::delivery_state_name(d.state)},
+      {"state", news::delivery_state_name(d.state)},
       {"audience", d.audience},
       {"targeted", d.targeted},
       {"sent", d.counts.sent},
@@ -169,7 +152,7 @@ json::object delivery_json(const store::Delivery& d) {
 }
 
 json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
-                        const std::optional<store::Delivery>& delivery) {
+                        const std::optional<news::Delivery>& delivery) {
   json::object out{
       {"id", a.id},
       {"article_id", a.article_id == 0 ? json::value(nullptr) : json::value(a.article_id)},
@@ -232,7 +215,7 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
       return std::string(text.key) + ": at most " + std::to_string(text.max_chars) + " characters";
     *text.target = std::move(*field.value);
   }
-  if (!is_slug(a.slug)) return std::string("slug: use 1 to 120 of a-z, 0-9 and -");
+  if (!news::is_slug(a.slug)) return std::string("slug: use 1 to 120 of a-z, 0-9 and -");
   if (has_control(a.headline)) return std::string("headline: no control characters");
   if (a.body_markdown.size() > kMaxBodyMarkdownBytes)
     return std::string("body_markdown: at most 100 KB");
@@ -240,7 +223,8 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
   const auto parsed = category.value ? store::parse_category(*category.value) : std::nullopt;
   if (!parsed) return std::string("category: one of breaking, live, exclusive");
   a.category = *parsed;
-  if (!a.image_url.empty() && !a.image_url.starts_with("https://") && !is_site_path(a.image_url))
+  if (!a.image_url.empty() && !a.image_url.starts_with("https://") &&
+      !news::is_site_path(a.image_url))
     return std::string("image_url: must be an https:// URL or a path on this site");
   if (!a.image_url.empty() &&
       (has_control(a.image_url) || a.image_url.find(' ') != std::string::npos))
@@ -269,22 +253,23 @@ struct NewsroomApi::Call {
   json::object body;  // the parsed JSON body of a write; empty otherwise
 };
 
-NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, AlertQueue& queue,
-                         std::function<void()> on_articles_changed, NewsroomApiOptions options)
+NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, news::AlertQueue& queue,
+                         news::ContentEvents& events, NewsroomApiOptions options)
     : store_(store),
       clock_(clock),
       queue_(queue),
-      on_articles_changed_(std::move(on_articles_changed)),
+      events_(events),
       options_(std::move(options)),
       failed_auth_(clock, options_.failed_auth_per_minute, options_.failed_auth_burst) {}
 
-std::optional<http::Response> NewsroomApi::handle(const http::Request& request,
-                                                  const std::string& client_address) {
+http::Response NewsroomApi::handle(const http::Request& request,
+                                   const http::RequestContext& context) {
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
-  if (!path.starts_with(kPrefix) && path != kPrefix.substr(0, kPrefix.size() - 1))
-    return std::nullopt;
-  http::Response response = answer(request, path, client_address);
+  http::Response response =
+      path.starts_with(kPrefix) || path == kPrefix.substr(0, kPrefix.size() - 1)
+          ? answer(request, path, context.remote_address)
+          : error(Status::not_found, "not_found", "no such newsroom API");
   // Drafts and audience figures must not linger in shared caches.
   response.set(bhttp::field::cache_control, "no-store");
   return response;
@@ -361,7 +346,7 @@ http::Response NewsroomApi::route(Call& call) {
   if (resource == "alerts" && id > 0 && action == "send") which = Route::kSend;
   if (resource == "alerts" && id > 0 && action == "cancel") which = Route::kCancel;
   if (resource == "audit" && parts.size() == 1) which = Route::kAudit;
-  if (resource == "live" && parts.size() == 3 && is_slug(parts[1]) && parts[2] == "updates")
+  if (resource == "live" && parts.size() == 3 && news::is_slug(parts[1]) && parts[2] == "updates")
     which = Route::kLiveUpdates;
   if (which == Route::kNone) return error(Status::not_found, "not_found", "no such newsroom API");
 
@@ -467,10 +452,6 @@ void NewsroomApi::record(const Call& call, std::string action, std::string detai
   (void)store_.append_audit(entry);
 }
 
-void NewsroomApi::articles_changed() {
-  if (on_articles_changed_) on_articles_changed_();
-}
-
 http::Response NewsroomApi::list_articles(Call&) {
   auto articles = store_.latest_articles(0, kMaxListed);
   if (!articles) return storage_unavailable();
@@ -506,9 +487,10 @@ http::Response NewsroomApi::create_article(Call& call) {
   article.id = *id;
   record(call, "article.create", article.slug);
   if (article.published) record(call, "article.publish", article.slug);
-  articles_changed();
-  return json_ok(Status::created,
-                 json::object{{"id", *id}, {"slug", article.slug}, {"url", article_path(article)}});
+  events_.article_changed(article);
+  return json_ok(
+      Status::created,
+      json::object{{"id", *id}, {"slug", article.slug}, {"url", news::reader_path(article)}});
 }
 
 http::Response NewsroomApi::update_article(Call& call, std::int64_t id) {
@@ -537,7 +519,7 @@ http::Response NewsroomApi::update_article(Call& call, std::int64_t id) {
   if (!updated) return storage_unavailable();
   record(call, "article.update", article.slug);
   if (publishing) record(call, "article.publish", article.slug);
-  articles_changed();
+  events_.article_changed(article);
   return json_ok(Status::ok, article_json(article));
 }
 
@@ -553,7 +535,7 @@ http::Response NewsroomApi::publish_article(Call& call, std::int64_t id) {
     article.updated_at = now;
     if (!store_.update_article(article)) return storage_unavailable();
     record(call, "article.publish", article.slug);
-    articles_changed();
+    events_.article_changed(article);
   }
   return json_ok(Status::ok, article_json(article));
 }
@@ -625,26 +607,19 @@ http::Response NewsroomApi::compose_alert(Call& call) {
     if (field->problem) return invalid(*field->problem);
   alert.title = title.value ? *title.value : article ? article->headline : "";
   alert.body = text.value ? *text.value : article ? article->standfirst : "";
-  alert.url = url.value ? *url.value : article ? article_path(*article) : "";
+  alert.url = url.value ? *url.value : article ? news::reader_path(*article) : "";
   if (alert.title.empty() || utf8_length(alert.title) > 120)
     return invalid("title: 1 to 120 characters");
   if (utf8_length(alert.body) > 240) return invalid("body: at most 240 characters");
   if (alert.url.empty()) return invalid("url: required without article_id");
-  if (!is_site_path(alert.url)) {
-    // An absolute URL must be exactly this site's origin: notifications never lead elsewhere.
-    const std::string& origin = options_.origin;
-    const bool same_origin =
-        !origin.empty() && alert.url.starts_with(origin) &&
-        (alert.url.size() == origin.size() || alert.url[origin.size()] == '/') &&
-        is_site_path(alert.url.size() == origin.size() ? "/" : alert.url.substr(origin.size()));
-    if (!same_origin) return invalid("url: must be a path on this site or a URL on " + origin);
-  }
+  // An absolute URL must be exactly this site's origin: notifications never lead elsewhere.
+  if (!news::is_url_on_site(alert.url, options_.origin))
+    return invalid("url: must be a path on this site or a URL on " + options_.origin);
 
   const Field urgency = string_field(body, "urgency");
   if (urgency.problem) return invalid(*urgency.problem);
   alert.urgency = urgency.value.value_or("high");
-  if (alert.urgency != "very-low" && alert.urgency != "low" && alert.urgency != "normal" &&
-      alert.urgency != "high")
+  if (!news::is_urgency(alert.urgency))
     return invalid("urgency: one of very-low, low, normal, high");
 
   alert.ttl_seconds = default_ttl(alert.category);
@@ -823,10 +798,10 @@ http::Response NewsroomApi::post_live_update(Call& call, std::string_view slug) 
   if (!id) return storage_unavailable();
   update.id = *id;
   record(call, "live.update", (*event)->slug + ", #" + std::to_string(*id));
-  if (on_live_update_) on_live_update_(**event, update);
-  return json_ok(
-      Status::created,
-      json::object{{"id", *id}, {"url", article_path(**event) + "#update-" + std::to_string(*id)}});
+  events_.live_update_posted(**event, update);
+  return json_ok(Status::created, json::object{{"id", *id},
+                                               {"url", news::reader_path(**event) + "#update-" +
+                                                           std::to_string(*id)}});
 }
 
 }  // namespace flashwire::newsroom
