@@ -43,7 +43,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
 #include "http/rate_limiter.h"
@@ -74,24 +76,30 @@ class NewsroomApi final : public http::Handler {
   http::Response handle(const http::Request& request, const http::RequestContext& context) override;
 
  private:
-  struct Call;  // one authenticated request being answered
+  struct Call;   // one authenticated request being answered
+  struct Route;  // a path pattern, its scope and the handler per method
+  using Action = http::Response (NewsroomApi::*)(Call& call);
+  // The API's routes, in the table at the top of newsroom_api.cc.
+  static std::span<const Route> routes();
+
   http::Response answer(const http::Request& request, std::string_view path,
                         const std::string& client_address);
   http::Response route(Call& call);
+  // One per route and method; `call.id` or `call.slug` is the path's {id} or {slug}.
   http::Response list_articles(Call& call);
-  http::Response get_article(Call& call, std::int64_t id);
+  http::Response get_article(Call& call);
   http::Response create_article(Call& call);
-  http::Response update_article(Call& call, std::int64_t id);
-  http::Response publish_article(Call& call, std::int64_t id);
+  http::Response update_article(Call& call);
+  http::Response publish_article(Call& call);
   http::Response audience(Call& call);
   http::Response list_alerts(Call& call);
-  http::Response get_alert(Call& call, std::int64_t id);
+  http::Response get_alert(Call& call);
   http::Response compose_alert(Call& call);
-  http::Response send_alert(Call& call, std::int64_t id);
-  http::Response cancel_alert(Call& call, std::int64_t id);
+  http::Response send_alert(Call& call);
+  http::Response cancel_alert(Call& call);
   http::Response audit(Call& call);
-  http::Response list_live_updates(Call& call, std::string_view slug);
-  http::Response post_live_update(Call& call, std::string_view slug);
+  http::Response list_live_updates(Call& call);
+  http::Response post_live_update(Call& call);
   void record(const Call& call, std::string action, std::string detail);
 
   store::SiteStore& store_;

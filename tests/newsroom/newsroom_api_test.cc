@@ -504,6 +504,33 @@ TEST_F(NewsroomApiTest, AnswersUnknownRoutesAndMethods) {
   EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/audit")[bhttp::field::cache_control], "no-store");
 }
 
+TEST_F(NewsroomApiTest, EveryRouteAnswersOtherMethodsWithItsAllowList) {
+  const std::vector<std::tuple<bhttp::verb, std::string, std::string>> cases = {
+      {bhttp::verb::delete_, "/api/newsroom/articles", "GET, POST"},
+      {bhttp::verb::delete_, "/api/newsroom/articles/1", "GET, PUT"},
+      {bhttp::verb::get, "/api/newsroom/articles/1/publish", "POST"},
+      {bhttp::verb::post, "/api/newsroom/audience", "GET"},
+      {bhttp::verb::put, "/api/newsroom/alerts", "GET, POST"},
+      {bhttp::verb::post, "/api/newsroom/alerts/3", "GET"},
+      {bhttp::verb::get, "/api/newsroom/alerts/3/send", "POST"},
+      {bhttp::verb::put, "/api/newsroom/alerts/3/cancel", "POST"},
+      {bhttp::verb::head, "/api/newsroom/audit", "GET"},
+      {bhttp::verb::put, "/api/newsroom/live/storm-live/updates", "GET, POST"},
+  };
+  for (const auto& [method, path, allow] : cases) {
+    const auto response = call(method, path);
+    EXPECT_EQ(response.result(), http::Status::method_not_allowed) << path;
+    EXPECT_EQ(response[bhttp::field::allow], allow) << path;
+    EXPECT_EQ(code(response), "method_not_allowed") << path;
+  }
+  for (const char* path : {"/api/newsroom", "/api/newsroom/", "/api/newsroom/articles/0",
+                           "/api/newsroom/articles/-1", "/api/newsroom/articles/1/publish/now",
+                           "/api/newsroom/alerts/1/resend", "/api/newsroom/live/Storm_Live/updates",
+                           "/api/newsroom/live/storm-live", "/api/newsroom/audit/1"}) {
+    EXPECT_EQ(call(bhttp::verb::get, path).result(), http::Status::not_found) << path;
+  }
+}
+
 // --- live events ---
 
 class NewsroomLiveTest : public NewsroomApiTest {
