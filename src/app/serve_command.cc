@@ -23,7 +23,8 @@
 #include "common/clock.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
-#include "newsroom/alert_queue.h"
+#include "http/metrics_handler.h"
+#include "http/router.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
 #include "pushservice/push_server.h"
@@ -43,47 +44,6 @@ namespace flashwire::app {
 namespace {
 
 namespace json = boost::json;
-
-// Lets the server be bound before the site handler exists (the handler needs the bound URL).
-// Nothing is served until io_context::run(), by which time the target is set.
-struct HandlerSlot final : http::Handler {
-  http::Handler* target = nullptr;
-  // Prometheus text for GET /metrics, answered to loopback clients only (operators scrape it
-  // from the same host or through their own proxy; readers never see it).
-  std::function<std::string()> metrics;
-  http::Response handle(const http::Request& request,
-                        const http::RequestContext& context) override {
-    if (metrics && request.target() == "/metrics" &&
-        request.method() == boost::beast::http::verb::get && is_loopback(context.remote_address)) {
-      http::Response response(http::Status::ok, request.version());
-      response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-      response.set(boost::beast::http::field::cache_control, "no-store");
-      response.body() = metrics();
-      response.prepare_payload();
-      return response;
-    }
-    return target->handle(request, context);
-  }
-  static bool is_loopback(const std::string& address) {
-    return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.");
-  }
-  bool accepts_websocket(const http::Request& request) const override {
-    return target->accepts_websocket(request);
-  }
-  void start_websocket(boost::beast::tcp_stream stream, http::Request request) override {
-    target->start_websocket(std::move(stream), std::move(request));
-  }
-  bool accepts_stream(const http::Request& request) const override {
-    return target->accepts_stream(request);
-  }
-  void start_stream(boost::beast::tcp_stream stream, http::Request request,
-                    const http::RequestContext& context) override {
-    target->start_stream(std::move(stream), std::move(request), context);
-  }
-  void stop_streams() override {
-    if (target != nullptr) target->stop_streams();
-  }
-};
 
 // Writes `text` to `path` with mode 0600, atomically (temporary file, fsync, rename).
 void write_private_file(const std::filesystem::path& path, const std::string& text) {
@@ -161,12 +121,23 @@ struct SiteState {
   std::size_t alerts_to_resume = 0;  // left "sending" by the last run; the engine resumes them
 };
 
+// The site's security headers (CSP, nosniff, no framing) on every answer, the newsroom's too.
+http::RouterOptions site_router_options() {
+  http::RouterOptions options;
+  for (const auto& [name, value] : site::security_headers())
+    options.response_headers.emplace_back(name, value);
+  return options;
+}
+
 // Everything `serve` runs, in the order it is built. Members are destroyed in reverse: the push
 // server, the newsroom and the handler go before the engine, the server and the io_context.
 struct Services {
   std::optional<webpush::PushHostPolicy> hosts;
   boost::asio::io_context io;
-  HandlerSlot slot;
+  // Routes are added in wire_routes, before the io_context runs; every answer carries the site's
+  // security headers, the newsroom's too.
+  http::Router router{site_router_options()};
+  std::unique_ptr<http::MetricsHandler> metrics;
   std::unique_ptr<http::Server> server;
   std::string base_url;
   std::unique_ptr<site::SiteApi> api;
@@ -263,7 +234,7 @@ void build_services(SiteState& state, Services& s) {
   s.hosts.emplace(std::move(*hosts));
 
   raise_open_file_limit();  // one descriptor per connection
-  s.server = std::make_unique<http::Server>(s.io, s.slot);
+  s.server = std::make_unique<http::Server>(s.io, s.router);
   const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
   s.base_url = config.base_url;
@@ -321,27 +292,25 @@ void build_services(SiteState& state, Services& s) {
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = s.base_url;
   site::SiteHandler& handler = *s.handler;
-  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(
-      *state.store, system_clock(), *s.engine, [&handler] { handler.invalidate_pages(); },
-      newsroom_options);
+  // The newsroom tells the site about changed content (render cache, live streams) through
+  // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
+  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
+                                                           handler, newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<site::LiveStream>();
 
   if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
 }
 
-// Step 3: who answers what — /metrics, the newsroom and live events behind the site handler.
+// Step 3: who answers what — the site, the newsroom API below it, /metrics for operators.
 void wire_routes(Services& s) {
   fanout::FanoutEngine& alert_queue = *s.engine;
-  s.slot.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
-  site::SiteHandler& handler = *s.handler;
-  handler.set_newsroom(s.newsroom_api.get());
-  handler.set_live_stream(s.live_stream.get());
-  s.newsroom_api->set_on_live_update(
-      [&handler](const store::Article& event, const store::LiveUpdate& update) {
-        handler.live_update_posted(event, update);
-      });
-  s.slot.target = &handler;
+  s.metrics =
+      std::make_unique<http::MetricsHandler>([&alert_queue] { return alert_queue.metrics_text(); });
+  s.handler->set_live_stream(s.live_stream.get());
+  s.router.prefix("/", *s.handler)
+      .prefix("/api/newsroom", *s.newsroom_api)
+      .exact("/metrics", *s.metrics, {http::Method::get});
 }
 
 // `text` as one shell word (single-quoted unless it is plainly safe), for commands to copy.

@@ -50,9 +50,14 @@ class Handler {
   // Answers one request. Runs on the server's io_context; must not block for long.
   virtual Response handle(const Request& request, const RequestContext& context) = 0;
   // Whether `request` (a WebSocket upgrade) is for a path this handler serves over WebSocket.
-  virtual bool accepts_websocket(const Request& request) const = 0;
+  // By default none is.
+  virtual bool accepts_websocket(const Request& /*request*/) const { return false; }
   // Takes over an accepted upgrade: the handler completes the WebSocket handshake on `stream`.
-  virtual void start_websocket(boost::beast::tcp_stream stream, Request request) = 0;
+  // Only called after accepts_websocket said true; the default closes the connection.
+  virtual void start_websocket(boost::beast::tcp_stream stream, Request /*request*/) {
+    boost::beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
 
   // Streaming hand-off, for responses that last as long as the client listens (Server-Sent
   // Events). Asked for every request that is not a WebSocket upgrade, before handle(): true
