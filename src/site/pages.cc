@@ -10,11 +10,9 @@
 namespace flashwire::site {
 namespace {
 
-using store::Article;
-using store::Category;
-
-constexpr std::array<Category, 3> kAllCategories = {Category::kBreaking, Category::kLive,
-                                                    Category::kExclusive};
+using news::Article;
+using news::Category;
+using news::kAllCategories;
 
 // ---- time ----
 
@@ -650,21 +648,21 @@ void related_stories(Html& h, const Article& article, std::span<const Article> r
   h.raw("</ul>\n</aside>\n");
 }
 
-// Search text with store::kMarkStart/kMarkEnd around matches: escaped, the markers (and only
+// Search text with kSearchMarkStart/kMarkEnd around matches: escaped, the markers (and only
 // they) turned into <mark>. Unbalanced markers cannot unbalance the markup.
 void marked_text(Html& h, std::string_view text) {
   bool open = false;
   std::size_t start = 0;
   for (std::size_t i = 0; i <= text.size(); ++i) {
     const bool end = i == text.size();
-    if (!end && text[i] != store::kMarkStart && text[i] != store::kMarkEnd) continue;
+    if (!end && text[i] != kSearchMarkStart && text[i] != kSearchMarkEnd) continue;
     h.text(text.substr(start, i - start));
     start = i + 1;
     if (end) break;
-    if (text[i] == store::kMarkStart && !open) {
+    if (text[i] == kSearchMarkStart && !open) {
       h.raw("<mark>");
       open = true;
-    } else if (text[i] == store::kMarkEnd && open) {
+    } else if (text[i] == kSearchMarkEnd && open) {
       h.raw("</mark>");
       open = false;
     }
@@ -749,7 +747,7 @@ std::string live_blog_json_ld(const SiteInfo& site, const Article& event,
 
 // ---- public API ----
 
-std::string_view category_slug(Category category) { return store::category_name(category); }
+std::string_view category_slug(Category category) { return news::category_name(category); }
 
 std::string_view category_label(Category category) {
   switch (category) {
@@ -762,10 +760,6 @@ std::string_view category_label(Category category) {
   }
   return "News";
 }
-
-std::string article_path(std::string_view slug) { return "/articles/" + encode_path_segment(slug); }
-
-std::string live_path(std::string_view slug) { return "/live/" + encode_path_segment(slug); }
 
 std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections,
                         std::span<const LiveSignal> live) {

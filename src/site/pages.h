@@ -33,7 +33,8 @@
 #include <string_view>
 #include <vector>
 
-#include "store/site_store.h"
+#include "news/article.h"
+#include "news/category.h"
 
 namespace flashwire::site {
 
@@ -65,8 +66,8 @@ struct SiteInfo {
 
 // Most recent articles of one category, newest first, for the home page.
 struct CategorySection {
-  store::Category category = store::Category::kBreaking;
-  std::vector<store::Article> articles;
+  news::Category category = news::Category::kBreaking;
+  std::vector<news::Article> articles;
 };
 
 // What lists show about a live event besides its headline: when it was last updated and what
@@ -78,11 +79,16 @@ struct LiveSignal {
   std::string latest_text;      // the newest update as plain text (no markup), may be long
 };
 
-// One search result. `headline` and `snippet` come from SiteStore::search_articles with the
-// matched words between store::kMarkStart and store::kMarkEnd; the page escapes everything
-// and turns the markers (only those) into <mark> elements.
+// Search highlighting as the page reads it: the matched words of a SearchResult sit between
+// these (the values SiteStore::search_articles uses; site_handler.cc checks that they agree).
+inline constexpr char kSearchMarkStart = '\x02';
+inline constexpr char kSearchMarkEnd = '\x03';
+
+// One search result. `headline` and `snippet` carry the matched words between kSearchMarkStart
+// and kSearchMarkEnd; the page escapes everything and turns the markers (only those) into
+// <mark> elements.
 struct SearchResult {
-  store::Article article;
+  news::Article article;
   std::string headline;
   std::string snippet;
 };
@@ -96,17 +102,18 @@ struct LiveUpdate {
 };
 
 // "breaking", "live", "exclusive": the names the JSON API and the scripts use.
-std::string_view category_slug(store::Category category);
+std::string_view category_slug(news::Category category);
 // "Breaking news", "Live events", "Exclusive reporting".
-std::string_view category_label(store::Category category);
+std::string_view category_label(news::Category category);
 
 // The text of an HTML fragment from render_markdown: tags dropped, the entities it writes
 // decoded, white space collapsed. For structured data and one-line summaries.
 std::string plain_text(std::string_view html);
 
-// "/articles/<slug>" and "/live/<slug>", the slug percent-encoded as one path segment.
-std::string article_path(std::string_view slug);
-std::string live_path(std::string_view slug);
+// "/articles/<slug>" and "/live/<slug>": the site's addresses, whose rules are the domain's
+// (news/article.h).
+using news::article_path;
+using news::live_path;
 
 // Home: one section per entry of `sections`, in that order (the first story of each leads).
 // A section without articles says so rather than disappearing. Live events link to their live
@@ -119,9 +126,8 @@ std::string render_home(const SiteInfo& site, std::span<const CategorySection> s
 // buttons, body, the notification opt-in card and `related` stories (the caller picks them,
 // normally the newest of the same category; the article itself is skipped if present).
 // `body_html` must come from render_markdown(article.body_markdown).
-std::string render_article(const SiteInfo& site, const store::Article& article,
-                           std::string_view body_html,
-                           std::span<const store::Article> related = {});
+std::string render_article(const SiteInfo& site, const news::Article& article,
+                           std::string_view body_html, std::span<const news::Article> related = {});
 
 // Notification settings: choose categories or turn alerts off (works in the browser, via
 // site.js; without JavaScript the page explains that it needs it).
@@ -134,7 +140,7 @@ std::string render_preferences(const SiteInfo& site);
 // title. Mobile readers get the app sheet here too ("<scheme>://live/<slug>").
 std::string render_live(const SiteInfo& site, std::string_view slug, std::string_view title,
                         std::span<const LiveUpdate> updates);
-std::string render_live(const SiteInfo& site, const store::Article& event,
+std::string render_live(const SiteInfo& site, const news::Article& event,
                         std::span<const LiveUpdate> updates);
 
 // Search results for `query` at "/search?q=…" (query as the reader typed it, shown escaped):
@@ -158,7 +164,7 @@ std::string render_newsroom(const SiteInfo& site);
 // Atom 1.0 (RFC 4287) feed of `articles` (newest first), served at "/feed.atom" as
 // application/atom+xml. `updated_at`: the feed's <updated>, Unix seconds (normally the newest
 // article's updated_at). Entries carry the standfirst as summary, not the body.
-std::string render_atom_feed(const SiteInfo& site, std::span<const store::Article> articles,
+std::string render_atom_feed(const SiteInfo& site, std::span<const news::Article> articles,
                              std::int64_t updated_at);
 
 // The web app manifest at "/manifest.webmanifest" (application/manifest+json): name, start
@@ -171,12 +177,12 @@ std::string render_robots(const SiteInfo& site);
 
 // "/sitemap.xml" (sitemaps.org 0.9): the home page, then every article in `articles` (and the
 // live page of each live event) with its lastmod.
-std::string render_sitemap(const SiteInfo& site, std::span<const store::Article> articles);
+std::string render_sitemap(const SiteInfo& site, std::span<const news::Article> articles);
 
 // "/news-sitemap.xml": a Google News sitemap, one <news:news> entry per article in `articles`
 // published in the 48 hours before `now` (Unix seconds) — older ones are left out, as Google
 // News asks. Live events point at their live page.
-std::string render_news_sitemap(const SiteInfo& site, std::span<const store::Article> articles,
+std::string render_news_sitemap(const SiteInfo& site, std::span<const news::Article> articles,
                                 std::int64_t now);
 
 }  // namespace flashwire::site

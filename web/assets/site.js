@@ -26,6 +26,11 @@
 
   const APP_SHEET_COOKIE = 'fw_app_sheet=dismissed';
 
+  // How long turning notifications on may take (service worker, the browser's push service, our
+  // server) before the reader is told and offered a retry: a browser whose push service cannot
+  // be reached would otherwise leave "Turning on notifications…" up for good.
+  const SUBSCRIBE_TIMEOUT_MS = 10_000;
+
   const MONTHS = [
     'Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec',
   ];
@@ -48,6 +53,9 @@
       'Something went wrong, so notifications aren’t on yet. Check your connection and try ' +
       'again.',
     unavailable: 'Notifications aren’t available on this site right now.',
+    timedOut:
+      'Your browser’s notification service didn’t answer within 10 seconds, so notifications ' +
+      'aren’t on yet. Check your connection and try again.',
   };
 
   // ---- small helpers ----
@@ -258,6 +266,20 @@
     await rememberCategories(categories);
   }
 
+  // Settles as `promise` does, or rejects with a TimeoutError after `ms`.
+  function withTimeout(promise, ms) {
+    let timer = 0;
+    const timeout = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new DOMException('timed out', 'TimeoutError')), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  // The reader-facing message for a failed subscribe().
+  function subscribeFailure(error) {
+    return error && error.name === 'TimeoutError' ? MESSAGES.timedOut : MESSAGES.failed;
+  }
+
   // Subscribes this browser (permission must already be granted) and tells the server.
   async function subscribe(categories) {
     const key = base64UrlToBytes(document.body.dataset.vapidPublicKey || '');
@@ -319,16 +341,15 @@
     }
   }
 
-  // One sheet at a time: the app sheet (mobile, once per browser) goes first; the card waits
-  // until it is closed, so neither ever covers the other. `sheetClosed` resolves then (at once
-  // when there is no sheet). A snoozed card stays hidden unless the reader asks for it from
+  // One sheet at a time: the app sheet (mobile, once per browser) goes first; the card is shown
+  // only once it is closed, so neither ever covers the other. `sheetClosed` resolves then (at
+  // once when there is no sheet). A snoozed card stays hidden unless the reader asks for it from
   // the header (card.dataset.optinReady tells the header entry it can be shown).
   async function initOptIn(card, sheetClosed = Promise.resolve()) {
-    await sheetClosed;
     const snoozed = Date.now() < readSnooze().until;
     const reveal = () => {
       card.dataset.optinReady = 'true';
-      if (!snoozed) card.hidden = false;
+      if (!snoozed) sheetClosed.then(() => { card.hidden = false; });
     };
     const form = card.querySelector('[data-optin-form]');
     const status = card.querySelector('[data-status]');
@@ -384,15 +405,16 @@
           return;
         }
         setStatus(status, 'Turning on notifications…');
-        await subscribe(categories);
+        await withTimeout(subscribe(categories), SUBSCRIBE_TIMEOUT_MS);
         form.querySelector('.choices').hidden = true;
         form.querySelector('.actions').hidden = true;
         setStatus(status, `Notifications are on for ${listText(categories)}.`, {
           link: { href: '/preferences', text: 'Change notification settings' },
         });
         document.dispatchEvent(new CustomEvent('flashwire:alerts-on'));
-      } catch {
-        setStatus(status, MESSAGES.failed, { error: true });
+      } catch (error) {
+        setStatus(status, subscribeFailure(error), { error: true });
+        enable.textContent = 'Try again';
         enable.disabled = false;
       }
     });
@@ -528,11 +550,11 @@
           return;
         }
         setStatus(status, 'Turning on notifications…');
-        subscription = await subscribe(categories);
+        subscription = await withTimeout(subscribe(categories), SUBSCRIBE_TIMEOUT_MS);
         await show();
         setStatus(status, `Notifications are on for ${listText(categories)}.`);
-      } catch {
-        setStatus(status, MESSAGES.failed, { error: true });
+      } catch (error) {
+        setStatus(status, subscribeFailure(error), { error: true });
       } finally {
         save.disabled = false;
       }
@@ -750,21 +772,28 @@
 
   // ---- start ----
 
-  function init() {
+  // Once every part has made its first decision (the card shown or not, the sheet, the live
+  // stream started), <html data-site-ready> says so: "stays hidden" can then be told from "not
+  // shown yet" without waiting for nothing to happen. (A card waiting for the app sheet to
+  // close has made its decision.)
+  async function init() {
     localiseTimes();
     // "5 min ago" must not go stale while the page stays open.
     if (document.querySelector('time[data-local="relative"]')) setInterval(localiseTimes, 60_000);
+    const started = [];
     const sheet = document.querySelector('[data-app-sheet]');
     const sheetClosed = sheet ? initAppSheet(sheet) : Promise.resolve();
     const card = document.querySelector('[data-optin]');
-    if (card && document.body.dataset.vapidPublicKey) initOptIn(card, sheetClosed);
+    if (card && document.body.dataset.vapidPublicKey) started.push(initOptIn(card, sheetClosed));
     const entry = document.querySelector('[data-alerts-entry]');
     if (entry) initAlertsEntry(entry, card);
     const prefs = document.querySelector('[data-prefs]');
-    if (prefs) initPreferences(prefs);
+    if (prefs) started.push(initPreferences(prefs));
     for (const box of document.querySelectorAll('[data-share]')) initShare(box);
     const live = document.querySelector('[data-live]');
     if (live) initLive(live);
+    await Promise.allSettled(started);
+    document.documentElement.dataset.siteReady = '';
   }
 
   if (document.readyState === 'loading') {
