@@ -5,9 +5,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -105,13 +105,20 @@ std::string asset_links(const AppLinkConfig& app) {
                    {"target", std::move(target)}}});
 }
 
+// After SIGINT or SIGTERM: the longest `serve` waits for answers in progress and WebSocket close
+// handshakes before it exits regardless (an operator or a supervisor expects it gone within 1 s).
+constexpr std::chrono::milliseconds kDrainLimit{500};
+// As many as the engine resumes at start (FanoutEngine::start).
+constexpr std::size_t kMaxAlertsResumed = 10000;
+
 // What `serve` reads and opens before anything listens.
 struct SiteState {
   ServeConfig config;
   std::filesystem::path data;
   std::unique_ptr<store::SiteStore> store;
   webpush::P256KeyPair vapid;
-  std::string first_token;  // the editor token this start created, shown once; "" if none
+  std::string first_token;           // the editor token this start created, shown once; "" if none
+  std::size_t alerts_to_resume = 0;  // left "sending" by the last run; the engine resumes them
 };
 
 // The site's security headers (CSP, nosniff, no framing) on every answer, the newsroom's too.
@@ -176,8 +183,10 @@ SiteState open_state(const ServeFlags& flags) {
   const std::int64_t now = system_clock().now_seconds();
   std::string first_token = create_first_token(*store);
   if (config.demo) add_demo_content(*store, now);
-  return SiteState{std::move(config), std::move(data), std::move(store), std::move(vapid),
-                   std::move(first_token)};
+  auto sending = store->alerts_with_status(store::AlertStatus::kSending, kMaxAlertsResumed);
+  if (!sending) throw CommandError("site store: " + sending.error().message);
+  return SiteState{std::move(config), std::move(data),        std::move(store),
+                   std::move(vapid),  std::move(first_token), sending->size()};
 }
 
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
@@ -304,6 +313,18 @@ void wire_routes(Services& s) {
       .exact("/metrics", *s.metrics, {http::Method::get});
 }
 
+// `text` as one shell word (single-quoted unless it is plainly safe), for commands to copy.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && text.find_first_not_of(
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789/._-:+@") == std::string::npos;
+  if (plain) return text;
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The start-up block, in one write: tests and supervisors read it as a whole.
 void print_banner(const SiteState& state, const Services& s) {
   std::cout << "Flashwire is serving " << state.config.site_name << "\n  site:     " << s.base_url
             << "/\n";
@@ -313,30 +334,42 @@ void print_banner(const SiteState& state, const Services& s) {
               << "/ (WebSocket and RFC 8030)\n";
   if (!state.first_token.empty()) {
     std::cout << "  editor token (shown once, keep it safe): " << state.first_token << "\n";
+  } else {
+    // The first token is shown once only; a lost one is replaced, not recovered.
+    std::error_code ec;
+    const auto data = std::filesystem::absolute(state.data, ec).lexically_normal();
+    std::cout << "  new editor token: flashwire token create --data "
+              << shell_word((ec ? state.data : data).string())
+              << " --name NAME --scope articles:write --scope alerts:send\n";
+  }
+  if (state.alerts_to_resume > 0) {
+    std::cout << "  fan-out: resuming " << state.alerts_to_resume << " alert(s) left sending\n";
   }
   std::cout << std::flush;
 }
 
-// Step 4: starts the engine and serves until SIGINT or SIGTERM; then stops accepting and gives
-// in-flight requests a moment before leaving the loop.
+// Step 4: starts the engine and serves until SIGINT or SIGTERM.
 void run(const SiteState& state, Services& s) {
-  print_banner(state, s);
-  if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
-
+  // Caught from here on: a supervisor may send SIGTERM as soon as it reads the start-up block.
   boost::asio::signal_set signals(s.io, SIGINT, SIGTERM);
-  boost::asio::steady_timer deadline(s.io);
-  signals.async_wait([&](const boost::system::error_code& error, int) {
-    if (error) return;
-    s.server->stop();
-    if (s.push_server) s.push_server->stop();
-    deadline.expires_after(std::chrono::seconds(2));
-    deadline.async_wait([&](const boost::system::error_code&) { s.io.stop(); });
+  signals.async_wait([&s](const boost::system::error_code& error, int) {
+    if (!error) s.io.stop();
   });
+  if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
+  print_banner(state, s);
   s.io.run();
 }
 
-// Step 5: an unfinished alert keeps its durable progress and resumes on next start.
-void shut_down(Services& s) { s.engine->stop(); }
+// Step 5: stops accepting, closes idle connections and ends readers' streams; answers in
+// progress and WebSocket close handshakes get until kDrainLimit. The fan-out stops at once: an
+// unfinished alert keeps its durable progress and resumes on next start.
+void shut_down(Services& s) {
+  s.server->stop();
+  if (s.push_server) s.push_server->stop();
+  s.engine->stop();
+  s.io.restart();
+  s.io.run_for(kDrainLimit);  // returns as soon as nothing is left to do
+}
 
 void run_serve(const ServeFlags& flags) {
   SiteState state = open_state(flags);
@@ -354,6 +387,15 @@ void add_serve_command(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("serve", "Run the news site (and the push service, when configured)");
   add_config_options(*cmd, *flags);
+  cmd->footer(
+      "Settings: defaults < the --config TOML file < FLASHWIRE_* environment < these flags.\n"
+      "The file also holds what has no flag: site_name, vapid_subject, push_hosts (push services\n"
+      "allowed besides the browsers' own), [fanout] (threads, concurrency, …), [app] (native app\n"
+      "links) and [push_service]: with enabled = true, Flashwire's own push service (RFC 8030 and\n"
+      "Firefox's WebSocket protocol) runs inside serve on push_service.listen (default\n"
+      "127.0.0.1:8090). Every key: docs/site.md. On first start serve creates the data directory\n"
+      "(site.sqlite, the VAPID key) and prints an editor token once; SIGINT or SIGTERM stop it\n"
+      "within a second, an alert being sent resumes on next start.");
   cmd->add_option_function<std::string>(
       "--listen", [flags](const std::string& v) { flags->listen = v; },
       "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");

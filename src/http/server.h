@@ -95,8 +95,10 @@ class Server {
   // one-line error (address in use, permission denied).
   tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
-  // Stops accepting new connections and asks the handler to end its streams
-  // (Handler::stop_streams). Connections in progress finish their current request.
+  // Stops accepting new connections, closes the connections waiting for a request (idle
+  // keep-alive ones included) and asks the handler to end its streams (Handler::stop_streams).
+  // A connection answering a request finishes that answer, then closes. Once they have, the
+  // server holds no more work on the io_context (io_context::run returns).
   void stop();
 
   // Connections accepted so far and currently open (HTTP; WebSockets and streams belong to the
