@@ -7,7 +7,7 @@
 #   scripts/pg-test-cluster.sh start STATE_FILE   # prints nothing; writes STATE_FILE
 #   scripts/pg-test-cluster.sh stop STATE_FILE    # stops the cluster, removes its directory
 #
-# STATE_FILE holds shell assignments the tests read: PG_URL (superuser "postgres", trusted on
+# STATE_FILE holds shell assignments (single-quoted values) the tests read: PG_URL (superuser "postgres", trusted on
 # the socket, database flashwire_test), PG_SOCKET_DIR, and a second role for password tests,
 # PG_PASSWORD_USER / PG_PASSWORD (scram-sha-256). As root, initdb and the server run as the
 # "postgres" user (initdb refuses root); otherwise as the calling user.
@@ -55,16 +55,17 @@ start)
     -c "GRANT ALL ON DATABASE flashwire_test TO flashwire_pw" >/dev/null
   as_owner "${psql[@]}" -d flashwire_test -c "GRANT ALL ON SCHEMA public TO flashwire_pw" \
     >/dev/null
+  # Quoted: the file may be sourced by a shell (the URL has an '&').
   cat >"$state" <<STATE
-PG_SOCKET_DIR=$dir
-PG_URL=postgresql:///flashwire_test?host=$dir&user=postgres
-PG_PASSWORD_USER=flashwire_pw
-PG_PASSWORD=$password
+PG_SOCKET_DIR='$dir'
+PG_URL='postgresql:///flashwire_test?host=$dir&user=postgres'
+PG_PASSWORD_USER='flashwire_pw'
+PG_PASSWORD='$password'
 STATE
   ;;
 stop)
   [ -f "$state" ] || exit 0
-  dir=$(sed -n 's/^PG_SOCKET_DIR=//p' "$state")
+  dir=$(sed -n "s/^PG_SOCKET_DIR='\(.*\)'$/\1/p" "$state")
   case "$dir" in /tmp/flashwire-pg-*) ;; *) echo "pg-test-cluster: bad state file" >&2; exit 1 ;; esac
   if [ -d "$dir/data" ]; then
     as_owner "$pg_bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true

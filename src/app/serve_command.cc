@@ -122,6 +122,19 @@ webpush::P256KeyPair load_or_create_vapid_key(const std::filesystem::path& data)
   return key;
 }
 
+// With a shared store (PostgreSQL), the VAPID key pair lives in the store: the first node to
+// start puts one there and every node signs with it, so a subscription made through one node is
+// accepted when another sends to it.
+webpush::P256KeyPair load_or_create_shared_vapid_key(store::SettingsStore& settings) {
+  const auto generated = webpush::P256KeyPair::generate();
+  auto stored = settings.put_if_absent("vapid_private_key",
+                                       webpush::base64url_encode(generated.raw_private()));
+  if (!stored) throw CommandError("store: VAPID key: " + stored.error().message);
+  auto key = webpush::P256KeyPair::from_private_base64url(*stored);
+  if (!key) throw CommandError("store: VAPID key: " + key.error().message);
+  return std::move(*key);
+}
+
 std::string apple_app_site_association(const AppLinkConfig& app) {
   if (app.apple_team_id.empty() || app.bundle_id.empty()) return {};
   json::object detail{
@@ -147,6 +160,7 @@ std::string asset_links(const AppLinkConfig& app) {
 struct SiteState {
   ServeConfig config;
   std::filesystem::path data;
+  std::unique_ptr<store::SiteState> backing;  // where the state lives; outlives `store`
   std::unique_ptr<store::SiteStore> store;
   webpush::P256KeyPair vapid;
   std::string first_token;  // the editor token this start created, shown once; "" if none
@@ -194,17 +208,24 @@ void add_demo_content(store::SiteStore& store, std::int64_t now) {
 SiteState open_state(const ServeFlags& flags) {
   ServeConfig config = load_config(flags);
   std::filesystem::path data = prepare_data_dir(config.data_dir);
-  auto store = open_site_store(data);
-  webpush::P256KeyPair vapid = load_or_create_vapid_key(data);
+  auto backing = open_store_state(config, data);
+  auto store = open_site_store(*backing);
+  webpush::P256KeyPair vapid = backing->settings() != nullptr
+                                   ? load_or_create_shared_vapid_key(*backing->settings())
+                                   : load_or_create_vapid_key(data);
   const std::int64_t now = system_clock().now_seconds();
   std::string first_token = create_first_token(*store);
   if (config.demo) add_demo_content(*store, now);
-  return SiteState{std::move(config), std::move(data), std::move(store), std::move(vapid),
-                   std::move(first_token)};
+  return SiteState{std::move(config), std::move(data),  std::move(backing),
+                   std::move(store),  std::move(vapid), std::move(first_token)};
 }
 
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
   const FanoutConfig& fanout = state.config.fanout;
+  if (state.backing->kind() != store::StoreKind::kSqlite) {
+    throw CommandError("serve: the fan-out engine does not run on " + state.backing->describe() +
+                       " yet; use sqlite: for serve");
+  }
   fanout::EngineConfig engine_config;
   engine_config.site_db_path = (state.data / "site.sqlite").string();
   engine_config.delivery_db_path = (state.data / "delivery.sqlite").string();

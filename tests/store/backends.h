@@ -31,7 +31,7 @@ inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
 }
 
-// A value of the cluster's state file (KEY=value lines); nullopt when FLASHWIRE_TEST_PG_STATE is
+// A value of the cluster's state file (KEY='value' lines); nullopt when FLASHWIRE_TEST_PG_STATE is
 // not set (the binary run by hand, without ctest: PostgreSQL cases are skipped). A state file
 // that is named but unreadable is a failure: ctest promised a cluster.
 inline std::optional<std::string> cluster_value(const std::string& key) {
@@ -40,7 +40,12 @@ inline std::optional<std::string> cluster_value(const std::string& key) {
   std::ifstream in(state);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.starts_with(key + "=")) return line.substr(key.size() + 1);
+    if (!line.starts_with(key + "=")) continue;
+    std::string value = line.substr(key.size() + 1);
+    if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
+      value = value.substr(1, value.size() - 2);
+    }
+    return value;
   }
   ADD_FAILURE() << "no " << key << " in " << state << " (is the test cluster running?)";
   return std::nullopt;

@@ -20,6 +20,10 @@ std::string one_line(std::string_view text) {
       out += "; ";
       pending_sep = false;
     }
+    if (c == '\t') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+      continue;
+    }
     out += c;
   }
   return out;
