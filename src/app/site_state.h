@@ -17,8 +17,8 @@
 
 namespace flashwire::app {
 
-// Adds --config FILE, --data DIR and --store URL to `cmd`; their values land in `flags`, which must outlive
-// the parse (commands keep their flags in a shared_ptr captured by their callback).
+// Adds --config FILE, --data DIR and --store URL to `cmd`; their values land in `flags`, which must
+// outlive the parse (commands keep their flags in a shared_ptr captured by their callback).
 void add_config_options(CLI::App& cmd, ServeFlags& flags);
 
 // defaults < TOML file < environment < flags (serve_config.h); an invalid setting throws.

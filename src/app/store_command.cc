@@ -29,8 +29,7 @@ void add_store_command(CLI::App& app) {
       std::cout << state->describe() << ": up to date" << std::endl;
       return;
     }
-    std::cout << state->describe() << ": schema version " << state->schema_version()
-              << std::endl;
+    std::cout << state->describe() << ": schema version " << state->schema_version() << std::endl;
   });
 }
 

@@ -49,9 +49,7 @@ class SqliteState final : public SiteState {
 class PostgresState final : public SiteState {
  public:
   PostgresState(std::shared_ptr<pg::Pool> pool, int version)
-      : pool_(std::move(pool)),
-        version_(version),
-        settings_(make_pg_settings_store(pool_)) {}
+      : pool_(std::move(pool)), version_(version), settings_(make_pg_settings_store(pool_)) {}
 
   StoreKind kind() const override { return StoreKind::kPostgres; }
   std::string describe() const override {
@@ -95,11 +93,11 @@ Result<StoreUrl> parse_store_url(const std::string& url, const std::filesystem::
   // The scheme only: the rest may hold a password.
   const std::size_t colon = url.find(':');
   const std::string scheme = colon == std::string::npos ? std::string() : url.substr(0, colon);
-  return make_error(ErrorCode::kInvalid,
-                    "store URL: " +
-                        (scheme.empty() ? std::string("no scheme")
-                                        : "unknown scheme \"" + scheme + "\"") +
-                        " (expected sqlite: or postgresql://…)");
+  return make_error(
+      ErrorCode::kInvalid,
+      "store URL: " +
+          (scheme.empty() ? std::string("no scheme") : "unknown scheme \"" + scheme + "\"") +
+          " (expected sqlite: or postgresql://…)");
 }
 
 Result<std::unique_ptr<SiteState>> open_site_state(const std::string& url,
@@ -111,8 +109,8 @@ Result<std::unique_ptr<SiteState>> open_site_state(const std::string& url,
     std::error_code ec;
     std::filesystem::create_directories(parsed->directory, ec);
     if (ec) {
-      return make_error(ErrorCode::kIo, "store: cannot create " + parsed->directory.string() +
-                                            ": " + ec.message());
+      return make_error(ErrorCode::kIo,
+                        "store: cannot create " + parsed->directory.string() + ": " + ec.message());
     }
     return std::unique_ptr<SiteState>(
         std::make_unique<SqliteState>(parsed->directory, options.sqlite));
@@ -126,14 +124,11 @@ Result<std::unique_ptr<SiteState>> open_site_state(const std::string& url,
   if (*version != pg::latest_schema_version()) {
     return make_error(ErrorCode::kCorrupt,
                       "store: the database is at schema version " + std::to_string(*version) +
-                          ", this Flashwire needs " +
-                          std::to_string(pg::latest_schema_version()) +
+                          ", this Flashwire needs " + std::to_string(pg::latest_schema_version()) +
                           " (run `flashwire store migrate`)");
   }
   // The lease goes back to the pool before the state (which holds the pool) is handed out.
-  {
-    pg::Lease done = std::move(*lease);
-  }
+  { pg::Lease done = std::move(*lease); }
   return std::unique_ptr<SiteState>(std::make_unique<PostgresState>(std::move(*pool), *version));
 }
 

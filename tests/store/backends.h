@@ -56,7 +56,8 @@ class RawPg {
  public:
   explicit RawPg(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     EXPECT_EQ(PQstatus(conn_), CONNECTION_OK) << PQerrorMessage(conn_);
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "drop cascades to …"
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);  // "drop cascades to …"
   }
   ~RawPg() { PQfinish(conn_); }
   RawPg(const RawPg&) = delete;
@@ -115,6 +116,7 @@ class StorePlace {
     ready_ = true;
   }
   ~StorePlace() {
+    raw_.reset();
     if (!schema_.empty()) RawPg(base_url_).exec("DROP SCHEMA " + schema_ + " CASCADE");
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
@@ -136,14 +138,14 @@ class StorePlace {
   // Raw SQL on what the store wrote; `file` is the SQLite file the query is for.
   std::string rows(const std::string& file, const std::string& sql) const {
     if (backend_ == Backend::kSqlite) return RawDb(dir_ + "/" + file).rows(sql);
-    return RawPg(url_).rows(sql);
+    return raw().rows(sql);
   }
   void exec(const std::string& file, const std::string& sqlite_sql,
             const std::string& pg_sql) const {
     if (backend_ == Backend::kSqlite) {
       RawDb(dir_ + "/" + file).exec(sqlite_sql);
     } else {
-      RawPg(url_).exec(pg_sql);
+      raw().exec(pg_sql);
     }
   }
 
@@ -163,8 +165,15 @@ class StorePlace {
   }
 
  private:
+  // One connection for every look behind the store's back (PostgreSQL), opened on first use.
+  RawPg& raw() const {
+    if (raw_ == nullptr) raw_ = std::make_unique<RawPg>(url_);
+    return *raw_;
+  }
+
   Backend backend_;
   bool ready_ = false;
+  mutable std::unique_ptr<RawPg> raw_;
   std::string dir_;
   std::string url_;
   std::string base_url_;

@@ -1,5 +1,3 @@
-#include "store/sqlite/sqlite_delivery_store.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -11,6 +9,7 @@
 #include "backends.h"
 #include "raw_db.h"
 #include "store/site_state.h"
+#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "store/sqlite/sqlite_site_store.h"
 

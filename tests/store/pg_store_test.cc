@@ -73,9 +73,10 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations"), "1\n");
-  const std::string tables = place_->rows(
-      "", "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-          "current_schema() ORDER BY table_name");
+  const std::string tables =
+      place_->rows("",
+                   "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                   "current_schema() ORDER BY table_name");
   EXPECT_EQ(tables,
             "alert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
             "delivery_failures\ndelivery_shards\nflashwire_schema_migrations\nlive_updates\n"
@@ -101,8 +102,7 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
 }
 
 TEST_F(PgStoreTest, ANewerOrUnmigratedDatabaseIsCorrupt) {
-  expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt,
-               "store migrate");
+  expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt, "store migrate");
   ASSERT_NE(open_ok(), nullptr);
   place_->exec("", "", "INSERT INTO flashwire_schema_migrations (version) VALUES (99)");
   expect_error(place_->open_state(), ErrorCode::kCorrupt, "newer");
@@ -118,28 +118,27 @@ TEST_F(PgStoreTest, BadUrlsWrongPasswordsAndDownServersAreOneClearLine) {
   ASSERT_FALSE(socket_dir.empty());
   const std::string wrong = "wrong-" + password;
 
-  expect_error(open_site_state("mysql://root:hunter2@db/site", "/nonexistent"),
-               ErrorCode::kInvalid, "unknown scheme \"mysql\"", "hunter2");
+  expect_error(open_site_state("mysql://root:hunter2@db/site", "/nonexistent"), ErrorCode::kInvalid,
+               "unknown scheme \"mysql\"", "hunter2");
   expect_error(open_site_state("postgresql://u:hunter2@[::1/site", "/nonexistent"),
                ErrorCode::kInvalid, "cannot be parsed", "hunter2");
-  expect_error(open_site_state("postgresql://" + user + ":" + wrong + "@/flashwire_test?host=" +
-                                   socket_dir,
-                               "/nonexistent"),
-               ErrorCode::kIo, "password authentication failed", wrong);
+  expect_error(
+      open_site_state("postgresql://" + user + ":" + wrong + "@/flashwire_test?host=" + socket_dir,
+                      "/nonexistent"),
+      ErrorCode::kIo, "password authentication failed", wrong);
   // The right password gets in (in a schema of that user's own, where it may migrate).
   const std::string own_schema = "pw" + std::to_string(getpid());
   RawPg(testing::cluster_value("PG_URL").value())
       .exec("CREATE SCHEMA " + own_schema + " AUTHORIZATION " + user);
-  auto good = open_site_state("postgresql://" + user + ":" + password +
-                                  "@/flashwire_test?host=" + socket_dir +
-                                  "&options=-csearch_path%3D" + own_schema,
+  auto good = open_site_state("postgresql://" + user + ":" + password + "@/flashwire_test?host=" +
+                                  socket_dir + "&options=-csearch_path%3D" + own_schema,
                               "/nonexistent");
   EXPECT_TRUE(good) << good.error().message;
   good = make_error(ErrorCode::kIo, "closed");
   RawPg(testing::cluster_value("PG_URL").value()).exec("DROP SCHEMA " + own_schema + " CASCADE");
   // No server: a socket directory where none listens.
-  expect_error(open_site_state("postgresql://" + user + ":" + wrong + "@/flashwire_test?host=" +
-                                   place_->dir() + "&connect_timeout=5",
+  expect_error(open_site_state("postgresql://" + user + ":" + wrong +
+                                   "@/flashwire_test?host=" + place_->dir() + "&connect_timeout=5",
                                "/nonexistent"),
                ErrorCode::kIo, "cannot connect to PostgreSQL at " + place_->dir(), wrong);
 }

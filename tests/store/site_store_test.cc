@@ -1,5 +1,3 @@
-#include "store/sqlite/sqlite_site_store.h"
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include "raw_db.h"
 #include "store/site_state.h"
 #include "store/sqlite/sqlite_push_store.h"
+#include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::store {
 namespace {
@@ -125,7 +124,8 @@ class SiteStoreFixture : public testing::BackendFixture<SiteStore, &SiteState::o
   std::string snapshot() {
     std::string out;
     for (const char* table : {"articles", "subscriptions", "alerts", "api_tokens", "audit_log"}) {
-      out += std::string(table) + ":\n" + rows(std::string("SELECT * FROM ") + table + " ORDER BY id");
+      out +=
+          std::string(table) + ":\n" + rows(std::string("SELECT * FROM ") + table + " ORDER BY id");
     }
     out += "alert_events:\n" + rows("SELECT * FROM alert_events ORDER BY alert_id, event");
     out += "live_updates:\n" + rows("SELECT * FROM live_updates ORDER BY id");
@@ -947,37 +947,30 @@ TEST_P(SiteStoreTest, AFailureMidCallChangesNothing) {
     std::function<bool(SiteStore&)> call;  // true if the call succeeded
   };
   const Case cases[] = {
-      {"update of an existing subscription",
-       "UPDATE", "subscriptions",
+      {"update of an existing subscription", "UPDATE", "subscriptions",
        [](SiteStore& s) {
          return s.upsert_subscription(subscription(kEndpoint1, kExclusive, 9000)).has_value();
        }},
-      {"insert of a new subscription",
-       "INSERT", "subscriptions",
+      {"insert of a new subscription", "INSERT", "subscriptions",
        [](SiteStore& s) {
          return s.upsert_subscription(subscription(kEndpoint2, kExclusive)).has_value();
        }},
-      {"article update",
-       "UPDATE", "articles",
+      {"article update", "UPDATE", "articles",
        [](SiteStore& s) {
          Article a = s.find_article_by_slug("story").value().value();
          a.headline = "Changed";
          return s.update_article(a).has_value();
        }},
-      {"alert insert after the article check",
-       "INSERT", "alerts",
+      {"alert insert after the article check", "INSERT", "alerts",
        [](SiteStore& s) {
          const auto id = s.find_article_by_slug("story").value().value().id;
          return s.create_alert(alert(id)).has_value();
        }},
-      {"token revocation",
-       "UPDATE", "api_tokens",
+      {"token revocation", "UPDATE", "api_tokens",
        [](SiteStore& s) { return s.revoke_token("desk-ana").has_value(); }},
-      {"subscription delete",
-       "DELETE", "subscriptions",
+      {"subscription delete", "DELETE", "subscriptions",
        [](SiteStore& s) { return s.delete_subscription(kEndpoint1).has_value(); }},
-      {"audit append",
-       "INSERT", "audit_log",
+      {"audit append", "INSERT", "audit_log",
        [](SiteStore& s) {
          return s.append_audit({0, 1, "desk-ana", "article.publish", "story"}).has_value();
        }},

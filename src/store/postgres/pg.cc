@@ -51,8 +51,8 @@ std::string option_value(const Conninfo& options, std::string_view key) {
 }  // namespace
 
 ErrorCode code_for_sqlstate(std::string_view sqlstate) {
-  if (sqlstate == "23505") return ErrorCode::kConflict;  // unique_violation
-  if (sqlstate == "23503") return ErrorCode::kNotFound;  // foreign_key_violation
+  if (sqlstate == "23505") return ErrorCode::kConflict;        // unique_violation
+  if (sqlstate == "23503") return ErrorCode::kNotFound;        // foreign_key_violation
   if (sqlstate.starts_with("23")) return ErrorCode::kInvalid;  // check, not null, …
   if (sqlstate.starts_with("22")) return ErrorCode::kInvalid;  // data exception
   return ErrorCode::kIo;
@@ -197,7 +197,8 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url) 
                                           ": " + scrub_password(url, std::move(reason)));
   }
   // Quiet: NOTICEs (e.g. "relation already exists, skipping") would go to stderr otherwise.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn.release(), url));
 }
 
@@ -229,31 +230,8 @@ Result<Rows> Connection::run(const char* name, const char* sql, const Params& pa
     prepared_.insert(name);
   }
   const std::vector<const char*> values = params.pointers();
-  return check(PQexecPrepared(conn_.get(), name, params.size(), values.data(), nullptr, nullptr,
-                              0),
+  return check(PQexecPrepared(conn_.get(), name, params.size(), values.data(), nullptr, nullptr, 0),
                what);
-}
-
-Result<std::int64_t> Connection::copy_in(const char* sql, std::string_view data,
-                                         std::string_view what) {
-  PGresult* started = PQexec(conn_.get(), sql);
-  if (PQresultStatus(started) != PGRES_COPY_IN) {
-    auto failed = check(started, what);
-    if (!failed) return tl::unexpected(failed.error());
-    return make_error(ErrorCode::kIo, std::string(what) + ": COPY did not start");
-  }
-  PQclear(started);
-  constexpr std::size_t kChunk = 1 << 20;
-  for (std::size_t at = 0; at < data.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, data.size() - at);
-    if (PQputCopyData(conn_.get(), data.data() + at, static_cast<int>(n)) != 1) break;
-  }
-  PQputCopyEnd(conn_.get(), nullptr);
-  auto done = check(PQgetResult(conn_.get()), what);
-  // Drain: PQgetResult returns null after the last result.
-  while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
-  if (!done) return tl::unexpected(done.error());
-  return done->affected();
 }
 
 // --- Transaction ---

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "store/error.h"
@@ -99,14 +100,10 @@ class Connection {
   Result<Rows> exec(const char* sql, std::string_view what);
   // A statement with parameters, prepared on this connection on first use under `name`.
   Result<Rows> run(const char* name, const char* sql, const Params& params, std::string_view what);
-  // Sends a COPY … FROM STDIN and streams `data` (COPY text format) into it.
-  Result<std::int64_t> copy_in(const char* sql, std::string_view data, std::string_view what);
 
   // False once the connection to the server is lost; the pool then drops it.
   bool ok() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
-  bool in_transaction() const {
-    return PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
-  }
+  bool in_transaction() const { return PQtransactionStatus(conn_.get()) != PQTRANS_IDLE; }
   PGconn* get() const { return conn_.get(); }
 
  private:
@@ -178,5 +175,14 @@ class Pool {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;  // idle + leased
 };
+
+// Runs `body(conn)` on a connection borrowed from `pool` for the call, and gives it back. `body`
+// returns a Result; a connection that cannot be had is its error (kIo).
+template <typename Body>
+auto with_connection(Pool& pool, Body body) -> decltype(body(std::declval<Connection&>())) {
+  auto lease = pool.acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  return body(**lease);
+}
 
 }  // namespace flashwire::store::pg

@@ -1,3 +1,6 @@
+// PgDeliveryStore (declared in pg_site_store.h with the other PostgreSQL stores).
+#include <algorithm>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,13 +15,7 @@ using pg::Connection;
 using pg::Params;
 using pg::Rows;
 using pg::Transaction;
-
-template <typename Body>
-auto with_connection(pg::Pool& pool, Body body) -> decltype(body(std::declval<Connection&>())) {
-  auto lease = pool.acquire();
-  if (!lease) return tl::unexpected(lease.error());
-  return body(**lease);
-}
+using pg::with_connection;
 
 std::int64_t as_int(std::uint64_t value) {
   constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
@@ -158,15 +155,11 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
       if (auto ok = tx.begin(kWhat); !ok) return ok;
       // Compare-and-set on the cursor: of two nodes opening from the same cursor, the second
       // re-reads the updated row and changes nothing.
-      auto moved = c.run("delivery_advance_cursor",
-                         "UPDATE deliveries SET cursor_id = $3, targeted = targeted + $4 "
-                         "WHERE alert_id = $1 AND cursor_id = $2",
-                         Params()
-                             .add(alert_id)
-                             .add(range.after_id)
-                             .add(range.last_id)
-                             .add(as_int(size)),
-                         kWhat);
+      auto moved = c.run(
+          "delivery_advance_cursor",
+          "UPDATE deliveries SET cursor_id = $3, targeted = targeted + $4 "
+          "WHERE alert_id = $1 AND cursor_id = $2",
+          Params().add(alert_id).add(range.after_id).add(range.last_id).add(as_int(size)), kWhat);
       if (!moved) return tl::unexpected(moved.error());
       if (moved->affected() == 0) {
         auto found = read_delivery(c, alert_id);
@@ -176,15 +169,11 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
         }
         return make_error(ErrorCode::kConflict, "open_shard: the cursor has moved on");
       }
-      auto inserted = c.run("delivery_insert_shard",
-                            "INSERT INTO delivery_shards (alert_id, after_id, last_id, size) "
-                            "VALUES ($1, $2, $3, $4)",
-                            Params()
-                                .add(alert_id)
-                                .add(range.after_id)
-                                .add(range.last_id)
-                                .add(as_int(size)),
-                            kWhat);
+      auto inserted = c.run(
+          "delivery_insert_shard",
+          "INSERT INTO delivery_shards (alert_id, after_id, last_id, size) "
+          "VALUES ($1, $2, $3, $4)",
+          Params().add(alert_id).add(range.after_id).add(range.last_id).add(as_int(size)), kWhat);
       if (!inserted) return tl::unexpected(inserted.error());
       return tx.commit(kWhat);
     });
@@ -198,7 +187,8 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
                         Params().add(alert_id), "open_shards");
       if (!rows) return tl::unexpected(rows.error());
       std::vector<ShardRange> out;
-      for (int i = 0; i < rows->size(); ++i) out.push_back({rows->get_int(i, 0), rows->get_int(i, 1)});
+      for (int i = 0; i < rows->size(); ++i)
+        out.push_back({rows->get_int(i, 0), rows->get_int(i, 1)});
       return out;
     });
   }
@@ -215,15 +205,12 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
       return make_error(ErrorCode::kInvalid, "finish delivery: state must be final");
     }
     return with_connection(*pool_, [&](Connection& c) -> Status {
-      auto rows = c.run("delivery_finish",
-                        "UPDATE deliveries SET state = $2, error = $3, finished_at_ms = $4 "
-                        "WHERE alert_id = $1",
-                        Params()
-                            .add(alert_id)
-                            .add(static_cast<std::int64_t>(state))
-                            .add(error)
-                            .add(now_ms),
-                        kWhat);
+      auto rows =
+          c.run("delivery_finish",
+                "UPDATE deliveries SET state = $2, error = $3, finished_at_ms = $4 "
+                "WHERE alert_id = $1",
+                Params().add(alert_id).add(static_cast<std::int64_t>(state)).add(error).add(now_ms),
+                kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {
         return make_error(ErrorCode::kNotFound, "finish delivery: no delivery for this alert");
@@ -234,8 +221,9 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
 
   Status note_error(std::int64_t alert_id, const std::string& error) override {
     return with_connection(*pool_, [&](Connection& c) -> Status {
-      auto rows = c.run("delivery_note_error", "UPDATE deliveries SET error = $2 WHERE alert_id = $1",
-                        Params().add(alert_id).add(error), "note_error");
+      auto rows =
+          c.run("delivery_note_error", "UPDATE deliveries SET error = $2 WHERE alert_id = $1",
+                Params().add(alert_id).add(error), "note_error");
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {
         return make_error(ErrorCode::kNotFound, "note_error: no delivery for this alert");
@@ -252,7 +240,8 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
                         Params().add(as_int(limit)), "pending_gone");
       if (!rows) return tl::unexpected(rows.error());
       std::vector<GoneSubscription> out;
-      for (int i = 0; i < rows->size(); ++i) out.push_back({rows->get_int(i, 0), rows->get_text(i, 1)});
+      for (int i = 0; i < rows->size(); ++i)
+        out.push_back({rows->get_int(i, 0), rows->get_text(i, 1)});
       return out;
     });
   }
@@ -303,18 +292,18 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
     constexpr std::string_view kWhat = "renew_shard";
     if (lease.count() < 0) return make_error(ErrorCode::kInvalid, "renew_shard: negative lease");
     return with_connection(*pool_, [&](Connection& c) -> Status {
-      auto rows = c.run(
-          "delivery_renew_shard",
-          "UPDATE delivery_shards SET "
-          "locked_until = clock_timestamp() + $5::bigint * interval '1 millisecond' "
-          "WHERE alert_id = $1 AND after_id = $2 AND last_id = $3 AND node = $4 AND NOT done",
-          Params()
-              .add(alert_id)
-              .add(range.after_id)
-              .add(range.last_id)
-              .add(node)
-              .add(static_cast<std::int64_t>(lease.count())),
-          kWhat);
+      auto rows =
+          c.run("delivery_renew_shard",
+                "UPDATE delivery_shards SET "
+                "locked_until = clock_timestamp() + $5::bigint * interval '1 millisecond' "
+                "WHERE alert_id = $1 AND after_id = $2 AND last_id = $3 AND node = $4 AND NOT done",
+                Params()
+                    .add(alert_id)
+                    .add(range.after_id)
+                    .add(range.last_id)
+                    .add(node)
+                    .add(static_cast<std::int64_t>(lease.count())),
+                kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {
         return make_error(ErrorCode::kConflict, "renew_shard: the shard is no longer this node's");

@@ -166,9 +166,7 @@ Result<int> current_version(Connection& conn, std::string_view what) {
 
 int latest_schema_version() { return static_cast<int>(kMigrations.size()); }
 
-Result<int> schema_version(Connection& conn) {
-  return current_version(conn, "schema version");
-}
+Result<int> schema_version(Connection& conn) { return current_version(conn, "schema version"); }
 
 Result<int> migrate(Connection& conn) {
   constexpr std::string_view kWhat = "migrate";
@@ -184,10 +182,10 @@ Result<int> migrate(Connection& conn) {
   auto version = current_version(conn, kWhat);
   if (!version) return version;
   if (*version > latest_schema_version()) {
-    return make_error(ErrorCode::kCorrupt,
-                      "migrate: the database is at schema version " + std::to_string(*version) +
-                          ", newer than this Flashwire knows (" +
-                          std::to_string(latest_schema_version()) + ")");
+    return make_error(ErrorCode::kCorrupt, "migrate: the database is at schema version " +
+                                               std::to_string(*version) +
+                                               ", newer than this Flashwire knows (" +
+                                               std::to_string(latest_schema_version()) + ")");
   }
   for (int v = *version + 1; v <= latest_schema_version(); ++v) {
     if (auto ok = conn.exec(kMigrations[static_cast<std::size_t>(v - 1)], kWhat); !ok) {

@@ -17,6 +17,7 @@ using pg::Connection;
 using pg::Params;
 using pg::Rows;
 using pg::Transaction;
+using pg::with_connection;
 using site_validation::invalid;
 using site_validation::is_category;
 using site_validation::is_sha256_hex;
@@ -82,9 +83,12 @@ Result<Subscription> read_subscription(const Rows& r, int i) {
   if (categories < 1 || categories > kAllCategories) {
     return make_error(ErrorCode::kCorrupt, "stored subscription categories out of range");
   }
-  return Subscription{r.get_int(i, 0),  r.get_text(i, 1),
-                      r.get_text(i, 2), r.get_text(i, 3),
-                      static_cast<CategorySet>(categories), r.get_int(i, 5),
+  return Subscription{r.get_int(i, 0),
+                      r.get_text(i, 1),
+                      r.get_text(i, 2),
+                      r.get_text(i, 3),
+                      static_cast<CategorySet>(categories),
+                      r.get_int(i, 5),
                       r.get_int(i, 6)};
 }
 
@@ -114,8 +118,9 @@ Result<Alert> read_alert(const Rows& r, int i) {
 }
 
 Result<ApiToken> read_token(const Rows& r, int i) {
-  return ApiToken{r.get_int(i, 0), r.get_text(i, 1), r.get_text(i, 2), split_scopes(r.get_text(i, 3)),
-                  r.get_int(i, 4), r.get_bool(i, 5)};
+  return ApiToken{r.get_int(i, 0),  r.get_text(i, 1),
+                  r.get_text(i, 2), split_scopes(r.get_text(i, 3)),
+                  r.get_int(i, 4),  r.get_bool(i, 5)};
 }
 
 Result<LiveUpdate> read_live_update(const Rows& r, int i) {
@@ -151,14 +156,6 @@ Result<std::optional<T>> first_of(const Rows& rows, Read read) {
 std::int64_t clamp_limit(std::size_t limit) {
   constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(std::min(limit, kMax));
-}
-
-// Runs `body(conn)` on a connection borrowed for the call.
-template <typename Body>
-auto with_connection(pg::Pool& pool, Body body) -> decltype(body(std::declval<Connection&>())) {
-  auto lease = pool.acquire();
-  if (!lease) return tl::unexpected(lease.error());
-  return body(**lease);
 }
 
 class PgSiteStore final : public SiteStore {
@@ -204,9 +201,9 @@ class PgSiteStore final : public SiteStore {
 
   Result<std::optional<Article>> find_article(std::int64_t id) override {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<Article>> {
-      auto rows = c.run("site_find_article",
-                        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE id = $1",
-                        Params().add(id), "find_article");
+      auto rows =
+          c.run("site_find_article", "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE id = $1",
+                Params().add(id), "find_article");
       if (!rows) return tl::unexpected(rows.error());
       return first_of<Article>(*rows, read_article);
     });
@@ -227,7 +224,8 @@ class PgSiteStore final : public SiteStore {
     if (category > kAllCategories) return invalid(kWhat, "category set out of range");
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Article>> {
       auto rows = c.run("site_latest_articles",
-                        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE published "
+                        "SELECT " FW_ARTICLE_COLUMNS
+                        " FROM articles WHERE published "
                         "AND ($1::bigint = 0 OR (category & $1::bigint) <> 0) "
                         "ORDER BY published_at DESC, id DESC LIMIT $2",
                         Params().add(std::int64_t{category}).add(clamp_limit(limit)), kWhat);
@@ -237,8 +235,7 @@ class PgSiteStore final : public SiteStore {
   }
 
   Result<std::size_t> article_count() override {
-    return count("site_article_count", "SELECT count(*) FROM articles", Params(),
-                 "article_count");
+    return count("site_article_count", "SELECT count(*) FROM articles", Params(), "article_count");
   }
 
   // --- subscriptions ---
@@ -300,14 +297,13 @@ class PgSiteStore final : public SiteStore {
       return invalid(kWhat, "category out of range");
     }
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Subscription>> {
-      auto rows = c.run("site_subscriptions_page",
-                        "SELECT " FW_SUBSCRIPTION_COLUMNS " FROM subscriptions "
-                        "WHERE id > $2 AND (categories & $1::bigint) <> 0 ORDER BY id LIMIT $3",
-                        Params()
-                            .add(static_cast<std::int64_t>(category))
-                            .add(after_id)
-                            .add(clamp_limit(limit)),
-                        kWhat);
+      auto rows = c.run(
+          "site_subscriptions_page",
+          "SELECT " FW_SUBSCRIPTION_COLUMNS
+          " FROM subscriptions "
+          "WHERE id > $2 AND (categories & $1::bigint) <> 0 ORDER BY id LIMIT $3",
+          Params().add(static_cast<std::int64_t>(category)).add(after_id).add(clamp_limit(limit)),
+          kWhat);
       if (!rows) return tl::unexpected(rows.error());
       return all_of<Subscription>(*rows, read_subscription);
     });
@@ -377,17 +373,14 @@ class PgSiteStore final : public SiteStore {
     return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
       // One statement: the row lock makes two nodes' transitions from the same status
       // exclusive (the second re-reads the row and finds another status).
-      auto rows = c.run("site_transition_alert",
-                        "UPDATE alerts SET status = $3 WHERE id = $1 AND status = $2",
-                        Params()
-                            .add(id)
-                            .add(static_cast<std::int64_t>(from))
-                            .add(static_cast<std::int64_t>(to)),
-                        kWhat);
+      auto rows = c.run(
+          "site_transition_alert", "UPDATE alerts SET status = $3 WHERE id = $1 AND status = $2",
+          Params().add(id).add(static_cast<std::int64_t>(from)).add(static_cast<std::int64_t>(to)),
+          kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() > 0) return true;
-      auto exists = c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1",
-                          Params().add(id), kWhat);
+      auto exists =
+          c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
       if (!exists) return tl::unexpected(exists.error());
       if (exists->empty()) {
         return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
@@ -398,11 +391,11 @@ class PgSiteStore final : public SiteStore {
 
   Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) override {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Alert>> {
-      auto rows = c.run(
-          "site_alerts_with_status",
-          "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE status = $1 ORDER BY id LIMIT $2",
-          Params().add(static_cast<std::int64_t>(status)).add(clamp_limit(limit)),
-          "alerts_with_status");
+      auto rows =
+          c.run("site_alerts_with_status",
+                "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE status = $1 ORDER BY id LIMIT $2",
+                Params().add(static_cast<std::int64_t>(status)).add(clamp_limit(limit)),
+                "alerts_with_status");
       if (!rows) return tl::unexpected(rows.error());
       return all_of<Alert>(*rows, read_alert);
     });
@@ -434,12 +427,12 @@ class PgSiteStore final : public SiteStore {
     }
     return with_connection(*pool_, [&](Connection& c) -> Status {
       // One statement; the foreign key refuses an absent alert (kNotFound).
-      auto rows = c.run(
-          "site_count_alert_event",
-          "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES ($1, $2, 1, $3) "
-          "ON CONFLICT (alert_id, event) DO UPDATE SET count = alert_events.count + 1, "
-          "last_at = greatest(alert_events.last_at, excluded.last_at)",
-          Params().add(alert_id).add(static_cast<std::int64_t>(event)).add(at), kWhat);
+      auto rows =
+          c.run("site_count_alert_event",
+                "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES ($1, $2, 1, $3) "
+                "ON CONFLICT (alert_id, event) DO UPDATE SET count = alert_events.count + 1, "
+                "last_at = greatest(alert_events.last_at, excluded.last_at)",
+                Params().add(alert_id).add(static_cast<std::int64_t>(event)).add(at), kWhat);
       if (!rows) {
         if (rows.error().code == ErrorCode::kNotFound) {
           return make_error(ErrorCode::kNotFound, "record_alert_event: no such alert");
@@ -605,7 +598,8 @@ class PgSiteStore final : public SiteStore {
                                                       std::size_t limit) override {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<LiveUpdate>> {
       auto rows = c.run("site_recent_live_updates",
-                        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = $1 "
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS
+                        " FROM live_updates WHERE article_id = $1 "
                         "ORDER BY id DESC LIMIT $2",
                         Params().add(article_id).add(clamp_limit(limit)), "recent_live_updates");
       if (!rows) return tl::unexpected(rows.error());
@@ -617,7 +611,8 @@ class PgSiteStore final : public SiteStore {
                                                      std::size_t limit) override {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<LiveUpdate>> {
       auto rows = c.run("site_live_updates_after",
-                        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = $1 "
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS
+                        " FROM live_updates WHERE article_id = $1 "
                         "AND id > $2 ORDER BY id LIMIT $3",
                         Params().add(article_id).add(after_id).add(clamp_limit(limit)),
                         "live_updates_after");
