@@ -31,10 +31,12 @@
 #include "site/assets.h"
 #include "site/live_stream.h"
 #include "site/site_handler.h"
+#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
 #include "webpush/push_hosts.h"
+#include "webpush/random.h"
 #include "webpush/vapid.h"
 
 namespace flashwire::app {
@@ -177,6 +179,10 @@ struct Services {
   std::unique_ptr<site::SiteApi> api;
   std::unique_ptr<site::SiteHandler> handler;
   std::unique_ptr<webpush::VapidTokenCache> vapid_tokens;
+  // The engine's own store connections, and the engine, which uses them until it is gone.
+  std::unique_ptr<store::SiteStore> engine_site;
+  std::unique_ptr<store::DeliveryStore> engine_deliveries;
+  std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<site::LiveStream> live_stream;
@@ -227,8 +233,6 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
                        " yet; use sqlite: for serve");
   }
   fanout::EngineConfig engine_config;
-  engine_config.site_db_path = (state.data / "site.sqlite").string();
-  engine_config.delivery_db_path = (state.data / "delivery.sqlite").string();
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
   engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
@@ -307,8 +311,22 @@ void build_services(SiteState& state, Services& s) {
       webpush::VapidTokenCache::create(state.vapid, config.vapid_subject, system_clock());
   if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
   s.vapid_tokens = std::move(*vapid_tokens);
-  auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), *s.vapid_tokens,
-                                             *s.hosts, system_clock());
+  // The engine's own connections: it writes progress from its threads while the server reads.
+  s.engine_site = open_site_store(state.data);
+  auto deliveries = store::open_sqlite_delivery_store((state.data / "delivery.sqlite").string());
+  if (!deliveries) {
+    throw CommandError("fan-out: open delivery store: " + deliveries.error().message);
+  }
+  s.engine_deliveries = std::move(*deliveries);
+  s.engine_site_view = std::make_unique<fanout::SiteStoreView>(*s.engine_site);
+  const fanout::EngineDeps engine_deps{.alerts = *s.engine_site_view,
+                                       .subscriptions = *s.engine_site_view,
+                                       .deliveries = *s.engine_deliveries,
+                                       .vapid = *s.vapid_tokens,
+                                       .hosts = *s.hosts,
+                                       .clock = system_clock(),
+                                       .random = webpush::system_random()};
+  auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), engine_deps);
   if (!engine) throw CommandError("fan-out: " + engine.error());
   s.engine = std::move(*engine);
 
