@@ -31,7 +31,6 @@
 #include "site/assets.h"
 #include "site/live_stream.h"
 #include "site/site_handler.h"
-#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
@@ -228,10 +227,6 @@ SiteState open_state(const ServeFlags& flags) {
 
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
   const FanoutConfig& fanout = state.config.fanout;
-  if (state.backing->kind() != store::StoreKind::kSqlite) {
-    throw CommandError("serve: the fan-out engine does not run on " + state.backing->describe() +
-                       " yet; use sqlite: for serve");
-  }
   fanout::EngineConfig engine_config;
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
@@ -312,8 +307,8 @@ void build_services(SiteState& state, Services& s) {
   if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
   s.vapid_tokens = std::move(*vapid_tokens);
   // The engine's own connections: it writes progress from its threads while the server reads.
-  s.engine_site = open_site_store(state.data);
-  auto deliveries = store::open_sqlite_delivery_store((state.data / "delivery.sqlite").string());
+  s.engine_site = open_site_store(*state.backing);
+  auto deliveries = state.backing->open_delivery_store();
   if (!deliveries) {
     throw CommandError("fan-out: open delivery store: " + deliveries.error().message);
   }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import {
   BIN, REPO_ROOT, flashwire, assertCommandError, newSubscriber,
 } from '../support/flashwire_cli.mjs';
+import { startServe } from '../support/flashwire_serve.mjs';
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 
@@ -120,6 +121,29 @@ describe('--store with PostgreSQL', () => {
       '--category', 'breaking', file]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.toString(), '3 imported, 0 rejected\n');
+  });
+});
+
+describe('serve on PostgreSQL', () => {
+  test('two nodes with their own data directories share tokens, the VAPID key and articles', async () => {
+    const nodeUrl = url.replace(`cli_${process.pid}`, `serve_${process.pid}`);
+    psql(`CREATE DATABASE serve_${process.pid}`);
+    const a = await startServe(path.join(tmp, 'node-a'), ['--store', nodeUrl]);
+    let b;
+    try {
+      assert.match(a.output, /editor token \(shown once, keep it safe\): fw_/);
+      b = await startServe(path.join(tmp, 'node-b'), ['--store', nodeUrl]);
+      assert.doesNotMatch(b.output, /editor token/, 'node B finds node A\'s token in the store');
+      const key = async (node) => (await (await fetch(`${node.url}/api/vapid-public-key`)).json()).publicKey;
+      assert.equal(await key(b), await key(a), 'one VAPID key for every node');
+      assert.equal(fs.existsSync(path.join(tmp, 'node-a', 'vapid.json')), false, 'the key lives in the store');
+      const story = await fetch(`${b.url}/articles/harbour-bridge-closed-after-ship-strike`);
+      assert.equal(story.status, 200, 'node B serves the demo article node A stored');
+    } finally {
+      await a.stop();
+      if (b) await b.stop();
+      psql(`DROP DATABASE IF EXISTS serve_${process.pid} WITH (FORCE)`);
+    }
   });
 });
 
