@@ -49,6 +49,23 @@ std::unique_ptr<store::SiteStore> open_site_store(store::SiteState& state) {
   return std::move(*store);
 }
 
+std::unique_ptr<store::SiteState> open_existing_store_state(const ServeConfig& config) {
+  const std::filesystem::path data(config.data_dir);
+  auto url = store::parse_store_url(config.store_url, data);
+  if (!url) throw CommandError("store: " + url.error().message);
+  if (url->kind == store::StoreKind::kSqlite) {
+    const std::filesystem::path file = url->directory / "site.sqlite";
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      const std::filesystem::path where = std::filesystem::absolute(file, ec);
+      throw CommandError("no site store at " + (ec ? file : where).string() +
+                         ": run this where `flashwire serve` runs, or point it at the site's data "
+                         "with --data DIR, --config FILE or --store URL");
+    }
+  }
+  return open_store_state(config, data);
+}
+
 std::string create_token(store::SiteStore& store, const std::string& name,
                          const std::vector<std::string>& scopes) {
   if (!newsroom::is_valid_token_name(name))

@@ -36,6 +36,13 @@ std::unique_ptr<store::SiteState> open_store_state(const ServeConfig& config,
 // The site store of `state` (for SQLite: <data>/site.sqlite, created when absent).
 std::unique_ptr<store::SiteStore> open_site_store(store::SiteState& state);
 
+// The state `serve` made, for the commands that work on a site's data beside it (`token …`,
+// `subscriptions import`, `store migrate`). With SQLite it never creates a store: one made in
+// whatever folder the command ran from would hold tokens and subscriptions the site never sees;
+// it throws, naming the path it looked at and the --data / --config options, when there is none.
+// A PostgreSQL store is opened (and migrated) as open_store_state does.
+std::unique_ptr<store::SiteState> open_existing_store_state(const ServeConfig& config);
+
 // Creates an editor token and returns its secret; only its hash is stored, so the secret can be
 // shown once. Throws on a bad name, a missing or unknown scope, or a name already taken.
 std::string create_token(store::SiteStore& store, const std::string& name,

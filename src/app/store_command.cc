@@ -17,7 +17,7 @@ void add_store_command(CLI::App& app) {
   add_config_options(*migrate, *flags);
   migrate->callback([flags] {
     const ServeConfig config = load_config(*flags);
-    auto state = open_store_state(config, prepare_data_dir(config.data_dir));
+    auto state = open_existing_store_state(config);
     if (state->kind() == store::StoreKind::kSqlite) {
       // Opening a SQLite store upgrades its file in place.
       if (auto site = state->open_site_store(); !site) {

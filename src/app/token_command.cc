@@ -22,7 +22,7 @@ void add_token_create(CLI::App& token) {
       ->required();
   create->callback([flags, name, scopes] {
     const ServeConfig config = load_config(*flags);
-    auto state = open_store_state(config, prepare_data_dir(config.data_dir));
+    auto state = open_existing_store_state(config);
     auto store = open_site_store(*state);
     std::cout << create_token(*store, *name, *scopes) << std::endl;
   });
@@ -34,7 +34,7 @@ void add_token_list(CLI::App& token) {
   add_config_options(*list, *flags);
   list->callback([flags] {
     const ServeConfig config = load_config(*flags);
-    auto state = open_store_state(config, prepare_data_dir(config.data_dir));
+    auto state = open_existing_store_state(config);
     auto store = open_site_store(*state);
     auto tokens = store->list_tokens();
     if (!tokens) throw CommandError("store: " + tokens.error().message);
@@ -54,7 +54,7 @@ void add_token_revoke(CLI::App& token) {
   revoke->add_option("--name", *name, "Token name")->required();
   revoke->callback([flags, name] {
     const ServeConfig config = load_config(*flags);
-    auto state = open_store_state(config, prepare_data_dir(config.data_dir));
+    auto state = open_existing_store_state(config);
     auto store = open_site_store(*state);
     if (auto revoked = store->revoke_token(*name); !revoked) {
       throw CommandError(revoked.error().code == store::ErrorCode::kNotFound

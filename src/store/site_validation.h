@@ -1,7 +1,7 @@
 // What every SiteStore implementation's schema can hold, checked before a write: the rules of
 // sqlite_site_store.h ("What the schema holds"), shared by the SQLite and PostgreSQL stores so
 // that both refuse exactly the same values with the same messages (the field, never its value).
-// Pure functions; thread-safe.
+// Slugs and urgencies are news::is_slug and news::is_urgency. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -14,17 +14,14 @@
 
 namespace flashwire::store::site_validation {
 
-inline constexpr std::size_t kMaxSlugSize = 120;
 inline constexpr CategorySet kAllCategories = 0x7;  // kBreaking | kLive | kExclusive
 
 // kInvalid "<what>: <reason>".
 tl::unexpected<Error> invalid(std::string_view what, std::string_view reason);
 
 bool is_category(std::int64_t value);
-bool is_slug(std::string_view slug);
 bool is_sha256_hex(std::string_view hash);
 bool is_scope(std::string_view scope);
-bool is_urgency(std::string_view urgency);
 
 Status validate_article(const Article& a, std::string_view what);
 Status validate_subscription(const Subscription& s);
