@@ -350,6 +350,10 @@ void print_banner(const SiteState& state, const Services& s) {
               << "/ (WebSocket and RFC 8030)\n";
   if (!state.first_token.empty()) {
     std::cout << "  editor token (shown once, keep it safe): " << state.first_token << "\n";
+  } else if (state.backing->kind() != store::StoreKind::kSqlite) {
+    // The store URL may hold a password: named, not printed.
+    std::cout << "  new editor token: flashwire token create --store <this site's store URL>"
+              << " --name NAME --scope articles:write --scope alerts:send\n";
   } else {
     // The first token is shown once only; a lost one is replaced, not recovered.
     std::error_code ec;

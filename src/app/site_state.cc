@@ -60,7 +60,7 @@ std::unique_ptr<store::SiteState> open_existing_store_state(const ServeConfig& c
       const std::filesystem::path where = std::filesystem::absolute(file, ec);
       throw CommandError("no site store at " + (ec ? file : where).string() +
                          ": run this where `flashwire serve` runs, or point it at the site's data "
-                         "with --data DIR, --config FILE or --store URL");
+                         "with --data DIR or --config FILE");
     }
   }
   return open_store_state(config, data);

@@ -131,7 +131,9 @@ describe('serve on PostgreSQL', () => {
     try {
       assert.match(a.output, /editor token \(shown once, keep it safe\): fw_/);
       b = await startServe(path.join(tmp, 'node-b'), ['--store', nodeUrl]);
-      assert.doesNotMatch(b.output, /editor token/, 'node B finds node A\'s token in the store');
+      assert.doesNotMatch(b.output, /shown once/, 'node B finds node A\'s token in the store');
+      assert.match(b.output, /new editor token: flashwire token create --store <this site's store URL> /);
+      assert.ok(!b.output.includes(nodeUrl), 'the store URL is not printed');
       const key = async (node) => (await (await fetch(`${node.url}/api/vapid-public-key`)).json()).publicKey;
       assert.equal(await key(b), await key(a), 'one VAPID key for every node');
       assert.equal(fs.existsSync(path.join(tmp, 'node-a', 'vapid.json')), false, 'the key lives in the store');
