@@ -1,5 +1,5 @@
 // The fan-out engine behind `flashwire serve`: takes confirmed alerts from the newsroom
-// (newsroom::AlertQueue), sends each to every subscription of its category through the
+// (news::AlertQueue), sends each to every subscription of its category through the
 // pipeline (fanout/pipeline.h), and records progress durably (store/delivery_store.h).
 //
 //   enqueue(id) → [engine thread] begin delivery → StoreSource: shards of the site store's
@@ -44,7 +44,7 @@
 
 #include "common/clock.h"
 #include "fanout/pipeline.h"
-#include "newsroom/alert_queue.h"
+#include "news/alert_queue.h"
 #include "store/delivery_store.h"
 #include "store/error.h"
 #include "store/site_store.h"
@@ -121,7 +121,7 @@ struct EngineConfig {
   PipelineOptions pipeline;
 };
 
-class FanoutEngine final : public newsroom::AlertQueue {
+class FanoutEngine final : public news::AlertQueue {
  public:
   // Errors: a one-line reason (a configuration value out of range).
   static tl::expected<std::unique_ptr<FanoutEngine>, std::string> create(EngineConfig config,
