@@ -140,6 +140,7 @@ void add_fanout_file_command(CLI::App& app) {
     bool broadcast_key = false;
     std::string http_client = "builtin";
     std::size_t pipeline = 8;
+    std::string ca_file;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -177,6 +178,9 @@ void add_fanout_file_command(CLI::App& app) {
                   "HTTP/1.1 requests at once on one connection to a cleartext push service "
                   "(built-in client; 1: no pipelining)")
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--ca-file", args->ca_file,
+                  "PEM file of CA certificates to trust for https:// push services, besides the "
+                  "system's (a private push service, a test server)");
   cmd->callback([args] {
     const json::object vapid = parse_object(read_text_file(args->vapid, 1 << 16), args->vapid);
     auto key = webpush::P256KeyPair::from_private_base64url(
@@ -193,6 +197,12 @@ void add_fanout_file_command(CLI::App& app) {
     auto hosts = webpush::PushHostPolicy::create(args->push_hosts);
     if (!hosts) throw CommandError("--push-host: " + hosts.error().message);
     const std::string payload_text = read_text_file(args->payload, webpush::kMaxPlaintextSize);
+    std::shared_ptr<const fanout::CaCertificates> extra_ca;
+    if (!args->ca_file.empty()) {
+      auto ca = fanout::load_ca_file(args->ca_file);
+      if (!ca) throw CommandError("--ca-file: " + ca.error());
+      extra_ca = std::move(*ca);
+    }
 
     fanout::Message message;
     message.payload.assign(payload_text.begin(), payload_text.end());
@@ -211,6 +221,7 @@ void add_fanout_file_command(CLI::App& app) {
     options.per_broadcast_key = args->broadcast_key;
     options.builtin_http1 = args->http_client == "builtin";
     options.http1_pipeline_depth = args->pipeline;
+    options.extra_ca = std::move(extra_ca);
 
     const auto wall0 = SteadyClock::now();
     const double cpu0 = cpu_seconds();

@@ -276,6 +276,11 @@ void run_serve(const ServeFlags& flags) {
   engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth =
       static_cast<std::size_t>(config.fanout.http1_pipeline);
+  if (!config.fanout.ca_file.empty()) {
+    auto ca = fanout::load_ca_file(config.fanout.ca_file);
+    if (!ca) throw CommandError("fanout.ca_file: " + ca.error());
+    engine_config.pipeline.extra_ca = std::move(*ca);
+  }
   auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
   if (!engine) throw CommandError("fan-out: " + engine.error());
   fanout::FanoutEngine& alert_queue = **engine;

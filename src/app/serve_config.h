@@ -53,6 +53,9 @@ struct FanoutConfig {
   // Cleartext (http://) push services, such as Flashwire's own: requests at once on one
   // HTTP/1.1 connection (1: no pipelining).
   int http1_pipeline = 8;
+  // PEM file of CA certificates trusted for HTTPS push services besides the system's (a
+  // private push service); empty: the system store only.
+  std::string ca_file;
 };
 
 struct ServeConfig {

@@ -29,6 +29,8 @@ Outcome classify_transport(TransportFailure failure) {
       return {OutcomeKind::kRetry, "timeout", std::nullopt};
     case TransportFailure::kBroken:
       return {OutcomeKind::kRetry, "connection_broken", std::nullopt};
+    case TransportFailure::kTls:
+      return {OutcomeKind::kFailed, "tls_error", std::nullopt};
   }
   return {OutcomeKind::kRetry, "transport", std::nullopt};
 }

@@ -11,6 +11,8 @@
 //   400, 413, other 4xx  failed for this message; the reason is "http_<status>"
 //   no answer            transport: connection refused or reset, timeout: retry; repeated
 //                        connection failures open the origin's circuit breaker
+//   bad certificate      failed as "tls_error", not retried: it does not fix itself, and the
+//                        sender stops contacting that origin (like a rejected VAPID key)
 //
 // Pure functions and one small class; no I/O. Thread safety: CircuitBreaker is used by one
 // thread at a time; the functions are safe anywhere.
@@ -43,6 +45,7 @@ enum class TransportFailure : std::uint8_t {
   kConnect,  // refused, unreachable, TLS handshake failed, name not resolved
   kTimeout,  // no complete answer in time
   kBroken,   // connection reset or closed mid-request, nothing or garbage received
+  kTls,      // the service's certificate does not verify (untrusted, expired, wrong name)
 };
 Outcome classify_transport(TransportFailure failure);
 

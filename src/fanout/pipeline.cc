@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <array>
 #include <boost/url/parse.hpp>
 #include <chrono>
@@ -59,23 +60,27 @@ struct RunShared {
   std::mutex source_mutex;  // one claim at a time: sources need not be thread-safe
   std::mutex sink_mutex;    // likewise for the sink
   std::mutex mutex;         // guards everything below
-  std::set<std::string, std::less<>> rejected_origins;
+  // Origins no longer contacted, and the reason their messages fail with.
+  std::map<std::string, std::string, std::less<>> rejected_origins;
   std::atomic<bool> any_rejected{false};
   std::atomic<bool> stop{false};  // a source or sink failure
   std::string error;
   store::DeliveryCounts counts;
   std::uint64_t messages = 0;
 
-  bool is_rejected(const std::string& origin) {
-    if (!any_rejected.load(std::memory_order_relaxed)) return false;
+  // The reason an origin was rejected for, if it was.
+  std::optional<std::string> rejected_reason(const std::string& origin) {
+    if (!any_rejected.load(std::memory_order_relaxed)) return std::nullopt;
     std::lock_guard lock(mutex);
-    return rejected_origins.contains(origin);
+    const auto found = rejected_origins.find(origin);
+    if (found == rejected_origins.end()) return std::nullopt;
+    return found->second;
   }
   // True the first time an origin is rejected.
-  bool reject(const std::string& origin) {
+  bool reject(const std::string& origin, const std::string& reason) {
     std::lock_guard lock(mutex);
     any_rejected = true;
-    return rejected_origins.insert(origin).second;
+    return rejected_origins.emplace(origin, reason).second;
   }
   void fail(std::string why) {
     std::lock_guard lock(mutex);
@@ -117,10 +122,21 @@ struct Slot {
   webpush::Bytes body;
   std::shared_ptr<curl_slist> headers;  // shared with the origin's cache while it is current
   std::string retry_after;
+  char error[CURL_ERROR_SIZE] = {};  // libcurl's words for a failed transfer
+  std::size_t body_read = 0;          // bytes of `body` handed to libcurl so far
+  bool rewind_asked = false;          // libcurl wanted to send the body again (refused)
   ~Slot() {
     if (easy != nullptr) curl_easy_cleanup(easy);
   }
 };
+
+// The request body, handed to libcurl as it asks for it.
+std::size_t read_body(char* buffer, std::size_t size, std::size_t count, void* user);
+// libcurl asks to rewind the body only to send the request again on its own, which it does
+// after a transfer on a reused connection ended with no answer byte — also for HTTP/2 streams
+// the server had processed (docs/fanout.md, "Each message once"). Refused: the transfer fails
+// instead, and the pipeline decides (an attempt, retried with backoff like any broken one).
+int refuse_rewind(void* user, curl_off_t, int);
 
 std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
 
@@ -137,14 +153,22 @@ std::size_t capture_retry_after(char* data, std::size_t size, std::size_t count,
   return n;
 }
 
+// libcurl's hook on every new TLS context: the extra CA certificates join the system's.
+CURLcode add_extra_ca(CURL*, void* ssl_ctx, void* user) {
+  static_cast<const CaCertificates*>(user)->add_to(static_cast<SSL_CTX*>(ssl_ctx));
+  return CURLE_OK;
+}
+
 std::optional<TransportFailure> transport_failure(CURLcode code) {
   switch (code) {
     case CURLE_OK:
       return std::nullopt;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return TransportFailure::kTls;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
       return TransportFailure::kConnect;
     case CURLE_OPERATION_TIMEDOUT:
       return TransportFailure::kTimeout;
@@ -237,11 +261,20 @@ class Sender {
   void configure(Slot& slot) {
     CURL* e = slot.easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, &slot);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, slot.error);
+    if (run_.options.extra_ca) {
+      curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &add_extra_ca);
+      curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, run_.options.extra_ca.get());
+    }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
     curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &read_body);
+    curl_easy_setopt(e, CURLOPT_READDATA, &slot);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &refuse_rewind);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, &slot);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(run_.options.request_timeout.count()));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -327,8 +360,8 @@ class Sender {
       complete(job, {OutcomeKind::kFailed, "expired", std::nullopt});
       return;
     }
-    if (run_.is_rejected(job.origin)) {
-      complete(job, {OutcomeKind::kFailed, "vapid_rejected", std::nullopt});
+    if (auto reason = run_.rejected_reason(job.origin)) {
+      complete(job, {OutcomeKind::kFailed, std::move(*reason), std::nullopt});
       return;
     }
     std::size_t& origin_in_flight = origin_in_flight_[job.origin];
@@ -393,6 +426,7 @@ class Sender {
     slot->http1 = false;
     slot->body = std::move(*body);
     slot->retry_after.clear();
+    slot->error[0] = '\0';
     slot->headers = headers->list;
     curl_slist* h = slot->headers.get();
     curl_easy_setopt(slot->easy, CURLOPT_URL, target.endpoint.c_str());
@@ -401,8 +435,10 @@ class Sender {
     // request's whole answer: every other request to the origin would queue behind it.
     curl_easy_setopt(slot->easy, CURLOPT_PIPEWAIT, job.origin.starts_with("https:") ? 1L : 0L);
     curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(slot->body.size()));
-    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, slot->body.data());
+    slot->body_read = 0;
+    slot->rewind_asked = false;
+    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(slot->body.size()));
     ++origin_in_flight;
     slot->job = std::move(job);
     curl_multi_add_handle(multi_, slot->easy);
@@ -513,6 +549,18 @@ class Sender {
     release_origin(job.origin);
 
     Breaker& breaker = breakers_.at(job.origin);
+    if (failure == TransportFailure::kTls) {
+      // Not the breaker's business: no amount of waiting makes a certificate verify.
+      if (run_.reject(job.origin, "tls_error")) {
+        std::lock_guard lock(run_.sink_mutex);
+        run_.sink.problem("push service " + job.origin + ": TLS certificate check failed (" +
+                          std::string(slot.error) +
+                          "); no more messages are sent to it. A private push service's CA " +
+                          "goes in [fanout] ca_file (flashwire fanout --ca-file).");
+      }
+      complete(job, classify_transport(*failure));
+      return;
+    }
     if (failure) {
       breaker.record_failure(SteadyClock::now());
       complete(job, classify_transport(*failure));
@@ -555,7 +603,7 @@ class Sender {
         break;
       }
       case OutcomeKind::kRejected:
-        if (run_.reject(job.origin)) {
+        if (run_.reject(job.origin, "vapid_rejected")) {
           std::lock_guard lock(run_.sink_mutex);
           run_.sink.problem("push service " + job.origin + " rejected our VAPID credentials (" +
                             outcome.reason + "); no more messages are sent to it. Check the " +
@@ -639,6 +687,19 @@ class Sender {
   std::map<std::string, OriginHeaders, std::less<>> headers_;
   bool source_done_ = false;
 };
+
+std::size_t read_body(char* buffer, std::size_t size, std::size_t count, void* user) {
+  Slot& slot = *static_cast<Slot*>(user);
+  const std::size_t n = std::min(size * count, slot.body.size() - slot.body_read);
+  std::memcpy(buffer, slot.body.data() + slot.body_read, n);
+  slot.body_read += n;
+  return n;
+}
+
+int refuse_rewind(void* user, curl_off_t, int) {
+  static_cast<Slot*>(user)->rewind_asked = true;
+  return CURL_SEEKFUNC_CANTSEEK;
+}
 
 }  // namespace
 
