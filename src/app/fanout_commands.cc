@@ -141,6 +141,7 @@ void add_fanout_file_command(CLI::App& app) {
     std::string http_client = "builtin";
     std::size_t pipeline = 8;
     std::string ca_file;
+    std::string https_client = "builtin";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -178,6 +179,9 @@ void add_fanout_file_command(CLI::App& app) {
                   "HTTP/1.1 requests at once on one connection to a cleartext push service "
                   "(built-in client; 1: no pipelining)")
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--https-client", args->https_client,
+                  "client for https:// push services: builtin (HTTP/2, default) or curl")
+      ->check(CLI::IsMember({"builtin", "curl"}));
   cmd->add_option("--ca-file", args->ca_file,
                   "PEM file of CA certificates to trust for https:// push services, besides the "
                   "system's (a private push service, a test server)");
@@ -222,6 +226,7 @@ void add_fanout_file_command(CLI::App& app) {
     options.builtin_http1 = args->http_client == "builtin";
     options.http1_pipeline_depth = args->pipeline;
     options.extra_ca = std::move(extra_ca);
+    options.builtin_https = args->https_client == "builtin";
 
     const auto wall0 = SteadyClock::now();
     const double cpu0 = cpu_seconds();

@@ -276,6 +276,7 @@ void run_serve(const ServeFlags& flags) {
   engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth =
       static_cast<std::size_t>(config.fanout.http1_pipeline);
+  engine_config.pipeline.builtin_https = config.fanout.https_client == "builtin";
   if (!config.fanout.ca_file.empty()) {
     auto ca = fanout::load_ca_file(config.fanout.ca_file);
     if (!ca) throw CommandError("fanout.ca_file: " + ca.error());

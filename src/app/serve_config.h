@@ -56,6 +56,8 @@ struct FanoutConfig {
   // PEM file of CA certificates trusted for HTTPS push services besides the system's (a
   // private push service); empty: the system store only.
   std::string ca_file;
+  // https:// push services: "builtin" (HTTP/2 over TLS, fanout/h2_client.h) or "curl".
+  std::string https_client = "builtin";
 };
 
 struct ServeConfig {

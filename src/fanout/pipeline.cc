@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <array>
 #include <boost/url/parse.hpp>
@@ -15,9 +16,12 @@
 #include <queue>
 #include <random>
 #include <set>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <thread>
 
 #include "common/cores.h"
+#include "fanout/h2_client.h"
 #include "fanout/http1_client.h"
 #include "webpush/message.h"
 
@@ -117,7 +121,8 @@ struct LaterFirst {
 // its connection cache and nothing is allocated per message beyond the body and headers.
 struct Slot {
   CURL* easy = nullptr;
-  bool http1 = false;  // in flight on the built-in HTTP/1.1 client, not libcurl
+  enum class Via : std::uint8_t { kCurl, kHttp1, kH2 };
+  Via via = Via::kCurl;  // the client carrying the request in flight
   Job job;
   webpush::Bytes body;
   std::shared_ptr<curl_slist> headers;  // shared with the origin's cache while it is current
@@ -217,6 +222,23 @@ class Sender {
         http1_(Http1Client::Options{std::max(1L, per_origin_connections),
                                     run.options.http1_pipeline_depth, run.options.request_timeout,
                                     run.options.connect_timeout}) {
+    auto h2 = H2Client::create(H2Client::Options{
+        std::clamp(per_origin_connections, 1L, 4L), 128, run.options.request_timeout,
+        run.options.connect_timeout, 5, run.options.extra_ca});
+    if (h2) {
+      h2_ = std::move(*h2);
+    } else {
+      init_error_ = "HTTPS client: " + h2.error();
+    }
+    // One descriptor for both built-in clients, to wait on them together (and beside libcurl).
+    wait_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (wait_fd_ < 0) init_error_ = "epoll_create1 failed";
+    for (const int fd : {http1_.wait_fd(), h2_ ? h2_->wait_fd() : -1}) {
+      if (fd < 0 || wait_fd_ < 0) continue;
+      epoll_event event{};
+      event.events = EPOLLIN;
+      epoll_ctl(wait_fd_, EPOLL_CTL_ADD, fd, &event);
+    }
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, per_origin_connections));
@@ -232,15 +254,20 @@ class Sender {
     for (Slot& slot : slots_) {
       if (slot.easy != nullptr && busy(slot)) {
         // Abandoned (cancel or stop): no longer in flight, as the live gauge must say.
-        if (!slot.http1) curl_multi_remove_handle(multi_, slot.easy);
+        if (slot.via == Slot::Via::kCurl) curl_multi_remove_handle(multi_, slot.easy);
         bump(&LiveCounters::in_flight, run_.live, -1);
       }
     }
     slots_.clear();  // easy handles before the multi handle
     curl_multi_cleanup(multi_);
+    if (wait_fd_ >= 0) ::close(wait_fd_);
   }
 
   void run() {
+    if (!init_error_.empty()) {
+      run_.fail(init_error_);
+      return;
+    }
     while (true) {
       if (run_.cancel.load() || run_.stop.load()) break;
       const TimePoint now = SteadyClock::now();
@@ -411,7 +438,7 @@ class Sender {
       request.append(reinterpret_cast<const char*>(body->data()), body->size());
       Slot* slot = free_.back();
       free_.pop_back();
-      slot->http1 = true;
+      slot->via = Slot::Via::kHttp1;
       ++origin_in_flight;
       const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
       http1_.submit(tag, job.origin, std::move(request), now);
@@ -421,9 +448,27 @@ class Sender {
       return;
     }
 
+    if (use_h2(job.origin)) {
+      auto path = request_target(target.endpoint, job.origin);
+      if (!path) {
+        complete(job, {OutcomeKind::kFailed, "invalid_endpoint", std::nullopt});
+        return;
+      }
+      Slot* slot = free_.back();
+      free_.pop_back();
+      slot->via = Slot::Via::kH2;
+      ++origin_in_flight;
+      const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
+      h2_->submit(tag, job.origin, std::move(*path), headers->h2, std::move(*body), now);
+      slot->job = std::move(job);
+      bump(&LiveCounters::requests, run_.live);
+      bump(&LiveCounters::in_flight, run_.live);
+      return;
+    }
+
     Slot* slot = free_.back();
     free_.pop_back();
-    slot->http1 = false;
+    slot->via = Slot::Via::kCurl;
     slot->body = std::move(*body);
     slot->retry_after.clear();
     slot->error[0] = '\0';
@@ -487,7 +532,29 @@ class Sender {
       }
       cached.raw.append("User-Agent: flashwire\r\n");
     }
+    if (use_h2(origin)) {
+      // The same fields for HTTP/2: lower-case names; nghttp2's HPACK encoder indexes the ones
+      // that repeat, so after the first request they cost a byte or two each.
+      auto fields = std::make_shared<H2Client::HeaderList>();
+      for (curl_slist* item = h; item != nullptr; item = item->next) {
+        const std::string_view line(item->data);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || colon + 1 >= line.size()) continue;  // "Expect:"
+        std::string name(line.substr(0, colon));
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        fields->emplace_back(std::move(name), std::string(value));
+      }
+      fields->emplace_back("user-agent", "flashwire");
+      cached.h2 = std::move(fields);
+    }
     return &cached;
+  }
+
+  bool use_h2(const std::string& origin) const {
+    return run_.options.builtin_https && h2_ && origin.starts_with("https:");
   }
 
   bool use_http1(const std::string& origin) const {
@@ -507,19 +574,36 @@ class Sender {
       if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
       return;
     }
-    if (curl_active_ == 0) {
+    const bool http1 = http1_.active() > 0;
+    const bool h2 = h2_ && h2_->active() > 0;
+    const bool builtin = http1 || h2;
+    if (curl_active_ == 0 && http1 && !h2) {
       http1_.run(timeout_ms, http1_done_);
       return;
     }
-    // Both kinds in flight: libcurl waits, with the built-in client's descriptor among its own.
-    const bool both = http1_.active() > 0;
-    curl_waitfd extra{http1_.wait_fd(), CURL_WAIT_POLLIN, 0};
-    if (both) http1_.run(0, http1_done_);  // writes what start() queued
-    curl_multi_poll(multi_, both ? &extra : nullptr, both ? 1 : 0, timeout_ms, nullptr);
-    int running = 0;
-    curl_multi_perform(multi_, &running);
-    if (both) http1_.run(0, http1_done_);
+    // The built-in clients write what start() queued, then libcurl or epoll waits for all of
+    // them, with the built-in clients' descriptor among libcurl's own.
+    run_builtin(http1, h2);
+    if (curl_active_ == 0) {
+      if (done_pending()) return;
+      epoll_event event{};
+      epoll_wait(wait_fd_, &event, 1, timeout_ms);
+    } else {
+      curl_waitfd extra{wait_fd_, CURL_WAIT_POLLIN, 0};
+      curl_multi_poll(multi_, builtin ? &extra : nullptr, builtin ? 1 : 0,
+                      done_pending() ? 0 : timeout_ms, nullptr);
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+    }
+    run_builtin(http1, h2);
   }
+
+  void run_builtin(bool http1, bool h2) {
+    if (http1) http1_.run(0, http1_done_);
+    if (h2) h2_->run(0, h2_done_);
+  }
+
+  bool done_pending() const { return !http1_done_.empty() || !h2_done_.empty(); }
 
   void collect() {
     int queued = 0;
@@ -538,6 +622,12 @@ class Sender {
       answered(slots_[done.tag], done.failure, done.status, done.retry_after);
     }
     http1_done_.clear();
+    for (H2Client::Completion& done : h2_done_) {
+      Slot& slot = slots_[done.tag];
+      std::snprintf(slot.error, sizeof slot.error, "%s", done.error.c_str());
+      answered(slot, done.failure, done.status, done.retry_after);
+    }
+    h2_done_.clear();
   }
 
   // One request's end, from either client.
@@ -669,6 +759,10 @@ class Sender {
   std::size_t curl_active_ = 0;  // transfers added to multi_ and not yet done
   Http1Client http1_;
   std::vector<Http1Client::Completion> http1_done_;
+  std::unique_ptr<H2Client> h2_;  // null if it could not be made (init_error_ says why)
+  std::vector<H2Client::Completion> h2_done_;
+  int wait_fd_ = -1;
+  std::string init_error_;
   std::vector<Slot> slots_;
   std::vector<Slot*> free_;
   std::list<OpenShard> open_;  // stable addresses: jobs point at their shard
@@ -680,6 +774,7 @@ class Sender {
   struct OriginHeaders {
     std::shared_ptr<curl_slist> list;
     std::string raw;  // the same headers as HTTP/1.1 bytes, for the built-in client
+    std::shared_ptr<const H2Client::HeaderList> h2;  // and as HTTP/2 fields
     std::int64_t built_at = 0;
     std::string authorization;
     std::int64_t authorization_until = 0;

@@ -122,6 +122,9 @@ struct PipelineOptions {
   // notification tag is the alert id). HTTPS always goes through libcurl.
   bool builtin_http1 = true;
   std::size_t http1_pipeline_depth = 8;
+  // HTTPS push services: the built-in HTTP/2-over-TLS client (fanout/h2_client.h) instead of
+  // libcurl. libcurl 7.88 sends some HTTP/2 requests twice on its own (docs/fanout.md).
+  bool builtin_https = true;
   // HTTPS: CA certificates trusted besides the system's (fanout/tls_trust.h); null: the system
   // store only. A certificate that does not verify fails its messages as "tls_error" and stops
   // all sending to that origin (reported once through ProgressSink::problem).

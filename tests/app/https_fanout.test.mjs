@@ -37,9 +37,6 @@ function run(args, { timeoutMs = 40000 } = {}) {
   });
 }
 
-// libcurl (the https client today) sends some messages twice: see docs/fanout.md.
-const PENDING = 'libcurl re-sends messages the server processed';
-
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 
 // `n` subscriptions on `origin`, /push/<i>; a few key pairs shared between them (the server
@@ -104,35 +101,35 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
     }
   }
 
-  test('20,000 messages: each received once, every body well-formed', { timeout: 60000, todo: PENDING }, async () => {
+  test('20,000 messages: each received once, every body well-formed', { timeout: 60000 }, async () => {
     await fanoutOnce('plain', 20000, {});
   });
 
-  test('429 with Retry-After: retried until accepted, none twice', { timeout: 60000, todo: PENDING }, async () => {
+  test('429 with Retry-After: retried until accepted, none twice', { timeout: 60000 }, async () => {
     const { stats, result } = await fanoutOnce('429', 2000, { rateLimitEvery: 9, retryAfter: 0 });
     assert.ok(stats.faults.rate_limited > 100, JSON.stringify(stats.faults));
     assert.ok(result.retried >= stats.faults.rate_limited, 'each 429 is a retry');
   });
 
-  test('GOAWAY every 150 streams: streams after the last id are sent again, none twice', { timeout: 60000, todo: PENDING }, async () => {
+  test('GOAWAY every 150 streams: streams after the last id are sent again, none twice', { timeout: 60000 }, async () => {
     const { stats } = await fanoutOnce('goaway', 3000, { goawayEvery: 150 });
     assert.ok(stats.faults.goaway >= 10, JSON.stringify(stats.faults));
     assert.ok(stats.sessions > stats.faults.goaway, 'a new connection after each GOAWAY');
   });
 
-  test('RST_STREAM REFUSED_STREAM and ENHANCE_YOUR_CALM: sent again, none twice', { timeout: 60000, todo: PENDING }, async () => {
+  test('RST_STREAM REFUSED_STREAM and ENHANCE_YOUR_CALM: sent again, none twice', { timeout: 60000 }, async () => {
     const { stats } = await fanoutOnce('rst', 2000, { refuseEvery: 23, calmEvery: 31 });
     assert.ok(stats.faults.refused > 50 && stats.faults.calm > 30, JSON.stringify(stats.faults));
   });
 
   // A reset loses the answers in flight: only messages processed on a connection that was then
   // reset may arrive twice (the sender cannot tell), every other exactly once.
-  test('connection resets: everything delivered, only messages whose answer was lost twice', { timeout: 60000, todo: PENDING }, async () => {
+  test('connection resets: everything delivered, only messages whose answer was lost twice', { timeout: 60000 }, async () => {
     const { stats } = await fanoutOnce('reset', 1500, { resetEvery: 97 }, { ambiguousAllowed: true });
     assert.ok(stats.faults.reset >= 10, JSON.stringify(stats.faults));
   });
 
-  test('answers sent before the body was read: accepted once, no stall', { timeout: 60000, todo: PENDING }, async () => {
+  test('answers sent before the body was read: accepted once, no stall', { timeout: 60000 }, async () => {
     const { stats } = await fanoutOnce('early', 3000, { earlyAnswerEvery: 7 });
     assert.ok(stats.faults.early > 300, JSON.stringify(stats.faults));
   });

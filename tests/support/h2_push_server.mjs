@@ -79,6 +79,7 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
   const every = (k, n) => k > 0 && n % k === 0;
   const receive = (p, session) => {
     session.received.push(p);
+    if (session.wasReset) ambiguous.add(p);  // processed, but its answer cannot leave
     const n = (counts.get(p) ?? 0) + 1;
     counts.set(p, n);
     st.received += 1;
@@ -111,6 +112,7 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
     const session = stream.session;
+    if (!session || session.destroyed) return;  // its connection was just reset
     session.streamsSeen += 1;
     const n = ++st.streams;
     const p = headers[HTTP2_HEADER_PATH];
@@ -137,6 +139,7 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
     }
     if (every(faults.resetEvery, n)) {
       st.faults.reset += 1;
+      session.wasReset = true;
       for (const q of session.received) ambiguous.add(q);
       sockets.get(session.socket.remotePort)?.resetAndDestroy();
       return;
