@@ -218,28 +218,36 @@ class Sender {
       : run_(run),
         in_flight_cap_(std::max<std::size_t>(1, in_flight_cap)),
         per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
-        rng_(seed),
-        http1_(Http1Client::Options{std::max(1L, per_origin_connections),
-                                    run.options.http1_pipeline_depth, run.options.request_timeout,
-                                    run.options.connect_timeout}) {
+        rng_(seed) {
+    // Nothing here throws: a client that cannot be made (no descriptors left) is this thread's
+    // error, reported by run() as the run's error.
+    auto http1 = Http1Client::create(Http1Client::Options{
+        std::max(1L, per_origin_connections), run.options.http1_pipeline_depth,
+        run.options.request_timeout, run.options.connect_timeout});
+    if (http1) {
+      http1_ = std::move(*http1);
+    } else {
+      init_error_ = "HTTP/1.1 client: " + http1.error();
+    }
     auto h2 = H2Client::create(H2Client::Options{
         std::clamp(per_origin_connections, 1L, 4L), 128, run.options.request_timeout,
         run.options.connect_timeout, 5, run.options.extra_ca});
     if (h2) {
       h2_ = std::move(*h2);
-    } else {
-      init_error_ = "HTTPS client: " + h2.error();
+    } else if (init_error_.empty()) {
+      init_error_ = "HTTP/2 client: " + h2.error();
     }
     // One descriptor for both built-in clients, to wait on them together (and beside libcurl).
     wait_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (wait_fd_ < 0) init_error_ = "epoll_create1 failed";
-    for (const int fd : {http1_.wait_fd(), h2_ ? h2_->wait_fd() : -1}) {
+    if (wait_fd_ < 0 && init_error_.empty()) init_error_ = "epoll_create1 failed";
+    for (const int fd : {http1_ ? http1_->wait_fd() : -1, h2_ ? h2_->wait_fd() : -1}) {
       if (fd < 0 || wait_fd_ < 0) continue;
       epoll_event event{};
       event.events = EPOLLIN;
       epoll_ctl(wait_fd_, EPOLL_CTL_ADD, fd, &event);
     }
     multi_ = curl_multi_init();
+    if (multi_ == nullptr && init_error_.empty()) init_error_ = "libcurl: no multi handle";
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, per_origin_connections));
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(in_flight_cap_));
@@ -441,7 +449,7 @@ class Sender {
       slot->via = Slot::Via::kHttp1;
       ++origin_in_flight;
       const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
-      http1_.submit(tag, job.origin, std::move(request), now);
+      http1_->submit(tag, job.origin, std::move(request), now);
       slot->job = std::move(job);
       bump(&LiveCounters::requests, run_.live);
       bump(&LiveCounters::in_flight, run_.live);
@@ -574,11 +582,11 @@ class Sender {
       if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
       return;
     }
-    const bool http1 = http1_.active() > 0;
+    const bool http1 = http1_->active() > 0;
     const bool h2 = h2_ && h2_->active() > 0;
     const bool builtin = http1 || h2;
     if (curl_active_ == 0 && http1 && !h2) {
-      http1_.run(timeout_ms, http1_done_);
+      http1_->run(timeout_ms, http1_done_);
       return;
     }
     // The built-in clients write what start() queued, then libcurl or epoll waits for all of
@@ -599,7 +607,7 @@ class Sender {
   }
 
   void run_builtin(bool http1, bool h2) {
-    if (http1) http1_.run(0, http1_done_);
+    if (http1) http1_->run(0, http1_done_);
     if (h2) h2_->run(0, h2_done_);
   }
 
@@ -757,7 +765,7 @@ class Sender {
   webpush::MessageEncryptor encryptor_;
   CURLM* multi_ = nullptr;
   std::size_t curl_active_ = 0;  // transfers added to multi_ and not yet done
-  Http1Client http1_;
+  std::unique_ptr<Http1Client> http1_;  // null if it could not be made (init_error_ says why)
   std::vector<Http1Client::Completion> http1_done_;
   std::unique_ptr<H2Client> h2_;  // null if it could not be made (init_error_ says why)
   std::vector<H2Client::Completion> h2_done_;
@@ -814,12 +822,24 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
 
   std::vector<std::thread> workers;
   std::random_device seed;
-  for (unsigned i = 0; i < threads; ++i) {
+  for (unsigned i = 0; i < threads && !run.stop.load(); ++i) {
     const unsigned s = seed();
-    workers.emplace_back([&run, in_flight, per_origin, connections, s] {
-      Sender sender(run, in_flight, per_origin, connections, s);
-      sender.run();
+    try {
+      workers.emplace_back([&run, in_flight, per_origin, connections, s] {
+      // No exception leaves a sender thread (it would end the process): whatever escapes is
+      // this run's error, and the other threads stop at their next turn.
+      try {
+        Sender sender(run, in_flight, per_origin, connections, s);
+        sender.run();
+      } catch (const std::exception& e) {
+        run.fail(std::string("sender thread: ") + e.what());
+      } catch (...) {
+        run.fail("sender thread: unknown exception");
+      }
     });
+    } catch (const std::system_error& e) {
+      run.fail(std::string("cannot start a sender thread: ") + e.what());
+    }
   }
   for (auto& w : workers) w.join();
 
