@@ -134,13 +134,15 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
     assert.ok(stats.faults.early > 300, JSON.stringify(stats.faults));
   });
 
-  describe('trust', () => {
+  // Both https clients verify the same way.
+  for (const client of ['builtin', 'curl']) describe(`trust (${client})`, () => {
     // Asserts that every message failed as tls_error and the server saw no request.
     async function expectTlsError(server, extraArgs) {
       const subs = path.join(dir, `tls-${server.port}.jsonl`);
       writeSubs(subs, server.origin, 200);
       const r = await run(['fanout', '--subs', subs, '--vapid', vapidFile, '--payload', payloadFile,
-        '--push-host', server.origin, '--ttl', '600', '--concurrency', '32', ...extraArgs]);
+        '--push-host', server.origin, '--ttl', '600', '--concurrency', '32', '--https-client', client,
+        ...extraArgs]);
       assert.equal(r.status, 2, `${r.stdout}${r.stderr}`);
       const result = JSON.parse(r.stdout.trim().split('\n')[0]);
       assert.equal(result.ok, 0);
@@ -171,6 +173,9 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
       }
     });
 
+  });
+
+  describe('--ca-file', () => {
     test('--ca-file that does not exist or holds no certificate is refused up front', { timeout: 30000 }, async () => {
       const subs = path.join(dir, 'ca-missing.jsonl');
       writeSubs(subs, 'https://127.0.0.1:9', 1);
