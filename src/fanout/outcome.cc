@@ -129,6 +129,10 @@ void CircuitBreaker::record_success() {
   cooldown_ = Millis(0);
 }
 
+void CircuitBreaker::record_broken(TimePoint now) {
+  if (trial_in_flight_) record_failure(now);
+}
+
 void CircuitBreaker::record_failure(TimePoint now) {
   trial_in_flight_ = false;
   // Requests sent before the breaker opened still fail after it did: they do not reopen it.

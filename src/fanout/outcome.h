@@ -80,6 +80,10 @@ class CircuitBreaker {
   bool allows(TimePoint now, TimePoint* reopen_at);
   void record_success();
   void record_failure(TimePoint now);
+  // A request lost with its connection after it was sent (kBroken): the origin was reachable,
+  // so this counts only against a half-open breaker's trial. Over HTTP/2 one lost connection
+  // ends a hundred requests at once, which must not read as a hundred failures in a row.
+  void record_broken(TimePoint now);
   bool is_open(TimePoint now) const { return failures_ >= threshold_ && now < open_until_; }
   int times_opened() const { return times_opened_; }
 

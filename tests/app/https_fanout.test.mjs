@@ -125,8 +125,8 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
   // A reset loses the answers in flight: only messages processed on a connection that was then
   // reset may arrive twice (the sender cannot tell), every other exactly once.
   test('connection resets: everything delivered, only messages whose answer was lost twice', { timeout: 60000 }, async () => {
-    const { stats } = await fanoutOnce('reset', 1500, { resetEvery: 97 }, { ambiguousAllowed: true });
-    assert.ok(stats.faults.reset >= 10, JSON.stringify(stats.faults));
+    const { stats } = await fanoutOnce('reset', 1500, { resetEvery: 300 }, { ambiguousAllowed: true });
+    assert.ok(stats.faults.reset >= 3, JSON.stringify(stats.faults));
   });
 
   test('answers sent before the body was read: accepted once, no stall', { timeout: 60000 }, async () => {
