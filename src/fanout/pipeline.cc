@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/cores.h"
+#include "common/error.h"
 #include "fanout/request_headers.h"
 #include "fanout/transport.h"
 #include "webpush/message.h"
@@ -571,7 +572,7 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
         Sender sender(run, in_flight, per_origin, connections, s);
         sender.run();
       } catch (const std::exception& e) {
-        run.fail(std::string("sender thread: ") + e.what());
+        run.fail("sender thread: " + exception_message(e));
       } catch (...) {
         run.fail("sender thread: unknown exception");
       }
