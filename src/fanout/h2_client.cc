@@ -227,8 +227,8 @@ H2Client::Origin& H2Client::origin_for(std::string_view name) {
     origin->port = port;
     in6_addr ip6{};
     in_addr ip4{};
-    origin->host_is_ip = inet_pton(AF_INET, host.c_str(), &ip4) == 1 ||
-                         inet_pton(AF_INET6, host.c_str(), &ip6) == 1;
+    origin->host_is_ip =
+        inet_pton(AF_INET, host.c_str(), &ip4) == 1 || inet_pton(AF_INET6, host.c_str(), &ip6) == 1;
     origin->authority = std::string(name.substr(std::string_view("https://").size()));
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -284,7 +284,8 @@ void H2Client::pump(Origin& origin, TimePoint now) {
       const std::size_t limit = std::min<std::size_t>(
           options_.max_streams,
           nghttp2_session_get_remote_settings(c->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
-      if (c->streams.size() < limit && (best == nullptr || c->streams.size() < best->streams.size())) {
+      if (c->streams.size() < limit &&
+          (best == nullptr || c->streams.size() < best->streams.size())) {
         best = c;
       }
     }
@@ -321,8 +322,8 @@ bool H2Client::open_connection(Origin& origin, TimePoint now) {
   c->origin = &origin;
   c->fd = fd;
   c->connect_deadline = now + options_.connect_timeout;
-  const int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&origin.address),
-                          origin.address_length);
+  const int r =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&origin.address), origin.address_length);
   Connection* raw = c.release();
   origin.connections.push_back(raw);
   epoll_event event{};
@@ -421,8 +422,7 @@ void H2Client::start_stream(Connection& c, std::unique_ptr<Pending> pending) {
   const std::int32_t id =
       nghttp2_submit_request(c.h2, nullptr, nva.data(), nva.size(), &provider, pending.get());
   if (id < 0) {
-    finish(*pending, 0, TransportFailure::kBroken,
-           std::string("HTTP/2: ") + nghttp2_strerror(id));
+    finish(*pending, 0, TransportFailure::kBroken, std::string("HTTP/2: ") + nghttp2_strerror(id));
     return;
   }
   c.streams.emplace(id, std::move(pending));
@@ -434,7 +434,8 @@ void H2Client::flush(Connection& c) {
     const std::uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(c.h2, &data);
     if (n < 0) {
-      close(c, TransportFailure::kBroken, std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(n)));
+      close(c, TransportFailure::kBroken,
+            std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(n)));
       return;
     }
     if (n == 0) break;

@@ -33,10 +33,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <utility>
 #include <vector>
-
-#include <tl/expected.hpp>
 
 #include "fanout/outcome.h"
 #include "fanout/tls_trust.h"

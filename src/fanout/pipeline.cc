@@ -1,11 +1,14 @@
 #include "fanout/pipeline.h"
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
 #include <array>
 #include <boost/url/parse.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -14,8 +17,6 @@
 #include <queue>
 #include <random>
 #include <set>
-#include <sys/epoll.h>
-#include <unistd.h>
 #include <thread>
 
 #include "common/cores.h"
@@ -159,8 +160,10 @@ class Sender {
     // Nothing here throws: a transport that cannot be made (no descriptors left) is this
     // thread's error, reported by run() as the run's error.
     const TransportOptions options{std::max(1L, per_origin_connections),
-                                   run.options.http1_pipeline_depth, in_flight_cap_,
-                                   run.options.request_timeout, run.options.connect_timeout,
+                                   run.options.http1_pipeline_depth,
+                                   in_flight_cap_,
+                                   run.options.request_timeout,
+                                   run.options.connect_timeout,
                                    run.options.extra_ca};
     auto made = [this](tl::expected<std::unique_ptr<Transport>, std::string> t) {
       if (t) return std::move(*t);
@@ -332,8 +335,8 @@ class Sender {
     slot->transport = &transport;
     ++origin_in_flight;
     const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
-    transport.submit({tag, job.origin, target.endpoint, std::move(*path), headers, std::move(*body)},
-                     now);
+    transport.submit(
+        {tag, job.origin, target.endpoint, std::move(*path), headers, std::move(*body)}, now);
     slot->job = std::move(job);
     bump(&LiveCounters::requests, run_.live);
     bump(&LiveCounters::in_flight, run_.live);
@@ -566,17 +569,17 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
     const unsigned s = seed();
     try {
       workers.emplace_back([&run, in_flight, per_origin, connections, s] {
-      // No exception leaves a sender thread (it would end the process): whatever escapes is
-      // this run's error, and the other threads stop at their next turn.
-      try {
-        Sender sender(run, in_flight, per_origin, connections, s);
-        sender.run();
-      } catch (const std::exception& e) {
-        run.fail("sender thread: " + exception_message(e));
-      } catch (...) {
-        run.fail("sender thread: unknown exception");
-      }
-    });
+        // No exception leaves a sender thread (it would end the process): whatever escapes is
+        // this run's error, and the other threads stop at their next turn.
+        try {
+          Sender sender(run, in_flight, per_origin, connections, s);
+          sender.run();
+        } catch (const std::exception& e) {
+          run.fail("sender thread: " + exception_message(e));
+        } catch (...) {
+          run.fail("sender thread: unknown exception");
+        }
+      });
     } catch (const std::system_error& e) {
       run.fail(std::string("cannot start a sender thread: ") + e.what());
     }

@@ -19,8 +19,8 @@ const RequestHeaders* RequestHeaderCache::get(const std::string& origin, std::in
   // Canonical names; HTTP/2 lower-cases them.
   std::vector<std::pair<std::string, std::string>> fields;
   fields.reserve(7);
-  fields.emplace_back(
-      "TTL", std::to_string(message_.zero_ttl ? 0 : message_.deadline_unix - now_unix));
+  fields.emplace_back("TTL",
+                      std::to_string(message_.zero_ttl ? 0 : message_.deadline_unix - now_unix));
   fields.emplace_back("Content-Encoding", "aes128gcm");
   fields.emplace_back("Content-Type", "application/octet-stream");
   fields.emplace_back("Authorization", entry.authorization);

@@ -9,9 +9,8 @@
 
 #include <memory>
 #include <string>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 using X509 = struct x509_st;
 using SSL_CTX = struct ssl_ctx_st;

@@ -85,8 +85,8 @@ struct Easy {
   CURL* easy = nullptr;
   std::uint64_t tag = 0;
   webpush::Bytes body;
-  std::size_t body_read = 0;             // bytes of `body` handed to libcurl so far
-  std::shared_ptr<curl_slist> headers;   // shared with the origin's cache while it is current
+  std::size_t body_read = 0;            // bytes of `body` handed to libcurl so far
+  std::shared_ptr<curl_slist> headers;  // shared with the origin's cache while it is current
   std::string retry_after;
   char error[CURL_ERROR_SIZE] = {};  // libcurl's words for a failed transfer
   ~Easy() {
@@ -189,8 +189,8 @@ class CurlTransport final : public Transport {
   void poll(int timeout_ms, int extra_fd, std::vector<TransportCompletion>& done) override {
     curl_waitfd extra{extra_fd, CURL_WAIT_POLLIN, 0};
     if (!busy_.empty() || extra_fd >= 0) {
-      curl_multi_poll(multi_, extra_fd >= 0 ? &extra : nullptr, extra_fd >= 0 ? 1 : 0,
-                      timeout_ms, nullptr);
+      curl_multi_poll(multi_, extra_fd >= 0 ? &extra : nullptr, extra_fd >= 0 ? 1 : 0, timeout_ms,
+                      nullptr);
     }
     int running = 0;
     curl_multi_perform(multi_, &running);
@@ -271,9 +271,9 @@ tl::expected<std::unique_ptr<Transport>, std::string> make_http1_transport(
 
 tl::expected<std::unique_ptr<Transport>, std::string> make_h2_transport(
     const TransportOptions& options) {
-  auto client = H2Client::create(H2Client::Options{
-      std::clamp(options.connections_per_origin, 1L, 4L), 128, options.request_timeout,
-      options.connect_timeout, 5, options.extra_ca});
+  auto client = H2Client::create(
+      H2Client::Options{std::clamp(options.connections_per_origin, 1L, 4L), 128,
+                        options.request_timeout, options.connect_timeout, 5, options.extra_ca});
   if (!client) return tl::unexpected("HTTP/2 client: " + client.error());
   return std::make_unique<H2Transport>(std::move(*client));
 }

@@ -21,9 +21,8 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "fanout/outcome.h"
 #include "fanout/request_headers.h"

@@ -343,8 +343,8 @@ TEST_F(Http1ClientTest, GarbageAndOversizedAnswersBreakTheRequest) {
     auto o = options(1, 1);
     o.max_response_bytes = 1024;
     auto made = Http1Client::create(o);
-  ASSERT_TRUE(made) << made.error();
-  Http1Client& client = **made;
+    ASSERT_TRUE(made) << made.error();
+    Http1Client& client = **made;
     client.submit(1, server.origin(), request("/a"), now());
     auto done = drive(client, 1);
     ASSERT_TRUE(done[1].failure);
