@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libssl-dev openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libcurl4-openssl-dev libsqlite3-dev sqlite3
+  libcurl4-openssl-dev libnghttp2-dev libsqlite3-dev sqlite3
   # PostgreSQL store: the client library, and the server the store tests start a throwaway
   # cluster of (scripts/pg-test-cluster.sh; no system service is used).
   libpq-dev postgresql-15

@@ -216,6 +216,12 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
   engine_config.pipeline.per_origin_connections = fanout.per_origin_connections;
   engine_config.pipeline.per_broadcast_key = fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth = static_cast<std::size_t>(fanout.http1_pipeline);
+  engine_config.pipeline.builtin_https = fanout.https_client == "builtin";
+  if (!fanout.ca_file.empty()) {
+    auto ca = fanout::load_ca_file(fanout.ca_file);
+    if (!ca) throw CommandError("fanout.ca_file: " + ca.error());
+    engine_config.pipeline.extra_ca = std::move(*ca);
+  }
   return engine_config;
 }
 
