@@ -31,7 +31,7 @@ import {
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TEST_TIMEOUT_MS = 60000;
-const LIGHTHOUSE_TIMEOUT_MS = 600000;
+const LIGHTHOUSE_TIMEOUT_MS = 900000; // four pages, up to three runs each
 const STEP_TIMEOUT_MS = 15000;
 
 const ARTICLE_SLUG = 'harbour-bridge-closed-after-ship-strike';
@@ -426,13 +426,26 @@ describe('Lighthouse (mobile) on the reader pages', () => {
       const port = Number(new URL(browser.wsEndpoint()).port);
       const pages = ['/', `/articles/${ARTICLE_SLUG}`, `/live/${LIVE_SLUG}`, '/search?q=storm'];
       const failures = [];
+      const audit = (pathname) => lighthouse(site.url + pathname, {
+        port, output: 'json', logLevel: 'error', formFactor: 'mobile',
+        onlyCategories: ['performance', 'accessibility', 'best-practices', 'seo'],
+      });
       for (const pathname of pages) {
-        const result = await lighthouse(site.url + pathname, {
-          port, output: 'json', logLevel: 'error', formFactor: 'mobile',
-          onlyCategories: ['performance', 'accessibility', 'best-practices', 'seo'],
-        });
+        const result = await audit(pathname);
         const scores = Object.fromEntries(Object.entries(result.lhr.categories)
           .map(([id, c]) => [id, Math.round(c.score * 100)]));
+        // The performance score is timed on this machine and varies from run to run (other
+        // processes share the cores); Lighthouse's own guidance is the median of several runs.
+        // A first run below the bar is therefore judged by the median of three.
+        if (scores.performance < LIGHTHOUSE_MIN) {
+          const runs = [scores.performance];
+          for (let i = 0; i < 2; ++i) {
+            runs.push(Math.round((await audit(pathname)).lhr.categories.performance.score * 100));
+          }
+          runs.sort((a, b) => a - b);
+          t.diagnostic(`${pathname}: performance over three runs ${runs.join(', ')}`);
+          scores.performance = runs[1];
+        }
         const audits = result.lhr.audits;
         t.diagnostic(`${pathname}: ${JSON.stringify(scores)} LCP ${Math.round(audits['largest-contentful-paint'].numericValue)} ms, ` +
           `CLS ${audits['cumulative-layout-shift'].numericValue.toFixed(3)}, TBT ${Math.round(audits['total-blocking-time'].numericValue)} ms`);
