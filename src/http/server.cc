@@ -180,6 +180,12 @@ Response json_error(Status status, std::string_view code, std::string_view messa
   return json_response(status, boost::json::serialize(body));
 }
 
+Response error_answer(ErrorCode kind, std::string_view message) {
+  const auto status = static_cast<Status>(http_status(kind));
+  if (kind == ErrorCode::kUnavailable) return json_error(status, "storage", "storage unavailable");
+  return json_error(status, error_code_name(kind), message);
+}
+
 Response json_response(Status status, std::string body) {
   Response response(status, 11);
   response.set(boost::beast::http::field::content_type, "application/json");

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <tl/expected.hpp>
 
+#include "common/error.h"
+
 namespace flashwire::http {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -81,6 +83,11 @@ class Handler {
 
 // A JSON error body {"error": code, "message": message} with the given status.
 Response json_error(Status status, std::string_view code, std::string_view message);
+// The answer to a failed call, by the one error model (common/error.h): the status from
+// http_status(kind) and {"error": error_code_name(kind), "message": message}, except that an
+// unavailable dependency answers {"error": "storage", "message": "storage unavailable"} (its
+// detail can name internals; it belongs in the log, not in an answer).
+Response error_answer(ErrorCode kind, std::string_view message);
 // A JSON response with the given body (already serialised).
 Response json_response(Status status, std::string body);
 

@@ -32,15 +32,9 @@ http::Response error(Status status, std::string_view code, std::string_view mess
 http::Response invalid(std::string_view message) {
   return error(Status::bad_request, "invalid_field", message);
 }
-// A failed store call as an answer, its status from the one mapping (common/error.h). Storage
-// trouble is "storage unavailable" whatever the detail (that stays in the store's message).
+// A failed store call as an answer (http::error_answer: the one mapping).
 http::Response store_failure(const store::Error& e) {
-  const flashwire::ErrorCode kind = store::error_kind(e.code);
-  const auto status = static_cast<Status>(flashwire::http_status(kind));
-  if (kind == flashwire::ErrorCode::kUnavailable) {
-    return error(status, "storage", "storage unavailable");
-  }
-  return error(status, flashwire::error_code_name(kind), e.message);
+  return http::error_answer(store::error_kind(e.code), e.message);
 }
 http::Response json_ok(Status status, const json::value& value) {
   return http::json_response(status, json::serialize(value));

@@ -120,6 +120,27 @@ class ServerTest : public ::testing::Test {
   std::thread thread_;
 };
 
+TEST(ErrorAnswer, TakesItsStatusAndCodeFromTheOneMapping) {
+  const struct {
+    ErrorCode kind;
+    Status status;
+    const char* body;
+  } cases[] = {
+      {ErrorCode::kNotFound, Status::not_found, R"({"error":"not_found","message":"no slug x"})"},
+      {ErrorCode::kConflict, Status::conflict, R"({"error":"conflict","message":"no slug x"})"},
+      {ErrorCode::kInvalid, Status::bad_request, R"({"error":"invalid","message":"no slug x"})"},
+      // An unavailable dependency never tells the client its detail.
+      {ErrorCode::kUnavailable, Status::service_unavailable,
+       R"({"error":"storage","message":"storage unavailable"})"},
+  };
+  for (const auto& c : cases) {
+    const Response response = error_answer(c.kind, "no slug x");
+    EXPECT_EQ(response.result(), c.status) << c.body;
+    EXPECT_EQ(response.body(), c.body);
+    EXPECT_EQ(response[boost::beast::http::field::content_type], "application/json");
+  }
+}
+
 TEST_F(ServerTest, WritesResponsesByteForByteAsBeastDoes) {
   for (const std::string path : {"/page", "/reason", "/missing"}) {
     SCOPED_TRACE(path);
