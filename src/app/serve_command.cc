@@ -45,24 +45,9 @@ namespace json = boost::json;
 // Nothing is served until io_context::run(), by which time the target is set.
 struct HandlerSlot final : http::Handler {
   http::Handler* target = nullptr;
-  // Prometheus text for GET /metrics, answered to loopback clients only (operators scrape it
-  // from the same host or through their own proxy; readers never see it).
-  std::function<std::string()> metrics;
   http::Response handle(const http::Request& request,
                         const http::RequestContext& context) override {
-    if (metrics && request.target() == "/metrics" &&
-        request.method() == boost::beast::http::verb::get && is_loopback(context.remote_address)) {
-      http::Response response(http::Status::ok, request.version());
-      response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-      response.set(boost::beast::http::field::cache_control, "no-store");
-      response.body() = metrics();
-      response.prepare_payload();
-      return response;
-    }
     return target->handle(request, context);
-  }
-  static bool is_loopback(const std::string& address) {
-    return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.");
   }
   bool accepts_websocket(const http::Request& request) const override {
     return target->accepts_websocket(request);
@@ -81,6 +66,46 @@ struct HandlerSlot final : http::Handler {
     if (target != nullptr) target->stop_streams();
   }
 };
+
+// GET /metrics (Prometheus text) on the metrics listener ([metrics] listen), apart from the
+// site's port: who may scrape it is decided by where that listener is reachable, never by the
+// peer's address (behind a proxy on the same host every reader would look local).
+struct MetricsHandler final : http::Handler {
+  std::function<std::string()> metrics;
+  http::Response handle(const http::Request& request, const http::RequestContext&) override {
+    const std::string_view target = request.target();
+    if (target.substr(0, target.find('?')) != "/metrics")
+      return http::json_error(http::Status::not_found, "not_found", "only /metrics is here");
+    if (request.method() != boost::beast::http::verb::get &&
+        request.method() != boost::beast::http::verb::head) {
+      auto response =
+          http::json_error(http::Status::method_not_allowed, "method_not_allowed", "use GET");
+      response.set(boost::beast::http::field::allow, "GET, HEAD");
+      return response;
+    }
+    http::Response response(http::Status::ok, request.version());
+    response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
+    response.set(boost::beast::http::field::cache_control, "no-store");
+    response.body() = metrics();
+    return response;
+  }
+  bool accepts_websocket(const http::Request&) const override { return false; }
+  void start_websocket(boost::beast::tcp_stream stream, http::Request) override {
+    boost::beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
+};
+
+// Token changes made from the command line are audited like the newsroom's own changes.
+void audit_cli(store::SiteStore& store, std::string action, std::string detail) {
+  store::AuditEntry entry;
+  entry.at = system_clock().now_seconds();
+  entry.actor = "cli";
+  entry.action = std::move(action);
+  entry.detail = std::move(detail);
+  if (auto appended = store.append_audit(entry); !appended)
+    std::cerr << "warning: audit log: " << appended.error().message << "\n";
+}
 
 void add_config_options(CLI::App& cmd, ServeFlags& flags) {
   cmd.add_option_function<std::string>(
@@ -174,6 +199,9 @@ std::string create_token(store::SiteStore& store, const std::string& name,
                            ? "a token named " + name + " exists"
                            : "store: " + created.error().message);
   }
+  std::string scope_list;
+  for (const auto& scope : scopes) scope_list += (scope_list.empty() ? "" : ",") + scope;
+  audit_cli(store, "token.create", name + ": " + scope_list);
   return secret;
 }
 
@@ -231,7 +259,13 @@ void run_serve(const ServeFlags& flags) {
   raise_open_file_limit();  // one descriptor per connection
   boost::asio::io_context io;
   HandlerSlot slot;
-  http::Server server(io, slot);
+  http::ServerOptions server_options;
+  server_options.trusted_proxies =
+      *http::TrustedProxies::parse(config.http.trusted_proxies,
+                                   config.http.forwarded_header == "forwarded"
+                                       ? http::ForwardedHeader::kForwarded
+                                       : http::ForwardedHeader::kXForwardedFor);
+  http::Server server(io, slot, server_options);
   const auto bound = server.listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
   std::string base_url = config.base_url;
@@ -279,7 +313,20 @@ void run_serve(const ServeFlags& flags) {
   auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
   if (!engine) throw CommandError("fan-out: " + engine.error());
   fanout::FanoutEngine& alert_queue = **engine;
-  slot.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
+  MetricsHandler metrics_handler;
+  metrics_handler.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
+  std::unique_ptr<http::Server> metrics_server;
+  std::string metrics_url;
+  if (!config.metrics.listen.empty()) {
+    metrics_server = std::make_unique<http::Server>(io, metrics_handler);
+    const auto metrics_bound =
+        metrics_server->listen(*http::parse_listen_address(config.metrics.listen));
+    if (!metrics_bound) throw CommandError("metrics.listen: " + metrics_bound.error());
+    const auto& address = metrics_bound->address();
+    metrics_url = "http://" +
+                  (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+                  std::to_string(metrics_bound->port()) + "/metrics";
+  }
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = base_url;
   newsroom::NewsroomApi newsroom_api(
@@ -317,6 +364,7 @@ void run_serve(const ServeFlags& flags) {
 
   std::cout << "Flashwire is serving " << config.site_name << "\n  site:     " << base_url << "/\n";
   std::cout << "  newsroom: " << base_url << "/newsroom\n";
+  if (metrics_server) std::cout << "  metrics:  " << metrics_url << "\n";
   if (push_server)
     std::cout << "  push service: " << config.push_service.public_url
               << "/ (WebSocket and RFC 8030)\n";
@@ -332,6 +380,7 @@ void run_serve(const ServeFlags& flags) {
   signals.async_wait([&](const boost::system::error_code& error, int) {
     if (error) return;
     server.stop();
+    if (metrics_server) metrics_server->stop();
     if (push_server) push_server->stop();
     deadline.expires_after(std::chrono::seconds(2));
     deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
@@ -465,6 +514,7 @@ void add_token_commands(CLI::App& app) {
                              ? "no token named " + *revoke_name
                              : "store: " + revoked.error().message);
     }
+    audit_cli(*store, "token.revoke", *revoke_name);
   });
 }
 
