@@ -49,7 +49,7 @@ struct RequestContext {
   // The client's IP address, e.g. "203.0.113.7", for rate limits and lock-outs: the TCP peer's,
   // or behind a trusted proxy the one it forwarded for (ServerOptions::trusted_proxies).
   std::string remote_address;
-  std::string peer_address;  // the TCP peer's IP address
+  std::string peer_address = {};  // the TCP peer's IP address
 };
 
 class Handler {
