@@ -402,8 +402,9 @@ TEST_F(NewsroomApiTest, ComposesFromAnArticleAndSendsOnlyAfterConfirmation) {
   EXPECT_EQ(store_->recent_audit(1).value().at(0).action, "alert.send");
   EXPECT_EQ(store_->recent_audit(1).value().at(0).detail, "live, audience 1");
 
-  ASSERT_TRUE(store_->record_alert_event(id, store::AlertEvent::kReceived, 1));
-  ASSERT_TRUE(store_->record_alert_event(id, store::AlertEvent::kClicked, 2));
+  const auto reader = store_->find_subscription("https://push.example/1").value()->id;
+  ASSERT_TRUE(store_->record_alert_event(id, reader, store::AlertEvent::kReceived, 1));
+  ASSERT_TRUE(store_->record_alert_event(id, reader, store::AlertEvent::kClicked, 2));
   auto one = parsed(call(bhttp::verb::get, "/api/newsroom/alerts/" + std::to_string(id)));
   EXPECT_EQ(one.at("status"), "sending");
   EXPECT_EQ(one.at("engagement"),
