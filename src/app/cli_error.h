@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <tl/expected.hpp>
 
 namespace flashwire::app {
 
@@ -16,5 +17,13 @@ class CommandError : public std::runtime_error {
  private:
   int exit_code_;
 };
+
+// The value held by `result`, or CommandError("<what>: <message>") for an error whose type has a
+// `message` member (webpush::Error, store::Error).
+template <typename T, typename E>
+T unwrap(tl::expected<T, E> result, const std::string& what) {
+  if (!result) throw CommandError(what + ": " + result.error().message);
+  return std::move(*result);
+}
 
 }  // namespace flashwire::app

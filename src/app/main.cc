@@ -4,11 +4,15 @@
 #include <exception>
 #include <iostream>
 
+#include "app/alert_command.h"
 #include "app/cli_error.h"
-#include "app/fanout_commands.h"
+#include "app/fanout_command.h"
 #include "app/push_service_command.h"
 #include "app/serve_command.h"
-#include "app/webpush_commands.h"
+#include "app/subscriptions_command.h"
+#include "app/token_command.h"
+#include "app/vapid_command.h"
+#include "app/webpush_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Flashwire: a self-hosted breaking-news site and Web Push alert platform"};
@@ -16,12 +20,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "flashwire " FLASHWIRE_VERSION);
 
   flashwire::app::add_serve_command(app);
-  flashwire::app::add_token_commands(app);
-  flashwire::app::add_subscription_commands(app);
-  flashwire::app::add_vapid_commands(app);
-  flashwire::app::add_webpush_commands(app);
+  flashwire::app::add_token_command(app);
+  flashwire::app::add_subscriptions_command(app);
+  flashwire::app::add_vapid_command(app);
+  flashwire::app::add_webpush_command(app);
   flashwire::app::add_push_service_command(app);
-  flashwire::app::add_fanout_commands(app);
+  flashwire::app::add_fanout_command(app);
+  flashwire::app::add_alert_command(app);
 
   try {
     app.parse(argc, argv);

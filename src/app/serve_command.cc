@@ -1,7 +1,6 @@
 #include "app/serve_command.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -13,11 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include "app/cli_error.h"
 #include "app/demo_content.h"
 #include "app/serve_config.h"
+#include "app/site_state.h"
 #include "common/clock.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
@@ -27,14 +29,13 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
-#include "site/push_subscription.h"
+#include "site/live_stream.h"
 #include "site/site_handler.h"
 #include "store/sqlite/sqlite_push_store.h"
-#include "store/sqlite/sqlite_site_store.h"
 #include "webpush/base64url.h"
-#include "webpush/message.h"
 #include "webpush/p256.h"
 #include "webpush/push_hosts.h"
+#include "webpush/vapid.h"
 
 namespace flashwire::app {
 namespace {
@@ -86,7 +87,7 @@ struct MetricsHandler final : http::Handler {
     http::Response response(http::Status::ok, request.version());
     response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
     response.set(boost::beast::http::field::cache_control, "no-store");
-    response.body() = metrics();
+    response.body() = metrics ? metrics() : std::string();
     return response;
   }
   bool accepts_websocket(const http::Request&) const override { return false; }
@@ -95,47 +96,6 @@ struct MetricsHandler final : http::Handler {
     stream.socket().close(ignored);
   }
 };
-
-// Token changes made from the command line are audited like the newsroom's own changes.
-void audit_cli(store::SiteStore& store, std::string action, std::string detail) {
-  store::AuditEntry entry;
-  entry.at = system_clock().now_seconds();
-  entry.actor = "cli";
-  entry.action = std::move(action);
-  entry.detail = std::move(detail);
-  if (auto appended = store.append_audit(entry); !appended)
-    std::cerr << "warning: audit log: " << appended.error().message << "\n";
-}
-
-void add_config_options(CLI::App& cmd, ServeFlags& flags) {
-  cmd.add_option_function<std::string>(
-      "--config", [&flags](const std::string& v) { flags.config_file = v; },
-      "TOML configuration file");
-  cmd.add_option_function<std::string>(
-      "--data", [&flags](const std::string& v) { flags.data_dir = v; },
-      "Data directory (default: data)");
-}
-
-ServeConfig load_config(const ServeFlags& flags) {
-  auto config = load_serve_config(flags);
-  if (!config) throw CommandError("config: " + config.error());
-  return std::move(*config);
-}
-
-std::filesystem::path prepare_data_dir(const std::string& dir) {
-  const std::filesystem::path path(dir);
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) throw CommandError("data directory " + dir + ": " + ec.message());
-  ::chmod(path.c_str(), 0700);  // holds keys
-  return path;
-}
-
-std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data) {
-  auto store = store::open_sqlite_site_store((data / "site.sqlite").string());
-  if (!store) throw CommandError("site store: " + store.error().message);
-  return std::move(*store);
-}
 
 // Writes `text` to `path` with mode 0600, atomically (temporary file, fsync, rename).
 void write_private_file(const std::filesystem::path& path, const std::string& text) {
@@ -176,35 +136,6 @@ webpush::P256KeyPair load_or_create_vapid_key(const std::filesystem::path& data)
   return key;
 }
 
-// Creates a token and returns its secret (shown once).
-std::string create_token(store::SiteStore& store, const std::string& name,
-                         const std::vector<std::string>& scopes) {
-  if (!newsroom::is_valid_token_name(name))
-    throw CommandError("token name must be 1-64 of a-z 0-9 . _ -");
-  if (scopes.empty()) throw CommandError("a token needs at least one --scope");
-  for (const auto& scope : scopes) {
-    if (!newsroom::is_known_scope(scope)) {
-      throw CommandError("unknown scope '" + scope +
-                         "' (known: articles:write, alerts:send, tokens:admin)");
-    }
-  }
-  const std::string secret = newsroom::generate_token_secret();
-  store::ApiToken token;
-  token.name = name;
-  token.secret_hash = newsroom::hash_token_secret(secret);
-  token.scopes = scopes;
-  token.created_at = system_clock().now_seconds();
-  if (auto created = store.create_token(token); !created) {
-    throw CommandError(created.error().code == store::ErrorCode::kConflict
-                           ? "a token named " + name + " exists"
-                           : "store: " + created.error().message);
-  }
-  std::string scope_list;
-  for (const auto& scope : scopes) scope_list += (scope_list.empty() ? "" : ",") + scope;
-  audit_cli(store, "token.create", name + ": " + scope_list);
-  return secret;
-}
-
 std::string apple_app_site_association(const AppLinkConfig& app) {
   if (app.apple_team_id.empty() || app.bundle_id.empty()) return {};
   json::object detail{
@@ -226,64 +157,142 @@ std::string asset_links(const AppLinkConfig& app) {
                    {"target", std::move(target)}}});
 }
 
-void run_serve(const ServeFlags& flags) {
-  const ServeConfig config = load_config(flags);
-  const auto data = prepare_data_dir(config.data_dir);
-  auto store = open_site_store(data);
-  const webpush::P256KeyPair vapid = load_or_create_vapid_key(data);
-  const std::int64_t now = system_clock().now_seconds();
+// What `serve` reads and opens before anything listens.
+struct SiteState {
+  ServeConfig config;
+  std::filesystem::path data;
+  std::unique_ptr<store::SiteStore> store;
+  webpush::P256KeyPair vapid;
+  std::string first_token;  // the editor token this start created, shown once; "" if none
+};
 
-  std::string first_token;
-  auto tokens = store->list_tokens();
-  if (!tokens) throw CommandError("site store: " + tokens.error().message);
-  if (tokens->empty()) {
-    std::vector<std::string> scopes(newsroom::all_scopes().begin(), newsroom::all_scopes().end());
-    first_token = create_token(*store, "editor", scopes);
-  }
-  if (config.demo) {
-    auto count = store->article_count();
-    if (!count) throw CommandError("site store: " + count.error().message);
-    if (*count == 0) {
-      for (const auto& article : demo_articles(now)) {
-        if (auto created = store->create_article(article); !created) {
-          throw CommandError("demo content: " + created.error().message);
-        }
-      }
-    }
-  }
-
-  auto hosts = webpush::PushHostPolicy::create(config.push_hosts);
-  if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
-
-  // Bind first: with --listen …:0 the site's own URL is known only then.
-  raise_open_file_limit();  // one descriptor per connection
+// Everything `serve` runs, in the order it is built. Members are destroyed in reverse: the push
+// server, the newsroom and the handler go before the engine, the server and the io_context.
+struct Services {
+  std::optional<webpush::PushHostPolicy> hosts;
   boost::asio::io_context io;
   HandlerSlot slot;
+  std::unique_ptr<http::Server> server;
+  std::string base_url;
+  std::unique_ptr<site::SiteApi> api;
+  std::unique_ptr<site::SiteHandler> handler;
+  std::unique_ptr<webpush::VapidTokenCache> vapid_tokens;
+  std::unique_ptr<fanout::FanoutEngine> engine;
+  std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
+  std::unique_ptr<site::LiveStream> live_stream;
+  std::unique_ptr<pushservice::PushServer> push_server;
+  // [metrics] listen: GET /metrics on a listener of its own; none when not configured.
+  MetricsHandler metrics_handler;
+  std::unique_ptr<http::Server> metrics_server;
+  std::string metrics_url;
+};
+
+// A site with no tokens gets one editor token with every scope, so the newsroom can be used
+// at all; its secret is returned to be shown once.
+std::string create_first_token(store::SiteStore& store) {
+  auto tokens = store.list_tokens();
+  if (!tokens) throw CommandError("site store: " + tokens.error().message);
+  if (!tokens->empty()) return {};
+  std::vector<std::string> scopes(newsroom::all_scopes().begin(), newsroom::all_scopes().end());
+  return create_token(store, "editor", scopes);
+}
+
+void add_demo_content(store::SiteStore& store, std::int64_t now) {
+  auto count = store.article_count();
+  if (!count) throw CommandError("site store: " + count.error().message);
+  if (*count != 0) return;
+  for (const auto& article : demo_articles(now)) {
+    if (auto created = store.create_article(article); !created) {
+      throw CommandError("demo content: " + created.error().message);
+    }
+  }
+}
+
+// Step 1: configuration, data directory, site store, VAPID key, first token, demo content.
+SiteState open_state(const ServeFlags& flags) {
+  ServeConfig config = load_config(flags);
+  std::filesystem::path data = prepare_data_dir(config.data_dir);
+  auto store = open_site_store(data);
+  webpush::P256KeyPair vapid = load_or_create_vapid_key(data);
+  const std::int64_t now = system_clock().now_seconds();
+  std::string first_token = create_first_token(*store);
+  if (config.demo) add_demo_content(*store, now);
+  return SiteState{std::move(config), std::move(data), std::move(store), std::move(vapid),
+                   std::move(first_token)};
+}
+
+fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
+  const FanoutConfig& fanout = state.config.fanout;
+  fanout::EngineConfig engine_config;
+  engine_config.site_db_path = (state.data / "site.sqlite").string();
+  engine_config.delivery_db_path = (state.data / "delivery.sqlite").string();
+  engine_config.icon_url = base_url + "/assets/icon.svg";
+  engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
+  engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
+  engine_config.pipeline.concurrency = static_cast<std::size_t>(fanout.concurrency);
+  engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
+  engine_config.pipeline.per_origin_connections = fanout.per_origin_connections;
+  engine_config.pipeline.per_broadcast_key = fanout.per_broadcast_key;
+  engine_config.pipeline.http1_pipeline_depth = static_cast<std::size_t>(fanout.http1_pipeline);
+  return engine_config;
+}
+
+// The embedded push service ([push_service] enabled), bound on the same io_context.
+std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& state,
+                                                           boost::asio::io_context& io) {
+  const auto push_data = prepare_data_dir((state.data / "push").string());
+  const auto key = pushservice::load_or_create_endpoint_key(push_data / "endpoint.key");
+  if (!key) throw CommandError(key.error());
+  auto push_store = store::open_sqlite_push_store((push_data / "push.sqlite").string());
+  if (!push_store) throw CommandError("push store: " + push_store.error().message);
+  pushservice::PushServerOptions options;
+  options.service.public_url = state.config.push_service.public_url;
+  options.http.max_body_bytes = options.service.max_body_bytes;
+  auto push_server = std::make_unique<pushservice::PushServer>(
+      io,
+      std::make_unique<pushservice::PushService>(std::move(*push_store), *key, system_clock(),
+                                                 options.service),
+      options);
+  const auto push_bound =
+      push_server->listen(*http::parse_listen_address(state.config.push_service.listen));
+  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error());
+  return push_server;
+}
+
+// Step 2: binds the site's listener (with --listen …:0 the site's own URL is known only then)
+// and builds the site, the fan-out engine, the newsroom and the embedded push service.
+void build_services(SiteState& state, Services& s) {
+  const ServeConfig& config = state.config;
+  auto hosts = webpush::PushHostPolicy::create(config.push_hosts);
+  if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
+  s.hosts.emplace(std::move(*hosts));
+
+  raise_open_file_limit();  // one descriptor per connection
   http::ServerOptions server_options;
   server_options.trusted_proxies =
       *http::TrustedProxies::parse(config.http.trusted_proxies,
                                    config.http.forwarded_header == "forwarded"
                                        ? http::ForwardedHeader::kForwarded
                                        : http::ForwardedHeader::kXForwardedFor);
-  http::Server server(io, slot, server_options);
-  const auto bound = server.listen(*http::parse_listen_address(config.listen));
+  s.server = std::make_unique<http::Server>(s.io, s.slot, server_options);
+  const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
-  std::string base_url = config.base_url;
-  if (base_url == "http://" + config.listen &&
+  s.base_url = config.base_url;
+  if (s.base_url == "http://" + config.listen &&
       bound->port() != http::parse_listen_address(config.listen)->port()) {
-    base_url = "http://" + bound->address().to_string() + ":" + std::to_string(bound->port());
+    s.base_url = "http://" + bound->address().to_string() + ":" + std::to_string(bound->port());
   }
 
   site::SiteApiOptions api_options;
-  api_options.origin = base_url;
-  api_options.vapid_public_key = vapid.public_key().to_base64url();
-  site::SiteApi api(*store, *hosts, system_clock(), api_options);
+  api_options.origin = s.base_url;
+  api_options.vapid_public_key = state.vapid.public_key().to_base64url();
+  s.api = std::make_unique<site::SiteApi>(*state.store, *s.hosts, system_clock(), api_options);
 
   site::SiteInfo info;
   info.name = config.site_name;
   info.description =
       "Breaking news, live events and exclusive reporting from " + config.site_name + ".";
-  info.base_url = base_url;
+  info.base_url = s.base_url;
   info.asset_version = site::assets_version();  // ?v=… on asset URLs: cached as immutable
   info.vapid_public_key = api_options.vapid_public_key;
   site::WellKnownFiles well_known;
@@ -294,99 +303,98 @@ void run_serve(const ServeFlags& flags) {
     well_known.apple_app_site_association = apple_app_site_association(*config.app);
     well_known.assetlinks = asset_links(*config.app);
   }
-  site::SiteHandler handler(*store, api, info, well_known);
+  s.handler = std::make_unique<site::SiteHandler>(*state.store, *s.api, info, well_known);
+
   // Alerts editors confirm are sent by the fan-out engine, on threads of its own.
-  auto vapid_tokens = webpush::VapidTokenCache::create(vapid, config.vapid_subject, system_clock());
+  auto vapid_tokens =
+      webpush::VapidTokenCache::create(state.vapid, config.vapid_subject, system_clock());
   if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
-  fanout::EngineConfig engine_config;
-  engine_config.site_db_path = (data / "site.sqlite").string();
-  engine_config.delivery_db_path = (data / "delivery.sqlite").string();
-  engine_config.icon_url = base_url + "/assets/icon.svg";
-  engine_config.shard_size = static_cast<std::size_t>(config.fanout.shard_size);
-  engine_config.pipeline.threads = static_cast<unsigned>(config.fanout.threads);
-  engine_config.pipeline.concurrency = static_cast<std::size_t>(config.fanout.concurrency);
-  engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
-  engine_config.pipeline.per_origin_connections = config.fanout.per_origin_connections;
-  engine_config.pipeline.per_broadcast_key = config.fanout.per_broadcast_key;
-  engine_config.pipeline.http1_pipeline_depth =
-      static_cast<std::size_t>(config.fanout.http1_pipeline);
-  auto engine = fanout::FanoutEngine::create(engine_config, **vapid_tokens, *hosts, system_clock());
+  s.vapid_tokens = std::move(*vapid_tokens);
+  auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), *s.vapid_tokens,
+                                             *s.hosts, system_clock());
   if (!engine) throw CommandError("fan-out: " + engine.error());
-  fanout::FanoutEngine& alert_queue = **engine;
-  MetricsHandler metrics_handler;
-  metrics_handler.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
-  std::unique_ptr<http::Server> metrics_server;
-  std::string metrics_url;
-  if (!config.metrics.listen.empty()) {
-    metrics_server = std::make_unique<http::Server>(io, metrics_handler);
-    const auto metrics_bound =
-        metrics_server->listen(*http::parse_listen_address(config.metrics.listen));
-    if (!metrics_bound) throw CommandError("metrics.listen: " + metrics_bound.error());
-    const auto& address = metrics_bound->address();
-    metrics_url = "http://" +
-                  (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-                  std::to_string(metrics_bound->port()) + "/metrics";
-  }
+  s.engine = std::move(*engine);
+
   newsroom::NewsroomApiOptions newsroom_options;
-  newsroom_options.origin = base_url;
-  newsroom::NewsroomApi newsroom_api(
-      *store, system_clock(), alert_queue, [&handler] { handler.invalidate_pages(); },
+  newsroom_options.origin = s.base_url;
+  site::SiteHandler& handler = *s.handler;
+  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(
+      *state.store, system_clock(), *s.engine, [&handler] { handler.invalidate_pages(); },
       newsroom_options);
-  handler.set_newsroom(&newsroom_api);
   // Live events: readers' event streams, fed by the updates editors post.
-  site::LiveStream live_stream;
-  handler.set_live_stream(&live_stream);
-  newsroom_api.set_on_live_update(
+  s.live_stream = std::make_unique<site::LiveStream>();
+
+  if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
+
+  if (!config.metrics.listen.empty()) {
+    s.metrics_server = std::make_unique<http::Server>(s.io, s.metrics_handler);
+    const auto bound_metrics =
+        s.metrics_server->listen(*http::parse_listen_address(config.metrics.listen));
+    if (!bound_metrics) throw CommandError("metrics.listen: " + bound_metrics.error());
+    const auto& address = bound_metrics->address();
+    s.metrics_url = "http://" +
+                    (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) +
+                    ":" + std::to_string(bound_metrics->port()) + "/metrics";
+  }
+}
+
+// Step 3: who answers what — /metrics, the newsroom and live events behind the site handler.
+void wire_routes(Services& s) {
+  fanout::FanoutEngine& alert_queue = *s.engine;
+  s.metrics_handler.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
+  site::SiteHandler& handler = *s.handler;
+  handler.set_newsroom(s.newsroom_api.get());
+  handler.set_live_stream(s.live_stream.get());
+  s.newsroom_api->set_on_live_update(
       [&handler](const store::Article& event, const store::LiveUpdate& update) {
         handler.live_update_posted(event, update);
       });
-  slot.target = &handler;
+  s.slot.target = &handler;
+}
 
-  std::unique_ptr<pushservice::PushServer> push_server;
-  if (config.push_service.enabled) {
-    const auto push_data = prepare_data_dir((data / "push").string());
-    const auto key = pushservice::load_or_create_endpoint_key(push_data / "endpoint.key");
-    if (!key) throw CommandError(key.error());
-    auto push_store = store::open_sqlite_push_store((push_data / "push.sqlite").string());
-    if (!push_store) throw CommandError("push store: " + push_store.error().message);
-    pushservice::PushServerOptions options;
-    options.service.public_url = config.push_service.public_url;
-    options.http.max_body_bytes = options.service.max_body_bytes;
-    push_server = std::make_unique<pushservice::PushServer>(
-        io,
-        std::make_unique<pushservice::PushService>(std::move(*push_store), *key, system_clock(),
-                                                   options.service),
-        options);
-    const auto push_bound =
-        push_server->listen(*http::parse_listen_address(config.push_service.listen));
-    if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error());
-  }
-
-  std::cout << "Flashwire is serving " << config.site_name << "\n  site:     " << base_url << "/\n";
-  std::cout << "  newsroom: " << base_url << "/newsroom\n";
-  if (metrics_server) std::cout << "  metrics:  " << metrics_url << "\n";
-  if (push_server)
-    std::cout << "  push service: " << config.push_service.public_url
+void print_banner(const SiteState& state, const Services& s) {
+  std::cout << "Flashwire is serving " << state.config.site_name << "\n  site:     " << s.base_url
+            << "/\n";
+  std::cout << "  newsroom: " << s.base_url << "/newsroom\n";
+  if (s.metrics_server) std::cout << "  metrics:  " << s.metrics_url << "\n";
+  if (s.push_server)
+    std::cout << "  push service: " << state.config.push_service.public_url
               << "/ (WebSocket and RFC 8030)\n";
-  if (!first_token.empty()) {
-    std::cout << "  editor token (shown once, keep it safe): " << first_token << "\n";
+  if (!state.first_token.empty()) {
+    std::cout << "  editor token (shown once, keep it safe): " << state.first_token << "\n";
   }
   std::cout << std::flush;
-  if (auto started = alert_queue.start(); !started)
-    throw CommandError("fan-out: " + started.error());
+}
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  boost::asio::steady_timer deadline(io);
+// Step 4: starts the engine and serves until SIGINT or SIGTERM; then stops accepting and gives
+// in-flight requests a moment before leaving the loop.
+void run(const SiteState& state, Services& s) {
+  print_banner(state, s);
+  if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
+
+  boost::asio::signal_set signals(s.io, SIGINT, SIGTERM);
+  boost::asio::steady_timer deadline(s.io);
   signals.async_wait([&](const boost::system::error_code& error, int) {
     if (error) return;
-    server.stop();
-    if (metrics_server) metrics_server->stop();
-    if (push_server) push_server->stop();
+    s.server->stop();
+    if (s.metrics_server) s.metrics_server->stop();
+    if (s.push_server) s.push_server->stop();
     deadline.expires_after(std::chrono::seconds(2));
-    deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+    deadline.async_wait([&](const boost::system::error_code&) { s.io.stop(); });
   });
-  io.run();
-  alert_queue.stop();  // an unfinished alert resumes on next start
+  s.io.run();
+}
+
+// Step 5: an unfinished alert keeps its durable progress and resumes on next start.
+void shut_down(Services& s) { s.engine->stop(); }
+
+void run_serve(const ServeFlags& flags) {
+  SiteState state = open_state(flags);
+  Services services;
+  build_services(state, services);
+  wire_routes(services);
+  run(state, services);
+  shut_down(services);
 }
 
 }  // namespace
@@ -404,118 +412,6 @@ void add_serve_command(CLI::App& app) {
       "Public origin of the site (default: http://<listen>)");
   cmd->add_flag("--no-demo", flags->no_demo, "Do not add demo articles to an empty site");
   cmd->callback([flags] { run_serve(*flags); });
-}
-
-void add_subscription_commands(CLI::App& app) {
-  auto* subscriptions = app.add_subcommand("subscriptions", "Readers' push subscriptions");
-  subscriptions->require_subcommand(1);
-  auto flags = std::make_shared<ServeFlags>();
-  auto file = std::make_shared<std::string>();
-  auto categories = std::make_shared<std::vector<std::string>>();
-  auto* import = subscriptions->add_subcommand(
-      "import",
-      "Import subscriptions from a file with one PushSubscription JSON per line (e.g. moving "
-      "from another sender); each is checked like the readers' API checks it");
-  add_config_options(*import, *flags);
-  import->add_option("--category", *categories, "breaking, live, exclusive (repeatable)")
-      ->required();
-  import->add_option("file", *file, "JSON lines: {\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}")
-      ->required();
-  import->callback([flags, file, categories] {
-    const ServeConfig config = load_config(*flags);
-  store::CategorySet set = 0;
-  for (const auto& name : *categories) {
-    const auto category = store::parse_category(name);
-    if (!category) throw CommandError("--category: unknown category '" + name + "'");
-    set |= static_cast<store::CategorySet>(*category);
-  }
-  auto hosts = webpush::PushHostPolicy::create(config.push_hosts);
-  if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
-  std::ifstream in(*file);
-  if (!in) throw CommandError("cannot open " + *file + " for reading");
-  auto store = open_site_store(prepare_data_dir(config.data_dir));
-  const std::int64_t now = system_clock().now_seconds();
-  std::uint64_t imported = 0, rejected = 0, line_number = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    boost::system::error_code ec;
-    const json::value v = json::parse(line, ec);
-    tl::expected<site::CheckedSubscription, std::string> checked =
-        ec ? tl::unexpected(std::string("not JSON: ") + ec.message())
-           : site::check_push_subscription(&v, *hosts);
-    if (!checked) {
-      // The line number and the reason only: endpoints and keys are never printed.
-      if (++rejected <= 10)
-        std::cerr << *file << ':' << line_number << ": " << checked.error() << '\n';
-      continue;
-    }
-    store::Subscription sub;
-    sub.endpoint = std::move(checked->endpoint);
-    sub.p256dh = std::move(checked->p256dh);
-    sub.auth = std::move(checked->auth);
-    sub.categories = set;
-    sub.created_at = sub.updated_at = now;
-    if (auto stored = store->upsert_subscription(sub); !stored) {
-      throw CommandError("store (after " + std::to_string(imported) +
-                         " imported): " + stored.error().message);
-    }
-    ++imported;
-  }
-  std::cout << imported << " imported, " << rejected << " rejected" << std::endl;
-  if (rejected > 0) throw CommandError(std::to_string(rejected) + " line(s) rejected", 2);
-});
-}  // namespace flashwire::app
-
-void add_token_commands(CLI::App& app) {
-  auto* token = app.add_subcommand("token", "Editor API tokens");
-  token->require_subcommand(1);
-
-  auto flags = std::make_shared<ServeFlags>();
-  auto name = std::make_shared<std::string>();
-  auto scopes = std::make_shared<std::vector<std::string>>();
-  auto* create = token->add_subcommand("create", "Create a token; prints its secret once");
-  add_config_options(*create, *flags);
-  create->add_option("--name", *name, "Token name, e.g. desk-ana")->required();
-  create->add_option("--scope", *scopes, "articles:write, alerts:send, tokens:admin (repeatable)")
-      ->required();
-  create->callback([flags, name, scopes] {
-    const ServeConfig config = load_config(*flags);
-    auto store = open_site_store(prepare_data_dir(config.data_dir));
-    std::cout << create_token(*store, *name, *scopes) << std::endl;
-  });
-
-  auto list_flags = std::make_shared<ServeFlags>();
-  auto* list = token->add_subcommand("list", "List tokens (names and scopes, never secrets)");
-  add_config_options(*list, *list_flags);
-  list->callback([list_flags] {
-    const ServeConfig config = load_config(*list_flags);
-    auto store = open_site_store(prepare_data_dir(config.data_dir));
-    auto tokens = store->list_tokens();
-    if (!tokens) throw CommandError("store: " + tokens.error().message);
-    for (const auto& t : *tokens) {
-      std::cout << t.name << '\t';
-      for (std::size_t i = 0; i < t.scopes.size(); ++i) std::cout << (i ? "," : "") << t.scopes[i];
-      std::cout << (t.revoked ? "\trevoked" : "") << '\n';
-    }
-  });
-
-  auto revoke_flags = std::make_shared<ServeFlags>();
-  auto revoke_name = std::make_shared<std::string>();
-  auto* revoke = token->add_subcommand("revoke", "Revoke a token");
-  add_config_options(*revoke, *revoke_flags);
-  revoke->add_option("--name", *revoke_name, "Token name")->required();
-  revoke->callback([revoke_flags, revoke_name] {
-    const ServeConfig config = load_config(*revoke_flags);
-    auto store = open_site_store(prepare_data_dir(config.data_dir));
-    if (auto revoked = store->revoke_token(*revoke_name); !revoked) {
-      throw CommandError(revoked.error().code == store::ErrorCode::kNotFound
-                             ? "no token named " + *revoke_name
-                             : "store: " + revoked.error().message);
-    }
-    audit_cli(*store, "token.revoke", *revoke_name);
-  });
 }
 
 }  // namespace flashwire::app

@@ -1,5 +1,5 @@
-// `flashwire serve` (the news site, with the push service inside when configured) and
-// `flashwire token …` (editor API tokens), `flashwire subscriptions import`.
+// `flashwire serve`: the news site, the newsroom and the fan-out engine behind it, with the push
+// service inside when configured. Runs in the foreground until SIGINT or SIGTERM.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,7 +7,5 @@
 namespace flashwire::app {
 
 void add_serve_command(CLI::App& app);
-void add_token_commands(CLI::App& app);
-void add_subscription_commands(CLI::App& app);
 
 }  // namespace flashwire::app

@@ -222,6 +222,16 @@ describe('flashwire fanout (subscriptions from a file)', () => {
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr, /^flashwire: \S*malformed\.jsonl:2: not a PushSubscription[^\n]*\n$/);
 
+    // A bad line far behind the first shard: the whole file is checked before the first request,
+    // so the shards before it are not sent either.
+    const late = path.join(dir, 'malformed-late.jsonl');
+    fs.writeFileSync(late, subs.map(subscriptionLine).join('\n') + '\nnot json\n');
+    const lateBad = await run(['fanout', '--subs', late, '--shard-size', '1', ...base]);
+    assert.equal(lateBad.status, 1);
+    assert.equal(lateBad.stdout, '');
+    assert.match(lateBad.stderr,
+      new RegExp(`^flashwire: \\S*malformed-late\\.jsonl:${subs.length + 1}: not a PushSubscription[^\\n]*\\n$`));
+
     const other = await run(['vapid', 'generate']);
     const mismatched = path.join(dir, 'vapid-mismatch.json');
     fs.writeFileSync(mismatched, JSON.stringify({ ...vapid, publicKey: JSON.parse(other.stdout).publicKey }));

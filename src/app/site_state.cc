@@ -1,0 +1,82 @@
+#include "app/site_state.h"
+
+#include <sys/stat.h>
+
+#include <iostream>
+
+#include "app/cli_error.h"
+#include "common/clock.h"
+#include "newsroom/api_tokens.h"
+#include "store/sqlite/sqlite_site_store.h"
+
+namespace flashwire::app {
+
+void add_config_options(CLI::App& cmd, ServeFlags& flags) {
+  cmd.add_option_function<std::string>(
+      "--config", [&flags](const std::string& v) { flags.config_file = v; },
+      "TOML configuration file");
+  cmd.add_option_function<std::string>(
+      "--data", [&flags](const std::string& v) { flags.data_dir = v; },
+      "Data directory (default: data)");
+}
+
+ServeConfig load_config(const ServeFlags& flags) {
+  auto config = load_serve_config(flags);
+  if (!config) throw CommandError("config: " + config.error());
+  return std::move(*config);
+}
+
+std::filesystem::path prepare_data_dir(const std::string& dir) {
+  const std::filesystem::path path(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw CommandError("data directory " + dir + ": " + ec.message());
+  ::chmod(path.c_str(), 0700);  // holds keys
+  return path;
+}
+
+std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data) {
+  auto store = store::open_sqlite_site_store((data / "site.sqlite").string());
+  if (!store) throw CommandError("site store: " + store.error().message);
+  return std::move(*store);
+}
+
+std::string create_token(store::SiteStore& store, const std::string& name,
+                         const std::vector<std::string>& scopes) {
+  if (!newsroom::is_valid_token_name(name))
+    throw CommandError("token name must be 1-64 of a-z 0-9 . _ -");
+  if (scopes.empty()) throw CommandError("a token needs at least one --scope");
+  for (const auto& scope : scopes) {
+    if (!newsroom::is_known_scope(scope)) {
+      throw CommandError("unknown scope '" + scope +
+                         "' (known: articles:write, alerts:send, tokens:admin)");
+    }
+  }
+  const std::string secret = newsroom::generate_token_secret();
+  store::ApiToken token;
+  token.name = name;
+  token.secret_hash = newsroom::hash_token_secret(secret);
+  token.scopes = scopes;
+  token.created_at = system_clock().now_seconds();
+  if (auto created = store.create_token(token); !created) {
+    throw CommandError(created.error().code == store::ErrorCode::kConflict
+                           ? "a token named " + name + " exists"
+                           : "store: " + created.error().message);
+  }
+  std::string scope_list;
+  for (const auto& scope : scopes) scope_list += (scope_list.empty() ? "" : ",") + scope;
+  audit_cli(store, "token.create", name + ": " + scope_list);
+  return secret;
+}
+
+void audit_cli(store::SiteStore& store, std::string action, std::string detail) {
+  store::AuditEntry entry;
+  entry.at = system_clock().now_seconds();
+  entry.actor = "cli";
+  entry.action = std::move(action);
+  entry.detail = std::move(detail);
+  if (auto appended = store.append_audit(entry); !appended)
+    std::cerr << "warning: audit log: " << appended.error().message << "\n";
+}
+
+}  // namespace flashwire::app

@@ -1,0 +1,41 @@
+// What the commands that work on a site's own data share (`serve`, `token …`,
+// `subscriptions import`): the --config/--data options, the layered configuration, the data
+// directory and the site store inside it, and making editor tokens.
+// Every function here reports a problem by throwing CommandError with a one-line message.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/serve_config.h"
+#include "store/site_store.h"
+
+namespace flashwire::app {
+
+// Adds --config FILE and --data DIR to `cmd`; their values land in `flags`, which must outlive
+// the parse (commands keep their flags in a shared_ptr captured by their callback).
+void add_config_options(CLI::App& cmd, ServeFlags& flags);
+
+// defaults < TOML file < environment < flags (serve_config.h); an invalid setting throws.
+ServeConfig load_config(const ServeFlags& flags);
+
+// Creates `dir` (and parents) if needed and makes it private to the owner: it holds keys.
+std::filesystem::path prepare_data_dir(const std::string& dir);
+
+// The site store in <data>/site.sqlite, created when absent.
+std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data);
+
+// Creates an editor token and returns its secret; only its hash is stored, so the secret can be
+// shown once. Throws on a bad name, a missing or unknown scope, or a name already taken.
+std::string create_token(store::SiteStore& store, const std::string& name,
+                         const std::vector<std::string>& scopes);
+
+// Appends an audit entry with actor "cli" (token changes made from the command line are audited
+// like the newsroom's own changes). A failed write is reported on stderr, not thrown: the change
+// itself is already stored.
+void audit_cli(store::SiteStore& store, std::string action, std::string detail);
+
+}  // namespace flashwire::app
