@@ -142,8 +142,8 @@ Result<std::string> audience_for_endpoint(std::string_view endpoint_url) {
         (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
     if (port.empty()) return make_error(ErrorCode::kInvalidClaim, "endpoint has an empty port");
     if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
-        std::stoi(std::string(port)) > 65535 || std::stoi(std::string(port)) == 0) {
-      return make_error(ErrorCode::kInvalidClaim, "endpoint port must be 1 to 65535");
+        std::stoi(std::string(port)) > 65535) {
+      return make_error(ErrorCode::kInvalidClaim, "endpoint port must be a number up to 65535");
     }
     if (!default_port) origin += ":" + std::string(port);
   }
