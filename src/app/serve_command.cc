@@ -269,9 +269,8 @@ void build_services(SiteState& state, Services& s) {
 
   raise_open_file_limit();  // one descriptor per connection
   http::ServerOptions server_options;
-  server_options.trusted_proxies =
-      *http::TrustedProxies::parse(config.http.trusted_proxies,
-                                   config.http.forwarded_header == "forwarded"
+  server_options.trusted_proxies = *http::TrustedProxies::parse(
+      config.http.trusted_proxies, config.http.forwarded_header == "forwarded"
                                        ? http::ForwardedHeader::kForwarded
                                        : http::ForwardedHeader::kXForwardedFor);
   s.server = std::make_unique<http::Server>(s.io, s.slot, server_options);

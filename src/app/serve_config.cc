@@ -131,8 +131,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
     const toml::table* table = node->as_table();
     if (table == nullptr) return path + ": http: must be a table";
     if (!check_keys(*table, {"trusted_proxies", "forwarded_header"}, "http.", error) ||
-        !read_string_list(*table, "trusted_proxies", config.http.trusted_proxies, error,
-                          "http.") ||
+        !read_string_list(*table, "trusted_proxies", config.http.trusted_proxies, error, "http.") ||
         !read_string(*table, "forwarded_header", config.http.forwarded_header, error, "http.")) {
       return path + ": " + error;
     }
@@ -239,8 +238,9 @@ std::optional<std::string> validate(ServeConfig& config) {
   if (!config.metrics.listen.empty()) {
     const auto metrics = http::parse_listen_address(config.metrics.listen);
     if (!metrics) return "metrics.listen: " + metrics.error();
-    if (metrics->port() != 0 && (config.metrics.listen == config.listen ||
-        (config.push_service.enabled && config.metrics.listen == config.push_service.listen)))
+    if (metrics->port() != 0 &&
+        (config.metrics.listen == config.listen ||
+         (config.push_service.enabled && config.metrics.listen == config.push_service.listen)))
       return "metrics.listen: must differ from the site's and the push service's";
   }
   if (auto policy = webpush::PushHostPolicy::create(config.push_hosts); !policy) {

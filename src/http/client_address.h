@@ -37,10 +37,11 @@ class TrustedProxies {
   // Whether `address` (an IPv4-mapped IPv6 address counts as its IPv4 one) is a trusted proxy.
   bool trusts(const boost::asio::ip::address& address) const;
 
-  // The client's address for a request with `headers` received from `peer`, as text ("203.0.113.7"): `peer`
-  // itself unless it is trusted; otherwise the rightmost hop of the forwarding header that is
-  // not a trusted proxy (the leftmost if all are). A hop that is not an IP address ends the walk
-  // at the last address read, so a forged or obfuscated value is never taken as a key.
+  // The client's address for a request with `headers` received from `peer`, as text
+  // ("203.0.113.7"): `peer` itself unless it is trusted; otherwise the rightmost hop of the
+  // forwarding header that is not a trusted proxy (the leftmost if all are). A hop that is not an
+  // IP address ends the walk at the last address read, so a forged or obfuscated value is never
+  // taken as a key.
   std::string client_address(const boost::asio::ip::address& peer,
                              const boost::beast::http::fields& headers) const;
 

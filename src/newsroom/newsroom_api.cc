@@ -339,9 +339,9 @@ http::Response NewsroomApi::answer(const http::Request& request, std::string_vie
     entry.at = clock_.now_seconds();
     entry.actor = token ? token->name : "-";
     entry.action = "auth.fail";
-    entry.detail = std::string(token ? "revoked token" : looks_like_token(secret)
-                                                             ? "unknown token"
-                                                             : "malformed Authorization") +
+    entry.detail = std::string(token                      ? "revoked token"
+                               : looks_like_token(secret) ? "unknown token"
+                                                          : "malformed Authorization") +
                    " from " + client_address;
     (void)store_.append_audit(entry);
   }

@@ -402,9 +402,8 @@ UaBackend::Registration PushService::register_channel(
   // The allowance belongs to the user agent, not the connection: reconnecting renews nothing.
   const std::int64_t now = clock_.now_seconds();
   if (register_windows_.size() >= kMaxRegisterWindows) {
-    std::erase_if(register_windows_, [now](const auto& entry) {
-      return now - entry.second.start >= 60;
-    });
+    std::erase_if(register_windows_,
+                  [now](const auto& entry) { return now - entry.second.start >= 60; });
     if (register_windows_.size() >= kMaxRegisterWindows) register_windows_.clear();
   }
   RegisterWindow& window = register_windows_[uaid];
@@ -547,7 +546,8 @@ std::string PushService::metrics_text() {
          "Acknowledgements from user agents, by code (100 delivered, 101 decryption failed, 102 "
          "not delivered).");
   for (int code = 100; code <= 102; ++code)
-    sample("flashwire_push_acks_total", "{code=\"" + std::to_string(code) + "\"}", acks_[code - 99]);
+    sample("flashwire_push_acks_total", "{code=\"" + std::to_string(code) + "\"}",
+           acks_[code - 99]);
   sample("flashwire_push_acks_total", "{code=\"invalid\"}", acks_[0]);
   metric("flashwire_push_nacks_total", "counter", "Messages refused by user agents.");
   sample("flashwire_push_nacks_total", "", nacks_);

@@ -247,8 +247,8 @@ http::Response SiteApi::record_event(const http::Request& request) {
   if (!same_secret((*subscription)->auth, webpush::base64url_encode(*auth_bytes)))
     return error(Status::forbidden, "not_owner", "auth does not match this subscription");
   // Counted or already counted: the same answer, so a repeat learns nothing and changes nothing.
-  auto recorded = store_.record_alert_event(alert_id, (*subscription)->id, *kind,
-                                            clock_.now_seconds());
+  auto recorded =
+      store_.record_alert_event(alert_id, (*subscription)->id, *kind, clock_.now_seconds());
   if (!recorded) {
     if (recorded.error().code == store::ErrorCode::kNotFound)
       return error(Status::not_found, "not_found", "no such alert sent to this subscription");

@@ -48,7 +48,7 @@ TEST(TrustedProxiesTest, TakesTheRightmostUntrustedHopOfXForwardedFor) {
   };
   const std::vector<Case> cases = {
       {"203.0.113.9", {"198.51.100.1"}, "203.0.113.9"},  // untrusted peer: header ignored
-      {"127.0.0.1", {}, "127.0.0.1"},                   // a trusted peer's own request
+      {"127.0.0.1", {}, "127.0.0.1"},                    // a trusted peer's own request
       {"127.0.0.1", {"198.51.100.1"}, "198.51.100.1"},
       // A forged hop left of the real client is never reached.
       {"127.0.0.1", {"1.2.3.4, 198.51.100.1"}, "198.51.100.1"},
@@ -65,13 +65,11 @@ TEST(TrustedProxiesTest, TakesTheRightmostUntrustedHopOfXForwardedFor) {
         << c.peer << " " << (c.headers.empty() ? "" : c.headers.back());
   }
   // The other header is not read.
-  EXPECT_EQ(client(proxies, "127.0.0.1", {"for=198.51.100.1"}, "Forwarded"),
-            "127.0.0.1");
+  EXPECT_EQ(client(proxies, "127.0.0.1", {"for=198.51.100.1"}, "Forwarded"), "127.0.0.1");
 }
 
 TEST(TrustedProxiesTest, ReadsForwardedForParameters) {
-  const auto proxies =
-      TrustedProxies::parse({"127.0.0.1"}, ForwardedHeader::kForwarded).value();
+  const auto proxies = TrustedProxies::parse({"127.0.0.1"}, ForwardedHeader::kForwarded).value();
   const auto forwarded = [&](const std::string& value) {
     return client(proxies, "127.0.0.1", {value}, "Forwarded");
   };

@@ -9,8 +9,8 @@
 #include <boost/beast/http/write.hpp>
 #include <sstream>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 namespace flashwire::http {
 namespace {
@@ -190,7 +190,6 @@ TEST_F(ServerTest, KeepsTheConnectionAfterAHeadAnswer) {
   bhttp::read(socket, buffer, next);
   EXPECT_EQ(next.body(), make_response("/page").body()) << "the next answer is framed right";
 }
-
 
 // RFC 9112 §6.1/§6.3: framing a proxy might read differently is refused with one 400, and the
 // connection is closed, so the body is never read as another request.

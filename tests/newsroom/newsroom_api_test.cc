@@ -182,9 +182,9 @@ TEST_F(NewsroomApiTest, RateLimitsRepeatedFailedAuthentication) {
 TEST_F(NewsroomApiTest, AValidTokenIsNeverLockedOut) {
   for (int i = 0; i < 12; ++i)
     (void)call(bhttp::verb::get, "/api/newsroom/articles", "", generate_token_secret(), "10.9.9.9");
-  EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", wrong_token(), "10.9.9.9")
-                .result(),
-            http::Status::too_many_requests);
+  EXPECT_EQ(
+      call(bhttp::verb::get, "/api/newsroom/articles", "", wrong_token(), "10.9.9.9").result(),
+      http::Status::too_many_requests);
   EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/articles", "", editor_, "10.9.9.9").result(),
             http::Status::ok);
 }

@@ -36,7 +36,8 @@ class ServiceTest : public testing::ServiceFixture {
     EXPECT_GE(frames.size(), 1u);
     if (!frames.empty()) {
       EXPECT_EQ(frames[0]["messageType"], "hello");
-      if (const auto* uaid_value = frames[0].if_contains("uaid"); uaid_value && uaid_value->is_string())
+      if (const auto* uaid_value = frames[0].if_contains("uaid");
+          uaid_value && uaid_value->is_string())
         last_uaid_ = std::string(uaid_value->as_string());
     }
     pending_ = std::vector<json::object>(frames.begin() + (frames.empty() ? 0 : 1), frames.end());
@@ -320,22 +321,21 @@ TEST_F(ServiceTest, CountsUnknownAckCodesInOneBucket) {
   const std::string token = subscribe(*browser);
   json::array updates;
   for (const std::int64_t code : {101LL, 102LL, -5LL, 7LL, 103LL, 99999LL, 4294967396LL}) {
-    updates.push_back(
-        json::object{{"channelID", kChannel}, {"version", "s999"}, {"code", code}});
+    updates.push_back(json::object{{"channelID", kChannel}, {"version", "s999"}, {"code", code}});
   }
   EXPECT_TRUE(browser->protocol.on_text(
       json::serialize(json::object{{"messageType", "ack"}, {"updates", updates}})));
   const std::string before = service_->metrics_text();
   for (int code = 1000; code < 1500; ++code) {
     json::object update{{"channelID", kChannel}, {"version", "s999"}, {"code", code}};
-    browser->protocol.on_text(json::serialize(
-        json::object{{"messageType", "ack"}, {"updates", json::array{update}}}));
+    browser->protocol.on_text(
+        json::serialize(json::object{{"messageType", "ack"}, {"updates", json::array{update}}}));
   }
   const std::string metrics = service_->metrics_text();
-  for (const char* line : {"flashwire_push_acks_total{code=\"100\"} 0",
-                           "flashwire_push_acks_total{code=\"101\"} 1",
-                           "flashwire_push_acks_total{code=\"102\"} 1",
-                           "flashwire_push_acks_total{code=\"invalid\"} 505"}) {
+  for (const char* line :
+       {"flashwire_push_acks_total{code=\"100\"} 0", "flashwire_push_acks_total{code=\"101\"} 1",
+        "flashwire_push_acks_total{code=\"102\"} 1",
+        "flashwire_push_acks_total{code=\"invalid\"} 505"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
   }
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'),

@@ -161,10 +161,10 @@ TEST_F(SiteApiTest, RefusesCrossSiteRequestsAndNonJson) {
     EXPECT_EQ(anonymous.result(), http::Status::forbidden) << bhttp::to_string(method);
     EXPECT_EQ(code(anonymous), "cross_origin");
   }
-  EXPECT_EQ(call(bhttp::verb::post, "/api/events", R"({"alert":1,"event":"clicked"})",
-                 "10.0.0.1", "")
-                .result(),
-            http::Status::forbidden);
+  EXPECT_EQ(
+      call(bhttp::verb::post, "/api/events", R"({"alert":1,"event":"clicked"})", "10.0.0.1", "")
+          .result(),
+      http::Status::forbidden);
 
   http::Request form(bhttp::verb::post, "/api/subscriptions", 11);
   form.set(bhttp::field::origin, kOrigin);
@@ -259,18 +259,17 @@ TEST_F(SiteApiTest, RecordsBeaconsFromSubscriptionsTheAlertWasSentTo) {
   const std::int64_t id = store_->create_alert(alert).value();
   const auto beacon = [&](const json::value& alert_id, const char* event,
                           const json::value& auth_value) {
-    return call(bhttp::verb::post, "/api/events",
-                json::serialize(json::object{{"alert", alert_id},
-                                             {"event", event},
-                                             {"endpoint", endpoint},
-                                             {"auth", auth_value}}));
+    return call(
+        bhttp::verb::post, "/api/events",
+        json::serialize(json::object{
+            {"alert", alert_id}, {"event", event}, {"endpoint", endpoint}, {"auth", auth_value}}));
   };
   // A draft never counts: it was sent to nobody.
   EXPECT_EQ(beacon(id, "clicked", auth).result(), http::Status::not_found);
   EXPECT_EQ(store_->alert_engagement(id).value().clicked, 0u);
 
-  ASSERT_TRUE(store_->transition_alert(id, store::AlertStatus::kQueued,
-                                       store::AlertStatus::kSending));
+  ASSERT_TRUE(
+      store_->transition_alert(id, store::AlertStatus::kQueued, store::AlertStatus::kSending));
   for (const char* event : {"received", "displayed", "clicked"}) {
     auto response = beacon(id, event, auth);
     EXPECT_EQ(response.result(), http::Status::no_content) << event << ": " << response.body();
@@ -279,7 +278,8 @@ TEST_F(SiteApiTest, RecordsBeaconsFromSubscriptionsTheAlertWasSentTo) {
   // an event already reported by this subscription is answered alike and counts nothing.
   EXPECT_EQ(beacon(json::value(std::to_string(id)), "received", auth).result(),
             http::Status::no_content);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(beacon(id, "clicked", auth).result(), http::Status::no_content);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(beacon(id, "clicked", auth).result(), http::Status::no_content);
   auto counts = store_->alert_engagement(id).value();
   EXPECT_EQ(counts.received, 1u);
   EXPECT_EQ(counts.displayed, 1u);
@@ -298,18 +298,17 @@ TEST_F(SiteApiTest, RecordsBeaconsFromSubscriptionsTheAlertWasSentTo) {
             http::Status::not_found);
   alert.category = store::Category::kLive;
   const std::int64_t live = store_->create_alert(alert).value();
-  ASSERT_TRUE(store_->transition_alert(live, store::AlertStatus::kQueued,
-                                       store::AlertStatus::kSending));
+  ASSERT_TRUE(
+      store_->transition_alert(live, store::AlertStatus::kQueued, store::AlertStatus::kSending));
   EXPECT_EQ(beacon(live, "received", auth).result(), http::Status::not_found);
   EXPECT_EQ(beacon(999999, "received", auth).result(), http::Status::not_found);
   EXPECT_EQ(store_->alert_engagement(id).value().dismissed, 0u);
   EXPECT_EQ(store_->alert_engagement(live).value().received, 0u);
 
-  for (const char* bad :
-       {R"({"alert":1,"event":"opened"})", R"({"alert":-1,"event":"received"})",
-        R"({"alert":"x1","event":"received"})", R"({"event":"received"})", "[]",
-        R"({"alert":1,"event":"received"})",  // no subscription named
-        R"({"alert":1,"event":"received","endpoint":"x","auth":"AAEC"})"}) {
+  for (const char* bad : {R"({"alert":1,"event":"opened"})", R"({"alert":-1,"event":"received"})",
+                          R"({"alert":"x1","event":"received"})", R"({"event":"received"})", "[]",
+                          R"({"alert":1,"event":"received"})",  // no subscription named
+                          R"({"alert":1,"event":"received","endpoint":"x","auth":"AAEC"})"}) {
     EXPECT_EQ(call(bhttp::verb::post, "/api/events", bad).result(), http::Status::bad_request)
         << bad;
   }

@@ -707,11 +707,11 @@ TEST_F(SqliteSiteStoreTest, AlertEventsAreCountedPerAlert) {
   const std::int64_t second = create_alert_ok(alert());
   for (const auto id : {first, second})
     ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
-  for (const auto& [who, event] : std::vector<std::pair<std::int64_t, AlertEvent>>{
-           {sub, AlertEvent::kReceived},
-           {other, AlertEvent::kReceived},
-           {sub, AlertEvent::kDisplayed},
-           {sub, AlertEvent::kClicked}}) {
+  for (const auto& [who, event] :
+       std::vector<std::pair<std::int64_t, AlertEvent>>{{sub, AlertEvent::kReceived},
+                                                        {other, AlertEvent::kReceived},
+                                                        {sub, AlertEvent::kDisplayed},
+                                                        {sub, AlertEvent::kClicked}}) {
     auto counted = store().record_alert_event(first, who, event, 1'800'000'000);
     ASSERT_TRUE(counted) << counted.error().message;
     EXPECT_TRUE(*counted);
@@ -1298,8 +1298,8 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
     for (const char* table : {"articles", "subscriptions", "api_tokens", "audit_log"})
       out += std::string(table) + ":\n" + raw.rows(std::string("SELECT * FROM ") + table);
     out += "alerts:\n" + raw.rows(
-                              "SELECT id, article_id, category, title, body, url, urgency, "
-                              "ttl_seconds, topic, status, created_by, created_at FROM alerts");
+                             "SELECT id, article_id, category, title, body, url, urgency, "
+                             "ttl_seconds, topic, status, created_by, created_at FROM alerts");
     return out + raw.rows("SELECT * FROM alert_events ORDER BY alert_id, event");
   };
   const std::string v1_rows = v1_snapshot();
