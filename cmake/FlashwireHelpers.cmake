@@ -12,6 +12,10 @@ function(_flashwire_common target)
     target_compile_options(${target} PRIVATE ${FLASHWIRE_SANITIZER_FLAGS})
     target_link_options(${target} PRIVATE ${FLASHWIRE_SANITIZER_FLAGS})
   endif()
+  if(FLASHWIRE_FUZZ)
+    # Coverage instrumentation without libFuzzer's main(): the fuzz targets link that.
+    target_compile_options(${target} PRIVATE ${FLASHWIRE_FUZZ_LIBRARY_FLAGS})
+  endif()
 endfunction()
 
 # flashwire_cc_library(NAME name SRCS ... DEPS ...)
@@ -49,6 +53,7 @@ endfunction()
 
 # flashwire_cc_benchmark(NAME name SRCS ... DEPS ...)
 # A Google Benchmark binary; CTest runs it once, briefly, as a smoke test (label "bench-smoke").
+# A benchmark that ends with state.SkipWithError (a failed operation) fails the smoke test.
 function(flashwire_cc_benchmark)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
@@ -56,6 +61,7 @@ function(flashwire_cc_benchmark)
   _flashwire_common(${ARG_NAME})
   if(FLASHWIRE_BUILD_TESTS)
     add_test(NAME ${ARG_NAME}_smoke COMMAND ${ARG_NAME} --benchmark_min_time=0.001)
-    set_tests_properties(${ARG_NAME}_smoke PROPERTIES LABELS "bench-smoke" TIMEOUT 300)
+    set_tests_properties(${ARG_NAME}_smoke PROPERTIES LABELS "bench-smoke" TIMEOUT 300
+      FAIL_REGULAR_EXPRESSION "ERROR OCCURRED")
   endif()
 endfunction()

@@ -16,6 +16,8 @@ DEB_PACKAGES=(
   libcmark-gfm-dev libcmark-gfm-extensions-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
+  # Fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer runtimes.
+  clang-14 libclang-rt-14-dev
   nodejs
   # Browser end-to-end tests (tests/e2e), both driven by npm puppeteer-core: headless Firefox
   # ESR (push) and headless Chromium (page tests). Chromium runs headless without its

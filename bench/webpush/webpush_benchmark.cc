@@ -1,7 +1,11 @@
 // Micro-benchmarks of the Web Push core: what one alert costs per subscriber.
 // Run through bench/webpush/run.sh, which puts these beside `openssl speed` and npm web-push.
+// Every operation's result is checked: a failure ends its benchmark with SkipWithError, which
+// the ctest smoke run (label bench-smoke) treats as a failed test. FLASHWIRE_BENCH_TAMPER=1
+// corrupts BM_Decrypt's body, so that the smoke run can prove it notices.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "common/clock.h"
@@ -22,6 +26,19 @@ Bytes alert_payload() {
   return Bytes(json.begin(), json.end());
 }
 
+// False (and the benchmark ends with an error naming `what`) when `result` is an error.
+template <typename Result>
+bool succeeded(benchmark::State& state, const Result& result, const char* what) {
+  if (result) return true;
+  state.SkipWithError((std::string(what) + ": " + result.error().message).c_str());
+  return false;
+}
+
+bool succeeded(benchmark::State& state, bool ok, const char* what) {
+  if (!ok) state.SkipWithError((std::string(what) + " failed").c_str());
+  return ok;
+}
+
 void set_rate(benchmark::State& state) {
   state.counters["msgs_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
@@ -34,6 +51,7 @@ void BM_EncryptFreshKey(benchmark::State& state) {
   MessageEncryptor encryptor;
   for (auto _ : state) {
     auto body = encryptor.encrypt(keys, payload);
+    if (!succeeded(state, body, "encrypt")) break;
     benchmark::DoNotOptimize(body);
   }
   set_rate(state);
@@ -47,6 +65,7 @@ void BM_EncryptBroadcastKey(benchmark::State& state) {
   MessageEncryptor encryptor;
   for (auto _ : state) {
     auto body = encryptor.encrypt_with_sender_key(broadcast, keys, payload);
+    if (!succeeded(state, body, "encrypt_with_sender_key")) break;
     benchmark::DoNotOptimize(body);
   }
   set_rate(state);
@@ -57,9 +76,11 @@ void BM_Decrypt(benchmark::State& state) {
   const P256KeyPair subscriber = P256KeyPair::generate();
   const AuthSecret auth{5, 6, 7};
   MessageEncryptor encryptor;
-  const Bytes body = encryptor.encrypt({subscriber.public_key(), auth}, alert_payload()).value();
+  Bytes body = encryptor.encrypt({subscriber.public_key(), auth}, alert_payload()).value();
+  if (std::getenv("FLASHWIRE_BENCH_TAMPER") != nullptr) body.back() ^= 1;
   for (auto _ : state) {
     auto plain = decrypt_message(subscriber, auth, body);
+    if (!succeeded(state, plain, "decrypt")) break;
     benchmark::DoNotOptimize(plain);
   }
   set_rate(state);
@@ -72,6 +93,7 @@ void BM_VapidHeaderCached(benchmark::State& state) {
           .value();
   for (auto _ : state) {
     auto header = cache->authorization("https://fcm.googleapis.com");
+    if (!succeeded(state, header, "authorization")) break;
     benchmark::DoNotOptimize(header);
   }
   set_rate(state);
@@ -84,7 +106,8 @@ void BM_VapidHeaderUncached(benchmark::State& state) {
     const std::int64_t now = system_clock().now_seconds();
     auto token = sign_vapid_token(
         key, {"https://fcm.googleapis.com", now + 43200, "mailto:ops@news.example"}, now);
-    auto header = format_vapid_authorization(token.value(), key.public_key());
+    if (!succeeded(state, token, "sign_vapid_token")) break;
+    auto header = format_vapid_authorization(*token, key.public_key());
     benchmark::DoNotOptimize(header);
   }
   set_rate(state);
@@ -98,7 +121,8 @@ void BM_Floor_EcdhDerive(benchmark::State& state) {
   auto& ec = internal::thread_crypto().ec;
   std::uint8_t secret[32];
   for (auto _ : state) {
-    benchmark::DoNotOptimize(ec.ecdh(own.scalar(), peer.public_key().point(), secret));
+    if (!succeeded(state, ec.ecdh(own.scalar(), peer.public_key().point(), secret), "ecdh")) break;
+    benchmark::DoNotOptimize(secret);
   }
 }
 BENCHMARK(BM_Floor_EcdhDerive);
@@ -108,7 +132,8 @@ void BM_Floor_KeyGeneration(benchmark::State& state) {
   auto& ec = internal::thread_crypto().ec;
   std::uint8_t pub[65];
   for (auto _ : state) {
-    benchmark::DoNotOptimize(ec.public_from_scalar(own.scalar(), pub));
+    if (!succeeded(state, ec.public_from_scalar(own.scalar(), pub), "public_from_scalar")) break;
+    benchmark::DoNotOptimize(pub);
   }
 }
 BENCHMARK(BM_Floor_KeyGeneration);

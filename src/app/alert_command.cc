@@ -12,7 +12,9 @@
 
 #include "app/cli_error.h"
 #include "app/http_call.h"
+#include "app/serve_config.h"
 #include "fanout/pipeline.h"
+#include "http/server.h"
 
 namespace flashwire::app {
 namespace {
@@ -53,11 +55,31 @@ std::uint64_t count_of(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_number() ? v->to_number<std::uint64_t>() : 0;
 }
 
+// The site a running `serve` answers on, from its configuration (defaults < --config file <
+// environment, as serve reads them): http://<listen>, with a wildcard address replaced by
+// loopback (serve listening on every interface is reached on this host through loopback).
+std::string server_from_config(const std::optional<std::string>& config_file) {
+  ServeFlags flags;
+  flags.config_file = config_file;
+  auto config = load_serve_config(flags);
+  if (!config) throw CommandError("config: " + config.error());
+  const auto listen = http::parse_listen_address(config->listen);
+  if (!listen) throw CommandError("config: listen: " + listen.error());
+  auto address = listen->address();
+  if (address.is_unspecified()) {
+    address = address.is_v6() ? boost::asio::ip::address(boost::asio::ip::address_v6::loopback())
+                              : boost::asio::ip::address(boost::asio::ip::address_v4::loopback());
+  }
+  const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return "http://" + host + ":" + std::to_string(listen->port());
+}
+
 }  // namespace
 
 void add_alert_command(CLI::App& app) {
   struct Args {
-    std::string server = "http://127.0.0.1:8080";
+    std::string server;  // default: from the serve configuration
+    std::optional<std::string> config_file;
     std::string token;
     std::string category = "breaking";
     std::string title, body, url, urgency, topic;
@@ -69,7 +91,12 @@ void add_alert_command(CLI::App& app) {
   alert->require_subcommand(1);
   auto* cmd = alert->add_subcommand(
       "send", "Compose and confirm an alert; it is stored first (202), then fanned out");
-  cmd->add_option("--server", args->server, "the site's URL")->capture_default_str();
+  auto* server = cmd->add_option(
+      "--server", args->server,
+      "the site's URL (default: http://<listen> of the serve configuration, 127.0.0.1:8080)");
+  cmd->add_option("--config", args->config_file,
+                  "the serve configuration (TOML) to take the site's listen address from")
+      ->excludes(server);
   cmd->add_option("--token", args->token,
                   "editor token with alerts:send (default: $FLASHWIRE_TOKEN)");
   cmd->add_option("--category", args->category, "breaking | live | exclusive")
@@ -90,6 +117,7 @@ void add_alert_command(CLI::App& app) {
     }
     if (args->token.empty())
       throw CommandError("an editor token is needed: --token or $FLASHWIRE_TOKEN");
+    if (args->server.empty()) args->server = server_from_config(args->config_file);
     while (!args->server.empty() && args->server.back() == '/') args->server.pop_back();
     fanout::init_http_client();
 

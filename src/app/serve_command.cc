@@ -5,9 +5,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +23,8 @@
 #include "common/clock.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
-#include "newsroom/alert_queue.h"
+#include "http/metrics_handler.h"
+#include "http/router.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
 #include "pushservice/push_server.h"
@@ -31,71 +32,18 @@
 #include "site/assets.h"
 #include "site/live_stream.h"
 #include "site/site_handler.h"
+#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
 #include "webpush/push_hosts.h"
+#include "webpush/random.h"
 #include "webpush/vapid.h"
 
 namespace flashwire::app {
 namespace {
 
 namespace json = boost::json;
-
-// Lets the server be bound before the site handler exists (the handler needs the bound URL).
-// Nothing is served until io_context::run(), by which time the target is set.
-struct HandlerSlot final : http::Handler {
-  http::Handler* target = nullptr;
-  http::Response handle(const http::Request& request,
-                        const http::RequestContext& context) override {
-    return target->handle(request, context);
-  }
-  bool accepts_websocket(const http::Request& request) const override {
-    return target->accepts_websocket(request);
-  }
-  void start_websocket(boost::beast::tcp_stream stream, http::Request request) override {
-    target->start_websocket(std::move(stream), std::move(request));
-  }
-  bool accepts_stream(const http::Request& request) const override {
-    return target->accepts_stream(request);
-  }
-  void start_stream(boost::beast::tcp_stream stream, http::Request request,
-                    const http::RequestContext& context) override {
-    target->start_stream(std::move(stream), std::move(request), context);
-  }
-  void stop_streams() override {
-    if (target != nullptr) target->stop_streams();
-  }
-};
-
-// GET /metrics (Prometheus text) on the metrics listener ([metrics] listen), apart from the
-// site's port: who may scrape it is decided by where that listener is reachable, never by the
-// peer's address (behind a proxy on the same host every reader would look local).
-struct MetricsHandler final : http::Handler {
-  std::function<std::string()> metrics;
-  http::Response handle(const http::Request& request, const http::RequestContext&) override {
-    const std::string_view target = request.target();
-    if (target.substr(0, target.find('?')) != "/metrics")
-      return http::json_error(http::Status::not_found, "not_found", "only /metrics is here");
-    if (request.method() != boost::beast::http::verb::get &&
-        request.method() != boost::beast::http::verb::head) {
-      auto response =
-          http::json_error(http::Status::method_not_allowed, "method_not_allowed", "use GET");
-      response.set(boost::beast::http::field::allow, "GET, HEAD");
-      return response;
-    }
-    http::Response response(http::Status::ok, request.version());
-    response.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-    response.set(boost::beast::http::field::cache_control, "no-store");
-    response.body() = metrics ? metrics() : std::string();
-    return response;
-  }
-  bool accepts_websocket(const http::Request&) const override { return false; }
-  void start_websocket(boost::beast::tcp_stream stream, http::Request) override {
-    boost::beast::error_code ignored;
-    stream.socket().close(ignored);
-  }
-};
 
 // Writes `text` to `path` with mode 0600, atomically (temporary file, fsync, rename).
 void write_private_file(const std::filesystem::path& path, const std::string& text) {
@@ -157,34 +105,54 @@ std::string asset_links(const AppLinkConfig& app) {
                    {"target", std::move(target)}}});
 }
 
+// After SIGINT or SIGTERM: the longest `serve` waits for answers in progress and WebSocket close
+// handshakes before it exits regardless (an operator or a supervisor expects it gone within 1 s).
+constexpr std::chrono::milliseconds kDrainLimit{500};
+// As many as the engine resumes at start (FanoutEngine::start).
+constexpr std::size_t kMaxAlertsResumed = 10000;
+
 // What `serve` reads and opens before anything listens.
 struct SiteState {
   ServeConfig config;
   std::filesystem::path data;
   std::unique_ptr<store::SiteStore> store;
   webpush::P256KeyPair vapid;
-  std::string first_token;  // the editor token this start created, shown once; "" if none
+  std::string first_token;           // the editor token this start created, shown once; "" if none
+  std::size_t alerts_to_resume = 0;  // left "sending" by the last run; the engine resumes them
 };
+
+// The site's security headers (CSP, nosniff, no framing) on every answer, the newsroom's too.
+http::RouterOptions site_router_options() {
+  http::RouterOptions options;
+  for (const auto& [name, value] : site::security_headers())
+    options.response_headers.emplace_back(name, value);
+  return options;
+}
 
 // Everything `serve` runs, in the order it is built. Members are destroyed in reverse: the push
 // server, the newsroom and the handler go before the engine, the server and the io_context.
 struct Services {
   std::optional<webpush::PushHostPolicy> hosts;
   boost::asio::io_context io;
-  HandlerSlot slot;
+  // Routes are added in wire_routes, before the io_context runs; every answer carries the site's
+  // security headers, the newsroom's too.
+  http::Router router{site_router_options()};
+  std::unique_ptr<http::MetricsHandler> metrics;
+  std::unique_ptr<http::Server> metrics_server;  // [metrics] listen; none when not configured
+  std::string metrics_url;
   std::unique_ptr<http::Server> server;
   std::string base_url;
   std::unique_ptr<site::SiteApi> api;
   std::unique_ptr<site::SiteHandler> handler;
   std::unique_ptr<webpush::VapidTokenCache> vapid_tokens;
+  // The engine's own store connections, and the engine, which uses them until it is gone.
+  std::unique_ptr<store::SiteStore> engine_site;
+  std::unique_ptr<store::DeliveryStore> engine_deliveries;
+  std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<site::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
-  // [metrics] listen: GET /metrics on a listener of its own; none when not configured.
-  MetricsHandler metrics_handler;
-  std::unique_ptr<http::Server> metrics_server;
-  std::string metrics_url;
 };
 
 // A site with no tokens gets one editor token with every scope, so the newsroom can be used
@@ -217,15 +185,15 @@ SiteState open_state(const ServeFlags& flags) {
   const std::int64_t now = system_clock().now_seconds();
   std::string first_token = create_first_token(*store);
   if (config.demo) add_demo_content(*store, now);
-  return SiteState{std::move(config), std::move(data), std::move(store), std::move(vapid),
-                   std::move(first_token)};
+  auto sending = store->alerts_with_status(store::AlertStatus::kSending, kMaxAlertsResumed);
+  if (!sending) throw CommandError("site store: " + sending.error().message);
+  return SiteState{std::move(config), std::move(data),        std::move(store),
+                   std::move(vapid),  std::move(first_token), sending->size()};
 }
 
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
   const FanoutConfig& fanout = state.config.fanout;
   fanout::EngineConfig engine_config;
-  engine_config.site_db_path = (state.data / "site.sqlite").string();
-  engine_config.delivery_db_path = (state.data / "delivery.sqlite").string();
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
   engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
@@ -273,7 +241,7 @@ void build_services(SiteState& state, Services& s) {
       config.http.trusted_proxies, config.http.forwarded_header == "forwarded"
                                        ? http::ForwardedHeader::kForwarded
                                        : http::ForwardedHeader::kXForwardedFor);
-  s.server = std::make_unique<http::Server>(s.io, s.slot, server_options);
+  s.server = std::make_unique<http::Server>(s.io, s.router, server_options);
   const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
   s.base_url = config.base_url;
@@ -309,48 +277,70 @@ void build_services(SiteState& state, Services& s) {
       webpush::VapidTokenCache::create(state.vapid, config.vapid_subject, system_clock());
   if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
   s.vapid_tokens = std::move(*vapid_tokens);
-  auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), *s.vapid_tokens,
-                                             *s.hosts, system_clock());
+  // The engine's own connections: it writes progress from its threads while the server reads.
+  s.engine_site = open_site_store(state.data);
+  auto deliveries = store::open_sqlite_delivery_store((state.data / "delivery.sqlite").string());
+  if (!deliveries) {
+    throw CommandError("fan-out: open delivery store: " + deliveries.error().message);
+  }
+  s.engine_deliveries = std::move(*deliveries);
+  s.engine_site_view = std::make_unique<fanout::SiteStoreView>(*s.engine_site);
+  const fanout::EngineDeps engine_deps{.alerts = *s.engine_site_view,
+                                       .subscriptions = *s.engine_site_view,
+                                       .deliveries = *s.engine_deliveries,
+                                       .vapid = *s.vapid_tokens,
+                                       .hosts = *s.hosts,
+                                       .clock = system_clock(),
+                                       .random = webpush::system_random()};
+  auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), engine_deps);
   if (!engine) throw CommandError("fan-out: " + engine.error());
   s.engine = std::move(*engine);
 
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = s.base_url;
   site::SiteHandler& handler = *s.handler;
-  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(
-      *state.store, system_clock(), *s.engine, [&handler] { handler.invalidate_pages(); },
-      newsroom_options);
+  // The newsroom tells the site about changed content (render cache, live streams) through
+  // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
+  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
+                                                           handler, newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<site::LiveStream>();
 
   if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
-
-  if (!config.metrics.listen.empty()) {
-    s.metrics_server = std::make_unique<http::Server>(s.io, s.metrics_handler);
-    const auto bound_metrics =
-        s.metrics_server->listen(*http::parse_listen_address(config.metrics.listen));
-    if (!bound_metrics) throw CommandError("metrics.listen: " + bound_metrics.error());
-    const auto& address = bound_metrics->address();
-    s.metrics_url = "http://" +
-                    (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) +
-                    ":" + std::to_string(bound_metrics->port()) + "/metrics";
-  }
 }
 
-// Step 3: who answers what — /metrics, the newsroom and live events behind the site handler.
-void wire_routes(Services& s) {
+// Step 3: who answers what — the site and the newsroom API below it; /metrics for operators on
+// a listener of its own ([metrics] listen), never on the site's port: behind a proxy on the same
+// host every reader would look local.
+void wire_routes(const SiteState& state, Services& s) {
   fanout::FanoutEngine& alert_queue = *s.engine;
-  s.metrics_handler.metrics = [&alert_queue] { return alert_queue.metrics_text(); };
-  site::SiteHandler& handler = *s.handler;
-  handler.set_newsroom(s.newsroom_api.get());
-  handler.set_live_stream(s.live_stream.get());
-  s.newsroom_api->set_on_live_update(
-      [&handler](const store::Article& event, const store::LiveUpdate& update) {
-        handler.live_update_posted(event, update);
-      });
-  s.slot.target = &handler;
+  s.metrics =
+      std::make_unique<http::MetricsHandler>([&alert_queue] { return alert_queue.metrics_text(); });
+  s.handler->set_live_stream(s.live_stream.get());
+  s.router.prefix("/", *s.handler).prefix("/api/newsroom", *s.newsroom_api);
+  const std::string& listen = state.config.metrics.listen;
+  if (listen.empty()) return;
+  s.metrics_server = std::make_unique<http::Server>(s.io, *s.metrics);
+  const auto bound = s.metrics_server->listen(*http::parse_listen_address(listen));
+  if (!bound) throw CommandError("metrics.listen: " + bound.error());
+  const auto& address = bound->address();
+  s.metrics_url = "http://" +
+                  (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+                  std::to_string(bound->port()) + "/metrics";
 }
 
+// `text` as one shell word (single-quoted unless it is plainly safe), for commands to copy.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && text.find_first_not_of(
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789/._-:+@") == std::string::npos;
+  if (plain) return text;
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The start-up block, in one write: tests and supervisors read it as a whole.
 void print_banner(const SiteState& state, const Services& s) {
   std::cout << "Flashwire is serving " << state.config.site_name << "\n  site:     " << s.base_url
             << "/\n";
@@ -361,37 +351,49 @@ void print_banner(const SiteState& state, const Services& s) {
               << "/ (WebSocket and RFC 8030)\n";
   if (!state.first_token.empty()) {
     std::cout << "  editor token (shown once, keep it safe): " << state.first_token << "\n";
+  } else {
+    // The first token is shown once only; a lost one is replaced, not recovered.
+    std::error_code ec;
+    const auto data = std::filesystem::absolute(state.data, ec).lexically_normal();
+    std::cout << "  new editor token: flashwire token create --data "
+              << shell_word((ec ? state.data : data).string())
+              << " --name NAME --scope articles:write --scope alerts:send\n";
+  }
+  if (state.alerts_to_resume > 0) {
+    std::cout << "  fan-out: resuming " << state.alerts_to_resume << " alert(s) left sending\n";
   }
   std::cout << std::flush;
 }
 
-// Step 4: starts the engine and serves until SIGINT or SIGTERM; then stops accepting and gives
-// in-flight requests a moment before leaving the loop.
+// Step 4: starts the engine and serves until SIGINT or SIGTERM.
 void run(const SiteState& state, Services& s) {
-  print_banner(state, s);
-  if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
-
+  // Caught from here on: a supervisor may send SIGTERM as soon as it reads the start-up block.
   boost::asio::signal_set signals(s.io, SIGINT, SIGTERM);
-  boost::asio::steady_timer deadline(s.io);
-  signals.async_wait([&](const boost::system::error_code& error, int) {
-    if (error) return;
-    s.server->stop();
-    if (s.metrics_server) s.metrics_server->stop();
-    if (s.push_server) s.push_server->stop();
-    deadline.expires_after(std::chrono::seconds(2));
-    deadline.async_wait([&](const boost::system::error_code&) { s.io.stop(); });
+  signals.async_wait([&s](const boost::system::error_code& error, int) {
+    if (!error) s.io.stop();
   });
+  if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
+  print_banner(state, s);
   s.io.run();
 }
 
-// Step 5: an unfinished alert keeps its durable progress and resumes on next start.
-void shut_down(Services& s) { s.engine->stop(); }
+// Step 5: stops accepting, closes idle connections and ends readers' streams; answers in
+// progress and WebSocket close handshakes get until kDrainLimit. The fan-out stops at once: an
+// unfinished alert keeps its durable progress and resumes on next start.
+void shut_down(Services& s) {
+  s.server->stop();
+  if (s.metrics_server) s.metrics_server->stop();
+  if (s.push_server) s.push_server->stop();
+  s.engine->stop();
+  s.io.restart();
+  s.io.run_for(kDrainLimit);  // returns as soon as nothing is left to do
+}
 
 void run_serve(const ServeFlags& flags) {
   SiteState state = open_state(flags);
   Services services;
   build_services(state, services);
-  wire_routes(services);
+  wire_routes(state, services);
   run(state, services);
   shut_down(services);
 }
@@ -403,6 +405,15 @@ void add_serve_command(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("serve", "Run the news site (and the push service, when configured)");
   add_config_options(*cmd, *flags);
+  cmd->footer(
+      "Settings: defaults < the --config TOML file < FLASHWIRE_* environment < these flags.\n"
+      "The file also holds what has no flag: site_name, vapid_subject, push_hosts (push services\n"
+      "allowed besides the browsers' own), [fanout] (threads, concurrency, …), [app] (native app\n"
+      "links) and [push_service]: with enabled = true, Flashwire's own push service (RFC 8030 and\n"
+      "Firefox's WebSocket protocol) runs inside serve on push_service.listen (default\n"
+      "127.0.0.1:8090). Every key: docs/site.md. On first start serve creates the data directory\n"
+      "(site.sqlite, the VAPID key) and prints an editor token once; SIGINT or SIGTERM stop it\n"
+      "within a second, an alert being sent resumes on next start.");
   cmd->add_option_function<std::string>(
       "--listen", [flags](const std::string& v) { flags->listen = v; },
       "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");

@@ -41,6 +41,18 @@ std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& d
   return std::move(*store);
 }
 
+std::unique_ptr<store::SiteStore> open_existing_site_store(const ServeConfig& config) {
+  const std::filesystem::path data(config.data_dir);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(data / "site.sqlite", ec)) {
+    const std::filesystem::path where = std::filesystem::absolute(data / "site.sqlite", ec);
+    throw CommandError("no site store at " + (ec ? (data / "site.sqlite") : where).string() +
+                       ": run this where `flashwire serve` runs, or point it at the site's data "
+                       "with --data DIR or --config FILE");
+  }
+  return open_site_store(data);
+}
+
 std::string create_token(store::SiteStore& store, const std::string& name,
                          const std::vector<std::string>& scopes) {
   if (!newsroom::is_valid_token_name(name))

@@ -25,8 +25,14 @@ ServeConfig load_config(const ServeFlags& flags);
 // Creates `dir` (and parents) if needed and makes it private to the owner: it holds keys.
 std::filesystem::path prepare_data_dir(const std::string& dir);
 
-// The site store in <data>/site.sqlite, created when absent.
+// The site store in <data>/site.sqlite, created when absent (only `serve` creates one).
 std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data);
+
+// The site store `serve` made in `config.data_dir`, for the commands that work on a site's data
+// beside it (`token …`, `subscriptions import`). Never creates one: a store made in whatever
+// folder the command ran from would hold tokens and subscriptions the site never sees. Throws,
+// naming the path it looked at and the --data / --config options, when there is none.
+std::unique_ptr<store::SiteStore> open_existing_site_store(const ServeConfig& config);
 
 // Creates an editor token and returns its secret; only its hash is stored, so the secret can be
 // shown once. Throws on a bad name, a missing or unknown scope, or a name already taken.

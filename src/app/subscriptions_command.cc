@@ -36,7 +36,7 @@ void run_import(const ImportArgs& args) {
   if (!hosts) throw CommandError("push_hosts: " + hosts.error().message);
   std::ifstream in(args.file);
   if (!in) throw CommandError("cannot open " + args.file + " for reading");
-  auto store = open_site_store(prepare_data_dir(config.data_dir));
+  auto store = open_existing_site_store(config);
   const std::int64_t now = system_clock().now_seconds();
   std::uint64_t imported = 0, rejected = 0, line_number = 0;
   std::string line;

@@ -14,6 +14,9 @@ class Clock {
   virtual ~Clock() = default;
   // Seconds since the Unix epoch.
   virtual std::int64_t now_seconds() const = 0;
+  // Milliseconds since the Unix epoch, for records that time short intervals (a fan-out's start
+  // and end). Clocks without a finer source answer whole seconds.
+  virtual std::int64_t now_ms() const { return now_seconds() * 1000; }
 };
 
 // The system's real-time clock.
@@ -21,6 +24,11 @@ class SystemClock final : public Clock {
  public:
   std::int64_t now_seconds() const override {
     return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  std::int64_t now_ms() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }

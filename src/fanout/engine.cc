@@ -3,11 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <chrono>
+#include <exception>
 #include <sstream>
 
-#include "store/sqlite/sqlite_delivery_store.h"
-#include "store/sqlite/sqlite_site_store.h"
+#include "common/error.h"
 
 namespace flashwire::fanout {
 
@@ -29,19 +28,13 @@ webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_
 
 namespace {
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string error_text(const store::Error& e) { return e.message; }
 
 // Shards of an alert's audience from the site store: first the shards an earlier run left open,
 // then new ones from the delivery's cursor.
 class StoreSource final : public TargetSource {
  public:
-  StoreSource(std::mutex& mutex, store::SiteStore& site, store::DeliveryStore& deliveries,
+  StoreSource(std::mutex& mutex, SubscriptionReader& site, store::DeliveryStore& deliveries,
               std::int64_t alert_id, store::Category category, std::size_t shard_size,
               std::vector<store::ShardRange> redo, std::int64_t cursor)
       : mutex_(mutex),
@@ -94,7 +87,7 @@ class StoreSource final : public TargetSource {
   }
 
   std::mutex& mutex_;
-  store::SiteStore& site_;
+  SubscriptionReader& site_;
   store::DeliveryStore& deliveries_;
   const std::int64_t alert_id_;
   const store::Category category_;
@@ -107,7 +100,7 @@ class StoreSource final : public TargetSource {
 // Completed shards into the delivery store; gone subscriptions out of the site store.
 class StoreSink final : public ProgressSink {
  public:
-  StoreSink(std::mutex& mutex, store::SiteStore& site, store::DeliveryStore& deliveries,
+  StoreSink(std::mutex& mutex, SubscriptionReader& site, store::DeliveryStore& deliveries,
             std::int64_t alert_id)
       : mutex_(mutex), site_(site), deliveries_(deliveries), alert_id_(alert_id) {}
 
@@ -119,11 +112,16 @@ class StoreSink final : public ProgressSink {
       return tl::unexpected("record shard: " + error_text(ok.error()));
     }
     if (gone.empty()) return {};
+    // What cannot be deleted now stays queued in the delivery store for the next alert.
     std::vector<std::int64_t> deleted;
     for (const auto& g : gone) {
-      if (site_.delete_subscription(g.endpoint)) deleted.push_back(g.subscription_id);
+      auto ok = site_.delete_subscription(g.endpoint);
+      if (ok) {
+        deleted.push_back(g.subscription_id);
+      } else {
+        spdlog::warn("fan-out: a gone subscription stays queued: {}", ok.error().message);
+      }
     }
-    // What could not be deleted now stays queued in the delivery store for the next alert.
     if (auto ok = deliveries_.clear_gone(deleted); !ok) {
       spdlog::warn("fan-out: gone subscriptions stay queued: {}", ok.error().message);
     }
@@ -140,7 +138,7 @@ class StoreSink final : public ProgressSink {
 
  private:
   std::mutex& mutex_;
-  store::SiteStore& site_;
+  SubscriptionReader& site_;
   store::DeliveryStore& deliveries_;
   const std::int64_t alert_id_;
 };
@@ -156,28 +154,42 @@ void add_live(store::Delivery& d, const LiveCounters& live) {
 
 }  // namespace
 
-tl::expected<std::unique_ptr<FanoutEngine>, std::string> FanoutEngine::create(
-    EngineConfig config, webpush::VapidTokenCache& vapid, webpush::PushHostPolicy hosts,
-    const Clock& clock) {
-  auto site = store::open_sqlite_site_store(config.site_db_path);
-  if (!site) return tl::unexpected("open site store: " + site.error().message);
-  auto deliveries = store::open_sqlite_delivery_store(config.delivery_db_path);
-  if (!deliveries) return tl::unexpected("open delivery store: " + deliveries.error().message);
-  if (config.shard_size == 0) return tl::unexpected(std::string("shard size must be positive"));
-  return std::unique_ptr<FanoutEngine>(new FanoutEngine(
-      std::move(config), vapid, std::move(hosts), clock, std::move(*site), std::move(*deliveries)));
+store::Result<std::optional<store::Alert>> SiteStoreView::find_alert(std::int64_t id) {
+  return site_.find_alert(id);
+}
+store::Result<std::vector<store::Alert>> SiteStoreView::alerts_with_status(
+    store::AlertStatus status, std::size_t limit) {
+  return site_.alerts_with_status(status, limit);
+}
+store::Result<std::optional<std::string>> SiteStoreView::article_image(std::int64_t article_id) {
+  auto found = site_.find_article(article_id);
+  if (!found) return tl::unexpected(found.error());
+  if (!found->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>((*found)->image_url);
+}
+store::Result<bool> SiteStoreView::transition_alert(std::int64_t id, store::AlertStatus from,
+                                                    store::AlertStatus to) {
+  return site_.transition_alert(id, from, to);
+}
+store::Result<std::size_t> SiteStoreView::count_subscriptions(store::Category category) {
+  return site_.count_subscriptions(static_cast<store::CategorySet>(category));
+}
+store::Result<std::vector<store::Subscription>> SiteStoreView::subscriptions_page(
+    store::Category category, std::int64_t after_id, std::size_t limit) {
+  return site_.subscriptions_page(category, after_id, limit);
+}
+store::Result<bool> SiteStoreView::delete_subscription(const std::string& endpoint) {
+  return site_.delete_subscription(endpoint);
 }
 
-FanoutEngine::FanoutEngine(EngineConfig config, webpush::VapidTokenCache& vapid,
-                           webpush::PushHostPolicy hosts, const Clock& clock,
-                           std::unique_ptr<store::SiteStore> site,
-                           std::unique_ptr<store::DeliveryStore> deliveries)
-    : config_(std::move(config)),
-      vapid_(vapid),
-      hosts_(std::move(hosts)),
-      clock_(clock),
-      site_(std::move(site)),
-      deliveries_(std::move(deliveries)) {}
+tl::expected<std::unique_ptr<FanoutEngine>, std::string> FanoutEngine::create(EngineConfig config,
+                                                                              EngineDeps deps) {
+  if (config.shard_size == 0) return tl::unexpected(std::string("shard size must be positive"));
+  return std::unique_ptr<FanoutEngine>(new FanoutEngine(std::move(config), deps));
+}
+
+FanoutEngine::FanoutEngine(EngineConfig config, EngineDeps deps)
+    : config_(std::move(config)), deps_(deps) {}
 
 FanoutEngine::~FanoutEngine() { stop(); }
 
@@ -185,7 +197,7 @@ tl::expected<void, std::string> FanoutEngine::start() {
   std::vector<store::Alert> resume;
   {
     std::lock_guard lock(store_mutex_);
-    auto sending = site_->alerts_with_status(store::AlertStatus::kSending, 10000);
+    auto sending = deps_.alerts.alerts_with_status(store::AlertStatus::kSending, 10000);
     if (!sending) return tl::unexpected("read alerts: " + sending.error().message);
     resume = std::move(*sending);
   }
@@ -227,8 +239,13 @@ std::optional<store::Delivery> FanoutEngine::delivery(std::int64_t alert_id) {
   std::optional<store::Delivery> d;
   {
     std::lock_guard lock(store_mutex_);
-    auto found = deliveries_->find(alert_id);
-    if (!found || !found->has_value()) return std::nullopt;
+    auto found = deps_.deliveries.find(alert_id);
+    if (!found) {
+      spdlog::warn("fan-out: progress of alert {} cannot be read: {}", alert_id,
+                   found.error().message);
+      return std::nullopt;
+    }
+    if (!found->has_value()) return std::nullopt;
     d = std::move(**found);
   }
   std::lock_guard lock(queue_mutex_);
@@ -250,20 +267,73 @@ void FanoutEngine::loop() {
       current_counts_.sent = current_counts_.gone = current_counts_.failed = 0;
       current_counts_.retried = current_counts_.requests = current_counts_.in_flight = 0;
     }
-    deliver(alert_id);
+    // Nothing thrown may leave this thread (it would end the process, and the site with it):
+    // the alert being sent fails with the reason, and the engine goes on with the next one.
+    std::string thrown;
+    try {
+      deliver(alert_id);
+    } catch (const std::exception& e) {
+      thrown = exception_message(e);
+    } catch (...) {
+      thrown = "unknown exception";
+    }
+    if (!thrown.empty()) {
+      spdlog::error("fan-out: alert {} failed: internal error: {}", alert_id, thrown);
+      try {
+        std::lock_guard lock(store_mutex_);
+        fail_alert(alert_id, "internal error: " + thrown);
+      } catch (...) {
+        spdlog::error("fan-out: alert {} cannot be marked failed", alert_id);
+      }
+    }
     std::lock_guard lock(queue_mutex_);
     current_ = 0;
   }
 }
 
+void FanoutEngine::fail_alert(std::int64_t alert_id, const std::string& reason) {
+  // The delivery record holds the reason editors see; begin() creates it if the fan-out failed
+  // before it was recorded, and returns it otherwise.
+  const std::int64_t now = deps_.clock.now_ms();
+  if (auto begun = deps_.deliveries.begin(alert_id, 0, now); !begun) {
+    spdlog::error("fan-out: alert {}: the failure cannot be recorded: {}", alert_id,
+                  begun.error().message);
+  } else if (auto done =
+                 deps_.deliveries.finish(alert_id, store::DeliveryState::kFailed, reason, now);
+             !done) {
+    spdlog::error("fan-out: alert {}: the failure cannot be recorded: {}", alert_id,
+                  done.error().message);
+  }
+  auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending,
+                                             store::AlertStatus::kFailed);
+  if (!moved) {
+    spdlog::error("fan-out: alert {} cannot be marked failed (it resumes on next start): {}",
+                  alert_id, moved.error().message);
+    return;
+  }
+  if (*moved) ++alerts_failed_;
+}
+
 void FanoutEngine::delete_pending_gone() {
-  auto pending = deliveries_->pending_gone(10000);
-  if (!pending || pending->empty()) return;
+  // Clean-up left from earlier alerts; what fails here stays queued for the next one.
+  auto pending = deps_.deliveries.pending_gone(10000);
+  if (!pending) {
+    spdlog::warn("fan-out: gone subscriptions cannot be read: {}", pending.error().message);
+    return;
+  }
+  if (pending->empty()) return;
   std::vector<std::int64_t> done;
   for (const auto& g : *pending) {
-    if (site_->delete_subscription(g.endpoint)) done.push_back(g.subscription_id);
+    auto deleted = deps_.subscriptions.delete_subscription(g.endpoint);
+    if (deleted) {
+      done.push_back(g.subscription_id);
+    } else {
+      spdlog::warn("fan-out: a gone subscription stays queued: {}", deleted.error().message);
+    }
   }
-  (void)deliveries_->clear_gone(done);
+  if (auto cleared = deps_.deliveries.clear_gone(done); !cleared) {
+    spdlog::warn("fan-out: gone subscriptions stay queued: {}", cleared.error().message);
+  }
 }
 
 void FanoutEngine::deliver(std::int64_t alert_id) {
@@ -274,34 +344,59 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
   {
     std::lock_guard lock(store_mutex_);
     delete_pending_gone();
-    auto found = site_->find_alert(alert_id);
-    if (!found || !found->has_value()) {
-      spdlog::error("fan-out: alert {} cannot be read; skipped", alert_id);
+    auto found = deps_.alerts.find_alert(alert_id);
+    if (!found) {
+      fail_alert(alert_id, "read alert: " + error_text(found.error()));
+      return;
+    }
+    if (!found->has_value()) {
+      spdlog::error("fan-out: alert {} does not exist; skipped", alert_id);
       return;
     }
     alert = std::move(**found);
     if (alert.status != store::AlertStatus::kSending) return;  // cancelled meanwhile
-    if (alert.article_id != 0) {
-      if (auto article = site_->find_article(alert.article_id); article && article->has_value()) {
-        image_url = (*article)->image_url;
-      }
+    auto audience = deps_.subscriptions.count_subscriptions(alert.category);
+    if (!audience) {
+      fail_alert(alert_id, "count subscriptions: " + error_text(audience.error()));
+      return;
     }
-    auto audience = site_->count_subscriptions(static_cast<store::CategorySet>(alert.category));
-    auto begun = deliveries_->begin(alert_id, audience ? *audience : 0, now_ms());
-    auto open = deliveries_->open_shards(alert_id);
-    if (!begun || !open) {
-      spdlog::error("fan-out: alert {}: cannot record progress: {}", alert_id,
-                    !begun ? begun.error().message : open.error().message);
-      return;  // stays "sending": resumed on next start
+    auto begun = deps_.deliveries.begin(alert_id, *audience, deps_.clock.now_ms());
+    if (!begun) {
+      fail_alert(alert_id, "record progress: " + error_text(begun.error()));
+      return;
+    }
+    auto open = deps_.deliveries.open_shards(alert_id);
+    if (!open) {
+      fail_alert(alert_id, "read open shards: " + error_text(open.error()));
+      return;
     }
     started = std::move(*begun);
     redo = std::move(*open);
+    if (alert.article_id != 0) {
+      // The picture is an extra: without it the alert still goes out, and editors see why.
+      auto image = deps_.alerts.article_image(alert.article_id);
+      if (image && image->has_value()) {
+        image_url = std::move(**image);
+      } else if (!image) {
+        const std::string why = "read article image: " + error_text(image.error());
+        spdlog::warn("fan-out: alert {}: {}", alert_id, why);
+        if (auto noted = deps_.deliveries.note_error(alert_id, why); !noted) {
+          fail_alert(alert_id, "record progress: " + error_text(noted.error()));
+          return;
+        }
+      }
+    }
   }
   if (started.state != store::DeliveryState::kRunning) {
     // Finished before a crash that came before the alert's status was updated.
     std::lock_guard lock(store_mutex_);
-    (void)site_->transition_alert(alert_id, store::AlertStatus::kSending,
-                                  store::AlertStatus::kSent);
+    const auto to = started.state == store::DeliveryState::kDone ? store::AlertStatus::kSent
+                                                                 : store::AlertStatus::kFailed;
+    auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending, to);
+    if (!moved) {
+      spdlog::error("fan-out: alert {} cannot be marked finished (it resumes on next start): {}",
+                    alert_id, moved.error().message);
+    }
     return;
   }
   if (!redo.empty() || started.cursor != 0) {
@@ -316,11 +411,11 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
   message.urgency = alert.urgency;
   message.topic = alert.topic;
 
-  StoreSource source(store_mutex_, *site_, *deliveries_, alert_id, alert.category,
+  StoreSource source(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id, alert.category,
                      config_.shard_size, std::move(redo), started.cursor);
-  StoreSink sink(store_mutex_, *site_, *deliveries_, alert_id);
-  const PipelineDeps deps{vapid_, hosts_, clock_};
-  const RunResult result = run_pipeline(message, source, sink, deps, config_.pipeline,
+  StoreSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id);
+  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock};
+  const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,
                                         cancel_current_, &current_counts_);
 
   // Moved into the totals at once, so that metrics_text never counts a message twice.
@@ -337,35 +432,51 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
     stopping = stopping_;
   }
   std::lock_guard lock(store_mutex_);
-  if (result.cancelled && stopping) {
+  if (result.cancelled && stopping && result.error.empty()) {
     spdlog::info("fan-out: alert {} paused by shutdown; it resumes on next start", alert_id);
     return;
   }
-  if (result.cancelled) {
-    (void)deliveries_->finish(alert_id, store::DeliveryState::kCancelled, "", now_ms());
+  if (result.cancelled && !stopping) {
+    // The newsroom has marked the alert "cancelled" already; only the delivery is left.
+    auto done = deps_.deliveries.finish(alert_id, store::DeliveryState::kCancelled, result.error,
+                                        deps_.clock.now_ms());
+    if (!done) {
+      spdlog::error("fan-out: alert {}: the cancellation cannot be recorded: {}", alert_id,
+                    done.error().message);
+    }
     ++alerts_cancelled_;
     spdlog::info("fan-out: alert {} cancelled after {} sent in this run", alert_id, sent_now);
     return;
   }
   if (!result.error.empty()) {
     spdlog::error("fan-out: alert {} failed: {}", alert_id, result.error);
-    (void)deliveries_->finish(alert_id, store::DeliveryState::kFailed, result.error, now_ms());
-    (void)site_->transition_alert(alert_id, store::AlertStatus::kSending,
-                                  store::AlertStatus::kFailed);
-    ++alerts_failed_;
+    fail_alert(alert_id, result.error);
     return;
   }
-  auto final_state = deliveries_->find(alert_id);
-  (void)deliveries_->finish(alert_id, store::DeliveryState::kDone,
-                            final_state && final_state->has_value() ? (*final_state)->error : "",
-                            now_ms());
-  (void)site_->transition_alert(alert_id, store::AlertStatus::kSending, store::AlertStatus::kSent);
-  ++alerts_done_;
-  if (final_state && final_state->has_value()) {
-    const auto& c = (*final_state)->counts;
-    spdlog::info("fan-out: alert {} done: {} targeted, {} sent, {} gone, {} failed, {} retries",
-                 alert_id, (*final_state)->targeted, c.sent, c.gone, c.failed, c.retried);
+  auto final_state = deps_.deliveries.find(alert_id);
+  if (!final_state || !final_state->has_value()) {
+    fail_alert(alert_id, "read progress: " + (final_state ? std::string("record missing")
+                                                          : error_text(final_state.error())));
+    return;
   }
+  const store::Delivery& delivery = **final_state;
+  if (auto done = deps_.deliveries.finish(alert_id, store::DeliveryState::kDone, delivery.error,
+                                          deps_.clock.now_ms());
+      !done) {
+    fail_alert(alert_id, "record completion: " + error_text(done.error()));
+    return;
+  }
+  auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending,
+                                             store::AlertStatus::kSent);
+  if (!moved) {
+    // The delivery says "done": the next start moves the alert on (see above).
+    spdlog::error("fan-out: alert {} cannot be marked sent (the next start does it): {}", alert_id,
+                  moved.error().message);
+  }
+  ++alerts_done_;
+  const auto& c = delivery.counts;
+  spdlog::info("fan-out: alert {} done: {} targeted, {} sent, {} gone, {} failed, {} retries",
+               alert_id, delivery.targeted, c.sent, c.gone, c.failed, c.retried);
 }
 
 std::string FanoutEngine::metrics_text() const {

@@ -1,5 +1,5 @@
 // The fan-out engine behind `flashwire serve`: takes confirmed alerts from the newsroom
-// (newsroom::AlertQueue), sends each to every subscription of its category through the
+// (news::AlertQueue), sends each to every subscription of its category through the
 // pipeline (fanout/pipeline.h), and records progress durably (store/delivery_store.h).
 //
 //   enqueue(id) → [engine thread] begin delivery → StoreSource: shards of the site store's
@@ -13,10 +13,22 @@
 //   "cancelled" in the site store first, so a restart does not resume it.
 // - A push service rejecting our VAPID credentials is logged as an error and kept as the
 //   delivery's error, shown to editors.
-// - The engine opens its own connections to the site and delivery stores; every use of them
-//   (sender threads, the engine thread, delivery() from the server thread) takes one mutex.
+// - Every store call is checked. A store failure that stops the fan-out (the audience cannot be
+//   read, progress cannot be recorded) ends the alert "failed" with the reason as the delivery's
+//   error; a failing clean-up (deleting gone subscriptions) is logged and retried with the next
+//   alert. Only an alert that cannot even be marked failed stays "sending" and is resumed on the
+//   next start.
+// - No exception leaves the engine thread: one thrown while an alert is sent is logged once and
+//   fails that alert with the reason; the engine goes on with the next one.
+// - The engine names no storage technology: it is handed the three narrow interfaces below
+//   (src/app/ adapts the SQLite stores) and a Clock for the fan-out's timestamps and deadlines.
+//   EngineDeps also carries a RandomSource for the message keys; the pipeline does not take one
+//   yet and draws its keys and jitter from the system generator itself.
 //
-// Thread safety: enqueue/cancel/delivery/metrics_text may be called from any thread.
+// Thread safety: enqueue/cancel/delivery/metrics_text may be called from any thread. The
+// engine uses its stores from its own thread and from the pipeline's sender threads, one call
+// at a time (it serialises them with one mutex), and from delivery(); the stores need no
+// locking of their own but must not be used by anyone else meanwhile.
 #pragma once
 
 #include <atomic>
@@ -32,29 +44,88 @@
 
 #include "common/clock.h"
 #include "fanout/pipeline.h"
-#include "newsroom/alert_queue.h"
+#include "news/alert_queue.h"
 #include "store/delivery_store.h"
+#include "store/error.h"
 #include "store/site_store.h"
 #include "webpush/push_hosts.h"
+#include "webpush/random.h"
 #include "webpush/vapid.h"
 
 namespace flashwire::fanout {
 
+// The alerts the engine sends: reading them, and moving their status on.
+class AlertBook {
+ public:
+  virtual ~AlertBook() = default;
+  virtual store::Result<std::optional<store::Alert>> find_alert(std::int64_t id) = 0;
+  // Alerts with `status`, oldest first, at most `limit`.
+  virtual store::Result<std::vector<store::Alert>> alerts_with_status(store::AlertStatus status,
+                                                                      std::size_t limit) = 0;
+  // The image URL of an article ("" when it has none); nullopt if the article does not exist.
+  virtual store::Result<std::optional<std::string>> article_image(std::int64_t article_id) = 0;
+  // Compare-and-set: moves the alert to `to` only if its status is `from` now. True when it
+  // moved, false when another status was there first; kNotFound if absent.
+  virtual store::Result<bool> transition_alert(std::int64_t id, store::AlertStatus from,
+                                               store::AlertStatus to) = 0;
+};
+
+// The audience: subscriptions by category, and the removal of those found gone.
+class SubscriptionReader {
+ public:
+  virtual ~SubscriptionReader() = default;
+  // Subscriptions that include `category`.
+  virtual store::Result<std::size_t> count_subscriptions(store::Category category) = 0;
+  // Subscriptions that include `category` with id > after_id, ascending by id, at most `limit`.
+  virtual store::Result<std::vector<store::Subscription>> subscriptions_page(
+      store::Category category, std::int64_t after_id, std::size_t limit) = 0;
+  // Deletes the subscription with this endpoint; false if there was none.
+  virtual store::Result<bool> delete_subscription(const std::string& endpoint) = 0;
+};
+
+// A store::SiteStore seen as the two interfaces above. Does not own the store.
+class SiteStoreView final : public AlertBook, public SubscriptionReader {
+ public:
+  explicit SiteStoreView(store::SiteStore& site) : site_(site) {}
+  store::Result<std::optional<store::Alert>> find_alert(std::int64_t id) override;
+  store::Result<std::vector<store::Alert>> alerts_with_status(store::AlertStatus status,
+                                                              std::size_t limit) override;
+  store::Result<std::optional<std::string>> article_image(std::int64_t article_id) override;
+  store::Result<bool> transition_alert(std::int64_t id, store::AlertStatus from,
+                                       store::AlertStatus to) override;
+  store::Result<std::size_t> count_subscriptions(store::Category category) override;
+  store::Result<std::vector<store::Subscription>> subscriptions_page(store::Category category,
+                                                                     std::int64_t after_id,
+                                                                     std::size_t limit) override;
+  store::Result<bool> delete_subscription(const std::string& endpoint) override;
+
+ private:
+  store::SiteStore& site_;
+};
+
+// What the engine is handed. Every reference must outlive the engine.
+struct EngineDeps {
+  AlertBook& alerts;
+  SubscriptionReader& subscriptions;
+  store::DeliveryStore& deliveries;
+  webpush::VapidTokenCache& vapid;
+  const webpush::PushHostPolicy& hosts;
+  const Clock& clock;
+  webpush::RandomSource& random;
+};
+
 struct EngineConfig {
-  std::string site_db_path;      // the site store's file (its own connection is opened)
-  std::string delivery_db_path;  // e.g. data/delivery.db
   std::string icon_url;          // absolute URL of the notification icon
   std::size_t shard_size = 500;  // subscriptions per shard: the most sent twice after a crash,
                                  // per sender thread
   PipelineOptions pipeline;
 };
 
-class FanoutEngine final : public newsroom::AlertQueue {
+class FanoutEngine final : public news::AlertQueue {
  public:
-  // Opens both stores. Errors: a one-line reason (file cannot be opened, not ours).
-  static tl::expected<std::unique_ptr<FanoutEngine>, std::string> create(
-      EngineConfig config, webpush::VapidTokenCache& vapid, webpush::PushHostPolicy hosts,
-      const Clock& clock);
+  // Errors: a one-line reason (a configuration value out of range).
+  static tl::expected<std::unique_ptr<FanoutEngine>, std::string> create(EngineConfig config,
+                                                                         EngineDeps deps);
   ~FanoutEngine() override;
 
   // Starts the engine thread and queues the alerts left "sending". Call once.
@@ -71,21 +142,17 @@ class FanoutEngine final : public newsroom::AlertQueue {
   std::string metrics_text() const;
 
  private:
-  FanoutEngine(EngineConfig config, webpush::VapidTokenCache& vapid, webpush::PushHostPolicy hosts,
-               const Clock& clock, std::unique_ptr<store::SiteStore> site,
-               std::unique_ptr<store::DeliveryStore> deliveries);
+  FanoutEngine(EngineConfig config, EngineDeps deps);
   void loop();
   void deliver(std::int64_t alert_id);
+  // Ends the alert "failed" with `reason` as its delivery's error. Caller holds store_mutex_.
+  void fail_alert(std::int64_t alert_id, const std::string& reason);
   void delete_pending_gone();
 
-  EngineConfig config_;
-  webpush::VapidTokenCache& vapid_;
-  const webpush::PushHostPolicy hosts_;
-  const Clock& clock_;
+  const EngineConfig config_;
+  const EngineDeps deps_;
 
-  mutable std::mutex store_mutex_;  // guards both stores
-  std::unique_ptr<store::SiteStore> site_;
-  std::unique_ptr<store::DeliveryStore> deliveries_;
+  mutable std::mutex store_mutex_;  // one store call at a time, whichever thread makes it
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

@@ -490,4 +490,63 @@ void Http1Client::run(int timeout_ms, std::vector<Completion>& done) {
   }
 }
 
+namespace detail {
+
+// Mirrors the parse loop of Http1Client::on_readable, without a socket.
+ParsedAnswers parse_answers_for_fuzzing(std::string_view bytes, std::size_t requests,
+                                        std::size_t piece, std::size_t max_response_bytes) {
+  ParsedAnswers out;
+  std::optional<AnswerParser> parser;
+  std::string in;
+  piece = std::max<std::size_t>(piece, 1);
+  for (std::size_t at = 0; at < bytes.size(); at += piece) {
+    std::string_view data = bytes.substr(at, piece);
+    if (!in.empty()) {
+      in.append(data);
+      data = in;
+    }
+    std::size_t offset = 0;
+    while (offset < data.size()) {
+      if (out.answers.size() == requests) {
+        out.broken = true;
+        return out;
+      }
+      if (!parser) parser.emplace(max_response_bytes);
+      error_code ec;
+      const std::size_t used =
+          parser->put(boost::asio::const_buffer(data.data() + offset, data.size() - offset), ec);
+      offset += used;
+      if (ec == http::error::need_more) break;
+      if (ec) {
+        out.broken = true;
+        return out;
+      }
+      if (!parser->is_done()) {
+        if (used == 0) break;
+        continue;
+      }
+      if (parser->status >= 100 && parser->status < 200 && parser->status != 101) {
+        parser.reset();
+        continue;
+      }
+      out.answers.push_back({parser->status, std::move(parser->retry_after)});
+      const bool keep_alive = parser->keep_alive() && parser->status != 101;
+      parser.reset();
+      if (!keep_alive) {
+        out.closed = true;
+        return out;
+      }
+    }
+    if (offset >= data.size()) {
+      in.clear();
+    } else if (in.empty()) {
+      in.assign(data.substr(offset));
+    } else {
+      in.erase(0, offset);
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
 }  // namespace flashwire::fanout

@@ -112,4 +112,23 @@ class Http1Client {
   TimePoint next_expiry_check_{};
 };
 
+namespace detail {
+
+// The answer parsing of one Http1Client connection on bytes alone, for the fuzz target
+// (tests/fuzz/http1_answer_fuzz.cc): `bytes` arrive in pieces of at most `piece` bytes (at
+// least 1) on a connection that has written `requests` requests. Parsing stops at a malformed
+// answer, an answer to nothing asked, or one that ends the connection, as Http1Client does.
+struct ParsedAnswers {
+  struct Answer {
+    int status = 0;
+    std::string retry_after;
+  };
+  std::vector<Answer> answers;  // complete final answers, in order
+  bool broken = false;          // malformed, or more answers than requests
+  bool closed = false;          // an answer ended the connection (not keep-alive, or 101)
+};
+ParsedAnswers parse_answers_for_fuzzing(std::string_view bytes, std::size_t requests,
+                                        std::size_t piece, std::size_t max_response_bytes);
+
+}  // namespace detail
 }  // namespace flashwire::fanout

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/cores.h"
+#include "common/error.h"
 #include "fanout/http1_client.h"
 #include "webpush/message.h"
 
@@ -661,8 +662,15 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
   for (unsigned i = 0; i < threads; ++i) {
     const unsigned s = seed();
     workers.emplace_back([&run, in_flight, per_origin, connections, s] {
-      Sender sender(run, in_flight, per_origin, connections, s);
-      sender.run();
+      // An exception leaving a thread ends the process: it ends this run instead.
+      try {
+        Sender sender(run, in_flight, per_origin, connections, s);
+        sender.run();
+      } catch (const std::exception& e) {
+        run.fail("sender thread: " + exception_message(e));
+      } catch (...) {
+        run.fail("sender thread: unknown exception");
+      }
     });
   }
   for (auto& w : workers) w.join();

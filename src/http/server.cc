@@ -16,6 +16,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
+#include <unordered_set>
 
 namespace flashwire::http {
 namespace {
@@ -91,6 +92,9 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
   tcp::acceptor acceptor;
   bool stopped = false;
   std::uint64_t accepted = 0;
+  // Connections waiting for their next request: stop() closes these at once, while the others
+  // finish the request they are answering.
+  std::unordered_set<beast::tcp_stream*> waiting;
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();  // keeps the state alive while the loop runs
@@ -146,11 +150,14 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
+      if (stopped) break;
       beast::http::request_parser<beast::http::string_body> parser;
       parser.header_limit(options.max_header_bytes);
       parser.body_limit(options.max_body_bytes);
       stream.expires_after(options.idle_timeout);
+      waiting.insert(&stream);
       auto [ec, bytes] = co_await beast::http::async_read(stream, buffer, parser, kNoThrow);
+      waiting.erase(&stream);
       if (ec == beast::http::error::body_limit) {
         Response response =
             json_error(Status::payload_too_large, "payload_too_large",
@@ -250,6 +257,8 @@ void Server::stop() {
   state_->stopped = true;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
+  // Their reads end with operation_aborted; each coroutine then closes its connection.
+  for (beast::tcp_stream* stream : state_->waiting) stream->cancel();
   state_->handler.stop_streams();
 }
 

@@ -58,9 +58,14 @@ class Handler {
   // Answers one request. Runs on the server's io_context; must not block for long.
   virtual Response handle(const Request& request, const RequestContext& context) = 0;
   // Whether `request` (a WebSocket upgrade) is for a path this handler serves over WebSocket.
-  virtual bool accepts_websocket(const Request& request) const = 0;
+  // By default none is.
+  virtual bool accepts_websocket(const Request& /*request*/) const { return false; }
   // Takes over an accepted upgrade: the handler completes the WebSocket handshake on `stream`.
-  virtual void start_websocket(boost::beast::tcp_stream stream, Request request) = 0;
+  // Only called after accepts_websocket said true; the default closes the connection.
+  virtual void start_websocket(boost::beast::tcp_stream stream, Request /*request*/) {
+    boost::beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
 
   // Streaming hand-off, for responses that last as long as the client listens (Server-Sent
   // Events). Asked for every request that is not a WebSocket upgrade, before handle(): true
@@ -98,8 +103,10 @@ class Server {
   // one-line error (address in use, permission denied).
   tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
-  // Stops accepting new connections and asks the handler to end its streams
-  // (Handler::stop_streams). Connections in progress finish their current request.
+  // Stops accepting new connections, closes the connections waiting for a request (idle
+  // keep-alive ones included) and asks the handler to end its streams (Handler::stop_streams).
+  // A connection answering a request finishes that answer, then closes. Once they have, the
+  // server holds no more work on the io_context (io_context::run returns).
   void stop();
 
   // Connections accepted so far and currently open (HTTP; WebSockets and streams belong to the

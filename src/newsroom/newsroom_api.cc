@@ -75,29 +75,12 @@ std::int64_t default_ttl(store::Category category) {
   return 3600;
 }
 
-std::string article_path(const store::Article& article) {
-  return (article.category == store::Category::kLive ? "/live/" : "/articles/") + article.slug;
-}
-
-bool is_slug(std::string_view slug) {
-  return !slug.empty() && slug.size() <= 120 && std::all_of(slug.begin(), slug.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
 bool is_base64url(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_';
   });
 }
-// A path on this site: "/..." but not "//host" (scheme-relative) nor with a backslash, which
-// some browsers read as "/".
-bool is_site_path(std::string_view url) {
-  return url.starts_with('/') && !url.starts_with("//") &&
-         url.find('\\') == std::string_view::npos && !has_control(url) &&
-         url.find(' ') == std::string_view::npos;
-}
-
 // Positive decimal id, or 0.
 std::int64_t parse_id(std::string_view text) {
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != text.npos)
@@ -121,7 +104,7 @@ std::vector<std::string_view> split_path(std::string_view rest) {
 json::object article_json(const store::Article& a) {
   return json::object{{"id", a.id},
                       {"slug", a.slug},
-                      {"url", article_path(a)},
+                      {"url", news::reader_path(a)},
                       {"headline", a.headline},
                       {"standfirst", a.standfirst},
                       {"byline", a.byline},
@@ -137,19 +120,19 @@ json::object article_json(const store::Article& a) {
 
 // What the fan-out reports: counts so far, state, and the first problem seen (e.g. a push
 // service rejecting our VAPID key). Counts of a running fan-out include its messages in flight.
-json::object delivery_json(const store::Delivery& d) {
+json::object delivery_json(const news::Delivery& d) {
   json::object failed_by_reason;
   for (const auto& [reason, count] : d.counts.failed_by_reason) failed_by_reason[reason] = count;
   json::array latency;
   for (std::size_t i = 0; i < d.counts.accept_latency.size(); ++i) {
-    latency.push_back(json::object{{"le_ms", i < store::kAcceptLatencyBoundsMs.size()
-                                                 ? json::value(store::kAcceptLatencyBoundsMs[i])
+    latency.push_back(json::object{{"le_ms", i < news::kAcceptLatencyBoundsMs.size()
+                                                 ? json::value(news::kAcceptLatencyBoundsMs[i])
                                                  : json::value(nullptr)},
                                    {"count", d.counts.accept_latency[i]}});
   }
   const std::uint64_t done = d.counts.sent + d.counts.gone + d.counts.failed;
   return json::object{
-      {"state", store::delivery_state_name(d.state)},
+      {"state", news::delivery_state_name(d.state)},
       {"audience", d.audience},
       {"targeted", d.targeted},
       {"sent", d.counts.sent},
@@ -169,7 +152,7 @@ json::object delivery_json(const store::Delivery& d) {
 }
 
 json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
-                        const std::optional<store::Delivery>& delivery) {
+                        const std::optional<news::Delivery>& delivery) {
   json::object out{
       {"id", a.id},
       {"article_id", a.article_id == 0 ? json::value(nullptr) : json::value(a.article_id)},
@@ -232,7 +215,7 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
       return std::string(text.key) + ": at most " + std::to_string(text.max_chars) + " characters";
     *text.target = std::move(*field.value);
   }
-  if (!is_slug(a.slug)) return std::string("slug: use 1 to 120 of a-z, 0-9 and -");
+  if (!news::is_slug(a.slug)) return std::string("slug: use 1 to 120 of a-z, 0-9 and -");
   if (has_control(a.headline)) return std::string("headline: no control characters");
   if (a.body_markdown.size() > kMaxBodyMarkdownBytes)
     return std::string("body_markdown: at most 100 KB");
@@ -240,7 +223,8 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
   const auto parsed = category.value ? store::parse_category(*category.value) : std::nullopt;
   if (!parsed) return std::string("category: one of breaking, live, exclusive");
   a.category = *parsed;
-  if (!a.image_url.empty() && !a.image_url.starts_with("https://") && !is_site_path(a.image_url))
+  if (!a.image_url.empty() && !a.image_url.starts_with("https://") &&
+      !news::is_site_path(a.image_url))
     return std::string("image_url: must be an https:// URL or a path on this site");
   if (!a.image_url.empty() &&
       (has_control(a.image_url) || a.image_url.find(' ') != std::string::npos))
@@ -255,6 +239,61 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
   return a;
 }
 
+// An alert as an editor composes it (POST /api/newsroom/alerts): each field checked for its type
+// and its own rule. What is left unset is filled in when the alert is made: title, body and url
+// from the article (and required without one), the category from the article, the TTL from the
+// category, the topic per live event.
+struct ComposeRequest {
+  std::int64_t article_id = 0;  // 0: none
+  std::optional<news::Category> category;
+  std::optional<std::string> title;
+  std::optional<std::string> body;
+  std::optional<std::string> url;
+  std::string urgency = "high";  // RFC 8030
+  std::optional<std::int64_t> ttl_seconds;
+  std::optional<std::string> topic;
+};
+
+// The request in `body`, or the first problem with it, naming the field ("urgency: one of …").
+std::variant<ComposeRequest, std::string> parse_compose_request(const json::object& body) {
+  ComposeRequest request;
+  if (const json::value* id = body.if_contains("article_id"); id != nullptr && !id->is_null()) {
+    if (!id->is_int64() || id->as_int64() <= 0)
+      return std::string("article_id: must be an article id");
+    request.article_id = id->as_int64();
+  }
+  const Field category = string_field(body, "category");
+  if (category.problem) return *category.problem;
+  if (category.value) {
+    request.category = news::parse_category(*category.value);
+    if (!request.category) return std::string("category: one of breaking, live, exclusive");
+  }
+  for (auto [key, target] : {std::pair{"title", &request.title}, std::pair{"body", &request.body},
+                             std::pair{"url", &request.url}}) {
+    Field field = string_field(body, key);
+    if (field.problem) return *field.problem;
+    *target = std::move(field.value);
+  }
+  const Field urgency = string_field(body, "urgency");
+  if (urgency.problem) return *urgency.problem;
+  request.urgency = urgency.value.value_or("high");
+  if (!news::is_urgency(request.urgency))
+    return std::string("urgency: one of very-low, low, normal, high");
+  if (const json::value* ttl = body.if_contains("ttl_seconds"); ttl != nullptr && !ttl->is_null()) {
+    if (!ttl->is_int64() || ttl->as_int64() < 0 || ttl->as_int64() > kMaxTtlSeconds)
+      return std::string("ttl_seconds: a whole number from 0 to 2419200 (28 days)");
+    request.ttl_seconds = ttl->as_int64();
+  }
+  const Field topic = string_field(body, "topic");
+  if (topic.problem) return *topic.problem;
+  if (topic.value) {
+    if (topic.value->empty() || topic.value->size() > 32 || !is_base64url(*topic.value))
+      return std::string("topic: 1 to 32 characters of A-Z, a-z, 0-9, - and _");
+    request.topic = *topic.value;
+  }
+  return request;
+}
+
 bool wants_publish(const json::object& body) {
   const json::value* publish = body.if_contains("publish");
   return publish != nullptr && publish->is_bool() && publish->as_bool();
@@ -266,27 +305,106 @@ struct NewsroomApi::Call {
   const http::Request& request;
   std::vector<std::string_view> parts;  // path segments after /api/newsroom/
   store::ApiToken token;
-  json::object body;  // the parsed JSON body of a write; empty otherwise
+  json::object body;      // the parsed JSON body of a write; empty otherwise
+  std::int64_t id = 0;    // the path's {id}, when the route has one
+  std::string_view slug;  // the path's {slug}, when the route has one
 };
 
-NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, AlertQueue& queue,
-                         std::function<void()> on_articles_changed, NewsroomApiOptions options)
+// A route: a pattern of path segments after /api/newsroom/ ("{id}": a positive decimal id;
+// "{slug}": a slug), the scope a token needs, and its methods, in the order Allow lists them.
+struct NewsroomApi::Route {
+  // One method: what answers it, and whether a JSON object body is required (writes that need
+  // no body, like publish and cancel, still refuse one that is not JSON).
+  struct Method {
+    bhttp::verb verb = bhttp::verb::get;
+    Action action = nullptr;
+    bool needs_body = false;
+  };
+  std::string_view pattern;
+  std::string_view scope;
+  std::array<Method, 2> methods;  // unused entries have no action
+
+  std::string allow() const {
+    std::string out;
+    for (const Method& method : methods) {
+      if (method.action == nullptr) continue;
+      if (!out.empty()) out += ", ";
+      out += bhttp::to_string(method.verb);
+    }
+    return out;
+  }
+  const Method* find(bhttp::verb verb) const {
+    for (const Method& method : methods)
+      if (method.action != nullptr && method.verb == verb) return &method;
+    return nullptr;
+  }
+  // Whether `parts` fits the pattern; fills the call's id or slug when it does.
+  bool matches(const std::vector<std::string_view>& parts, Call& call) const {
+    std::size_t i = 0;
+    for (std::string_view rest = pattern; !rest.empty(); ++i) {
+      const std::size_t slash = rest.find('/');
+      const std::string_view segment = rest.substr(0, slash);
+      rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+      if (i >= parts.size()) return false;
+      if (segment == "{id}") {
+        call.id = parse_id(parts[i]);
+        if (call.id <= 0) return false;
+      } else if (segment == "{slug}") {
+        if (!news::is_slug(parts[i])) return false;
+        call.slug = parts[i];
+      } else if (segment != parts[i]) {
+        return false;
+      }
+    }
+    return i == parts.size();
+  }
+};
+
+std::span<const NewsroomApi::Route> NewsroomApi::routes() {
+  using V = bhttp::verb;
+  using A = NewsroomApi;
+  static const std::array<Route, 10> kRoutes{{
+      {"articles",
+       kScopeArticlesWrite,
+       {{{V::get, &A::list_articles}, {V::post, &A::create_article, true}}}},
+      {"articles/{id}",
+       kScopeArticlesWrite,
+       {{{V::get, &A::get_article}, {V::put, &A::update_article, true}}}},
+      {"articles/{id}/publish", kScopeArticlesWrite, {{{V::post, &A::publish_article}}}},
+      {"audience", kScopeAlertsSend, {{{V::get, &A::audience}}}},
+      {"alerts",
+       kScopeAlertsSend,
+       {{{V::get, &A::list_alerts}, {V::post, &A::compose_alert, true}}}},
+      {"alerts/{id}", kScopeAlertsSend, {{{V::get, &A::get_alert}}}},
+      {"alerts/{id}/send", kScopeAlertsSend, {{{V::post, &A::send_alert, true}}}},
+      {"alerts/{id}/cancel", kScopeAlertsSend, {{{V::post, &A::cancel_alert}}}},
+      {"audit", kScopeTokensAdmin, {{{V::get, &A::audit}}}},
+      {"live/{slug}/updates",
+       kScopeArticlesWrite,
+       {{{V::get, &A::list_live_updates}, {V::post, &A::post_live_update, true}}}},
+  }};
+  return kRoutes;
+}
+
+NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, news::AlertQueue& queue,
+                         news::ContentEvents& events, NewsroomApiOptions options)
     : store_(store),
       clock_(clock),
       queue_(queue),
-      on_articles_changed_(std::move(on_articles_changed)),
+      events_(events),
       options_(std::move(options)),
       failed_auth_(clock, options_.failed_auth_per_minute, options_.failed_auth_burst),
       failed_auth_audit_(clock, options_.failed_auth_audited_per_minute,
                          options_.failed_auth_audited_per_minute) {}
 
-std::optional<http::Response> NewsroomApi::handle(const http::Request& request,
-                                                  const std::string& client_address) {
+http::Response NewsroomApi::handle(const http::Request& request,
+                                   const http::RequestContext& context) {
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
-  if (!path.starts_with(kPrefix) && path != kPrefix.substr(0, kPrefix.size() - 1))
-    return std::nullopt;
-  http::Response response = answer(request, path, client_address);
+  http::Response response =
+      path.starts_with(kPrefix) || path == kPrefix.substr(0, kPrefix.size() - 1)
+          ? answer(request, path, context.remote_address)
+          : error(Status::not_found, "not_found", "no such newsroom API");
   // Drafts and audience figures must not linger in shared caches.
   response.set(bhttp::field::cache_control, "no-store");
   return response;
@@ -313,6 +431,8 @@ http::Response NewsroomApi::answer(const http::Request& request, std::string_vie
     Call call{request,
               split_path(path.substr(std::min(path.size(), kPrefix.size()))),
               std::move(*token),
+              {},
+              0,
               {}};
     return route(call);
   }
@@ -351,81 +471,30 @@ http::Response NewsroomApi::answer(const http::Request& request, std::string_vie
 }
 
 http::Response NewsroomApi::route(Call& call) {
-  const auto method = call.request.method();
-  const auto& parts = call.parts;
-  const std::string_view resource = parts.empty() ? "" : parts[0];
-  const std::int64_t id = parts.size() >= 2 ? parse_id(parts[1]) : 0;
-  const std::string_view action = parts.size() == 3 ? parts[2] : "";
-
-  // Which handler, its scope and allowed methods.
-  enum class Route {
-    kNone,
-    kArticles,
-    kArticle,
-    kPublish,
-    kAudience,
-    kAlerts,
-    kAlert,
-    kSend,
-    kCancel,
-    kAudit,
-    kLiveUpdates
-  };
-  Route which = Route::kNone;
-  if (resource == "articles" && parts.size() == 1) which = Route::kArticles;
-  if (resource == "articles" && parts.size() == 2 && id > 0) which = Route::kArticle;
-  if (resource == "articles" && id > 0 && action == "publish") which = Route::kPublish;
-  if (resource == "audience" && parts.size() == 1) which = Route::kAudience;
-  if (resource == "alerts" && parts.size() == 1) which = Route::kAlerts;
-  if (resource == "alerts" && parts.size() == 2 && id > 0) which = Route::kAlert;
-  if (resource == "alerts" && id > 0 && action == "send") which = Route::kSend;
-  if (resource == "alerts" && id > 0 && action == "cancel") which = Route::kCancel;
-  if (resource == "audit" && parts.size() == 1) which = Route::kAudit;
-  if (resource == "live" && parts.size() == 3 && is_slug(parts[1]) && parts[2] == "updates")
-    which = Route::kLiveUpdates;
-  if (which == Route::kNone) return error(Status::not_found, "not_found", "no such newsroom API");
-
-  std::string_view allow = "GET";
-  std::string_view scope = kScopeArticlesWrite;
-  switch (which) {
-    case Route::kArticles:
-    case Route::kAlerts:
-    case Route::kLiveUpdates:
-      allow = "GET, POST";
+  const Route* route = nullptr;
+  for (const Route& candidate : routes()) {
+    if (candidate.matches(call.parts, call)) {
+      route = &candidate;
       break;
-    case Route::kArticle:
-      allow = "GET, PUT";
-      break;
-    case Route::kPublish:
-    case Route::kSend:
-    case Route::kCancel:
-      allow = "POST";
-      break;
-    default:
-      break;
+    }
   }
-  if (resource == "audience" || resource == "alerts") scope = kScopeAlertsSend;
-  if (resource == "audit") scope = kScopeTokensAdmin;
-  bool allowed = false;
-  for (std::string_view rest = allow; !rest.empty();) {
-    const auto comma = rest.find(", ");
-    allowed = allowed || rest.substr(0, comma) == bhttp::to_string(method);
-    rest = comma == rest.npos ? std::string_view() : rest.substr(comma + 2);
-  }
-  if (!allowed) {
-    auto response =
-        error(Status::method_not_allowed, "method_not_allowed", "use " + std::string(allow));
+  if (route == nullptr) return error(Status::not_found, "not_found", "no such newsroom API");
+
+  const bhttp::verb method = call.request.method();
+  const Route::Method* chosen = route->find(method);
+  if (chosen == nullptr) {
+    const std::string allow = route->allow();
+    auto response = error(Status::method_not_allowed, "method_not_allowed", "use " + allow);
     response.set(bhttp::field::allow, allow);
     return response;
   }
-  if (std::find(call.token.scopes.begin(), call.token.scopes.end(), scope) ==
+  if (std::find(call.token.scopes.begin(), call.token.scopes.end(), route->scope) ==
       call.token.scopes.end()) {
     return error(Status::forbidden, "insufficient_scope",
-                 "this token lacks the scope " + std::string(scope));
+                 "this token lacks the scope " + std::string(route->scope));
   }
 
-  const bool write = method == bhttp::verb::post || method == bhttp::verb::put;
-  if (write) {
+  if (method == bhttp::verb::post || method == bhttp::verb::put) {
     const std::string& text = call.request.body();
     const std::string_view type = call.request[bhttp::field::content_type];
     // Publish and cancel need no body; anything that is sent must be JSON.
@@ -443,37 +512,11 @@ http::Response NewsroomApi::route(Call& call) {
       if (ec || !parsed.is_object())
         return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
       call.body = std::move(parsed.as_object());
-    } else if (which == Route::kArticles || which == Route::kArticle || which == Route::kAlerts ||
-               which == Route::kSend || which == Route::kLiveUpdates) {
+    } else if (chosen->needs_body) {
       return error(Status::bad_request, "invalid_json", "send a JSON object");
     }
   }
-
-  switch (which) {
-    case Route::kArticles:
-      return write ? create_article(call) : list_articles(call);
-    case Route::kArticle:
-      return write ? update_article(call, id) : get_article(call, id);
-    case Route::kPublish:
-      return publish_article(call, id);
-    case Route::kAudience:
-      return audience(call);
-    case Route::kAlerts:
-      return write ? compose_alert(call) : list_alerts(call);
-    case Route::kAlert:
-      return get_alert(call, id);
-    case Route::kSend:
-      return send_alert(call, id);
-    case Route::kCancel:
-      return cancel_alert(call, id);
-    case Route::kAudit:
-      return audit(call);
-    case Route::kLiveUpdates:
-      return write ? post_live_update(call, parts[1]) : list_live_updates(call, parts[1]);
-    case Route::kNone:
-      break;
-  }
-  return error(Status::not_found, "not_found", "no such newsroom API");
+  return (this->*(chosen->action))(call);
 }
 
 void NewsroomApi::record(const Call& call, std::string action, std::string detail) {
@@ -487,10 +530,6 @@ void NewsroomApi::record(const Call& call, std::string action, std::string detai
   (void)store_.append_audit(entry);
 }
 
-void NewsroomApi::articles_changed() {
-  if (on_articles_changed_) on_articles_changed_();
-}
-
 http::Response NewsroomApi::list_articles(Call&) {
   auto articles = store_.latest_articles(0, kMaxListed);
   if (!articles) return storage_unavailable();
@@ -502,7 +541,8 @@ http::Response NewsroomApi::list_articles(Call&) {
                                            "GET /api/newsroom/articles/{id} reads drafts too"}});
 }
 
-http::Response NewsroomApi::get_article(Call&, std::int64_t id) {
+http::Response NewsroomApi::get_article(Call& call) {
+  const std::int64_t id = call.id;
   auto article = store_.find_article(id);
   if (!article) return storage_unavailable();
   if (!article->has_value()) return error(Status::not_found, "not_found", "no such article");
@@ -526,12 +566,14 @@ http::Response NewsroomApi::create_article(Call& call) {
   article.id = *id;
   record(call, "article.create", article.slug);
   if (article.published) record(call, "article.publish", article.slug);
-  articles_changed();
-  return json_ok(Status::created,
-                 json::object{{"id", *id}, {"slug", article.slug}, {"url", article_path(article)}});
+  events_.article_changed(article);
+  return json_ok(
+      Status::created,
+      json::object{{"id", *id}, {"slug", article.slug}, {"url", news::reader_path(article)}});
 }
 
-http::Response NewsroomApi::update_article(Call& call, std::int64_t id) {
+http::Response NewsroomApi::update_article(Call& call) {
+  const std::int64_t id = call.id;
   auto parsed = parse_article(call.body);
   if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
   store::Article article = std::get<store::Article>(std::move(parsed));
@@ -557,11 +599,12 @@ http::Response NewsroomApi::update_article(Call& call, std::int64_t id) {
   if (!updated) return storage_unavailable();
   record(call, "article.update", article.slug);
   if (publishing) record(call, "article.publish", article.slug);
-  articles_changed();
+  events_.article_changed(article);
   return json_ok(Status::ok, article_json(article));
 }
 
-http::Response NewsroomApi::publish_article(Call& call, std::int64_t id) {
+http::Response NewsroomApi::publish_article(Call& call) {
+  const std::int64_t id = call.id;
   auto existing = store_.find_article(id);
   if (!existing) return storage_unavailable();
   if (!existing->has_value()) return error(Status::not_found, "not_found", "no such article");
@@ -573,7 +616,7 @@ http::Response NewsroomApi::publish_article(Call& call, std::int64_t id) {
     article.updated_at = now;
     if (!store_.update_article(article)) return storage_unavailable();
     record(call, "article.publish", article.slug);
-    articles_changed();
+    events_.article_changed(article);
   }
   return json_ok(Status::ok, article_json(article));
 }
@@ -601,7 +644,8 @@ http::Response NewsroomApi::list_alerts(Call&) {
   return json_ok(Status::ok, json::object{{"alerts", std::move(list)}});
 }
 
-http::Response NewsroomApi::get_alert(Call&, std::int64_t id) {
+http::Response NewsroomApi::get_alert(Call& call) {
+  const std::int64_t id = call.id;
   auto alert = store_.find_alert(id);
   if (!alert) return storage_unavailable();
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
@@ -611,26 +655,21 @@ http::Response NewsroomApi::get_alert(Call&, std::int64_t id) {
 }
 
 http::Response NewsroomApi::compose_alert(Call& call) {
-  const json::object& body = call.body;
+  auto parsed = parse_compose_request(call.body);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
+  const ComposeRequest& request = std::get<ComposeRequest>(parsed);
+
   store::Alert alert;
   std::optional<store::Article> article;
-  if (const json::value* article_id = body.if_contains("article_id");
-      article_id != nullptr && !article_id->is_null()) {
-    if (!article_id->is_int64() || article_id->as_int64() <= 0)
-      return invalid("article_id: must be an article id");
-    auto found = store_.find_article(article_id->as_int64());
+  if (request.article_id != 0) {
+    auto found = store_.find_article(request.article_id);
     if (!found) return storage_unavailable();
     if (!found->has_value()) return invalid("article_id: no such article");
     article = std::move(**found);
     alert.article_id = article->id;
   }
-
-  const Field category = string_field(body, "category");
-  if (category.problem) return invalid(*category.problem);
-  if (category.value) {
-    const auto parsed = store::parse_category(*category.value);
-    if (!parsed) return invalid("category: one of breaking, live, exclusive");
-    alert.category = *parsed;
+  if (request.category) {
+    alert.category = *request.category;
   } else if (article) {
     alert.category = article->category;
   } else {
@@ -638,48 +677,21 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   }
 
   // Title, body and URL default to the article's headline, standfirst and page.
-  Field title = string_field(body, "title");
-  Field text = string_field(body, "body");
-  Field url = string_field(body, "url");
-  for (const Field* field : {&title, &text, &url})
-    if (field->problem) return invalid(*field->problem);
-  alert.title = title.value ? *title.value : article ? article->headline : "";
-  alert.body = text.value ? *text.value : article ? article->standfirst : "";
-  alert.url = url.value ? *url.value : article ? article_path(*article) : "";
+  alert.title = request.title ? *request.title : article ? article->headline : "";
+  alert.body = request.body ? *request.body : article ? article->standfirst : "";
+  alert.url = request.url ? *request.url : article ? news::reader_path(*article) : "";
   if (alert.title.empty() || utf8_length(alert.title) > 120)
     return invalid("title: 1 to 120 characters");
   if (utf8_length(alert.body) > 240) return invalid("body: at most 240 characters");
   if (alert.url.empty()) return invalid("url: required without article_id");
-  if (!is_site_path(alert.url)) {
-    // An absolute URL must be exactly this site's origin: notifications never lead elsewhere.
-    const std::string& origin = options_.origin;
-    const bool same_origin =
-        !origin.empty() && alert.url.starts_with(origin) &&
-        (alert.url.size() == origin.size() || alert.url[origin.size()] == '/') &&
-        is_site_path(alert.url.size() == origin.size() ? "/" : alert.url.substr(origin.size()));
-    if (!same_origin) return invalid("url: must be a path on this site or a URL on " + origin);
-  }
+  // An absolute URL must be exactly this site's origin: notifications never lead elsewhere.
+  if (!news::is_url_on_site(alert.url, options_.origin))
+    return invalid("url: must be a path on this site or a URL on " + options_.origin);
 
-  const Field urgency = string_field(body, "urgency");
-  if (urgency.problem) return invalid(*urgency.problem);
-  alert.urgency = urgency.value.value_or("high");
-  if (alert.urgency != "very-low" && alert.urgency != "low" && alert.urgency != "normal" &&
-      alert.urgency != "high")
-    return invalid("urgency: one of very-low, low, normal, high");
-
-  alert.ttl_seconds = default_ttl(alert.category);
-  if (const json::value* ttl = body.if_contains("ttl_seconds"); ttl != nullptr && !ttl->is_null()) {
-    if (!ttl->is_int64() || ttl->as_int64() < 0 || ttl->as_int64() > kMaxTtlSeconds)
-      return invalid("ttl_seconds: a whole number from 0 to 2419200 (28 days)");
-    alert.ttl_seconds = ttl->as_int64();
-  }
-
-  const Field topic = string_field(body, "topic");
-  if (topic.problem) return invalid(*topic.problem);
-  if (topic.value) {
-    if (topic.value->empty() || topic.value->size() > 32 || !is_base64url(*topic.value))
-      return invalid("topic: 1 to 32 characters of A-Z, a-z, 0-9, - and _");
-    alert.topic = *topic.value;
+  alert.urgency = request.urgency;
+  alert.ttl_seconds = request.ttl_seconds.value_or(default_ttl(alert.category));
+  if (request.topic) {
+    alert.topic = *request.topic;
   } else if (alert.category == store::Category::kLive && article) {
     // One topic per live event: a newer update replaces an undelivered older one.
     alert.topic = "live-" + std::to_string(article->id);
@@ -702,7 +714,8 @@ http::Response NewsroomApi::compose_alert(Call& call) {
                  json::object{{"id", *id}, {"audience", *audience}, {"confirm", confirm}});
 }
 
-http::Response NewsroomApi::send_alert(Call& call, std::int64_t id) {
+http::Response NewsroomApi::send_alert(Call& call) {
+  const std::int64_t id = call.id;
   const json::value* confirm = call.body.if_contains("confirm");
   if (confirm == nullptr || !confirm->is_bool() || !confirm->as_bool()) {
     return error(Status::bad_request, "confirm_required",
@@ -737,7 +750,8 @@ http::Response NewsroomApi::send_alert(Call& call, std::int64_t id) {
                               {"progress", "/api/newsroom/alerts/" + std::to_string(id)}});
 }
 
-http::Response NewsroomApi::cancel_alert(Call& call, std::int64_t id) {
+http::Response NewsroomApi::cancel_alert(Call& call) {
+  const std::int64_t id = call.id;
   auto alert = store_.find_alert(id);
   if (!alert) return storage_unavailable();
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
@@ -798,7 +812,8 @@ json::object live_update_json(const store::LiveUpdate& u) {
 
 }  // namespace
 
-http::Response NewsroomApi::list_live_updates(Call&, std::string_view slug) {
+http::Response NewsroomApi::list_live_updates(Call& call) {
+  const std::string_view slug = call.slug;
   auto event = store_.find_article_by_slug(std::string(slug));
   if (!event) return storage_unavailable();
   // Drafts included, as for articles: editors may prepare an event before it goes live.
@@ -814,7 +829,8 @@ http::Response NewsroomApi::list_live_updates(Call&, std::string_view slug) {
                                           {"updates", std::move(list)}});
 }
 
-http::Response NewsroomApi::post_live_update(Call& call, std::string_view slug) {
+http::Response NewsroomApi::post_live_update(Call& call) {
+  const std::string_view slug = call.slug;
   const Field body = string_field(call.body, "body_markdown");
   if (body.problem) return invalid(*body.problem);
   const std::string text = body.value.value_or("");
@@ -845,10 +861,10 @@ http::Response NewsroomApi::post_live_update(Call& call, std::string_view slug) 
   if (!id) return storage_unavailable();
   update.id = *id;
   record(call, "live.update", (*event)->slug + ", #" + std::to_string(*id));
-  if (on_live_update_) on_live_update_(**event, update);
-  return json_ok(
-      Status::created,
-      json::object{{"id", *id}, {"url", article_path(**event) + "#update-" + std::to_string(*id)}});
+  events_.live_update_posted(**event, update);
+  return json_ok(Status::created, json::object{{"id", *id},
+                                               {"url", news::reader_path(**event) + "#update-" +
+                                                           std::to_string(*id)}});
 }
 
 }  // namespace flashwire::newsroom

@@ -37,23 +37,25 @@
 // never sent by a browser on its own, so cross-site requests cannot carry one. The token secret
 // is never logged, stored or echoed. Errors are JSON {"error", "message"}.
 //
-// Every change is recorded in the audit log (actor: the token's name) and every article change
-// calls `on_articles_changed` (the site drops its rendered pages). A posted live update calls
-// the hook set with set_on_live_update (the site drops that event's page and streams the update
-// to readers).
+// Every change is recorded in the audit log (actor: the token's name) and announced through
+// news::ContentEvents once it is stored: article_changed for every article created, updated or
+// published (the site drops its rendered pages), live_update_posted for every live update (the
+// site drops that event's page and streams the update to readers).
 //
 // Thread safety: one thread, like the store it uses.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
-#include "newsroom/alert_queue.h"
+#include "news/alert_queue.h"
+#include "news/content_events.h"
 #include "store/site_store.h"
 
 namespace flashwire::newsroom {
@@ -71,51 +73,50 @@ struct NewsroomApiOptions {
   double failed_auth_audited_per_minute = 60;
 };
 
-class NewsroomApi {
+// The HTTP handler for /api/newsroom and below (`flashwire serve` routes that prefix here);
+// any other path is answered 404. Every answer carries Cache-Control: no-store.
+class NewsroomApi final : public http::Handler {
  public:
-  NewsroomApi(store::SiteStore& store, const Clock& clock, AlertQueue& queue,
-              std::function<void()> on_articles_changed, NewsroomApiOptions options);
+  // `store`, `clock`, `queue` and `events` are not owned and must outlive the API.
+  NewsroomApi(store::SiteStore& store, const Clock& clock, news::AlertQueue& queue,
+              news::ContentEvents& events, NewsroomApiOptions options);
 
-  // Called after a live update is stored, with the event (a published live-category article) and
-  // the update as stored. Runs on the caller's thread, inside handle(); empty for none.
-  using LiveUpdateHook =
-      std::function<void(const store::Article& event, const store::LiveUpdate& update)>;
-  void set_on_live_update(LiveUpdateHook hook) { on_live_update_ = std::move(hook); }
-
-  // Answers requests for /api/newsroom/...; nullopt for any other path.
-  std::optional<http::Response> handle(const http::Request& request,
-                                       const std::string& client_address);
+  http::Response handle(const http::Request& request, const http::RequestContext& context) override;
 
  private:
-  struct Call;  // one authenticated request being answered
+  struct Call;   // one authenticated request being answered
+  struct Route;  // a path pattern, its scope and the handler per method
+  using Action = http::Response (NewsroomApi::*)(Call& call);
+  // The API's routes, in the table at the top of newsroom_api.cc.
+  static std::span<const Route> routes();
+
   http::Response answer(const http::Request& request, std::string_view path,
                         const std::string& client_address);
   http::Response route(Call& call);
+  // One per route and method; `call.id` or `call.slug` is the path's {id} or {slug}.
   http::Response list_articles(Call& call);
-  http::Response get_article(Call& call, std::int64_t id);
+  http::Response get_article(Call& call);
   http::Response create_article(Call& call);
-  http::Response update_article(Call& call, std::int64_t id);
-  http::Response publish_article(Call& call, std::int64_t id);
+  http::Response update_article(Call& call);
+  http::Response publish_article(Call& call);
   http::Response audience(Call& call);
   http::Response list_alerts(Call& call);
-  http::Response get_alert(Call& call, std::int64_t id);
+  http::Response get_alert(Call& call);
   http::Response compose_alert(Call& call);
-  http::Response send_alert(Call& call, std::int64_t id);
-  http::Response cancel_alert(Call& call, std::int64_t id);
+  http::Response send_alert(Call& call);
+  http::Response cancel_alert(Call& call);
   http::Response audit(Call& call);
-  http::Response list_live_updates(Call& call, std::string_view slug);
-  http::Response post_live_update(Call& call, std::string_view slug);
+  http::Response list_live_updates(Call& call);
+  http::Response post_live_update(Call& call);
   void record(const Call& call, std::string action, std::string detail);
-  void articles_changed();
 
   store::SiteStore& store_;
   const Clock& clock_;
-  AlertQueue& queue_;
-  std::function<void()> on_articles_changed_;
+  news::AlertQueue& queue_;
+  news::ContentEvents& events_;
   NewsroomApiOptions options_;
   http::RateLimiter failed_auth_;
   http::RateLimiter failed_auth_audit_;  // one key: the site-wide cap on auth.fail entries
-  LiveUpdateHook on_live_update_;
 };
 
 }  // namespace flashwire::newsroom

@@ -33,6 +33,14 @@ std::string reply(std::string_view type, std::string_view channel_id, int status
   return json::serialize(out);
 }
 
+// At most `max` bytes of `text`, cut at a character boundary: what is echoed goes out in a
+// WebSocket text frame, which must stay valid UTF-8 (the JSON parser has checked `text` is).
+std::string_view utf8_prefix(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return text;
+  while (max > 0 && (static_cast<unsigned char>(text[max]) & 0xC0) == 0x80) --max;
+  return text.substr(0, max);
+}
+
 constexpr std::size_t kMaxAckUpdates = 1000;
 
 }  // namespace
@@ -94,7 +102,7 @@ bool UaProtocol::on_text(std::string_view frame) {
     const std::string_view raw_channel = string_field(message, "channelID");
     const auto channel = canonical_channel_id(raw_channel);
     if (!channel) {
-      session_.send_text(reply("register", raw_channel.substr(0, 64), 400));
+      session_.send_text(reply("register", utf8_prefix(raw_channel, 64), 400));
       return true;
     }
     std::optional<std::array<std::uint8_t, 65>> key;
@@ -132,7 +140,7 @@ bool UaProtocol::on_text(std::string_view frame) {
     const std::string_view raw_channel = string_field(message, "channelID");
     const auto channel = canonical_channel_id(raw_channel);
     if (!channel) {
-      session_.send_text(reply("unregister", raw_channel.substr(0, 64), 400));
+      session_.send_text(reply("unregister", utf8_prefix(raw_channel, 64), 400));
       return true;
     }
     session_.send_text(reply("unregister", *channel, backend_.unregister_channel(uaid_, *channel)));

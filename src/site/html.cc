@@ -87,24 +87,6 @@ std::string escape_xml(std::string_view text) {
   return out;
 }
 
-std::string encode_path_segment(std::string_view segment) {
-  static constexpr std::array<char, 16> kHex = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                                '8', '9', 'A', 'B', 'C', 'D', 'E', 'F'};
-  std::string out;
-  out.reserve(segment.size());
-  for (char c : segment) {
-    if (is_ascii_alpha(c) || is_ascii_digit(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      const auto byte = static_cast<std::uint8_t>(c);
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0x0F];
-    }
-  }
-  return out;
-}
-
 bool is_safe_url(std::string_view url) {
   // WHATWG URL parsing: strip leading C0 controls and spaces, ignore tabs and newlines
   // anywhere, then a scheme is an ASCII letter followed by letters, digits, '+', '-', '.'

@@ -8,8 +8,9 @@
 // - escape_xml does the same and also makes the text well-formed XML 1.0: invalid UTF-8
 //   becomes U+FFFD and control characters XML forbids are dropped (a feed reader rejects the
 //   whole document over one stray byte, a browser does not).
-// - encode_path_segment percent-encodes everything but RFC 3986 unreserved characters, so the
-//   result is one path segment whatever the input ("a/b" becomes "a%2Fb").
+// - encode_path_segment (the domain's, news/article.h) percent-encodes everything but RFC 3986
+//   unreserved characters, so the result is one path segment whatever the input ("a/b" becomes
+//   "a%2Fb").
 // - is_safe_url decides whether a URL may become an href or src: relative URLs and the
 //   http, https, mailto and tel schemes pass; javascript:, data:, vbscript:, file: and every
 //   other scheme do not. It parses the scheme as browsers do (leading spaces and control
@@ -21,6 +22,8 @@
 #include <string>
 #include <string_view>
 
+#include "news/article.h"
+
 namespace flashwire::site {
 
 std::string escape_html(std::string_view text);
@@ -29,7 +32,7 @@ void append_escaped_html(std::string& out, std::string_view text);
 std::string escape_xml(std::string_view text);
 void append_escaped_xml(std::string& out, std::string_view text);
 
-std::string encode_path_segment(std::string_view segment);
+using news::encode_path_segment;
 
 bool is_safe_url(std::string_view url);
 

@@ -10,11 +10,9 @@
 namespace flashwire::site {
 namespace {
 
-using store::Article;
-using store::Category;
-
-constexpr std::array<Category, 3> kAllCategories = {Category::kBreaking, Category::kLive,
-                                                    Category::kExclusive};
+using news::Article;
+using news::Category;
+using news::kAllCategories;
 
 // ---- time ----
 
@@ -373,7 +371,7 @@ void story_card(Html& h, const Article& article, bool lead) {
 
 // ---- public API ----
 
-std::string_view category_slug(Category category) { return store::category_name(category); }
+std::string_view category_slug(Category category) { return news::category_name(category); }
 
 std::string_view category_label(Category category) {
   switch (category) {
@@ -386,10 +384,6 @@ std::string_view category_label(Category category) {
   }
   return "News";
 }
-
-std::string article_path(std::string_view slug) { return "/articles/" + encode_path_segment(slug); }
-
-std::string live_path(std::string_view slug) { return "/live/" + encode_path_segment(slug); }
 
 std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections) {
   Html h;

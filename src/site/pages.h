@@ -25,7 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "store/site_store.h"
+#include "news/article.h"
+#include "news/category.h"
 
 namespace flashwire::site {
 
@@ -57,8 +58,8 @@ struct SiteInfo {
 
 // Most recent articles of one category, newest first, for the home page.
 struct CategorySection {
-  store::Category category = store::Category::kBreaking;
-  std::vector<store::Article> articles;
+  news::Category category = news::Category::kBreaking;
+  std::vector<news::Article> articles;
 };
 
 // One entry of a live event. `text_html` must come from render_markdown.
@@ -70,13 +71,14 @@ struct LiveUpdate {
 };
 
 // "breaking", "live", "exclusive": the names the JSON API and the scripts use.
-std::string_view category_slug(store::Category category);
+std::string_view category_slug(news::Category category);
 // "Breaking news", "Live events", "Exclusive reporting".
-std::string_view category_label(store::Category category);
+std::string_view category_label(news::Category category);
 
-// "/articles/<slug>" and "/live/<slug>", the slug percent-encoded as one path segment.
-std::string article_path(std::string_view slug);
-std::string live_path(std::string_view slug);
+// "/articles/<slug>" and "/live/<slug>": the site's addresses, whose rules are the domain's
+// (news/article.h).
+using news::article_path;
+using news::live_path;
 
 // Home: one section per entry of `sections`, in that order (the first story of each leads).
 // A section without articles says so rather than disappearing.
@@ -84,7 +86,7 @@ std::string render_home(const SiteInfo& site, std::span<const CategorySection> s
 
 // An article page: headline, standfirst, byline, dateline, time, category, image, body, and
 // the notification opt-in card. `body_html` must come from render_markdown(article.body_markdown).
-std::string render_article(const SiteInfo& site, const store::Article& article,
+std::string render_article(const SiteInfo& site, const news::Article& article,
                            std::string_view body_html);
 
 // Notification settings: choose categories or turn alerts off (works in the browser, via
@@ -111,7 +113,7 @@ std::string render_newsroom(const SiteInfo& site);
 // Atom 1.0 (RFC 4287) feed of `articles` (newest first), served at "/feed.atom" as
 // application/atom+xml. `updated_at`: the feed's <updated>, Unix seconds (normally the newest
 // article's updated_at). Entries carry the standfirst as summary, not the body.
-std::string render_atom_feed(const SiteInfo& site, std::span<const store::Article> articles,
+std::string render_atom_feed(const SiteInfo& site, std::span<const news::Article> articles,
                              std::int64_t updated_at);
 
 }  // namespace flashwire::site

@@ -28,11 +28,15 @@ std::string content_tag(std::string_view data) {
   return text;
 }
 
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kSecurityHeaders = {{
+    {"Content-Security-Policy", kContentSecurityPolicy},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "strict-origin-when-cross-origin"},
+    {"X-Frame-Options", "DENY"},
+}};
+
 void add_security_headers(http::Response& response) {
-  response.set("Content-Security-Policy", kContentSecurityPolicy);
-  response.set("X-Content-Type-Options", "nosniff");
-  response.set("Referrer-Policy", "strict-origin-when-cross-origin");
-  response.set("X-Frame-Options", "DENY");
+  for (const auto& [name, value] : kSecurityHeaders) response.set(name, value);
 }
 
 // A live page shows this many updates at most (and then leaves the opening entry out).
@@ -87,6 +91,10 @@ bool accepts_gzip(std::string_view accept_encoding) {
 
 }  // namespace
 
+std::span<const std::pair<std::string_view, std::string_view>> security_headers() {
+  return kSecurityHeaders;
+}
+
 std::string gzip_compress(std::string_view data) {
   z_stream stream{};
   if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
@@ -106,11 +114,6 @@ std::string gzip_compress(std::string_view data) {
 SiteHandler::SiteHandler(store::SiteStore& store, SiteApi& api, SiteInfo info,
                          WellKnownFiles well_known)
     : store_(store), api_(api), info_(std::move(info)), well_known_(std::move(well_known)) {}
-
-void SiteHandler::start_websocket(boost::beast::tcp_stream stream, http::Request) {
-  boost::beast::error_code ignored;
-  stream.socket().close(ignored);  // accepts_websocket() is false: never reached
-}
 
 std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) {
   Cached out;
@@ -219,12 +222,7 @@ http::Response SiteHandler::handle(const http::Request& request,
 
   http::Response response;
   if (path.starts_with("/api/")) {
-    std::optional<http::Response> answer;
-    if (path.starts_with("/api/newsroom/") || path == "/api/newsroom") {
-      if (newsroom_ != nullptr) answer = newsroom_->handle(request, context.remote_address);
-    } else {
-      answer = api_.handle(request, context.remote_address);
-    }
+    std::optional<http::Response> answer = api_.handle(request, context.remote_address);
     response = answer ? std::move(*answer)
                       : http::json_error(http::Status::not_found, "not_found", "no such API");
   } else if (path.starts_with("/live/") && path.ends_with("/events")) {
@@ -339,7 +337,9 @@ void SiteHandler::stop_streams() {
   if (live_ != nullptr) live_->stop();
 }
 
-void SiteHandler::live_update_posted(const store::Article& event, const store::LiveUpdate& update) {
+void SiteHandler::article_changed(const news::Article&) { invalidate_pages(); }
+
+void SiteHandler::live_update_posted(const news::Article& event, const news::LiveUpdate& update) {
   invalidate_page(live_path(event.slug));
   if (live_ != nullptr) live_->publish(event.id, live_event(update));
 }

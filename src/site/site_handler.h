@@ -7,10 +7,10 @@
 //   GET /live/<slug>/events      its Server-Sent Events stream (site/live_stream.h), handed over
 //                                by the server (accepts_stream); 204 when no LiveStream is set
 //   GET /preferences             settings      GET /feed.atom         Atom feed
-//   GET /newsroom                the editors' UI (a page like the others; it calls /api/newsroom/)
+//   GET /newsroom                the editors' UI (a page like the others; it calls /api/newsroom/,
+//                                which `flashwire serve` routes to the newsroom, not here)
 //   GET /sw.js, /assets/...      embedded assets (web/)
 //   GET /.well-known/apple-app-site-association, /.well-known/assetlinks.json   when configured
-//   /api/newsroom/...            NewsroomApi (newsroom/newsroom_api.h), when one is attached
 //   /api/...                     SiteApi        GET /health
 //
 // Rendered pages come from a render cache keyed by path, each with a strong ETag (If-None-Match
@@ -18,15 +18,21 @@
 // a strict Content-Security-Policy and the usual hardening headers; pages are "no-cache" (always
 // revalidated: news changes), versioned assets immutable for a year.
 //
+// It listens to content-changed events (news/content_events.h): a changed article drops the
+// rendered pages, a live update drops its event's page and is streamed to the event's readers.
+//
 // Thread safety: one thread (the server's io_context), like the store.
 #pragma once
 
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "http/server.h"
-#include "newsroom/newsroom_api.h"
+#include "news/content_events.h"
 #include "site/api.h"
 #include "site/live_stream.h"
 #include "site/pages.h"
@@ -39,17 +45,16 @@ struct WellKnownFiles {
   std::string assetlinks;                  // JSON; empty: 404
 };
 
-class SiteHandler final : public http::Handler {
+// The headers every response of the site carries: a strict Content-Security-Policy,
+// nosniff, a referrer policy and no framing. `flashwire serve` sets them on the newsroom API's
+// responses too.
+std::span<const std::pair<std::string_view, std::string_view>> security_headers();
+
+class SiteHandler final : public http::Handler, public news::ContentEvents {
  public:
   SiteHandler(store::SiteStore& store, SiteApi& api, SiteInfo info, WellKnownFiles well_known);
 
-  // Attaches the newsroom API for /api/newsroom/... (nullptr detaches: those paths answer 404).
-  // Not owned; must outlive the handler's use.
-  void set_newsroom(newsroom::NewsroomApi* newsroom) { newsroom_ = newsroom; }
-
   http::Response handle(const http::Request& request, const http::RequestContext& context) override;
-  bool accepts_websocket(const http::Request&) const override { return false; }
-  void start_websocket(boost::beast::tcp_stream stream, http::Request request) override;
 
   // Live events. set_live_stream attaches the streams for GET /live/<slug>/events (nullptr
   // detaches: that path then answers 204, which tells EventSource not to reconnect). Not owned;
@@ -61,9 +66,12 @@ class SiteHandler final : public http::Handler {
   void start_stream(boost::beast::tcp_stream stream, http::Request request,
                     const http::RequestContext& context) override;
   void stop_streams() override;
-  // After a live update is stored: drops the event's cached page and streams the update to the
-  // event's readers. `event` is the live event (article) the update belongs to.
-  void live_update_posted(const store::Article& event, const store::LiveUpdate& update);
+
+  // news::ContentEvents. article_changed drops every cached page (lists and the feed show the
+  // article too). live_update_posted drops the event's cached page and streams the update to
+  // the event's readers.
+  void article_changed(const news::Article& article) override;
+  void live_update_posted(const news::Article& event, const news::LiveUpdate& update) override;
 
   // Drops every cached page, e.g. after an article is published or edited.
   void invalidate_pages() { cache_.clear(); }
@@ -87,7 +95,6 @@ class SiteHandler final : public http::Handler {
 
   store::SiteStore& store_;
   SiteApi& api_;
-  newsroom::NewsroomApi* newsroom_ = nullptr;
   LiveStream* live_ = nullptr;
   SiteInfo info_;
   WellKnownFiles well_known_;

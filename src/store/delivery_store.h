@@ -15,58 +15,28 @@
 // Contract: every mutating call is atomic. Thread safety: one thread at a time per object.
 #pragma once
 
-#include <array>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "news/delivery.h"
 #include "store/error.h"
 
 namespace flashwire::store {
 
-// Upper bounds (milliseconds after the fan-out started) of the acceptance-latency buckets; the
-// last bucket counts everything later.
-inline constexpr std::array<std::int64_t, 11> kAcceptLatencyBoundsMs = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 3600000};
-using LatencyHistogram = std::array<std::uint64_t, kAcceptLatencyBoundsMs.size() + 1>;
-
-// What happened to the messages of one shard (or, summed, of a whole alert).
-struct DeliveryCounts {
-  std::uint64_t sent = 0;     // accepted by the push service (2xx)
-  std::uint64_t gone = 0;     // 404/410: the subscription no longer exists
-  std::uint64_t failed = 0;   // given up on; the reasons below add up to this
-  std::uint64_t retried = 0;  // retry attempts (a message retried twice counts 2)
-  std::map<std::string, std::uint64_t> failed_by_reason;  // "http_413", "expired", …
-  LatencyHistogram accept_latency{};                      // one count per sent message
-  std::int64_t last_accept_ms = 0;                        // Unix ms of the latest accept; 0 if none
-
-  void add(const DeliveryCounts& other);
-};
-
-enum class DeliveryState : std::uint8_t { kRunning = 0, kDone = 1, kCancelled = 2, kFailed = 3 };
-// "running" | "done" | "cancelled" | "failed".
-const char* delivery_state_name(DeliveryState state);
+// The delivery report (news/delivery.h), under the names store users have always used.
+using news::Delivery;
+using news::delivery_state_name;
+using news::DeliveryCounts;
+using news::DeliveryState;
+using news::kAcceptLatencyBoundsMs;
+using news::LatencyHistogram;
 
 struct ShardRange {
   std::int64_t after_id = 0;  // exclusive
   std::int64_t last_id = 0;   // inclusive
   bool operator==(const ShardRange&) const = default;
-};
-
-struct Delivery {
-  std::int64_t alert_id = 0;
-  std::uint64_t audience = 0;  // subscriptions of the category when the fan-out began
-  std::uint64_t targeted = 0;  // subscriptions in the shards claimed so far
-  std::int64_t cursor = 0;     // last subscription id claimed
-  std::int64_t started_at_ms = 0;
-  std::int64_t finished_at_ms = 0;  // 0 while running
-  DeliveryState state = DeliveryState::kRunning;
-  std::string error;  // why it failed, or a configuration problem seen on the way
-  std::uint64_t shards_done = 0;
-  std::uint64_t shards_open = 0;
-  DeliveryCounts counts;  // of the completed shards
 };
 
 // A subscription found gone during a fan-out, waiting to be deleted from the site store.

@@ -16,33 +16,25 @@
 #include <string_view>
 #include <vector>
 
+#include "news/alert.h"
+#include "news/article.h"
+#include "news/category.h"
 #include "store/error.h"
 
 namespace flashwire::store {
 
-// Alert categories a reader can opt into. Stored as a bit set in subscriptions.
-enum class Category : std::uint8_t { kBreaking = 1, kLive = 2, kExclusive = 4 };
-using CategorySet = std::uint8_t;  // OR of Category values; 0 is "none"
-
-// "breaking" | "live" | "exclusive": the names in URLs, JSON and scripts.
-std::optional<Category> parse_category(std::string_view name);
-std::string_view category_name(Category category);
-
-struct Article {
-  std::int64_t id = 0;  // assigned by the store
-  std::string slug;     // unique, URL-safe: [a-z0-9-]{1,120}
-  std::string headline;
-  std::string standfirst;  // one-paragraph summary under the headline
-  std::string byline;      // "By Ana Ruiz"
-  std::string dateline;    // "LISBON"
-  Category category = Category::kBreaking;
-  std::string image_url;  // may be empty
-  std::string image_alt;  // required when image_url is set
-  std::string body_markdown;
-  bool published = false;
-  std::int64_t published_at = 0;  // Unix seconds; 0 while a draft
-  std::int64_t updated_at = 0;
-};
+// The domain values (news/) the store keeps, under the names store users have always used.
+using news::Alert;
+using news::AlertEngagement;
+using news::AlertEvent;
+using news::AlertStatus;
+using news::Article;
+using news::Category;
+using news::category_name;
+using news::CategorySet;
+using news::LiveUpdate;
+using news::parse_alert_event;
+using news::parse_category;
 
 struct Subscription {
   std::int64_t id = 0;
@@ -52,46 +44,6 @@ struct Subscription {
   CategorySet categories = 0;  // never 0 for a stored subscription
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
-};
-
-enum class AlertStatus : std::uint8_t {
-  kQueued = 0,
-  kSending = 1,
-  kSent = 2,
-  kCancelled = 3,
-  kFailed = 4
-};
-
-struct Alert {
-  std::int64_t id = 0;
-  std::int64_t article_id = 0;  // 0: not tied to an article
-  Category category = Category::kBreaking;
-  std::string title;
-  std::string body;
-  std::string url;
-  std::string urgency = "high";  // RFC 8030 Urgency
-  std::int64_t ttl_seconds = 3600;
-  std::string topic;  // empty: none; live events use one per event
-  AlertStatus status = AlertStatus::kQueued;
-  std::string created_by;  // API token name
-  std::int64_t created_at = 0;
-};
-
-// What a browser reports about one alert (the service worker's beacons).
-enum class AlertEvent : std::uint8_t {
-  kReceived = 0,
-  kDisplayed = 1,
-  kClicked = 2,
-  kDismissed = 3
-};
-// "received" | "displayed" | "clicked" | "dismissed".
-std::optional<AlertEvent> parse_alert_event(std::string_view name);
-
-struct AlertEngagement {
-  std::uint64_t received = 0;
-  std::uint64_t displayed = 0;
-  std::uint64_t clicked = 0;
-  std::uint64_t dismissed = 0;
 };
 
 struct ApiToken {
@@ -109,17 +61,6 @@ struct AuditEntry {
   std::string actor;   // token name
   std::string action;  // "alert.send", "article.publish", …
   std::string detail;  // short, human-readable; never secrets or subscription endpoints
-};
-
-// One entry of a live event (a published live-category article), shown newest first on its page
-// and streamed to readers as it is posted. Ids grow with every update and are never reused, so
-// they double as Server-Sent Events ids ("give me what came after N").
-struct LiveUpdate {
-  std::int64_t id = 0;          // assigned by the store
-  std::int64_t article_id = 0;  // the live event
-  std::string body_markdown;    // not empty
-  std::int64_t created_at = 0;  // Unix seconds
-  std::string created_by;       // API token name
 };
 
 class SiteStore {

@@ -8,9 +8,24 @@
 namespace flashwire::webpush {
 namespace {
 
+// `host` is `suffix` under one or more DNS labels of letters, digits and '-' ("a.b.suffix"):
+// anything else there ("+x", "%41", "a..b") is no host name, and libcurl would refuse it.
 bool ends_with_label(std::string_view host, std::string_view suffix) {
-  return host.size() > suffix.size() && host.ends_with(suffix) &&
-         host[host.size() - suffix.size() - 1] == '.';
+  if (host.size() <= suffix.size() + 1 || !host.ends_with(suffix) ||
+      host[host.size() - suffix.size() - 1] != '.') {
+    return false;
+  }
+  const std::string_view labels = host.substr(0, host.size() - suffix.size() - 1);
+  for (std::size_t start = 0; start <= labels.size();) {
+    const std::size_t end = std::min(labels.find('.', start), labels.size());
+    if (end == start) return false;  // empty label
+    for (std::size_t i = start; i < end; ++i) {
+      const char c = labels[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    }
+    start = end + 1;
+  }
+  return true;
 }
 
 bool is_builtin_push_host(std::string_view host) {

@@ -27,9 +27,11 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-bool has_space_or_control(std::string_view text) {
+// Non-ASCII bytes too: a URI (mailto: or https:) percent-encodes them, and raw ones that are not
+// UTF-8 would make a claims JSON no push service (nor verify_vapid_token) can read.
+bool has_space_control_or_non_ascii(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](unsigned char c) {
-    return c <= 0x20 || c == 0x7f || c == '"' || c == '\\';
+    return c <= 0x20 || c >= 0x7f || c == '"' || c == '\\';
   });
 }
 
@@ -163,9 +165,9 @@ Result<void> validate_vapid_audience(std::string_view audience) {
 }
 
 Result<void> validate_vapid_subject(std::string_view subject) {
-  if (has_space_or_control(subject)) {
+  if (has_space_control_or_non_ascii(subject)) {
     return make_error(ErrorCode::kInvalidClaim,
-                      "sub must not contain spaces, quotes or control characters");
+                      "sub must not contain spaces, quotes, control or non-ASCII characters");
   }
   if (subject.starts_with("mailto:")) {
     const std::string_view address = subject.substr(7);

@@ -1,5 +1,7 @@
 // Behaviour of the flashwire command line: key generation, the VAPID and
-// Web Push subcommands' happy paths (files, stdin), and refusal of bad input.
+// Web Push subcommands' happy paths (files, stdin), refusal of bad input, usage errors, and the
+// commands that work beside a running serve (token, subscriptions import, alert send) when run
+// from the wrong folder or pointed at serve's configuration.
 //
 // Run from the repository root:  node --test tests/interop/ tests/app/
 // The binary under test is $FLASHWIRE_BIN, or build/src/app/flashwire.
@@ -9,8 +11,10 @@ import assert from 'node:assert/strict';
 import {
   BIN, flashwire, flashwireOk, assertCommandError, assertUsageError, b64u, unb64u, newSubscriber,
 } from '../support/flashwire_cli.mjs';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -185,7 +189,8 @@ describe('vapid verify', () => {
   });
 
   test('rejects a header that is not a vapid header', () => {
-    assertCommandError(flashwire(['vapid', 'verify', '--header', 'Bearer abc.def.ghi', '--aud', AUD]));
+    assertCommandError(flashwire(['vapid', 'verify', '--header', 'Bearer abc.def.ghi', '--aud', AUD]),
+      /^flashwire: --header: Authorization: expected the vapid scheme\n$/);
   });
 });
 
@@ -242,7 +247,7 @@ describe('webpush encrypt input checks', () => {
   });
 
   test('a missing --in file is reported on one line', () => {
-    assertCommandError(encrypt(['--in', path.join(tmp, 'does-not-exist.txt')]));
+    assertCommandError(encrypt(['--in', path.join(tmp, 'does-not-exist.txt')]), /^flashwire: cannot open \S*does-not-exist\.txt for reading\n$/);
   });
 });
 
@@ -343,23 +348,23 @@ describe('webpush decrypt refuses bad bodies', () => {
   });
 
   test('a body missing its last byte is refused', () => {
-    assertCommandError(decrypt(body.subarray(0, body.length - 1)));
+    assertCommandError(decrypt(body.subarray(0, body.length - 1)), /^flashwire: decrypt: aes128gcm: record 0 failed authentication/);
   });
 
   test('a body shorter than the fixed header is refused', () => {
-    assertCommandError(decrypt(body.subarray(0, 10)));
+    assertCommandError(decrypt(body.subarray(0, 10)), /^flashwire: decrypt: aes128gcm: body of 10 bytes is shorter than the 21-byte header\n$/);
   });
 
   test('a body cut inside the keyid is refused', () => {
-    assertCommandError(decrypt(body.subarray(0, 50)));
+    assertCommandError(decrypt(body.subarray(0, 50)), /^flashwire: decrypt: aes128gcm: body ends inside the keyid\n$/);
   });
 
   test('a header with no record is refused', () => {
-    assertCommandError(decrypt(body.subarray(0, 86)));
+    assertCommandError(decrypt(body.subarray(0, 86)), /^flashwire: decrypt: aes128gcm: no records after the header\n$/);
   });
 
   test('an empty body is refused', () => {
-    assertCommandError(decrypt(Buffer.alloc(0)));
+    assertCommandError(decrypt(Buffer.alloc(0)), /^flashwire: decrypt: aes128gcm: body of 0 bytes is shorter than the 21-byte header\n$/);
   });
 
   test('a 15-byte auth secret is refused', () => {
@@ -374,5 +379,165 @@ describe('webpush decrypt refuses bad bodies', () => {
     const r = decrypt(body);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout, plain);
+  });
+});
+
+// ---------------------------------------------------------------- usage errors
+
+describe('usage errors', () => {
+  const cases = [
+    ['an unknown command is named', ['frobnicate'], /^flashwire: unknown command 'frobnicate' \(see 'flashwire --help'\)\n$/],
+    ['an unknown subcommand is named', ['token', 'mint'], /^flashwire: unknown command 'mint' \(see 'flashwire token --help'\)\n$/],
+    ['a missing subcommand', ['token'], /A subcommand is required \(see 'flashwire token --help'\)/],
+    ['no command at all', [], /A subcommand is required \(see 'flashwire --help'\)/],
+    ['an unknown option', ['vapid', 'generate', '--bogus'], /--bogus \(see 'flashwire vapid generate --help'\)/],
+    ['a missing required option', ['alert', 'send', '--url', '/'], /--title is required/],
+    ['a value outside the allowed set', ['fanout', '--subs', 'a', '--vapid', 'b', '--payload', 'c', '--urgency', 'now'], /urgency/],
+    ['--server together with --config', ['alert', 'send', '--title', 't', '--url', '/', '--server', 'http://127.0.0.1:9', '--config', 'x.toml'], /excludes/],
+  ];
+  for (const [name, args, pattern] of cases) {
+    test(`${name}: exit 1 and one line`, () => {
+      assertUsageError(flashwire(args), pattern);
+    });
+  }
+
+  test('--help and --version still exit 0 on stdout', () => {
+    const help = flashwire(['serve', '--help']);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout.toString(), /^Run the news site/m);
+    const version = flashwire(['--version']);
+    assert.equal(version.status, 0);
+    assert.match(version.stdout.toString(), /^flashwire \d+\.\d+\.\d+\n$/);
+  });
+
+  test('serve --help tells about the configuration file and the push service', () => {
+    const text = flashwire(['serve', '--help']).stdout.toString();
+    assert.match(text, /--config TEXT +TOML configuration file/);
+    assert.match(text, /defaults < the --config TOML file < FLASHWIRE_\* environment < these flags/);
+    assert.match(text, /\[push_service\]: with enabled = true, Flashwire's own push service/);
+    assert.match(text, /push_service\.listen/);
+  });
+});
+
+// ---------------------------------------------------------------- run beside serve
+
+// Runs the binary in `cwd` (a folder with no site in it, as an operator's home would be).
+function flashwireIn(cwd, args) {
+  const r = spawnSync(BIN, args, { cwd, input: Buffer.alloc(0), timeout: 15000 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+}
+
+describe('commands that work on a site\'s data never create one', () => {
+  let cwd;
+  let subsFile;
+  before(() => {
+    cwd = fs.mkdtempSync(path.join(tmp, 'elsewhere-'));
+    subsFile = path.join(tmp, 'one-subscription.jsonl');
+    const sub = newSubscriber();
+    fs.writeFileSync(subsFile, `${JSON.stringify({ endpoint: 'https://fcm.googleapis.com/fcm/send/x', keys: { p256dh: sub.p256dh, auth: sub.authB64 } })}\n`);
+  });
+
+  const commands = [
+    ['token create', ['token', 'create', '--name', 'desk', '--scope', 'alerts:send']],
+    ['token list', ['token', 'list']],
+    ['token revoke', ['token', 'revoke', '--name', 'desk']],
+    ['subscriptions import', ['subscriptions', 'import', '--category', 'breaking', 'SUBS']],
+  ];
+  for (const [name, args] of commands) {
+    test(`${name} run from another folder says where it looked and creates nothing`, () => {
+      const r = flashwireIn(cwd, args.map((a) => (a === 'SUBS' ? subsFile : a)));
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      const expected = path.join(fs.realpathSync(cwd), 'data', 'site.sqlite');
+      assert.equal(r.stderr, `flashwire: no site store at ${expected}: run this where \`flashwire serve\` runs, ` +
+        'or point it at the site\'s data with --data DIR or --config FILE\n');
+      assert.deepEqual(fs.readdirSync(cwd), [], 'nothing was created');
+    });
+  }
+
+  test('--data and a configuration\'s data_dir name the place looked at', () => {
+    const missing = path.join(tmp, 'no-such-site');
+    const byFlag = flashwireIn(cwd, ['token', 'list', '--data', missing]);
+    assert.equal(byFlag.status, 1);
+    assert.match(byFlag.stderr, new RegExp(`^flashwire: no site store at ${missing}/site\\.sqlite: `));
+    const config = path.join(tmp, 'elsewhere.toml');
+    fs.writeFileSync(config, `data_dir = ${JSON.stringify(path.join(tmp, 'configured-site'))}\n`);
+    const byConfig = flashwireIn(cwd, ['token', 'create', '--config', config, '--name', 'desk', '--scope', 'alerts:send']);
+    assert.equal(byConfig.status, 1);
+    assert.match(byConfig.stderr, new RegExp(`^flashwire: no site store at ${tmp}/configured-site/site\\.sqlite: `));
+    assert.equal(fs.existsSync(missing), false);
+    assert.equal(fs.existsSync(path.join(tmp, 'configured-site')), false);
+  });
+});
+
+// A stand-in for serve's newsroom API: records requests, answers compose (201) and send (202).
+async function startNewsroomStub(host = '127.0.0.1') {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body });
+      res.setHeader('Content-Type', 'application/json');
+      if (req.url === '/api/newsroom/alerts') res.writeHead(201).end('{"id":7}');
+      else if (req.url === '/api/newsroom/alerts/7/send') res.writeHead(202).end('{"status":"sending","audience":3}');
+      else res.writeHead(404).end('{"error":"not_found","message":"no such thing"}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, host, resolve));
+  return { port: server.address().port, seen, close: () => new Promise((r) => server.close(r)) };
+}
+
+// The binary without blocking the event loop (the stub answers in this process).
+function runAsync(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.once('error', reject);
+    child.once('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+  });
+}
+
+describe('alert send --config', () => {
+  let stub;
+  before(async () => { stub = await startNewsroomStub(); });
+  after(async () => { await stub?.close(); });
+
+  for (const listenHost of ['127.0.0.1', '0.0.0.0']) {
+    test(`reaches the site at the configuration's listen address (${listenHost})`, async () => {
+      stub.seen.length = 0;
+      const config = path.join(tmp, `serve-${listenHost}.toml`);
+      fs.writeFileSync(config, `listen = "${listenHost}:${stub.port}"\n`);
+      const r = await runAsync(['alert', 'send', '--config', config, '--title', 'Bridge reopens', '--url', '/'],
+        { FLASHWIRE_TOKEN: 'fw_test' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'alert 7 accepted: sending to 3 subscriber(s)\n');
+      assert.deepEqual(stub.seen.map((x) => `${x.method} ${x.url} ${x.authorization}`),
+        ['POST /api/newsroom/alerts Bearer fw_test', 'POST /api/newsroom/alerts/7/send Bearer fw_test']);
+      assert.deepEqual(JSON.parse(stub.seen[0].body), { category: 'breaking', title: 'Bridge reopens', url: '/' });
+    });
+  }
+
+  test('names the address it could not reach', async () => {
+    const closed = await startNewsroomStub();
+    await closed.close();  // a port nobody listens on now
+    const config = path.join(tmp, 'serve-closed.toml');
+    fs.writeFileSync(config, `listen = "127.0.0.1:${closed.port}"\n`);
+    const r = await runAsync(['alert', 'send', '--config', config, '--title', 't', '--url', '/', '--token', 'fw_x']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^flashwire: cannot reach http://127\\.0\\.0\\.1:${closed.port}: [^\\n]+\\n$`));
+  });
+
+  test('a bad configuration is refused before anything is sent', async () => {
+    const config = path.join(tmp, 'serve-bad.toml');
+    fs.writeFileSync(config, 'listen = "nowhere"\n');
+    const r = await runAsync(['alert', 'send', '--config', config, '--title', 't', '--url', '/', '--token', 'fw_x']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^flashwire: config: listen: [^\n]+\n$/);
   });
 });

@@ -75,6 +75,19 @@ function editorToken(server) {
   return m[1];
 }
 
+// A site's data directory as its first `serve` start makes it (the commands that work beside
+// serve never create one); resolves to the editor token that start printed.
+async function initSite(dataDir, config) {
+  const first = await startServe(dataDir, ['--config', config]);
+  const token = editorToken(first);
+  assert.equal(await stopServe(first), 0);
+  return token;
+}
+
+// serve prints what its fan-out resumes in its start-up block (one write, read whole by
+// startServe): the marker that tells "nothing resumed" without waiting for nothing to happen.
+const RESUMING = /^ {2}fan-out: resuming (\d+) alert\(s\) left sending$/m;
+
 async function api(server, token, method, pathname, body) {
   const response = await fetch(server.url + pathname, {
     method,
@@ -320,6 +333,7 @@ describe('flashwire serve sends alerts to every subscriber', () => {
       badLines[2], badLines[3], badLines[4], ...subsMain.slice(2).map(subscriptionLine),
     ];
     fs.writeFileSync(file, lines.join('\n') + '\n');
+    token = await initSite(dataDir, config);
     const args = ['subscriptions', 'import', '--config', config, '--data', dataDir, '--category', 'breaking', file];
     const first = await run(args);
     assert.equal(first.status, 2, first.stderr);
@@ -351,7 +365,7 @@ describe('flashwire serve sends alerts to every subscriber', () => {
     assert.equal(slowImport.status, 0, slowImport.stderr);
 
     server = await startServe(dataDir, ['--config', config]);
-    token = editorToken(server);
+    assert.doesNotMatch(server.output, RESUMING);
     const audience = await api(server, token, 'GET', '/api/newsroom/audience');
     assert.equal(audience.status, 200);
     assert.deepEqual(audience.json, { breaking: N_MAIN, live: N_LIVE_OK + N_REJECT, exclusive: N_SLOW },
@@ -501,22 +515,47 @@ describe('flashwire serve sends alerts to every subscriber', () => {
       return a.json.delivery?.state === 'cancelled' && a.json;
     }, 10000, 'the fan-out stops');
     assert.equal(alert.status, 'cancelled');
-    const atStop = slow.total();
-    t.diagnostic(`cancel: ${atCancel} requests before it, ${atStop - atCancel} after, ${N_SLOW - atStop} never sent`);
-    await sleep(1000);
-    assert.equal(slow.total(), atStop, 'no request after the fan-out stopped');
+    // The pipeline has returned and its connections are closing: once the push service has seen
+    // every one of them close, no request of this fan-out can still arrive.
+    await slow.waitFor((r) => r.openConnections() === 0, 10000, 'the fan-out\'s connections closed');
+    const atClose = slow.total();
+    t.diagnostic(`cancel: ${atCancel} requests before it, ${atClose - atCancel} after, ${N_SLOW - atClose} never sent`);
     // In flight at most: the concurrency; the rest of the audience is never contacted.
-    assert.ok(atStop - atCancel <= CONCURRENCY, `${atStop - atCancel} requests after the cancel`);
-    assert.ok(atStop < N_SLOW / 2, `${atStop} of ${N_SLOW} were contacted`);
+    assert.ok(atClose - atCancel <= CONCURRENCY, `${atClose - atCancel} requests after the cancel`);
+    assert.ok(atClose < N_SLOW / 2, `${atClose} of ${N_SLOW} were contacted`);
 
     assert.equal(await stopServe(server), 0, 'SIGTERM ends serve cleanly');
+    assert.equal(slow.total(), atClose, 'no request after the fan-out stopped');
     const before = { main: main.total(), rejecting: rejecting.total(), slow: slow.total() };
     server = await startServe(dataDir, ['--config', config]);
-    await sleep(2000);
-    assert.deepEqual({ main: main.total(), rejecting: rejecting.total(), slow: slow.total() }, before,
-      'nothing is resumed after a restart');
+    assert.doesNotMatch(server.output, RESUMING, 'nothing is resumed after a restart');
     const after = await api(server, token, 'GET', `/api/newsroom/alerts/${id}`);
     assert.equal(after.json.status, 'cancelled');
+    assert.equal(after.json.delivery.state, 'cancelled');
+    assert.deepEqual({ main: main.total(), rejecting: rejecting.total(), slow: slow.total() }, before,
+      'no request since the restart');
+  });
+
+  test('SIGTERM mid-fan-out: serve exits 0 within 1 s, and the alert resumes on the next start', { timeout: 90000 }, async () => {
+    const id = await sendAlert(server, token, { category: 'exclusive', title: 'Exclusive: second leak', url: '/' });
+    const atSend = slow.total();
+    await slow.waitFor((r) => r.total() >= atSend + 100, 30000, '100 requests of the second exclusive alert');
+    const stoppedAt = Date.now();
+    assert.equal(await stopServe(server), 0, 'SIGTERM ends serve cleanly');
+    const took = Date.now() - stoppedAt;
+    assert.ok(took < 1000, `serve took ${took} ms to exit during a fan-out`);
+    await slow.waitFor((r) => r.openConnections() === 0, 10000, 'the stopped fan-out\'s connections closed');
+    const atStop = slow.total();
+    assert.ok(atStop - atSend < N_SLOW, 'stopped before the end');
+
+    server = await startServe(dataDir, ['--config', config]);
+    assert.equal(RESUMING.exec(server.output)?.[1], '1', `the restart resumes the alert:\n${server.output}`);
+    await slow.waitFor((r) => r.total() > atStop, 30000, 'requests of the resumed alert');
+    const resumed = await api(server, token, 'GET', `/api/newsroom/alerts/${id}`);
+    assert.equal(resumed.json.status, 'sending');
+    // Enough shown; end it rather than wait for the whole slow audience.
+    const cancelled = await api(server, token, 'POST', `/api/newsroom/alerts/${id}/cancel`);
+    assert.equal(cancelled.status, 200, JSON.stringify(cancelled.json));
   });
 });
 
@@ -537,6 +576,7 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
   let receiver;
   let subs;
   let server;
+  let token;
 
   before(async () => {
     dir = tempDir('crash');
@@ -547,6 +587,7 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
     receiver.setDefault({ status: 201, delayMs: 5 });
     subs = makeSubscribers(N, receiver.origin);
     config = writeConfig(dir, [receiver.origin], { threads: THREADS, concurrency: 64, shard_size: SHARD_SIZE });
+    token = await initSite(dataDir, config);
     const file = path.join(dir, 'subs.jsonl');
     writeSubscriptions(file, subs);
     const imported = await run(['subscriptions', 'import', '--config', config, '--data', dataDir, '--category', 'breaking', file],
@@ -562,7 +603,7 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
 
   test('every subscriber is reached, duplicates stay within the bound, counts are exact', { timeout: 170000 }, async (t) => {
     server = await startServe(dataDir, ['--config', config]);
-    const token = editorToken(server);
+    assert.doesNotMatch(server.output, RESUMING);
     const vapidPublicKey = (await api(server, token, 'GET', '/api/vapid-public-key')).json.publicKey;
     const sentAt = Date.now();
     const id = await sendAlert(server, token, { category: 'breaking', title: 'Crash test', body: 'Resumes after a kill.', url: '/' });
@@ -571,11 +612,14 @@ describe('a fan-out killed with SIGKILL resumes on restart', () => {
     server.child.kill('SIGKILL');
     await waitUntil(() => server.child.exitCode !== null || server.child.signalCode !== null, 10000, 'serve exits');
     const killedAt = Date.now();
-    await sleep(200);  // answers the receiver was still delaying
+    // Requests are counted as they arrive: once the killed process's connections are closed,
+    // none of its requests can still come in.
+    await receiver.waitFor((r) => r.openConnections() === 0, 10000, 'the killed serve\'s connections closed');
     const atKill = receiver.total();
     assert.ok(atKill < N, `the kill came mid-fan-out (${atKill} of ${N} received)`);
 
     server = await startServe(dataDir, ['--config', config]);
+    assert.equal(RESUMING.exec(server.output)?.[1], '1', `the restart says it resumes the alert:\n${server.output}`);
     const alert = await waitUntil(async () => {
       const a = await api(server, token, 'GET', `/api/newsroom/alerts/${id}`);
       return a.json.status !== 'sending' && a.json;

@@ -2,11 +2,13 @@
 // the readers' API with good and bad input, and a restart that keeps everything.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { flashwire, b64u } from '../support/flashwire_cli.mjs';
+import { BIN, flashwire, b64u } from '../support/flashwire_cli.mjs';
 import { startServe, stopServe as stop } from '../support/flashwire_serve.mjs';
 
 function browserSubscription(endpoint) {
@@ -143,7 +145,8 @@ describe('flashwire serve', () => {
     assert.equal(await stop(server), 0, 'SIGTERM ends serve cleanly');
 
     server = await startServe(dataDir);
-    assert.doesNotMatch(server.output, /editor token/, 'the token is shown only on first start');
+    assert.doesNotMatch(server.output, /editor token \(shown once/, 'the token is shown only on first start');
+    assert.doesNotMatch(server.output, /fw_/, 'no secret in the output');
     assert.equal((await api(server, 'GET', '/api/vapid-public-key')).json.publicKey, keyBefore);
     const wrongAuth = await api(server, 'DELETE', '/api/subscriptions', { endpoint: sub.endpoint, auth: b64u(crypto.randomBytes(16)) });
     assert.equal(wrongAuth.status, 403);
@@ -152,6 +155,54 @@ describe('flashwire serve', () => {
     const list = flashwire(['token', 'list', '--data', dataDir]);
     assert.equal(list.status, 0);
     assert.match(list.stdout.toString(), /^editor\tarticles:write,alerts:send,tokens:admin\n$/);
+  });
+
+  test('every later start says how to make a new editor token, and that command works from anywhere', async () => {
+    const hint = /^ {2}new editor token: (flashwire token create --data (\S+) --name NAME --scope articles:write --scope alerts:send)$/m
+      .exec(server.output);
+    assert.ok(hint, `serve names the command on a start without a new token:\n${server.output}`);
+    assert.equal(hint[2], path.resolve(dataDir), 'the data directory, absolute');
+    const args = hint[1].split(' ').slice(1).map((word) => (word === 'NAME' ? 'desk-later' : word));
+    const made = spawnSync(BIN, args, { cwd: os.tmpdir(), timeout: 15000 });
+    assert.equal(made.status, 0, made.stderr.toString());
+    const secret = made.stdout.toString().trim();
+    const response = await fetch(server.url + '/api/newsroom/articles', {
+      headers: { Authorization: `Bearer ${secret}` }, signal: AbortSignal.timeout(10000),
+    });
+    assert.equal(response.status, 200, 'the running site accepts the new token');
+  });
+
+  test('SIGTERM: idle connections and readers\' live streams closed, exit 0 within 1 s', async () => {
+    // An idle keep-alive connection and an open Server-Sent Events stream: neither may hold the
+    // process up (they used to, until a fixed 2-second timer ran out).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (pathname) => new Promise((resolve, reject) => {
+      const request = http.get(server.url + pathname, { agent }, resolve);
+      request.once('error', reject);
+      request.setTimeout(10000, () => request.destroy(new Error(`GET ${pathname}: no answer`)));
+    });
+    const home = await get('/');
+    home.resume();
+    await new Promise((resolve) => home.once('end', resolve));
+    const stream = await new Promise((resolve, reject) => {
+      const request = http.get(server.url + '/live/election-night-live-results/events', resolve);
+      request.once('error', reject);
+      request.setTimeout(10000, () => request.destroy(new Error('live stream: no answer')));
+    });
+    assert.equal(stream.statusCode, 200);
+    assert.match(stream.headers['content-type'], /text\/event-stream/);
+    const streamEnded = new Promise((resolve) => { stream.once('close', resolve); stream.resume(); });
+    const idleClosed = new Promise((resolve) => {
+      for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets) s.once('close', resolve);
+    });
+    assert.equal(Object.values(agent.freeSockets).flat().length, 1, 'one idle keep-alive connection');
+
+    const started = Date.now();
+    assert.equal(await stop(server, 5000), 0, 'exit status 0');
+    const took = Date.now() - started;
+    assert.ok(took < 1000, `serve took ${took} ms to exit after SIGTERM`);
+    await Promise.all([streamEnded, idleClosed]);
+    agent.destroy();
   });
 });
 
@@ -226,8 +277,9 @@ describe('flashwire serve configuration errors', () => {
     }
   });
 
-  test('token create validates its input and shows the secret once', () => {
+  test('token create validates its input and shows the secret once', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-token-'));
+    const site = await startServe(dir);  // token commands work on the store serve made
     try {
       const ok = flashwire(['token', 'create', '--data', dir, '--name', 'desk-ana', '--scope', 'alerts:send']);
       assert.equal(ok.status, 0, ok.stderr);
@@ -239,10 +291,13 @@ describe('flashwire serve configuration errors', () => {
       assert.equal(scope.status, 1);
       assert.match(scope.stderr, /unknown scope/);
       const secret = Buffer.from(ok.stdout.toString().trim());
+      assert.equal(await stop(site), 0);
       for (const file of fs.readdirSync(dir)) {  // the database and its write-ahead log
+        if (!fs.statSync(path.join(dir, file)).isFile()) continue;
         assert.equal(fs.readFileSync(path.join(dir, file)).includes(secret), false, `the secret is not in ${file}`);
       }
     } finally {
+      await site.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

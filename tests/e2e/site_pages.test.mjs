@@ -28,7 +28,6 @@ const STEP_TIMEOUT_MS = 15000;
 // After a page's load event site.js has run (it is a deferred script whose start-up is
 // synchronous up to the point that matters here); this is a margin for checking that
 // something stays hidden.
-const SETTLE_MS = 300;
 
 // One of the demo stories, in the "breaking" category.
 const SLUG = 'harbour-bridge-closed-after-ship-strike';
@@ -165,7 +164,9 @@ async function visit(page, url) {
   return response;
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+// site.js marks <html data-site-ready> once every part of the page has made its first decision
+// (the opt-in card and the app sheet shown or left hidden): after that, hidden means hidden.
+const siteReady = (page) => page.waitForSelector('html[data-site-ready]');
 
 // No script errors, no CSP violations (they are console errors), and nothing fetched from
 // anywhere but the site itself.
@@ -192,8 +193,12 @@ async function inViewport(page, handleOrSelector) {
   });
 }
 
-function isVisible(page, selector) {
-  return page.$eval(selector, (el) => el.checkVisibility()).catch(() => false);
+// Whether the element is rendered. A missing element fails the test: a renamed one must not
+// pass a "stays hidden" check.
+async function isVisible(page, selector) {
+  const handle = await page.$(selector);
+  assert.ok(handle, `no element matches ${selector}`);
+  return handle.evaluate((el) => el.checkVisibility());
 }
 
 // Elements by role and accessible name, as the accessibility tree has them.
@@ -388,7 +393,7 @@ describe('reader pages in headless Chromium', () => {
 
       // ...and still hidden after a reload, still without a prompt.
       await page.reload({ waitUntil: 'load' });
-      await settle();
+      await siteReady(page);
       assert.equal(await textOf(page, 'main h1'), HEADLINE);
       assert.equal(await isVisible(page, '[data-optin]'), false, 'the card stays hidden after a reload');
       assert.deepEqual(await asked(), { permission: 'default', requestPermission: 0, subscribe: 0 });
@@ -409,8 +414,49 @@ describe('reader pages in headless Chromium', () => {
         status: document.querySelector('[data-status]').innerText.trim(),
       }));
       assert.equal(control.subscribe, 0);
-      assert.ok(control.permission === 'denied' || control.permission === 'default', JSON.stringify(control));
-      assert.ok(control.status.length > 20, `the card explains the outcome: ${control.status}`);
+      assert.equal(control.permission, 'denied', 'headless Chromium refuses the prompt itself');
+      assert.equal(control.status, 'Notifications are blocked for this site in your browser’s settings. ' +
+        'To get alerts, allow notifications for this site there, then reload this page.');
+    });
+
+  test('opt-in card: a push service that never answers ends in a clear message and a retry, not a hang',
+    { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      const session = await openPage(t);
+      const { page, context } = session;
+      await context.overridePermissions(appSite.url, ['notifications']);
+      // As in a browser whose push service cannot be reached: subscribe() never settles.
+      await page.evaluateOnNewDocument(() => {
+        PushManager.prototype.subscribe = function subscribe() {
+          window.__e2eCalls.subscribe += 1;
+          return new Promise(() => {});
+        };
+      });
+      await visit(page, appSite.url + ARTICLE_PATH);
+      await page.waitForSelector('[data-optin]', { visible: true });
+      const status = () => textOf(page, '[data-optin] [data-status]');
+
+      await page.click('[data-optin-enable]');
+      await page.waitForFunction(() => window.__e2eCalls.subscribe === 1);
+      assert.equal(await status(), 'Turning on notifications…');
+      const startedAt = Date.now();
+      const timedOut = 'Your browser’s notification service didn’t answer within 10 seconds, so ' +
+        'notifications aren’t on yet. Check your connection and try again.';
+      await page.waitForFunction((text) => document.querySelector('[data-optin] [data-status]').innerText.trim() === text,
+        { timeout: 25000 }, timedOut);
+      const waited = Date.now() - startedAt;
+      assert.ok(waited >= 8000 && waited < 20000, `gave up after ${waited} ms, about 10 s`);
+      assert.equal(await page.$eval('[data-optin] [data-status]', (el) => el.classList.contains('status-error')), true);
+      const [retry] = await byRole(page, 'button', 'Try again');
+      assert.ok(retry, 'a "Try again" button');
+      assert.equal(await retry.evaluate((b) => b.disabled), false);
+      assert.equal(await isVisible(page, '[data-optin-enable]'), true);
+      await screenshot(t, page, 'article-optin-timed-out');
+
+      await retry.click();
+      await page.waitForFunction(() => window.__e2eCalls.subscribe === 2);
+      assert.equal(await status(), 'Turning on notifications…', 'the retry tries again');
+      assert.equal(await retry.evaluate((b) => b.disabled), true, 'one attempt at a time');
+      assertCleanPage(session, appSite);
     });
 
   test('iPhone: Smart App Banner meta and the "Open in Port Ellin Wire" sheet; "Continue in browser" sticks',
@@ -458,11 +504,11 @@ describe('reader pages in headless Chromium', () => {
       assert.ok(days > 364 && days < 366, `remembered for a year, not ${days} days`);
 
       await page.reload({ waitUntil: 'load' });
-      await settle();
+      await siteReady(page);
       assert.equal(await smartBanner(page) !== null, true, 'the meta tag stays (Safari shows its own banner)');
       assert.equal(await isVisible(page, '[data-app-sheet]'), false, 'no sheet after a reload');
       await visit(page, appSite.url + '/articles/storm-warning-raised-to-red');
-      await settle();
+      await siteReady(page);
       assert.equal(await isVisible(page, '[data-app-sheet]'), false, 'nor on another article');
       assertCleanPage(session, appSite);
     });
@@ -487,7 +533,7 @@ describe('reader pages in headless Chromium', () => {
       const { page } = session;
       await visit(page, appSite.url + ARTICLE_PATH);
       await page.waitForSelector('[data-optin]', { visible: true }); // site.js has started
-      await settle();
+      await siteReady(page);
       assert.ok(await page.$('[data-app-sheet]'), 'the sheet is in the markup');
       assert.equal(await isVisible(page, '[data-app-sheet]'), false);
       assert.equal((await byRole(page, 'link', `Open in ${APP.name}`)).length, 0);
@@ -501,7 +547,7 @@ describe('reader pages in headless Chromium', () => {
       const { page } = session;
       for (const pathname of ['/', ARTICLE_PATH]) {
         await visit(page, plainSite.url + pathname);
-        await settle();
+        await siteReady(page);
         assert.equal(await smartBanner(page), null, `no apple-itunes-app meta on ${pathname}`);
         assert.equal(await page.$('[data-app-sheet]'), null, `no sheet markup on ${pathname}`);
         assert.equal((await byRole(page, 'link', `Open in ${APP.name}`)).length, 0);
@@ -533,7 +579,7 @@ describe('reader pages in headless Chromium', () => {
       for (const { path: pathname, contrast } of pages) {
         await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
         await visit(page, appSite.url + pathname);
-        await settle();
+        await siteReady(page);
 
         assert.equal(await page.$eval('html', (h) => h.lang), 'en', `lang on ${pathname}`);
 
@@ -623,9 +669,19 @@ describe('live event page in headless Chromium', () => {
       await visit(page, `${plainSite.url}/live/${LIVE_SLUG}`);
       await page.waitForFunction(
         () => document.querySelector('[data-live-status]').textContent.startsWith('Live:'));
-      await settle();
+      // A later update, as a marker: the stream is ordered, so had it sent the first one again,
+      // that would have arrived before this one.
+      const marker = await withTimeout(fetch(`${plainSite.url}/api/newsroom/live/${LIVE_SLUG}/updates`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ body_markdown: 'Leaders reach **the 35 km mark**.' }),
+      }), STEP_TIMEOUT_MS, 'posting a second live update');
+      assert.equal(marker.status, 201, await marker.clone().text());
+      const markerId = (await marker.json()).id;
+      await page.waitForSelector(`#update-${markerId}`);
       assert.equal(await page.$$eval(`[data-update-id="${id}"]`, (items) => items.length), 1);
-      assert.equal(await page.$eval('[data-live-updates] > li', (li) => li.dataset.updateId), String(id));
+      assert.deepEqual(await page.$$eval('[data-live-updates] > li', (items) => items.slice(0, 2).map((li) => li.dataset.updateId)),
+        [String(markerId), String(id)], 'newest first: the marker, then the update');
       assertCleanPage(session, plainSite);
     });
 });

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -59,6 +60,9 @@ class RawServer {
         workers_.emplace_back([this, fd, nth] {
           serve_(fd, nth);
           ::close(fd);
+          std::lock_guard closed_lock(closed_mutex_);
+          ++closed_;
+          closed_cv_.notify_all();
         });
       }
     });
@@ -73,6 +77,11 @@ class RawServer {
   }
   std::string origin() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_; }
+  // Waits (at most 10 s) until `count` connections have been served and closed by this side.
+  bool wait_closed(int count) {
+    std::unique_lock lock(closed_mutex_);
+    return closed_cv_.wait_for(lock, 10s, [&] { return closed_ >= count; });
+  }
 
  private:
   Serve serve_;
@@ -83,6 +92,9 @@ class RawServer {
   std::mutex mutex_;
   std::vector<std::thread> workers_;
   std::thread acceptor_;
+  std::mutex closed_mutex_;
+  std::condition_variable closed_cv_;
+  int closed_ = 0;
 };
 
 // Reads from `fd` until `count` whole requests (head and Content-Length body) are in `buffer`,
@@ -359,9 +371,10 @@ TEST_F(Http1ClientTest, AnIdleConnectionTheServiceClosedIsNotReused) {
   Http1Client client(o);
   client.submit(1, server.origin(), request("/a"), now());
   EXPECT_EQ(drive(client, 1)[1].status, 201);
-  // The sender is busy elsewhere (no run()) while the service closes the idle connection.
-  std::this_thread::sleep_for(200ms);
-  client.submit(2, server.origin(), request("/b"), now());
+  // The sender is busy elsewhere (no run()) while the service closes the idle connection; the
+  // next request comes once the connection has been idle for idle_check (time is an input).
+  ASSERT_TRUE(server.wait_closed(1)) << "the service did not close the connection";
+  client.submit(2, server.origin(), request("/b"), now() + o.idle_check);
   auto second = drive(client, 1);
   EXPECT_FALSE(second[2].failure) << "written onto the closed connection";
   EXPECT_EQ(second[2].status, 201);

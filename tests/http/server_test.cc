@@ -1,12 +1,15 @@
 #include "http/server.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <chrono>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -156,6 +159,29 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {
       last;
   EXPECT_EQ(exchange(all), beast_bytes("/page", 11, true) + beast_bytes("/missing", 11, true) +
                                beast_bytes("/reason", 11, true) + beast_bytes("/page", 11, false));
+}
+
+// stop() closes an idle keep-alive connection at once (not at its 30-second idle timeout), and
+// then the server holds no work: io_context::run returns by itself (how `serve` exits quickly).
+TEST_F(ServerTest, StopClosesIdleConnectionsAndThenHoldsNoWork) {
+  tcp::socket socket = connect();
+  asio::write(socket, asio::buffer(std::string("GET /page HTTP/1.1\r\nHost: x\r\n\r\n")));
+  boost::beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> response;
+  bhttp::read(socket, buffer, response);
+  ASSERT_TRUE(response.keep_alive());
+
+  const timeval limit{5, 0};  // far below the idle timeout: only stop() can close it in time
+  ASSERT_EQ(setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit), 0);
+  asio::post(io_, [this] { server_.stop(); });
+  char byte = 0;
+  boost::beast::error_code ec;
+  socket.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!io_.stopped() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  EXPECT_TRUE(io_.stopped()) << "work left on the io_context after stop()";
 }
 
 TEST_F(ServerTest, FramesHeadAnd304AnswersWithoutABody) {

@@ -17,17 +17,28 @@ namespace bhttp = boost::beast::http;
 
 constexpr char kOrigin[] = "https://news.example";
 
-class RecordingQueue final : public AlertQueue {
+class RecordingQueue final : public news::AlertQueue {
  public:
   void enqueue(std::int64_t alert_id) override { enqueued.push_back(alert_id); }
   void cancel(std::int64_t alert_id) override { cancelled.push_back(alert_id); }
-  std::optional<store::Delivery> delivery(std::int64_t alert_id) override {
+  std::optional<news::Delivery> delivery(std::int64_t alert_id) override {
     if (!report || report->alert_id != alert_id) return std::nullopt;
     return report;
   }
   std::vector<std::int64_t> enqueued;
   std::vector<std::int64_t> cancelled;
-  std::optional<store::Delivery> report;  // what delivery() answers for its alert
+  std::optional<news::Delivery> report;  // what delivery() answers for its alert
+};
+
+// What the newsroom announced (news::ContentEvents), in order.
+class RecordingEvents final : public news::ContentEvents {
+ public:
+  void article_changed(const news::Article& article) override { changed.push_back(article.slug); }
+  void live_update_posted(const news::Article& event, const news::LiveUpdate& update) override {
+    posted.emplace_back(event.slug, update.id, update.body_markdown);
+  }
+  std::vector<std::string> changed;  // slugs
+  std::vector<std::tuple<std::string, std::int64_t, std::string>> posted;
 };
 
 class NewsroomApiTest : public ::testing::Test {
@@ -43,8 +54,7 @@ class NewsroomApiTest : public ::testing::Test {
     writer_ = make_token("writer", {"articles:write"});
     NewsroomApiOptions options;
     options.origin = kOrigin;
-    api_ = std::make_unique<NewsroomApi>(
-        *store_, clock_, queue_, [this] { ++invalidations_; }, options);
+    api_ = std::make_unique<NewsroomApi>(*store_, clock_, queue_, events_, options);
   }
   void TearDown() override {
     api_.reset();
@@ -70,9 +80,10 @@ class NewsroomApiTest : public ::testing::Test {
     if (secret != "-") request.set(bhttp::field::authorization, "Bearer " + secret);
     if (!body.empty()) request.set(bhttp::field::content_type, "application/json");
     request.body() = body;
-    auto response = api_->handle(request, client);
-    EXPECT_TRUE(response.has_value()) << path;
-    return response.value_or(http::Response{});
+    return handle(request, client);
+  }
+  http::Response handle(const http::Request& request, const std::string& client = "10.0.0.1") {
+    return api_->handle(request, http::RequestContext{client});
   }
   http::Response post(const std::string& path, const json::value& body,
                       const std::string& token = "") {
@@ -114,14 +125,18 @@ class NewsroomApiTest : public ::testing::Test {
   ManualClock clock_{1'800'000'000};
   std::unique_ptr<store::SiteStore> store_;
   RecordingQueue queue_;
-  int invalidations_ = 0;
+  RecordingEvents events_;
   std::string editor_, writer_;
   std::unique_ptr<NewsroomApi> api_;
 };
 
-TEST_F(NewsroomApiTest, IgnoresOtherPaths) {
+TEST_F(NewsroomApiTest, AnswersOtherPathsNotFound) {
   http::Request request(bhttp::verb::get, "/api/subscriptions", 11);
-  EXPECT_FALSE(api_->handle(request, "10.0.0.1").has_value());
+  request.set(bhttp::field::authorization, "Bearer " + editor_);
+  EXPECT_EQ(handle(request).result(), http::Status::not_found);
+  http::Request lookalike(bhttp::verb::get, "/api/newsroomx/articles", 11);
+  lookalike.set(bhttp::field::authorization, "Bearer " + editor_);
+  EXPECT_EQ(handle(lookalike).result(), http::Status::not_found);
 }
 
 TEST_F(NewsroomApiTest, RefusesMissingBadUnknownRevokedTokensAndMissingScopes) {
@@ -143,7 +158,7 @@ TEST_F(NewsroomApiTest, RefusesMissingBadUnknownRevokedTokensAndMissingScopes) {
   }
   http::Request basic(bhttp::verb::get, "/api/newsroom/articles", 11);
   basic.set(bhttp::field::authorization, "Basic " + editor_);
-  EXPECT_EQ(api_->handle(basic, "10.0.0.9")->result(), http::Status::unauthorized);
+  EXPECT_EQ(handle(basic, "10.0.0.9").result(), http::Status::unauthorized);
 
   auto forbidden = call(bhttp::verb::get, "/api/newsroom/audience", "", writer_);
   EXPECT_EQ(forbidden.result(), http::Status::forbidden);
@@ -219,7 +234,7 @@ TEST_F(NewsroomApiTest, AuditsFailedAuthenticationsWithoutTheSecretAndBounded) {
 
 TEST_F(NewsroomApiTest, CreatesUpdatesAndPublishesArticlesWithAuditAndInvalidation) {
   const std::int64_t id = create(article("ferry-suspended"));
-  EXPECT_EQ(invalidations_, 1);
+  EXPECT_EQ(events_.changed, std::vector<std::string>{"ferry-suspended"});
   auto draft = store_->find_article(id).value();
   ASSERT_TRUE(draft.has_value());
   EXPECT_FALSE(draft->published);
@@ -236,7 +251,7 @@ TEST_F(NewsroomApiTest, CreatesUpdatesAndPublishesArticlesWithAuditAndInvalidati
                       json::serialize(changed));
   ASSERT_EQ(updated.result(), http::Status::ok) << updated.body();
   EXPECT_EQ(store_->find_article(id).value()->headline, "Ferries suspended until Friday");
-  EXPECT_EQ(invalidations_, 2);
+  EXPECT_EQ(events_.changed.size(), 2u);
 
   clock_.advance(5);
   auto published =
@@ -245,14 +260,14 @@ TEST_F(NewsroomApiTest, CreatesUpdatesAndPublishesArticlesWithAuditAndInvalidati
   auto stored = store_->find_article(id).value();
   EXPECT_TRUE(stored->published);
   EXPECT_EQ(stored->published_at, clock_.now_seconds());
-  EXPECT_EQ(invalidations_, 3);
+  EXPECT_EQ(events_.changed.size(), 3u);
   // Publishing again changes nothing.
   clock_.advance(5);
   EXPECT_EQ(
       call(bhttp::verb::post, "/api/newsroom/articles/" + std::to_string(id) + "/publish").result(),
       http::Status::ok);
   EXPECT_EQ(store_->find_article(id).value()->published_at, clock_.now_seconds() - 5);
-  EXPECT_EQ(invalidations_, 3);
+  EXPECT_EQ(events_.changed.size(), 3u);
   EXPECT_EQ(
       parsed(call(bhttp::verb::get, "/api/newsroom/articles")).at("articles").as_array().size(),
       1u);
@@ -328,7 +343,7 @@ TEST_F(NewsroomApiTest, RejectsInvalidArticlesAndStoresNothing) {
   text.set(bhttp::field::authorization, "Bearer " + editor_);
   text.set(bhttp::field::content_type, "text/plain");
   text.body() = json::serialize(article("valid-slug"));
-  EXPECT_EQ(api_->handle(text, "10.0.0.1")->result(), http::Status::unsupported_media_type);
+  EXPECT_EQ(handle(text, "10.0.0.1").result(), http::Status::unsupported_media_type);
   EXPECT_EQ(call(bhttp::verb::post, "/api/newsroom/articles", std::string(65 * 1024, ' ')).result(),
             http::Status::payload_too_large);
   EXPECT_EQ(store_->article_count().value(), 0u);
@@ -348,7 +363,7 @@ TEST_F(NewsroomApiTest, RejectsInvalidArticlesAndStoresNothing) {
             http::Status::not_found);
   EXPECT_EQ(store_->article_count().value(), 1u);
   EXPECT_EQ(audit_count(), 1u);
-  EXPECT_EQ(invalidations_, 1);
+  EXPECT_EQ(events_.changed.size(), 1u);
 }
 
 TEST_F(NewsroomApiTest, CountsTheAudiencePerCategory) {
@@ -441,7 +456,7 @@ TEST_F(NewsroomApiTest, ShowsDeliveryProgressAndCancelsWhileSending) {
       << "a draft has no delivery yet";
   ASSERT_EQ(post(path + "/send", json::object{{"confirm", true}}).result(), http::Status::accepted);
 
-  store::Delivery d;
+  news::Delivery d;
   d.alert_id = id;
   d.audience = 10;
   d.targeted = 10;
@@ -533,15 +548,39 @@ TEST_F(NewsroomApiTest, AnswersUnknownRoutesAndMethods) {
   EXPECT_EQ(call(bhttp::verb::get, "/api/newsroom/audit")[bhttp::field::cache_control], "no-store");
 }
 
+TEST_F(NewsroomApiTest, EveryRouteAnswersOtherMethodsWithItsAllowList) {
+  const std::vector<std::tuple<bhttp::verb, std::string, std::string>> cases = {
+      {bhttp::verb::delete_, "/api/newsroom/articles", "GET, POST"},
+      {bhttp::verb::delete_, "/api/newsroom/articles/1", "GET, PUT"},
+      {bhttp::verb::get, "/api/newsroom/articles/1/publish", "POST"},
+      {bhttp::verb::post, "/api/newsroom/audience", "GET"},
+      {bhttp::verb::put, "/api/newsroom/alerts", "GET, POST"},
+      {bhttp::verb::post, "/api/newsroom/alerts/3", "GET"},
+      {bhttp::verb::get, "/api/newsroom/alerts/3/send", "POST"},
+      {bhttp::verb::put, "/api/newsroom/alerts/3/cancel", "POST"},
+      {bhttp::verb::head, "/api/newsroom/audit", "GET"},
+      {bhttp::verb::put, "/api/newsroom/live/storm-live/updates", "GET, POST"},
+  };
+  for (const auto& [method, path, allow] : cases) {
+    const auto response = call(method, path);
+    EXPECT_EQ(response.result(), http::Status::method_not_allowed) << path;
+    EXPECT_EQ(response[bhttp::field::allow], allow) << path;
+    EXPECT_EQ(code(response), "method_not_allowed") << path;
+  }
+  for (const char* path : {"/api/newsroom", "/api/newsroom/", "/api/newsroom/articles/0",
+                           "/api/newsroom/articles/-1", "/api/newsroom/articles/1/publish/now",
+                           "/api/newsroom/alerts/1/resend", "/api/newsroom/live/Storm_Live/updates",
+                           "/api/newsroom/live/storm-live", "/api/newsroom/audit/1"}) {
+    EXPECT_EQ(call(bhttp::verb::get, path).result(), http::Status::not_found) << path;
+  }
+}
+
 // --- live events ---
 
 class NewsroomLiveTest : public NewsroomApiTest {
  protected:
   void SetUp() override {
     NewsroomApiTest::SetUp();
-    api_->set_on_live_update([this](const store::Article& event, const store::LiveUpdate& update) {
-      posted_.emplace_back(event.slug, update.id, update.body_markdown);
-    });
     json::object live = article("storm-live");
     live["category"] = "live";
     live["publish"] = true;
@@ -562,7 +601,6 @@ class NewsroomLiveTest : public NewsroomApiTest {
 
   std::int64_t event_ = 0;
   std::int64_t draft_event_ = 0;
-  std::vector<std::tuple<std::string, std::int64_t, std::string>> posted_;
 };
 
 TEST_F(NewsroomLiveTest, PostsUpdatesWithAuditAndTheHookAndListsThemNewestFirst) {
@@ -574,8 +612,8 @@ TEST_F(NewsroomLiveTest, PostsUpdatesWithAuditAndTheHookAndListsThemNewestFirst)
   EXPECT_EQ(parsed(created).at("url").as_string(),
             "/live/storm-live#update-" + std::to_string(first));
   EXPECT_EQ(created[bhttp::field::cache_control], "no-store");
-  ASSERT_EQ(posted_.size(), 1u);
-  EXPECT_EQ(posted_[0],
+  ASSERT_EQ(events_.posted.size(), 1u);
+  EXPECT_EQ(events_.posted[0],
             std::make_tuple(std::string("storm-live"), first, std::string("Winds **ease**.")));
   EXPECT_EQ(audit_count(), audits + 1);
   const auto entry = store_->recent_audit(1).value().at(0);
@@ -629,7 +667,7 @@ TEST_F(NewsroomLiveTest, RejectsBadUpdatesInTheUsualOrderAndStoresNothing) {
        "insufficient_scope"},
       {"wrong method", call(bhttp::verb::put, path, ok), http::Status::method_not_allowed,
        "method_not_allowed"},
-      {"not JSON", *api_->handle(as_text, "10.0.0.1"), http::Status::unsupported_media_type,
+      {"not JSON", handle(as_text, "10.0.0.1"), http::Status::unsupported_media_type,
        "unsupported_media_type"},
       {"too large",
        call(bhttp::verb::post, path,
@@ -667,7 +705,7 @@ TEST_F(NewsroomLiveTest, RejectsBadUpdatesInTheUsualOrderAndStoresNothing) {
       0u)
       << "the message starts with the field's name";
   EXPECT_EQ(stored_updates(), 0u);
-  EXPECT_TRUE(posted_.empty());
+  EXPECT_TRUE(events_.posted.empty());
   EXPECT_EQ(audit_count(), audits);
   // The largest allowed update, with tabs and line breaks, is fine.
   std::string largest(20'000, 'a');

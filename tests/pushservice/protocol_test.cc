@@ -73,6 +73,27 @@ TEST_F(ProtocolTest, KnownUaidIsKeptAndUnknownOneReplaced) {
   EXPECT_NE(stranger->protocol.uaid(), "ffffffffffffffffffffffffffffffff");
 }
 
+// A refused channel id is echoed cut to 64 bytes; the cut must not split a character, or the
+// reply is not valid UTF-8 and a browser drops the connection (1007). Found by fuzzing.
+TEST_F(ProtocolTest, RefusedChannelIdIsEchoedCutAtACharacterBoundary) {
+  auto ua = connect();
+  ua->session.take();
+  std::string channel = "x";
+  for (int i = 0; i < 40; ++i) channel += "\xc3\xa9";  // "é": the 64-byte cut falls inside one
+  for (const char* type : {"register", "unregister"}) {
+    ASSERT_TRUE(
+        ua->send(json::serialize(json::object{{"messageType", type}, {"channelID", channel}})));
+    ASSERT_EQ(ua->session.frames.size(), 1u);
+    const std::string frame = std::move(ua->session.frames[0]);
+    ua->session.frames.clear();
+    boost::system::error_code ec;
+    const json::value reply = json::parse(frame, ec);  // rejects invalid UTF-8
+    ASSERT_FALSE(ec) << type << ": " << ec.message();
+    EXPECT_EQ(reply.at("status"), 400);
+    EXPECT_EQ(reply.at("channelID").as_string(), channel.substr(0, 63)) << type;
+  }
+}
+
 TEST_F(ProtocolTest, RegisterReturnsAnEndpointOnThisService) {
   auto ua = connect();
   ua->session.take();

@@ -147,7 +147,7 @@ TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
   site.name = "Flashwire";
   site.vapid_public_key = "key";
   site.asset_version = "abc123";
-  store::Article article;
+  news::Article article;
   article.slug = "a";
   article.headline = "A";
   const std::string pages[] = {render_home(site, {}), render_article(site, article, ""),

@@ -1,7 +1,7 @@
-// Live events over real loopback sockets: the HTTP server hands GET /live/<slug>/events to the
-// site handler, whose LiveStream keeps the connection and streams updates posted through the
-// newsroom API. The server runs on its own thread; the test is the client, with every wait
-// bounded by a deadline.
+// Live events over real loopback sockets: the HTTP server, through a router wired as
+// `flashwire serve` wires it, hands GET /live/<slug>/events to the site handler, whose LiveStream
+// keeps the connection and streams updates posted through the newsroom API. The server runs on its
+// own thread; the test is the client, with every wait bounded by a deadline.
 #include "site/live_stream.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +19,8 @@
 #include <future>
 #include <thread>
 
-#include "newsroom/alert_queue.h"
+#include "http/router.h"
+#include "news/alert_queue.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
 #include "site/site_handler.h"
@@ -161,14 +162,9 @@ class LiveStreamSocketTest : public ::testing::Test {
     live_ = std::make_unique<LiveStream>(options);
     handler_->set_live_stream(live_.get());
     newsroom_ = std::make_unique<newsroom::NewsroomApi>(
-        *store_, clock_, queue_, [this] { handler_->invalidate_pages(); },
-        newsroom::NewsroomApiOptions{"http://127.0.0.1"});
-    newsroom_->set_on_live_update(
-        [this](const store::Article& event, const store::LiveUpdate& update) {
-          handler_->live_update_posted(event, update);
-        });
-    handler_->set_newsroom(newsroom_.get());
-    server_ = std::make_unique<http::Server>(io_, *handler_);
+        *store_, clock_, queue_, *handler_, newsroom::NewsroomApiOptions{"http://127.0.0.1"});
+    router_.prefix("/", *handler_).prefix("/api/newsroom", *newsroom_);
+    server_ = std::make_unique<http::Server>(io_, router_);
     auto bound = server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     ASSERT_TRUE(bound) << bound.error();
     port_ = bound->port();
@@ -257,8 +253,9 @@ class LiveStreamSocketTest : public ::testing::Test {
   std::unique_ptr<SiteApi> api_;
   std::unique_ptr<SiteHandler> handler_;
   std::unique_ptr<LiveStream> live_;
-  newsroom::PendingAlertQueue queue_;
+  news::PendingAlertQueue queue_;
   std::unique_ptr<newsroom::NewsroomApi> newsroom_;
+  http::Router router_;
   asio::io_context io_;
   // Keeps io_.run() going while the server has nothing to do (after stop(), say).
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};

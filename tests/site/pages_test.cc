@@ -15,8 +15,8 @@
 namespace flashwire::site {
 namespace {
 
-using store::Article;
-using store::Category;
+using news::Article;
+using news::Category;
 using ::testing::HasSubstr;
 using ::testing::Not;
 

@@ -1,8 +1,10 @@
 #include "store/sqlite/sqlite_push_store.h"
 
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -768,13 +770,43 @@ TEST_F(SqlitePushStoreTest, OpeningWhereNoFileCanBeIsIo) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/no"));
 }
 
+// The open as an unprivileged user would try it: its exit status says what happened.
+enum ReadOnlyOpen { kRefusedAsIo = 0, kCannotDropRoot = 2, kOpened = 3, kOtherError = 4 };
+
+int open_in(const std::string& directory) {
+  auto store = open_sqlite_push_store(directory + "/push.db");
+  if (store) return kOpened;
+  return store.error().code == ErrorCode::kIo ? kRefusedAsIo : kOtherError;
+}
+
 TEST_F(SqlitePushStoreTest, OpeningInAReadOnlyDirectoryIsIo) {
-  if (geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
   const std::string locked = dir_ + "/locked";
   ASSERT_EQ(mkdir(locked.c_str(), 0500), 0);
-  auto store = open_sqlite_push_store(locked + "/push.db");
-  ASSERT_FALSE(store);
-  EXPECT_EQ(store.error().code, ErrorCode::kIo) << store.error().message;
+  if (geteuid() != 0) {
+    EXPECT_EQ(open_in(locked), kRefusedAsIo);
+  } else {
+    // Root ignores directory permissions (and CI runs as root): the open is tried by a forked
+    // child that gave root up for "nobody", which owns the read-only directory.
+    constexpr uid_t kNobody = 65534;
+    ASSERT_EQ(chmod(dir_.c_str(), 0711), 0);  // "nobody" may pass through to `locked`
+    ASSERT_EQ(chown(locked.c_str(), kNobody, kNobody), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0 ||
+          geteuid() == 0) {
+        _exit(kCannotDropRoot);
+      }
+      _exit(open_in(locked));
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status)) << "the child was killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), kRefusedAsIo)
+        << "2: could not give up root, 3: the store opened, 4: an error other than kIo";
+    chmod(dir_.c_str(), 0700);
+  }
+  EXPECT_FALSE(std::filesystem::exists(locked + "/push.db"));
   chmod(locked.c_str(), 0700);
 }
 

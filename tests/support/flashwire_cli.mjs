@@ -38,10 +38,14 @@ export function assertCommandError(r, pattern) {
   if (pattern) assert.match(r.stderr, pattern);
 }
 
-// A usage error reported by the argument parser: only exit and stdout are pinned.
-export function assertUsageError(r) {
-  assert.notEqual(r.status, 0, 'expected a nonzero exit status');
+// A usage error reported by the argument parser: exit 1 like every refusal (docs/cli.md),
+// nothing on stdout, one line naming the problem and the command's --help.
+export function assertUsageError(r, pattern) {
+  assert.equal(r.status, 1, `expected exit status 1, got ${r.status} (stderr: ${r.stderr})`);
   assert.equal(r.stdout.length, 0, 'stdout must be empty on a usage error');
+  assert.match(r.stderr, /^flashwire: [^\n]+ \(see 'flashwire[a-z -]* --help'\)\n$/,
+    `stderr should be one "flashwire: … (see '… --help')" line, got ${JSON.stringify(r.stderr)}`);
+  if (pattern) assert.match(r.stderr, pattern);
 }
 
 export const b64u = (buf) => Buffer.from(buf).toString('base64url');

@@ -85,7 +85,15 @@ export function startServe(dataDir, extraArgs = [], { timeoutMs = 15000 } = {}) 
   });
 }
 
-// stop() as a function, for callers that keep the server object around.
-export function stopServe(server, graceMs) {
-  return server ? server.stop(graceMs) : Promise.resolve(null);
+// Teardown: stop() and insist that serve exited by itself with status 0 after SIGTERM, so that
+// a crash, a hang or a sanitizer report at shutdown fails the suite that started it. Resolves to
+// 0, or to null when there is no server; rejects with serve's output otherwise.
+export async function stopServe(server, graceMs) {
+  if (!server) return null;
+  const code = await server.stop(graceMs);
+  if (code !== 0) {
+    throw new Error(`serve did not exit cleanly after SIGTERM (exit status ${code}, signal ` +
+      `${server.child.signalCode})\n--- serve output (tail) ---\n${server.output.slice(-3000)}`);
+  }
+  return code;
 }

@@ -125,6 +125,7 @@ const DEFAULT_RULE = Object.freeze({ status: 201 });
 //   setDefault(rule), setRule(path, rule), clearRules()
 //   count(path), total(), distinct(), duplicates(), pathsWithDuplicates()
 //   waitFor(predicate, timeoutMs) resolves once predicate(receiver) holds (polls), else rejects
+//   openConnections()             connections open to the receiver right now
 //   reset()                       forgets requests and counts (rules stay)
 //   close()
 export async function startPushReceiver({ keepBodies = 50, alsoListen = [] } = {}) {
@@ -212,6 +213,7 @@ export async function startPushReceiver({ keepBodies = 50, alsoListen = [] } = {
     distinct() { return perPath.size; },
     duplicates() { return requests.length - perPath.size; },
     pathsWithDuplicates() { return [...perPath].filter(([, n]) => n > 1).map(([p]) => p); },
+    openConnections() { return sockets.size; },
     reset() { requests.length = 0; perPath.clear(); },
     async waitFor(predicate, timeoutMs = 10000, what = 'condition') {
       const until = Date.now() + timeoutMs;

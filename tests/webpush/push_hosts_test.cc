@@ -33,6 +33,9 @@ TEST(PushHostPolicy, RefusesEverythingElse) {
                                "https://fcm.googleapis.com.evil.example/x",   // suffix trick
                                "https://notify.windows.com.evil.example/x",
                                "https://push.apple.com/x",  // bare suffix, no subdomain
+                               // Not host names under a wildcard suffix (found by fuzzing):
+                               "https://+x.notify.windows.com/w/", "https://a_b.push.apple.com/x",
+                               "https://%61.push.apple.com/x",
                                "https://169.254.169.254/latest/meta-data",  // cloud metadata
                                "http://127.0.0.1:8091/wpush/x",             // loopback, other port
                                "http://localhost:8090/wpush/x",         // same port, other spelling

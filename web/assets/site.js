@@ -25,6 +25,11 @@
 
   const APP_SHEET_COOKIE = 'fw_app_sheet=dismissed';
 
+  // How long turning notifications on may take (service worker, the browser's push service, our
+  // server) before the reader is told and offered a retry: a browser whose push service cannot
+  // be reached would otherwise leave "Turning on notifications…" up for good.
+  const SUBSCRIBE_TIMEOUT_MS = 10_000;
+
   const MONTHS = [
     'Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec',
   ];
@@ -47,6 +52,9 @@
       'Something went wrong, so notifications aren’t on yet. Check your connection and try ' +
       'again.',
     unavailable: 'Notifications aren’t available on this site right now.',
+    timedOut:
+      'Your browser’s notification service didn’t answer within 10 seconds, so notifications ' +
+      'aren’t on yet. Check your connection and try again.',
   };
 
   // ---- small helpers ----
@@ -199,6 +207,20 @@
     await rememberCategories(categories);
   }
 
+  // Settles as `promise` does, or rejects with a TimeoutError after `ms`.
+  function withTimeout(promise, ms) {
+    let timer = 0;
+    const timeout = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new DOMException('timed out', 'TimeoutError')), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  // The reader-facing message for a failed subscribe().
+  function subscribeFailure(error) {
+    return error && error.name === 'TimeoutError' ? MESSAGES.timedOut : MESSAGES.failed;
+  }
+
   // Subscribes this browser (permission must already be granted) and tells the server.
   async function subscribe(categories) {
     const key = base64UrlToBytes(document.body.dataset.vapidPublicKey || '');
@@ -313,14 +335,15 @@
           return;
         }
         setStatus(status, 'Turning on notifications…');
-        await subscribe(categories);
+        await withTimeout(subscribe(categories), SUBSCRIBE_TIMEOUT_MS);
         form.querySelector('.choices').hidden = true;
         form.querySelector('.actions').hidden = true;
         setStatus(status, `Notifications are on for ${listText(categories)}.`, {
           link: { href: '/preferences', text: 'Change notification settings' },
         });
-      } catch {
-        setStatus(status, MESSAGES.failed, { error: true });
+      } catch (error) {
+        setStatus(status, subscribeFailure(error), { error: true });
+        enable.textContent = 'Try again';
         enable.disabled = false;
       }
     });
@@ -393,11 +416,11 @@
           return;
         }
         setStatus(status, 'Turning on notifications…');
-        subscription = await subscribe(categories);
+        subscription = await withTimeout(subscribe(categories), SUBSCRIBE_TIMEOUT_MS);
         await show();
         setStatus(status, `Notifications are on for ${listText(categories)}.`);
-      } catch {
-        setStatus(status, MESSAGES.failed, { error: true });
+      } catch (error) {
+        setStatus(status, subscribeFailure(error), { error: true });
       } finally {
         save.disabled = false;
       }
@@ -606,15 +629,21 @@
 
   // ---- start ----
 
-  function init() {
+  // Once every part has made its first decision (the card shown or not, the sheet, the live
+  // stream started), <html data-site-ready> says so: "stays hidden" can then be told from "not
+  // shown yet" without waiting for nothing to happen.
+  async function init() {
+    const started = [];
     const card = document.querySelector('[data-optin]');
-    if (card && document.body.dataset.vapidPublicKey) initOptIn(card);
+    if (card && document.body.dataset.vapidPublicKey) started.push(initOptIn(card));
     const prefs = document.querySelector('[data-prefs]');
-    if (prefs) initPreferences(prefs);
+    if (prefs) started.push(initPreferences(prefs));
     const sheet = document.querySelector('[data-app-sheet]');
     if (sheet) initAppSheet(sheet);
     const live = document.querySelector('[data-live]');
     if (live) initLive(live);
+    await Promise.allSettled(started);
+    document.documentElement.dataset.siteReady = '';
   }
 
   if (document.readyState === 'loading') {

@@ -26,7 +26,6 @@ using sqlite_detail::Transaction;
 // other's file.
 constexpr int kApplicationId = 0x46575353;
 
-constexpr std::size_t kMaxSlugSize = 120;
 constexpr CategorySet kAllCategories = 0x7;  // kBreaking | kLive | kExclusive
 
 // Version 1. Notes on the choices:
@@ -168,13 +167,6 @@ tl::unexpected<Error> invalid(std::string_view what, std::string_view reason) {
 
 bool is_category(std::int64_t value) { return value == 1 || value == 2 || value == 4; }
 
-bool is_slug(std::string_view slug) {
-  if (slug.empty() || slug.size() > kMaxSlugSize) return false;
-  return std::all_of(slug.begin(), slug.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
-
 bool is_sha256_hex(std::string_view hash) {
   return hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -185,12 +177,8 @@ bool is_scope(std::string_view scope) {
   return !scope.empty() && scope.find_first_of(" \t\n\r\v\f") == std::string_view::npos;
 }
 
-bool is_urgency(std::string_view urgency) {
-  return urgency == "very-low" || urgency == "low" || urgency == "normal" || urgency == "high";
-}
-
 Status validate_article(const Article& a, std::string_view what) {
-  if (!is_slug(a.slug)) return invalid(what, "slug is not 1 to 120 characters of [a-z0-9-]");
+  if (!news::is_slug(a.slug)) return invalid(what, "slug is not 1 to 120 characters of [a-z0-9-]");
   if (!is_category(static_cast<std::int64_t>(a.category))) {
     return invalid(what, "category out of range");
   }
@@ -217,7 +205,7 @@ Status validate_alert(const Alert& a) {
   if (!is_category(static_cast<std::int64_t>(a.category))) {
     return invalid(kWhat, "category out of range");
   }
-  if (!is_urgency(a.urgency)) return invalid(kWhat, "urgency is not an RFC 8030 value");
+  if (!news::is_urgency(a.urgency)) return invalid(kWhat, "urgency is not an RFC 8030 value");
   if (a.ttl_seconds < 0) return invalid(kWhat, "TTL is negative");
   if (static_cast<int>(a.status) > static_cast<int>(AlertStatus::kFailed)) {
     return invalid(kWhat, "status out of range");

@@ -1,6 +1,6 @@
-#include "store/site_store.h"
+#include "news/category.h"
 
-namespace flashwire::store {
+namespace flashwire::news {
 
 std::optional<Category> parse_category(std::string_view name) {
   if (name == "breaking") return Category::kBreaking;
@@ -21,12 +21,4 @@ std::string_view category_name(Category category) {
   return "breaking";
 }
 
-std::optional<AlertEvent> parse_alert_event(std::string_view name) {
-  if (name == "received") return AlertEvent::kReceived;
-  if (name == "displayed") return AlertEvent::kDisplayed;
-  if (name == "clicked") return AlertEvent::kClicked;
-  if (name == "dismissed") return AlertEvent::kDismissed;
-  return std::nullopt;
-}
-
-}  // namespace flashwire::store
+}  // namespace flashwire::news

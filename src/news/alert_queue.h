@@ -3,7 +3,8 @@
 // When an editor confirms an alert (POST /api/newsroom/alerts/{id}/send), the newsroom API marks
 // it "sending" in the store and hands its id to an AlertQueue. The fan-out engine
 // (fanout/engine.h) implements it in `flashwire serve`; PendingAlertQueue, which only remembers
-// the ids, stands in for it in tests of the newsroom.
+// the ids, stands in for it in tests of the newsroom. Neither side includes the other: both
+// include this contract, and src/app/ connects them.
 //
 // Thread safety: called on the server's thread; implementations that hand work to other threads
 // synchronise themselves.
@@ -13,9 +14,9 @@
 #include <optional>
 #include <vector>
 
-#include "store/delivery_store.h"
+#include "news/delivery.h"
 
-namespace flashwire::newsroom {
+namespace flashwire::news {
 
 class AlertQueue {
  public:
@@ -26,9 +27,7 @@ class AlertQueue {
   // Stops a fan-out in progress (the newsroom has already marked the alert "cancelled").
   virtual void cancel(std::int64_t /*alert_id*/) {}
   // What the fan-out has done with the alert so far; nullopt if it has not started it.
-  virtual std::optional<store::Delivery> delivery(std::int64_t /*alert_id*/) {
-    return std::nullopt;
-  }
+  virtual std::optional<Delivery> delivery(std::int64_t /*alert_id*/) { return std::nullopt; }
 };
 
 // Keeps confirmed alerts waiting, in order; nothing is delivered. For tests.
@@ -44,4 +43,4 @@ class PendingAlertQueue final : public AlertQueue {
   std::vector<std::int64_t> cancelled_;
 };
 
-}  // namespace flashwire::newsroom
+}  // namespace flashwire::news

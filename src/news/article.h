@@ -1,0 +1,70 @@
+// Articles and live-event updates, and the rules for their slugs and addresses: the one copy
+// the newsroom (what editors may send), the site (the links it renders and the paths it serves)
+// and the store (what its schema holds) all follow.
+//
+// Addresses:
+//   /articles/<slug>   an article (any category)
+//   /live/<slug>       a live event: a published live-category article and its updates
+// Pure values and functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "news/category.h"
+
+namespace flashwire::news {
+
+struct Article {
+  std::int64_t id = 0;  // assigned by the store
+  std::string slug;     // unique, URL-safe: is_slug
+  std::string headline;
+  std::string standfirst;  // one-paragraph summary under the headline
+  std::string byline;      // "By Ana Ruiz"
+  std::string dateline;    // "LISBON"
+  Category category = Category::kBreaking;
+  std::string image_url;  // may be empty
+  std::string image_alt;  // required when image_url is set
+  std::string body_markdown;
+  bool published = false;
+  std::int64_t published_at = 0;  // Unix seconds; 0 while a draft
+  std::int64_t updated_at = 0;
+};
+
+// One entry of a live event (a published live-category article), shown newest first on its page
+// and streamed to readers as it is posted. Ids grow with every update and are never reused, so
+// they double as Server-Sent Events ids ("give me what came after N").
+struct LiveUpdate {
+  std::int64_t id = 0;          // assigned by the store
+  std::int64_t article_id = 0;  // the live event
+  std::string body_markdown;    // not empty
+  std::int64_t created_at = 0;  // Unix seconds
+  std::string created_by;       // API token name
+};
+
+inline constexpr std::size_t kMaxSlugSize = 120;
+
+// A slug is 1 to kMaxSlugSize characters of a-z, 0-9 and '-': one path segment as it is.
+bool is_slug(std::string_view slug);
+
+// Percent-encodes everything but RFC 3986 unreserved characters, so the result is one path
+// segment whatever the input ("a/b" becomes "a%2Fb").
+std::string encode_path_segment(std::string_view segment);
+
+// "/articles/<slug>" and "/live/<slug>", the slug encoded as one path segment (a valid slug is
+// left as it is).
+std::string article_path(std::string_view slug);
+std::string live_path(std::string_view slug);
+// Where readers follow `article`: live_path for the live category, else article_path.
+std::string reader_path(const Article& article);
+
+// A path on this site: "/..." but not "//host" (scheme-relative), without a backslash (which
+// some browsers read as "/"), spaces or control characters.
+bool is_site_path(std::string_view url);
+// A path on this site, or an absolute URL on exactly `origin` ("https://news.example", no
+// trailing slash) followed by nothing or by such a path. An empty origin admits paths only.
+bool is_url_on_site(std::string_view url, std::string_view origin);
+
+}  // namespace flashwire::news
