@@ -213,14 +213,14 @@ describe('flashwire serve behind a proxy, with metrics and CLI-made tokens', () 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-proxy-'));
     const dataDir = path.join(dir, 'data');
+    const config = path.join(dir, 'flashwire.toml');
+    fs.writeFileSync(config, '[http]\ntrusted_proxies = ["127.0.0.1"]\n[metrics]\nlisten = "127.0.0.1:0"\n');
+    server = await startServe(dataDir, ['--config', config]);  // token commands use its store
     const made = flashwire(['token', 'create', '--data', dataDir, '--name', 'admin', '--scope', 'tokens:admin']);
     assert.equal(made.status, 0, made.stderr);
     admin = made.stdout.toString().trim();
     assert.equal(flashwire(['token', 'create', '--data', dataDir, '--name', 'desk', '--scope', 'alerts:send']).status, 0);
     assert.equal(flashwire(['token', 'revoke', '--data', dataDir, '--name', 'desk']).status, 0);
-    const config = path.join(dir, 'flashwire.toml');
-    fs.writeFileSync(config, '[http]\ntrusted_proxies = ["127.0.0.1"]\n[metrics]\nlisten = "127.0.0.1:0"\n');
-    server = await startServe(dataDir, ['--config', config]);
   });
   after(async () => {
     if (server) await stop(server);
@@ -231,7 +231,8 @@ describe('flashwire serve behind a proxy, with metrics and CLI-made tokens', () 
     const audit = await api(server, 'GET', '/api/newsroom/audit', undefined, { Authorization: `Bearer ${admin}` });
     assert.equal(audit.status, 200, JSON.stringify(audit.json));
     const seen = audit.json.entries.map((e) => `${e.actor} ${e.action} ${e.detail}`).reverse();
-    assert.deepEqual(seen, ['cli token.create admin: tokens:admin', 'cli token.create desk: alerts:send',
+    assert.deepEqual(seen, ['cli token.create editor: articles:write,alerts:send,tokens:admin',
+                            'cli token.create admin: tokens:admin', 'cli token.create desk: alerts:send',
                             'cli token.revoke desk']);
   });
 
