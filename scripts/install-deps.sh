@@ -12,6 +12,9 @@ DEB_PACKAGES=(
   libssl-dev openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcurl4-openssl-dev libsqlite3-dev sqlite3
+  # PostgreSQL store: the client library, and the server the store tests start a throwaway
+  # cluster of (scripts/pg-test-cluster.sh; no system service is used).
+  libpq-dev postgresql-15
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libexpected-dev
   libcmark-gfm-dev libcmark-gfm-extensions-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -11,6 +11,7 @@
 #include "app/fanout_command.h"
 #include "app/push_service_command.h"
 #include "app/serve_command.h"
+#include "app/store_command.h"
 #include "app/subscriptions_command.h"
 #include "app/token_command.h"
 #include "app/vapid_command.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   flashwire::app::add_serve_command(app);
   flashwire::app::add_token_command(app);
   flashwire::app::add_subscriptions_command(app);
+  flashwire::app::add_store_command(app);
   flashwire::app::add_vapid_command(app);
   flashwire::app::add_webpush_command(app);
   flashwire::app::add_push_service_command(app);

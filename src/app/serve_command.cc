@@ -32,7 +32,6 @@
 #include "site/assets.h"
 #include "site/live_stream.h"
 #include "site/site_handler.h"
-#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
@@ -84,6 +83,19 @@ webpush::P256KeyPair load_or_create_vapid_key(const std::filesystem::path& data)
   return key;
 }
 
+// With a shared store (PostgreSQL), the VAPID key pair lives in the store: the first node to
+// start puts one there and every node signs with it, so a subscription made through one node is
+// accepted when another sends to it.
+webpush::P256KeyPair load_or_create_shared_vapid_key(store::SettingsStore& settings) {
+  const auto generated = webpush::P256KeyPair::generate();
+  auto stored = settings.put_if_absent("vapid_private_key",
+                                       webpush::base64url_encode(generated.raw_private()));
+  if (!stored) throw CommandError("store: VAPID key: " + stored.error().message);
+  auto key = webpush::P256KeyPair::from_private_base64url(*stored);
+  if (!key) throw CommandError("store: VAPID key: " + key.error().message);
+  return std::move(*key);
+}
+
 std::string apple_app_site_association(const AppLinkConfig& app) {
   if (app.apple_team_id.empty() || app.bundle_id.empty()) return {};
   json::object detail{
@@ -115,6 +127,7 @@ constexpr std::size_t kMaxAlertsResumed = 10000;
 struct SiteState {
   ServeConfig config;
   std::filesystem::path data;
+  std::unique_ptr<store::SiteState> backing;  // where the state lives; outlives `store`
   std::unique_ptr<store::SiteStore> store;
   webpush::P256KeyPair vapid;
   std::string first_token;           // the editor token this start created, shown once; "" if none
@@ -180,14 +193,17 @@ void add_demo_content(store::SiteStore& store, std::int64_t now) {
 SiteState open_state(const ServeFlags& flags) {
   ServeConfig config = load_config(flags);
   std::filesystem::path data = prepare_data_dir(config.data_dir);
-  auto store = open_site_store(data);
-  webpush::P256KeyPair vapid = load_or_create_vapid_key(data);
+  auto backing = open_store_state(config, data);
+  auto store = open_site_store(*backing);
+  webpush::P256KeyPair vapid = backing->settings() != nullptr
+                                   ? load_or_create_shared_vapid_key(*backing->settings())
+                                   : load_or_create_vapid_key(data);
   const std::int64_t now = system_clock().now_seconds();
   std::string first_token = create_first_token(*store);
   if (config.demo) add_demo_content(*store, now);
   auto sending = store->alerts_with_status(store::AlertStatus::kSending, kMaxAlertsResumed);
   if (!sending) throw CommandError("site store: " + sending.error().message);
-  return SiteState{std::move(config), std::move(data),        std::move(store),
+  return SiteState{std::move(config), std::move(data),  std::move(backing),        std::move(store),
                    std::move(vapid),  std::move(first_token), sending->size()};
 }
 
@@ -278,8 +294,8 @@ void build_services(SiteState& state, Services& s) {
   if (!vapid_tokens) throw CommandError("vapid_subject: " + vapid_tokens.error().message);
   s.vapid_tokens = std::move(*vapid_tokens);
   // The engine's own connections: it writes progress from its threads while the server reads.
-  s.engine_site = open_site_store(state.data);
-  auto deliveries = store::open_sqlite_delivery_store((state.data / "delivery.sqlite").string());
+  s.engine_site = open_site_store(*state.backing);
+  auto deliveries = state.backing->open_delivery_store();
   if (!deliveries) {
     throw CommandError("fan-out: open delivery store: " + deliveries.error().message);
   }
@@ -351,6 +367,10 @@ void print_banner(const SiteState& state, const Services& s) {
               << "/ (WebSocket and RFC 8030)\n";
   if (!state.first_token.empty()) {
     std::cout << "  editor token (shown once, keep it safe): " << state.first_token << "\n";
+  } else if (state.backing->kind() != store::StoreKind::kSqlite) {
+    // The store URL may hold a password: named, not printed.
+    std::cout << "  new editor token: flashwire token create --store <this site's store URL>"
+              << " --name NAME --scope articles:write --scope alerts:send\n";
   } else {
     // The first token is shown once only; a lost one is replaced, not recovered.
     std::error_code ec;

@@ -96,7 +96,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   std::string error;
   if (!check_keys(root,
                   {"listen", "data_dir", "base_url", "site_name", "demo", "vapid_subject",
-                   "push_hosts", "push_service", "http", "metrics", "fanout", "app"},
+                   "push_hosts", "store", "push_service", "http", "metrics", "fanout", "app"},
                   "", error)) {
     return path + ": " + error;
   }
@@ -111,6 +111,14 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (const toml::node* demo = root.get("demo")) {
     if (!demo->is_boolean()) return path + ": demo: must be true or false";
     config.demo = demo->as_boolean()->get();
+  }
+  if (const toml::node* node = root.get("store")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": store: must be a table";
+    if (!check_keys(*table, {"url"}, "store.", error) ||
+        !read_string(*table, "url", config.store_url, error, "store.")) {
+      return path + ": " + error;
+    }
   }
   if (const toml::node* node = root.get("push_service")) {
     const toml::table* table = node->as_table();
@@ -286,12 +294,14 @@ tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags
   if (auto v = getenv("FLASHWIRE_BASE_URL")) config.base_url = *v;
   if (auto v = getenv("FLASHWIRE_SITE_NAME")) config.site_name = *v;
   if (auto v = getenv("FLASHWIRE_VAPID_SUBJECT")) config.vapid_subject = *v;
+  if (auto v = getenv("FLASHWIRE_STORE_URL")) config.store_url = *v;
   if (auto v = getenv("FLASHWIRE_DEMO")) {
     if (*v != "0" && *v != "1") return Error("FLASHWIRE_DEMO: must be 0 or 1");
     config.demo = *v == "1";
   }
   if (flags.listen) config.listen = *flags.listen;
   if (flags.data_dir) config.data_dir = *flags.data_dir;
+  if (flags.store_url) config.store_url = *flags.store_url;
   if (flags.base_url) config.base_url = *flags.base_url;
   if (flags.no_demo) config.demo = false;
   if (auto error = validate(config)) return Error(*error);

@@ -6,6 +6,7 @@
 //   listen = "127.0.0.1:8080"      data_dir = "data"      base_url = "https://news.example"
 //   site_name = "Flashwire News"   demo = true            vapid_subject = "mailto:desk@news.example"
 //   push_hosts = ["http://127.0.0.1:8090"]  # origins allowed besides the vendors' push services
+//   [store]  url = "sqlite:"       # or postgresql://… (docs/store.md)
 //   [push_service]  enabled = false  listen = "127.0.0.1:8090"  public_url = ""
 //   [http]  trusted_proxies = ["127.0.0.1"]  forwarded_header = "x-forwarded-for"  # or "forwarded"
 //   [metrics]  listen = ""          # e.g. "127.0.0.1:9100"; empty: no /metrics at all
@@ -16,7 +17,7 @@
 //          android_cert_sha256 = ["AB:CD:…"]
 // clang-format on
 // Environment: FLASHWIRE_LISTEN, FLASHWIRE_DATA_DIR, FLASHWIRE_BASE_URL, FLASHWIRE_SITE_NAME,
-// FLASHWIRE_VAPID_SUBJECT, FLASHWIRE_DEMO (0/1).
+// FLASHWIRE_VAPID_SUBJECT, FLASHWIRE_DEMO (0/1), FLASHWIRE_STORE_URL.
 #pragma once
 
 #include <functional>
@@ -73,6 +74,9 @@ struct FanoutConfig {
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "data";
+  // [store] url: where the site's state lives ("sqlite:" — files in data_dir — or a libpq URI).
+  // May hold a password: never printed.
+  std::string store_url = "sqlite:";
   std::string base_url;  // default: http://<listen>
   std::string site_name = "Flashwire News";
   bool demo = true;
@@ -90,6 +94,7 @@ struct ServeFlags {
   std::optional<std::string> config_file;
   std::optional<std::string> listen;
   std::optional<std::string> data_dir;
+  std::optional<std::string> store_url;
   std::optional<std::string> base_url;
   bool no_demo = false;
 };

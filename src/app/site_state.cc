@@ -7,7 +7,6 @@
 #include "app/cli_error.h"
 #include "common/clock.h"
 #include "newsroom/api_tokens.h"
-#include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::app {
 
@@ -18,6 +17,10 @@ void add_config_options(CLI::App& cmd, ServeFlags& flags) {
   cmd.add_option_function<std::string>(
       "--data", [&flags](const std::string& v) { flags.data_dir = v; },
       "Data directory (default: data)");
+  cmd.add_option_function<std::string>(
+      "--store", [&flags](const std::string& v) { flags.store_url = v; },
+      "Where the site's state lives: sqlite: (default, files in the data directory) or "
+      "postgresql://… (also FLASHWIRE_STORE_URL, [store] url)");
 }
 
 ServeConfig load_config(const ServeFlags& flags) {
@@ -35,22 +38,34 @@ std::filesystem::path prepare_data_dir(const std::string& dir) {
   return path;
 }
 
-std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data) {
-  auto store = store::open_sqlite_site_store((data / "site.sqlite").string());
+std::unique_ptr<store::SiteState> open_store_state(const ServeConfig& config,
+                                                   const std::filesystem::path& data) {
+  auto state = store::open_site_state(config.store_url, data);
+  if (!state) throw CommandError("store: " + state.error().message);
+  return std::move(*state);
+}
+
+std::unique_ptr<store::SiteStore> open_site_store(store::SiteState& state) {
+  auto store = state.open_site_store();
   if (!store) throw CommandError("site store: " + store.error().message);
   return std::move(*store);
 }
 
-std::unique_ptr<store::SiteStore> open_existing_site_store(const ServeConfig& config) {
+std::unique_ptr<store::SiteState> open_existing_store_state(const ServeConfig& config) {
   const std::filesystem::path data(config.data_dir);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(data / "site.sqlite", ec)) {
-    const std::filesystem::path where = std::filesystem::absolute(data / "site.sqlite", ec);
-    throw CommandError("no site store at " + (ec ? (data / "site.sqlite") : where).string() +
-                       ": run this where `flashwire serve` runs, or point it at the site's data "
-                       "with --data DIR or --config FILE");
+  auto url = store::parse_store_url(config.store_url, data);
+  if (!url) throw CommandError("store: " + url.error().message);
+  if (url->kind == store::StoreKind::kSqlite) {
+    const std::filesystem::path file = url->directory / "site.sqlite";
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      const std::filesystem::path where = std::filesystem::absolute(file, ec);
+      throw CommandError("no site store at " + (ec ? file : where).string() +
+                         ": run this where `flashwire serve` runs, or point it at the site's data "
+                         "with --data DIR or --config FILE");
+    }
   }
-  return open_site_store(data);
+  return open_store_state(config, data);
 }
 
 std::string create_token(store::SiteStore& store, const std::string& name,

@@ -1,6 +1,7 @@
 // What the commands that work on a site's own data share (`serve`, `token …`,
-// `subscriptions import`): the --config/--data options, the layered configuration, the data
-// directory and the site store inside it, and making editor tokens.
+// `subscriptions import`, `store migrate`): the --config/--data/--store options, the layered
+// configuration, the data directory, the store the site's state lives in (SQLite files in the
+// data directory, or PostgreSQL: store/site_state.h), and making editor tokens.
 // Every function here reports a problem by throwing CommandError with a one-line message.
 #pragma once
 
@@ -11,12 +12,13 @@
 #include <vector>
 
 #include "app/serve_config.h"
+#include "store/site_state.h"
 #include "store/site_store.h"
 
 namespace flashwire::app {
 
-// Adds --config FILE and --data DIR to `cmd`; their values land in `flags`, which must outlive
-// the parse (commands keep their flags in a shared_ptr captured by their callback).
+// Adds --config FILE, --data DIR and --store URL to `cmd`; their values land in `flags`, which must
+// outlive the parse (commands keep their flags in a shared_ptr captured by their callback).
 void add_config_options(CLI::App& cmd, ServeFlags& flags);
 
 // defaults < TOML file < environment < flags (serve_config.h); an invalid setting throws.
@@ -25,14 +27,21 @@ ServeConfig load_config(const ServeFlags& flags);
 // Creates `dir` (and parents) if needed and makes it private to the owner: it holds keys.
 std::filesystem::path prepare_data_dir(const std::string& dir);
 
-// The site store in <data>/site.sqlite, created when absent (only `serve` creates one).
-std::unique_ptr<store::SiteStore> open_site_store(const std::filesystem::path& data);
+// Opens the state `config.store_url` names (for PostgreSQL: connects and migrates). Throws with
+// one line naming the problem (never the password): a bad URL, an unreachable server, wrong
+// credentials.
+std::unique_ptr<store::SiteState> open_store_state(const ServeConfig& config,
+                                                   const std::filesystem::path& data);
 
-// The site store `serve` made in `config.data_dir`, for the commands that work on a site's data
-// beside it (`token …`, `subscriptions import`). Never creates one: a store made in whatever
-// folder the command ran from would hold tokens and subscriptions the site never sees. Throws,
-// naming the path it looked at and the --data / --config options, when there is none.
-std::unique_ptr<store::SiteStore> open_existing_site_store(const ServeConfig& config);
+// The site store of `state` (for SQLite: <data>/site.sqlite, created when absent).
+std::unique_ptr<store::SiteStore> open_site_store(store::SiteState& state);
+
+// The state `serve` made, for the commands that work on a site's data beside it (`token …`,
+// `subscriptions import`, `store migrate`). With SQLite it never creates a store: one made in
+// whatever folder the command ran from would hold tokens and subscriptions the site never sees;
+// it throws, naming the path it looked at and the --data / --config options, when there is none.
+// A PostgreSQL store is opened (and migrated) as open_store_state does.
+std::unique_ptr<store::SiteState> open_existing_store_state(const ServeConfig& config);
 
 // Creates an editor token and returns its secret; only its hash is stored, so the secret can be
 // shown once. Throws on a bad name, a missing or unknown scope, or a name already taken.

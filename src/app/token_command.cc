@@ -22,7 +22,8 @@ void add_token_create(CLI::App& token) {
       ->required();
   create->callback([flags, name, scopes] {
     const ServeConfig config = load_config(*flags);
-    auto store = open_existing_site_store(config);
+    auto state = open_existing_store_state(config);
+    auto store = open_site_store(*state);
     std::cout << create_token(*store, *name, *scopes) << std::endl;
   });
 }
@@ -33,7 +34,8 @@ void add_token_list(CLI::App& token) {
   add_config_options(*list, *flags);
   list->callback([flags] {
     const ServeConfig config = load_config(*flags);
-    auto store = open_existing_site_store(config);
+    auto state = open_existing_store_state(config);
+    auto store = open_site_store(*state);
     auto tokens = store->list_tokens();
     if (!tokens) throw CommandError("store: " + tokens.error().message);
     for (const auto& t : *tokens) {
@@ -52,7 +54,8 @@ void add_token_revoke(CLI::App& token) {
   revoke->add_option("--name", *name, "Token name")->required();
   revoke->callback([flags, name] {
     const ServeConfig config = load_config(*flags);
-    auto store = open_existing_site_store(config);
+    auto state = open_existing_store_state(config);
+    auto store = open_site_store(*state);
     if (auto revoked = store->revoke_token(*name); !revoked) {
       throw CommandError(revoked.error().code == store::ErrorCode::kNotFound
                              ? "no token named " + *name

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "newsroom/api_tokens.h"
+#include "store/error_kind.h"
 
 namespace flashwire::newsroom {
 namespace {
@@ -31,8 +32,15 @@ http::Response error(Status status, std::string_view code, std::string_view mess
 http::Response invalid(std::string_view message) {
   return error(Status::bad_request, "invalid_field", message);
 }
-http::Response storage_unavailable() {
-  return error(Status::service_unavailable, "storage", "storage unavailable");
+// A failed store call as an answer, its status from the one mapping (common/error.h). Storage
+// trouble is "storage unavailable" whatever the detail (that stays in the store's message).
+http::Response store_failure(const store::Error& e) {
+  const flashwire::ErrorCode kind = store::error_kind(e.code);
+  const auto status = static_cast<Status>(flashwire::http_status(kind));
+  if (kind == flashwire::ErrorCode::kUnavailable) {
+    return error(status, "storage", "storage unavailable");
+  }
+  return error(status, flashwire::error_code_name(kind), e.message);
 }
 http::Response json_ok(Status status, const json::value& value) {
   return http::json_response(status, json::serialize(value));
@@ -424,7 +432,7 @@ http::Response NewsroomApi::answer(const http::Request& request, std::string_vie
   std::optional<store::ApiToken> token;
   if (looks_like_token(secret)) {
     auto found = store_.find_token_by_hash(hash_token_secret(secret));
-    if (!found) return storage_unavailable();
+    if (!found) return store_failure(found.error());
     token = std::move(*found);
   }
   if (token && !token->revoked) {
@@ -532,7 +540,7 @@ void NewsroomApi::record(const Call& call, std::string action, std::string detai
 
 http::Response NewsroomApi::list_articles(Call&) {
   auto articles = store_.latest_articles(0, kMaxListed);
-  if (!articles) return storage_unavailable();
+  if (!articles) return store_failure(articles.error());
   json::array list;
   for (const auto& article : *articles) list.push_back(article_json(article));
   return json_ok(Status::ok, json::object{{"articles", std::move(list)},
@@ -544,7 +552,7 @@ http::Response NewsroomApi::list_articles(Call&) {
 http::Response NewsroomApi::get_article(Call& call) {
   const std::int64_t id = call.id;
   auto article = store_.find_article(id);
-  if (!article) return storage_unavailable();
+  if (!article) return store_failure(article.error());
   if (!article->has_value()) return error(Status::not_found, "not_found", "no such article");
   return json_ok(Status::ok, article_json(**article));
 }
@@ -562,7 +570,7 @@ http::Response NewsroomApi::create_article(Call& call) {
   auto id = store_.create_article(article);
   if (!id && id.error().code == store::ErrorCode::kConflict)
     return error(Status::conflict, "slug_taken", "slug: another article uses " + article.slug);
-  if (!id) return storage_unavailable();
+  if (!id) return store_failure(id.error());
   article.id = *id;
   record(call, "article.create", article.slug);
   if (article.published) record(call, "article.publish", article.slug);
@@ -578,7 +586,7 @@ http::Response NewsroomApi::update_article(Call& call) {
   if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
   store::Article article = std::get<store::Article>(std::move(parsed));
   auto existing = store_.find_article(id);
-  if (!existing) return storage_unavailable();
+  if (!existing) return store_failure(existing.error());
   if (!existing->has_value()) return error(Status::not_found, "not_found", "no such article");
   const std::int64_t now = clock_.now_seconds();
   article.id = id;
@@ -596,7 +604,7 @@ http::Response NewsroomApi::update_article(Call& call) {
     return error(Status::conflict, "slug_taken", "slug: another article uses " + article.slug);
   if (!updated && updated.error().code == store::ErrorCode::kNotFound)
     return error(Status::not_found, "not_found", "no such article");
-  if (!updated) return storage_unavailable();
+  if (!updated) return store_failure(updated.error());
   record(call, "article.update", article.slug);
   if (publishing) record(call, "article.publish", article.slug);
   events_.article_changed(article);
@@ -606,7 +614,7 @@ http::Response NewsroomApi::update_article(Call& call) {
 http::Response NewsroomApi::publish_article(Call& call) {
   const std::int64_t id = call.id;
   auto existing = store_.find_article(id);
-  if (!existing) return storage_unavailable();
+  if (!existing) return store_failure(existing.error());
   if (!existing->has_value()) return error(Status::not_found, "not_found", "no such article");
   store::Article article = std::move(**existing);
   if (!article.published) {
@@ -614,7 +622,9 @@ http::Response NewsroomApi::publish_article(Call& call) {
     article.published = true;
     article.published_at = now;
     article.updated_at = now;
-    if (!store_.update_article(article)) return storage_unavailable();
+    if (auto updated = store_.update_article(article); !updated) {
+      return store_failure(updated.error());
+    }
     record(call, "article.publish", article.slug);
     events_.article_changed(article);
   }
@@ -626,7 +636,7 @@ http::Response NewsroomApi::audience(Call&) {
   for (const auto category :
        {store::Category::kBreaking, store::Category::kLive, store::Category::kExclusive}) {
     auto count = store_.count_subscriptions(static_cast<store::CategorySet>(category));
-    if (!count) return storage_unavailable();
+    if (!count) return store_failure(count.error());
     counts[store::category_name(category)] = *count;
   }
   return json_ok(Status::ok, counts);
@@ -634,11 +644,11 @@ http::Response NewsroomApi::audience(Call&) {
 
 http::Response NewsroomApi::list_alerts(Call&) {
   auto alerts = store_.recent_alerts(kMaxListed);
-  if (!alerts) return storage_unavailable();
+  if (!alerts) return store_failure(alerts.error());
   json::array list;
   for (const auto& alert : *alerts) {
     auto engagement = store_.alert_engagement(alert.id);
-    if (!engagement) return storage_unavailable();
+    if (!engagement) return store_failure(engagement.error());
     list.push_back(alert_json(alert, *engagement, queue_.delivery(alert.id)));
   }
   return json_ok(Status::ok, json::object{{"alerts", std::move(list)}});
@@ -647,10 +657,10 @@ http::Response NewsroomApi::list_alerts(Call&) {
 http::Response NewsroomApi::get_alert(Call& call) {
   const std::int64_t id = call.id;
   auto alert = store_.find_alert(id);
-  if (!alert) return storage_unavailable();
+  if (!alert) return store_failure(alert.error());
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
   auto engagement = store_.alert_engagement(id);
-  if (!engagement) return storage_unavailable();
+  if (!engagement) return store_failure(engagement.error());
   return json_ok(Status::ok, alert_json(**alert, *engagement, queue_.delivery(id)));
 }
 
@@ -663,7 +673,7 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   std::optional<store::Article> article;
   if (request.article_id != 0) {
     auto found = store_.find_article(request.article_id);
-    if (!found) return storage_unavailable();
+    if (!found) return store_failure(found.error());
     if (!found->has_value()) return invalid("article_id: no such article");
     article = std::move(**found);
     alert.article_id = article->id;
@@ -702,11 +712,11 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   alert.created_by = call.token.name;
   alert.created_at = now;
   auto audience = store_.count_subscriptions(static_cast<store::CategorySet>(alert.category));
-  if (!audience) return storage_unavailable();
+  if (!audience) return store_failure(audience.error());
   auto id = store_.create_alert(alert);
   if (!id && id.error().code == store::ErrorCode::kNotFound)
     return invalid("article_id: no such article");
-  if (!id) return storage_unavailable();
+  if (!id) return store_failure(id.error());
   record(call, "alert.compose",
          std::string(store::category_name(alert.category)) + ", #" + std::to_string(*id));
   const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
@@ -722,19 +732,19 @@ http::Response NewsroomApi::send_alert(Call& call) {
                  "confirm: send {\"confirm\": true} to notify the audience");
   }
   auto alert = store_.find_alert(id);
-  if (!alert) return storage_unavailable();
+  if (!alert) return store_failure(alert.error());
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
   if ((*alert)->status != store::AlertStatus::kQueued) {
     return error(Status::conflict, "already_" + std::string(status_name((*alert)->status)),
                  "this alert is already " + std::string(status_name((*alert)->status)));
   }
   auto audience = store_.count_subscriptions(static_cast<store::CategorySet>((*alert)->category));
-  if (!audience) return storage_unavailable();
+  if (!audience) return store_failure(audience.error());
   // Marked first, and only from "draft": of two confirmations racing, one wins and the other is
   // refused, so the fan-out gets the alert exactly once.
   auto moved =
       store_.transition_alert(id, store::AlertStatus::kQueued, store::AlertStatus::kSending);
-  if (!moved) return storage_unavailable();
+  if (!moved) return store_failure(moved.error());
   if (!*moved) {
     return error(Status::conflict, "already_sending", "this alert is no longer a draft");
   }
@@ -753,7 +763,7 @@ http::Response NewsroomApi::send_alert(Call& call) {
 http::Response NewsroomApi::cancel_alert(Call& call) {
   const std::int64_t id = call.id;
   auto alert = store_.find_alert(id);
-  if (!alert) return storage_unavailable();
+  if (!alert) return store_failure(alert.error());
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
   const store::AlertStatus from = (*alert)->status;
   if (from != store::AlertStatus::kQueued && from != store::AlertStatus::kSending) {
@@ -763,7 +773,7 @@ http::Response NewsroomApi::cancel_alert(Call& call) {
   }
   // Compare-and-set: if the fan-out finished in between, "sent" stands.
   auto moved = store_.transition_alert(id, from, store::AlertStatus::kCancelled);
-  if (!moved) return storage_unavailable();
+  if (!moved) return store_failure(moved.error());
   if (!*moved) {
     return error(Status::conflict, "status_changed",
                  "the alert's status changed meanwhile; reload it and try again");
@@ -778,7 +788,7 @@ http::Response NewsroomApi::cancel_alert(Call& call) {
 
 http::Response NewsroomApi::audit(Call&) {
   auto entries = store_.recent_audit(100);
-  if (!entries) return storage_unavailable();
+  if (!entries) return store_failure(entries.error());
   json::array list;
   for (const auto& entry : *entries) {
     list.push_back(json::object{{"id", entry.id},
@@ -815,12 +825,12 @@ json::object live_update_json(const store::LiveUpdate& u) {
 http::Response NewsroomApi::list_live_updates(Call& call) {
   const std::string_view slug = call.slug;
   auto event = store_.find_article_by_slug(std::string(slug));
-  if (!event) return storage_unavailable();
+  if (!event) return store_failure(event.error());
   // Drafts included, as for articles: editors may prepare an event before it goes live.
   if (!event->has_value() || (*event)->category != store::Category::kLive)
     return error(Status::not_found, "not_found", "no live event with this slug");
   auto updates = store_.recent_live_updates((*event)->id, kMaxListedLiveUpdates);
-  if (!updates) return storage_unavailable();
+  if (!updates) return store_failure(updates.error());
   json::array list;
   for (const auto& update : *updates) list.push_back(live_update_json(update));
   return json_ok(Status::ok, json::object{{"id", (*event)->id},
@@ -842,7 +852,7 @@ http::Response NewsroomApi::post_live_update(Call& call) {
     return invalid("body_markdown: no control characters other than tabs and line breaks");
 
   auto event = store_.find_article_by_slug(std::string(slug));
-  if (!event) return storage_unavailable();
+  if (!event) return store_failure(event.error());
   if (!event->has_value() || (*event)->category != store::Category::kLive)
     return error(Status::not_found, "not_found", "no live event with this slug");
   if (!(*event)->published) {
@@ -858,7 +868,7 @@ http::Response NewsroomApi::post_live_update(Call& call) {
   // kNotFound: unpublished or moved out of "live" since it was read; both mean "not live now".
   if (!id && id.error().code == store::ErrorCode::kNotFound)
     return error(Status::not_found, "not_found", "no live event with this slug");
-  if (!id) return storage_unavailable();
+  if (!id) return store_failure(id.error());
   update.id = *id;
   record(call, "live.update", (*event)->slug + ", #" + std::to_string(*id));
   events_.live_update_posted(**event, update);

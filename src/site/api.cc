@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "site/push_subscription.h"
+#include "store/error_kind.h"
 #include "webpush/base64url.h"
 
 namespace flashwire::site {
@@ -24,6 +25,17 @@ http::Response error(Status status, std::string_view code, std::string_view mess
 // caller cannot learn a stored secret byte by byte from response times.
 bool same_secret(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// A failed store call as an answer, its status from the one mapping (common/error.h). Storage
+// trouble is "storage unavailable" whatever the detail (that stays in the store's message).
+http::Response store_failure(const store::Error& e) {
+  const flashwire::ErrorCode kind = store::error_kind(e.code);
+  const auto status = static_cast<Status>(flashwire::http_status(kind));
+  if (kind == flashwire::ErrorCode::kUnavailable) {
+    return error(status, "storage", "storage unavailable");
+  }
+  return error(status, flashwire::error_code_name(kind), e.message);
 }
 
 const json::string* string_at(const json::object& object, std::string_view key) {
@@ -144,7 +156,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
                    "replaces: needs the old endpoint and auth");
     }
     auto old = store_.find_subscription(std::string(*old_endpoint));
-    if (!old) return error(Status::service_unavailable, "storage", "storage unavailable");
+    if (!old) return store_failure(old.error());
     auto old_auth_bytes = webpush::base64url_decode(*old_auth);
     if (old->has_value() && old_auth_bytes &&
         same_secret(webpush::base64url_encode(*old_auth_bytes), (*old)->auth) &&
@@ -154,7 +166,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
   }
 
   auto existing = store_.find_subscription(subscription.endpoint);
-  if (!existing) return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (!existing) return store_failure(existing.error());
   // Changing categories of an existing subscription requires its auth secret, like deleting.
   if (existing->has_value() && !same_secret((*existing)->auth, subscription.auth)) {
     return error(Status::forbidden, "not_owner", "this subscription belongs to another browser");
@@ -168,7 +180,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
   record.created_at = now;
   record.updated_at = now;
   auto id = store_.upsert_subscription(record);
-  if (!id) return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (!id) return store_failure(id.error());
   if (retire) (void)store_.delete_subscription(*retire);
 
   json::array names;
@@ -197,13 +209,13 @@ http::Response SiteApi::unsubscribe(const http::Request& request) {
   if (!auth_bytes || auth_bytes->size() != 16)
     return error(Status::bad_request, "invalid_request", "auth: must be 16 bytes, base64url");
   auto existing = store_.find_subscription(std::string(*endpoint));
-  if (!existing) return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (!existing) return store_failure(existing.error());
   if (!existing->has_value()) return error(Status::not_found, "not_found", "no such subscription");
   if (!same_secret((*existing)->auth, webpush::base64url_encode(*auth_bytes))) {
     return error(Status::forbidden, "not_owner", "auth does not match this subscription");
   }
-  if (!store_.delete_subscription(std::string(*endpoint)))
-    return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (auto deleted = store_.delete_subscription(std::string(*endpoint)); !deleted)
+    return store_failure(deleted.error());
   http::Response response(Status::no_content, request.version());
   return response;
 }
@@ -241,7 +253,7 @@ http::Response SiteApi::record_event(const http::Request& request) {
   if (!auth_bytes || auth_bytes->size() != 16)
     return error(Status::bad_request, "invalid_event", "auth: must be 16 bytes, base64url");
   auto subscription = store_.find_subscription(std::string(*endpoint));
-  if (!subscription) return error(Status::service_unavailable, "storage", "storage unavailable");
+  if (!subscription) return store_failure(subscription.error());
   if (!subscription->has_value())
     return error(Status::not_found, "not_found", "no such subscription");
   if (!same_secret((*subscription)->auth, webpush::base64url_encode(*auth_bytes)))
@@ -252,7 +264,7 @@ http::Response SiteApi::record_event(const http::Request& request) {
   if (!recorded) {
     if (recorded.error().code == store::ErrorCode::kNotFound)
       return error(Status::not_found, "not_found", "no such alert sent to this subscription");
-    return error(Status::service_unavailable, "storage", "storage unavailable");
+    return store_failure(recorded.error());
   }
   return http::Response(Status::no_content, request.version());
 }

@@ -178,6 +178,11 @@ test('serve out of file descriptors fails the alert with the reason and stays up
     assert.equal(before.status, 'sent', JSON.stringify(before));
     assert.equal(before.delivery.sent, 2, JSON.stringify(before.delivery));
 
+    // Likewise an idle WebSocket that comes and goes, as all of them will below.
+    const baseline = openDescriptors(pid);
+    (await idleWebSocket(pushPort)).destroy();
+    await pollUntil(() => openDescriptors(pid) <= baseline, 'the first WebSocket to be closed');
+
     const composed = await compose('Descriptor table full');
 
     // Fill the table but one descriptor: the confirmation's connection takes the last.

@@ -101,6 +101,17 @@ android_cert_sha256 = ["AB:CD"]
             (std::vector<std::string>{"https://push.example.net", "http://127.0.0.1:9001"}));
 }
 
+TEST_F(ServeConfigTest, StoreUrlFromFileEnvironmentOrFlag) {
+  EXPECT_EQ(load()->store_url, "sqlite:");  // the data directory's files
+  ServeFlags flags;
+  flags.config_file = write("[store]\nurl = \"postgresql://db1/news\"\n");
+  EXPECT_EQ(load(flags)->store_url, "postgresql://db1/news");
+  env_["FLASHWIRE_STORE_URL"] = "postgresql://db2/news";
+  EXPECT_EQ(load(flags)->store_url, "postgresql://db2/news");  // environment beats file
+  flags.store_url = "sqlite:";
+  EXPECT_EQ(load(flags)->store_url, "sqlite:");  // flag beats environment
+}
+
 TEST_F(ServeConfigTest, NoDemoFlagWins) {
   env_["FLASHWIRE_DEMO"] = "1";
   ServeFlags flags;
@@ -131,6 +142,9 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
       {"[fanout]\nconcurrency = \"many\"", "fanout.concurrency"},
       {"[fanout]\nper_broadcast_key = 1", "fanout.per_broadcast_key"},
       {"[fanout]\npipeline = 4", "unknown setting 'fanout.pipeline'"},
+      {"[store]\nurl = 5", "store.url: must be a string"},
+      {"[store]\nhost = \"db\"", "unknown setting 'store.host'"},
+      {"store = \"sqlite:\"", "store: must be a table"},
       {"[app]\nscheme = \"x\"", "app.name:"},
       {"[app]\nname = \"A\"\nscheme = \"https\"", "app.scheme:"},
       {"[app]\nname = \"A\"\nscheme = \"Bad Scheme\"", "app.scheme:"},

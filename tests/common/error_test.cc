@@ -4,16 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <stdexcept>
 #include <string_view>
+
+#include "store/error_kind.h"
 
 namespace flashwire {
 namespace {
 
-constexpr ErrorCode kAll[] = {ErrorCode::kInvalid,     ErrorCode::kUnauthorized,
-                              ErrorCode::kForbidden,   ErrorCode::kNotFound,
-                              ErrorCode::kConflict,    ErrorCode::kTooLarge,
-                              ErrorCode::kRateLimited, ErrorCode::kUnavailable,
-                              ErrorCode::kInternal};
+constexpr ErrorCode kAll[] = {
+    ErrorCode::kInvalid,     ErrorCode::kUnauthorized, ErrorCode::kForbidden,
+    ErrorCode::kNotFound,    ErrorCode::kConflict,     ErrorCode::kTooLarge,
+    ErrorCode::kRateLimited, ErrorCode::kUnavailable,  ErrorCode::kInternal};
 
 TEST(ErrorTest, EveryCodeMapsToItsHttpStatus) {
   EXPECT_EQ(http_status(ErrorCode::kInvalid), 400u);
@@ -44,6 +46,19 @@ TEST(ErrorTest, AnErrorIsACodeAndAOneLineMessage) {
   EXPECT_EQ(http_status(e.code), 503u);
   EXPECT_EQ(e.message, "storage unavailable");
   EXPECT_EQ(Error{}.code, ErrorCode::kInternal);  // an unset error is never taken for success
+}
+
+TEST(ErrorTest, StoreErrorsKeepTheirMeaningAndStorageTroubleIsUnavailable) {
+  EXPECT_EQ(http_status(store::error_kind(store::ErrorCode::kNotFound)), 404u);
+  EXPECT_EQ(http_status(store::error_kind(store::ErrorCode::kConflict)), 409u);
+  EXPECT_EQ(http_status(store::error_kind(store::ErrorCode::kInvalid)), 400u);
+  EXPECT_EQ(http_status(store::error_kind(store::ErrorCode::kIo)), 503u);
+  EXPECT_EQ(http_status(store::error_kind(store::ErrorCode::kCorrupt)), 503u);
+}
+
+TEST(ErrorTest, ExceptionMessageIsWhat) {
+  EXPECT_EQ(exception_message(std::runtime_error("epoll_create1: Too many open files")),
+            "epoll_create1: Too many open files");
 }
 
 }  // namespace

@@ -3,11 +3,12 @@
 // endpoint the policy accepts must mean the same scheme, host and port to curl as the origin
 // the policy returned; otherwise the origin the policy checked is not the one we connect to.
 //
-// Known issue D6 (issue 13): an authority such as "http://HOST:PORT:1/x" (or "HOST:PORT.x/y":
-// any port with more than digits) is accepted by the policy while curl refuses it. The check
-// stays strict; setting the environment variable FLASHWIRE_FUZZ_TOLERATE_KNOWN_ISSUE_D6=1 skips
-// exactly that shape so the rest can still be fuzzed. It is unset by default; a violation of
-// that shape says "known issue D6" (scripts/fuzz.sh reads that while D6 is open).
+// Known issue D6 (issue 13): an authority such as "http://HOST:PORT:1/x" (or "HOST:PORT.x/y",
+// "[::1]:PORT@/x": anything but host[:digits] before the path) is accepted by the policy while
+// curl refuses it. The check stays strict; setting the environment variable
+// FLASHWIRE_FUZZ_TOLERATE_KNOWN_ISSUE_D6=1 skips exactly that shape so the rest can still be
+// fuzzed. It is unset by default; a violation of that shape says "known issue D6"
+// (scripts/fuzz.sh reads that while D6 is open).
 #include <curl/curl.h>
 
 #include <cstddef>
@@ -42,27 +43,28 @@ bool tolerate_d6() {
   return tolerate;
 }
 
-// The D6 shape: after "scheme://", the authority (up to the first '/', '?' or '#') has a port
-// that is not only digits, such as "HOST:8090:1" or "HOST:8090.x" (the parser took the rest for
-// a path that does not start with '/').
+// The D6 shape: what follows "scheme://" up to the first '/', '?' or '#' is not a plain
+// host[:digits], so the parser must have taken part of it for something else (a path that does
+// not start with '/'): "HOST:8090:1/x", "HOST:8090.x/y", "[::1]:8092@/x".
 bool has_d6_shape(std::string_view url) {
   const auto start = url.find("://");
   if (start == std::string_view::npos) return false;
   std::string_view authority = url.substr(start + 3);
   authority = authority.substr(0, authority.find_first_of("/?#"));
-  authority = authority.substr(
-      authority.rfind('@') == std::string_view::npos ? 0 : authority.rfind('@') + 1);
+  if (authority.find('@') != std::string_view::npos) return true;
+  std::string_view port;
   if (authority.starts_with('[')) {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return false;
-    authority.remove_prefix(close + 1);
+    if (close == std::string_view::npos) return true;
+    port = authority.substr(close + 1);
   } else {
     const auto colon = authority.find(':');
     if (colon == std::string_view::npos) return false;
-    authority.remove_prefix(colon);
+    port = authority.substr(colon);
   }
-  if (!authority.starts_with(':')) return !authority.empty();
-  return authority.find_first_not_of("0123456789", 1) != std::string_view::npos;
+  if (port.empty()) return false;
+  return !port.starts_with(':') ||
+         port.find_first_not_of("0123456789", 1) != std::string_view::npos;
 }
 
 struct Curlu {

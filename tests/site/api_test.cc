@@ -1,6 +1,7 @@
 #include "site/api.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -322,6 +323,19 @@ TEST_F(SiteApiTest, ServesTheVapidKeyAndIgnoresOtherPaths) {
   EXPECT_EQ(response->body(), R"({"publicKey":"BPUBLIC"})");
   http::Request other(bhttp::verb::get, "/api/elsewhere", 11);
   EXPECT_FALSE(api_->handle(other, "10.0.0.1"));
+}
+
+TEST_F(SiteApiTest, AStorageFailureAnswers503WithoutItsDetail) {
+  // Another connection removes the table under the store: every call on it fails from now on.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "site.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE subscriptions", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  const auto response = subscribe(subscription("https://fcm.googleapis.com/fcm/send/x"), {"live"});
+  EXPECT_EQ(response.result(), http::Status::service_unavailable);
+  EXPECT_EQ(code(response), "storage");
+  EXPECT_EQ(response.body().find("subscriptions"), std::string::npos) << response.body();
 }
 
 }  // namespace

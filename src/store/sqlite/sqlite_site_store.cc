@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/site_validation.h"
 #include "store/sqlite/sqlite_util.h"
 
 namespace flashwire::store {
@@ -21,12 +22,19 @@ using sqlite_detail::prepare_all;
 using sqlite_detail::Query;
 using sqlite_detail::Stmt;
 using sqlite_detail::Transaction;
+using site_validation::invalid;
+using site_validation::is_category;
+using site_validation::is_sha256_hex;
+using site_validation::join_scopes;
+using site_validation::kAllCategories;
+using site_validation::split_scopes;
+using site_validation::validate_alert;
+using site_validation::validate_article;
+using site_validation::validate_subscription;
 
 // PRAGMA application_id, "FWSS": not the push store's "FWPS", so that neither store opens the
 // other's file.
 constexpr int kApplicationId = 0x46575353;
-
-constexpr CategorySet kAllCategories = 0x7;  // kBreaking | kLive | kExclusive
 
 // Version 1. Notes on the choices:
 // - Every table keys on an INTEGER PRIMARY KEY (the rowid): ids are what the site and the API
@@ -158,82 +166,6 @@ constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3};
 
 constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
                                             kSqliteSiteStoreSchemaVersion, kSchemaV1, kUpgrades};
-
-// --- validation: what the schema can hold ---
-
-tl::unexpected<Error> invalid(std::string_view what, std::string_view reason) {
-  return make_error(ErrorCode::kInvalid, std::string(what) + ": " + std::string(reason));
-}
-
-bool is_category(std::int64_t value) { return value == 1 || value == 2 || value == 4; }
-
-bool is_sha256_hex(std::string_view hash) {
-  return hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-bool is_scope(std::string_view scope) {
-  return !scope.empty() && scope.find_first_of(" \t\n\r\v\f") == std::string_view::npos;
-}
-
-Status validate_article(const Article& a, std::string_view what) {
-  if (!news::is_slug(a.slug)) return invalid(what, "slug is not 1 to 120 characters of [a-z0-9-]");
-  if (!is_category(static_cast<std::int64_t>(a.category))) {
-    return invalid(what, "category out of range");
-  }
-  if (!a.image_url.empty() && a.image_alt.empty()) {
-    return invalid(what, "image without alt text");
-  }
-  return {};
-}
-
-Status validate_subscription(const Subscription& s) {
-  constexpr std::string_view kWhat = "upsert_subscription";
-  if (s.endpoint.empty()) return invalid(kWhat, "endpoint is empty");
-  if (s.p256dh.empty()) return invalid(kWhat, "p256dh is empty");
-  if (s.auth.empty()) return invalid(kWhat, "auth is empty");
-  if (s.categories == 0 || s.categories > kAllCategories) {
-    return invalid(kWhat, "categories out of range");
-  }
-  return {};
-}
-
-Status validate_alert(const Alert& a) {
-  constexpr std::string_view kWhat = "create_alert";
-  if (a.article_id < 0) return invalid(kWhat, "article id is negative");
-  if (!is_category(static_cast<std::int64_t>(a.category))) {
-    return invalid(kWhat, "category out of range");
-  }
-  if (!news::is_urgency(a.urgency)) return invalid(kWhat, "urgency is not an RFC 8030 value");
-  if (a.ttl_seconds < 0) return invalid(kWhat, "TTL is negative");
-  if (static_cast<int>(a.status) > static_cast<int>(AlertStatus::kFailed)) {
-    return invalid(kWhat, "status out of range");
-  }
-  return {};
-}
-
-Result<std::string> join_scopes(const std::vector<std::string>& scopes) {
-  std::string joined;
-  for (const auto& scope : scopes) {
-    if (!is_scope(scope)) return invalid("create_token", "a scope is empty or has whitespace");
-    if (!joined.empty()) joined += ' ';
-    joined += scope;
-  }
-  return joined;
-}
-
-std::vector<std::string> split_scopes(std::string_view joined) {
-  std::vector<std::string> scopes;
-  while (!joined.empty()) {
-    const std::size_t space = joined.find(' ');
-    const std::string_view scope = joined.substr(0, space);
-    if (!scope.empty()) scopes.emplace_back(scope);
-    if (space == std::string_view::npos) break;
-    joined.remove_prefix(space + 1);
-  }
-  return scopes;
-}
 
 // --- rows ---
 

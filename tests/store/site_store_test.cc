@@ -1,5 +1,3 @@
-#include "store/sqlite/sqlite_site_store.h"
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -12,12 +10,16 @@
 #include <tuple>
 #include <vector>
 
+#include "backends.h"
 #include "raw_db.h"
+#include "store/site_state.h"
 #include "store/sqlite/sqlite_push_store.h"
+#include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::store {
 namespace {
 
+using testing::Backend;
 using testing::RawDb;
 
 constexpr char kEndpoint1[] = "https://push.example.net/wpush/v2/gAAAAABk-one";
@@ -112,21 +114,21 @@ ApiToken token(const std::string& name, char hash_digit,
   return ApiToken{0, name, hash_of(hash_digit), std::move(scopes), 3000, false};
 }
 
-class SqliteSiteStoreTest : public testing::SqliteStoreFixture<SiteStore, &open_sqlite_site_store> {
+// A site store on the backend backend() names, opened as the application opens it.
+class SiteStoreFixture : public testing::BackendFixture<SiteStore, &SiteState::open_site_store> {
  protected:
-  SqliteSiteStoreTest() : SqliteStoreFixture("site.db") {}
+  SiteStoreFixture() : BackendFixture("site.sqlite") {}
 
-  // Everything stored, table by table, read from the file behind the store's back: equal
-  // snapshots mean that nothing changed.
+  // Everything stored, table by table, read behind the store's back: equal snapshots mean that
+  // nothing changed.
   std::string snapshot() {
-    RawDb raw(path_);
     std::string out;
     for (const char* table : {"articles", "subscriptions", "alerts", "api_tokens", "audit_log"}) {
-      out += std::string(table) + ":\n" +
-             raw.rows(std::string("SELECT * FROM ") + table + " ORDER BY id");
+      out +=
+          std::string(table) + ":\n" + rows(std::string("SELECT * FROM ") + table + " ORDER BY id");
     }
-    out += "alert_events:\n" + raw.rows("SELECT * FROM alert_events ORDER BY alert_id, event");
-    out += "live_updates:\n" + raw.rows("SELECT * FROM live_updates ORDER BY id");
+    out += "alert_events:\n" + rows("SELECT * FROM alert_events ORDER BY alert_id, event");
+    out += "live_updates:\n" + rows("SELECT * FROM live_updates ORDER BY id");
     return out;
   }
 
@@ -172,6 +174,21 @@ class SqliteSiteStoreTest : public testing::SqliteStoreFixture<SiteStore, &open_
   }
 };
 
+// The contract, on every backend.
+class SiteStoreTest : public SiteStoreFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  Backend backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, SiteStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         testing::backend_name);
+
+// What only the SQLite files do (WAL, application id, upgrades of old files, locking).
+class SqliteSiteStoreTest : public SiteStoreFixture {
+ protected:
+  Backend backend() const override { return Backend::kSqlite; }
+};
+
 // Asserts a failed call's code and that its message gives nothing away.
 template <typename T>
 void expect_error(const Result<T>& result, ErrorCode code,
@@ -185,7 +202,7 @@ void expect_error(const Result<T>& result, ErrorCode code,
 
 // --- articles ---
 
-TEST_F(SqliteSiteStoreTest, CreateArticleRoundTripsEveryField) {
+TEST_P(SiteStoreTest, CreateArticleRoundTripsEveryField) {
   Article published = article("bridge-reopens", Category::kLive, true, 1000);
   Article draft = article("budget-vote-2025", Category::kExclusive, false);
   draft.image_url.clear();
@@ -202,7 +219,7 @@ TEST_F(SqliteSiteStoreTest, CreateArticleRoundTripsEveryField) {
   EXPECT_EQ(store().article_count(), 2u);  // drafts count
 }
 
-TEST_F(SqliteSiteStoreTest, CreateArticleIgnoresTheIdItIsGiven) {
+TEST_P(SiteStoreTest, CreateArticleIgnoresTheIdItIsGiven) {
   Article a = article("given-id");
   a.id = 4242;
   const auto id = create_article_ok(a);
@@ -210,14 +227,14 @@ TEST_F(SqliteSiteStoreTest, CreateArticleIgnoresTheIdItIsGiven) {
   EXPECT_FALSE(store().find_article(4242).value().has_value());
 }
 
-TEST_F(SqliteSiteStoreTest, FindArticleIsEmptyWhenAbsent) {
+TEST_P(SiteStoreTest, FindArticleIsEmptyWhenAbsent) {
   create_article_ok(article("present"));
   EXPECT_FALSE(store().find_article(999).value().has_value());
   EXPECT_FALSE(store().find_article_by_slug("absent").value().has_value());
   EXPECT_FALSE(store().find_article_by_slug("").value().has_value());
 }
 
-TEST_F(SqliteSiteStoreTest, CreateArticleWithATakenSlugConflictsAndKeepsTheOriginal) {
+TEST_P(SiteStoreTest, CreateArticleWithATakenSlugConflictsAndKeepsTheOriginal) {
   Article original = article("storm-warning", Category::kBreaking, true, 1000);
   original.id = create_article_ok(original);
   const std::string before = snapshot();
@@ -232,7 +249,7 @@ TEST_F(SqliteSiteStoreTest, CreateArticleWithATakenSlugConflictsAndKeepsTheOrigi
   EXPECT_EQ(store().article_count(), 1u);
 }
 
-TEST_F(SqliteSiteStoreTest, UpdateArticleReplacesEveryFieldButTheId) {
+TEST_P(SiteStoreTest, UpdateArticleReplacesEveryFieldButTheId) {
   Article a = article("draft-slug", Category::kBreaking, false);
   a.id = create_article_ok(a);
   const auto other_id = create_article_ok(article("other"));
@@ -251,7 +268,7 @@ TEST_F(SqliteSiteStoreTest, UpdateArticleReplacesEveryFieldButTheId) {
   EXPECT_EQ(store().article_count(), 2u);
 }
 
-TEST_F(SqliteSiteStoreTest, UpdateArticleOfAnAbsentIdIsNotFoundAndWritesNothing) {
+TEST_P(SiteStoreTest, UpdateArticleOfAnAbsentIdIsNotFoundAndWritesNothing) {
   create_article_ok(article("present"));
   const std::string before = snapshot();
   Article absent = article("absent");
@@ -260,7 +277,7 @@ TEST_F(SqliteSiteStoreTest, UpdateArticleOfAnAbsentIdIsNotFoundAndWritesNothing)
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(SqliteSiteStoreTest, UpdateArticleToAnotherArticlesSlugConflicts) {
+TEST_P(SiteStoreTest, UpdateArticleToAnotherArticlesSlugConflicts) {
   Article a = article("first");
   a.id = create_article_ok(a);
   Article b = article("second");
@@ -275,7 +292,7 @@ TEST_F(SqliteSiteStoreTest, UpdateArticleToAnotherArticlesSlugConflicts) {
   EXPECT_EQ(fields(store().find_article(b.id).value().value()), fields(b));
 }
 
-TEST_F(SqliteSiteStoreTest, ArticlesRejectWhatTheSchemaCannotHold) {
+TEST_P(SiteStoreTest, ArticlesRejectWhatTheSchemaCannotHold) {
   Article existing = article("existing");
   existing.id = create_article_ok(existing);
   const std::string before = snapshot();
@@ -310,7 +327,7 @@ TEST_F(SqliteSiteStoreTest, ArticlesRejectWhatTheSchemaCannotHold) {
   }
 }
 
-TEST_F(SqliteSiteStoreTest, ArticlesAcceptEverySlugCharacterAndTheLongestSlug) {
+TEST_P(SiteStoreTest, ArticlesAcceptEverySlugCharacterAndTheLongestSlug) {
   const std::string slugs[] = {"a", "0", "-", "abc-xyz-0123456789", std::string(120, 'z')};
   for (const auto& slug : slugs) {
     SCOPED_TRACE(slug);
@@ -319,7 +336,7 @@ TEST_F(SqliteSiteStoreTest, ArticlesAcceptEverySlugCharacterAndTheLongestSlug) {
   }
 }
 
-TEST_F(SqliteSiteStoreTest, LatestArticlesArePublishedOnlyNewestFirst) {
+TEST_P(SiteStoreTest, LatestArticlesArePublishedOnlyNewestFirst) {
   create_article_ok(article("old-breaking", Category::kBreaking, true, 1000));
   create_article_ok(article("draft-breaking", Category::kBreaking, false));
   create_article_ok(article("live-blog", Category::kLive, true, 3000));
@@ -357,7 +374,7 @@ TEST_F(SqliteSiteStoreTest, LatestArticlesArePublishedOnlyNewestFirst) {
   EXPECT_EQ(store().article_count(), 8u);
 }
 
-TEST_F(SqliteSiteStoreTest, LatestArticlesFollowPublishingAndUnpublishing) {
+TEST_P(SiteStoreTest, LatestArticlesFollowPublishingAndUnpublishing) {
   Article a = article("story", Category::kBreaking, false);
   a.id = create_article_ok(a);
   EXPECT_TRUE(latest(0).empty());
@@ -374,7 +391,7 @@ TEST_F(SqliteSiteStoreTest, LatestArticlesFollowPublishingAndUnpublishing) {
   EXPECT_TRUE(latest(0).empty());
 }
 
-TEST_F(SqliteSiteStoreTest, LatestArticlesRejectsUnknownCategoryBits) {
+TEST_P(SiteStoreTest, LatestArticlesRejectsUnknownCategoryBits) {
   create_article_ok(article("story"));
   expect_error(store().latest_articles(8, 10), ErrorCode::kInvalid);
   expect_error(store().latest_articles(0xff, 10), ErrorCode::kInvalid);
@@ -382,7 +399,7 @@ TEST_F(SqliteSiteStoreTest, LatestArticlesRejectsUnknownCategoryBits) {
 
 // --- subscriptions ---
 
-TEST_F(SqliteSiteStoreTest, UpsertSubscriptionCreatesAndFindReturnsEveryField) {
+TEST_P(SiteStoreTest, UpsertSubscriptionCreatesAndFindReturnsEveryField) {
   Subscription s = subscription(kEndpoint1, kBreaking | kExclusive, 1000);
   s.updated_at = 1001;
   s.id = upsert_ok(s);
@@ -391,7 +408,7 @@ TEST_F(SqliteSiteStoreTest, UpsertSubscriptionCreatesAndFindReturnsEveryField) {
   EXPECT_FALSE(store().find_subscription(kEndpoint2).value().has_value());
 }
 
-TEST_F(SqliteSiteStoreTest, UpsertSubscriptionIsIdempotentByEndpoint) {
+TEST_P(SiteStoreTest, UpsertSubscriptionIsIdempotentByEndpoint) {
   const auto id = upsert_ok(subscription(kEndpoint1, kBreaking, 1000));
   const auto other = upsert_ok(subscription(kEndpoint2, kLive, 1000));
   const std::string before = snapshot();
@@ -411,7 +428,7 @@ TEST_F(SqliteSiteStoreTest, UpsertSubscriptionIsIdempotentByEndpoint) {
   EXPECT_EQ(count_subs(kBreaking), 0u);
 }
 
-TEST_F(SqliteSiteStoreTest, SubscriptionsRejectWhatTheSchemaCannotHold) {
+TEST_P(SiteStoreTest, SubscriptionsRejectWhatTheSchemaCannotHold) {
   upsert_ok(subscription(kEndpoint1, kBreaking));
   const std::string before = snapshot();
 
@@ -439,7 +456,7 @@ TEST_F(SqliteSiteStoreTest, SubscriptionsRejectWhatTheSchemaCannotHold) {
   }
 }
 
-TEST_F(SqliteSiteStoreTest, DeleteSubscriptionReportsWhetherItWasThere) {
+TEST_P(SiteStoreTest, DeleteSubscriptionReportsWhetherItWasThere) {
   upsert_ok(subscription(kEndpoint1, kBreaking));
   const auto kept = upsert_ok(subscription(kEndpoint2, kBreaking));
   EXPECT_EQ(store().delete_subscription(kEndpoint1), true);
@@ -453,7 +470,7 @@ TEST_F(SqliteSiteStoreTest, DeleteSubscriptionReportsWhetherItWasThere) {
   EXPECT_EQ(count_subs(kBreaking), 2u);
 }
 
-TEST_F(SqliteSiteStoreTest, CountSubscriptionsCountsThoseThatShareAnyCategory) {
+TEST_P(SiteStoreTest, CountSubscriptionsCountsThoseThatShareAnyCategory) {
   // One subscription for each of the seven category sets, and a second for "breaking" only.
   for (CategorySet set = 1; set <= 7; ++set) {
     upsert_ok(subscription("https://push.example.net/set-" + std::to_string(set), set));
@@ -470,7 +487,7 @@ TEST_F(SqliteSiteStoreTest, CountSubscriptionsCountsThoseThatShareAnyCategory) {
   expect_error(store().count_subscriptions(8), ErrorCode::kInvalid);
 }
 
-TEST_F(SqliteSiteStoreTest, SubscriptionsPagePagesThroughAllMatchesInIdOrder) {
+TEST_P(SiteStoreTest, SubscriptionsPagePagesThroughAllMatchesInIdOrder) {
   constexpr int kTotal = 2500;
   constexpr std::size_t kPageSize = 1000;
   struct Stored {
@@ -523,7 +540,7 @@ TEST_F(SqliteSiteStoreTest, SubscriptionsPagePagesThroughAllMatchesInIdOrder) {
   }
 }
 
-TEST_F(SqliteSiteStoreTest, SubscriptionsPageLimitsAndArguments) {
+TEST_P(SiteStoreTest, SubscriptionsPageLimitsAndArguments) {
   const auto a = upsert_ok(subscription(kEndpoint1, kBreaking | kLive));
   const auto b = upsert_ok(subscription(kEndpoint2, kLive));
   EXPECT_EQ(ids_of(page(Category::kLive, 0, 10)), (std::vector<std::int64_t>{a, b}));
@@ -541,7 +558,7 @@ TEST_F(SqliteSiteStoreTest, SubscriptionsPageLimitsAndArguments) {
 
 // --- alerts ---
 
-TEST_F(SqliteSiteStoreTest, CreateAlertRoundTripsEveryField) {
+TEST_P(SiteStoreTest, CreateAlertRoundTripsEveryField) {
   const auto article_id = create_article_ok(article("bridge-reopens"));
   Alert tied = alert(article_id, Category::kLive);
   tied.urgency = "very-low";
@@ -560,14 +577,14 @@ TEST_F(SqliteSiteStoreTest, CreateAlertRoundTripsEveryField) {
   EXPECT_FALSE(store().find_alert(999).value().has_value());
 }
 
-TEST_F(SqliteSiteStoreTest, CreateAlertForAnAbsentArticleIsNotFoundAndWritesNothing) {
+TEST_P(SiteStoreTest, CreateAlertForAnAbsentArticleIsNotFoundAndWritesNothing) {
   create_article_ok(article("present"));
   const std::string before = snapshot();
   expect_error(store().create_alert(alert(999)), ErrorCode::kNotFound);
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(SqliteSiteStoreTest, AlertsRejectWhatTheSchemaCannotHold) {
+TEST_P(SiteStoreTest, AlertsRejectWhatTheSchemaCannotHold) {
   create_alert_ok(alert());
   const std::string before = snapshot();
   struct Case {
@@ -593,7 +610,7 @@ TEST_F(SqliteSiteStoreTest, AlertsRejectWhatTheSchemaCannotHold) {
   }
 }
 
-TEST_F(SqliteSiteStoreTest, SetAlertStatusChangesOnlyThatAlert) {
+TEST_P(SiteStoreTest, SetAlertStatusChangesOnlyThatAlert) {
   const auto id = create_alert_ok(alert());
   const auto other = create_alert_ok(alert());
   for (const AlertStatus status :
@@ -613,7 +630,7 @@ TEST_F(SqliteSiteStoreTest, SetAlertStatusChangesOnlyThatAlert) {
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(SqliteSiteStoreTest, RecentAlertsAreNewestFirstAndHonourTheLimit) {
+TEST_P(SiteStoreTest, RecentAlertsAreNewestFirstAndHonourTheLimit) {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) {
     Alert a = alert();
@@ -630,7 +647,7 @@ TEST_F(SqliteSiteStoreTest, RecentAlertsAreNewestFirstAndHonourTheLimit) {
 
 // --- alert status transitions (the fan-out's compare-and-set) ---
 
-TEST_F(SqliteSiteStoreTest, TransitionAlertMovesOnlyFromTheExpectedStatus) {
+TEST_P(SiteStoreTest, TransitionAlertMovesOnlyFromTheExpectedStatus) {
   const auto id = create_alert_ok(alert());
   const auto other = create_alert_ok(alert());
 
@@ -657,7 +674,7 @@ TEST_F(SqliteSiteStoreTest, TransitionAlertMovesOnlyFromTheExpectedStatus) {
   EXPECT_EQ(store().transition_alert(id, AlertStatus::kCancelled, AlertStatus::kCancelled), true);
 }
 
-TEST_F(SqliteSiteStoreTest, TransitionAlertOfAnAbsentAlertOrStatusIsAnErrorAndWritesNothing) {
+TEST_P(SiteStoreTest, TransitionAlertOfAnAbsentAlertOrStatusIsAnErrorAndWritesNothing) {
   const auto id = create_alert_ok(alert());
   const std::string before = snapshot();
   expect_error(store().transition_alert(999, AlertStatus::kQueued, AlertStatus::kSending),
@@ -671,7 +688,7 @@ TEST_F(SqliteSiteStoreTest, TransitionAlertOfAnAbsentAlertOrStatusIsAnErrorAndWr
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(SqliteSiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
+TEST_P(SiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
   std::vector<std::int64_t> sending;
   for (int i = 0; i < 6; ++i) {
     const auto id = create_alert_ok(alert());
@@ -700,7 +717,7 @@ TEST_F(SqliteSiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
             std::vector<std::int64_t>{sending[0]});
 }
 
-TEST_F(SqliteSiteStoreTest, AlertEventsAreCountedPerAlert) {
+TEST_P(SiteStoreTest, AlertEventsAreCountedPerAlert) {
   const std::int64_t sub = upsert_ok(subscription(kEndpoint1, kBreaking));
   const std::int64_t other = upsert_ok(subscription(kEndpoint2, kBreaking));
   const std::int64_t first = create_alert_ok(alert());
@@ -733,7 +750,7 @@ TEST_F(SqliteSiteStoreTest, AlertEventsAreCountedPerAlert) {
 
 // D5: a beacon counts once per subscription and event, only for an alert that was sent to a
 // category the subscription has; drafts (and drafts cancelled before sending) never count.
-TEST_F(SqliteSiteStoreTest, BeaconsCountOncePerSubscriptionAndOnlyForSentAlerts) {
+TEST_P(SiteStoreTest, BeaconsCountOncePerSubscriptionAndOnlyForSentAlerts) {
   const std::int64_t reader = upsert_ok(subscription(kEndpoint1, kBreaking));
   const std::int64_t live_reader = upsert_ok(subscription(kEndpoint2, kLive));
   const std::int64_t sent = create_alert_ok(alert());
@@ -778,7 +795,7 @@ TEST(AlertEventNames, ParseTheBeaconVocabulary) {
 
 // --- API tokens ---
 
-TEST_F(SqliteSiteStoreTest, CreateTokenAndFindItByHash) {
+TEST_P(SiteStoreTest, CreateTokenAndFindItByHash) {
   ApiToken ana = token("desk-ana", 'a');
   ApiToken bot = token("ingest-bot", 'b', {});  // no scopes
   ApiToken one = token("one-scope", 'c', {"audit:read"});
@@ -794,7 +811,7 @@ TEST_F(SqliteSiteStoreTest, CreateTokenAndFindItByHash) {
   EXPECT_FALSE(store().find_token_by_hash("").value().has_value());
 }
 
-TEST_F(SqliteSiteStoreTest, CreateTokenWithATakenNameOrHashConflictsAndKeepsTheOriginal) {
+TEST_P(SiteStoreTest, CreateTokenWithATakenNameOrHashConflictsAndKeepsTheOriginal) {
   ApiToken original = token("desk-ana", 'a');
   original.id = create_token_ok(original);
   const std::string before = snapshot();
@@ -808,7 +825,7 @@ TEST_F(SqliteSiteStoreTest, CreateTokenWithATakenNameOrHashConflictsAndKeepsTheO
   EXPECT_FALSE(store().find_token_by_hash(hash_of('b')).value().has_value());
 }
 
-TEST_F(SqliteSiteStoreTest, TokensRejectWhatTheSchemaCannotHold) {
+TEST_P(SiteStoreTest, TokensRejectWhatTheSchemaCannotHold) {
   create_token_ok(token("desk-ana", 'a'));
   const std::string before = snapshot();
   struct Case {
@@ -838,7 +855,7 @@ TEST_F(SqliteSiteStoreTest, TokensRejectWhatTheSchemaCannotHold) {
   }
 }
 
-TEST_F(SqliteSiteStoreTest, RevokedTokensAreStillFoundAndMarked) {
+TEST_P(SiteStoreTest, RevokedTokensAreStillFoundAndMarked) {
   ApiToken ana = token("desk-ana", 'a');
   ana.id = create_token_ok(ana);
   const auto bea = create_token_ok(token("desk-bea", 'b'));
@@ -857,7 +874,7 @@ TEST_F(SqliteSiteStoreTest, RevokedTokensAreStillFoundAndMarked) {
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(SqliteSiteStoreTest, ListTokensIsOrderedByNameAndIncludesRevoked) {
+TEST_P(SiteStoreTest, ListTokensIsOrderedByNameAndIncludesRevoked) {
   EXPECT_TRUE(store().list_tokens().value().empty());
   create_token_ok(token("zeta-bot", 'a'));
   create_token_ok(token("desk-ana", 'b', {}));
@@ -879,7 +896,7 @@ TEST_F(SqliteSiteStoreTest, ListTokensIsOrderedByNameAndIncludesRevoked) {
 
 // --- audit log ---
 
-TEST_F(SqliteSiteStoreTest, RecentAuditIsNewestFirstAndHonoursTheLimit) {
+TEST_P(SiteStoreTest, RecentAuditIsNewestFirstAndHonoursTheLimit) {
   EXPECT_TRUE(store().recent_audit(10).value().empty());
   append_audit_ok({0, 100, "desk-ana", "article.publish", "bridge-reopens"});
   append_audit_ok({0, 100, "desk-ana", "alert.send", "alert 1 to 1234 subscribers"});
@@ -899,7 +916,7 @@ TEST_F(SqliteSiteStoreTest, RecentAuditIsNewestFirstAndHonoursTheLimit) {
   EXPECT_TRUE(store().recent_audit(0).value().empty());
 }
 
-TEST_F(SqliteSiteStoreTest, AppendAuditRejectsAnEmptyAction) {
+TEST_P(SiteStoreTest, AppendAuditRejectsAnEmptyAction) {
   append_audit_ok({0, 100, "desk-ana", "article.publish", ""});
   const std::string before = snapshot();
   expect_error(store().append_audit({0, 100, "desk-ana", "", "detail"}), ErrorCode::kInvalid);
@@ -908,7 +925,7 @@ TEST_F(SqliteSiteStoreTest, AppendAuditRejectsAnEmptyAction) {
 
 // --- durability and atomicity ---
 
-TEST_F(SqliteSiteStoreTest, EverythingPersistsAcrossCloseAndReopen) {
+TEST_P(SiteStoreTest, EverythingPersistsAcrossCloseAndReopen) {
   Article published = article("persisted", Category::kLive, true, 1000);
   published.id = create_article_ok(published);
   Article draft = article("draft", Category::kBreaking, false);
@@ -955,7 +972,7 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
             "sqlite_sequence\nsubscriptions\n");
 }
 
-TEST_F(SqliteSiteStoreTest, TwoStoresOnOneFileSeeEachOthersWrites) {
+TEST_P(SiteStoreTest, TwoStoresOnOneFileSeeEachOthersWrites) {
   auto second = open_store();
   ASSERT_NE(second, nullptr);
   const auto id = upsert_ok(subscription(kEndpoint1, kBreaking));
@@ -965,46 +982,40 @@ TEST_F(SqliteSiteStoreTest, TwoStoresOnOneFileSeeEachOthersWrites) {
   EXPECT_EQ(count_subs(kBreaking), 0u);
 }
 
-// A call that fails after SQLite has started on it must leave nothing behind. Triggers, added to
-// the file behind the store's back, make a call's write fail after part of it ran.
-TEST_F(SqliteSiteStoreTest, AFailureMidCallChangesNothing) {
+// A call that fails after the database has started on it must leave nothing behind. Triggers,
+// added behind the store's back, make a call's write fail after part of it ran.
+TEST_P(SiteStoreTest, AFailureMidCallChangesNothing) {
   struct Case {
     const char* name;
-    const char* trigger;
+    const char* op;  // what the failing trigger fires on
+    const char* table;
     std::function<bool(SiteStore&)> call;  // true if the call succeeded
   };
   const Case cases[] = {
-      {"update of an existing subscription",
-       "CREATE TRIGGER boom AFTER UPDATE ON subscriptions BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"update of an existing subscription", "UPDATE", "subscriptions",
        [](SiteStore& s) {
          return s.upsert_subscription(subscription(kEndpoint1, kExclusive, 9000)).has_value();
        }},
-      {"insert of a new subscription",
-       "CREATE TRIGGER boom AFTER INSERT ON subscriptions BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"insert of a new subscription", "INSERT", "subscriptions",
        [](SiteStore& s) {
          return s.upsert_subscription(subscription(kEndpoint2, kExclusive)).has_value();
        }},
-      {"article update",
-       "CREATE TRIGGER boom AFTER UPDATE ON articles BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"article update", "UPDATE", "articles",
        [](SiteStore& s) {
          Article a = s.find_article_by_slug("story").value().value();
          a.headline = "Changed";
          return s.update_article(a).has_value();
        }},
-      {"alert insert after the article check",
-       "CREATE TRIGGER boom AFTER INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"alert insert after the article check", "INSERT", "alerts",
        [](SiteStore& s) {
          const auto id = s.find_article_by_slug("story").value().value().id;
          return s.create_alert(alert(id)).has_value();
        }},
-      {"token revocation",
-       "CREATE TRIGGER boom AFTER UPDATE ON api_tokens BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"token revocation", "UPDATE", "api_tokens",
        [](SiteStore& s) { return s.revoke_token("desk-ana").has_value(); }},
-      {"subscription delete",
-       "CREATE TRIGGER boom AFTER DELETE ON subscriptions BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"subscription delete", "DELETE", "subscriptions",
        [](SiteStore& s) { return s.delete_subscription(kEndpoint1).has_value(); }},
-      {"audit append",
-       "CREATE TRIGGER boom AFTER INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'boom'); END",
+      {"audit append", "INSERT", "audit_log",
        [](SiteStore& s) {
          return s.append_audit({0, 1, "desk-ana", "article.publish", "story"}).has_value();
        }},
@@ -1016,11 +1027,11 @@ TEST_F(SqliteSiteStoreTest, AFailureMidCallChangesNothing) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string before = snapshot();
-    RawDb(path_).exec(c.trigger);
+    add_failing_trigger(c.op, c.table);
 
     EXPECT_FALSE(c.call(store()));
 
-    RawDb(path_).exec("DROP TRIGGER boom");
+    drop_failing_trigger(c.table);
     EXPECT_EQ(snapshot(), before);
     // The store is still usable, with no transaction left open.
     EXPECT_TRUE(c.call(store()));
@@ -1030,8 +1041,9 @@ TEST_F(SqliteSiteStoreTest, AFailureMidCallChangesNothing) {
 
 TEST_F(SqliteSiteStoreTest, ALockedDatabaseFailsWithIoAndChangesNothing) {
   upsert_ok(subscription(kEndpoint1, kBreaking));
-  auto impatient = open_store(SqliteOptions{.busy_timeout_ms = 0});
-  ASSERT_NE(impatient, nullptr);
+  auto opened = open_sqlite_site_store(path_, SqliteOptions{.busy_timeout_ms = 0});
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto impatient = std::move(*opened);
   const std::string before = snapshot();
 
   RawDb writer(path_);
@@ -1155,26 +1167,29 @@ LiveUpdate live_update(std::int64_t article_id, const std::string& body, std::in
   return LiveUpdate{0, article_id, body, at, "desk-ana"};
 }
 
-class SqliteSiteStoreLiveTest : public SqliteSiteStoreTest {
+// Live-event tests start with two published live events.
+template <typename Base>
+class LiveFixture : public Base {
  protected:
   void SetUp() override {
-    SqliteSiteStoreTest::SetUp();
-    event_ = create_article_ok(article("storm-live", Category::kLive, true, 1000));
-    other_event_ = create_article_ok(article("vote-live", Category::kLive, true, 1100));
+    Base::SetUp();
+    if (this->IsSkipped() || this->HasFatalFailure()) return;
+    event_ = this->create_article_ok(article("storm-live", Category::kLive, true, 1000));
+    other_event_ = this->create_article_ok(article("vote-live", Category::kLive, true, 1100));
   }
   std::int64_t add_ok(const LiveUpdate& u) {
-    auto id = store().add_live_update(u);
+    auto id = this->store().add_live_update(u);
     EXPECT_TRUE(id) << id.error().message;
     return id.value_or(0);
   }
   std::vector<LiveUpdate> recent(std::int64_t article_id, std::size_t limit = 100) {
-    auto updates = store().recent_live_updates(article_id, limit);
+    auto updates = this->store().recent_live_updates(article_id, limit);
     EXPECT_TRUE(updates) << updates.error().message;
     return updates.value_or(std::vector<LiveUpdate>{});
   }
   std::vector<LiveUpdate> after(std::int64_t article_id, std::int64_t after_id,
                                 std::size_t limit = 100) {
-    auto updates = store().live_updates_after(article_id, after_id, limit);
+    auto updates = this->store().live_updates_after(article_id, after_id, limit);
     EXPECT_TRUE(updates) << updates.error().message;
     return updates.value_or(std::vector<LiveUpdate>{});
   }
@@ -1182,8 +1197,13 @@ class SqliteSiteStoreLiveTest : public SqliteSiteStoreTest {
   std::int64_t event_ = 0;
   std::int64_t other_event_ = 0;
 };
+using SiteStoreLiveTest = LiveFixture<SiteStoreTest>;
+INSTANTIATE_TEST_SUITE_P(Backends, SiteStoreLiveTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         testing::backend_name);
+using SqliteSiteStoreLiveTest = LiveFixture<SqliteSiteStoreTest>;
 
-TEST_F(SqliteSiteStoreLiveTest, AddLiveUpdateRoundTripsEveryFieldAndIgnoresTheGivenId) {
+TEST_P(SiteStoreLiveTest, AddLiveUpdateRoundTripsEveryFieldAndIgnoresTheGivenId) {
   LiveUpdate u = live_update(event_, "Water is **receding**.\n\n> \"Quote\" & <tags>", 5000);
   u.id = 4242;
   const auto id = add_ok(u);
@@ -1196,7 +1216,7 @@ TEST_F(SqliteSiteStoreLiveTest, AddLiveUpdateRoundTripsEveryFieldAndIgnoresTheGi
   EXPECT_EQ(fields(after(event_, 0).at(0)), fields(u));
 }
 
-TEST_F(SqliteSiteStoreLiveTest, ListsAreNewestFirstOrAfterAnIdOldestFirstPerEvent) {
+TEST_P(SiteStoreLiveTest, ListsAreNewestFirstOrAfterAnIdOldestFirstPerEvent) {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) {
     ids.push_back(add_ok(live_update(event_, "update " + std::to_string(i), 5000 + i)));
@@ -1220,7 +1240,7 @@ TEST_F(SqliteSiteStoreLiveTest, ListsAreNewestFirstOrAfterAnIdOldestFirstPerEven
   EXPECT_EQ(recent(other_event_).size(), 5u);
 }
 
-TEST_F(SqliteSiteStoreLiveTest, OnlyPublishedLiveArticlesTakeUpdatesAndRefusalsWriteNothing) {
+TEST_P(SiteStoreLiveTest, OnlyPublishedLiveArticlesTakeUpdatesAndRefusalsWriteNothing) {
   const auto draft = create_article_ok(article("draft-live", Category::kLive, false));
   const auto breaking = create_article_ok(article("plain-news", Category::kBreaking, true));
   add_ok(live_update(event_, "first"));
@@ -1247,24 +1267,24 @@ TEST_F(SqliteSiteStoreLiveTest, OnlyPublishedLiveArticlesTakeUpdatesAndRefusalsW
   EXPECT_EQ(recent(event_).size(), 1u);
 }
 
-TEST_F(SqliteSiteStoreLiveTest, AFailedInsertChangesNothingAndIdsAreNeverReused) {
+TEST_P(SiteStoreLiveTest, AFailedInsertChangesNothingAndIdsAreNeverReused) {
   const auto first = add_ok(live_update(event_, "first"));
   const std::string before = snapshot();
-  RawDb(path_).exec(
-      "CREATE TRIGGER boom AFTER INSERT ON live_updates BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  add_failing_trigger("INSERT", "live_updates");
   EXPECT_FALSE(store().add_live_update(live_update(event_, "second")));
-  RawDb(path_).exec("DROP TRIGGER boom");
+  drop_failing_trigger("live_updates");
   EXPECT_EQ(snapshot(), before);
 
   const auto second = add_ok(live_update(event_, "second"));
   EXPECT_GT(second, first);
   // Even when the newest update is deleted by hand, its id is not handed out again: readers
   // resume streams by id.
-  RawDb(path_).exec("DELETE FROM live_updates WHERE id = " + std::to_string(second));
+  const std::string delete_newest = "DELETE FROM live_updates WHERE id = " + std::to_string(second);
+  place_->exec(file_, delete_newest, delete_newest);
   EXPECT_GT(add_ok(live_update(event_, "third")), second);
 }
 
-TEST_F(SqliteSiteStoreLiveTest, UpdatesPersistAcrossReopen) {
+TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   LiveUpdate u = live_update(event_, "kept", 7000);
   u.id = add_ok(u);
   const std::string before = snapshot();

@@ -1,5 +1,3 @@
-#include "store/sqlite/sqlite_delivery_store.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -8,13 +6,17 @@
 #include <tuple>
 #include <vector>
 
+#include "backends.h"
 #include "raw_db.h"
+#include "store/site_state.h"
+#include "store/sqlite/sqlite_delivery_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::store {
 namespace {
 
+using testing::Backend;
 using testing::RawDb;
 
 constexpr std::int64_t kAlert = 7;
@@ -63,19 +65,18 @@ void expect_error(const Result<T>& result, ErrorCode code) {
   EXPECT_EQ(result.error().code, code) << result.error().message;
 }
 
-class SqliteDeliveryStoreTest
-    : public testing::SqliteStoreFixture<DeliveryStore, &open_sqlite_delivery_store> {
+// A delivery store on the backend backend() names, opened as the application opens it.
+class DeliveryStoreFixture
+    : public testing::BackendFixture<DeliveryStore, &SiteState::open_delivery_store> {
  protected:
-  SqliteDeliveryStoreTest() : SqliteStoreFixture("delivery.db") {}
+  DeliveryStoreFixture() : BackendFixture("delivery.sqlite") {}
 
-  // Everything stored, read from the file behind the store's back: equal snapshots mean that
-  // nothing changed.
+  // Everything stored, read behind the store's back: equal snapshots mean that nothing changed.
   std::string snapshot() {
-    RawDb raw(path_);
-    return "deliveries:\n" + raw.rows("SELECT * FROM deliveries ORDER BY alert_id") + "shards:\n" +
-           raw.rows("SELECT * FROM delivery_shards ORDER BY alert_id, after_id") + "failures:\n" +
-           raw.rows("SELECT * FROM delivery_failures ORDER BY alert_id, reason") + "gone:\n" +
-           raw.rows("SELECT * FROM pending_gone ORDER BY subscription_id");
+    return "deliveries:\n" + rows("SELECT * FROM deliveries ORDER BY alert_id") + "shards:\n" +
+           rows("SELECT * FROM delivery_shards ORDER BY alert_id, after_id") + "failures:\n" +
+           rows("SELECT * FROM delivery_failures ORDER BY alert_id, reason") + "gone:\n" +
+           rows("SELECT * FROM pending_gone ORDER BY subscription_id");
   }
 
   Delivery begin_ok(std::int64_t alert_id = kAlert, std::uint64_t audience = 100,
@@ -111,9 +112,25 @@ class SqliteDeliveryStoreTest
   }
 };
 
+// The contract, on every backend.
+class DeliveryStoreTest : public DeliveryStoreFixture,
+                          public ::testing::WithParamInterface<Backend> {
+ protected:
+  Backend backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, DeliveryStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         testing::backend_name);
+
+// What only the SQLite file does.
+class SqliteDeliveryStoreTest : public DeliveryStoreFixture {
+ protected:
+  Backend backend() const override { return Backend::kSqlite; }
+};
+
 // --- begin / find ---
 
-TEST_F(SqliteDeliveryStoreTest, BeginCreatesARunningDeliveryAndFindReturnsIt) {
+TEST_P(DeliveryStoreTest, BeginCreatesARunningDeliveryAndFindReturnsIt) {
   const Delivery d = begin_ok(kAlert, 100, kStartedMs);
   Delivery expected;
   expected.alert_id = kAlert;
@@ -128,7 +145,7 @@ TEST_F(SqliteDeliveryStoreTest, BeginCreatesARunningDeliveryAndFindReturnsIt) {
   EXPECT_FALSE(absent->has_value());
 }
 
-TEST_F(SqliteDeliveryStoreTest, BeginAgainReturnsTheExistingDeliveryUnchanged) {
+TEST_P(DeliveryStoreTest, BeginAgainReturnsTheExistingDeliveryUnchanged) {
   begin_ok(kAlert, 100, kStartedMs);
   open_ok({0, 10}, 4);
   complete_ok({0, 10}, shard_counts(3, 1, {}));
@@ -149,7 +166,7 @@ TEST_F(SqliteDeliveryStoreTest, BeginAgainReturnsTheExistingDeliveryUnchanged) {
 
 // --- shards ---
 
-TEST_F(SqliteDeliveryStoreTest, OpenShardAdvancesTheCursorAndCountsTheTargets) {
+TEST_P(DeliveryStoreTest, OpenShardAdvancesTheCursorAndCountsTheTargets) {
   begin_ok();
   open_ok({0, 10}, 4);
   Delivery d = find_ok();
@@ -165,7 +182,7 @@ TEST_F(SqliteDeliveryStoreTest, OpenShardAdvancesTheCursorAndCountsTheTargets) {
   EXPECT_EQ(d.shards_open, 2u);
 }
 
-TEST_F(SqliteDeliveryStoreTest, OpenShardRefusesStaleCursorsUnknownAlertsAndEmptyRanges) {
+TEST_P(DeliveryStoreTest, OpenShardRefusesStaleCursorsUnknownAlertsAndEmptyRanges) {
   begin_ok();
   open_ok({0, 10}, 4);
   const std::string before = snapshot();
@@ -195,7 +212,7 @@ TEST_F(SqliteDeliveryStoreTest, OpenShardRefusesStaleCursorsUnknownAlertsAndEmpt
   EXPECT_EQ(find_ok().cursor, 20);
 }
 
-TEST_F(SqliteDeliveryStoreTest, OpenShardsListsTheUndoneShardsAscendingPerAlert) {
+TEST_P(DeliveryStoreTest, OpenShardsListsTheUndoneShardsAscendingPerAlert) {
   begin_ok(kAlert);
   begin_ok(kAlert + 1);
   EXPECT_TRUE(open_shards().empty());
@@ -218,7 +235,7 @@ TEST_F(SqliteDeliveryStoreTest, OpenShardsListsTheUndoneShardsAscendingPerAlert)
   EXPECT_EQ(d.shards_open, 0u);
 }
 
-TEST_F(SqliteDeliveryStoreTest, CompleteShardAddsItsCountsExactlyOnce) {
+TEST_P(DeliveryStoreTest, CompleteShardAddsItsCountsExactlyOnce) {
   begin_ok();
   open_ok({0, 10}, 8);
   const DeliveryCounts counts =
@@ -240,7 +257,7 @@ TEST_F(SqliteDeliveryStoreTest, CompleteShardAddsItsCountsExactlyOnce) {
   EXPECT_EQ(pending_gone().size(), 1u);
 }
 
-TEST_F(SqliteDeliveryStoreTest, CompleteShardOfAShardThatIsNotOpenIsNotFoundAndWritesNothing) {
+TEST_P(DeliveryStoreTest, CompleteShardOfAShardThatIsNotOpenIsNotFoundAndWritesNothing) {
   begin_ok();
   open_ok({0, 10}, 8);
   const std::string before = snapshot();
@@ -264,7 +281,7 @@ TEST_F(SqliteDeliveryStoreTest, CompleteShardOfAShardThatIsNotOpenIsNotFoundAndW
   }
 }
 
-TEST_F(SqliteDeliveryStoreTest, FailureReasonsAndTheLatencyHistogramAccumulate) {
+TEST_P(DeliveryStoreTest, FailureReasonsAndTheLatencyHistogramAccumulate) {
   begin_ok();
   open_ok({0, 10}, 10);
   open_ok({10, 20}, 10);
@@ -333,7 +350,7 @@ TEST(DeliveryStateNameTest, NamesEveryState) {
 
 // --- gone subscriptions ---
 
-TEST_F(SqliteDeliveryStoreTest, GoneSubscriptionsQueueOnceAscendingUntilCleared) {
+TEST_P(DeliveryStoreTest, GoneSubscriptionsQueueOnceAscendingUntilCleared) {
   begin_ok(kAlert);
   begin_ok(kAlert + 1);
   open_ok({0, 10}, 3);
@@ -362,7 +379,7 @@ TEST_F(SqliteDeliveryStoreTest, GoneSubscriptionsQueueOnceAscendingUntilCleared)
 
 // --- finishing ---
 
-TEST_F(SqliteDeliveryStoreTest, NoteErrorKeepsTheLatestProblemWithoutEndingTheFanOut) {
+TEST_P(DeliveryStoreTest, NoteErrorKeepsTheLatestProblemWithoutEndingTheFanOut) {
   begin_ok();
   ASSERT_TRUE(store().note_error(kAlert, "push service A rejected our VAPID key"));
   ASSERT_TRUE(store().note_error(kAlert, "push service B rejected our VAPID key"));
@@ -377,7 +394,7 @@ TEST_F(SqliteDeliveryStoreTest, NoteErrorKeepsTheLatestProblemWithoutEndingTheFa
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(SqliteDeliveryStoreTest, FinishRecordsTheFinalStateTimeAndError) {
+TEST_P(DeliveryStoreTest, FinishRecordsTheFinalStateTimeAndError) {
   for (const auto& [alert_id, state, error] :
        {std::tuple{1, DeliveryState::kDone, ""}, std::tuple{2, DeliveryState::kCancelled, ""},
         std::tuple{3, DeliveryState::kFailed, "sink: disk full"}}) {
@@ -397,20 +414,19 @@ TEST_F(SqliteDeliveryStoreTest, FinishRecordsTheFinalStateTimeAndError) {
   EXPECT_EQ(snapshot(), before);
 }
 
-// A call that fails after SQLite has started on it must leave nothing behind. A trigger added
+// A call that fails after the database has started on it must leave nothing behind. A trigger added
 // behind the store's back makes the last write of complete_shard fail.
-TEST_F(SqliteDeliveryStoreTest, AFailedCompletionChangesNothingAndCanBeRetried) {
+TEST_P(DeliveryStoreTest, AFailedCompletionChangesNothingAndCanBeRetried) {
   begin_ok();
   open_ok({0, 10}, 4);
   const DeliveryCounts counts = shard_counts(2, 1, {{"http_413", 1}}, 1, 1000);
   const std::vector<GoneSubscription> gone = {{3, endpoint(3)}};
   const std::string before = snapshot();
-  RawDb(path_).exec(
-      "CREATE TRIGGER boom AFTER INSERT ON pending_gone BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  add_failing_trigger("INSERT", "pending_gone");
 
   EXPECT_FALSE(store().complete_shard(kAlert, {0, 10}, counts, gone));
 
-  RawDb(path_).exec("DROP TRIGGER boom");
+  drop_failing_trigger("pending_gone");
   EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(open_shards(), (std::vector<ShardRange>{{0, 10}}));
   // The store is still usable, with no transaction left open, and the retry counts once.
@@ -420,7 +436,7 @@ TEST_F(SqliteDeliveryStoreTest, AFailedCompletionChangesNothingAndCanBeRetried) 
 
 // --- files ---
 
-TEST_F(SqliteDeliveryStoreTest, EverythingPersistsAcrossCloseAndReopen) {
+TEST_P(DeliveryStoreTest, EverythingPersistsAcrossCloseAndReopen) {
   begin_ok(kAlert, 100, kStartedMs);
   begin_ok(kAlert + 1, 3, kStartedMs + 1);
   open_ok({0, 10}, 4);

@@ -1,0 +1,754 @@
+#include "store/postgres/pg_site_store.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "store/site_validation.h"
+
+namespace flashwire::store {
+namespace {
+
+using pg::Connection;
+using pg::Params;
+using pg::Rows;
+using pg::Transaction;
+using pg::with_connection;
+using site_validation::invalid;
+using site_validation::is_category;
+using site_validation::is_sha256_hex;
+using site_validation::join_scopes;
+using site_validation::kAllCategories;
+using site_validation::split_scopes;
+using site_validation::validate_alert;
+using site_validation::validate_article;
+using site_validation::validate_subscription;
+
+#define FW_ARTICLE_COLUMNS                                                             \
+  "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
+  "body_markdown, published, published_at, updated_at"
+#define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
+#define FW_ALERT_COLUMNS                                                              \
+  "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
+  "created_by, created_at"
+#define FW_TOKEN_COLUMNS "id, name, secret_hash, scopes, created_at, revoked"
+#define FW_LIVE_UPDATE_COLUMNS "id, article_id, body_markdown, created_at, created_by"
+
+Result<Article> read_article(const Rows& r, int i) {
+  const std::int64_t category = r.get_int(i, 6);
+  if (!is_category(category)) {
+    return make_error(ErrorCode::kCorrupt, "stored article category out of range");
+  }
+  Article a;
+  a.id = r.get_int(i, 0);
+  a.slug = r.get_text(i, 1);
+  a.headline = r.get_text(i, 2);
+  a.standfirst = r.get_text(i, 3);
+  a.byline = r.get_text(i, 4);
+  a.dateline = r.get_text(i, 5);
+  a.category = static_cast<Category>(category);
+  a.image_url = r.get_text(i, 7);
+  a.image_alt = r.get_text(i, 8);
+  a.body_markdown = r.get_text(i, 9);
+  a.published = r.get_bool(i, 10);
+  a.published_at = r.get_int(i, 11);
+  a.updated_at = r.get_int(i, 12);
+  return a;
+}
+
+// $1..$12 in the column order of FW_ARTICLE_COLUMNS, without the id.
+Params article_params(const Article& a) {
+  Params p;
+  p.add(a.slug)
+      .add(a.headline)
+      .add(a.standfirst)
+      .add(a.byline)
+      .add(a.dateline)
+      .add(static_cast<std::int64_t>(a.category))
+      .add(a.image_url)
+      .add(a.image_alt)
+      .add(a.body_markdown)
+      .add_bool(a.published)
+      .add(a.published_at)
+      .add(a.updated_at);
+  return p;
+}
+
+Result<Subscription> read_subscription(const Rows& r, int i) {
+  const std::int64_t categories = r.get_int(i, 4);
+  if (categories < 1 || categories > kAllCategories) {
+    return make_error(ErrorCode::kCorrupt, "stored subscription categories out of range");
+  }
+  return Subscription{r.get_int(i, 0),
+                      r.get_text(i, 1),
+                      r.get_text(i, 2),
+                      r.get_text(i, 3),
+                      static_cast<CategorySet>(categories),
+                      r.get_int(i, 5),
+                      r.get_int(i, 6)};
+}
+
+Result<Alert> read_alert(const Rows& r, int i) {
+  const std::int64_t category = r.get_int(i, 2);
+  const std::int64_t status = r.get_int(i, 9);
+  if (!is_category(category)) {
+    return make_error(ErrorCode::kCorrupt, "stored alert category out of range");
+  }
+  if (status < 0 || status > static_cast<std::int64_t>(AlertStatus::kFailed)) {
+    return make_error(ErrorCode::kCorrupt, "stored alert status out of range");
+  }
+  Alert a;
+  a.id = r.get_int(i, 0);
+  a.article_id = r.is_null(i, 1) ? 0 : r.get_int(i, 1);
+  a.category = static_cast<Category>(category);
+  a.title = r.get_text(i, 3);
+  a.body = r.get_text(i, 4);
+  a.url = r.get_text(i, 5);
+  a.urgency = r.get_text(i, 6);
+  a.ttl_seconds = r.get_int(i, 7);
+  a.topic = r.get_text(i, 8);
+  a.status = static_cast<AlertStatus>(status);
+  a.created_by = r.get_text(i, 10);
+  a.created_at = r.get_int(i, 11);
+  return a;
+}
+
+Result<ApiToken> read_token(const Rows& r, int i) {
+  return ApiToken{r.get_int(i, 0),  r.get_text(i, 1),
+                  r.get_text(i, 2), split_scopes(r.get_text(i, 3)),
+                  r.get_int(i, 4),  r.get_bool(i, 5)};
+}
+
+Result<LiveUpdate> read_live_update(const Rows& r, int i) {
+  return LiveUpdate{r.get_int(i, 0), r.get_int(i, 1), r.get_text(i, 2), r.get_int(i, 3),
+                    r.get_text(i, 4)};
+}
+
+Result<AuditEntry> read_audit(const Rows& r, int i) {
+  return AuditEntry{r.get_int(i, 0), r.get_int(i, 1), r.get_text(i, 2), r.get_text(i, 3),
+                    r.get_text(i, 4)};
+}
+
+template <typename T, typename Read>
+Result<std::vector<T>> all_of(const Rows& rows, Read read) {
+  std::vector<T> out;
+  out.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    auto row = read(rows, i);
+    if (!row) return tl::unexpected(row.error());
+    out.push_back(std::move(*row));
+  }
+  return out;
+}
+
+template <typename T, typename Read>
+Result<std::optional<T>> first_of(const Rows& rows, Read read) {
+  if (rows.empty()) return std::optional<T>();
+  auto row = read(rows, 0);
+  if (!row) return tl::unexpected(row.error());
+  return std::optional<T>(std::move(*row));
+}
+
+std::int64_t clamp_limit(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(limit, kMax));
+}
+
+class PgSiteStore final : public SiteStore {
+ public:
+  explicit PgSiteStore(std::shared_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
+
+  // --- articles ---
+
+  Result<std::int64_t> create_article(const Article& article) override {
+    constexpr std::string_view kWhat = "create_article";
+    if (auto ok = validate_article(article, kWhat); !ok) return tl::unexpected(ok.error());
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      auto rows = c.run("site_insert_article",
+                        "INSERT INTO articles (slug, headline, standfirst, byline, dateline, "
+                        "category, image_url, image_alt, body_markdown, published, published_at, "
+                        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                        "RETURNING id",
+                        article_params(article), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->get_int(0, 0);
+    });
+  }
+
+  Status update_article(const Article& article) override {
+    constexpr std::string_view kWhat = "update_article";
+    if (auto ok = validate_article(article, kWhat); !ok) return ok;
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      Params p = article_params(article);
+      p.add(article.id);
+      auto rows = c.run("site_update_article",
+                        "UPDATE articles SET slug = $1, headline = $2, standfirst = $3, "
+                        "byline = $4, dateline = $5, category = $6, image_url = $7, "
+                        "image_alt = $8, body_markdown = $9, published = $10, "
+                        "published_at = $11, updated_at = $12 WHERE id = $13",
+                        p, kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() == 0) {
+        return make_error(ErrorCode::kNotFound, "update_article: no such article");
+      }
+      return {};
+    });
+  }
+
+  Result<std::optional<Article>> find_article(std::int64_t id) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<Article>> {
+      auto rows =
+          c.run("site_find_article", "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE id = $1",
+                Params().add(id), "find_article");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<Article>(*rows, read_article);
+    });
+  }
+
+  Result<std::optional<Article>> find_article_by_slug(const std::string& slug) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<Article>> {
+      auto rows = c.run("site_find_article_by_slug",
+                        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE slug = $1",
+                        Params().add(slug), "find_article_by_slug");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<Article>(*rows, read_article);
+    });
+  }
+
+  Result<std::vector<Article>> latest_articles(CategorySet category, std::size_t limit) override {
+    constexpr std::string_view kWhat = "latest_articles";
+    if (category > kAllCategories) return invalid(kWhat, "category set out of range");
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Article>> {
+      auto rows = c.run("site_latest_articles",
+                        "SELECT " FW_ARTICLE_COLUMNS
+                        " FROM articles WHERE published "
+                        "AND ($1::bigint = 0 OR (category & $1::bigint) <> 0) "
+                        "ORDER BY published_at DESC, id DESC LIMIT $2",
+                        Params().add(std::int64_t{category}).add(clamp_limit(limit)), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<Article>(*rows, read_article);
+    });
+  }
+
+  Result<std::size_t> article_count() override {
+    return count("site_article_count", "SELECT count(*) FROM articles", Params(), "article_count");
+  }
+
+  // --- subscriptions ---
+
+  Result<std::int64_t> upsert_subscription(const Subscription& s) override {
+    constexpr std::string_view kWhat = "upsert_subscription";
+    if (auto ok = validate_subscription(s); !ok) return tl::unexpected(ok.error());
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      auto rows = c.run(
+          "site_upsert_subscription",
+          "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, updated_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (endpoint) DO UPDATE SET "
+          "p256dh = excluded.p256dh, auth = excluded.auth, categories = excluded.categories, "
+          "updated_at = excluded.updated_at RETURNING id",
+          Params()
+              .add(s.endpoint)
+              .add(s.p256dh)
+              .add(s.auth)
+              .add(std::int64_t{s.categories})
+              .add(s.created_at)
+              .add(s.updated_at),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->get_int(0, 0);
+    });
+  }
+
+  Result<std::optional<Subscription>> find_subscription(const std::string& endpoint) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<Subscription>> {
+      auto rows = c.run("site_find_subscription",
+                        "SELECT " FW_SUBSCRIPTION_COLUMNS " FROM subscriptions WHERE endpoint = $1",
+                        Params().add(endpoint), "find_subscription");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<Subscription>(*rows, read_subscription);
+    });
+  }
+
+  Result<bool> delete_subscription(const std::string& endpoint) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+      auto rows = c.run("site_delete_subscription", "DELETE FROM subscriptions WHERE endpoint = $1",
+                        Params().add(endpoint), "delete_subscription");
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->affected() > 0;
+    });
+  }
+
+  Result<std::size_t> count_subscriptions(CategorySet categories) override {
+    constexpr std::string_view kWhat = "count_subscriptions";
+    if (categories > kAllCategories) return invalid(kWhat, "category set out of range");
+    return count("site_count_subscriptions",
+                 "SELECT count(*) FROM subscriptions WHERE (categories & $1::bigint) <> 0",
+                 Params().add(std::int64_t{categories}), kWhat);
+  }
+
+  Result<std::vector<Subscription>> subscriptions_page(Category category, std::int64_t after_id,
+                                                       std::size_t limit) override {
+    constexpr std::string_view kWhat = "subscriptions_page";
+    if (!is_category(static_cast<std::int64_t>(category))) {
+      return invalid(kWhat, "category out of range");
+    }
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Subscription>> {
+      auto rows = c.run(
+          "site_subscriptions_page",
+          "SELECT " FW_SUBSCRIPTION_COLUMNS
+          " FROM subscriptions "
+          "WHERE id > $2 AND (categories & $1::bigint) <> 0 ORDER BY id LIMIT $3",
+          Params().add(static_cast<std::int64_t>(category)).add(after_id).add(clamp_limit(limit)),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<Subscription>(*rows, read_subscription);
+    });
+  }
+
+  // --- alerts ---
+
+  Result<std::int64_t> create_alert(const Alert& alert) override {
+    constexpr std::string_view kWhat = "create_alert";
+    if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      Params p;
+      if (alert.article_id != 0) {
+        p.add(alert.article_id);
+      } else {
+        p.add_null();
+      }
+      p.add(static_cast<std::int64_t>(alert.category))
+          .add(alert.title)
+          .add(alert.body)
+          .add(alert.url)
+          .add(alert.urgency)
+          .add(alert.ttl_seconds)
+          .add(alert.topic)
+          .add(static_cast<std::int64_t>(alert.status))
+          .add(alert.created_by)
+          .add(alert.created_at);
+      // The foreign key checks the article in the same statement; its violation is kNotFound,
+      // reworded here for a clear message.
+      auto rows = c.run("site_insert_alert",
+                        "INSERT INTO alerts (article_id, category, title, body, url, urgency, "
+                        "ttl_seconds, topic, status, created_by, created_at, sent) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, $9::bigint IN (1, 2, 4)) "
+                        "RETURNING id",
+                        p, kWhat);
+      if (!rows) {
+        if (rows.error().code == ErrorCode::kNotFound) {
+          return make_error(ErrorCode::kNotFound, "create_alert: no such article");
+        }
+        return tl::unexpected(rows.error());
+      }
+      return rows->get_int(0, 0);
+    });
+  }
+
+  Status set_alert_status(std::int64_t id, AlertStatus status) override {
+    constexpr std::string_view kWhat = "set_alert_status";
+    if (static_cast<int>(status) > static_cast<int>(AlertStatus::kFailed)) {
+      return invalid(kWhat, "status out of range");
+    }
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      auto rows = c.run("site_set_alert_status", "UPDATE alerts SET status = $2::bigint, sent = sent OR $2::bigint = 1 WHERE id = $1",
+                        Params().add(id).add(static_cast<std::int64_t>(status)), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() == 0) {
+        return make_error(ErrorCode::kNotFound, "set_alert_status: no such alert");
+      }
+      return {};
+    });
+  }
+
+  Result<bool> transition_alert(std::int64_t id, AlertStatus from, AlertStatus to) override {
+    constexpr std::string_view kWhat = "transition_alert";
+    if (static_cast<int>(from) > static_cast<int>(AlertStatus::kFailed) ||
+        static_cast<int>(to) > static_cast<int>(AlertStatus::kFailed)) {
+      return invalid(kWhat, "status out of range");
+    }
+    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+      // One statement: the row lock makes two nodes' transitions from the same status
+      // exclusive (the second re-reads the row and finds another status).
+      auto rows = c.run(
+          "site_transition_alert",
+          "UPDATE alerts SET status = $3::bigint, sent = sent OR $3::bigint = 1 WHERE id = $1 AND status = $2",
+          Params().add(id).add(static_cast<std::int64_t>(from)).add(static_cast<std::int64_t>(to)),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() > 0) return true;
+      auto exists =
+          c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
+      if (!exists) return tl::unexpected(exists.error());
+      if (exists->empty()) {
+        return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
+      }
+      return false;
+    });
+  }
+
+  Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Alert>> {
+      auto rows =
+          c.run("site_alerts_with_status",
+                "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE status = $1 ORDER BY id LIMIT $2",
+                Params().add(static_cast<std::int64_t>(status)).add(clamp_limit(limit)),
+                "alerts_with_status");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<Alert>(*rows, read_alert);
+    });
+  }
+
+  Result<std::optional<Alert>> find_alert(std::int64_t id) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<Alert>> {
+      auto rows = c.run("site_find_alert", "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE id = $1",
+                        Params().add(id), "find_alert");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<Alert>(*rows, read_alert);
+    });
+  }
+
+  Result<std::vector<Alert>> recent_alerts(std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Alert>> {
+      auto rows = c.run("site_recent_alerts",
+                        "SELECT " FW_ALERT_COLUMNS " FROM alerts ORDER BY id DESC LIMIT $1",
+                        Params().add(clamp_limit(limit)), "recent_alerts");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<Alert>(*rows, read_alert);
+    });
+  }
+
+  Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
+                                  AlertEvent event, std::int64_t at) override {
+    constexpr std::string_view kWhat = "record_alert_event";
+    if (static_cast<int>(event) > static_cast<int>(AlertEvent::kDismissed)) {
+      return invalid(kWhat, "event out of range");
+    }
+    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+      // One statement, so atomic: the alert must have been sent to a category the subscription
+      // has; the beacon row is taken first (a repeat, even a concurrent one, conflicts and takes
+      // nothing) and the count goes up only for a beacon taken now.
+      auto rows = c.run(
+          "site_record_beacon",
+          "WITH target AS ("
+          "  SELECT 1 FROM alerts a JOIN subscriptions s ON s.id = $2::bigint"
+          "  WHERE a.id = $1::bigint AND a.sent AND (s.categories & a.category) <> 0), "
+          "beacon AS ("
+          "  INSERT INTO alert_beacons (alert_id, subscription_id, event)"
+          "  SELECT $1::bigint, $2::bigint, $3::bigint FROM target ON CONFLICT DO NOTHING RETURNING 1), "
+          "counted AS ("
+          "  INSERT INTO alert_events (alert_id, event, count, last_at)"
+          "  SELECT $1::bigint, $3::bigint, 1, $4::bigint FROM beacon"
+          "  ON CONFLICT (alert_id, event) DO UPDATE SET count = alert_events.count + 1,"
+          "  last_at = greatest(alert_events.last_at, excluded.last_at) RETURNING 1) "
+          "SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM counted)",
+          Params().add(alert_id).add(subscription_id).add(static_cast<std::int64_t>(event)).add(at),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->get_int(0, 0) == 0) {
+        return make_error(ErrorCode::kNotFound,
+                          "record_alert_event: no such alert sent to this subscription");
+      }
+      return rows->get_int(0, 1) > 0;
+    });
+  }
+
+  Result<AlertEngagement> alert_engagement(std::int64_t alert_id) override {
+    constexpr std::string_view kWhat = "alert_engagement";
+    return with_connection(*pool_, [&](Connection& c) -> Result<AlertEngagement> {
+      // The alert row joined with its counts: one round trip, and "no row" means no alert.
+      auto rows = c.run("site_alert_engagement",
+                        "SELECT e.event, e.count FROM alerts a "
+                        "LEFT JOIN alert_events e ON e.alert_id = a.id WHERE a.id = $1",
+                        Params().add(alert_id), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->empty()) {
+        return make_error(ErrorCode::kNotFound, "alert_engagement: no such alert");
+      }
+      AlertEngagement engagement;
+      for (int i = 0; i < rows->size(); ++i) {
+        if (rows->is_null(i, 0)) continue;
+        const auto n = static_cast<std::uint64_t>(rows->get_int(i, 1));
+        switch (rows->get_int(i, 0)) {
+          case 0:
+            engagement.received = n;
+            break;
+          case 1:
+            engagement.displayed = n;
+            break;
+          case 2:
+            engagement.clicked = n;
+            break;
+          case 3:
+            engagement.dismissed = n;
+            break;
+          default:
+            break;
+        }
+      }
+      return engagement;
+    });
+  }
+
+  // --- API tokens ---
+
+  Result<std::int64_t> create_token(const ApiToken& token) override {
+    constexpr std::string_view kWhat = "create_token";
+    if (token.name.empty()) return invalid(kWhat, "name is empty");
+    if (!is_sha256_hex(token.secret_hash)) {
+      return invalid(kWhat, "secret hash is not 64 lower-case hex characters");
+    }
+    auto scopes = join_scopes(token.scopes);
+    if (!scopes) return tl::unexpected(scopes.error());
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      auto rows = c.run("site_insert_token",
+                        "INSERT INTO api_tokens (name, secret_hash, scopes, created_at, revoked) "
+                        "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                        Params()
+                            .add(token.name)
+                            .add(token.secret_hash)
+                            .add(*scopes)
+                            .add(token.created_at)
+                            .add_bool(token.revoked),
+                        kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->get_int(0, 0);
+    });
+  }
+
+  Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_hash) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<ApiToken>> {
+      auto rows = c.run("site_find_token_by_hash",
+                        "SELECT " FW_TOKEN_COLUMNS " FROM api_tokens WHERE secret_hash = $1",
+                        Params().add(secret_hash), "find_token_by_hash");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<ApiToken>(*rows, read_token);
+    });
+  }
+
+  Result<std::vector<ApiToken>> list_tokens() override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<ApiToken>> {
+      // COLLATE "C": byte order, as SQLite's BINARY collation, whatever the database's locale.
+      auto rows = c.run("site_list_tokens",
+                        "SELECT " FW_TOKEN_COLUMNS " FROM api_tokens ORDER BY name COLLATE \"C\"",
+                        Params(), "list_tokens");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<ApiToken>(*rows, read_token);
+    });
+  }
+
+  Status revoke_token(const std::string& name) override {
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      auto rows = c.run("site_revoke_token", "UPDATE api_tokens SET revoked = true WHERE name = $1",
+                        Params().add(name), "revoke_token");
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() == 0) {
+        return make_error(ErrorCode::kNotFound, "revoke_token: no such token");
+      }
+      return {};
+    });
+  }
+
+  // --- audit log ---
+
+  Status append_audit(const AuditEntry& entry) override {
+    constexpr std::string_view kWhat = "append_audit";
+    if (entry.action.empty()) return invalid(kWhat, "action is empty");
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      auto rows =
+          c.run("site_insert_audit",
+                "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
+                Params().add(entry.at).add(entry.actor).add(entry.action).add(entry.detail), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return {};
+    });
+  }
+
+  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<AuditEntry>> {
+      auto rows = c.run("site_recent_audit",
+                        "SELECT id, at, actor, action, detail FROM audit_log "
+                        "ORDER BY id DESC LIMIT $1",
+                        Params().add(clamp_limit(limit)), "recent_audit");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<AuditEntry>(*rows, read_audit);
+    });
+  }
+
+  // --- live events ---
+
+  Result<std::int64_t> add_live_update(const LiveUpdate& update) override {
+    constexpr std::string_view kWhat = "add_live_update";
+    if (update.body_markdown.empty()) return invalid(kWhat, "body is empty");
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      // One statement: the INSERT … SELECT takes a share lock on the article row (FOR SHARE), so
+      // the event cannot stop being live between the check and the insert.
+      auto rows = c.run(
+          "site_insert_live_update",
+          "WITH event AS (SELECT id FROM articles WHERE id = $1 AND published AND category = $5 "
+          "FOR SHARE) "
+          "INSERT INTO live_updates (article_id, body_markdown, created_at, created_by) "
+          "SELECT id, $2, $3, $4 FROM event RETURNING id",
+          Params()
+              .add(update.article_id)
+              .add(update.body_markdown)
+              .add(update.created_at)
+              .add(update.created_by)
+              .add(static_cast<std::int64_t>(Category::kLive)),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->empty()) {
+        return make_error(ErrorCode::kNotFound, "add_live_update: no such live event");
+      }
+      return rows->get_int(0, 0);
+    });
+  }
+
+  Result<std::vector<LiveUpdate>> recent_live_updates(std::int64_t article_id,
+                                                      std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<LiveUpdate>> {
+      auto rows = c.run("site_recent_live_updates",
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS
+                        " FROM live_updates WHERE article_id = $1 "
+                        "ORDER BY id DESC LIMIT $2",
+                        Params().add(article_id).add(clamp_limit(limit)), "recent_live_updates");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<LiveUpdate>(*rows, read_live_update);
+    });
+  }
+
+  Result<std::vector<LiveUpdate>> live_updates_after(std::int64_t article_id, std::int64_t after_id,
+                                                     std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<LiveUpdate>> {
+      auto rows = c.run("site_live_updates_after",
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS
+                        " FROM live_updates WHERE article_id = $1 "
+                        "AND id > $2 ORDER BY id LIMIT $3",
+                        Params().add(article_id).add(after_id).add(clamp_limit(limit)),
+                        "live_updates_after");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<LiveUpdate>(*rows, read_live_update);
+    });
+  }
+
+ private:
+  Result<std::size_t> count(const char* name, const char* sql, const Params& params,
+                            std::string_view what) {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::size_t> {
+      auto rows = c.run(name, sql, params, what);
+      if (!rows) return tl::unexpected(rows.error());
+      return static_cast<std::size_t>(rows->get_int(0, 0));
+    });
+  }
+
+  std::shared_ptr<pg::Pool> pool_;
+};
+
+class PgSettingsStore final : public SettingsStore {
+ public:
+  explicit PgSettingsStore(std::shared_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
+
+  Result<std::optional<std::string>> get(const std::string& name) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<std::string>> {
+      auto rows = c.run("settings_get", "SELECT value FROM settings WHERE name = $1",
+                        Params().add(name), "settings get");
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->empty()) return std::optional<std::string>();
+      return std::optional<std::string>(rows->get_text(0, 0));
+    });
+  }
+
+  Result<std::string> put_if_absent(const std::string& name, const std::string& value) override {
+    constexpr std::string_view kWhat = "settings put";
+    if (name.empty()) return invalid(kWhat, "name is empty");
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::string> {
+      // ON CONFLICT DO NOTHING waits for a concurrent insert of the same name to commit; the
+      // SELECT after it then sees the winner's value.
+      auto inserted = c.run("settings_put",
+                            "INSERT INTO settings (name, value) VALUES ($1, $2) "
+                            "ON CONFLICT (name) DO NOTHING",
+                            Params().add(name).add(value), kWhat);
+      if (!inserted) return tl::unexpected(inserted.error());
+      auto rows = c.run("settings_get", "SELECT value FROM settings WHERE name = $1",
+                        Params().add(name), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->empty()) return make_error(ErrorCode::kIo, "settings put: the value vanished");
+      return rows->get_text(0, 0);
+    });
+  }
+
+ private:
+  std::shared_ptr<pg::Pool> pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<SiteStore> make_pg_site_store(std::shared_ptr<pg::Pool> pool) {
+  return std::make_unique<PgSiteStore>(std::move(pool));
+}
+
+std::unique_ptr<SettingsStore> make_pg_settings_store(std::shared_ptr<pg::Pool> pool) {
+  return std::make_unique<PgSettingsStore>(std::move(pool));
+}
+
+Result<std::size_t> pg_import_subscriptions(pg::Pool& pool,
+                                            const std::vector<Subscription>& subscriptions) {
+  constexpr std::string_view kWhat = "import subscriptions";
+  constexpr std::size_t kBatch = 5000;
+  for (const Subscription& s : subscriptions) {
+    if (auto ok = validate_subscription(s); !ok) return tl::unexpected(ok.error());
+  }
+  return with_connection(pool, [&](Connection& c) -> Result<std::size_t> {
+    std::size_t stored = 0;
+    for (std::size_t begin = 0; begin < subscriptions.size(); begin += kBatch) {
+      const std::size_t end = std::min(subscriptions.size(), begin + kBatch);
+      // ON CONFLICT cannot touch one row twice in a statement: keep the last line of each
+      // endpoint in the batch (what upserting them in order would leave).
+      std::unordered_map<std::string_view, std::size_t> last;
+      for (std::size_t i = begin; i < end; ++i) last[subscriptions[i].endpoint] = i;
+      std::vector<std::string_view> endpoints, p256dh, auth;
+      std::vector<std::int64_t> categories, created, updated;
+      for (std::size_t i = begin; i < end; ++i) {
+        const Subscription& s = subscriptions[i];
+        if (last[s.endpoint] != i) continue;
+        endpoints.push_back(s.endpoint);
+        p256dh.push_back(s.p256dh);
+        auth.push_back(s.auth);
+        categories.push_back(s.categories);
+        created.push_back(s.created_at);
+        updated.push_back(s.updated_at);
+      }
+      Params p;
+      p.add_text_array(endpoints)
+          .add_text_array(p256dh)
+          .add_text_array(auth)
+          .add_int_array(categories)
+          .add_int_array(created)
+          .add_int_array(updated);
+      auto rows = c.run(
+          "site_import_subscriptions",
+          "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, updated_at) "
+          "SELECT e, p, a, c, cr, up FROM unnest($1::text[], $2::text[], $3::text[], "
+          "$4::bigint[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS t(e, p, a, c, cr, up, n) "
+          "ORDER BY n ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, "
+          "auth = excluded.auth, categories = excluded.categories, "
+          "updated_at = excluded.updated_at",
+          p, kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      stored += static_cast<std::size_t>(rows->affected());
+    }
+    return stored;
+  });
+}
+
+#undef FW_ARTICLE_COLUMNS
+#undef FW_SUBSCRIPTION_COLUMNS
+#undef FW_ALERT_COLUMNS
+#undef FW_TOKEN_COLUMNS
+#undef FW_LIVE_UPDATE_COLUMNS
+
+}  // namespace flashwire::store

@@ -1,0 +1,81 @@
+#include "store/site_validation.h"
+
+#include <algorithm>
+
+namespace flashwire::store::site_validation {
+
+tl::unexpected<Error> invalid(std::string_view what, std::string_view reason) {
+  return make_error(ErrorCode::kInvalid, std::string(what) + ": " + std::string(reason));
+}
+
+bool is_category(std::int64_t value) { return value == 1 || value == 2 || value == 4; }
+
+bool is_sha256_hex(std::string_view hash) {
+  return hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool is_scope(std::string_view scope) {
+  return !scope.empty() && scope.find_first_of(" \t\n\r\v\f") == std::string_view::npos;
+}
+
+Status validate_article(const Article& a, std::string_view what) {
+  if (!news::is_slug(a.slug)) return invalid(what, "slug is not 1 to 120 characters of [a-z0-9-]");
+  if (!is_category(static_cast<std::int64_t>(a.category))) {
+    return invalid(what, "category out of range");
+  }
+  if (!a.image_url.empty() && a.image_alt.empty()) {
+    return invalid(what, "image without alt text");
+  }
+  return {};
+}
+
+Status validate_subscription(const Subscription& s) {
+  constexpr std::string_view kWhat = "upsert_subscription";
+  if (s.endpoint.empty()) return invalid(kWhat, "endpoint is empty");
+  if (s.p256dh.empty()) return invalid(kWhat, "p256dh is empty");
+  if (s.auth.empty()) return invalid(kWhat, "auth is empty");
+  if (s.categories == 0 || s.categories > kAllCategories) {
+    return invalid(kWhat, "categories out of range");
+  }
+  return {};
+}
+
+Status validate_alert(const Alert& a) {
+  constexpr std::string_view kWhat = "create_alert";
+  if (a.article_id < 0) return invalid(kWhat, "article id is negative");
+  if (!is_category(static_cast<std::int64_t>(a.category))) {
+    return invalid(kWhat, "category out of range");
+  }
+  if (!news::is_urgency(a.urgency)) return invalid(kWhat, "urgency is not an RFC 8030 value");
+  if (a.ttl_seconds < 0) return invalid(kWhat, "TTL is negative");
+  if (static_cast<int>(a.status) > static_cast<int>(AlertStatus::kFailed)) {
+    return invalid(kWhat, "status out of range");
+  }
+  return {};
+}
+
+Result<std::string> join_scopes(const std::vector<std::string>& scopes) {
+  std::string joined;
+  for (const auto& scope : scopes) {
+    if (!is_scope(scope)) return invalid("create_token", "a scope is empty or has whitespace");
+    if (!joined.empty()) joined += ' ';
+    joined += scope;
+  }
+  return joined;
+}
+
+std::vector<std::string> split_scopes(std::string_view joined) {
+  std::vector<std::string> scopes;
+  while (!joined.empty()) {
+    const std::size_t space = joined.find(' ');
+    const std::string_view scope = joined.substr(0, space);
+    if (!scope.empty()) scopes.emplace_back(scope);
+    if (space == std::string_view::npos) break;
+    joined.remove_prefix(space + 1);
+  }
+  return scopes;
+}
+
+}  // namespace flashwire::store::site_validation

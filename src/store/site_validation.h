@@ -1,0 +1,34 @@
+// What every SiteStore implementation's schema can hold, checked before a write: the rules of
+// sqlite_site_store.h ("What the schema holds"), shared by the SQLite and PostgreSQL stores so
+// that both refuse exactly the same values with the same messages (the field, never its value).
+// Slugs and urgencies are news::is_slug and news::is_urgency. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/error.h"
+#include "store/site_store.h"
+
+namespace flashwire::store::site_validation {
+
+inline constexpr CategorySet kAllCategories = 0x7;  // kBreaking | kLive | kExclusive
+
+// kInvalid "<what>: <reason>".
+tl::unexpected<Error> invalid(std::string_view what, std::string_view reason);
+
+bool is_category(std::int64_t value);
+bool is_sha256_hex(std::string_view hash);
+bool is_scope(std::string_view scope);
+
+Status validate_article(const Article& a, std::string_view what);
+Status validate_subscription(const Subscription& s);
+Status validate_alert(const Alert& a);
+
+// Scopes are stored space-separated: join refuses empty scopes and whitespace (kInvalid).
+Result<std::string> join_scopes(const std::vector<std::string>& scopes);
+std::vector<std::string> split_scopes(std::string_view joined);
+
+}  // namespace flashwire::store::site_validation
