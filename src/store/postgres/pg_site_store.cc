@@ -336,7 +336,8 @@ class PgSiteStore final : public SiteStore {
       auto rows = c.run("site_insert_alert",
                         "INSERT INTO alerts (article_id, category, title, body, url, urgency, "
                         "ttl_seconds, topic, status, created_by, created_at, sent) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, $9::bigint IN (1, 2, 4)) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, "
+                        "$9::bigint IN (1, 2, 4)) "
                         "RETURNING id",
                         p, kWhat);
       if (!rows) {
@@ -355,8 +356,10 @@ class PgSiteStore final : public SiteStore {
       return invalid(kWhat, "status out of range");
     }
     return with_connection(*pool_, [&](Connection& c) -> Status {
-      auto rows = c.run("site_set_alert_status", "UPDATE alerts SET status = $2::bigint, sent = sent OR $2::bigint = 1 WHERE id = $1",
-                        Params().add(id).add(static_cast<std::int64_t>(status)), kWhat);
+      auto rows = c.run(
+          "site_set_alert_status",
+          "UPDATE alerts SET status = $2::bigint, sent = sent OR $2::bigint = 1 WHERE id = $1",
+          Params().add(id).add(static_cast<std::int64_t>(status)), kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {
         return make_error(ErrorCode::kNotFound, "set_alert_status: no such alert");
@@ -376,7 +379,8 @@ class PgSiteStore final : public SiteStore {
       // exclusive (the second re-reads the row and finds another status).
       auto rows = c.run(
           "site_transition_alert",
-          "UPDATE alerts SET status = $3::bigint, sent = sent OR $3::bigint = 1 WHERE id = $1 AND status = $2",
+          "UPDATE alerts SET status = $3::bigint, sent = sent OR $3::bigint = 1 WHERE id = $1 AND "
+          "status = $2",
           Params().add(id).add(static_cast<std::int64_t>(from)).add(static_cast<std::int64_t>(to)),
           kWhat);
       if (!rows) return tl::unexpected(rows.error());
@@ -439,7 +443,8 @@ class PgSiteStore final : public SiteStore {
           "  WHERE a.id = $1::bigint AND a.sent AND (s.categories & a.category) <> 0), "
           "beacon AS ("
           "  INSERT INTO alert_beacons (alert_id, subscription_id, event)"
-          "  SELECT $1::bigint, $2::bigint, $3::bigint FROM target ON CONFLICT DO NOTHING RETURNING 1), "
+          "  SELECT $1::bigint, $2::bigint, $3::bigint FROM target ON CONFLICT DO NOTHING "
+          "RETURNING 1), "
           "counted AS ("
           "  INSERT INTO alert_events (alert_id, event, count, last_at)"
           "  SELECT $1::bigint, $3::bigint, 1, $4::bigint FROM beacon"
