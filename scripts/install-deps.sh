@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libssl-dev openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libcurl4-openssl-dev libsqlite3-dev sqlite3
+  libcurl4-openssl-dev libnghttp2-dev libsqlite3-dev sqlite3
   # PostgreSQL store: the client library, and the server the store tests start a throwaway
   # cluster of (scripts/pg-test-cluster.sh; no system service is used).
   libpq-dev postgresql-15
@@ -27,6 +27,8 @@ DEB_PACKAGES=(
   # recommended packages (checked on a fresh Debian 12; text renders with fonts-dejavu-core).
   firefox-esr
   chromium
+  # xmllint: the browser tests validate the sitemaps against their schemas.
+  libxml2-utils
   # Article-page benchmark (bench/site/run.sh): the load generator and the peer it is measured
   # against. The benchmark runs nginx itself, with its own configuration, on a loopback port.
   wrk
@@ -74,7 +76,8 @@ fi
 
 # Node modules for the interoperability tests, benchmarks and browser end-to-end tests (exact
 # versions, package-lock.json). puppeteer-core never downloads a browser; it drives firefox-esr
-# and chromium from the Debian packages above.
+# and chromium from the Debian packages above; lighthouse (the reader pages' audit in
+# tests/e2e/reader_side.test.mjs) runs on that same chromium.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -21,6 +21,8 @@
 #        CONNECTIONS [0: C ÷ PIPELINE]  PIPELINE [8] HTTP/1.1 requests at once per connection
 #        (the built-in client's pipelining; 1: none)  HTTP_CLIENT [builtin] or curl
 #        PEER_DIR [../shared/peers/web-push-node]  SENDER_CPU [0]  SINK_CPU [1]
+#        TLS [0] 1: the sink serves HTTPS + HTTP/2 (self-signed, trusted through --ca-file) and
+#        both senders speak TLS  HTTPS_CLIENT [builtin] or curl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -44,6 +46,9 @@ PIPELINE=${PIPELINE:-8}
 HTTP_CLIENT=${HTTP_CLIENT:-builtin}
 SENDER_CPU=${SENDER_CPU:-0}
 SINK_CPU=${SINK_CPU:-1}
+TLS=${TLS:-0}
+HTTPS_CLIENT=${HTTPS_CLIENT:-builtin}
+SCHEME=http; [ "$TLS" = 1 ] && SCHEME=https
 
 WORK=$(mktemp -d /tmp/flashwire-fanout-bench.XXXXXX)
 SINK_PID=
@@ -63,8 +68,9 @@ rm -rf "$WORK/peer/node_modules" "$WORK/peer/data"
 ln -s "$ROOT/node_modules" "$WORK/peer/node_modules"
 
 ENGINE="$FLASHWIRE fanout --subs data/subs.jsonl --vapid data/vapid.json --payload data/payload.json"
-ENGINE+=" --push-host http://127.0.0.1:$PORT --concurrency $C --threads $THREADS"
+ENGINE+=" --push-host $SCHEME://127.0.0.1:$PORT --concurrency $C --threads $THREADS"
 ENGINE+=" --connections $CONNECTIONS --pipeline $PIPELINE --http-client $HTTP_CLIENT"
+[ "$TLS" = 1 ] && ENGINE+=" --https-client $HTTPS_CLIENT --ca-file data/tls/cert.pem"
 
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== flashwire fanout vs npm web-push, sizes: $SIZES, runs: $RUNS, verify: $VERIFY"
@@ -72,11 +78,13 @@ echo "== engine: $ENGINE"
 for N in $SIZES; do
   echo "-- N=$N"
   (cd "$WORK/peer" && N=$N C=$C PORT=$PORT RUNS=$RUNS VERIFY=$VERIFY PEER_CPU=$SENDER_CPU \
-    SINK_CPU=$SINK_CPU ENGINE="$ENGINE" ./compare.sh)
+    SINK_CPU=$SINK_CPU TLS=$TLS ENGINE="$ENGINE" ./compare.sh)
   rm -rf "$WORK/peer/data"
 done
 
-if [ "$BIG" -gt 0 ]; then
+if [ "$BIG" -gt 0 ] && [ "$TLS" = 1 ]; then
+  echo "-- N=$BIG skipped with TLS=1 (the cleartext run measures the big fan-out)"
+elif [ "$BIG" -gt 0 ]; then
   echo "-- N=$BIG, flashwire only, unpinned, sink workers: $SINK_WORKERS"
   (cd "$WORK/peer" && node gen-subs.js --n "$BIG" --endpoint-base "http://127.0.0.1:$PORT/push" --out data)
   SINK_ARGS=(--port "$PORT" --workers "$SINK_WORKERS" --expect "$BIG")

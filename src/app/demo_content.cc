@@ -13,6 +13,8 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
     const char* dateline;
     const char* body;
     int hours_ago;
+    const char* image;      // drawn for this demo: web/assets/demo/
+    const char* image_alt;  // what the drawing shows
   };
   // Fictional stories about a fictional city, written for this demo.
   static const Demo kDemos[] = {
@@ -34,7 +36,8 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
        "three days. \"We will not reopen the bridge until we can see every metre of that pier,\" "
        "said "
        "chief engineer Tomas Reyes.\n",
-       1},
+       1, "/assets/demo/bridge.svg",
+       "Drawing: a cargo ship pressed against a pier of a long road bridge over grey water"},
       {"election-night-live-results", Category::kLive,
        "Election night: live results from all 42 districts",
        "Polls have closed. Follow the count district by district, with analysis from our politics "
@@ -45,7 +48,8 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
        "| Harbour | 9 of 15 | 58% |\n| Hills | 4 of 13 | 66% |\n\n"
        "Our reporters are at the three counting halls. Turn on **live event** alerts to hear the "
        "moment a district declares.\n",
-       2},
+       2, "/assets/demo/election.svg",
+       "Drawing: a ballot paper dropping into a box marked VOTE beside a bar chart"},
       {"hospital-waiting-lists-internal-report", Category::kExclusive,
        "Internal report shows waiting lists were understated for two years",
        "A document seen by Flashwire shows the regional health board counted only first "
@@ -59,7 +63,8 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
        "> \"The published figure answers a question nobody asked,\" one of the report's authors "
        "wrote.\n\n"
        "The board said it would publish a corrected series next month.\n",
-       5},
+       5, "/assets/demo/report.svg",
+       "Drawing: a report with two diverging lines on a chart, under a magnifying glass"},
       {"storm-warning-raised-to-red", Category::kBreaking,
        "Storm warning raised to red for the coast",
        "Gusts of up to 120 km/h are expected overnight; schools on the coast will stay closed "
@@ -71,14 +76,16 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
        "Residents are asked to stay indoors, secure loose objects and avoid the seafront. Rail "
        "services "
        "along the coast will stop at 20:00.\n",
-       7},
+       7, "/assets/demo/storm.svg",
+       "Drawing: dark clouds, rain and lightning over high waves, a red warning flag on the shore"},
       {"marathon-live-updates", Category::kLive, "City marathon: live updates from the course",
        "Twelve thousand runners set off at dawn. Road closures, results and the finish line as it "
        "happens.",
        "By Leo Haas", "PORT ELLIN",
        "The elite field set off at 07:30 under clear skies, with 12,000 runners behind them.\n\n"
        "Roads along the river will stay closed until 15:00. Trams on lines 2 and 5 are diverted.\n",
-       9},
+       9, "/assets/demo/marathon.svg",
+       "Drawing: two runners on a road approaching a red FINISH banner"},
       {"council-contracts-same-supplier", Category::kExclusive,
        "Council awarded 14 contracts to one supplier without tender",
        "Records obtained by Flashwire show the contracts were split to stay under the tender "
@@ -90,7 +97,8 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
        "The council said every award followed its procurement rules. Two councillors have asked "
        "for an "
        "independent audit.\n",
-       26},
+       26, "/assets/demo/council.svg",
+       "Drawing: a columned council building beside a stack of papers labelled 14 × CONTRACT"},
   };
   std::vector<store::Article> articles;
   for (const Demo& demo : kDemos) {
@@ -102,6 +110,8 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
     article.byline = demo.byline;
     article.dateline = demo.dateline;
     article.body_markdown = demo.body;
+    article.image_url = demo.image;
+    article.image_alt = demo.image_alt;
     article.published = true;
     article.published_at = now - demo.hours_ago * 3600;
     article.updated_at = article.published_at;

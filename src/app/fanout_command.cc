@@ -168,6 +168,8 @@ void add_fanout_command(CLI::App& app) {
     bool broadcast_key = false;
     std::string http_client = "builtin";
     std::size_t pipeline = 8;
+    std::string ca_file;
+    std::string https_client = "builtin";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -205,6 +207,12 @@ void add_fanout_command(CLI::App& app) {
                   "HTTP/1.1 requests at once on one connection to a cleartext push service "
                   "(built-in client; 1: no pipelining)")
       ->check(CLI::Range(1, 64));
+  cmd->add_option("--https-client", args->https_client,
+                  "client for https:// push services: builtin (HTTP/2, default) or curl")
+      ->check(CLI::IsMember({"builtin", "curl"}));
+  cmd->add_option("--ca-file", args->ca_file,
+                  "PEM file of CA certificates to trust for https:// push services, besides the "
+                  "system's (a private push service, a test server)");
   cmd->callback([args] {
     const json::object vapid = parse_object(read_text_file(args->vapid, 1 << 16), args->vapid);
     auto key = webpush::P256KeyPair::from_private_base64url(
@@ -221,6 +229,12 @@ void add_fanout_command(CLI::App& app) {
     auto hosts = webpush::PushHostPolicy::create(args->push_hosts);
     if (!hosts) throw CommandError("--push-host: " + hosts.error().message);
     const std::string payload_text = read_text_file(args->payload, webpush::kMaxPlaintextSize);
+    std::shared_ptr<const fanout::CaCertificates> extra_ca;
+    if (!args->ca_file.empty()) {
+      auto ca = fanout::load_ca_file(args->ca_file);
+      if (!ca) throw CommandError("--ca-file: " + ca.error());
+      extra_ca = std::move(*ca);
+    }
 
     fanout::Message message;
     message.payload.assign(payload_text.begin(), payload_text.end());
@@ -239,6 +253,8 @@ void add_fanout_command(CLI::App& app) {
     options.per_broadcast_key = args->broadcast_key;
     options.builtin_http1 = args->http_client == "builtin";
     options.http1_pipeline_depth = args->pipeline;
+    options.extra_ca = std::move(extra_ca);
+    options.builtin_https = args->https_client == "builtin";
 
     // Every line is checked before the first request: a refused file sends nothing.
     check_subscription_file(args->subs, args->limit);

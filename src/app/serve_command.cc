@@ -203,7 +203,7 @@ SiteState open_state(const ServeFlags& flags) {
   if (config.demo) add_demo_content(*store, now);
   auto sending = store->alerts_with_status(store::AlertStatus::kSending, kMaxAlertsResumed);
   if (!sending) throw CommandError("site store: " + sending.error().message);
-  return SiteState{std::move(config), std::move(data),  std::move(backing),        std::move(store),
+  return SiteState{std::move(config), std::move(data),        std::move(backing), std::move(store),
                    std::move(vapid),  std::move(first_token), sending->size()};
 }
 
@@ -218,6 +218,12 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
   engine_config.pipeline.per_origin_connections = fanout.per_origin_connections;
   engine_config.pipeline.per_broadcast_key = fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth = static_cast<std::size_t>(fanout.http1_pipeline);
+  engine_config.pipeline.builtin_https = fanout.https_client == "builtin";
+  if (!fanout.ca_file.empty()) {
+    auto ca = fanout::load_ca_file(fanout.ca_file);
+    if (!ca) throw CommandError("fanout.ca_file: " + ca.error());
+    engine_config.pipeline.extra_ca = std::move(*ca);
+  }
   return engine_config;
 }
 
@@ -333,6 +339,7 @@ void wire_routes(const SiteState& state, Services& s) {
   s.metrics =
       std::make_unique<http::MetricsHandler>([&alert_queue] { return alert_queue.metrics_text(); });
   s.handler->set_live_stream(s.live_stream.get());
+  s.handler->set_clock(system_clock());
   s.router.prefix("/", *s.handler).prefix("/api/newsroom", *s.newsroom_api);
   const std::string& listen = state.config.metrics.listen;
   if (listen.empty()) return;

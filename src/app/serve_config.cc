@@ -157,7 +157,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
     if (table == nullptr) return path + ": fanout: must be a table";
     if (!check_keys(*table,
                     {"threads", "concurrency", "per_origin_connections", "shard_size",
-                     "per_broadcast_key", "http1_pipeline"},
+                     "per_broadcast_key", "http1_pipeline", "ca_file", "https_client"},
                     "fanout.", error)) {
       return path + ": " + error;
     }
@@ -167,8 +167,13 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
         !read_int(*table, "per_origin_connections", f.per_origin_connections, 1, 1000, error,
                   "fanout.") ||
         !read_int(*table, "shard_size", f.shard_size, 1, 100000, error, "fanout.") ||
-        !read_int(*table, "http1_pipeline", f.http1_pipeline, 1, 64, error, "fanout.")) {
+        !read_int(*table, "http1_pipeline", f.http1_pipeline, 1, 64, error, "fanout.") ||
+        !read_string(*table, "ca_file", f.ca_file, error, "fanout.") ||
+        !read_string(*table, "https_client", f.https_client, error, "fanout.")) {
       return path + ": " + error;
+    }
+    if (f.https_client != "builtin" && f.https_client != "curl") {
+      return path + ": fanout.https_client: must be \"builtin\" or \"curl\"";
     }
     if (const toml::node* key = table->get("per_broadcast_key")) {
       if (!key->is_boolean()) return path + ": fanout.per_broadcast_key: must be true or false";

@@ -69,6 +69,11 @@ struct FanoutConfig {
   // Cleartext (http://) push services, such as Flashwire's own: requests at once on one
   // HTTP/1.1 connection (1: no pipelining).
   int http1_pipeline = 8;
+  // PEM file of CA certificates trusted for HTTPS push services besides the system's (a
+  // private push service); empty: the system store only.
+  std::string ca_file;
+  // https:// push services: "builtin" (HTTP/2 over TLS, fanout/h2_client.h) or "curl".
+  std::string https_client = "builtin";
 };
 
 struct ServeConfig {

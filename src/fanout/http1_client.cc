@@ -122,11 +122,15 @@ struct Http1Client::Origin {
   std::deque<Pending> queue;  // waiting for room on a connection
 };
 
-Http1Client::Http1Client(Options options) : options_(options) {
+Http1Client::Http1Client(Options options, int epoll_fd) : options_(options), epoll_fd_(epoll_fd) {
   options_.connections_per_origin = std::max(1L, options_.connections_per_origin);
   options_.pipeline_depth = std::max<std::size_t>(1, options_.pipeline_depth);
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + strerror(errno));
+}
+
+tl::expected<std::unique_ptr<Http1Client>, std::string> Http1Client::create(Options options) {
+  const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) return tl::unexpected(std::string("epoll_create1: ") + strerror(errno));
+  return std::unique_ptr<Http1Client>(new Http1Client(options, epoll_fd));
 }
 
 Http1Client::~Http1Client() {

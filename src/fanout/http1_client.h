@@ -23,6 +23,8 @@
 // - Names are resolved once per origin (getaddrinfo, blocking, at the origin's first request).
 //
 // Thread safety: none; one client per thread. run() is the only call that waits.
+// Errors: create() returns them as values; requests complete with a TransportFailure; nothing
+// throws.
 #pragma once
 
 #include <chrono>
@@ -32,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <vector>
 
 #include "fanout/outcome.h"
@@ -61,7 +64,8 @@ class Http1Client {
     std::optional<TransportFailure> failure;
   };
 
-  explicit Http1Client(Options options);
+  // Errors: no epoll descriptor (the process is out of descriptors), as a value.
+  static tl::expected<std::unique_ptr<Http1Client>, std::string> create(Options options);
   ~Http1Client();  // closes every connection; requests in flight are abandoned
   Http1Client(const Http1Client&) = delete;
   Http1Client& operator=(const Http1Client&) = delete;
@@ -87,6 +91,7 @@ class Http1Client {
   struct Connection;
   struct Origin;
 
+  Http1Client(Options options, int epoll_fd);
   Origin& origin_for(std::string_view origin);
   void pump(Origin& origin, TimePoint now);
   Connection* open_connection(Origin& origin, TimePoint now);

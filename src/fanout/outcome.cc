@@ -29,6 +29,8 @@ Outcome classify_transport(TransportFailure failure) {
       return {OutcomeKind::kRetry, "timeout", std::nullopt};
     case TransportFailure::kBroken:
       return {OutcomeKind::kRetry, "connection_broken", std::nullopt};
+    case TransportFailure::kTls:
+      return {OutcomeKind::kFailed, "tls_error", std::nullopt};
   }
   return {OutcomeKind::kRetry, "transport", std::nullopt};
 }
@@ -125,6 +127,10 @@ void CircuitBreaker::record_success() {
   failures_ = 0;
   trial_in_flight_ = false;
   cooldown_ = Millis(0);
+}
+
+void CircuitBreaker::record_broken(TimePoint now) {
+  if (trial_in_flight_) record_failure(now);
 }
 
 void CircuitBreaker::record_failure(TimePoint now) {

@@ -11,6 +11,8 @@
 //   400, 413, other 4xx  failed for this message; the reason is "http_<status>"
 //   no answer            transport: connection refused or reset, timeout: retry; repeated
 //                        connection failures open the origin's circuit breaker
+//   bad certificate      failed as "tls_error", not retried: it does not fix itself, and the
+//                        sender stops contacting that origin (like a rejected VAPID key)
 //
 // Pure functions and one small class; no I/O. Thread safety: CircuitBreaker is used by one
 // thread at a time; the functions are safe anywhere.
@@ -43,6 +45,7 @@ enum class TransportFailure : std::uint8_t {
   kConnect,  // refused, unreachable, TLS handshake failed, name not resolved
   kTimeout,  // no complete answer in time
   kBroken,   // connection reset or closed mid-request, nothing or garbage received
+  kTls,      // the service's certificate does not verify (untrusted, expired, wrong name)
 };
 Outcome classify_transport(TransportFailure failure);
 
@@ -77,6 +80,10 @@ class CircuitBreaker {
   bool allows(TimePoint now, TimePoint* reopen_at);
   void record_success();
   void record_failure(TimePoint now);
+  // A request lost with its connection after it was sent (kBroken): the origin was reachable,
+  // so this counts only against a half-open breaker's trial. Over HTTP/2 one lost connection
+  // ends a hundred requests at once, which must not read as a hundred failures in a row.
+  void record_broken(TimePoint now);
   bool is_open(TimePoint now) const { return failures_ >= threshold_ && now < open_until_; }
   int times_opened() const { return times_opened_; }
 

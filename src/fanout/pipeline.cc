@@ -1,11 +1,14 @@
 #include "fanout/pipeline.h"
 
-#include <curl/curl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <boost/url/parse.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -18,15 +21,13 @@
 
 #include "common/cores.h"
 #include "common/error.h"
-#include "fanout/http1_client.h"
+#include "fanout/request_headers.h"
+#include "fanout/transport.h"
 #include "webpush/message.h"
 
 namespace flashwire::fanout {
 
-void init_http_client() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+void init_http_client() { init_curl(); }
 
 namespace {
 
@@ -60,23 +61,27 @@ struct RunShared {
   std::mutex source_mutex;  // one claim at a time: sources need not be thread-safe
   std::mutex sink_mutex;    // likewise for the sink
   std::mutex mutex;         // guards everything below
-  std::set<std::string, std::less<>> rejected_origins;
+  // Origins no longer contacted, and the reason their messages fail with.
+  std::map<std::string, std::string, std::less<>> rejected_origins;
   std::atomic<bool> any_rejected{false};
   std::atomic<bool> stop{false};  // a source or sink failure
   std::string error;
   store::DeliveryCounts counts;
   std::uint64_t messages = 0;
 
-  bool is_rejected(const std::string& origin) {
-    if (!any_rejected.load(std::memory_order_relaxed)) return false;
+  // The reason an origin was rejected for, if it was.
+  std::optional<std::string> rejected_reason(const std::string& origin) {
+    if (!any_rejected.load(std::memory_order_relaxed)) return std::nullopt;
     std::lock_guard lock(mutex);
-    return rejected_origins.contains(origin);
+    const auto found = rejected_origins.find(origin);
+    if (found == rejected_origins.end()) return std::nullopt;
+    return found->second;
   }
   // True the first time an origin is rejected.
-  bool reject(const std::string& origin) {
+  bool reject(const std::string& origin, const std::string& reason) {
     std::lock_guard lock(mutex);
     any_rejected = true;
-    return rejected_origins.insert(origin).second;
+    return rejected_origins.emplace(origin, reason).second;
   }
   void fail(std::string why) {
     std::lock_guard lock(mutex);
@@ -109,50 +114,11 @@ struct LaterFirst {
   bool operator()(const Job& a, const Job& b) const { return a.due > b.due; }
 };
 
-// One request's easy handle and buffers, reused from request to request so that libcurl keeps
-// its connection cache and nothing is allocated per message beyond the body and headers.
+// A request in flight: the job it carries; its index in slots_ is the transport's tag.
 struct Slot {
-  CURL* easy = nullptr;
-  bool http1 = false;  // in flight on the built-in HTTP/1.1 client, not libcurl
   Job job;
-  webpush::Bytes body;
-  std::shared_ptr<curl_slist> headers;  // shared with the origin's cache while it is current
-  std::string retry_after;
-  ~Slot() {
-    if (easy != nullptr) curl_easy_cleanup(easy);
-  }
+  Transport* transport = nullptr;  // null while free
 };
-
-std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
-
-std::size_t capture_retry_after(char* data, std::size_t size, std::size_t count, void* user) {
-  const std::size_t n = size * count;
-  constexpr std::string_view kName = "retry-after:";
-  if (n > kName.size()) {
-    bool match = true;
-    for (std::size_t i = 0; i < kName.size() && match; ++i) {
-      match = static_cast<char>(std::tolower(static_cast<unsigned char>(data[i]))) == kName[i];
-    }
-    if (match) static_cast<Slot*>(user)->retry_after.assign(data + kName.size(), n - kName.size());
-  }
-  return n;
-}
-
-std::optional<TransportFailure> transport_failure(CURLcode code) {
-  switch (code) {
-    case CURLE_OK:
-      return std::nullopt;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-      return TransportFailure::kConnect;
-    case CURLE_OPERATION_TIMEDOUT:
-      return TransportFailure::kTimeout;
-    default:
-      return TransportFailure::kBroken;
-  }
-}
 
 // The request target (path and query) of an endpoint on `origin`.
 std::optional<std::string> request_target(const std::string& endpoint, const std::string& origin) {
@@ -182,8 +148,6 @@ std::size_t latency_bucket(std::int64_t ms) {
 }
 
 class Sender {
-  struct OriginHeaders;
-
  public:
   Sender(RunShared& run, std::size_t in_flight_cap, std::size_t per_origin_cap,
          long per_origin_connections, unsigned seed)
@@ -191,33 +155,49 @@ class Sender {
         in_flight_cap_(std::max<std::size_t>(1, in_flight_cap)),
         per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
         rng_(seed),
-        http1_(Http1Client::Options{std::max(1L, per_origin_connections),
-                                    run.options.http1_pipeline_depth, run.options.request_timeout,
-                                    run.options.connect_timeout}) {
-    multi_ = curl_multi_init();
-    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, per_origin_connections));
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(in_flight_cap_));
-    slots_.resize(in_flight_cap_);
-    for (Slot& slot : slots_) {
-      slot.easy = curl_easy_init();
-      configure(slot);
-      free_.push_back(&slot);
+        headers_(run.deps.vapid, {run.message.zero_ttl, run.message.deadline_unix,
+                                  run.message.urgency, run.message.topic}) {
+    // Nothing here throws: a transport that cannot be made (no descriptors left) is this
+    // thread's error, reported by run() as the run's error.
+    const TransportOptions options{std::max(1L, per_origin_connections),
+                                   run.options.http1_pipeline_depth,
+                                   in_flight_cap_,
+                                   run.options.request_timeout,
+                                   run.options.connect_timeout,
+                                   run.options.extra_ca};
+    auto made = [this](tl::expected<std::unique_ptr<Transport>, std::string> t) {
+      if (t) return std::move(*t);
+      if (init_error_.empty()) init_error_ = t.error();
+      return std::unique_ptr<Transport>();
+    };
+    if (run.options.builtin_http1) http1_ = made(make_http1_transport(options));
+    if (run.options.builtin_https) h2_ = made(make_h2_transport(options));
+    curl_ = made(make_curl_transport(options));
+    // One descriptor for the built-in transports, to wait on them together (and beside libcurl).
+    wait_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (wait_fd_ < 0 && init_error_.empty()) init_error_ = "epoll_create1 failed";
+    for (Transport* t : {http1_.get(), h2_.get()}) {
+      if (t == nullptr || wait_fd_ < 0) continue;
+      epoll_event event{};
+      event.events = EPOLLIN;
+      epoll_ctl(wait_fd_, EPOLL_CTL_ADD, t->wait_fd(), &event);
     }
+    slots_.resize(in_flight_cap_);
+    for (Slot& slot : slots_) free_.push_back(&slot);
   }
   ~Sender() {
     for (Slot& slot : slots_) {
-      if (slot.easy != nullptr && busy(slot)) {
-        // Abandoned (cancel or stop): no longer in flight, as the live gauge must say.
-        if (!slot.http1) curl_multi_remove_handle(multi_, slot.easy);
-        bump(&LiveCounters::in_flight, run_.live, -1);
-      }
+      // Abandoned (cancel or stop): no longer in flight, as the live gauge must say.
+      if (slot.transport != nullptr) bump(&LiveCounters::in_flight, run_.live, -1);
     }
-    slots_.clear();  // easy handles before the multi handle
-    curl_multi_cleanup(multi_);
+    if (wait_fd_ >= 0) ::close(wait_fd_);
   }
 
   void run() {
+    if (!init_error_.empty()) {
+      run_.fail(init_error_);
+      return;
+    }
     while (true) {
       if (run_.cancel.load() || run_.stop.load()) break;
       const TimePoint now = SteadyClock::now();
@@ -231,28 +211,6 @@ class Sender {
   }
 
  private:
-  bool busy(const Slot& slot) const {
-    return std::find(free_.begin(), free_.end(), &slot) == free_.end();
-  }
-
-  void configure(Slot& slot) {
-    CURL* e = slot.easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, &slot);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(run_.options.request_timeout.count()));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(run_.options.connect_timeout.count()));
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, capture_retry_after);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, &slot);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "flashwire");
-  }
-
   // Claims shards while this thread has room: bounded by open shards and queued messages.
   void refill() {
     // At least one: with none open, the source is never read and the run never ends.
@@ -328,8 +286,8 @@ class Sender {
       complete(job, {OutcomeKind::kFailed, "expired", std::nullopt});
       return;
     }
-    if (run_.is_rejected(job.origin)) {
-      complete(job, {OutcomeKind::kFailed, "vapid_rejected", std::nullopt});
+    if (auto reason = run_.rejected_reason(job.origin)) {
+      complete(job, {OutcomeKind::kFailed, std::move(*reason), std::nullopt});
       return;
     }
     std::size_t& origin_in_flight = origin_in_flight_[job.origin];
@@ -360,108 +318,39 @@ class Sender {
       complete(job, {OutcomeKind::kFailed, "payload_too_large", std::nullopt});
       return;
     }
-    const OriginHeaders* headers = headers_for(job.origin, now_unix);
+    const RequestHeaders* headers = headers_.get(job.origin, now_unix);
     if (headers == nullptr) {
       complete(job, {OutcomeKind::kFailed, "vapid_error", std::nullopt});
       return;
     }
 
-    if (use_http1(job.origin)) {
-      auto path = request_target(target.endpoint, job.origin);
-      if (!path) {
-        complete(job, {OutcomeKind::kFailed, "invalid_endpoint", std::nullopt});
-        return;
-      }
-      std::string request;
-      request.reserve(path->size() + headers->raw.size() + body->size() + 64);
-      request.append("POST ").append(*path).append(" HTTP/1.1\r\n").append(headers->raw);
-      request.append("Content-Length: ").append(std::to_string(body->size())).append("\r\n\r\n");
-      request.append(reinterpret_cast<const char*>(body->data()), body->size());
-      Slot* slot = free_.back();
-      free_.pop_back();
-      slot->http1 = true;
-      ++origin_in_flight;
-      const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
-      http1_.submit(tag, job.origin, std::move(request), now);
-      slot->job = std::move(job);
-      bump(&LiveCounters::requests, run_.live);
-      bump(&LiveCounters::in_flight, run_.live);
+    auto path = request_target(target.endpoint, job.origin);
+    if (!path) {
+      complete(job, {OutcomeKind::kFailed, "invalid_endpoint", std::nullopt});
       return;
     }
-
+    Transport& transport = transport_for(job.origin);
     Slot* slot = free_.back();
     free_.pop_back();
-    slot->http1 = false;
-    slot->body = std::move(*body);
-    slot->retry_after.clear();
-    slot->headers = headers->list;
-    curl_slist* h = slot->headers.get();
-    curl_easy_setopt(slot->easy, CURLOPT_URL, target.endpoint.c_str());
-    // Over TLS, wait for a connection being set up in case ALPN makes it HTTP/2 and it can carry
-    // this request too. Cleartext is HTTP/1.1 here, but libcurl would still wait, for the first
-    // request's whole answer: every other request to the origin would queue behind it.
-    curl_easy_setopt(slot->easy, CURLOPT_PIPEWAIT, job.origin.starts_with("https:") ? 1L : 0L);
-    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(slot->body.size()));
-    curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, slot->body.data());
+    slot->transport = &transport;
     ++origin_in_flight;
+    const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
+    transport.submit(
+        {tag, job.origin, target.endpoint, std::move(*path), headers, std::move(*body)}, now);
     slot->job = std::move(job);
-    curl_multi_add_handle(multi_, slot->easy);
-    ++curl_active_;
     bump(&LiveCounters::requests, run_.live);
     bump(&LiveCounters::in_flight, run_.live);
   }
 
-  // The request headers for an origin: the same for every message of the run except the TTL,
-  // which counts down each second, and the VAPID token, renewed every few minutes (the token
-  // cache keeps it valid for hours). Built once per origin and second instead of per message;
-  // requests in flight keep the list they were given alive. nullptr if no VAPID token.
-  const OriginHeaders* headers_for(const std::string& origin, std::int64_t now_unix) {
-    OriginHeaders& cached = headers_[origin];
-    if (cached.list && cached.built_at == now_unix) return &cached;
-    if (cached.authorization.empty() || now_unix >= cached.authorization_until) {
-      auto authorization = run_.deps.vapid.authorization(origin);
-      if (!authorization) return nullptr;
-      cached.authorization = "Authorization: " + *authorization;
-      cached.authorization_until = now_unix + 300;
-    }
-    curl_slist* h = nullptr;
-    h = curl_slist_append(
-        h, ("TTL: " +
-            std::to_string(run_.message.zero_ttl ? 0 : run_.message.deadline_unix - now_unix))
-               .c_str());
-    h = curl_slist_append(h, "Content-Encoding: aes128gcm");
-    h = curl_slist_append(h, "Content-Type: application/octet-stream");
-    h = curl_slist_append(h, cached.authorization.c_str());
-    if (!run_.message.urgency.empty()) {
-      h = curl_slist_append(h, ("Urgency: " + run_.message.urgency).c_str());
-    }
-    if (!run_.message.topic.empty()) {
-      h = curl_slist_append(h, ("Topic: " + run_.message.topic).c_str());
-    }
-    h = curl_slist_append(h, "Expect:");  // no 100-continue round trip for bodies over 1 KiB
-    cached.list = std::shared_ptr<curl_slist>(h, curl_slist_free_all);
-    cached.built_at = now_unix;
-    if (use_http1(origin)) {
-      // The same headers for the built-in client, as bytes; Host is the origin's authority.
-      cached.raw = "Host: " + origin.substr(origin.find("://") + 3) + "\r\n";
-      for (curl_slist* item = h; item != nullptr; item = item->next) {
-        const std::string_view line(item->data);
-        if (line == "Expect:") continue;
-        cached.raw.append(line).append("\r\n");
-      }
-      cached.raw.append("User-Agent: flashwire\r\n");
-    }
-    return &cached;
+  // The transport for an origin: the built-in clients where enabled, libcurl otherwise.
+  Transport& transport_for(const std::string& origin) {
+    if (h2_ && origin.starts_with("https:")) return *h2_;
+    if (http1_ && origin.starts_with("http:")) return *http1_;
+    return *curl_;
   }
 
-  bool use_http1(const std::string& origin) const {
-    return run_.options.builtin_http1 && origin.starts_with("http:");
-  }
-
-  // Waits for socket activity or the next retry (at most 100 ms), then lets libcurl act on
-  // every transfer that can move. (Measured against libcurl's event API with epoll on this
-  // workload — 128 connections per thread on loopback — this was as fast or slightly faster.)
+  // Waits for socket activity or the next retry (at most 100 ms), then lets every transport act:
+  // libcurl waits with the built-in transports' descriptor among its own; otherwise epoll waits.
   void wait(TimePoint now) {
     int timeout_ms = 100;
     if (!delayed_.empty()) {
@@ -472,48 +361,70 @@ class Sender {
       if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
       return;
     }
-    if (curl_active_ == 0) {
-      http1_.run(timeout_ms, http1_done_);
+    Transport* only = nullptr;  // the one transport with requests in flight, if just one
+    int busy = 0;
+    for (Transport* t : {http1_.get(), h2_.get(), curl_.get()}) {
+      if (t != nullptr && t->active() > 0) {
+        only = t;
+        ++busy;
+      }
+    }
+    if (busy == 1 && only != curl_.get()) {
+      only->poll(timeout_ms, -1, done_);  // its own wait: one system call fewer per turn
       return;
     }
-    // Both kinds in flight: libcurl waits, with the built-in client's descriptor among its own.
-    const bool both = http1_.active() > 0;
-    curl_waitfd extra{http1_.wait_fd(), CURL_WAIT_POLLIN, 0};
-    if (both) http1_.run(0, http1_done_);  // writes what start() queued
-    curl_multi_poll(multi_, both ? &extra : nullptr, both ? 1 : 0, timeout_ms, nullptr);
-    int running = 0;
-    curl_multi_perform(multi_, &running);
-    if (both) http1_.run(0, http1_done_);
+    // The built-in transports send what start() queued before anyone waits.
+    for (Transport* t : {http1_.get(), h2_.get()}) {
+      if (t != nullptr && t->active() > 0) t->poll(0, -1, done_);
+    }
+    if (!done_.empty()) timeout_ms = 0;
+    if (curl_->active() > 0) {
+      curl_->poll(timeout_ms, wait_fd_, done_);
+    } else if (timeout_ms > 0) {
+      epoll_event event{};
+      epoll_wait(wait_fd_, &event, 1, timeout_ms);
+    }
+    for (Transport* t : {http1_.get(), h2_.get()}) {
+      if (t != nullptr && t->active() > 0) t->poll(0, -1, done_);
+    }
   }
 
   void collect() {
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      Slot* slot = nullptr;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &slot);
-      const CURLcode code = msg->data.result;
-      curl_multi_remove_handle(multi_, slot->easy);
-      --curl_active_;
-      long status = 0;
-      if (code == CURLE_OK) curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status);
-      answered(*slot, transport_failure(code), status, slot->retry_after);
+    // answered() may start nothing, so done_ is not appended to while it is walked.
+    std::vector<TransportCompletion> done;
+    done.swap(done_);
+    for (TransportCompletion& c : done) {
+      answered(slots_[c.tag], c.failure, c.status, c.retry_after, c.error);
     }
-    for (Http1Client::Completion& done : http1_done_) {
-      answered(slots_[done.tag], done.failure, done.status, done.retry_after);
-    }
-    http1_done_.clear();
   }
 
-  // One request's end, from either client.
+  // One request's end, from any transport.
   void answered(Slot& slot, std::optional<TransportFailure> failure, long status,
-                const std::string& retry_after) {
+                const std::string& retry_after, const std::string& error) {
+    slot.transport = nullptr;
     free_.push_back(&slot);
     bump(&LiveCounters::in_flight, run_.live, -1);
     Job job = std::move(slot.job);
     release_origin(job.origin);
 
     Breaker& breaker = breakers_.at(job.origin);
+    if (failure == TransportFailure::kTls) {
+      // Not the breaker's business: no amount of waiting makes a certificate verify.
+      if (run_.reject(job.origin, "tls_error")) {
+        std::lock_guard lock(run_.sink_mutex);
+        run_.sink.problem("push service " + job.origin + ": TLS certificate check failed (" +
+                          error +
+                          "); no more messages are sent to it. A private push service's CA " +
+                          "goes in [fanout] ca_file (flashwire fanout --ca-file).");
+      }
+      complete(job, classify_transport(*failure));
+      return;
+    }
+    if (failure == TransportFailure::kBroken) {
+      breaker.record_broken(SteadyClock::now());
+      complete(job, classify_transport(*failure));
+      return;
+    }
     if (failure) {
       breaker.record_failure(SteadyClock::now());
       complete(job, classify_transport(*failure));
@@ -556,7 +467,7 @@ class Sender {
         break;
       }
       case OutcomeKind::kRejected:
-        if (run_.reject(job.origin)) {
+        if (run_.reject(job.origin, "vapid_rejected")) {
           std::lock_guard lock(run_.sink_mutex);
           run_.sink.problem("push service " + job.origin + " rejected our VAPID credentials (" +
                             outcome.reason + "); no more messages are sent to it. Check the " +
@@ -618,10 +529,12 @@ class Sender {
   const std::size_t per_origin_cap_;
   std::mt19937_64 rng_;
   webpush::MessageEncryptor encryptor_;
-  CURLM* multi_ = nullptr;
-  std::size_t curl_active_ = 0;  // transfers added to multi_ and not yet done
-  Http1Client http1_;
-  std::vector<Http1Client::Completion> http1_done_;
+  std::unique_ptr<Transport> http1_;  // null when off or not made (init_error_ says why)
+  std::unique_ptr<Transport> h2_;     // likewise
+  std::unique_ptr<Transport> curl_;   // everything else
+  std::vector<TransportCompletion> done_;
+  int wait_fd_ = -1;
+  std::string init_error_;
   std::vector<Slot> slots_;
   std::vector<Slot*> free_;
   std::list<OpenShard> open_;  // stable addresses: jobs point at their shard
@@ -630,14 +543,7 @@ class Sender {
   std::map<std::string, std::deque<Job>, std::less<>> waiting_;  // per origin, over its cap
   std::map<std::string, std::size_t, std::less<>> origin_in_flight_;
   std::map<std::string, Breaker, std::less<>> breakers_;
-  struct OriginHeaders {
-    std::shared_ptr<curl_slist> list;
-    std::string raw;  // the same headers as HTTP/1.1 bytes, for the built-in client
-    std::int64_t built_at = 0;
-    std::string authorization;
-    std::int64_t authorization_until = 0;
-  };
-  std::map<std::string, OriginHeaders, std::less<>> headers_;
+  RequestHeaderCache headers_;
   bool source_done_ = false;
 };
 
@@ -659,19 +565,24 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
 
   std::vector<std::thread> workers;
   std::random_device seed;
-  for (unsigned i = 0; i < threads; ++i) {
+  for (unsigned i = 0; i < threads && !run.stop.load(); ++i) {
     const unsigned s = seed();
-    workers.emplace_back([&run, in_flight, per_origin, connections, s] {
-      // An exception leaving a thread ends the process: it ends this run instead.
-      try {
-        Sender sender(run, in_flight, per_origin, connections, s);
-        sender.run();
-      } catch (const std::exception& e) {
-        run.fail("sender thread: " + exception_message(e));
-      } catch (...) {
-        run.fail("sender thread: unknown exception");
-      }
-    });
+    try {
+      workers.emplace_back([&run, in_flight, per_origin, connections, s] {
+        // No exception leaves a sender thread (it would end the process): whatever escapes is
+        // this run's error, and the other threads stop at their next turn.
+        try {
+          Sender sender(run, in_flight, per_origin, connections, s);
+          sender.run();
+        } catch (const std::exception& e) {
+          run.fail("sender thread: " + exception_message(e));
+        } catch (...) {
+          run.fail("sender thread: unknown exception");
+        }
+      });
+    } catch (const std::system_error& e) {
+      run.fail(std::string("cannot start a sender thread: ") + e.what());
+    }
   }
   for (auto& w : workers) w.join();
 

@@ -14,8 +14,8 @@
 // - Retries (429/5xx/timeouts/resets) back off exponentially with jitter, honour Retry-After,
 //   and never go past the message's deadline (the alert's TTL): the TTL header carries the time
 //   that is left, so a late retry does not extend the alert's life.
-// - A 401/403 stops all sending to that origin for the rest of the run and is reported once
-//   through ProgressSink::problem.
+// - A 401/403, or a certificate that does not verify, stops all sending to that origin for the
+//   rest of the run and is reported once through ProgressSink::problem.
 // - Cancelling (the `cancel` flag) stops claiming and sending; requests in flight are abandoned
 //   and their shards left open.
 //
@@ -33,6 +33,7 @@
 
 #include "common/clock.h"
 #include "fanout/outcome.h"
+#include "fanout/tls_trust.h"
 #include "store/delivery_store.h"
 #include "webpush/bytes.h"
 #include "webpush/push_hosts.h"
@@ -121,6 +122,13 @@ struct PipelineOptions {
   // notification tag is the alert id). HTTPS always goes through libcurl.
   bool builtin_http1 = true;
   std::size_t http1_pipeline_depth = 8;
+  // HTTPS push services: the built-in HTTP/2-over-TLS client (fanout/h2_client.h) instead of
+  // libcurl. libcurl 7.88 sends some HTTP/2 requests twice on its own (docs/fanout.md).
+  bool builtin_https = true;
+  // HTTPS: CA certificates trusted besides the system's (fanout/tls_trust.h); null: the system
+  // store only. A certificate that does not verify fails its messages as "tls_error" and stops
+  // all sending to that origin (reported once through ProgressSink::problem).
+  std::shared_ptr<const CaCertificates> extra_ca;
 };
 
 struct PipelineDeps {

@@ -4,11 +4,13 @@
 #include <cmark-gfm-extension_api.h>
 #include <cmark-gfm.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "site/html.h"
@@ -73,6 +75,9 @@ void unwrap(cmark_node* node) {
 void sanitise(cmark_node* document) {
   std::vector<cmark_node*> to_unwrap;
   std::vector<cmark_node*> to_drop;
+  // Open headings: (Markdown level, HTML level). A heading's HTML level is one below the
+  // nearest open heading of a smaller Markdown level, or <h2> under the page's <h1> headline.
+  std::vector<std::pair<int, int>> open_headings;
   {
     std::unique_ptr<cmark_iter, IterDeleter> iter(cmark_iter_new(document));
     cmark_event_type event;
@@ -91,8 +96,16 @@ void sanitise(cmark_node* document) {
           to_drop.push_back(node);
           break;
         case CMARK_NODE_HEADING: {
+          // Nested as written, but never a skipped level: "## A", "#### B", "## C" become
+          // h2, h3, h2, so screen readers (and Lighthouse) see h1 → h2 → h3.
           const int level = cmark_node_get_heading_level(node);
-          cmark_node_set_heading_level(node, level < 6 ? level + 1 : 6);
+          while (!open_headings.empty() && open_headings.back().first >= level) {
+            open_headings.pop_back();
+          }
+          const int html_level =
+              std::min(open_headings.empty() ? 2 : open_headings.back().second + 1, 6);
+          cmark_node_set_heading_level(node, html_level);
+          open_headings.emplace_back(level, html_level);
           break;
         }
         default:

@@ -4,8 +4,9 @@
 // - CommonMark plus the GFM tables, strikethrough (~~x~~) and autolink (www.example.com,
 //   https://…) extensions; smart punctuation ("quotes" become “quotes”, -- an en dash,
 //   --- an em dash, ... an ellipsis).
-// - Headings move down one level (# becomes <h2>, capped at <h6>): the page's headline is its
-//   only <h1>.
+// - Headings move down so that the page's headline is its only <h1> and no level is skipped:
+//   the outermost headings become <h2>, each nested one a level below its parent, capped at
+//   <h6> ("# A", "## B" → h2, h3; "## A", "#### B", "## C" → h2, h3, h2).
 // Safety (the body is editor input, but an editor's account can be stolen):
 // - Raw HTML is never passed through: HTML blocks and inline tags are dropped (text between
 //   inline tags stays, escaped), so `<script>` cannot reach the page.

@@ -94,9 +94,11 @@ class Html {
     out_ += '"';
     return *this;
   }
-  Html& time(std::int64_t unix_seconds, std::string_view shown) {
-    raw("<time").attr("datetime", iso_time(unix_seconds)).raw(">").text(shown).raw("</time>");
-    return *this;
+  // `local`: how site.js shows the time in the reader's zone: "full" (date and time), "short"
+  // (day, month and time) or "relative" ("5 min ago").
+  Html& time(std::int64_t unix_seconds, std::string_view shown, std::string_view local = "full") {
+    raw("<time").attr("datetime", iso_time(unix_seconds)).attr("data-local", local).raw(">");
+    return text(shown).raw("</time>");
   }
   std::string take() { return std::move(out_); }
 
@@ -151,9 +153,151 @@ std::string strip_byline_prefix(std::string_view byline) {
   return std::string(byline);
 }
 
+// ---- JSON (JSON-LD, the manifest) ----
+
+// A JSON string literal. "<", ">" and "&" become \u escapes, so the text can sit inside a
+// <script type="application/ld+json"> element without ever ending it.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+// Writes JSON in document order; commas are placed automatically.
+class Json {
+ public:
+  Json& key(std::string_view name) {
+    separate();
+    append_json_string(out_, name);
+    out_ += ':';
+    fresh_ = true;
+    return *this;
+  }
+  Json& str(std::string_view value) {
+    separate();
+    append_json_string(out_, value);
+    return *this;
+  }
+  Json& number(std::int64_t value) {
+    separate();
+    out_ += std::to_string(value);
+    return *this;
+  }
+  Json& boolean(bool value) {
+    separate();
+    out_ += value ? "true" : "false";
+    return *this;
+  }
+  Json& field(std::string_view name, std::string_view value) { return key(name).str(value); }
+  Json& object() { return open('{'); }
+  Json& end_object() { return close('}'); }
+  Json& array() { return open('['); }
+  Json& end_array() { return close(']'); }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void separate() {
+    if (!fresh_) out_ += ',';
+    fresh_ = false;
+  }
+  Json& open(char c) {
+    separate();
+    out_ += c;
+    fresh_ = true;
+    return *this;
+  }
+  Json& close(char c) {
+    out_ += c;
+    fresh_ = false;
+    return *this;
+  }
+  std::string out_;
+  bool fresh_ = true;
+};
+
+// The text of an HTML fragment from render_markdown: tags removed, the entities cmark writes
+// decoded, runs of white space made one space. For structured data and the ticker.
+std::string html_to_text(std::string_view html) {
+  std::string out;
+  bool space = false;
+  for (std::size_t i = 0; i < html.size(); ++i) {
+    const char c = html[i];
+    if (c == '<') {
+      const std::size_t end = html.find('>', i);
+      if (end == std::string_view::npos) break;
+      i = end;
+      space = true;  // block ends and <br> separate words
+      continue;
+    }
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    if (c == '&') {
+      static constexpr std::pair<std::string_view, char> kEntities[] = {
+          {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+      bool decoded = false;
+      for (const auto& [entity, value] : kEntities) {
+        if (html.substr(i, entity.size()) == entity) {
+          out += value;
+          i += entity.size() - 1;
+          decoded = true;
+          break;
+        }
+      }
+      if (decoded) continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// At most `max_bytes` of `text`, cut at a space (or else a UTF-8 character boundary), with "…"
+// when something was cut.
+std::string shorten(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  if (const std::size_t space = text.rfind(' ', cut);
+      space != std::string_view::npos && space > max_bytes / 2) {
+    cut = space;
+  }
+  std::string out(text.substr(0, cut));
+  while (!out.empty() && (out.back() == ' ' || out.back() == ',' || out.back() == ':')) {
+    out.pop_back();
+  }
+  return out + "…";
+}
+
+// Search engines and link previews need absolute URLs: a path on this site gets the base URL.
+std::string absolute_url(const SiteInfo& site, std::string_view url) {
+  if (url.starts_with("/") && !url.starts_with("//")) return site.base_url + std::string(url);
+  return std::string(url);
+}
+
+// The lead image's rendering size: stories carry no dimensions, so every lead image is laid
+// out 16:9 (object-fit: cover in site.css), which reserves its room before it loads.
+constexpr int kImageWidth = 1200;
+constexpr int kImageHeight = 675;
+
 // ---- the document frame ----
 
-enum class PageKind { kHome, kArticle, kLive, kPreferences, kNotFound, kNewsroom };
+enum class PageKind { kHome, kArticle, kLive, kPreferences, kNotFound, kNewsroom, kSearch };
 
 std::string_view page_kind_name(PageKind kind) {
   switch (kind) {
@@ -169,6 +313,8 @@ std::string_view page_kind_name(PageKind kind) {
       return "not-found";
     case PageKind::kNewsroom:
       return "newsroom";
+    case PageKind::kSearch:
+      return "search";
   }
   return "page";
 }
@@ -178,8 +324,10 @@ struct Frame {
   std::string title;                 // the whole <title>
   std::string description;           // meta description; empty: the site's
   std::string canonical_path;        // "" for none (404)
-  std::string app_deep_link;         // article pages with an app: "<scheme>://article/<slug>"
-  const Article* article = nullptr;  // for Open Graph tags
+  std::string app_deep_link;         // article and live pages with an app: "<scheme>://…"
+  const Article* article = nullptr;  // for Open Graph and Twitter card tags
+  std::string og_type = "article";   // with `article`: "article"; home: "website"
+  std::string json_ld;               // a JSON-LD object, "" for none
 };
 
 void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
@@ -202,6 +350,10 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
   h.raw("<link rel=\"icon\" type=\"image/svg+xml\"")
       .attr("href", asset_url(site, "/assets/icon.svg"))
       .raw(">\n");
+  h.raw("<link rel=\"apple-touch-icon\"")
+      .attr("href", asset_url(site, "/assets/icon-180.png"))
+      .raw(">\n");
+  h.raw("<link rel=\"manifest\" href=\"/manifest.webmanifest\">\n");
   h.raw("<link rel=\"stylesheet\"").attr("href", asset_url(site, "/assets/site.css")).raw(">\n");
   if (newsroom) {
     h.raw("<link rel=\"stylesheet\"").attr("href", asset_url(site, "/assets/newsroom.css"));
@@ -209,19 +361,40 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
   }
   h.raw("<meta name=\"theme-color\" content=\"#a3101d\">\n");
   h.raw("<meta name=\"referrer\" content=\"strict-origin-when-cross-origin\">\n");
-  if (frame.article != nullptr) {
-    const Article& a = *frame.article;
-    h.raw("<meta property=\"og:type\" content=\"article\">\n");
+  if (frame.article != nullptr || frame.kind == PageKind::kHome) {
+    // Link previews (Open Graph; Twitter/X reads the og: tags for what its own lack).
+    const Article* a = frame.article;
+    const std::string& title = a != nullptr ? a->headline : site.name;
+    const std::string& summary = a != nullptr ? a->standfirst : site.description;
+    const bool image = a != nullptr && !a->image_url.empty() && is_safe_url(a->image_url);
+    h.raw("<meta property=\"og:type\"").attr("content", frame.og_type).raw(">\n");
     h.raw("<meta property=\"og:site_name\"").attr("content", site.name).raw(">\n");
-    h.raw("<meta property=\"og:title\"").attr("content", a.headline).raw(">\n");
-    if (!a.standfirst.empty()) {
-      h.raw("<meta property=\"og:description\"").attr("content", a.standfirst).raw(">\n");
+    h.raw("<meta property=\"og:title\"").attr("content", title).raw(">\n");
+    if (!summary.empty()) {
+      h.raw("<meta property=\"og:description\"").attr("content", summary).raw(">\n");
     }
     h.raw("<meta property=\"og:url\"").attr("content", site.base_url + frame.canonical_path);
     h.raw(">\n");
-    if (!a.image_url.empty() && is_safe_url(a.image_url)) {
-      h.raw("<meta property=\"og:image\"").attr("content", a.image_url).raw(">\n");
+    if (image) {
+      h.raw("<meta property=\"og:image\"").attr("content", absolute_url(site, a->image_url));
+      h.raw(">\n<meta property=\"og:image:alt\"").attr("content", a->image_alt).raw(">\n");
     }
+    if (a != nullptr && a->published_at > 0) {
+      h.raw("<meta property=\"article:published_time\"")
+          .attr("content", iso_time(a->published_at))
+          .raw(">\n");
+    }
+    h.raw("<meta name=\"twitter:card\"")
+        .attr("content", image ? "summary_large_image" : "summary")
+        .raw(">\n");
+    h.raw("<meta name=\"twitter:title\"").attr("content", title).raw(">\n");
+    if (!summary.empty()) {
+      h.raw("<meta name=\"twitter:description\"").attr("content", summary).raw(">\n");
+    }
+  }
+  if (!frame.json_ld.empty()) {
+    // A data block, never executed: the strict CSP does not apply to it.
+    h.raw("<script type=\"application/ld+json\">").raw(frame.json_ld).raw("</script>\n");
   }
   if (const AppInfo* app = usable_app(site);
       app != nullptr && !app->ios_app_id.empty() && !newsroom) {
@@ -249,9 +422,19 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
     h.raw("<li><a").attr("href", "/#" + ascii_lowercase(section)).raw(">").text(section);
     h.raw("</a></li>\n");
   }
-  h.raw("<li><a class=\"nav-alerts\" href=\"/preferences\"");
+  // The compact entry to the offer: site.js turns it into "Get alerts" (opens this page's
+  // opt-in card) or "Alerts on"; without the script it leads to the settings page.
+  h.raw("<li><a class=\"nav-alerts\" href=\"/preferences\" data-alerts-entry");
   if (frame.kind == PageKind::kPreferences) h.raw(" aria-current=\"page\"");
-  h.raw(">Notifications</a></li>\n</ul>\n</nav>\n</div>\n</header>\n");
+  h.raw(">Notifications</a></li>\n");
+  h.raw("<li><a class=\"nav-search\" href=\"/search\"");
+  if (frame.kind == PageKind::kSearch) h.raw(" aria-current=\"page\"");
+  h.raw("><svg class=\"icon\" viewBox=\"0 0 20 20\" width=\"18\" height=\"18\" ")
+      .raw("aria-hidden=\"true\" focusable=\"false\"><circle cx=\"8.5\" cy=\"8.5\" r=\"5.5\" ")
+      .raw("fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\"/><path d=\"M13 13l5 5\" ")
+      .raw("stroke=\"currentColor\" stroke-width=\"2\" stroke-linecap=\"round\"/></svg>")
+      .raw("<span class=\"visually-hidden\">Search</span></a></li>\n");
+  h.raw("</ul>\n</nav>\n</div>\n</header>\n");
   h.raw("<main id=\"main\" tabindex=\"-1\">\n");
 }
 
@@ -280,7 +463,9 @@ void close_document(Html& h, const SiteInfo& site, const Frame& frame) {
       h.attr("data-android-store-url", app->android_store_url);
     }
     h.raw(">\n<div class=\"app-sheet-inner\">\n");
-    h.raw("<p class=\"app-sheet-title\" id=\"app-sheet-title\">Read this story in the ")
+    h.raw("<p class=\"app-sheet-title\" id=\"app-sheet-title\">")
+        .raw(frame.kind == PageKind::kLive ? "Follow this live event in the "
+                                           : "Read this story in the ")
         .text(app->name)
         .raw(" app</p>\n");
     h.raw("<div class=\"actions\">\n<a class=\"button button-primary\" data-app-open")
@@ -314,7 +499,7 @@ void category_checkboxes(Html& h, std::string_view id_prefix) {
 // "Not now" back-off; without JavaScript it never shows (it could not work).
 void optin_card(Html& h, const SiteInfo& site) {
   if (site.vapid_public_key.empty()) return;
-  h.raw("<aside class=\"optin\" data-optin hidden aria-labelledby=\"optin-title\">\n");
+  h.raw("<aside class=\"optin\" id=\"optin\" data-optin hidden aria-labelledby=\"optin-title\">\n");
   h.raw("<h2 class=\"optin-title\" id=\"optin-title\">Be the first to know</h2>\n");
   h.raw(
       "<p class=\"optin-text\">Get browser notifications for breaking news, live events, and "
@@ -341,20 +526,55 @@ void category_kicker(Html& h, Category category) {
   h.text(category_label(category)).raw("</a></p>\n");
 }
 
-void article_image(Html& h, const Article& article, std::string_view css_class,
-                   std::string_view loading) {
-  if (article.image_url.empty() || !is_safe_url(article.image_url)) return;
-  h.raw("<img").attr("class", css_class).attr("src", article.image_url);
-  h.attr("alt", article.image_alt).attr("loading", loading).raw(" decoding=\"async\">");
+bool has_image(const Article& article) {
+  return !article.image_url.empty() && is_safe_url(article.image_url);
 }
 
-void story_card(Html& h, const Article& article, bool lead) {
-  const std::string path = article_path(article.slug);
+// The lead image, responsive: its width and height reserve the room before it loads (no
+// layout shift), srcset and sizes tell the browser how wide it is drawn. `above_fold`: loaded
+// at once with high priority (it is likely the page's largest paint); else lazily.
+void article_image(Html& h, const Article& article, std::string_view css_class,
+                   std::string_view sizes, bool above_fold) {
+  if (!has_image(article)) return;
+  h.raw("<img").attr("class", css_class).attr("src", article.image_url);
+  h.attr("srcset", article.image_url + " " + std::to_string(kImageWidth) + "w");
+  h.attr("sizes", sizes);
+  h.attr("width", std::to_string(kImageWidth)).attr("height", std::to_string(kImageHeight));
+  h.attr("alt", article.image_alt);
+  h.raw(above_fold ? " fetchpriority=\"high\"" : " loading=\"lazy\"");
+  h.raw(" decoding=\"async\">");
+}
+
+const LiveSignal* find_signal(std::span<const LiveSignal> signals, std::int64_t article_id) {
+  for (const LiveSignal& signal : signals) {
+    if (signal.article_id == article_id) return &signal;
+  }
+  return nullptr;
+}
+
+// "LIVE" and "Updated 5 min ago" (site.js makes the time relative; the server writes UTC).
+void live_badge(Html& h, const LiveSignal* signal) {
+  h.raw("<p class=\"story-live\"><span class=\"badge-live\">Live</span>");
+  if (signal != nullptr && signal->updated_at > 0) {
+    h.raw(" <span class=\"live-updated\">Updated ");
+    h.time(signal->updated_at, short_display_time(signal->updated_at), "relative");
+    h.raw("</span>");
+  }
+  h.raw("</p>\n");
+}
+
+// A story in a list: live events link to their live page, with their live signal.
+void story_card(Html& h, const Article& article, bool lead, bool above_fold = false,
+                const LiveSignal* signal = nullptr) {
+  const bool live = article.category == Category::kLive;
+  const std::string path = live ? live_path(article.slug) : article_path(article.slug);
   h.raw(lead ? "<article class=\"story story-lead\">\n" : "<article class=\"story\">\n");
-  if (lead) {
-    article_image(h, article, "story-image", "lazy");
+  if (lead && has_image(article)) {
+    article_image(h, article, "story-image", "(min-width: 760px) 440px, calc(100vw - 32px)",
+                  above_fold);
     h.raw("\n");
   }
+  if (live) live_badge(h, signal);
   h.raw("<h3 class=\"story-headline\"><a").attr("href", path).raw(">").text(article.headline);
   h.raw("</a></h3>\n");
   if (lead && !article.standfirst.empty()) {
@@ -365,6 +585,162 @@ void story_card(Html& h, const Article& article, bool lead) {
     h.raw("<span class=\"dateline\">").text(article.dateline).raw("</span> ");
   }
   h.time(article.published_at, display_time(article.published_at)).raw("</p>\n</article>\n");
+}
+
+// The newest update of all live events, as one line above the sections.
+void ticker(Html& h, std::span<const CategorySection> sections, std::span<const LiveSignal> live) {
+  const LiveSignal* newest = nullptr;
+  const Article* event = nullptr;
+  for (const CategorySection& section : sections) {
+    for (const Article& article : section.articles) {
+      const LiveSignal* signal = find_signal(live, article.id);
+      if (signal == nullptr || signal->latest_text.empty()) continue;
+      if (newest == nullptr || signal->updated_at > newest->updated_at) {
+        newest = signal;
+        event = &article;
+      }
+    }
+  }
+  if (newest == nullptr) return;
+  h.raw("<div class=\"ticker\" data-ticker>\n<a class=\"ticker-link\"")
+      .attr("href", live_path(event->slug) + "#update-" + std::to_string(newest->update_id))
+      .raw(">");
+  h.raw("<span class=\"badge-live\">Live</span> <span class=\"ticker-event\">")
+      .text(event->headline)
+      .raw("</span> <span class=\"ticker-text\">")
+      .text(shorten(newest->latest_text, 180))
+      .raw("</span> ");
+  h.time(newest->updated_at, short_display_time(newest->updated_at), "relative");
+  h.raw("</a>\n</div>\n");
+}
+
+// Share: the Web Share API where the browser has it, else copying the link. Needs site.js:
+// kept invisible (but taking its room, so nothing moves) until the script has set it up.
+void share_buttons(Html& h, const SiteInfo& site, std::string_view path, std::string_view title) {
+  h.raw("<div class=\"share\" data-share")
+      .attr("data-share-url", site.base_url + std::string(path))
+      .attr("data-share-title", title)
+      .raw(">\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary button-small\" ")
+      .raw("data-share-native hidden>Share</button>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary button-small\" ")
+      .raw("data-share-copy>Copy link</button>\n");
+  h.raw("<p class=\"status\" data-share-status role=\"status\" aria-live=\"polite\"></p>\n");
+  h.raw("</div>\n");
+}
+
+// "More <category>": the caller's pick of related stories, without the article itself.
+void related_stories(Html& h, const Article& article, std::span<const Article> related) {
+  std::vector<const Article*> shown;
+  for (const Article& other : related) {
+    if (other.id != article.id && other.slug != article.slug) shown.push_back(&other);
+  }
+  if (shown.empty()) return;
+  h.raw("<aside class=\"related\" aria-labelledby=\"related-title\">\n");
+  h.raw("<h2 class=\"section-title\" id=\"related-title\">More ")
+      .text(ascii_lowercase(category_label(article.category)))
+      .raw("</h2>\n<ul class=\"story-list\">\n");
+  for (const Article* other : shown) {
+    h.raw("<li>");
+    story_card(h, *other, /*lead=*/false);
+    h.raw("</li>\n");
+  }
+  h.raw("</ul>\n</aside>\n");
+}
+
+// Search text with kSearchMarkStart/kMarkEnd around matches: escaped, the markers (and only
+// they) turned into <mark>. Unbalanced markers cannot unbalance the markup.
+void marked_text(Html& h, std::string_view text) {
+  bool open = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    const bool end = i == text.size();
+    if (!end && text[i] != kSearchMarkStart && text[i] != kSearchMarkEnd) continue;
+    h.text(text.substr(start, i - start));
+    start = i + 1;
+    if (end) break;
+    if (text[i] == kSearchMarkStart && !open) {
+      h.raw("<mark>");
+      open = true;
+    } else if (text[i] == kSearchMarkEnd && open) {
+      h.raw("</mark>");
+      open = false;
+    }
+  }
+  if (open) h.raw("</mark>");
+}
+
+// schema.org Organization for the publisher of every page.
+void publisher_json(Json& j, const SiteInfo& site) {
+  j.key("publisher").object().field("@type", "Organization").field("name", site.name);
+  j.field("url", site.base_url + "/");
+  j.key("logo").object().field("@type", "ImageObject");
+  j.field("url", site.base_url + "/assets/icon-512.png");
+  j.key("width").number(512).key("height").number(512).end_object();
+  j.end_object();
+}
+
+void article_common_json(Json& j, const SiteInfo& site, const Article& article,
+                         std::string_view url) {
+  j.field("headline", shorten(article.headline, 110));
+  if (!article.standfirst.empty()) j.field("description", article.standfirst);
+  j.field("url", url).field("mainEntityOfPage", url);
+  j.field("inLanguage", "en");
+  j.field("articleSection", category_label(article.category));
+  if (article.published_at > 0) j.field("datePublished", iso_time(article.published_at));
+  if (has_image(article)) {
+    j.key("image").array().object().field("@type", "ImageObject");
+    j.field("url", absolute_url(site, article.image_url));
+    j.key("width").number(kImageWidth).key("height").number(kImageHeight);
+    j.field("caption", article.image_alt).end_object().end_array();
+  }
+  if (const std::string author = strip_byline_prefix(article.byline); !author.empty()) {
+    j.key("author").array().object().field("@type", "Person").field("name", author);
+    j.end_object().end_array();
+  } else {
+    j.key("author").array().object().field("@type", "Organization").field("name", site.name);
+    j.end_object().end_array();
+  }
+  publisher_json(j, site);
+}
+
+std::string news_article_json_ld(const SiteInfo& site, const Article& article) {
+  Json j;
+  j.object().field("@context", "https://schema.org").field("@type", "NewsArticle");
+  article_common_json(j, site, article, site.base_url + article_path(article.slug));
+  j.field("dateModified", iso_time(std::max(article.updated_at, article.published_at)));
+  if (!article.dateline.empty()) j.field("locationCreated", article.dateline);
+  j.end_object();
+  return j.take();
+}
+
+// At most this many updates go into liveBlogUpdate: the newest ones.
+constexpr std::size_t kMaxJsonLdUpdates = 20;
+
+std::string live_blog_json_ld(const SiteInfo& site, const Article& event,
+                              std::span<const LiveUpdate> updates) {
+  const std::string url = site.base_url + live_path(event.slug);
+  std::int64_t modified = std::max(event.updated_at, event.published_at);
+  for (const LiveUpdate& update : updates) modified = std::max(modified, update.time);
+  Json j;
+  j.object().field("@context", "https://schema.org").field("@type", "LiveBlogPosting");
+  article_common_json(j, site, event, url);
+  if (modified > 0) j.field("dateModified", iso_time(modified));
+  if (event.published_at > 0) j.field("coverageStartTime", iso_time(event.published_at));
+  j.key("liveBlogUpdate").array();
+  std::size_t written = 0;
+  for (const LiveUpdate& update : updates) {
+    if (written++ == kMaxJsonLdUpdates) break;
+    const std::string text = html_to_text(update.text_html);
+    j.object().field("@type", "BlogPosting");
+    j.field("headline", shorten(text.empty() ? event.headline : text, 110));
+    if (!text.empty()) j.field("articleBody", text);
+    j.field("datePublished", iso_time(update.time));
+    j.field("url", update.id > 0 ? url + "#update-" + std::to_string(update.id) : url);
+    j.end_object();
+  }
+  j.end_array().end_object();
+  return j.take();
 }
 
 }  // namespace
@@ -385,15 +761,19 @@ std::string_view category_label(Category category) {
   return "News";
 }
 
-std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections) {
+std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections,
+                        std::span<const LiveSignal> live) {
   Html h;
   Frame frame;
   frame.kind = PageKind::kHome;
   frame.title = site.name + " — Latest news";
   frame.canonical_path = "/";
+  frame.og_type = "website";
   open_document(h, site, frame);
   h.raw("<div class=\"wrap\">\n<h1 class=\"visually-hidden\">").text(site.name);
   h.raw(": latest news</h1>\n");
+  ticker(h, sections, live);
+  bool first_image = true;
   for (const CategorySection& section : sections) {
     const std::string slug(category_slug(section.category));
     h.raw("<section").attr("class", "section section-" + slug).attr("id", slug);
@@ -405,25 +785,31 @@ std::string render_home(const SiteInfo& site, std::span<const CategorySection> s
       continue;
     }
     h.raw("<div class=\"section-grid\">\n");
-    story_card(h, section.articles.front(), /*lead=*/true);
+    const Article& lead = section.articles.front();
+    // Only the first lead image is likely in view on load; the others wait until scrolled to.
+    story_card(h, lead, /*lead=*/true, first_image && has_image(lead), find_signal(live, lead.id));
+    if (has_image(lead)) first_image = false;
     if (section.articles.size() > 1) {
       h.raw("<ul class=\"story-list\">\n");
       for (std::size_t i = 1; i < section.articles.size(); ++i) {
         h.raw("<li>");
-        story_card(h, section.articles[i], /*lead=*/false);
+        story_card(h, section.articles[i], /*lead=*/false, false,
+                   find_signal(live, section.articles[i].id));
         h.raw("</li>\n");
       }
       h.raw("</ul>\n");
     }
     h.raw("</div>\n</section>\n");
   }
-  h.raw("</div>\n");
+  h.raw("<div class=\"home-optin\">\n");
+  optin_card(h, site);
+  h.raw("</div>\n</div>\n");
   close_document(h, site, frame);
   return h.take();
 }
 
-std::string render_article(const SiteInfo& site, const Article& article,
-                           std::string_view body_html) {
+std::string render_article(const SiteInfo& site, const Article& article, std::string_view body_html,
+                           std::span<const Article> related) {
   Html h;
   Frame frame;
   frame.kind = PageKind::kArticle;
@@ -431,6 +817,7 @@ std::string render_article(const SiteInfo& site, const Article& article,
   frame.description = article.standfirst;
   frame.canonical_path = article_path(article.slug);
   frame.article = &article;
+  frame.json_ld = news_article_json_ld(site, article);
   if (const AppInfo* app = usable_app(site)) {
     frame.app_deep_link = app->scheme + "://article/" + encode_path_segment(article.slug);
   }
@@ -457,18 +844,22 @@ std::string render_article(const SiteInfo& site, const Article& article,
     h.time(article.updated_at, display_time(article.updated_at)).raw("</span>");
   }
   h.raw("</p>\n</div>\n</header>\n");
-  if (!article.image_url.empty() && is_safe_url(article.image_url)) {
+  if (has_image(article)) {
     h.raw("<figure class=\"story-figure\">");
-    article_image(h, article, "story-figure-image", "eager");
+    article_image(h, article, "story-figure-image", "(min-width: 760px) 720px, 100vw",
+                  /*above_fold=*/true);
     h.raw("</figure>\n");
   }
   if (article.category == Category::kLive) {
     h.raw("<p class=\"live-link\"><a").attr("href", live_path(article.slug));
     h.raw("><span class=\"live-dot\" aria-hidden=\"true\"></span>Follow live updates</a></p>\n");
   }
-  h.raw("<div class=\"story-body\">\n").raw(body_html).raw("</div>\n</article>\n");
+  h.raw("<div class=\"story-body\">\n").raw(body_html).raw("</div>\n");
+  share_buttons(h, site, frame.canonical_path, article.headline);
+  h.raw("</article>\n");
   h.raw("<div class=\"wrap-narrow\">\n");
   optin_card(h, site);
+  related_stories(h, article, related);
   h.raw("</div>\n");
   close_document(h, site, frame);
   return h.take();
@@ -512,19 +903,35 @@ std::string render_preferences(const SiteInfo& site) {
 
 std::string render_live(const SiteInfo& site, std::string_view slug, std::string_view title,
                         std::span<const LiveUpdate> updates) {
+  Article event;
+  event.slug = std::string(slug);
+  event.headline = std::string(title);
+  event.category = Category::kLive;
+  event.published = true;
+  return render_live(site, event, updates);
+}
+
+std::string render_live(const SiteInfo& site, const Article& event,
+                        std::span<const LiveUpdate> updates) {
   Html h;
   Frame frame;
   frame.kind = PageKind::kLive;
-  frame.title = "Live: " + std::string(title) + " — " + site.name;
-  frame.canonical_path = live_path(slug);
+  frame.title = "Live: " + event.headline + " — " + site.name;
+  frame.description = event.standfirst;
+  frame.canonical_path = live_path(event.slug);
+  frame.article = &event;
+  frame.json_ld = live_blog_json_ld(site, event, updates);
+  if (const AppInfo* app = usable_app(site)) {
+    frame.app_deep_link = app->scheme + "://live/" + encode_path_segment(event.slug);
+  }
   open_document(h, site, frame);
   h.raw("<article class=\"wrap-narrow live-page\" data-live")
-      .attr("data-events-url", live_path(slug) + "/events")
+      .attr("data-events-url", live_path(event.slug) + "/events")
       .raw(">\n<header class=\"story-header\">\n");
   h.raw(
       "<p class=\"kicker kicker-live\"><span class=\"live-dot\" aria-hidden=\"true\"></span>"
       "Live</p>\n");
-  h.raw("<h1 class=\"headline\">").text(title).raw("</h1>\n");
+  h.raw("<h1 class=\"headline\">").text(event.headline).raw("</h1>\n");
   h.raw(
       "<p class=\"live-status\" data-live-status role=\"status\" aria-live=\"polite\">"
       "Newest updates first.</p>\n</header>\n");
@@ -533,7 +940,7 @@ std::string render_live(const SiteInfo& site, std::string_view slug, std::string
     const std::string id = std::to_string(update.id);
     h.raw("<li class=\"live-update\"").attr("id", "update-" + id).attr("data-update-id", id);
     h.raw(">\n");
-    h.time(update.time, short_display_time(update.time));
+    h.time(update.time, short_display_time(update.time), "short");
     h.raw("\n<div class=\"live-update-body\">").raw(update.text_html).raw("</div>\n</li>\n");
   }
   h.raw("</ol>\n");
@@ -542,8 +949,69 @@ std::string render_live(const SiteInfo& site, std::string_view slug, std::string
         "<p class=\"section-empty\" data-live-empty>No updates yet. New ones appear here "
         "automatically.</p>\n");
   }
+  share_buttons(h, site, frame.canonical_path, event.headline);
   h.raw("</article>\n<div class=\"wrap-narrow\">\n");
   optin_card(h, site);
+  h.raw("</div>\n");
+  close_document(h, site, frame);
+  return h.take();
+}
+
+std::string render_search(const SiteInfo& site, std::string_view query,
+                          std::span<const SearchResult> results) {
+  Html h;
+  Frame frame;
+  frame.kind = PageKind::kSearch;
+  frame.title =
+      query.empty() ? "Search — " + site.name : "Search: " + std::string(query) + " — " + site.name;
+  frame.description = "Search the stories of " + site.name + ".";
+  frame.canonical_path = "/search";
+  open_document(h, site, frame);
+  h.raw("<div class=\"wrap-narrow search-page\">\n<h1 class=\"page-title\">Search</h1>\n");
+  h.raw("<form class=\"search-form\" role=\"search\" action=\"/search\" method=\"get\">\n");
+  h.raw("<label for=\"search-q\">Search stories</label>\n<div class=\"search-row\">\n");
+  h.raw("<input type=\"search\" id=\"search-q\" name=\"q\" maxlength=\"256\"")
+      .raw(" autocomplete=\"off\" enterkeyhint=\"search\"")
+      .attr("value", query)
+      .raw(">\n");
+  h.raw("<button type=\"submit\" class=\"button button-primary\">Search</button>\n");
+  h.raw("</div>\n</form>\n");
+  if (!query.empty()) {
+    h.raw("<section class=\"search-results\" aria-labelledby=\"search-results-title\">\n");
+    h.raw("<h2 class=\"section-title\" id=\"search-results-title\">");
+    if (results.empty()) {
+      h.raw("No results for “").text(query).raw("”</h2>\n");
+      h.raw(
+          "<p class=\"section-empty\" data-search-empty>No story matches every word. Try fewer "
+          "or other words, or check the spelling.</p>\n");
+      h.raw("<p><a href=\"/\">Go to the latest news</a></p>\n");
+    } else {
+      h.text(std::to_string(results.size()))
+          .raw(results.size() == 1 ? " result for “" : " results for “")
+          .text(query)
+          .raw("”</h2>\n");
+      h.raw("<ol class=\"search-list\">\n");
+      for (const SearchResult& result : results) {
+        const Article& a = result.article;
+        const std::string path =
+            a.category == Category::kLive ? live_path(a.slug) : article_path(a.slug);
+        h.raw("<li class=\"search-result\">\n<h3 class=\"story-headline\"><a")
+            .attr("href", path)
+            .raw(">");
+        marked_text(h, result.headline.empty() ? a.headline : result.headline);
+        h.raw("</a></h3>\n");
+        if (!result.snippet.empty()) {
+          h.raw("<p class=\"search-snippet\">");
+          marked_text(h, result.snippet);
+          h.raw("</p>\n");
+        }
+        h.raw("<p class=\"story-meta\">").text(category_label(a.category)).raw(" · ");
+        h.time(a.published_at, display_time(a.published_at)).raw("</p>\n</li>\n");
+      }
+      h.raw("</ol>\n");
+    }
+    h.raw("</section>\n");
+  }
   h.raw("</div>\n");
   close_document(h, site, frame);
   return h.take();
@@ -902,6 +1370,102 @@ std::string render_atom_feed(const SiteInfo& site, std::span<const Article> arti
     out += "</entry>\n";
   }
   out += "</feed>\n";
+  return out;
+}
+
+std::string plain_text(std::string_view html) { return html_to_text(html); }
+
+std::string render_manifest(const SiteInfo& site) {
+  Json j;
+  j.object().field("name", site.name).field("short_name", site.name);
+  if (!site.description.empty()) j.field("description", site.description);
+  j.field("id", "/").field("start_url", "/").field("scope", "/");
+  j.field("display", "standalone").field("orientation", "any");
+  j.field("lang", "en").field("dir", "ltr");
+  j.field("theme_color", "#a3101d").field("background_color", "#ffffff");
+  j.key("categories").array().str("news").end_array();
+  j.key("icons").array();
+  j.object().field("src", asset_url(site, "/assets/icon.svg")).field("sizes", "any");
+  j.field("type", "image/svg+xml").field("purpose", "any").end_object();
+  for (const char* size : {"192", "512"}) {
+    j.object().field("src", asset_url(site, std::string("/assets/icon-") + size + ".png"));
+    j.field("sizes", std::string(size) + "x" + size).field("type", "image/png");
+    j.field("purpose", "any").end_object();
+  }
+  j.object().field("src", asset_url(site, "/assets/icon-maskable-512.png"));
+  j.field("sizes", "512x512").field("type", "image/png").field("purpose", "maskable");
+  j.end_object();
+  j.end_array().end_object();
+  return j.take() + "\n";
+}
+
+std::string render_robots(const SiteInfo& site) {
+  std::string out =
+      "User-agent: *\n"
+      "Disallow: /newsroom\n"
+      "Disallow: /api/\n"
+      "Allow: /\n\n";
+  out += "Sitemap: " + site.base_url + "/sitemap.xml\n";
+  out += "Sitemap: " + site.base_url + "/news-sitemap.xml\n";
+  return out;
+}
+
+namespace {
+
+void sitemap_url(std::string& out, std::string_view loc, std::int64_t lastmod) {
+  out += "<url><loc>";
+  append_escaped_xml(out, loc);
+  out += "</loc>";
+  if (lastmod > 0) out += "<lastmod>" + iso_time(lastmod) + "</lastmod>";
+  out += "</url>\n";
+}
+
+// Google News keeps articles of the last two days; older ones must not be listed.
+constexpr std::int64_t kNewsSitemapWindow = 48 * 3600;
+
+}  // namespace
+
+std::string render_sitemap(const SiteInfo& site, std::span<const Article> articles) {
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
+  std::int64_t newest = 0;
+  for (const Article& a : articles) newest = std::max({newest, a.published_at, a.updated_at});
+  sitemap_url(out, site.base_url + "/", newest);
+  for (const Article& a : articles) {
+    const std::int64_t modified = std::max(a.published_at, a.updated_at);
+    sitemap_url(out, site.base_url + article_path(a.slug), modified);
+    if (a.category == Category::kLive) {
+      sitemap_url(out, site.base_url + live_path(a.slug), modified);
+    }
+  }
+  out += "</urlset>\n";
+  return out;
+}
+
+std::string render_news_sitemap(const SiteInfo& site, std::span<const Article> articles,
+                                std::int64_t now) {
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" "
+      "xmlns:news=\"http://www.google.com/schemas/sitemap-news/0.9\">\n";
+  for (const Article& a : articles) {
+    if (!a.published || a.published_at <= 0 || a.published_at < now - kNewsSitemapWindow) {
+      continue;
+    }
+    const std::string path =
+        a.category == Category::kLive ? live_path(a.slug) : article_path(a.slug);
+    out += "<url><loc>";
+    append_escaped_xml(out, site.base_url + path);
+    out += "</loc>\n<news:news><news:publication><news:name>";
+    append_escaped_xml(out, site.name);
+    out += "</news:name><news:language>en</news:language></news:publication>\n";
+    out += "<news:publication_date>" + iso_time(a.published_at) + "</news:publication_date>\n";
+    out += "<news:title>";
+    append_escaped_xml(out, a.headline);
+    out += "</news:title></news:news></url>\n";
+  }
+  out += "</urlset>\n";
   return out;
 }
 

@@ -12,9 +12,17 @@
 //   the script travels in data-* attributes. The newsroom page loads /assets/newsroom.css too,
 //   and /assets/newsroom.js instead of site.js.
 // - Routes the pages link to (the HTTP layer serves them): "/", article_path(slug),
-//   live_path(slug) and its "/events" stream, "/preferences", "/feed.atom", "/newsroom",
-//   "/sw.js", "/assets/…", and the JSON API "/api/subscriptions", "/api/events",
-//   "/api/vapid-public-key" (and, from the newsroom, "/api/newsroom/…").
+//   live_path(slug) and its "/events" stream, "/preferences", "/search", "/feed.atom",
+//   "/manifest.webmanifest", "/newsroom", "/sw.js", "/assets/…", and the JSON API
+//   "/api/subscriptions", "/api/events", "/api/vapid-public-key" (and, from the newsroom,
+//   "/api/newsroom/…").
+// - Times are rendered in UTC inside <time datetime="…Z" data-local="…">; site.js rewrites
+//   the text in the reader's own time zone ("data-local" says which form: date-time, short,
+//   relative), so the cached bytes stay the same for every reader.
+// - Structured data: pages carry Open Graph and Twitter card tags and, on articles and live
+//   pages, one JSON-LD block (NewsArticle, LiveBlogPosting) in <script type="application/ld+json">,
+//   which browsers never execute (a strict CSP allows it); "<", ">" and "&" are written as \u
+//   escapes so its text cannot end the element.
 // Thread-safe (no shared state).
 #pragma once
 
@@ -62,6 +70,29 @@ struct CategorySection {
   std::vector<news::Article> articles;
 };
 
+// What lists show about a live event besides its headline: when it was last updated and what
+// the newest update says. Events without updates have no LiveSignal.
+struct LiveSignal {
+  std::int64_t article_id = 0;  // the live event
+  std::int64_t update_id = 0;   // its newest update (the ticker links to "#update-<id>")
+  std::int64_t updated_at = 0;  // Unix seconds, the newest update's time
+  std::string latest_text;      // the newest update as plain text (no markup), may be long
+};
+
+// Search highlighting as the page reads it: the matched words of a SearchResult sit between
+// these (the values SiteStore::search_articles uses; site_handler.cc checks that they agree).
+inline constexpr char kSearchMarkStart = '\x02';
+inline constexpr char kSearchMarkEnd = '\x03';
+
+// One search result. `headline` and `snippet` carry the matched words between kSearchMarkStart
+// and kSearchMarkEnd; the page escapes everything and turns the markers (only those) into
+// <mark> elements.
+struct SearchResult {
+  news::Article article;
+  std::string headline;
+  std::string snippet;
+};
+
 // One entry of a live event. `text_html` must come from render_markdown.
 struct LiveUpdate {
   std::int64_t id = 0;    // the stored update's id, also its SSE event id; 0: the event's opening
@@ -75,19 +106,28 @@ std::string_view category_slug(news::Category category);
 // "Breaking news", "Live events", "Exclusive reporting".
 std::string_view category_label(news::Category category);
 
+// The text of an HTML fragment from render_markdown: tags dropped, the entities it writes
+// decoded, white space collapsed. For structured data and one-line summaries.
+std::string plain_text(std::string_view html);
+
 // "/articles/<slug>" and "/live/<slug>": the site's addresses, whose rules are the domain's
 // (news/article.h).
 using news::article_path;
 using news::live_path;
 
 // Home: one section per entry of `sections`, in that order (the first story of each leads).
-// A section without articles says so rather than disappearing.
-std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections);
+// A section without articles says so rather than disappearing. Live events link to their live
+// page with a LIVE badge and, when `live` has a signal for them, "Updated <time>"; the newest
+// signal of all runs as a ticker at the top. The opt-in card follows the sections.
+std::string render_home(const SiteInfo& site, std::span<const CategorySection> sections,
+                        std::span<const LiveSignal> live = {});
 
-// An article page: headline, standfirst, byline, dateline, time, category, image, body, and
-// the notification opt-in card. `body_html` must come from render_markdown(article.body_markdown).
+// An article page: headline, standfirst, byline, dateline, time, category, image, share
+// buttons, body, the notification opt-in card and `related` stories (the caller picks them,
+// normally the newest of the same category; the article itself is skipped if present).
+// `body_html` must come from render_markdown(article.body_markdown).
 std::string render_article(const SiteInfo& site, const news::Article& article,
-                           std::string_view body_html);
+                           std::string_view body_html, std::span<const news::Article> related = {});
 
 // Notification settings: choose categories or turn alerts off (works in the browser, via
 // site.js; without JavaScript the page explains that it needs it).
@@ -95,8 +135,19 @@ std::string render_preferences(const SiteInfo& site);
 
 // A live event: title and the updates so far, newest first; site.js inserts new ones from the
 // EventSource at live_path(slug) + "/events" (data-update-id tells it which it has).
+// `event` is the live-category article (headline, standfirst, image and times feed the
+// structured data); the other overload is the same page for an event known only by slug and
+// title. Mobile readers get the app sheet here too ("<scheme>://live/<slug>").
 std::string render_live(const SiteInfo& site, std::string_view slug, std::string_view title,
                         std::span<const LiveUpdate> updates);
+std::string render_live(const SiteInfo& site, const news::Article& event,
+                        std::span<const LiveUpdate> updates);
+
+// Search results for `query` at "/search?q=…" (query as the reader typed it, shown escaped):
+// a search form, the results in the order given, or a no-results message. An empty query
+// shows only the form. Its canonical link is "/search" whatever the query.
+std::string render_search(const SiteInfo& site, std::string_view query,
+                          std::span<const SearchResult> results);
 
 // The 404 page.
 std::string render_not_found(const SiteInfo& site);
@@ -115,5 +166,23 @@ std::string render_newsroom(const SiteInfo& site);
 // article's updated_at). Entries carry the standfirst as summary, not the body.
 std::string render_atom_feed(const SiteInfo& site, std::span<const news::Article> articles,
                              std::int64_t updated_at);
+
+// The web app manifest at "/manifest.webmanifest" (application/manifest+json): name, start
+// URL, display "standalone", theme colour and the icons (SVG and PNG), so the site can be
+// installed — on iOS/iPadOS 16.4+ only an installed site may ask for notifications.
+std::string render_manifest(const SiteInfo& site);
+
+// "/robots.txt": everything but the newsroom and the API may be crawled; names both sitemaps.
+std::string render_robots(const SiteInfo& site);
+
+// "/sitemap.xml" (sitemaps.org 0.9): the home page, then every article in `articles` (and the
+// live page of each live event) with its lastmod.
+std::string render_sitemap(const SiteInfo& site, std::span<const news::Article> articles);
+
+// "/news-sitemap.xml": a Google News sitemap, one <news:news> entry per article in `articles`
+// published in the 48 hours before `now` (Unix seconds) — older ones are left out, as Google
+// News asks. Live events point at their live page.
+std::string render_news_sitemap(const SiteInfo& site, std::span<const news::Article> articles,
+                                std::int64_t now);
 
 }  // namespace flashwire::site

@@ -77,6 +77,44 @@ std::string_view query_value(std::string_view query, std::string_view name) {
   return {};
 }
 
+// Decodes a query-string value: "+" is a space, %XX a byte (an invalid escape stays as is).
+std::string form_decode(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '+') {
+      out += ' ';
+    } else if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 &&
+               hex(value[i + 2]) >= 0) {
+      out += static_cast<char>(hex(value[i + 1]) * 16 + hex(value[i + 2]));
+      i += 2;
+    } else {
+      out += value[i];
+    }
+  }
+  return out;
+}
+
+static_assert(store::kMarkStart == kSearchMarkStart && store::kMarkEnd == kSearchMarkEnd,
+              "the store marks search matches as the search page reads them");
+
+// A search query is at most this long (SiteStore::search_articles refuses longer ones); a
+// longer one is cut, at a UTF-8 character boundary.
+constexpr std::size_t kMaxSearchQuery = 256;
+constexpr std::size_t kMaxSearchResults = 30;
+// Related stories under an article: the newest of its category, itself left out.
+constexpr std::size_t kRelatedStories = 4;
+// Sitemaps list at most this many articles (the sitemaps.org limit is 50,000 URLs).
+constexpr std::size_t kMaxSitemapArticles = 5000;
+// Google News sitemaps allow 1,000 entries.
+constexpr std::size_t kMaxNewsSitemapArticles = 1000;
+
 LiveEvent live_event(const store::LiveUpdate& update) {
   return LiveEvent{update.id, update.created_at, render_markdown(update.body_markdown)};
 }
@@ -127,7 +165,20 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       if (!latest) return std::nullopt;
       sections.push_back({category, std::move(*latest)});
     }
-    out.body = render_home(info_, sections);
+    // Live events show when they were last updated; the newest update also runs as a ticker.
+    std::vector<LiveSignal> signals;
+    for (const CategorySection& section : sections) {
+      for (const store::Article& article : section.articles) {
+        if (article.category != store::Category::kLive) continue;
+        auto newest = store_.recent_live_updates(article.id, 1);
+        if (!newest) return std::nullopt;
+        if (newest->empty()) continue;
+        const store::LiveUpdate& update = newest->front();
+        signals.push_back({article.id, update.id, update.created_at,
+                           plain_text(render_markdown(update.body_markdown))});
+      }
+    }
+    out.body = render_home(info_, sections, signals);
   } else if (path.starts_with("/articles/")) {
     auto article = store_.find_article_by_slug(path.substr(10));
     if (!article) return std::nullopt;
@@ -135,7 +186,15 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       out.status = 404;
       out.body = render_not_found(info_);
     } else {
-      out.body = render_article(info_, **article, render_markdown((*article)->body_markdown));
+      const store::Article& story = **article;
+      auto related = store_.latest_articles(static_cast<store::CategorySet>(story.category),
+                                            kRelatedStories + 1);
+      if (!related) return std::nullopt;
+      if (related->size() > kRelatedStories) {
+        std::erase_if(*related, [&](const store::Article& a) { return a.id == story.id; });
+        related->resize(std::min(related->size(), kRelatedStories));
+      }
+      out.body = render_article(info_, story, render_markdown(story.body_markdown), *related);
     }
   } else if (path.starts_with("/live/")) {
     // A live event is a live-category article: its updates, newest first, then its body. New
@@ -158,12 +217,23 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       if (stored->size() < kMaxRenderedUpdates && !event.body_markdown.empty()) {
         updates.push_back({0, event.published_at, render_markdown(event.body_markdown)});
       }
-      out.body = render_live(info_, event.slug, event.headline, updates);
+      out.body = render_live(info_, event, updates);
     }
   } else if (path == "/preferences") {
     out.body = render_preferences(info_);
   } else if (path == "/newsroom") {
     out.body = render_newsroom(info_);  // a static shell: the data comes from /api/newsroom/
+  } else if (path == "/manifest.webmanifest") {
+    out.content_type = "application/manifest+json";
+    out.body = render_manifest(info_);
+  } else if (path == "/robots.txt") {
+    out.content_type = "text/plain; charset=utf-8";
+    out.body = render_robots(info_);
+  } else if (path == "/sitemap.xml") {
+    auto latest = store_.latest_articles(0, kMaxSitemapArticles);
+    if (!latest) return std::nullopt;
+    out.content_type = "application/xml; charset=utf-8";
+    out.body = render_sitemap(info_, *latest);
   } else if (path == "/feed.atom") {
     auto latest = store_.latest_articles(0, 30);
     if (!latest) return std::nullopt;
@@ -174,6 +244,40 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
     out.status = 404;
     out.body = render_not_found(info_);
   }
+  return out;
+}
+
+std::optional<SiteHandler::Cached> SiteHandler::render_uncached(const std::string& path,
+                                                                std::string_view query) {
+  Cached out;
+  out.cache_control = kPageCacheControl;
+  if (path == "/news-sitemap.xml") {
+    auto latest = store_.latest_articles(0, kMaxNewsSitemapArticles);
+    if (!latest) return std::nullopt;
+    out.content_type = "application/xml; charset=utf-8";
+    out.body = render_news_sitemap(info_, *latest, clock_->now_seconds());
+  } else {  // "/search"
+    std::string q = form_decode(query_value(query, "q"));
+    if (q.size() > kMaxSearchQuery) {
+      std::size_t cut = kMaxSearchQuery;
+      while (cut > 0 && (static_cast<unsigned char>(q[cut]) & 0xc0) == 0x80) --cut;
+      q.resize(cut);
+    }
+    std::vector<SearchResult> results;
+    if (!q.empty()) {
+      auto matches = store_.search_articles(q, kMaxSearchResults);
+      if (!matches) return std::nullopt;
+      for (store::ArticleMatch& match : *matches) {
+        results.push_back(
+            {std::move(match.article), std::move(match.headline), std::move(match.snippet)});
+      }
+    }
+    out.content_type = kHtml;
+    out.body = render_search(info_, q, results);
+  }
+  out.etag = content_tag(out.body);
+  std::string gz = gzip_compress(out.body);
+  if (!gz.empty() && gz.size() < out.body.size()) out.gzip_body = std::move(gz);
   return out;
 }
 
@@ -250,6 +354,17 @@ http::Response SiteHandler::handle(const http::Request& request,
                                : "public, max-age=31536000, immutable";
     cached.body = asset->body;
     cached.etag = content_tag(asset->body);
+    // Scripts, style sheets and SVG shrink to a third; compressed once per asset, then kept.
+    // PNGs are compressed already.
+    const std::string_view type = asset->content_type;
+    const bool text = type.starts_with("text/") || type.find("json") != std::string_view::npos ||
+                      type.find("svg") != std::string_view::npos;
+    auto [gz, fresh] = asset_gzip_.try_emplace(asset->path);
+    if (fresh && text) {
+      std::string compressed = gzip_compress(asset->body);
+      if (!compressed.empty() && compressed.size() < asset->body.size()) gz->second = compressed;
+    }
+    cached.gzip_body = gz->second;
     response = respond(request, cached);
   } else if (path == "/.well-known/apple-app-site-association" ||
              path == "/.well-known/assetlinks.json") {
@@ -261,6 +376,17 @@ http::Response SiteHandler::handle(const http::Request& request,
     } else {
       response = http::json_response(http::Status::ok, body);
       response.set(bhttp::field::cache_control, "public, max-age=3600");
+    }
+  } else if (path == "/search" || path == "/news-sitemap.xml") {
+    const std::size_t question = target.find('?');
+    auto fresh =
+        render_uncached(path, question == std::string_view::npos ? std::string_view()
+                                                                 : target.substr(question + 1));
+    if (!fresh) {
+      response =
+          http::json_error(http::Status::service_unavailable, "storage", "storage unavailable");
+    } else {
+      response = respond(request, *fresh);
     }
   } else {
     auto cached = page(path);
@@ -341,6 +467,7 @@ void SiteHandler::article_changed(const news::Article&) { invalidate_pages(); }
 
 void SiteHandler::live_update_posted(const news::Article& event, const news::LiveUpdate& update) {
   invalidate_page(live_path(event.slug));
+  invalidate_page("/");  // the home page shows the newest update and its time
   if (live_ != nullptr) live_->publish(event.id, live_event(update));
 }
 

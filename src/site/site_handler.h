@@ -7,6 +7,9 @@
 //   GET /live/<slug>/events      its Server-Sent Events stream (site/live_stream.h), handed over
 //                                by the server (accepts_stream); 204 when no LiveStream is set
 //   GET /preferences             settings      GET /feed.atom         Atom feed
+//   GET /search?q=               search results (SiteStore::search_articles), never cached
+//   GET /manifest.webmanifest, /robots.txt, /sitemap.xml, /news-sitemap.xml (the last never
+//                                cached: it lists the last 48 hours by the clock)
 //   GET /newsroom                the editors' UI (a page like the others; it calls /api/newsroom/,
 //                                which `flashwire serve` routes to the newsroom, not here)
 //   GET /sw.js, /assets/...      embedded assets (web/)
@@ -31,6 +34,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/clock.h"
 #include "http/server.h"
 #include "news/content_events.h"
 #include "site/api.h"
@@ -73,6 +77,10 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   void article_changed(const news::Article& article) override;
   void live_update_posted(const news::Article& event, const news::LiveUpdate& update) override;
 
+  // The clock the news sitemap's 48-hour window is measured with (default: the system's). Not
+  // owned; must outlive the handler's use.
+  void set_clock(const Clock& clock) { clock_ = &clock; }
+
   // Drops every cached page, e.g. after an article is published or edited.
   void invalidate_pages() { cache_.clear(); }
   std::size_t cached_pages() const { return cache_.size(); }
@@ -92,13 +100,18 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   std::optional<const Cached*> page(const std::string& path);
   std::optional<Cached> render(const std::string& path);
   http::Response respond(const http::Request& request, const Cached& cached) const;
+  // /search and /news-sitemap.xml: rendered for each request; nullopt when storage failed.
+  std::optional<Cached> render_uncached(const std::string& path, std::string_view query);
 
   store::SiteStore& store_;
   SiteApi& api_;
   LiveStream* live_ = nullptr;
+  const Clock* clock_ = &system_clock();
   SiteInfo info_;
   WellKnownFiles well_known_;
   std::map<std::string, Cached, std::less<>> cache_;
+  // Embedded asset path → its gzip copy ("" when gzip does not make it smaller).
+  std::map<std::string_view, std::string> asset_gzip_;
   static constexpr std::size_t kMaxCachedPages = 4096;
 };
 

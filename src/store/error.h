@@ -7,11 +7,12 @@
 namespace flashwire::store {
 
 enum class ErrorCode {
-  kNotFound,  // the record does not exist
-  kConflict,  // a record exists with other contents (e.g. same channel id, other VAPID key)
-  kInvalid,   // the caller passed a value the schema cannot hold
-  kIo,        // the database could not be opened, read or written (disk full, permissions)
-  kCorrupt,   // the database exists but is not ours, or is damaged
+  kNotFound,     // the record does not exist
+  kConflict,     // a record exists with other contents (e.g. same channel id, other VAPID key)
+  kInvalid,      // the caller passed a value the schema cannot hold
+  kIo,           // the database could not be opened, read or written (disk full, permissions)
+  kCorrupt,      // the database exists but is not ours, or is damaged
+  kUnsupported,  // this store does not implement the operation (e.g. full-text search)
 };
 
 struct Error {

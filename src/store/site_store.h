@@ -63,6 +63,19 @@ struct AuditEntry {
   std::string detail;  // short, human-readable; never secrets or subscription endpoints
 };
 
+// Search highlighting: SiteStore::search_articles puts these around each matched word. They are
+// control characters no page text needs, so a page can escape the text and then turn exactly
+// these into markup.
+inline constexpr char kMarkStart = '\x02';
+inline constexpr char kMarkEnd = '\x03';
+
+// One published article that matched a search, best match first.
+struct ArticleMatch {
+  Article article;
+  std::string headline;  // the headline with every matched word marked
+  std::string snippet;   // a few words around the best match (standfirst or body), marked
+};
+
 class SiteStore {
  public:
   virtual ~SiteStore() = default;
@@ -133,6 +146,20 @@ class SiteStore {
   virtual Result<std::vector<LiveUpdate>> live_updates_after(std::int64_t article_id,
                                                              std::int64_t after_id,
                                                              std::size_t limit) = 0;
+
+  // --- Search ---
+  // Published articles whose headline, standfirst or body contain every word of `query` (the
+  // last word also as a prefix: "elect" finds "election"), best match first, at most `limit`.
+  // `query` is what a reader typed: words are letters and digits, everything else separates
+  // them (no operators); at most 12 words are used. A query without words matches nothing.
+  // kInvalid when `query` is longer than 256 bytes. A store without full-text search answers
+  // kUnsupported (this default), so that the site can say so rather than fail.
+  virtual Result<std::vector<ArticleMatch>> search_articles(const std::string& query,
+                                                            std::size_t limit) {
+    (void)query;
+    (void)limit;
+    return make_error(ErrorCode::kUnsupported, "search_articles: not supported by this store");
+  }
 };
 
 }  // namespace flashwire::store

@@ -47,6 +47,8 @@ TEST_F(ServeConfigTest, DefaultsAreAWorkingLocalSite) {
   EXPECT_EQ(config->fanout.concurrency, 256);
   EXPECT_EQ(config->fanout.per_origin_connections, 64);
   EXPECT_EQ(config->fanout.http1_pipeline, 8);
+  EXPECT_EQ(config->fanout.https_client, "builtin");
+  EXPECT_EQ(config->fanout.ca_file, "");
 }
 
 TEST_F(ServeConfigTest, FileThenEnvironmentThenFlags) {
@@ -68,6 +70,8 @@ per_origin_connections = 16
 shard_size = 250
 per_broadcast_key = true
 http1_pipeline = 8
+https_client = "curl"
+ca_file = "/etc/flashwire/push-ca.pem"
 [app]
 name = "Daily Wire"
 scheme = "dailywire"
@@ -96,6 +100,8 @@ android_cert_sha256 = ["AB:CD"]
   EXPECT_EQ(config->fanout.shard_size, 250);
   EXPECT_TRUE(config->fanout.per_broadcast_key);
   EXPECT_EQ(config->fanout.http1_pipeline, 8);
+  EXPECT_EQ(config->fanout.https_client, "curl");
+  EXPECT_EQ(config->fanout.ca_file, "/etc/flashwire/push-ca.pem");
   // The embedded push service's origin is allowed for subscriptions automatically.
   EXPECT_EQ(config->push_hosts,
             (std::vector<std::string>{"https://push.example.net", "http://127.0.0.1:9001"}));
@@ -138,6 +144,8 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
        "push_service.listen: must differ"},
       {"[push_service]\nport = 1", "unknown setting 'push_service.port'"},
       {"[fanout]\nhttp1_pipeline = 0", "fanout.http1_pipeline"},
+      {"[fanout]\nhttps_client = \"nghttp2\"", "fanout.https_client"},
+      {"[fanout]\nca_file = 1", "fanout.ca_file: must be a string"},
       {"[fanout]\nhttp1_pipeline = 65", "fanout.http1_pipeline"},
       {"[fanout]\nconcurrency = \"many\"", "fanout.concurrency"},
       {"[fanout]\nper_broadcast_key = 1", "fanout.per_broadcast_key"},

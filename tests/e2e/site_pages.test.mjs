@@ -315,7 +315,7 @@ describe('reader pages in headless Chromium', () => {
         for (const headline of expected.headlines) {
           const story = s.stories.find((x) => x.text === headline);
           assert.ok(story, `section ${s.id} lists "${headline}"; found ${JSON.stringify(s.stories)}`);
-          assert.match(story.href, /^\/articles\/[a-z0-9-]+$/);
+          assert.match(story.href, /^\/(articles|live)\/[a-z0-9-]+$/); // live events: their live page
         }
       }
       // Named regions (Chromium's names follow the CSS upper-casing of the headings).

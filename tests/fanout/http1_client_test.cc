@@ -196,7 +196,9 @@ TEST_F(Http1ClientTest, PipelinedRequestsGoOverOneConnectionAndAnswersMatchInOrd
     send_all(fd, answers);
     wait_for_close(fd);
   });
-  Http1Client client(options(1, 4));
+  auto made = Http1Client::create(options(1, 4));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   for (std::uint64_t tag = 1; tag <= 4; ++tag) {
     client.submit(tag, server.origin(), request("/push/" + std::to_string(tag)), now());
   }
@@ -228,7 +230,9 @@ TEST_F(Http1ClientTest, WithoutPipeliningEachConnectionCarriesOneRequestAtATime)
       send_all(fd, k201);
     }
   });
-  Http1Client client(options(2, 1));
+  auto made = Http1Client::create(options(2, 1));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   for (std::uint64_t tag = 1; tag <= 6; ++tag) {
     client.submit(tag, server.origin(), request("/push/" + std::to_string(tag)), now());
   }
@@ -252,7 +256,9 @@ TEST_F(Http1ClientTest, AnswersSplitAnywhereWithChunkedBodiesAndRetryAfterAreRea
     }
     wait_for_close(fd);
   });
-  Http1Client client(options(1, 2));
+  auto made = Http1Client::create(options(1, 2));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   client.submit(2, server.origin(), request("/b"), now());
   auto done = drive(client, 2);
@@ -269,7 +275,9 @@ TEST_F(Http1ClientTest, InterimAnswersAreSkipped) {
     send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n" + std::string(k201));
     wait_for_close(fd);
   });
-  Http1Client client(options(1, 1));
+  auto made = Http1Client::create(options(1, 1));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(9, server.origin(), request("/a"), now());
   auto done = drive(client, 1);
   EXPECT_EQ(done[9].status, 201);
@@ -283,7 +291,9 @@ TEST_F(Http1ClientTest, ABodyThatEndsWithTheConnectionIsAnAnswer) {
     send_all(fd, "HTTP/1.1 400 Bad Request\r\n\r\n{\"error\":\"no TTL\"}");
     // returning closes the connection: the end of the body
   });
-  Http1Client client(options(1, 1));
+  auto made = Http1Client::create(options(1, 1));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   auto done = drive(client, 1);
   EXPECT_EQ(done[1].status, 400);
@@ -304,7 +314,9 @@ TEST_F(Http1ClientTest, ConnectionCloseSendsWhatWasWrittenBehindItAgainOnANewCon
       send_all(fd, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
     }
   });
-  Http1Client client(options(1, 3));
+  auto made = Http1Client::create(options(1, 3));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   for (std::uint64_t tag = 1; tag <= 3; ++tag)
     client.submit(tag, server.origin(), request("/x"), now());
   auto done = drive(client, 3);
@@ -330,7 +342,9 @@ TEST_F(Http1ClientTest, GarbageAndOversizedAnswersBreakTheRequest) {
     });
     auto o = options(1, 1);
     o.max_response_bytes = 1024;
-    Http1Client client(o);
+    auto made = Http1Client::create(o);
+    ASSERT_TRUE(made) << made.error();
+    Http1Client& client = **made;
     client.submit(1, server.origin(), request("/a"), now());
     auto done = drive(client, 1);
     ASSERT_TRUE(done[1].failure);
@@ -346,7 +360,9 @@ TEST_F(Http1ClientTest, AnAnswerToNothingEndsThatConnectionButNotTheClient) {
     send_all(fd, nth == 1 ? std::string(k201) + std::string(k201) : std::string(k201));
     wait_for_close(fd);
   });
-  Http1Client client(options(1, 1));
+  auto made = Http1Client::create(options(1, 1));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   auto first = drive(client, 1);
   EXPECT_EQ(first[1].status, 201);
@@ -368,7 +384,9 @@ TEST_F(Http1ClientTest, AnIdleConnectionTheServiceClosedIsNotReused) {
   });
   auto o = options(1, 1);
   o.idle_check = 50ms;
-  Http1Client client(o);
+  auto made = Http1Client::create(o);
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   EXPECT_EQ(drive(client, 1)[1].status, 201);
   // The sender is busy elsewhere (no run()) while the service closes the idle connection; the
@@ -385,7 +403,9 @@ TEST_F(Http1ClientTest, AServiceThatNeverAnswersTimesOut) {
   RawServer server([](int fd, int) { wait_for_close(fd); });
   auto o = options(1, 1);
   o.request_timeout = 200ms;
-  Http1Client client(o);
+  auto made = Http1Client::create(o);
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   client.submit(2, server.origin(), request("/b"), now());  // waits in the queue meanwhile
   auto done = drive(client, 2);
@@ -402,7 +422,9 @@ TEST_F(Http1ClientTest, AResetBeforeTheAnswerBreaksTheRequest) {
     linger reset{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   });
-  Http1Client client(options(1, 1));
+  auto made = Http1Client::create(options(1, 1));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   auto done = drive(client, 1);
   ASSERT_TRUE(done[1].failure);
@@ -416,7 +438,9 @@ TEST_F(Http1ClientTest, RefusedAndUnusableOriginsFailToConnect) {
     RawServer probe([](int, int) {});
     port = std::stoi(probe.origin().substr(std::string("http://127.0.0.1:").size()));
   }
-  Http1Client client(options(2, 1));
+  auto made = Http1Client::create(options(2, 1));
+  ASSERT_TRUE(made) << made.error();
+  Http1Client& client = **made;
   client.submit(1, "http://127.0.0.1:" + std::to_string(port), request("/a"), now());
   client.submit(2, "http://[::1", request("/a"), now());  // not an origin
   auto done = drive(client, 2);

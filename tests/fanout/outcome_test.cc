@@ -239,6 +239,23 @@ class CircuitBreakerTest : public ::testing::Test {
   }
 };
 
+TEST_F(CircuitBreakerTest, RequestsLostWithTheirConnectionDoNotOpenItButFailATrial) {
+  // A hundred streams ending with one lost connection: the origin was reachable.
+  for (int i = 0; i < 100; ++i) breaker_.record_broken(t0_);
+  EXPECT_FALSE(breaker_.is_open(t0_));
+  EXPECT_TRUE(allows(t0_));
+
+  // Open it, let the cool-down pass: the half-open trial lost with its connection reopens it.
+  fail_times(3, t0_);
+  EXPECT_TRUE(breaker_.is_open(t0_));
+  const TimePoint later = t0_ + Millis(1000);
+  EXPECT_TRUE(allows(later));   // the trial
+  EXPECT_FALSE(allows(later));  // only one
+  breaker_.record_broken(later);
+  EXPECT_TRUE(breaker_.is_open(later));
+  EXPECT_EQ(breaker_.times_opened(), 2);
+}
+
 TEST_F(CircuitBreakerTest, ClosedUntilThresholdConsecutiveFailures) {
   EXPECT_TRUE(allows(t0_));
   EXPECT_FALSE(breaker_.is_open(t0_));

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -846,6 +847,27 @@ TEST_P(PipelineTest, ATrialThatNeverLeavesDoesNotBlockTheOriginAfterTheCooldown)
   EXPECT_EQ(result.counts.sent, 1u);
   EXPECT_EQ(result.counts.failed_by_reason, (Reasons{{"invalid_keys", 1}}));
   EXPECT_EQ(server_.count(path_for(1)), 2);
+}
+
+// --- no descriptors left (issue: an exception from a sender thread ended the process) ---
+
+TEST_P(PipelineTest, NoDescriptorLeftFailsTheRunWithAnErrorInsteadOfEndingTheProcess) {
+  std::vector<Shard> shard_list = shards({2});
+  // The lowest free descriptor number becomes the limit: every new descriptor fails (EMFILE).
+  const int probe = ::dup(0);
+  ASSERT_GE(probe, 0);
+  ::close(probe);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(probe);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const RunResult result = run(std::move(shard_list));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  EXPECT_NE(result.error.find("Too many open files"), std::string::npos) << result.error;
+  EXPECT_EQ(result.counts.sent, 0u);
+  EXPECT_EQ(server_.request_count(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Clients, PipelineTest,

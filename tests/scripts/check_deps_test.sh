@@ -27,6 +27,8 @@ printf '  #  include "store/sqlite/sqlite_site_store.h"\n' >>"$tree/src/fanout/e
 printf '#include "store/error.h"\n' >>"$tree/src/webpush/vapid.h"
 printf '#include "site/pages.h"\n' >"$tree/src/news/article.h"
 printf '#include "fanout/engine.h"\n' >"$tree/src/store/site_store.h"
+printf '#include "news/alert.h"\n#include "store/postgres/pg_site_store.h"\n' \
+  >"$tree/src/newsroom/api.cc"
 out=$("$check" "$tree" 2>&1) && status=0 || status=$?
 expect "a tree that breaks rules fails" test "$status" -eq 1
 for line in \
@@ -35,7 +37,8 @@ for line in \
   'src/webpush/vapid.h:2: #include "store/error.h": webpush may include only common (and itself)' \
   'src/news/article.h:1: #include "site/pages.h": news may include only itself' \
   'src/store/site_store.h:1: #include "fanout/engine.h": store may not include fanout' \
-  '5 include(s) break the dependency rules'; do
+  'src/newsroom/api.cc:2: #include "store/postgres/pg_site_store.h": newsroom may not include store/postgres' \
+  '6 include(s) break the dependency rules'; do
   expect "reports: $line" grep -qF "$line" <<<"$out"
 done
 expect "app may include anything" bash -c '! grep -q "src/app/" <<<"$1"' _ "$out"

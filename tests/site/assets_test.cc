@@ -164,8 +164,31 @@ TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
       EXPECT_NE(find_asset(path), nullptr) << url;
       EXPECT_EQ(url, path + "?v=abc123") << "no version on " << url;
     }
-    EXPECT_EQ(found, 3u);  // icon, style sheet, script
+    EXPECT_EQ(found, 4u);  // icon, touch icon, style sheet, script
   }
+  // The manifest's icons, too.
+  const std::string manifest = render_manifest(site);
+  std::size_t icons = 0;
+  for (std::size_t at = manifest.find("\"/assets/"); at != std::string::npos;
+       at = manifest.find("\"/assets/", at + 1)) {
+    ++icons;
+    const std::string url = manifest.substr(at + 1, manifest.find('"', at + 1) - at - 1);
+    const Asset* icon = find_asset(url.substr(0, url.find('?')));
+    ASSERT_NE(icon, nullptr) << url;
+    EXPECT_TRUE(icon->content_type == "image/png" || icon->content_type == "image/svg+xml") << url;
+    if (icon->content_type == "image/png") {
+      // A real PNG whose IHDR width is the size the manifest states ("sizes":"512x512").
+      ASSERT_GT(icon->body.size(), 24u);
+      EXPECT_EQ(icon->body.substr(0, 8), std::string_view("\x89PNG\r\n\x1a\n", 8)) << url;
+      const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(icon->body[i]); };
+      const unsigned width = byte(16) << 24 | byte(17) << 16 | byte(18) << 8 | byte(19);
+      const std::size_t sizes = manifest.find("\"sizes\":\"", at);
+      EXPECT_EQ(manifest.substr(sizes + 9, manifest.find('x', sizes) - sizes - 9),
+                std::to_string(width))
+          << url;
+    }
+  }
+  EXPECT_EQ(icons, 4u);  // SVG, 192, 512, maskable 512
   const std::string newsroom = render_newsroom(site);
   std::size_t found = 0;
   for (std::size_t at = newsroom.find("=\"/assets/"); at != std::string::npos;
@@ -175,7 +198,7 @@ TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
     const std::string url = newsroom.substr(start, newsroom.find('"', start) - start);
     EXPECT_NE(find_asset(url.substr(0, url.find('?'))), nullptr) << url;
   }
-  EXPECT_EQ(found, 4u);  // icon, the two style sheets, newsroom.js
+  EXPECT_EQ(found, 5u);  // icon, touch icon, the two style sheets, newsroom.js
 }
 
 }  // namespace

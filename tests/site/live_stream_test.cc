@@ -471,7 +471,8 @@ TEST_F(LiveStreamSocketTest, TheLivePageRendersUpdatesNewestFirstWithTheBodyLast
   EXPECT_LT(at_first, at_body);
   EXPECT_NE(html.find("<em>update</em>"), std::string::npos);
   EXPECT_NE(html.find("The storm is coming."), std::string::npos);
-  EXPECT_NE(html.find("<time datetime=\"2027-01-15T08:01:40Z\">"), std::string::npos)
+  EXPECT_NE(html.find("<time datetime=\"2027-01-15T08:01:40Z\" data-local=\"short\">"),
+            std::string::npos)
       << "each update shows its time";
   EXPECT_EQ(html.find("No updates yet"), std::string::npos);
   EXPECT_NE(html.find("data-events-url=\"/live/storm-live/events\""), std::string::npos);

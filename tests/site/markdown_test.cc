@@ -24,8 +24,18 @@ std::string lower(std::string text) {
 TEST(RenderMarkdown, EmptyInputGivesEmptyOutput) { EXPECT_EQ(render_markdown(""), ""); }
 
 TEST(RenderMarkdown, HeadingsMoveDownOneLevel) {
-  EXPECT_EQ(render_markdown("# Top\n\n## Next\n\n###### Deepest\n"),
-            "<h2>Top</h2>\n<h3>Next</h3>\n<h6>Deepest</h6>\n");
+  EXPECT_EQ(render_markdown("# Top\n\n## Next\n\n### Third\n\n#### Fourth\n\n##### Fifth\n"),
+            "<h2>Top</h2>\n<h3>Next</h3>\n<h4>Third</h4>\n<h5>Fourth</h5>\n<h6>Fifth</h6>\n");
+  EXPECT_EQ(render_markdown("# A\n\n## B\n\n### C\n\n#### D\n\n##### E\n\n###### F\n"),
+            "<h2>A</h2>\n<h3>B</h3>\n<h4>C</h4>\n<h5>D</h5>\n<h6>E</h6>\n<h6>F</h6>\n");
+}
+
+// The headline is the page's <h1>: no body heading may skip a level below it or below the
+// heading before it (Lighthouse's heading-order audit; screen readers' outline).
+TEST(RenderMarkdown, HeadingsNeverSkipALevel) {
+  EXPECT_EQ(render_markdown("## What we know\n\n#### Detail\n\n## Next\n"),
+            "<h2>What we know</h2>\n<h3>Detail</h3>\n<h2>Next</h2>\n");
+  EXPECT_EQ(render_markdown("### Deep start\n"), "<h2>Deep start</h2>\n");
 }
 
 TEST(RenderMarkdown, ParagraphsAndEmphasis) {

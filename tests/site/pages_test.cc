@@ -121,6 +121,11 @@ std::map<std::string, std::string> all_pages(const SiteInfo& site, const Article
   };
 }
 
+// Script elements a browser runs: all but the JSON-LD data blocks.
+std::size_t executable_scripts(const std::string& page) {
+  return count(page, "<script") - count(page, "<script type=\"application/ld+json\">");
+}
+
 // ---- escaping ----
 
 TEST(Pages, EscapesEveryArticleField) {
@@ -132,7 +137,7 @@ TEST(Pages, EscapesEveryArticleField) {
   }
   EXPECT_THAT(page, Not(HasSubstr(kEvil)));
   EXPECT_THAT(page, HasSubstr("href=\"https://news.example/articles/%22%3E%3Cscript%3Eslug\""));
-  EXPECT_EQ(count(page, "<script"), 1u);  // only site.js
+  EXPECT_EQ(executable_scripts(page), 1u);  // only site.js
 }
 
 TEST(Pages, EscapesEverySiteAndAppFieldOnEveryPage) {
@@ -140,7 +145,7 @@ TEST(Pages, EscapesEverySiteAndAppFieldOnEveryPage) {
   const Article article = evil_article();
   for (const auto& [name, page] : all_pages(site, article)) {
     EXPECT_THAT(page, Not(HasSubstr(kEvil))) << name;
-    EXPECT_EQ(count(page, "<script"), 1u) << name;
+    EXPECT_EQ(executable_scripts(page), 1u) << name;
     EXPECT_THAT(page, HasSubstr(escape_html(site.name))) << name;
     EXPECT_THAT(page, HasSubstr("data-vapid-public-key=\"" + escape_html(site.vapid_public_key)))
         << name;
@@ -242,7 +247,8 @@ TEST(Pages, NoInlineScriptsStylesOrHandlers) {
     EXPECT_THAT(page, Not(HasSubstr(" style="))) << name;
     EXPECT_THAT(page, Not(HasSubstr("<style"))) << name;
     EXPECT_THAT(page, HasSubstr("<script src=\"/assets/site.js\" defer></script>")) << name;
-    EXPECT_EQ(count(page, "<script"), 1u) << name;
+    EXPECT_EQ(executable_scripts(page), 1u) << name;
+    EXPECT_LE(count(page, "<script type=\"application/ld+json\">"), 1u) << name;
     EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/site.css\">")) << name;
     EXPECT_THAT(page, Not(HasSubstr("http://"))) << name;  // nothing loaded over plain HTTP
   }
@@ -269,12 +275,18 @@ TEST(Pages, ArticleShowsHeadlineStandfirstBylineDatelineTimeCategoryAndImage) {
   EXPECT_THAT(page, HasSubstr("<p class=\"standfirst\">Flooding closes the metro"));
   EXPECT_THAT(page, HasSubstr("<p class=\"byline\">By Ana Ruiz</p>"));
   EXPECT_THAT(page, HasSubstr("<span class=\"dateline\">LISBON</span>"));
-  EXPECT_THAT(page,
-              HasSubstr("<time datetime=\"2025-03-12T14:05:00Z\">12 March 2025, 14:05 UTC</time>"));
-  EXPECT_THAT(page, HasSubstr("Updated <time datetime=\"2025-03-12T15:05:00Z\">"));
+  EXPECT_THAT(
+      page, HasSubstr("<time datetime=\"2025-03-12T14:05:00Z\" data-local=\"full\">12 March 2025, "
+                      "14:05 UTC</time>"));
+  EXPECT_THAT(page, HasSubstr("Updated <time datetime=\"2025-03-12T15:05:00Z\""));
   EXPECT_THAT(page, HasSubstr("<a href=\"/#breaking\">Breaking news</a>"));
-  EXPECT_THAT(page, HasSubstr("src=\"https://img.example/storm.jpg\" alt=\"A flooded street in "
-                              "Baixa\""));
+  EXPECT_THAT(page, HasSubstr("<img class=\"story-figure-image\" "
+                              "src=\"https://img.example/storm.jpg\" "
+                              "srcset=\"https://img.example/storm.jpg 1200w\" "
+                              "sizes=\"(min-width: 760px) 720px, 100vw\" width=\"1200\" "
+                              "height=\"675\" alt=\"A flooded street in Baixa\" "
+                              "fetchpriority=\"high\" decoding=\"async\">"))
+      << "the lead image is in the server's HTML, sized, and not lazy: it is above the fold";
   EXPECT_THAT(page, HasSubstr("<link rel=\"canonical\" href=\"https://news.example/articles/"
                               "storm-hits-lisbon\">"));
   EXPECT_THAT(page, HasSubstr("<meta name=\"description\" content=\"Flooding closes the metro"));
@@ -304,7 +316,7 @@ TEST(Pages, LiveArticlesLinkToTheirLivePage) {
 
 TEST(Pages, OptInCardWordingIsExact) {
   const std::string page = render_article(test_site(), test_article(), "");
-  EXPECT_THAT(page, HasSubstr("<aside class=\"optin\" data-optin hidden"));
+  EXPECT_THAT(page, HasSubstr("<aside class=\"optin\" id=\"optin\" data-optin hidden"));
   EXPECT_THAT(page, HasSubstr(">Be the first to know</h2>"));
   EXPECT_THAT(page, HasSubstr(">Get browser notifications for breaking news, live events, and "
                               "exclusive reporting.</p>"));
@@ -330,9 +342,9 @@ TEST(Pages, OptInNeedsAVapidKey) {
   EXPECT_THAT(page, Not(HasSubstr("data-vapid-public-key")));
 }
 
-TEST(Pages, OnlyArticleAndLivePagesCarryTheOptInCard) {
+TEST(Pages, HomeArticleAndLivePagesCarryTheOptInCard) {
   for (const auto& [name, page] : all_pages(test_site(), test_article())) {
-    const bool expected = name == "article" || name == "live";
+    const bool expected = name == "article" || name == "live" || name == "home";
     EXPECT_EQ(page.find("Be the first to know") != std::string::npos, expected) << name;
   }
 }
@@ -344,7 +356,7 @@ TEST(Pages, PreferencesPage) {
   EXPECT_THAT(page, HasSubstr("<legend>Send me notifications for</legend>"));
   EXPECT_THAT(page, HasSubstr("data-prefs-unsubscribe hidden>Turn off notifications</button>"));
   EXPECT_THAT(page, HasSubstr("<noscript>"));
-  EXPECT_THAT(page, HasSubstr("href=\"/preferences\" aria-current=\"page\""));
+  EXPECT_THAT(page, HasSubstr("href=\"/preferences\" data-alerts-entry aria-current=\"page\""));
 }
 
 // ---- the app hand-off ----
@@ -377,7 +389,8 @@ TEST(Pages, AppMetaWithoutSheetElsewhere) {
   for (const auto& [name, page] : all_pages(site, test_article())) {
     EXPECT_THAT(page, HasSubstr("<meta name=\"apple-itunes-app\" content=\"app-id=1234567890"))
         << name;
-    EXPECT_EQ(page.find("data-app-sheet") != std::string::npos, name == "article") << name;
+    EXPECT_EQ(page.find("data-app-sheet") != std::string::npos, name == "article" || name == "live")
+        << name;
   }
 }
 
@@ -439,7 +452,9 @@ TEST(Pages, LivePageShellCarriesUpdatesAndTheEventStream) {
   const std::string page = render_live(test_site(), "storm-live", "Storm: live", updates);
   EXPECT_THAT(page, HasSubstr("data-live data-events-url=\"/live/storm-live/events\""));
   EXPECT_THAT(page, HasSubstr("<li class=\"live-update\" id=\"update-42\" data-update-id=\"42\">"));
-  EXPECT_THAT(page, HasSubstr("<time datetime=\"2025-03-12T14:05:00Z\">12 Mar, 14:05 UTC</time>"));
+  EXPECT_THAT(
+      page, HasSubstr("<time datetime=\"2025-03-12T14:05:00Z\" data-local=\"short\">12 Mar, 14:05 "
+                      "UTC</time>"));
   EXPECT_THAT(page, HasSubstr("<p>Water is receding.</p>"));
   EXPECT_THAT(page, HasSubstr("data-live-status role=\"status\" aria-live=\"polite\""));
   EXPECT_THAT(page, Not(HasSubstr("No updates yet")));
@@ -509,6 +524,7 @@ TEST(Pages, NewsroomIsNotForReadersOrSearchEngines) {
   for (const auto& [name, reader_page] : all_pages(site, test_article())) {
     EXPECT_THAT(reader_page, Not(HasSubstr("name=\"robots\""))) << name;
   }
+  EXPECT_THAT(render_search(site, "storm", {}), Not(HasSubstr("name=\"robots\"")));
 }
 
 TEST(Pages, EveryPageLinksToTheNewsroomFromItsFooter) {
@@ -649,9 +665,10 @@ TEST(Pages, OutOfRangeTimesAreClamped) {
   article.published_at = -5;
   article.updated_at = std::numeric_limits<std::int64_t>::max();
   const std::string page = render_article(test_site(), article, "");
-  EXPECT_THAT(page, HasSubstr("<time datetime=\"1970-01-01T00:00:00Z\">1 January 1970, 00:00 UTC"));
-  EXPECT_THAT(page,
-              HasSubstr("<time datetime=\"9999-12-31T23:59:59Z\">31 December 9999, 23:59 UTC"));
+  EXPECT_THAT(page, HasSubstr("<time datetime=\"1970-01-01T00:00:00Z\" data-local=\"full\">1 "
+                              "January 1970, 00:00 UTC"));
+  EXPECT_THAT(page, HasSubstr("<time datetime=\"9999-12-31T23:59:59Z\" data-local=\"full\">31 "
+                              "December 9999, 23:59 UTC"));
 }
 
 TEST(Pages, RenderingIsDeterministic) {
@@ -889,6 +906,218 @@ TEST(AtomFeed, EmptyFeedIsStillValid) {
   const auto root = reader.document();
   ASSERT_TRUE(root) << reader.error();
   EXPECT_TRUE(root->all("entry").empty());
+}
+
+// ---- the readers' side: live signals, structured data, search, sitemaps ----
+
+Article live_event() {
+  Article a = test_article();
+  a.id = 9;
+  a.slug = "election-live";
+  a.headline = "Election night: live";
+  a.category = Category::kLive;
+  return a;
+}
+
+TEST(Pages, HomeShowsLiveEventsWithBadgeUpdatedTimeAndLivePageLinks) {
+  const Article event = live_event();
+  const std::vector<CategorySection> sections = {{Category::kBreaking, {test_article()}},
+                                                 {Category::kLive, {event}},
+                                                 {Category::kExclusive, {}}};
+  const LiveSignal signals[] = {{9, 77, 1741788600, "North declares: <Ana> wins & more"}};
+  const std::string page = render_home(test_site(), sections, signals);
+  EXPECT_THAT(page, HasSubstr("<a href=\"/live/election-live\">Election night: live</a>"));
+  EXPECT_THAT(page, Not(HasSubstr("href=\"/articles/election-live\"")));
+  EXPECT_THAT(page, HasSubstr("<span class=\"badge-live\">Live</span> <span "
+                              "class=\"live-updated\">Updated <time "
+                              "datetime=\"2025-03-12T14:10:00Z\" data-local=\"relative\">"));
+  // The ticker: the newest update, escaped, linking to it on the live page.
+  EXPECT_THAT(page, HasSubstr("<a class=\"ticker-link\" href=\"/live/election-live#update-77\">"));
+  EXPECT_THAT(page, HasSubstr("North declares: &lt;Ana&gt; wins &amp; more"));
+  EXPECT_LT(page.find("data-ticker"), page.find("id=\"breaking\"")) << "the ticker leads";
+  // Breaking stories are not live: no badge.
+  EXPECT_EQ(count(page, "class=\"story-live\""), 1u);
+  // Without signals: a badge, no time, no ticker.
+  const std::string quiet = render_home(test_site(), sections);
+  EXPECT_THAT(quiet,
+              HasSubstr("<p class=\"story-live\"><span class=\"badge-live\">Live</span></p>"));
+  EXPECT_THAT(quiet, Not(HasSubstr("data-ticker")));
+}
+
+TEST(Pages, HomeOffersAlertsAfterTheSectionsAndOnlyTheFirstLeadImageIsEager) {
+  Article second = test_article();
+  second.id = 8;
+  second.slug = "second";
+  const std::vector<CategorySection> sections = {{Category::kBreaking, {test_article()}},
+                                                 {Category::kLive, {}},
+                                                 {Category::kExclusive, {second}}};
+  const std::string page = render_home(test_site(), sections);
+  EXPECT_GT(page.find("data-optin"), page.find("id=\"exclusive\""));
+  EXPECT_EQ(count(page, "fetchpriority=\"high\""), 1u);
+  EXPECT_EQ(count(page, "loading=\"lazy\""), 1u);
+  EXPECT_LT(page.find("fetchpriority=\"high\""), page.find("loading=\"lazy\""));
+  EXPECT_THAT(page, HasSubstr("width=\"1200\" height=\"675\""));
+}
+
+TEST(Pages, HeaderHasTheAlertsEntryAndSearch) {
+  for (const auto& [name, page] : all_pages(test_site(), test_article())) {
+    EXPECT_THAT(page, HasSubstr("<a class=\"nav-alerts\" href=\"/preferences\" data-alerts-entry"))
+        << name;
+    EXPECT_THAT(page, HasSubstr("<a class=\"nav-search\" href=\"/search\">")) << name;
+    EXPECT_THAT(page, HasSubstr("<span class=\"visually-hidden\">Search</span>")) << name;
+  }
+}
+
+TEST(Pages, EveryReaderPageLinksTheManifestAndTouchIcon) {
+  for (const auto& [name, page] : all_pages(test_site(), test_article())) {
+    EXPECT_THAT(page, HasSubstr("<link rel=\"manifest\" href=\"/manifest.webmanifest\">")) << name;
+    EXPECT_THAT(page, HasSubstr("<link rel=\"apple-touch-icon\" href=\"/assets/icon-180.png\">"))
+        << name;
+  }
+}
+
+TEST(Pages, ArticleHasOpenGraphTwitterAndNewsArticleJsonLd) {
+  Article article = test_article();
+  article.image_url = "/assets/demo/storm.svg";
+  const std::string page = render_article(test_site(), article, "<p>Body</p>\n");
+  EXPECT_THAT(page, HasSubstr("<meta property=\"og:type\" content=\"article\">"));
+  EXPECT_THAT(page, HasSubstr("<meta property=\"og:image\" "
+                              "content=\"https://news.example/assets/demo/storm.svg\">"));
+  EXPECT_THAT(page, HasSubstr("<meta name=\"twitter:card\" content=\"summary_large_image\">"));
+  EXPECT_THAT(page, HasSubstr("<meta name=\"twitter:title\" content=\"Storm hits Lisbon\">"));
+  EXPECT_THAT(page,
+              HasSubstr("<script type=\"application/ld+json\">{\"@context\":\"https://schema.org\","
+                        "\"@type\":\"NewsArticle\",\"headline\":\"Storm hits Lisbon\""));
+  EXPECT_THAT(page, HasSubstr("\"datePublished\":\"2025-03-12T14:05:00Z\""));
+  EXPECT_THAT(page, HasSubstr("\"author\":[{\"@type\":\"Person\",\"name\":\"Ana Ruiz\"}]"));
+  EXPECT_THAT(page, HasSubstr("\"image\":[{\"@type\":\"ImageObject\",\"url\":"
+                              "\"https://news.example/assets/demo/storm.svg\""));
+  EXPECT_THAT(page, HasSubstr("\"mainEntityOfPage\":\"https://news.example/articles/"
+                              "storm-hits-lisbon\""));
+}
+
+TEST(Pages, JsonLdCannotEndItsScriptElement) {
+  Article article = evil_article();
+  article.headline = "</script><script>alert(1)</script>";
+  const std::string page = render_article(test_site(), article, "");
+  const std::size_t start = page.find("<script type=\"application/ld+json\">");
+  ASSERT_NE(start, std::string::npos);
+  const std::size_t end = page.find("</script>", start);
+  const std::string block = page.substr(start, end - start);
+  EXPECT_THAT(block, HasSubstr("\\u003c/script\\u003e\\u003cscript\\u003ealert(1)"));
+  EXPECT_THAT(block.substr(1), Not(HasSubstr("<")));
+  EXPECT_THAT(block, Not(HasSubstr(">\"")));
+}
+
+TEST(Pages, LivePageHasLiveBlogPostingWithUpdatesAndTheAppSheet) {
+  SiteInfo site = test_site();
+  site.app = test_app();
+  const Article event = live_event();
+  const LiveUpdate updates[] = {
+      {42, 1741788600, "<p>North &amp; Hills <strong>declare</strong></p>\n"},
+      {0, 1741788300, "<p>Polls closed.</p>\n"}};
+  const std::string page = render_live(site, event, updates);
+  EXPECT_THAT(page, HasSubstr("\"@type\":\"LiveBlogPosting\""));
+  EXPECT_THAT(page, HasSubstr("\"coverageStartTime\":\"2025-03-12T14:05:00Z\""));
+  EXPECT_THAT(page, HasSubstr("\"dateModified\":\"2025-03-12T14:10:00Z\""));
+  EXPECT_THAT(page, HasSubstr("\"liveBlogUpdate\":[{\"@type\":\"BlogPosting\",\"headline\":"
+                              "\"North \\u0026 Hills declare\",\"articleBody\":\"North \\u0026 "
+                              "Hills declare\",\"datePublished\":\"2025-03-12T14:10:00Z\","
+                              "\"url\":\"https://news.example/live/election-live#update-42\"}"));
+  EXPECT_THAT(page, HasSubstr("\"url\":\"https://news.example/live/election-live\"}]"));
+  EXPECT_THAT(page, HasSubstr("href=\"flashwire://live/election-live\">Open in Flashwire News"));
+  EXPECT_THAT(page, HasSubstr("Follow this live event in the Flashwire News app"));
+  EXPECT_THAT(page, HasSubstr("<meta property=\"og:title\" content=\"Election night: live\">"));
+  EXPECT_THAT(page, HasSubstr("data-share-url=\"https://news.example/live/election-live\""));
+}
+
+TEST(Pages, ArticleEndsWithShareAndRelatedStoriesOfItsCategory) {
+  Article other = test_article();
+  other.id = 100;
+  other.slug = "other-story";
+  other.headline = "Metro reopens";
+  const Article related[] = {test_article(), other};
+  const std::string page = render_article(test_site(), test_article(), "<p>Body</p>\n", related);
+  EXPECT_THAT(page, HasSubstr("<div class=\"share\" data-share "
+                              "data-share-url=\"https://news.example/articles/storm-hits-lisbon\" "
+                              "data-share-title=\"Storm hits Lisbon\">"));
+  EXPECT_THAT(page, HasSubstr("data-share-native hidden>Share</button>"));
+  EXPECT_THAT(page, HasSubstr("data-share-copy>Copy link</button>"));
+  EXPECT_THAT(page, HasSubstr("<h2 class=\"section-title\" id=\"related-title\">More breaking "
+                              "news</h2>"));
+  EXPECT_THAT(page, HasSubstr("<a href=\"/articles/other-story\">Metro reopens</a>"));
+  EXPECT_EQ(count(page, "href=\"/articles/storm-hits-lisbon\""), 0u)
+      << "the article is not related to itself";
+  EXPECT_GT(page.find("related-title"), page.find("story-body"));
+  EXPECT_THAT(render_article(test_site(), test_article(), "", {}), Not(HasSubstr("related")));
+}
+
+TEST(Pages, SearchShowsMarkedResultsEscaped) {
+  Article found = test_article();
+  found.headline = "<b>Storm</b> hits";
+  const SearchResult results[] = {
+      {found, "<b>\x02Storm\x03</b> hits", "Rain \x02storm\x03 & \x03wind\x02 \x02open"},
+      {live_event(), "", ""}};
+  const std::string page = render_search(test_site(), "storm <x>", results);
+  EXPECT_THAT(page, HasSubstr("<title>Search: storm &lt;x&gt; — Flashwire</title>"));
+  EXPECT_THAT(page, HasSubstr("value=\"storm &lt;x&gt;\""));
+  EXPECT_THAT(page, HasSubstr("2 results for “storm &lt;x&gt;”"));
+  EXPECT_THAT(page, HasSubstr("&lt;b&gt;<mark>Storm</mark>&lt;/b&gt; hits"));
+  // Stray markers never unbalance the markup.
+  EXPECT_THAT(page, HasSubstr("Rain <mark>storm</mark> &amp; wind<mark> open</mark></p>"));
+  EXPECT_THAT(page, HasSubstr("<a href=\"/live/election-live\">Election night: live</a>"));
+  EXPECT_EQ(count(page, "<mark>"), count(page, "</mark>"));
+  EXPECT_THAT(page, HasSubstr("<form class=\"search-form\" role=\"search\" action=\"/search\""));
+  EXPECT_THAT(page, HasSubstr("<label for=\"search-q\">Search stories</label>"));
+}
+
+TEST(Pages, SearchWithoutResultsOrQuery) {
+  const std::string none = render_search(test_site(), "volcano", {});
+  EXPECT_THAT(none, HasSubstr("No results for “volcano”"));
+  EXPECT_THAT(none, HasSubstr("data-search-empty"));
+  const std::string empty = render_search(test_site(), "", {});
+  EXPECT_THAT(empty, Not(HasSubstr("results for")));
+  EXPECT_THAT(empty, HasSubstr("<h1 class=\"page-title\">Search</h1>"));
+  EXPECT_THAT(empty, HasSubstr("href=\"/search\" aria-current=\"page\""));
+}
+
+TEST(Pages, ManifestRobotsAndSitemaps) {
+  const std::string manifest = render_manifest(test_site());
+  EXPECT_THAT(manifest, HasSubstr("\"name\":\"Flashwire\""));
+  EXPECT_THAT(manifest, HasSubstr("\"display\":\"standalone\""));
+  EXPECT_THAT(manifest, HasSubstr("\"theme_color\":\"#a3101d\""));
+  EXPECT_THAT(manifest, HasSubstr("\"src\":\"/assets/icon-192.png\",\"sizes\":\"192x192\""));
+  EXPECT_THAT(manifest, HasSubstr("\"src\":\"/assets/icon.svg\""));
+  EXPECT_THAT(render_manifest(evil_site()), Not(HasSubstr("<")));
+
+  const std::string robots = render_robots(test_site());
+  EXPECT_THAT(robots, HasSubstr("Disallow: /newsroom\n"));
+  EXPECT_THAT(robots, HasSubstr("Sitemap: https://news.example/sitemap.xml\n"));
+  EXPECT_THAT(robots, HasSubstr("Sitemap: https://news.example/news-sitemap.xml\n"));
+
+  Article old = test_article();
+  old.slug = "old";
+  old.published_at -= 49 * 3600;
+  old.updated_at = old.published_at;
+  const Article articles[] = {test_article(), live_event(), old};
+  const std::string sitemap = render_sitemap(test_site(), articles);
+  EXPECT_THAT(sitemap, HasSubstr("<url><loc>https://news.example/</loc><lastmod>"
+                                 "2025-03-12T14:05:00Z</lastmod></url>"));
+  EXPECT_THAT(sitemap, HasSubstr("<loc>https://news.example/articles/old</loc>"));
+  EXPECT_THAT(sitemap, HasSubstr("<loc>https://news.example/live/election-live</loc>"));
+
+  const std::int64_t now = test_article().published_at + 3600;
+  const std::string news = render_news_sitemap(test_site(), articles, now);
+  EXPECT_THAT(news, HasSubstr("xmlns:news=\"http://www.google.com/schemas/sitemap-news/0.9\""));
+  EXPECT_THAT(news, HasSubstr("<loc>https://news.example/articles/storm-hits-lisbon</loc>"));
+  EXPECT_THAT(news, HasSubstr("<loc>https://news.example/live/election-live</loc>"));
+  EXPECT_THAT(news, HasSubstr("<news:publication_date>2025-03-12T14:05:00Z"));
+  EXPECT_THAT(news, HasSubstr("<news:title>Storm hits Lisbon</news:title>"));
+  EXPECT_THAT(news, Not(HasSubstr("articles/old"))) << "older than 48 hours";
+  EXPECT_EQ(count(news, "<news:news>"), 2u);
+  const Article evil[] = {evil_article()};
+  EXPECT_THAT(render_news_sitemap(evil_site(), evil, now), Not(HasSubstr(kEvil)));
+  EXPECT_THAT(render_sitemap(evil_site(), evil), Not(HasSubstr(kEvil)));
 }
 
 }  // namespace

@@ -170,6 +170,20 @@ TEST_F(SiteHandlerTest, AssetsAndWellKnownFiles) {
   EXPECT_EQ(get("/.well-known/apple-app-site-association").result(), bhttp::status::not_found);
 }
 
+TEST_F(SiteHandlerTest, ScriptsAndStyleSheetsAreGzippedForClientsThatAcceptIt) {
+  const auto plain = get("/assets/site.js?v=1");
+  const auto gz = get("/assets/site.js?v=1", {{bhttp::field::accept_encoding, "gzip, br"}});
+  EXPECT_EQ(plain[bhttp::field::content_encoding], "");
+  ASSERT_EQ(gz[bhttp::field::content_encoding], "gzip");
+  EXPECT_EQ(gunzip(gz.body()), plain.body());
+  EXPECT_LT(gz.body().size(), plain.body().size() / 2);
+  EXPECT_EQ(gz[bhttp::field::etag], plain[bhttp::field::etag]);
+  // PNG images are compressed already: sent as they are.
+  EXPECT_EQ(get("/assets/icon-192.png",
+                {{bhttp::field::accept_encoding, "gzip"}})[bhttp::field::content_encoding],
+            "");
+}
+
 TEST_F(SiteHandlerTest, PagesAreReadOnly) {
   const auto post = get("/articles/bridge-closed", {}, bhttp::verb::post);
   EXPECT_EQ(post.result(), bhttp::status::method_not_allowed);
@@ -257,6 +271,91 @@ TEST_F(SiteHandlerTest, ContentEventsDropRenderedPages) {
   events.article_changed(edited);
   EXPECT_EQ(handler_->cached_pages(), 0u);
   EXPECT_NE(get("/articles/bridge-closed").body().find("Bridge reopens"), std::string::npos);
+}
+
+TEST_F(SiteHandlerTest, ManifestRobotsAndSitemaps) {
+  const http::Response manifest = get("/manifest.webmanifest");
+  EXPECT_EQ(manifest.result(), bhttp::status::ok);
+  EXPECT_EQ(manifest[bhttp::field::content_type], "application/manifest+json");
+  EXPECT_NE(manifest.body().find("\"display\":\"standalone\""), std::string::npos);
+  EXPECT_NE(manifest.body().find("\"name\":\"Port Ellin Wire\""), std::string::npos);
+
+  const http::Response robots = get("/robots.txt");
+  EXPECT_EQ(robots.result(), bhttp::status::ok);
+  EXPECT_EQ(robots[bhttp::field::content_type], "text/plain; charset=utf-8");
+  EXPECT_NE(robots.body().find("Sitemap: http://127.0.0.1:8080/sitemap.xml"), std::string::npos);
+
+  const http::Response sitemap = get("/sitemap.xml");
+  EXPECT_EQ(sitemap[bhttp::field::content_type], "application/xml; charset=utf-8");
+  EXPECT_NE(sitemap.body().find("<loc>http://127.0.0.1:8080/articles/bridge-closed</loc>"),
+            std::string::npos);
+  EXPECT_EQ(sitemap.body().find("draft-story"), std::string::npos) << "drafts are not listed";
+
+  // The news sitemap follows the clock: the story is in it for 48 hours, then it is not.
+  EXPECT_NE(get("/news-sitemap.xml")
+                .body()
+                .find("<news:title>Bridge closed &lt;after&gt; ship "
+                      "strike</news:title>"),
+            std::string::npos);
+  ManualClock later{1'800'000'000 + 48 * 3600 + 1};
+  handler_->set_clock(later);
+  EXPECT_EQ(get("/news-sitemap.xml").body().find("<news:news>"), std::string::npos);
+}
+
+TEST_F(SiteHandlerTest, SearchFindsPublishedStoriesAndSaysWhenNothingMatches) {
+  const http::Response found = get("/search?q=bridge+Strike");
+  EXPECT_EQ(found.result(), bhttp::status::ok);
+  EXPECT_NE(found.body().find("1 result for “bridge Strike”"), std::string::npos);
+  EXPECT_NE(found.body().find("<mark>Bridge</mark> closed &lt;after&gt; ship <mark>strike</mark>"),
+            std::string::npos);
+  const http::Response none = get("/search?q=%3Cvolcano%3E");
+  EXPECT_EQ(none.result(), bhttp::status::ok);
+  EXPECT_NE(none.body().find("No results for “&lt;volcano&gt;”"), std::string::npos);
+  EXPECT_EQ(none.body().find("<volcano>"), std::string::npos);
+  // Search answers are never cached by path: another query, another page.
+  EXPECT_NE(get("/search?q=bridge").body(), get("/search?q=ship").body());
+  EXPECT_EQ(get("/search").result(), bhttp::status::ok);
+  // A very long query is cut rather than refused.
+  EXPECT_EQ(get("/search?q=" + std::string(2000, 'a')).result(), bhttp::status::ok);
+  EXPECT_EQ(get("/search?q=%E2%82").result(), bhttp::status::ok) << "a cut UTF-8 sequence";
+}
+
+TEST_F(SiteHandlerTest, ArticlesListRelatedStoriesOfTheirCategory) {
+  store::Article other;
+  other.slug = "ferries-extra";
+  other.headline = "Ferries add crossings";
+  other.standfirst = "Every 15 minutes.";
+  other.body_markdown = "Text.";
+  other.published = true;
+  other.published_at = other.updated_at = 1'800'000'100;
+  ASSERT_TRUE(store_->create_article(other));
+  const std::string page = get("/articles/bridge-closed").body();
+  EXPECT_NE(page.find("<a href=\"/articles/ferries-extra\">Ferries add crossings</a>"),
+            std::string::npos);
+  EXPECT_NE(page.find("\"@type\":\"NewsArticle\""), std::string::npos);
+}
+
+TEST_F(SiteHandlerTest, HomeShowsTheNewestLiveUpdateOnceItIsPosted) {
+  store::Article live;
+  live.slug = "election-night";
+  live.category = store::Category::kLive;
+  live.headline = "Election night";
+  live.body_markdown = "Polls closed.";
+  live.published = true;
+  live.published_at = live.updated_at = 1'800'000'100;
+  live.id = store_->create_article(live).value();
+  const std::string before = get("/").body();
+  EXPECT_NE(before.find("<a href=\"/live/election-night\">Election night</a>"), std::string::npos);
+  EXPECT_EQ(before.find("data-ticker"), std::string::npos);
+  store::LiveUpdate update{0, live.id, "North **declares** & counts", 1'800'000'400, "desk"};
+  update.id = store_->add_live_update(update).value();
+  handler_->live_update_posted(live, update);  // drops the cached home page too
+  const std::string after = get("/").body();
+  EXPECT_NE(after.find("href=\"/live/election-night#update-" + std::to_string(update.id)),
+            std::string::npos);
+  EXPECT_NE(after.find("North declares &amp; counts"), std::string::npos);
+  EXPECT_NE(after.find("Updated <time datetime=\"2027-01-15T08:06:40Z\" data-local=\"relative\">"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -964,11 +964,13 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "3\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 3);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 4);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
-  EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
-            "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\naudit_log\nlive_updates\n"
+  EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
+                     "'articles_fts_%' ORDER BY name"),
+            "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\narticles_fts\naudit_"
+            "log\nlive_updates\n"
             "sqlite_sequence\nsubscriptions\n");
 }
 
@@ -1294,6 +1296,11 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
 }
 
+// Undoes version 3 (the search index), to make files of older versions.
+#define FW_DROP_SEARCH_INDEX                                             \
+  "DROP TRIGGER articles_fts_insert; DROP TRIGGER articles_fts_delete; " \
+  "DROP TRIGGER articles_fts_update; DROP TABLE articles_fts; "
+
 // A data directory from before live updates: version 1, no live_updates table. Made here from a
 // current file by undoing what the upgrade adds.
 TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything) {
@@ -1307,9 +1314,9 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   store_.reset();
   {
     RawDb raw(path_);
-    raw.exec(
-        "DROP TABLE live_updates; DELETE FROM sqlite_sequence; DROP TABLE alert_beacons; "
-        "ALTER TABLE alerts DROP COLUMN sent; PRAGMA user_version = 1");
+    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SEARCH_INDEX
+             "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+             "PRAGMA user_version = 1");
   }
   // What version 1 holds, table by table.
   const auto v1_snapshot = [this] {
@@ -1326,7 +1333,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "3\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1336,7 +1343,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
   EXPECT_EQ(count_subs(kLive), 1u);
 
-  // Opening again finds version 3 and changes nothing.
+  // Opening again finds version 4 and changes nothing.
   const std::string upgraded = snapshot();
   reopen();
   EXPECT_EQ(snapshot(), upgraded);
@@ -1354,6 +1361,116 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileThatCannotBeUpgradedIsCorruptAndKep
   expect_error(open_sqlite_site_store(path_), ErrorCode::kCorrupt);
   EXPECT_EQ(RawDb(path_).rows("SELECT sql FROM sqlite_schema"), schema_before);
   EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "1\n");
+}
+
+// --- search ---
+
+class SqliteSiteStoreSearchTest : public SqliteSiteStoreTest {
+ protected:
+  std::vector<ArticleMatch> search(const std::string& query, std::size_t limit = 10) {
+    auto matches = store().search_articles(query, limit);
+    EXPECT_TRUE(matches) << matches.error().message;
+    return matches.value_or(std::vector<ArticleMatch>{});
+  }
+  static std::vector<std::string> slugs(const std::vector<ArticleMatch>& matches) {
+    std::vector<std::string> out;
+    for (const auto& m : matches) out.push_back(m.article.slug);
+    return out;
+  }
+  Article story(const std::string& slug, const std::string& headline, const std::string& standfirst,
+                const std::string& body, bool published = true) {
+    Article a = article(slug, Category::kBreaking, published);
+    a.headline = headline;
+    a.standfirst = standfirst;
+    a.body_markdown = body;
+    return a;
+  }
+};
+
+TEST_F(SqliteSiteStoreSearchTest, FindsEveryWordInHeadlinesStandfirstsAndBodiesPublishedOnly) {
+  create_article_ok(story("ferry", "Ferries run every 15 minutes", "Extra crossings.", "Calm."));
+  create_article_ok(story("storm", "Storm warning raised", "Gusts on the coast.",
+                          "Ferries stop at 20:00 because of the storm."));
+  create_article_ok(story("draft", "Storm ferries draft", "Unpublished.", "storm ferries", false));
+  EXPECT_EQ(slugs(search("ferries")), (std::vector<std::string>{"ferry", "storm"}))
+      << "a headline match ranks above a body match; drafts never appear";
+  EXPECT_EQ(slugs(search("storm ferries")), std::vector<std::string>{"storm"});
+  EXPECT_EQ(slugs(search("coast")), std::vector<std::string>{"storm"});
+  EXPECT_EQ(slugs(search("FERR")), (std::vector<std::string>{"ferry", "storm"}))
+      << "the last word is a prefix, case does not matter";
+  EXPECT_TRUE(search("volcano").empty());
+}
+
+TEST_F(SqliteSiteStoreSearchTest, MarksTheMatchedWords) {
+  create_article_ok(story("ferry", "Ferries run every 15 minutes", "Extra crossings.", "Calm."));
+  const auto matches = search("ferries");
+  ASSERT_EQ(matches.size(), 1u);
+  EXPECT_EQ(matches[0].headline,
+            "\x02"
+            "Ferries\x03 run every 15 minutes");
+  EXPECT_EQ(matches[0].article.headline, "Ferries run every 15 minutes") << "the record unmarked";
+  const auto body = search("extra");
+  ASSERT_EQ(body.size(), 1u);
+  EXPECT_EQ(body[0].snippet,
+            "\x02"
+            "Extra\x03 crossings.");
+}
+
+TEST_F(SqliteSiteStoreSearchTest, ReaderInputIsNeverFts5Syntax) {
+  create_article_ok(story("a", "Council contracts", "Records obtained.", "Text."));
+  // Operators, quotes, column filters and stray syntax are separators, not errors.
+  for (const char* query :
+       {"council AND contracts", "\"council", "headline:council", "council*", "council OR",
+        "NEAR(council contracts)", "council -contracts", "(council", "council^"}) {
+    auto matches = store().search_articles(query, 10);
+    ASSERT_TRUE(matches) << query << ": " << matches.error().message;
+  }
+  EXPECT_TRUE(search("council AND contracts").empty())
+      << "AND is just another word that must be found, not an operator";
+  EXPECT_EQ(slugs(search("council OR nothing")), std::vector<std::string>{})
+      << "OR is a word too: no match means it was not read as 'either'";
+  EXPECT_EQ(slugs(search("contracts:council")), std::vector<std::string>{"a"})
+      << "not a column filter: both are words of the text";
+  EXPECT_EQ(slugs(search("\"council")), std::vector<std::string>{"a"});
+}
+
+TEST_F(SqliteSiteStoreSearchTest, EmptyLongAndAccentedQueries) {
+  create_article_ok(story("sao", "São Miguel ferry delayed", "Café closed.", "Text."));
+  EXPECT_TRUE(search("").empty());
+  EXPECT_TRUE(search("  ?! -- ").empty()) << "no word, no match";
+  EXPECT_EQ(slugs(search("sao")), std::vector<std::string>{"sao"}) << "diacritics removed";
+  EXPECT_EQ(slugs(search("São")), std::vector<std::string>{"sao"});
+  EXPECT_EQ(slugs(search("cafe")), std::vector<std::string>{"sao"});
+  EXPECT_TRUE(search("sao", 0).empty());
+  expect_error(store().search_articles(std::string(257, 'a'), 10), ErrorCode::kInvalid);
+  EXPECT_TRUE(store().search_articles(std::string(256, 'a'), 10));
+}
+
+TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
+  Article a = story("edit", "Bridge closed", "Inspection.", "Text.");
+  a.id = create_article_ok(a);
+  a.headline = "Bridge reopened";
+  ASSERT_TRUE(store().update_article(a));
+  EXPECT_TRUE(search("closed").empty()) << "the old headline is gone from the index";
+  EXPECT_EQ(slugs(search("reopened")), std::vector<std::string>{"edit"});
+  for (int i = 0; i < 5; ++i) {
+    create_article_ok(story("bridge-" + std::to_string(i), "Bridge story", "x.", "y."));
+  }
+  EXPECT_EQ(search("bridge", 3).size(), 3u);
+  EXPECT_EQ(search("bridge", 100).size(), 6u);
+}
+
+TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
+  create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_SEARCH_INDEX
+                    "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+                    "PRAGMA user_version = 2");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
+  create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
+  EXPECT_EQ(search("harbour").size(), 2u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// Flashwire reader script: the notification opt-in card, the notification settings page, the
-// mobile app sheet and live event updates.
+// Flashwire reader script: the notification opt-in card and its entry in the header, the
+// notification settings page, the mobile app sheet, live event updates, times in the reader's
+// time zone and the share buttons.
 //
 // Plain modern JavaScript, no dependencies, no build step. Compatible with a strict
 // Content-Security-Policy: no eval, no inline handlers, no inline styles. Everything it needs
@@ -136,15 +137,73 @@
     }
   }
 
+  // ---- times in the reader's time zone ----
+
+  // Making a DateTimeFormat is costly (tens of milliseconds on a slow phone): one per form.
+  const DATE_FORMATS = {};
+  function dateFormat(form) {
+    if (!DATE_FORMATS[form]) {
+      DATE_FORMATS[form] = new Intl.DateTimeFormat('en-GB', {
+        day: 'numeric',
+        month: form === 'full' ? 'long' : 'short',
+        year: form === 'full' ? 'numeric' : undefined,
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'short',
+      });
+    }
+    return DATE_FORMATS[form];
+  }
+
+  // The server writes UTC ("12 March 2025, 14:05 UTC") so that every reader gets the same
+  // cached bytes; here the text becomes the reader's own time, with the zone's short name.
+  // `form` is the element's data-local: 'full', 'short' (no year) or 'relative' ("5 min ago").
+  function localText(date, form) {
+    if (form === 'relative') {
+      const minutes = Math.floor((Date.now() - date.getTime()) / 60_000);
+      if (minutes < 1) return 'just now';
+      if (minutes < 60) return `${minutes} min ago`;
+      if (minutes < 24 * 60) return `${Math.floor(minutes / 60)} h ago`;
+      form = 'short';
+    }
+    let parts;
+    try {
+      parts = dateFormat(form).formatToParts(date);
+    } catch {
+      return null;
+    }
+    const part = (type) => (parts.find((p) => p.type === type) || {}).value || '';
+    const year = form === 'full' ? ` ${part('year')}` : '';
+    return (
+      `${part('day')} ${part('month')}${year}, ${part('hour')}:${part('minute')} ` +
+      part('timeZoneName')
+    );
+  }
+
+  function localiseTime(element) {
+    const date = new Date(element.dateTime);
+    if (Number.isNaN(date.getTime())) return;
+    const text = localText(date, element.dataset.local);
+    if (text && element.textContent !== text) element.textContent = text;
+    // The full date stays available on hover for relative times.
+    if (element.dataset.local === 'relative') element.title = localText(date, 'full') || '';
+  }
+
+  function localiseTimes() {
+    for (const element of document.querySelectorAll('time[data-local]')) localiseTime(element);
+  }
+
   function formatTime(time) {
     const date = typeof time === 'number' ? new Date(time * 1000) : new Date(time);
     if (Number.isNaN(date.getTime())) return null;
     const pad = (n) => String(n).padStart(2, '0');
+    const utc =
+      `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]}, ` +
+      `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
     return {
       iso: date.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      text:
-        `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]}, ` +
-        `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`,
+      text: localText(date, 'short') || utc,
     };
   }
 
@@ -282,8 +341,16 @@
     }
   }
 
-  async function initOptIn(card) {
-    if (Date.now() < readSnooze().until) return;
+  // One sheet at a time: the app sheet (mobile, once per browser) goes first; the card is shown
+  // only once it is closed, so neither ever covers the other. `sheetClosed` resolves then (at
+  // once when there is no sheet). A snoozed card stays hidden unless the reader asks for it from
+  // the header (card.dataset.optinReady tells the header entry it can be shown).
+  async function initOptIn(card, sheetClosed = Promise.resolve()) {
+    const snoozed = Date.now() < readSnooze().until;
+    const reveal = () => {
+      card.dataset.optinReady = 'true';
+      if (!snoozed) sheetClosed.then(() => { card.hidden = false; });
+    };
     const form = card.querySelector('[data-optin-form]');
     const status = card.querySelector('[data-status]');
     const enable = card.querySelector('[data-optin-enable]');
@@ -298,19 +365,22 @@
     if (support !== 'ok') {
       enable.disabled = true;
       setStatus(status, supportMessage(support));
-      card.hidden = false;
+      reveal();
       return;
     }
     if (Notification.permission === 'denied') {
       enable.disabled = true;
       setStatus(status, MESSAGES.denied);
-      card.hidden = false;
+      reveal();
       return;
     }
     if (Notification.permission === 'granted') {
       // Already subscribed: nothing to offer.
       const existing = await currentSubscription().catch(() => null);
-      if (existing) return;
+      if (existing) {
+        document.dispatchEvent(new CustomEvent('flashwire:alerts-on'));
+        return;
+      }
     }
 
     form.addEventListener('submit', async (event) => {
@@ -341,6 +411,7 @@
         setStatus(status, `Notifications are on for ${listText(categories)}.`, {
           link: { href: '/preferences', text: 'Change notification settings' },
         });
+        document.dispatchEvent(new CustomEvent('flashwire:alerts-on'));
       } catch (error) {
         setStatus(status, subscribeFailure(error), { error: true });
         enable.textContent = 'Try again';
@@ -348,7 +419,70 @@
       }
     });
 
-    card.hidden = false;
+    reveal();
+  }
+
+  // ---- the header's entry to the offer ----
+
+  // "Notifications" in the header opens this page's opt-in card (even after "Not now": the
+  // reader asked) and moves focus to it; where the page has no card, or the card cannot be
+  // shown (already subscribed, or still waiting for the app sheet), it stays a link to the
+  // settings page. A subscribed browser gets a check mark (data-state="on", site.css).
+  function initAlertsEntry(entry, card) {
+    document.addEventListener('flashwire:alerts-on', () => {
+      entry.dataset.state = 'on';
+      entry.setAttribute('aria-label', 'Notifications: on');
+    });
+    if (pushSupport() === 'ok' && Notification.permission === 'granted') {
+      currentSubscription()
+        .then((subscription) => {
+          if (subscription) document.dispatchEvent(new CustomEvent('flashwire:alerts-on'));
+        })
+        .catch(() => {});
+    }
+    entry.addEventListener('click', (event) => {
+      if (!card || entry.dataset.state === 'on' || card.dataset.optinReady !== 'true') return;
+      event.preventDefault();
+      card.hidden = false;
+      card.scrollIntoView({ block: 'center' });
+      const title = card.querySelector('.optin-title');
+      title.tabIndex = -1;
+      title.focus({ preventScroll: true });
+    });
+  }
+
+  // ---- share ----
+
+  // The Web Share API where the browser has it (phones, mostly); copying the link everywhere.
+  function initShare(box) {
+    const url = box.dataset.shareUrl || window.location.href;
+    const title = box.dataset.shareTitle || document.title;
+    const native = box.querySelector('[data-share-native]');
+    const copy = box.querySelector('[data-share-copy]');
+    const status = box.querySelector('[data-share-status]');
+    if (typeof navigator.share === 'function') {
+      native.hidden = false;
+      native.addEventListener('click', async () => {
+        try {
+          await navigator.share({ title, url });
+        } catch (error) {
+          // AbortError: the reader closed the share sheet; nothing to say.
+          if (!error || error.name !== 'AbortError') {
+            setStatus(status, 'Sharing didn’t work here. Use “Copy link” instead.');
+          }
+        }
+      });
+    }
+    copy.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(url);
+        setStatus(status, 'Link copied.');
+      } catch {
+        // No clipboard access (an old browser, or permission refused): show the link itself.
+        setStatus(status, `Copy this link: ${url}`);
+      }
+    });
+    box.classList.add('is-ready');
   }
 
   // ---- the notification settings page ----
@@ -450,9 +584,16 @@
 
   // ---- the app sheet (mobile only) ----
 
+  // Returns a promise that resolves when the sheet is closed, or at once when it is not shown.
   function initAppSheet(sheet) {
-    if (!isMobile()) return;
-    if (document.cookie.split(';').some((c) => c.trim() === APP_SHEET_COOKIE)) return;
+    if (!isMobile()) return Promise.resolve();
+    if (document.cookie.split(';').some((c) => c.trim() === APP_SHEET_COOKIE)) {
+      return Promise.resolve();
+    }
+    let closed;
+    const whenClosed = new Promise((resolve) => {
+      closed = resolve;
+    });
     const open = sheet.querySelector('[data-app-open]');
     const keepReading = sheet.querySelector('[data-app-continue]');
     const deepLink = open.getAttribute('href');
@@ -479,6 +620,7 @@
       document.body.classList.remove('has-app-sheet');
       window.removeEventListener('resize', reserveRoom);
       reserveRoom();
+      closed();
     };
 
     open.addEventListener('click', () => {
@@ -506,6 +648,7 @@
     document.body.classList.add('has-app-sheet');
     reserveRoom();
     window.addEventListener('resize', reserveRoom);
+    return whenClosed;
   }
 
   // ---- live event pages ----
@@ -631,15 +774,22 @@
 
   // Once every part has made its first decision (the card shown or not, the sheet, the live
   // stream started), <html data-site-ready> says so: "stays hidden" can then be told from "not
-  // shown yet" without waiting for nothing to happen.
+  // shown yet" without waiting for nothing to happen. (A card waiting for the app sheet to
+  // close has made its decision.)
   async function init() {
+    localiseTimes();
+    // "5 min ago" must not go stale while the page stays open.
+    if (document.querySelector('time[data-local="relative"]')) setInterval(localiseTimes, 60_000);
     const started = [];
+    const sheet = document.querySelector('[data-app-sheet]');
+    const sheetClosed = sheet ? initAppSheet(sheet) : Promise.resolve();
     const card = document.querySelector('[data-optin]');
-    if (card && document.body.dataset.vapidPublicKey) started.push(initOptIn(card));
+    if (card && document.body.dataset.vapidPublicKey) started.push(initOptIn(card, sheetClosed));
+    const entry = document.querySelector('[data-alerts-entry]');
+    if (entry) initAlertsEntry(entry, card);
     const prefs = document.querySelector('[data-prefs]');
     if (prefs) started.push(initPreferences(prefs));
-    const sheet = document.querySelector('[data-app-sheet]');
-    if (sheet) initAppSheet(sheet);
+    for (const box of document.querySelectorAll('[data-share]')) initShare(box);
     const live = document.querySelector('[data-live]');
     if (live) initLive(live);
     await Promise.allSettled(started);

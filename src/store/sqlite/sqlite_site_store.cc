@@ -16,12 +16,6 @@
 namespace flashwire::store {
 namespace {
 
-using sqlite_detail::clamp_to_int64;
-using sqlite_detail::Connection;
-using sqlite_detail::prepare_all;
-using sqlite_detail::Query;
-using sqlite_detail::Stmt;
-using sqlite_detail::Transaction;
 using site_validation::invalid;
 using site_validation::is_category;
 using site_validation::is_sha256_hex;
@@ -31,6 +25,12 @@ using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
+using sqlite_detail::clamp_to_int64;
+using sqlite_detail::Connection;
+using sqlite_detail::prepare_all;
+using sqlite_detail::Query;
+using sqlite_detail::Stmt;
+using sqlite_detail::Transaction;
 
 // PRAGMA application_id, "FWSS": not the push store's "FWPS", so that neither store opens the
 // other's file.
@@ -143,14 +143,46 @@ CREATE TABLE live_updates (
 CREATE INDEX live_updates_by_article ON live_updates (article_id, id);
 )sql";
 
-// Version 3: engagement beacons are counted once per subscription, and only for alerts that
+// Version 3: full-text search over articles (SQLite FTS5).
+// - An external-content table: the text lives once, in articles; the index follows it through
+//   triggers, inside the same transaction as the change, so it is never stale.
+// - unicode61 with diacritics removed: "sao" finds "São", "cafe" finds "café".
+// - 'rebuild' indexes the articles a version 2 file already holds.
+constexpr const char* kUpgradeToV3 = R"sql(
+CREATE VIRTUAL TABLE articles_fts USING fts5(
+  headline, standfirst, body_markdown,
+  content = 'articles', content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+  INSERT INTO articles_fts (rowid, headline, standfirst, body_markdown)
+  VALUES (new.id, new.headline, new.standfirst, new.body_markdown);
+END;
+
+CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+  INSERT INTO articles_fts (articles_fts, rowid, headline, standfirst, body_markdown)
+  VALUES ('delete', old.id, old.headline, old.standfirst, old.body_markdown);
+END;
+
+CREATE TRIGGER articles_fts_update AFTER UPDATE ON articles BEGIN
+  INSERT INTO articles_fts (articles_fts, rowid, headline, standfirst, body_markdown)
+  VALUES ('delete', old.id, old.headline, old.standfirst, old.body_markdown);
+  INSERT INTO articles_fts (rowid, headline, standfirst, body_markdown)
+  VALUES (new.id, new.headline, new.standfirst, new.body_markdown);
+END;
+
+INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
+)sql";
+
+// Version 4: engagement beacons are counted once per subscription, and only for alerts that
 // were sent.
 // - alerts.sent: set when an alert first becomes kSending and never cleared, so that an alert
 //   cancelled while sending still takes beacons and a cancelled draft never does. Alerts that
 //   were sending, sent or failed before the upgrade count as sent.
 // - alert_beacons: which subscription reported which event for which alert; a second report
 //   of the same event is ignored. One short row per beacon (about 20 bytes).
-constexpr const char* kUpgradeToV3 = R"sql(
+constexpr const char* kUpgradeToV4 = R"sql(
 ALTER TABLE alerts ADD COLUMN sent INTEGER NOT NULL DEFAULT 0 CHECK (sent IN (0, 1));
 UPDATE alerts SET sent = 1 WHERE status IN (1, 2, 4);
 
@@ -162,7 +194,38 @@ CREATE TABLE alert_beacons (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3};
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4};
+
+constexpr std::size_t kMaxSearchQuery = 256;
+constexpr std::size_t kMaxSearchWords = 12;
+
+// A reader's query as an FTS5 expression: every run of letters and digits (any byte >= 0x80
+// counts as a letter, so UTF-8 words stay whole) becomes a quoted phrase, the last one a
+// prefix ("word"*), all of them required. Quoting means no reader input is ever read as FTS5
+// syntax (AND, NEAR, column filters). Empty when there is no word.
+std::string fts5_query(std::string_view query) {
+  std::vector<std::string_view> words;
+  std::size_t start = std::string_view::npos;
+  for (std::size_t i = 0; i <= query.size(); ++i) {
+    const unsigned char c = i < query.size() ? static_cast<unsigned char>(query[i]) : ' ';
+    const bool word =
+        c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (word && start == std::string_view::npos) start = i;
+    if (!word && start != std::string_view::npos) {
+      if (words.size() < kMaxSearchWords) words.push_back(query.substr(start, i - start));
+      start = std::string_view::npos;
+    }
+  }
+  std::string expression;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) expression += ' ';
+    expression += '"';
+    expression += words[i];  // letters and digits only: nothing to escape
+    expression += '"';
+    if (i + 1 == words.size()) expression += '*';
+  }
+  return expression;
+}
 
 constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
                                             kSqliteSiteStoreSchemaVersion, kSchemaV1, kUpgrades};
@@ -717,6 +780,26 @@ class SqliteSiteStore final : public SiteStore {
     return read_all<LiveUpdate>(q, read_live_update, "live_updates_after");
   }
 
+  // --- search ---
+
+  Result<std::vector<ArticleMatch>> search_articles(const std::string& query,
+                                                    std::size_t limit) override {
+    constexpr std::string_view kWhat = "search_articles";
+    if (query.size() > kMaxSearchQuery) return invalid(kWhat, "query longer than 256 bytes");
+    const std::string expression = fts5_query(query);
+    if (expression.empty() || limit == 0) return std::vector<ArticleMatch>();
+    Query q(search_articles_);
+    q.bind_text(1, expression).bind_int(2, clamp_to_int64(limit));
+    return read_all<ArticleMatch>(
+        q,
+        [](const Query& row) -> Result<ArticleMatch> {
+          Result<Article> article = read_article(row);
+          if (!article) return tl::unexpected(article.error());
+          return ArticleMatch{std::move(*article), row.column_text(13), row.column_text(14)};
+        },
+        kWhat);
+  }
+
  private:
   explicit SqliteSiteStore(Connection conn) : conn_(std::move(conn)) {}
 
@@ -789,6 +872,7 @@ class SqliteSiteStore final : public SiteStore {
   Stmt insert_live_update_;
   Stmt recent_live_updates_;
   Stmt live_updates_after_;
+  Stmt search_articles_;
 
   struct StatementSql {
     Stmt SqliteSiteStore::*member;
@@ -874,6 +958,16 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::live_updates_after_,
        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 AND id > ?2 "
        "ORDER BY id LIMIT ?3"},
+      // bm25 weights: a match in the headline counts most, then the standfirst. The snippet
+      // comes from whichever column matches best (-1), 24 tokens around the match.
+      {&SqliteSiteStore::search_articles_,
+       "SELECT a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline, a.category, "
+       "a.image_url, a.image_alt, a.body_markdown, a.published, a.published_at, a.updated_at, "
+       "highlight(articles_fts, 0, char(2), char(3)), "
+       "snippet(articles_fts, -1, char(2), char(3), '…', 24) "
+       "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+       "WHERE articles_fts MATCH ?1 AND a.published = 1 "
+       "ORDER BY bm25(articles_fts, 10.0, 4.0, 1.0), a.published_at DESC LIMIT ?2"},
   };
 };
 

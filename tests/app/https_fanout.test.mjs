@@ -1,0 +1,193 @@
+// `flashwire fanout` over HTTPS + HTTP/2 against tests/support/h2_push_server.mjs, with the
+// faults vendors' push services produce: 429s, GOAWAY, RST_STREAM (REFUSED_STREAM and
+// ENHANCE_YOUR_CALM), connection resets, answers sent before the body was read. Each run must
+// end with every message accepted exactly once (the server counts receptions per path), no
+// malformed body, and within a bounded time (a stall is killed and fails the test).
+// Then trust: --ca-file is required for a private CA, and a certificate that does not verify
+// fails every message as tls_error without a request reaching the server.
+//
+// Every child process gets LOOPBACK_ONLY_ENV and every wait is bounded.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN } from '../support/flashwire_cli.mjs';
+import { LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
+import { startH2PushServer, makeCertificate } from '../support/h2_push_server.mjs';
+
+// Runs the binary without blocking the event loop (the server lives in this process).
+// Rejects if it is still running after timeoutMs (a stall), after killing it.
+function run(args, { timeoutMs = 40000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: LOOPBACK_ONLY_ENV });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      if (signal) reject(new Error(`flashwire ${args.join(' ')}: killed by ${signal} (stalled?)\n${stderr}`));
+      else resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+
+// `n` subscriptions on `origin`, /push/<i>; a few key pairs shared between them (the server
+// checks framing, not decryption, and key generation would dominate the run).
+function writeSubs(file, origin, n) {
+  const keys = Array.from({ length: 8 }, () => {
+    const ecdh = crypto.createECDH('prime256v1');
+    ecdh.generateKeys();
+    return { p256dh: b64u(ecdh.getPublicKey()), auth: b64u(crypto.randomBytes(16)) };
+  });
+  const lines = new Array(n);
+  for (let i = 0; i < n; ++i) {
+    lines[i] = JSON.stringify({ endpoint: `${origin}/push/${i}`, keys: keys[i % keys.length] });
+  }
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+}
+
+describe('flashwire fanout over HTTPS + HTTP/2', () => {
+  let dir;
+  let vapidFile;
+  let payloadFile;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-https-fanout-'));
+    const generated = await run(['vapid', 'generate']);
+    assert.equal(generated.status, 0, generated.stderr);
+    vapidFile = path.join(dir, 'vapid.json');
+    fs.writeFileSync(vapidFile, JSON.stringify({ subject: 'mailto:desk@news.example', ...JSON.parse(generated.stdout) }));
+    payloadFile = path.join(dir, 'payload.json');
+    fs.writeFileSync(payloadFile, JSON.stringify({ title: 'Bridge reopens', url: 'https://news.example/a/1' }));
+  });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  // One fan-out of `n` messages against a server with `faults`; asserts each path was received
+  // exactly once, nothing malformed, every message accepted. Returns { result, stats }.
+  async function fanoutOnce(name, n, faults, { extraArgs = [], ambiguousAllowed = false } = {}) {
+    const server = await startH2PushServer(faults);
+    try {
+      const subs = path.join(dir, `${name}.jsonl`);
+      writeSubs(subs, server.origin, n);
+      const r = await run(['fanout', '--subs', subs, '--vapid', vapidFile, '--payload', payloadFile,
+        '--push-host', server.origin, '--ca-file', server.caFile, '--ttl', '600', ...extraArgs]);
+      const stats = server.stats();
+      const summary = `${r.stdout}${r.stderr}\nserver: ${JSON.stringify(stats)}`;
+      assert.equal(stats.malformed, 0, `malformed bodies: ${summary}`);
+      if (!ambiguousAllowed) assert.equal(stats.duplicates, 0, `duplicates: ${summary}`);
+      assert.equal(r.status, 0, summary);
+      const result = JSON.parse(r.stdout.trim());
+      assert.equal(result.n, n);
+      assert.equal(result.ok, n, summary);
+      assert.equal(stats.distinct, n, `every path received: ${summary}`);
+      for (let i = 0; i < n; ++i) {
+        const p = `/push/${i}`;
+        if (ambiguousAllowed && server.isAmbiguous(p)) assert.ok(server.count(p) >= 1, p);
+        else assert.equal(server.count(p), 1, p);
+      }
+      return { result, stats };
+    } finally {
+      await server.close();
+    }
+  }
+
+  test('20,000 messages: each received once, every body well-formed', { timeout: 60000 }, async () => {
+    await fanoutOnce('plain', 20000, {});
+  });
+
+  test('429 with Retry-After: retried until accepted, none twice', { timeout: 60000 }, async () => {
+    const { stats, result } = await fanoutOnce('429', 2000, { rateLimitEvery: 9, retryAfter: 0 });
+    assert.ok(stats.faults.rate_limited > 100, JSON.stringify(stats.faults));
+    assert.ok(result.retried >= stats.faults.rate_limited, 'each 429 is a retry');
+  });
+
+  test('GOAWAY every 150 streams: streams after the last id are sent again, none twice', { timeout: 60000 }, async () => {
+    const { stats } = await fanoutOnce('goaway', 3000, { goawayEvery: 150 });
+    assert.ok(stats.faults.goaway >= 10, JSON.stringify(stats.faults));
+    assert.ok(stats.sessions > stats.faults.goaway, 'a new connection after each GOAWAY');
+  });
+
+  test('RST_STREAM REFUSED_STREAM and ENHANCE_YOUR_CALM: sent again, none twice', { timeout: 60000 }, async () => {
+    const { stats } = await fanoutOnce('rst', 2000, { refuseEvery: 23, calmEvery: 31 });
+    assert.ok(stats.faults.refused > 50 && stats.faults.calm > 30, JSON.stringify(stats.faults));
+  });
+
+  // A reset loses the answers in flight: only messages processed on a connection that was then
+  // reset may arrive twice (the sender cannot tell), every other exactly once.
+  test('connection resets: everything delivered, only messages whose answer was lost twice', { timeout: 60000 }, async () => {
+    const { stats } = await fanoutOnce('reset', 1500, { resetEvery: 300 }, { ambiguousAllowed: true });
+    assert.ok(stats.faults.reset >= 3, JSON.stringify(stats.faults));
+  });
+
+  test('answers sent before the body was read: accepted once, no stall', { timeout: 60000 }, async () => {
+    const { stats } = await fanoutOnce('early', 3000, { earlyAnswerEvery: 7 });
+    assert.ok(stats.faults.early > 300, JSON.stringify(stats.faults));
+  });
+
+  // Both https clients verify the same way.
+  for (const client of ['builtin', 'curl']) describe(`trust (${client})`, () => {
+    // Asserts that every message failed as tls_error and the server saw no request.
+    async function expectTlsError(server, extraArgs) {
+      const subs = path.join(dir, `tls-${server.port}.jsonl`);
+      writeSubs(subs, server.origin, 200);
+      const r = await run(['fanout', '--subs', subs, '--vapid', vapidFile, '--payload', payloadFile,
+        '--push-host', server.origin, '--ttl', '600', '--concurrency', '32', '--https-client', client,
+        ...extraArgs]);
+      assert.equal(r.status, 2, `${r.stdout}${r.stderr}`);
+      const result = JSON.parse(r.stdout.trim().split('\n')[0]);
+      assert.equal(result.ok, 0);
+      assert.deepEqual(result.failed_by_reason, { tls_error: 200 }, r.stdout);
+      assert.match(r.stderr, /certificate/i, 'the delivery error says what failed');
+      assert.equal(server.stats().streams, 0, 'no request got through');
+      return r;
+    }
+
+    test('without --ca-file a private CA is not trusted', { timeout: 30000 }, async () => {
+      const server = await startH2PushServer({});
+      try {
+        await expectTlsError(server, []);
+      } finally {
+        await server.close();
+      }
+    });
+
+    test('a certificate for another name fails even with its CA trusted', { timeout: 30000 }, async () => {
+      const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-cert-'));
+      const certificate = makeCertificate(certDir, { names: ['DNS:push.example'], tag: 'other' });
+      const server = await startH2PushServer({}, { certificate });
+      try {
+        await expectTlsError(server, ['--ca-file', certificate.cert]);
+      } finally {
+        await server.close();
+        fs.rmSync(certDir, { recursive: true, force: true });
+      }
+    });
+
+  });
+
+  describe('--ca-file', () => {
+    test('--ca-file that does not exist or holds no certificate is refused up front', { timeout: 30000 }, async () => {
+      const subs = path.join(dir, 'ca-missing.jsonl');
+      writeSubs(subs, 'https://127.0.0.1:9', 1);
+      const empty = path.join(dir, 'empty.pem');
+      fs.writeFileSync(empty, 'not a certificate\n');
+      for (const ca of [path.join(dir, 'nowhere.pem'), empty]) {
+        const r = await run(['fanout', '--subs', subs, '--vapid', vapidFile, '--payload', payloadFile,
+          '--push-host', 'https://127.0.0.1:9', '--ca-file', ca]);
+        assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, /ca-file/);
+      }
+    });
+  });
+});

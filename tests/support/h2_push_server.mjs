@@ -1,0 +1,202 @@
+// An HTTPS + HTTP/2 push-service stand-in for the fan-out tests (Node's http2 module), with the
+// faults real push services and their load balancers produce, injected on a fixed schedule so a
+// run can be repeated:
+//
+//   rateLimitEvery K   every K-th stream is answered 429 with Retry-After (not a reception)
+//   goawayEvery K      after K streams on a connection the server sends GOAWAY and closes it
+//                      gracefully: streams up to GOAWAY's last stream id are answered, later ones
+//                      were never processed
+//   refuseEvery K      every K-th stream is reset with REFUSED_STREAM before its body is read
+//   calmEvery K        every K-th stream is reset with ENHANCE_YOUR_CALM before its body is read
+//   resetEvery K       on every K-th stream the whole connection is reset (TCP RST) before the
+//                      stream's body is read; streams it had processed on that connection are
+//                      ambiguous (their answers may be lost): isAmbiguous(path)
+//   earlyAnswerEvery K every K-th stream is answered 201 as soon as its headers arrive, before its
+//                      body is read (as servers answer early refusals); that answer is a reception
+//
+// A reception is a message the server processed: a whole body read and answered 201, or an early
+// 201. The server counts receptions per path (a second one is a duplicate) and checks every body
+// it read: the exact Content-Length, at least an aes128gcm header (86 bytes with a 65-byte key
+// id) + 1 byte + the 16-byte tag, and a 65-byte key id. Faulted streams are not receptions, so a
+// sender that re-sends only what was not processed ends with each path received exactly once.
+//
+// The certificate is self-signed for 127.0.0.1 and localhost, made at start with `openssl req`
+// in a temporary directory (`caFile`); `makeCertificate` also makes ones for other names, for
+// the TLS-error tests. Nothing here listens on anything but 127.0.0.1.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import os from 'node:os';
+import path from 'node:path';
+
+const {
+  NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM, HTTP2_HEADER_STATUS, HTTP2_HEADER_PATH,
+  HTTP2_HEADER_METHOD, HTTP2_HEADER_CONTENT_LENGTH,
+} = http2.constants;
+
+// A self-signed P-256 certificate (its own CA) in `dir`: { cert, key } (file paths). `names`
+// become its subjectAltName entries: a certificate for other names tests host-name checks.
+export function makeCertificate(dir, { names = ['IP:127.0.0.1', 'DNS:localhost'], tag = 'server' } = {}) {
+  const cert = path.join(dir, `${tag}-cert.pem`);
+  const key = path.join(dir, `${tag}-key.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=flashwire test push service',
+    '-addext', `subjectAltName=${names.join(',')}`], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+function checkBody(body, contentLength) {
+  if (contentLength === undefined) return 'no content-length';
+  if (body.length !== Number(contentLength)) return `length ${body.length} != content-length ${contentLength}`;
+  if (body.length < 86 + 1 + 16) return `length ${body.length} shorter than the aes128gcm header + 1 byte + tag`;
+  if (body[20] !== 65) return `key id length ${body[20]}, not 65`;
+  return null;
+}
+
+// Starts the server. Resolves to an object:
+//   origin, caFile, port
+//   count(path)   receptions of a path;  stats()  { streams, received, duplicates, malformed,
+//                 problems, faults: {…}, sessions, h2 }
+//   reset()       zero everything;  close()  stop (and delete the temporary directory)
+export async function startH2PushServer(faults = {}, { certificate } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-h2-'));
+  const tls = certificate ?? makeCertificate(dir);
+  let counts;
+  let st;
+  // Paths received on a connection that was later reset: their answers may have been lost with
+  // it, so the sender cannot know they were processed and may send them again.
+  let ambiguous;
+
+  const reset = () => {
+    counts = new Map();
+    ambiguous = new Set();
+    st = {
+      streams: 0, received: 0, duplicates: 0, malformed: 0, problems: [], sessions: 0,
+      faults: { rate_limited: 0, goaway: 0, refused: 0, calm: 0, reset: 0, early: 0 },
+    };
+  };
+  reset();
+  const every = (k, n) => k > 0 && n % k === 0;
+  const receive = (p, session) => {
+    session.received.push(p);
+    if (session.wasReset) ambiguous.add(p);  // processed, but its answer cannot leave
+    const n = (counts.get(p) ?? 0) + 1;
+    counts.set(p, n);
+    st.received += 1;
+    if (n > 1) {
+      st.duplicates += 1;
+      if (st.problems.length < 10) st.problems.push(`${p}: received ${n} times`);
+    }
+  };
+
+  const server = http2.createSecureServer({
+    cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key), allowHTTP1: false,
+    settings: { maxConcurrentStreams: faults.maxConcurrentStreams ?? 100 },
+  });
+  const sessions = new Set();
+  // The TCP sockets by client port: an HTTP/2 session hides its socket, and a reset needs it.
+  const sockets = new Map();
+  server.on('connection', (socket) => {
+    const port = socket.remotePort;
+    sockets.set(port, socket);
+    socket.on('close', () => sockets.delete(port));
+  });
+  server.on('session', (session) => {
+    st.sessions += 1;
+    sessions.add(session);
+    session.streamsSeen = 0;
+    session.received = [];
+    session.on('close', () => sessions.delete(session));
+    session.on('error', () => {});
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    const session = stream.session;
+    if (!session || session.destroyed) return;  // its connection was just reset
+    session.streamsSeen += 1;
+    const n = ++st.streams;
+    const p = headers[HTTP2_HEADER_PATH];
+    if (headers[HTTP2_HEADER_METHOD] !== 'POST' || !p.startsWith('/push/')) {
+      stream.respond({ [HTTP2_HEADER_STATUS]: 404 });
+      stream.end();
+      return;
+    }
+    if (every(faults.goawayEvery, session.streamsSeen)) {
+      // Graceful: GOAWAY names this stream as the last one processed; it and those before it
+      // complete, anything the client opened later is refused by the protocol.
+      st.faults.goaway += 1;
+      session.close();
+    }
+    if (every(faults.refuseEvery, n)) {
+      st.faults.refused += 1;
+      stream.close(NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (every(faults.calmEvery, n)) {
+      st.faults.calm += 1;
+      stream.close(NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
+    if (every(faults.resetEvery, n)) {
+      st.faults.reset += 1;
+      session.wasReset = true;
+      for (const q of session.received) ambiguous.add(q);
+      sockets.get(session.socket.remotePort)?.resetAndDestroy();
+      return;
+    }
+    if (every(faults.earlyAnswerEvery, n)) {
+      st.faults.early += 1;
+      receive(p, session);
+      stream.respond({ [HTTP2_HEADER_STATUS]: 201, location: `/m/${n}` });
+      stream.end();
+      stream.resume();
+      return;
+    }
+    const chunks = [];
+    stream.on('data', (c) => chunks.push(c));
+    stream.on('end', () => {
+      if (stream.destroyed || stream.closed) return;
+      if (every(faults.rateLimitEvery, n)) {
+        st.faults.rate_limited += 1;
+        stream.respond({ [HTTP2_HEADER_STATUS]: 429, 'retry-after': String(faults.retryAfter ?? 0) });
+        stream.end();
+        return;
+      }
+      const body = Buffer.concat(chunks);
+      const bad = checkBody(body, headers[HTTP2_HEADER_CONTENT_LENGTH]);
+      if (bad) {
+        st.malformed += 1;
+        if (st.problems.length < 10) st.problems.push(`${p}: ${bad}`);
+        stream.respond({ [HTTP2_HEADER_STATUS]: 400 });
+        stream.end();
+        return;
+      }
+      receive(p, session);
+      stream.respond({ [HTTP2_HEADER_STATUS]: 201, location: `/m/${n}` });
+      stream.end();
+    });
+  });
+  server.on('sessionError', () => {});
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address();
+  return {
+    port,
+    origin: `https://127.0.0.1:${port}`,
+    caFile: tls.cert,
+    count: (p) => counts.get(p) ?? 0,
+    // Duplicates of paths whose answer a connection reset may have destroyed (see resetEvery).
+    isAmbiguous: (p) => ambiguous.has(p),
+    stats: () => ({ ...st, distinct: counts.size }),
+    reset,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      for (const s of sockets.values()) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
