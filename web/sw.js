@@ -23,18 +23,33 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(self.clients.claim());
 });
 
-// Reports an alert event. Never rejects and is never awaited before showing anything.
+// Reports an alert event. Never rejects and is never awaited before showing anything. The
+// server counts a beacon only from a subscription the alert was sent to, once per event, so the
+// report names this browser's subscription and proves it with its auth secret (as unsubscribing
+// does); without a subscription there is nothing to report.
 function beacon(alertId, eventName) {
   if (alertId === undefined || alertId === null || alertId === '') return Promise.resolve();
-  return fetch('/api/events', {
-    method: 'POST',
-    keepalive: true,
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ alert: alertId, event: eventName }),
-  }).then(
-    () => undefined,
-    () => undefined,
-  );
+  return self.registration.pushManager
+    .getSubscription()
+    .then((subscription) => {
+      const keys = subscription && subscription.toJSON().keys;
+      if (!keys || !keys.auth) return undefined;
+      return fetch('/api/events', {
+        method: 'POST',
+        keepalive: true,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          alert: alertId,
+          event: eventName,
+          endpoint: subscription.endpoint,
+          auth: keys.auth,
+        }),
+      });
+    })
+    .then(
+      () => undefined,
+      () => undefined,
+    );
 }
 
 // The URL a click opens: the alert's URL (same scheme rules as the pages: http(s) only) with

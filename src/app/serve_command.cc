@@ -151,6 +151,8 @@ struct Services {
   // security headers, the newsroom's too.
   http::Router router{site_router_options()};
   std::unique_ptr<http::MetricsHandler> metrics;
+  std::unique_ptr<http::Server> metrics_server;  // [metrics] listen; none when not configured
+  std::string metrics_url;
   std::unique_ptr<http::Server> server;
   std::string base_url;
   std::unique_ptr<site::SiteApi> api;
@@ -201,7 +203,7 @@ SiteState open_state(const ServeFlags& flags) {
   if (config.demo) add_demo_content(*store, now);
   auto sending = store->alerts_with_status(store::AlertStatus::kSending, kMaxAlertsResumed);
   if (!sending) throw CommandError("site store: " + sending.error().message);
-  return SiteState{std::move(config), std::move(data),  std::move(backing),        std::move(store),
+  return SiteState{std::move(config), std::move(data),        std::move(backing), std::move(store),
                    std::move(vapid),  std::move(first_token), sending->size()};
 }
 
@@ -256,7 +258,12 @@ void build_services(SiteState& state, Services& s) {
   s.hosts.emplace(std::move(*hosts));
 
   raise_open_file_limit();  // one descriptor per connection
-  s.server = std::make_unique<http::Server>(s.io, s.router);
+  http::ServerOptions server_options;
+  server_options.trusted_proxies = *http::TrustedProxies::parse(
+      config.http.trusted_proxies, config.http.forwarded_header == "forwarded"
+                                       ? http::ForwardedHeader::kForwarded
+                                       : http::ForwardedHeader::kXForwardedFor);
+  s.server = std::make_unique<http::Server>(s.io, s.router, server_options);
   const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
   s.base_url = config.base_url;
@@ -324,16 +331,25 @@ void build_services(SiteState& state, Services& s) {
   if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
 }
 
-// Step 3: who answers what — the site, the newsroom API below it, /metrics for operators.
-void wire_routes(Services& s) {
+// Step 3: who answers what — the site and the newsroom API below it; /metrics for operators on
+// a listener of its own ([metrics] listen), never on the site's port: behind a proxy on the same
+// host every reader would look local.
+void wire_routes(const SiteState& state, Services& s) {
   fanout::FanoutEngine& alert_queue = *s.engine;
   s.metrics =
       std::make_unique<http::MetricsHandler>([&alert_queue] { return alert_queue.metrics_text(); });
   s.handler->set_live_stream(s.live_stream.get());
   s.handler->set_clock(system_clock());
-  s.router.prefix("/", *s.handler)
-      .prefix("/api/newsroom", *s.newsroom_api)
-      .exact("/metrics", *s.metrics, {http::Method::get});
+  s.router.prefix("/", *s.handler).prefix("/api/newsroom", *s.newsroom_api);
+  const std::string& listen = state.config.metrics.listen;
+  if (listen.empty()) return;
+  s.metrics_server = std::make_unique<http::Server>(s.io, *s.metrics);
+  const auto bound = s.metrics_server->listen(*http::parse_listen_address(listen));
+  if (!bound) throw CommandError("metrics.listen: " + bound.error());
+  const auto& address = bound->address();
+  s.metrics_url = "http://" +
+                  (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+                  std::to_string(bound->port()) + "/metrics";
 }
 
 // `text` as one shell word (single-quoted unless it is plainly safe), for commands to copy.
@@ -352,6 +368,7 @@ void print_banner(const SiteState& state, const Services& s) {
   std::cout << "Flashwire is serving " << state.config.site_name << "\n  site:     " << s.base_url
             << "/\n";
   std::cout << "  newsroom: " << s.base_url << "/newsroom\n";
+  if (s.metrics_server) std::cout << "  metrics:  " << s.metrics_url << "\n";
   if (s.push_server)
     std::cout << "  push service: " << state.config.push_service.public_url
               << "/ (WebSocket and RFC 8030)\n";
@@ -392,6 +409,7 @@ void run(const SiteState& state, Services& s) {
 // unfinished alert keeps its durable progress and resumes on next start.
 void shut_down(Services& s) {
   s.server->stop();
+  if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();
   s.engine->stop();
   s.io.restart();
@@ -402,7 +420,7 @@ void run_serve(const ServeFlags& flags) {
   SiteState state = open_state(flags);
   Services services;
   build_services(state, services);
-  wire_routes(services);
+  wire_routes(state, services);
   run(state, services);
   shut_down(services);
 }

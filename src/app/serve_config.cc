@@ -96,7 +96,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   std::string error;
   if (!check_keys(root,
                   {"listen", "data_dir", "base_url", "site_name", "demo", "vapid_subject",
-                   "push_hosts", "store", "push_service", "fanout", "app"},
+                   "push_hosts", "store", "push_service", "http", "metrics", "fanout", "app"},
                   "", error)) {
     return path + ": " + error;
   }
@@ -132,6 +132,23 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
     if (!read_string(*table, "listen", config.push_service.listen, error, "push_service.") ||
         !read_string(*table, "public_url", config.push_service.public_url, error,
                      "push_service.")) {
+      return path + ": " + error;
+    }
+  }
+  if (const toml::node* node = root.get("http")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": http: must be a table";
+    if (!check_keys(*table, {"trusted_proxies", "forwarded_header"}, "http.", error) ||
+        !read_string_list(*table, "trusted_proxies", config.http.trusted_proxies, error, "http.") ||
+        !read_string(*table, "forwarded_header", config.http.forwarded_header, error, "http.")) {
+      return path + ": " + error;
+    }
+  }
+  if (const toml::node* node = root.get("metrics")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": metrics: must be a table";
+    if (!check_keys(*table, {"listen"}, "metrics.", error) ||
+        !read_string(*table, "listen", config.metrics.listen, error, "metrics.")) {
       return path + ": " + error;
     }
   }
@@ -221,6 +238,23 @@ std::optional<std::string> validate(ServeConfig& config) {
                   config.push_service.public_url) == config.push_hosts.end()) {
       config.push_hosts.push_back(config.push_service.public_url);
     }
+  }
+  if (config.http.forwarded_header != "x-forwarded-for" &&
+      config.http.forwarded_header != "forwarded") {
+    return "http.forwarded_header: one of x-forwarded-for, forwarded";
+  }
+  if (auto proxies = http::TrustedProxies::parse(config.http.trusted_proxies,
+                                                 http::ForwardedHeader::kXForwardedFor);
+      !proxies) {
+    return "http.trusted_proxies: " + proxies.error();
+  }
+  if (!config.metrics.listen.empty()) {
+    const auto metrics = http::parse_listen_address(config.metrics.listen);
+    if (!metrics) return "metrics.listen: " + metrics.error();
+    if (metrics->port() != 0 &&
+        (config.metrics.listen == config.listen ||
+         (config.push_service.enabled && config.metrics.listen == config.push_service.listen)))
+      return "metrics.listen: must differ from the site's and the push service's";
   }
   if (auto policy = webpush::PushHostPolicy::create(config.push_hosts); !policy) {
     return "push_hosts: " + policy.error().message;

@@ -8,6 +8,8 @@
 //   push_hosts = ["http://127.0.0.1:8090"]  # origins allowed besides the vendors' push services
 //   [store]  url = "sqlite:"       # or postgresql://… (docs/store.md)
 //   [push_service]  enabled = false  listen = "127.0.0.1:8090"  public_url = ""
+//   [http]  trusted_proxies = ["127.0.0.1"]  forwarded_header = "x-forwarded-for"  # or "forwarded"
+//   [metrics]  listen = ""          # e.g. "127.0.0.1:9100"; empty: no /metrics at all
 //   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
 //             per_broadcast_key = false  http1_pipeline = 8
 //   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
@@ -44,6 +46,19 @@ struct EmbeddedPushServiceConfig {
   std::string public_url;  // default: http://<listen>
 };
 
+// [http]: the site's HTTP server behind reverse proxies (http/client_address.h).
+struct HttpConfig {
+  // Addresses and CIDR blocks of the proxies in front of the site; only their forwarding header
+  // is believed. Empty: every request is its TCP peer's.
+  std::vector<std::string> trusted_proxies;
+  std::string forwarded_header = "x-forwarded-for";  // what they write: or "forwarded" (RFC 7239)
+};
+
+// [metrics]: Prometheus text at GET /metrics on a listener of its own, never on the site's port.
+struct MetricsConfig {
+  std::string listen;  // HOST:PORT; empty (the default): not served
+};
+
 // [fanout]: how alerts are sent (fanout/pipeline.h, fanout/engine.h).
 struct FanoutConfig {
   int threads = 0;                  // sender threads; 0: one per core it may run on
@@ -73,6 +88,8 @@ struct ServeConfig {
   std::string vapid_subject = "mailto:newsroom@flashwire.example";
   std::vector<std::string> push_hosts;
   EmbeddedPushServiceConfig push_service;
+  HttpConfig http;
+  MetricsConfig metrics;
   FanoutConfig fanout;
   std::optional<AppLinkConfig> app;
 };

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <iostream>
+
 #include "app/cli_error.h"
 #include "common/clock.h"
 #include "newsroom/api_tokens.h"
@@ -88,7 +90,20 @@ std::string create_token(store::SiteStore& store, const std::string& name,
                            ? "a token named " + name + " exists"
                            : "store: " + created.error().message);
   }
+  std::string scope_list;
+  for (const auto& scope : scopes) scope_list += (scope_list.empty() ? "" : ",") + scope;
+  audit_cli(store, "token.create", name + ": " + scope_list);
   return secret;
+}
+
+void audit_cli(store::SiteStore& store, std::string action, std::string detail) {
+  store::AuditEntry entry;
+  entry.at = system_clock().now_seconds();
+  entry.actor = "cli";
+  entry.action = std::move(action);
+  entry.detail = std::move(detail);
+  if (auto appended = store.append_audit(entry); !appended)
+    std::cerr << "warning: audit log: " << appended.error().message << "\n";
 }
 
 }  // namespace flashwire::app

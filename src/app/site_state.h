@@ -48,4 +48,9 @@ std::unique_ptr<store::SiteState> open_existing_store_state(const ServeConfig& c
 std::string create_token(store::SiteStore& store, const std::string& name,
                          const std::vector<std::string>& scopes);
 
+// Appends an audit entry with actor "cli" (token changes made from the command line are audited
+// like the newsroom's own changes). A failed write is reported on stderr, not thrown: the change
+// itself is already stored.
+void audit_cli(store::SiteStore& store, std::string action, std::string detail);
+
 }  // namespace flashwire::app

@@ -61,6 +61,7 @@ void add_token_revoke(CLI::App& token) {
                              ? "no token named " + *name
                              : "store: " + revoked.error().message);
     }
+    audit_cli(*store, "token.revoke", *name);
   });
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -48,6 +49,35 @@ void append_header(const Response& response, std::string& out) {
     out.append("\r\n");
   }
   out.append("\r\n");
+}
+
+// RFC 9112 §6.1 and §6.3: a request whose framing a proxy in front of us might read differently
+// is refused and its connection closed, since what follows could be taken for another request
+// (request smuggling). Transfer-Encoding is refused on HTTP/1.0, together with Content-Length,
+// and unless its last coding is chunked. Returns what is wrong, or an empty view.
+std::string_view framing_problem(const Request& request) {
+  const auto [first, last] = request.equal_range(beast::http::field::transfer_encoding);
+  if (first == last) return {};
+  if (request.version() < 11) return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
+  if (request.count(beast::http::field::content_length) > 0)
+    return "a request must not have both Transfer-Encoding and Content-Length";
+  std::string_view last_coding;
+  for (auto it = first; it != last; ++it) {
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string_view coding = rest.substr(0, comma);
+      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
+        coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+        coding.remove_suffix(1);
+      if (!coding.empty()) last_coding = coding;
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  if (!beast::iequals(last_coding, "chunked"))
+    return "the last Transfer-Encoding of a request must be chunked";
+  return {};
 }
 
 }  // namespace
@@ -116,7 +146,7 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     auto self = shared_from_this();
     beast::error_code endpoint_error;
     const auto remote = socket.remote_endpoint(endpoint_error);
-    const RequestContext context{endpoint_error ? std::string() : remote.address().to_string()};
+    const std::string peer = endpoint_error ? std::string() : remote.address().to_string();
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -147,6 +177,15 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         break;
       }
       Request request = parser.release();
+      if (const std::string_view problem = framing_problem(request); !problem.empty()) {
+        Response response = json_error(Status::bad_request, "bad_request", problem);
+        co_await write(stream, response, false);
+        break;
+      }
+      const RequestContext context{
+          endpoint_error ? std::string()
+                         : options.trusted_proxies.client_address(remote.address(), request),
+          peer};
       if (beast::websocket::is_upgrade(request)) {
         if (handler.accepts_websocket(request)) {
           stream.expires_never();

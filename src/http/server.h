@@ -23,6 +23,7 @@
 #include <tl/expected.hpp>
 
 #include "common/error.h"
+#include "http/client_address.h"
 
 namespace flashwire::http {
 
@@ -39,11 +40,17 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{30};
   // Value of the Server header.
   std::string server_name = "flashwire";
+  // Peers whose X-Forwarded-For / Forwarded is believed (RequestContext::remote_address); none
+  // by default.
+  TrustedProxies trusted_proxies;
 };
 
 // What the server knows about a request beyond its bytes.
 struct RequestContext {
-  std::string remote_address;  // the peer's IP address, e.g. "127.0.0.1", for rate limits
+  // The client's IP address, e.g. "203.0.113.7", for rate limits and lock-outs: the TCP peer's,
+  // or behind a trusted proxy the one it forwarded for (ServerOptions::trusted_proxies).
+  std::string remote_address;
+  std::string peer_address = {};  // the TCP peer's IP address
 };
 
 class Handler {

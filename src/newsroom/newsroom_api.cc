@@ -395,7 +395,9 @@ NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, news::Aler
       queue_(queue),
       events_(events),
       options_(std::move(options)),
-      failed_auth_(clock, options_.failed_auth_per_minute, options_.failed_auth_burst) {}
+      failed_auth_(clock, options_.failed_auth_per_minute, options_.failed_auth_burst),
+      failed_auth_audit_(clock, options_.failed_auth_audited_per_minute,
+                         options_.failed_auth_audited_per_minute) {}
 
 http::Response NewsroomApi::handle(const http::Request& request,
                                    const http::RequestContext& context) {
@@ -412,44 +414,62 @@ http::Response NewsroomApi::handle(const http::Request& request,
 
 http::Response NewsroomApi::answer(const http::Request& request, std::string_view path,
                                    const std::string& client_address) {
-  auto limited = [&] {
-    auto response = error(Status::too_many_requests, "rate_limited",
-                          "too many failed authentications from this address; try again shortly");
-    response.set(bhttp::field::retry_after, std::to_string(std::max<std::int64_t>(
-                                                1, failed_auth_.retry_after(client_address))));
-    return response;
-  };
-  // An address that keeps presenting bad tokens is refused outright, good token or not, so
-  // guessing costs time.
-  if (failed_auth_.retry_after(client_address) > 0) return limited();
-  auto unauthorized = [&](std::string_view code, std::string_view message) {
-    if (!failed_auth_.allow(client_address)) return limited();
-    auto response = error(Status::unauthorized, code, message);
-    response.set(bhttp::field::www_authenticate, "Bearer");
-    return response;
-  };
+  // A correct token is always served: the lock-out below only stops an address from guessing,
+  // so strangers sending bad tokens (possibly through the same proxy) cannot lock editors out.
+  // Guessing a 256-bit secret is hopeless anyway; the limit keeps scanners cheap to answer.
   const std::string_view authorization = request[bhttp::field::authorization];
-  if (authorization.empty())
-    return unauthorized("missing_token", "send an editor token: Authorization: Bearer fw_…");
   constexpr std::string_view kBearer = "Bearer ";
   const bool bearer = authorization.size() > kBearer.size() &&
                       std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
                                  [](char a, char b) { return std::tolower(a) == std::tolower(b); });
   const std::string_view secret = bearer ? authorization.substr(kBearer.size()) : "";
-  if (!looks_like_token(secret))
-    return unauthorized("invalid_token", "the Authorization header is not a Bearer fw_ token");
-  auto token = store_.find_token_by_hash(hash_token_secret(secret));
-  if (!token) return store_failure(token.error());
-  if (!token->has_value() || (*token)->revoked)
-    return unauthorized("invalid_token", "this token is unknown or revoked");
+  std::optional<store::ApiToken> token;
+  if (looks_like_token(secret)) {
+    auto found = store_.find_token_by_hash(hash_token_secret(secret));
+    if (!found) return store_failure(found.error());
+    token = std::move(*found);
+  }
+  if (token && !token->revoked) {
+    Call call{request,
+              split_path(path.substr(std::min(path.size(), kPrefix.size()))),
+              std::move(*token),
+              {},
+              0,
+              {}};
+    return route(call);
+  }
 
-  Call call{request,
-            split_path(path.substr(std::min(path.size(), kPrefix.size()))),
-            std::move(**token),
-            {},
-            0,
-            {}};
-  return route(call);
+  std::string_view code = "invalid_token";
+  std::string_view message = "this token is unknown or revoked";
+  if (authorization.empty()) {
+    code = "missing_token";
+    message = "send an editor token: Authorization: Bearer fw_…";
+  } else if (!looks_like_token(secret)) {
+    message = "the Authorization header is not a Bearer fw_ token";
+  }
+  if (failed_auth_.retry_after(client_address) > 0 || !failed_auth_.allow(client_address)) {
+    auto response = error(Status::too_many_requests, "rate_limited",
+                          "too many failed authentications from this address; try again shortly");
+    response.set(bhttp::field::retry_after, std::to_string(std::max<std::int64_t>(
+                                                1, failed_auth_.retry_after(client_address))));
+    return response;
+  }
+  // Audited within the per-address limit and a site-wide cap, so a flood of bad tokens from
+  // many addresses cannot grow the audit log without bound.
+  if (!authorization.empty() && failed_auth_audit_.allow("")) {
+    store::AuditEntry entry;
+    entry.at = clock_.now_seconds();
+    entry.actor = token ? token->name : "-";
+    entry.action = "auth.fail";
+    entry.detail = std::string(token                      ? "revoked token"
+                               : looks_like_token(secret) ? "unknown token"
+                                                          : "malformed Authorization") +
+                   " from " + client_address;
+    (void)store_.append_audit(entry);
+  }
+  auto response = error(Status::unauthorized, code, message);
+  response.set(bhttp::field::www_authenticate, "Bearer");
+  return response;
 }
 
 http::Response NewsroomApi::route(Call& call) {
@@ -753,8 +773,10 @@ http::Response NewsroomApi::cancel_alert(Call& call) {
                  "the alert's status changed meanwhile; reload it and try again");
   }
   if (from == store::AlertStatus::kSending) queue_.cancel(id);
-  record(call, from == store::AlertStatus::kSending ? "alert.cancel_sending" : "alert.cancel",
-         std::string(store::category_name((*alert)->category)) + ", #" + std::to_string(id));
+  // One action name for both, as documented; the detail says whether a fan-out was stopped.
+  record(call, "alert.cancel",
+         std::string(store::category_name((*alert)->category)) + ", #" + std::to_string(id) +
+             (from == store::AlertStatus::kSending ? ", while sending" : ""));
   return json_ok(Status::ok, json::object{{"id", id}, {"status", "cancelled"}});
 }
 

@@ -26,9 +26,13 @@
 // kCancelled first, then calls AlertQueue::cancel. An alert's "delivery" member is what
 // AlertQueue::delivery reports (counts, state, failures by reason, acceptance latency), or null.
 //
-// Order of checks: failed-authentication rate limit (429), token (401 with WWW-Authenticate:
-// Bearer for a missing, malformed, unknown or revoked token), route (404/405), scope (403
-// naming it), content type and size (415/413), then the fields, each with a 400 naming it.
+// Order of checks: token (401 with WWW-Authenticate: Bearer for a missing, malformed, unknown or
+// revoked token, or 429 once the client address has failed too often — a valid token is never
+// refused by that limit, so bad tokens from others cannot lock an editor out), route (404/405),
+// scope (403 naming it), content type and size (415/413), then the fields, each with a 400
+// naming it. Failed authentications with a token are audited as "auth.fail" (actor: the revoked
+// token's name, or "-"; detail: why and the client address), within the per-address limit and
+// at most `failed_auth_audited_per_minute` site-wide.
 // Nothing is stored unless every check passes. There is no same-origin check: a bearer token is
 // never sent by a browser on its own, so cross-site requests cannot carry one. The token secret
 // is never logged, stored or echoed. Errors are JSON {"error", "message"}.
@@ -59,10 +63,14 @@ namespace flashwire::newsroom {
 struct NewsroomApiOptions {
   // The site's public origin, e.g. "https://news.example": an alert's absolute URL must be on it.
   std::string origin;
-  // Failed authentications allowed per client address: `failed_auth_burst` at once, then
-  // `failed_auth_per_minute` on average; beyond that every request from the address gets 429.
+  // Failed authentications allowed per client address (the address http::RequestContext
+  // resolves, behind trusted proxies the reader's own): `failed_auth_burst` at once, then
+  // `failed_auth_per_minute` on average; beyond that a request from the address without a valid
+  // token gets 429.
   double failed_auth_per_minute = 10;
   double failed_auth_burst = 10;
+  // Failed authentications written to the audit log, all addresses together (burst and rate).
+  double failed_auth_audited_per_minute = 60;
 };
 
 // The HTTP handler for /api/newsroom and below (`flashwire serve` routes that prefix here);
@@ -108,6 +116,7 @@ class NewsroomApi final : public http::Handler {
   news::ContentEvents& events_;
   NewsroomApiOptions options_;
   http::RateLimiter failed_auth_;
+  http::RateLimiter failed_auth_audit_;  // one key: the site-wide cap on auth.fail entries
 };
 
 }  // namespace flashwire::newsroom

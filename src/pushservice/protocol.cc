@@ -120,6 +120,9 @@ bool UaProtocol::on_text(std::string_view frame) {
       key = parsed_key->raw();
     }
     const auto registration = backend_.register_channel(uaid_, *channel, key);
+    if (registration.status == 429) {
+      return fail(kClosePolicyViolation, "too many registrations for this user agent");
+    }
     if (registration.status != 200) {
       session_.send_text(reply("register", *channel, registration.status));
       return true;
@@ -155,8 +158,11 @@ bool UaProtocol::on_text(std::string_view frame) {
       const auto channel = canonical_channel_id(string_field(u, "channelID"));
       const std::string_view version = string_field(u, "version");
       if (!channel || version.empty()) continue;  // nothing we could have sent; ignore
+      // Only Firefox's three codes mean something; any other is passed on as 0 ("invalid"),
+      // never as a value of the client's choosing.
+      const std::int64_t code = int_field(u, "code").value_or(100);
       backend_.acknowledge(uaid_, *channel, std::string(version),
-                           static_cast<int>(int_field(u, "code").value_or(100)));
+                           code >= 100 && code <= 102 ? static_cast<int>(code) : 0);
     }
     return true;
   }

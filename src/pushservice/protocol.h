@@ -38,7 +38,8 @@ class UaSession {
 };
 
 // What the protocol needs from the service. Status values are the protocol's: 200 ok, 400 bad
-// request, 409 conflict, 413 too many channels, 500 storage failure.
+// request, 409 conflict, 413 too many channels, 429 too many registrations for the user agent
+// (the protocol closes the connection with 1008), 500 storage failure.
 class UaBackend {
  public:
   virtual ~UaBackend() = default;
@@ -53,7 +54,8 @@ class UaBackend {
       const std::string& uaid, const std::string& channel_id,
       const std::optional<std::array<std::uint8_t, 65>>& vapid_key) = 0;
   virtual int unregister_channel(const std::string& uaid, const std::string& channel_id) = 0;
-  // code: 100 delivered, 101 decryption failed, 102 not delivered (Firefox's ack codes).
+  // code: 100 delivered, 101 decryption failed, 102 not delivered (Firefox's ack codes), or 0
+  // for any other code the user agent sent.
   virtual void acknowledge(const std::string& uaid, const std::string& channel_id,
                            const std::string& version, int code) = 0;
   // The user agent refused a message (nack); it is not redelivered.

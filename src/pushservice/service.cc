@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
+#include <limits>
 
 #include "webpush/base64url.h"
 #include "webpush/vapid.h"
@@ -34,11 +35,15 @@ bool is_valid_topic(std::string_view topic) {
          });
 }
 
+// A TTL is any run of decimal digits; one too large to hold is as good as "for ever" and is cut
+// to the maximum like any long TTL (the docs promise clamping, not a 400).
 std::optional<std::int64_t> parse_ttl(std::string_view text) {
-  if (text.empty() || text.size() > 10) return std::nullopt;
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
   std::int64_t value = 0;
   const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (err != std::errc() || end != text.data() + text.size() || value < 0) return std::nullopt;
+  if (err == std::errc::result_out_of_range) return std::numeric_limits<std::int64_t>::max();
+  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
 }
 
@@ -394,7 +399,17 @@ std::optional<std::string> PushService::hello(UaSession& session, std::string_vi
 UaBackend::Registration PushService::register_channel(
     const std::string& uaid, const std::string& channel_id,
     const std::optional<std::array<std::uint8_t, 65>>& vapid_key) {
-  if (!store_->touch_user_agent(uaid, clock_.now_seconds())) return {500, {}};
+  // The allowance belongs to the user agent, not the connection: reconnecting renews nothing.
+  const std::int64_t now = clock_.now_seconds();
+  if (register_windows_.size() >= kMaxRegisterWindows) {
+    std::erase_if(register_windows_,
+                  [now](const auto& entry) { return now - entry.second.start >= 60; });
+    if (register_windows_.size() >= kMaxRegisterWindows) register_windows_.clear();
+  }
+  RegisterWindow& window = register_windows_[uaid];
+  if (now - window.start >= 60) window = RegisterWindow{now, 0};
+  if (++window.count > options_.registers_per_minute_per_ua) return {429, {}};
+  if (!store_->touch_user_agent(uaid, now)) return {500, {}};
   auto existing = store_->channels_of(uaid);
   if (!existing) return {500, {}};
   const bool already =
@@ -423,7 +438,7 @@ int PushService::unregister_channel(const std::string& uaid, const std::string& 
 
 void PushService::acknowledge(const std::string& uaid, const std::string&,
                               const std::string& version, int code) {
-  ++acks_[code];
+  ++acks_[code >= 100 && code <= 102 ? code - 99 : 0];
   forget(uaid, version);  // whatever the code, the browser has seen it: sending again won't help
 }
 
@@ -530,8 +545,10 @@ std::string PushService::metrics_text() {
   metric("flashwire_push_acks_total", "counter",
          "Acknowledgements from user agents, by code (100 delivered, 101 decryption failed, 102 "
          "not delivered).");
-  for (const auto& [code, count] : acks_)
-    sample("flashwire_push_acks_total", "{code=\"" + std::to_string(code) + "\"}", count);
+  for (int code = 100; code <= 102; ++code)
+    sample("flashwire_push_acks_total", "{code=\"" + std::to_string(code) + "\"}",
+           acks_[code - 99]);
+  sample("flashwire_push_acks_total", "{code=\"invalid\"}", acks_[0]);
   metric("flashwire_push_nacks_total", "counter", "Messages refused by user agents.");
   sample("flashwire_push_nacks_total", "", nacks_);
   metric("flashwire_push_registrations_total", "counter", "Channels registered.");

@@ -48,6 +48,9 @@ struct PushServiceOptions {
   std::size_t backlog_cap = 100;                     // stored messages per user agent
   std::int64_t max_ttl_seconds = 28 * 24 * 60 * 60;  // longer TTLs are cut to this (and said so)
   std::size_t max_channels_per_ua = 200;             // a register beyond this is refused (413)
+  // Registrations per user agent (uaid) and minute, across its connections: reconnecting does
+  // not renew the allowance. Beyond it the connection is closed (1008).
+  std::size_t registers_per_minute_per_ua = 60;
   std::size_t max_body_bytes = 4096;                 // RFC 8030 §7.2: larger bodies get 413
   std::int64_t vapid_clock_skew_seconds = 60;        // tolerance for senders' clocks
   ProtocolOptions protocol;
@@ -163,7 +166,15 @@ class PushService final : public UaBackend {
   std::uint64_t registrations_ = 0;
   std::uint64_t unregistrations_ = 0;
   std::map<std::string, std::uint64_t> rejected_;  // by reason
-  std::map<int, std::uint64_t> acks_;              // by code
+  // By code: 100 delivered, 101 decryption failed, 102 not delivered; anything else a user
+  // agent sends is counted once under "invalid" (acks_[0]), so /metrics cannot be grown by it.
+  std::array<std::uint64_t, 4> acks_{};
+  struct RegisterWindow {
+    std::int64_t start = 0;
+    std::size_t count = 0;
+  };
+  std::unordered_map<std::string, RegisterWindow> register_windows_;  // by uaid
+  static constexpr std::size_t kMaxRegisterWindows = 100'000;
   std::uint64_t nacks_ = 0;
   std::uint64_t lost_ = 0;
 };

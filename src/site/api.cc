@@ -1,5 +1,7 @@
 #include "site/api.h"
 
+#include <openssl/crypto.h>
+
 #include <boost/json.hpp>
 
 #include "site/push_subscription.h"
@@ -17,6 +19,12 @@ constexpr std::size_t kMaxJsonBytes = 8 * 1024;
 
 http::Response error(Status status, std::string_view code, std::string_view message) {
   return http::json_error(status, code, message);
+}
+
+// Compares two auth secrets (base64url text) in time that depends on their length only, so a
+// caller cannot learn a stored secret byte by byte from response times.
+bool same_secret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // A failed store call as an answer (http::error_answer: the one mapping).
@@ -65,10 +73,12 @@ std::optional<http::Response> SiteApi::handle(const http::Request& request,
 
 std::optional<http::Response> SiteApi::check_write(const http::Request& request,
                                                    const std::string& client_address) {
-  // Cross-site requests are refused: browsers always send Origin on POST/DELETE fetches, and
-  // Sec-Fetch-Site where they support it. A missing Origin is a non-browser client.
+  // Only the site's own pages may write: browsers always send Origin on POST/DELETE fetches
+  // (service workers' included), and Sec-Fetch-Site where they support it. A request without
+  // Origin is refused too — it is no page of ours, and proving the origin is what makes a
+  // forged cross-site write impossible.
   const std::string_view origin = request[bhttp::field::origin];
-  if (!origin.empty() && origin != options_.origin) {
+  if (origin != options_.origin) {
     return error(Status::forbidden, "cross_origin",
                  "requests must come from this site's own pages");
   }
@@ -143,7 +153,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
     if (!old) return store_failure(old.error());
     auto old_auth_bytes = webpush::base64url_decode(*old_auth);
     if (old->has_value() && old_auth_bytes &&
-        webpush::base64url_encode(*old_auth_bytes) == (*old)->auth &&
+        same_secret(webpush::base64url_encode(*old_auth_bytes), (*old)->auth) &&
         std::string_view(*old_endpoint) != subscription.endpoint) {
       retire = std::string(*old_endpoint);
     }
@@ -152,7 +162,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
   auto existing = store_.find_subscription(subscription.endpoint);
   if (!existing) return store_failure(existing.error());
   // Changing categories of an existing subscription requires its auth secret, like deleting.
-  if (existing->has_value() && (*existing)->auth != subscription.auth) {
+  if (existing->has_value() && !same_secret((*existing)->auth, subscription.auth)) {
     return error(Status::forbidden, "not_owner", "this subscription belongs to another browser");
   }
   const std::int64_t now = clock_.now_seconds();
@@ -195,7 +205,7 @@ http::Response SiteApi::unsubscribe(const http::Request& request) {
   auto existing = store_.find_subscription(std::string(*endpoint));
   if (!existing) return store_failure(existing.error());
   if (!existing->has_value()) return error(Status::not_found, "not_found", "no such subscription");
-  if ((*existing)->auth != webpush::base64url_encode(*auth_bytes)) {
+  if (!same_secret((*existing)->auth, webpush::base64url_encode(*auth_bytes))) {
     return error(Status::forbidden, "not_owner", "auth does not match this subscription");
   }
   if (auto deleted = store_.delete_subscription(std::string(*endpoint)); !deleted)
@@ -227,10 +237,27 @@ http::Response SiteApi::record_event(const http::Request& request) {
   if (!kind)
     return error(Status::bad_request, "invalid_event",
                  "event: must be received, displayed, clicked or dismissed");
-  auto recorded = store_.record_alert_event(alert_id, *kind, clock_.now_seconds());
+  // The subscription reporting, proven with its auth secret: only subscriptions an alert was
+  // sent to count, each event once, so counts cannot be inflated from any number of addresses.
+  const json::string* endpoint = string_at(body, "endpoint");
+  const json::string* auth = string_at(body, "auth");
+  if (endpoint == nullptr || auth == nullptr || endpoint->size() > 2048)
+    return error(Status::bad_request, "invalid_event", "send the subscription's endpoint and auth");
+  auto auth_bytes = webpush::base64url_decode(*auth);
+  if (!auth_bytes || auth_bytes->size() != 16)
+    return error(Status::bad_request, "invalid_event", "auth: must be 16 bytes, base64url");
+  auto subscription = store_.find_subscription(std::string(*endpoint));
+  if (!subscription) return store_failure(subscription.error());
+  if (!subscription->has_value())
+    return error(Status::not_found, "not_found", "no such subscription");
+  if (!same_secret((*subscription)->auth, webpush::base64url_encode(*auth_bytes)))
+    return error(Status::forbidden, "not_owner", "auth does not match this subscription");
+  // Counted or already counted: the same answer, so a repeat learns nothing and changes nothing.
+  auto recorded =
+      store_.record_alert_event(alert_id, (*subscription)->id, *kind, clock_.now_seconds());
   if (!recorded) {
     if (recorded.error().code == store::ErrorCode::kNotFound)
-      return error(Status::not_found, "not_found", "no such alert");
+      return error(Status::not_found, "not_found", "no such alert sent to this subscription");
     return store_failure(recorded.error());
   }
   return http::Response(Status::no_content, request.version());

@@ -4,12 +4,14 @@
 //   POST   /api/subscriptions   {"subscription": PushSubscription JSON, "categories": [...],
 //                                "replaces"?: {"endpoint", "auth"}}       → 201 new / 200 updated
 //   DELETE /api/subscriptions   {"endpoint", "auth"}                      → 204 (possession proven)
-//   POST   /api/events          {"alert": id, "event":
-//   "received"|"displayed"|"clicked"|"dismissed"} → 204 GET    /api/vapid-public-key →
-//   {"publicKey": …}
+//   POST   /api/events          {"alert": id, "event": "received"|"displayed"|"clicked"|
+//                                "dismissed", "endpoint", "auth"}  → 204 (once per subscription
+//                                and event; 404 unless the alert was sent to its category)
+//   GET    /api/vapid-public-key → {"publicKey": …}
 //
 // Every request is checked before anything is stored, so an invalid one changes nothing:
-// same-origin (Origin header, or Sec-Fetch-Site), JSON content type, size, the endpoint on an
+// same-origin (an Origin header that is the site's — a missing one is refused — and
+// Sec-Fetch-Site, when sent, same-origin or none), JSON content type, size, the endpoint on an
 // allowed push service (no SSRF), a valid P-256 key and a 16-byte auth secret, known categories.
 // Clients are rate limited per address. Every error is JSON {"error", "message"}.
 //

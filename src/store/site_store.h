@@ -114,8 +114,12 @@ class SiteStore {
   virtual Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) = 0;
   virtual Result<std::optional<Alert>> find_alert(std::int64_t id) = 0;
   virtual Result<std::vector<Alert>> recent_alerts(std::size_t limit) = 0;
-  // Counts one beacon for an alert. kNotFound if the alert does not exist.
-  virtual Status record_alert_event(std::int64_t alert_id, AlertEvent event, std::int64_t at) = 0;
+  // Counts one beacon of a subscription for an alert: true when counted, false when that
+  // subscription had already reported this event for this alert (each counts once). kNotFound
+  // unless the alert was sent (became kSending at some point: a draft, or a draft cancelled
+  // before sending, never counts) to a category the subscription has.
+  virtual Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
+                                          AlertEvent event, std::int64_t at) = 0;
   // The counts so far (all zero for an alert without beacons). kNotFound if it does not exist.
   virtual Result<AlertEngagement> alert_engagement(std::int64_t alert_id) = 0;
 

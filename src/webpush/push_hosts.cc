@@ -59,6 +59,9 @@ Result<std::string> PushHostPolicy::check(std::string_view endpoint_url) const {
   auto parsed = boost::urls::parse_absolute_uri(endpoint_url);
   if (parsed->has_fragment())
     return make_error(ErrorCode::kInvalidClaim, "endpoint must not have a fragment");
+  // A push resource is a path on the push service (RFC 8030 §5).
+  if (!parsed->encoded_path().starts_with('/'))
+    return make_error(ErrorCode::kInvalidClaim, "endpoint path must start with /");
   if (std::find(extra_origins_.begin(), extra_origins_.end(), *origin) != extra_origins_.end())
     return *origin;
   if (allow_builtin_ && origin->starts_with("https://") && !parsed->has_port() &&

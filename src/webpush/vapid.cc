@@ -115,12 +115,38 @@ Result<std::string> audience_for_endpoint(std::string_view endpoint_url) {
   if (parsed->has_userinfo()) {
     return make_error(ErrorCode::kInvalidClaim, "endpoint must not carry user information");
   }
-  std::string origin = scheme + "://" + lower(parsed->encoded_host());
+  // The authority must be exactly host[:port], followed by nothing, a path starting with "/", a
+  // query or a fragment. A lenient parse of "http://h:1:2/p" takes ":2/p" as a path: such a URL
+  // names no push service a client would reach the same way, so it is refused here.
+  const std::string_view authority = parsed->encoded_authority();
+  const std::string_view after_authority =
+      endpoint_url.substr(std::min(endpoint_url.size(), scheme.size() + 3 + authority.size()));
+  if (!after_authority.empty() && after_authority.front() != '/' &&
+      after_authority.front() != '?' && after_authority.front() != '#') {
+    return make_error(ErrorCode::kInvalidClaim, "endpoint has a malformed authority");
+  }
+  const std::string_view host = parsed->encoded_host();
+  if (parsed->host_type() == boost::urls::host_type::name &&
+      !std::all_of(host.begin(), host.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+      })) {
+    return make_error(ErrorCode::kInvalidClaim, "endpoint host is not a valid host name");
+  }
+  if (parsed->host_type() != boost::urls::host_type::name &&
+      parsed->host_type() != boost::urls::host_type::ipv4 &&
+      parsed->host_type() != boost::urls::host_type::ipv6) {
+    return make_error(ErrorCode::kInvalidClaim, "endpoint host is not a name or an IP address");
+  }
+  std::string origin = scheme + "://" + lower(host);
   if (parsed->has_port()) {
     const std::string_view port = parsed->port();
     const bool default_port =
         (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
     if (port.empty()) return make_error(ErrorCode::kInvalidClaim, "endpoint has an empty port");
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
+        std::stoi(std::string(port)) > 65535) {
+      return make_error(ErrorCode::kInvalidClaim, "endpoint port must be a number up to 65535");
+    }
     if (!default_port) origin += ":" + std::string(port);
   }
   return origin;

@@ -64,6 +64,7 @@ function writeConfig(dir, pushHosts, fanout) {
   const file = path.join(dir, 'flashwire.toml');
   const lines = [`push_hosts = [${pushHosts.map((h) => JSON.stringify(h)).join(', ')}]`, '[fanout]'];
   for (const [key, value] of Object.entries(fanout)) lines.push(`${key} = ${value}`);
+  lines.push('[metrics]', 'listen = "127.0.0.1:0"');  // /metrics has a listener of its own
   fs.writeFileSync(file, lines.join('\n') + '\n');
   return file;
 }
@@ -108,7 +109,9 @@ async function sendAlert(server, token, fields) {
 }
 
 async function metricValue(server, name, labels) {
-  const response = await fetch(server.url + '/metrics', { signal: AbortSignal.timeout(10000) });
+  const url = /metrics:\s+(http:\/\/127\.0\.0\.1:\d+\/metrics)\n/.exec(server.output)?.[1];
+  assert.ok(url, `serve prints its metrics URL:\n${server.output}`);
+  const response = await fetch(url, { signal: AbortSignal.timeout(10000) });
   assert.equal(response.status, 200);
   const text = await response.text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));

@@ -206,6 +206,63 @@ describe('flashwire serve', () => {
   });
 });
 
+describe('flashwire serve behind a proxy, with metrics and CLI-made tokens', () => {
+  let dir;
+  let server;
+  let admin;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-proxy-'));
+    const dataDir = path.join(dir, 'data');
+    const config = path.join(dir, 'flashwire.toml');
+    fs.writeFileSync(config, '[http]\ntrusted_proxies = ["127.0.0.1"]\n[metrics]\nlisten = "127.0.0.1:0"\n');
+    server = await startServe(dataDir, ['--config', config]);  // token commands use its store
+    const made = flashwire(['token', 'create', '--data', dataDir, '--name', 'admin', '--scope', 'tokens:admin']);
+    assert.equal(made.status, 0, made.stderr);
+    admin = made.stdout.toString().trim();
+    assert.equal(flashwire(['token', 'create', '--data', dataDir, '--name', 'desk', '--scope', 'alerts:send']).status, 0);
+    assert.equal(flashwire(['token', 'revoke', '--data', dataDir, '--name', 'desk']).status, 0);
+  });
+  after(async () => {
+    if (server) await stop(server);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('token create and revoke are audited', async () => {
+    const audit = await api(server, 'GET', '/api/newsroom/audit', undefined, { Authorization: `Bearer ${admin}` });
+    assert.equal(audit.status, 200, JSON.stringify(audit.json));
+    const seen = audit.json.entries.map((e) => `${e.actor} ${e.action} ${e.detail}`).reverse();
+    assert.deepEqual(seen, ['cli token.create editor: articles:write,alerts:send,tokens:admin',
+                            'cli token.create admin: tokens:admin', 'cli token.create desk: alerts:send',
+                            'cli token.revoke desk']);
+  });
+
+  test('the lock-out keys on the forwarded client address, and a good token still works', async () => {
+    const bad = { Authorization: `Bearer fw_${'A'.repeat(43)}` };
+    for (let i = 0; i < 10; ++i) {
+      const r = await api(server, 'GET', '/api/newsroom/articles', undefined, { ...bad, 'X-Forwarded-For': '198.51.100.1' });
+      assert.equal(r.status, 401);
+    }
+    const guesser = await api(server, 'GET', '/api/newsroom/articles', undefined, { ...bad, 'X-Forwarded-For': '198.51.100.1' });
+    assert.equal(guesser.status, 429, 'the guessing client is limited');
+    const other = await api(server, 'GET', '/api/newsroom/articles', undefined, { ...bad, 'X-Forwarded-For': '198.51.100.2' });
+    assert.equal(other.status, 401, 'another client behind the same proxy is not');
+    const good = await api(server, 'GET', '/api/newsroom/audit', undefined,
+                           { Authorization: `Bearer ${admin}`, 'X-Forwarded-For': '198.51.100.1' });
+    assert.equal(good.status, 200, 'a valid token is never locked out');
+  });
+
+  test('/metrics is served on its own listener only', async () => {
+    const onSite = await fetch(server.url + '/metrics', { signal: AbortSignal.timeout(10000) });
+    assert.equal(onSite.status, 404, 'not on the site, even to a loopback peer');
+    await onSite.arrayBuffer();
+    const url = /metrics:\s+(http:\/\/127\.0\.0\.1:\d+\/metrics)\n/.exec(server.output)?.[1];
+    assert.ok(url, `serve prints the metrics URL:\n${server.output}`);
+    const scraped = await fetch(url, { signal: AbortSignal.timeout(10000) });
+    assert.equal(scraped.status, 200);
+    assert.match(await scraped.text(), /# TYPE flashwire_fanout_\w+/);
+  });
+});
+
 describe('flashwire serve configuration errors', () => {
   test('a bad setting stops it with one line naming the setting', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-serve-config-'));

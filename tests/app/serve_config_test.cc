@@ -159,6 +159,13 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
       {"[app]\nname = \"A\"\nscheme = \"a\"\nios_app_id = \"id12\"", "app.ios_app_id:"},
       {"[app]\nname = \"A\"\nscheme = \"a\"\nios_store_url = \"http://x\"", "https://"},
       {"this is = not toml", "flashwire.toml:1"},
+      {"[http]\ntrusted_proxies = [\"10.0.0.0/40\"]", "http.trusted_proxies: '10.0.0.0/40'"},
+      {"[http]\ntrusted_proxies = \"127.0.0.1\"", "http.trusted_proxies: must be a list"},
+      {"[http]\nforwarded_header = \"x-real-ip\"", "http.forwarded_header:"},
+      {"[http]\nproxies = []", "unknown setting 'http.proxies'"},
+      {"[metrics]\nlisten = \"127.0.0.1:8080\"", "metrics.listen: must differ"},
+      {"[metrics]\nlisten = \"metrics\"", "metrics.listen:"},
+      {"[metrics]\ntoken = \"x\"", "unknown setting 'metrics.token'"},
   };
   for (const auto& [text, expected] : cases) {
     ServeFlags flags;
@@ -167,6 +174,20 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
     ASSERT_FALSE(config) << text;
     EXPECT_NE(config.error().find(expected), std::string::npos) << text << " -> " << config.error();
   }
+}
+
+TEST_F(ServeConfigTest, ReadsTrustedProxiesAndTheMetricsListener) {
+  ServeFlags flags;
+  EXPECT_TRUE(load(flags)->http.trusted_proxies.empty());
+  EXPECT_EQ(load(flags)->metrics.listen, "") << "/metrics is off unless configured";
+  flags.config_file = write(
+      "[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\nforwarded_header = "
+      "\"forwarded\"\n[metrics]\nlisten = \"127.0.0.1:9100\"");
+  auto config = load(flags);
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->http.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8"}));
+  EXPECT_EQ(config->http.forwarded_header, "forwarded");
+  EXPECT_EQ(config->metrics.listen, "127.0.0.1:9100");
 }
 
 TEST_F(ServeConfigTest, BadEnvironmentAndMissingFileAreErrors) {

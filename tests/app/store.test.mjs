@@ -65,7 +65,7 @@ describe('--store with PostgreSQL', () => {
     for (let i = 0; i < 2; i++) {
       const r = flashwire(['store', 'migrate', '--store', url, '--data', data]);
       assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout.toString(), /^PostgreSQL at .+: schema version 1\n$/);
+      assert.match(r.stdout.toString(), /^PostgreSQL at .+: schema version 2\n$/);
     }
   });
 

@@ -11,7 +11,9 @@
 #include <boost/beast/http/write.hpp>
 #include <chrono>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace flashwire::http {
 namespace {
@@ -234,6 +236,80 @@ TEST_F(ServerTest, KeepsTheConnectionAfterAHeadAnswer) {
   bhttp::response<bhttp::string_body> next;
   bhttp::read(socket, buffer, next);
   EXPECT_EQ(next.body(), make_response("/page").body()) << "the next answer is framed right";
+}
+
+// RFC 9112 §6.1/§6.3: framing a proxy might read differently is refused with one 400, and the
+// connection is closed, so the body is never read as another request.
+TEST_F(ServerTest, RefusesAmbiguousTransferEncodingAndCloses) {
+  const std::string body = "5\r\nhello\r\n0\r\n\r\nGET /page HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::vector<std::string> heads = {
+      "POST /page HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
+      "POST /page HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+      "POST /page HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+      "Transfer-Encoding: identity\r\n\r\n",
+      "POST /page HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST /page HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+      "Content-Length: 30\r\n\r\n",
+  };
+  for (const std::string& head : heads) {
+    const std::string response = exchange(head + body);
+    EXPECT_TRUE(response.starts_with("HTTP/1.1 400 ") || response.starts_with("HTTP/1.0 400 "))
+        << head << response;
+    // One answer only: nothing after its Content-Length bytes, nothing read as a second request.
+    const auto header_end = response.find("\r\n\r\n");
+    const auto length_at = response.find("Content-Length: ");
+    ASSERT_NE(header_end, std::string::npos) << response;
+    ASSERT_NE(length_at, std::string::npos) << response;
+    EXPECT_EQ(response.size(), header_end + 4 + std::stoul(response.substr(length_at + 16)))
+        << head << response;
+    EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
+  }
+  // Plain chunked on HTTP/1.1 is fine.
+  const std::string fine = exchange(
+      "POST /page HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n"
+      "\r\n5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_TRUE(fine.starts_with("HTTP/1.1 200 ")) << fine;
+}
+
+// Which address the handler is told a request comes from.
+class AddressHandler final : public Handler {
+ public:
+  Response handle(const Request&, const RequestContext& context) override {
+    Response response(Status::ok, 11);
+    response.body() = context.remote_address + " " + context.peer_address;
+    return response;
+  }
+  bool accepts_websocket(const Request&) const override { return false; }
+  void start_websocket(boost::beast::tcp_stream, Request) override {}
+};
+
+TEST(ServerClientAddressTest, BelievesForwardingHeadersOnlyFromTrustedProxies) {
+  for (const bool trusted : {false, true}) {
+    asio::io_context io;
+    AddressHandler handler;
+    ServerOptions options;
+    if (trusted) {
+      options.trusted_proxies =
+          TrustedProxies::parse({"127.0.0.1"}, ForwardedHeader::kXForwardedFor).value();
+    }
+    Server server(io, handler, options);
+    const auto bound = server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    ASSERT_TRUE(bound) << bound.error();
+    std::thread thread([&io] { io.run(); });
+    asio::io_context client_io;
+    tcp::socket socket(client_io);
+    socket.connect(*bound);
+    asio::write(socket, asio::buffer(std::string(
+                            "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.1, "
+                            "203.0.113.7\r\nConnection: close\r\n\r\n")));
+    boost::beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> response;
+    bhttp::read(socket, buffer, response);
+    EXPECT_EQ(response.body(), trusted ? "203.0.113.7 127.0.0.1" : "127.0.0.1 127.0.0.1");
+    asio::post(io, [&server] { server.stop(); });
+    io.stop();
+    thread.join();
+  }
 }
 
 }  // namespace

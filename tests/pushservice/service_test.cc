@@ -36,6 +36,9 @@ class ServiceTest : public testing::ServiceFixture {
     EXPECT_GE(frames.size(), 1u);
     if (!frames.empty()) {
       EXPECT_EQ(frames[0]["messageType"], "hello");
+      if (const auto* uaid_value = frames[0].if_contains("uaid");
+          uaid_value && uaid_value->is_string())
+        last_uaid_ = std::string(uaid_value->as_string());
     }
     pending_ = std::vector<json::object>(frames.begin() + (frames.empty() ? 0 : 1), frames.end());
     return browser;
@@ -95,6 +98,7 @@ class ServiceTest : public testing::ServiceFixture {
   P256KeyPair subscriber_ = P256KeyPair::generate();
   webpush::AuthSecret auth_{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
   std::vector<json::object> pending_;  // notifications that arrived right after the hello
+  std::string last_uaid_;              // the uaid of the latest hello reply
 };
 
 TEST_F(ServiceTest, DeliversToAConnectedUserAgentAndAnswers201) {
@@ -296,6 +300,83 @@ TEST_F(ServiceTest, CapsTheTtlAndSaysSo) {
   EXPECT_EQ(response[bhttp::field::ttl], "86400");
 }
 
+// The docs promise that a long TTL is cut to the maximum; one of 11 or more digits is no
+// exception (it was refused as invalid).
+TEST_F(ServiceTest, ClampsTtlsOfAnyLength) {
+  auto browser = connect();
+  const std::string token = subscribe(*browser);
+  for (const char* ttl : {"99999999999", "99999999999999999999999999", "0000000000060"}) {
+    const auto response = service_->handle_push(push_request(encrypt("x"), ttl), token);
+    ASSERT_EQ(response.result(), http::Status::created) << ttl << ": " << response.body();
+    EXPECT_EQ(response[bhttp::field::ttl],
+              std::string(ttl).starts_with("0") ? "60" : std::to_string(options_.max_ttl_seconds))
+        << ttl;
+  }
+}
+
+// Ack codes are the user agent's to choose: only 100, 101 and 102 are counted by value, so
+// many distinct codes cannot grow /metrics.
+TEST_F(ServiceTest, CountsUnknownAckCodesInOneBucket) {
+  auto browser = connect();
+  const std::string token = subscribe(*browser);
+  json::array updates;
+  for (const std::int64_t code : {101LL, 102LL, -5LL, 7LL, 103LL, 99999LL, 4294967396LL}) {
+    updates.push_back(json::object{{"channelID", kChannel}, {"version", "s999"}, {"code", code}});
+  }
+  EXPECT_TRUE(browser->protocol.on_text(
+      json::serialize(json::object{{"messageType", "ack"}, {"updates", updates}})));
+  const std::string before = service_->metrics_text();
+  for (int code = 1000; code < 1500; ++code) {
+    json::object update{{"channelID", kChannel}, {"version", "s999"}, {"code", code}};
+    browser->protocol.on_text(
+        json::serialize(json::object{{"messageType", "ack"}, {"updates", json::array{update}}}));
+  }
+  const std::string metrics = service_->metrics_text();
+  for (const char* line :
+       {"flashwire_push_acks_total{code=\"100\"} 0", "flashwire_push_acks_total{code=\"101\"} 1",
+        "flashwire_push_acks_total{code=\"102\"} 1",
+        "flashwire_push_acks_total{code=\"invalid\"} 505"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
+  }
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'),
+            std::count(before.begin(), before.end(), '\n'))
+      << "no line per code";
+  EXPECT_EQ(metrics.find("code=\"-5\""), std::string::npos);
+}
+
+// The registration allowance is the user agent's, not its connection's: reconnecting with the
+// same uaid does not renew it, and the stored channels stay capped.
+TEST_F(ServiceTest, RegistrationLimitsHoldAcrossReconnects) {
+  options_.registers_per_minute_per_ua = 5;
+  options_.max_channels_per_ua = 8;
+  open_service();
+  const auto register_frame = [](int i) {
+    char channel[37];
+    std::snprintf(channel, sizeof channel, "00000000-0000-4000-8000-%012d", i);
+    return json::serialize(json::object{{"messageType", "register"}, {"channelID", channel}});
+  };
+  auto first = connect();
+  const std::string uaid = last_uaid_;
+  ASSERT_FALSE(uaid.empty());
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(first->protocol.on_text(register_frame(i))) << i;
+  first->protocol.on_disconnect();
+  auto second = connect(uaid);
+  EXPECT_FALSE(second->protocol.on_text(register_frame(5)))
+      << "a new connection does not renew the allowance";
+  EXPECT_TRUE(second->session.closed);
+  EXPECT_EQ(second->session.close_code, kClosePolicyViolation);
+  EXPECT_NE(second->session.close_reason.find("too many registrations"), std::string::npos);
+
+  clock_.advance(60);  // a minute later: five more, but only three fit under the cap of 8
+  auto third = connect(uaid);
+  for (int i = 5; i < 10; ++i) EXPECT_TRUE(third->protocol.on_text(register_frame(i))) << i;
+  const auto replies = third->session.take();
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(replies[2].at("status"), 200);
+  EXPECT_EQ(replies[3].at("status"), 413) << "the cap of stored channels per user agent";
+  EXPECT_EQ(replies[4].at("status"), 413);
+}
+
 TEST_F(ServiceTest, RejectsBadRequestsWithJsonErrors) {
   auto browser = connect();
   const std::string token = subscribe(*browser);
@@ -308,7 +389,7 @@ TEST_F(ServiceTest, RejectsBadRequestsWithJsonErrors) {
   };
   std::vector<Case> cases;
   cases.push_back({"no TTL", push_request(body, ""), http::Status::bad_request, "missing_ttl"});
-  for (const char* ttl : {"-1", "soon", "1.5", "99999999999"}) {
+  for (const char* ttl : {"-1", "soon", "1.5", "+5"}) {
     cases.push_back({std::string("TTL ") + ttl, push_request(body, ttl), http::Status::bad_request,
                      "invalid_ttl"});
   }

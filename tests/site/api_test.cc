@@ -156,12 +156,25 @@ TEST_F(SiteApiTest, RefusesCrossSiteRequestsAndNonJson) {
   EXPECT_EQ(cross.result(), http::Status::forbidden);
   EXPECT_EQ(code(cross), "cross_origin");
 
+  // No Origin at all is no page of ours either (the docs: Origin must be the site's).
+  for (const auto method : {bhttp::verb::post, bhttp::verb::delete_}) {
+    auto anonymous = call(method, "/api/subscriptions", body, "10.0.0.1", "");
+    EXPECT_EQ(anonymous.result(), http::Status::forbidden) << bhttp::to_string(method);
+    EXPECT_EQ(code(anonymous), "cross_origin");
+  }
+  EXPECT_EQ(
+      call(bhttp::verb::post, "/api/events", R"({"alert":1,"event":"clicked"})", "10.0.0.1", "")
+          .result(),
+      http::Status::forbidden);
+
   http::Request form(bhttp::verb::post, "/api/subscriptions", 11);
+  form.set(bhttp::field::origin, kOrigin);
   form.set(bhttp::field::content_type, "application/x-www-form-urlencoded");
   form.body() = body;
   EXPECT_EQ(api_->handle(form, "10.0.0.1")->result(), http::Status::unsupported_media_type);
 
   http::Request fetch_cross(bhttp::verb::post, "/api/subscriptions", 11);
+  fetch_cross.set(bhttp::field::origin, kOrigin);
   fetch_cross.set(bhttp::field::content_type, "application/json");
   fetch_cross.set("Sec-Fetch-Site", "cross-site");
   fetch_cross.body() = body;
@@ -222,6 +235,7 @@ TEST_F(SiteApiTest, RateLimitsEachClient) {
   options.burst = 2;
   SiteApi strict(*store_, *hosts_, clock_, options);
   http::Request request(bhttp::verb::post, "/api/subscriptions", 11);
+  request.set(bhttp::field::origin, kOrigin);
   request.set(bhttp::field::content_type, "application/json");
   request.body() = "{}";
   EXPECT_EQ(strict.handle(request, "10.0.0.9")->result(), http::Status::bad_request);
@@ -233,39 +247,73 @@ TEST_F(SiteApiTest, RateLimitsEachClient) {
       << "another client";
 }
 
-TEST_F(SiteApiTest, RecordsBeaconsForExistingAlerts) {
+TEST_F(SiteApiTest, RecordsBeaconsFromSubscriptionsTheAlertWasSentTo) {
+  const auto sub = subscription("https://fcm.googleapis.com/fcm/send/reader");
+  ASSERT_EQ(subscribe(sub, {"breaking"}).result(), http::Status::created);
+  const json::value endpoint = sub.at("endpoint");
+  const json::value auth = sub.at("keys").at("auth");
   store::Alert alert;
   alert.title = "Bridge closed";
   alert.body = "Engineers inspect the pier";
   alert.url = "/articles/bridge-closed";
   alert.created_by = "editor";
   const std::int64_t id = store_->create_alert(alert).value();
+  const auto beacon = [&](const json::value& alert_id, const char* event,
+                          const json::value& auth_value) {
+    return call(
+        bhttp::verb::post, "/api/events",
+        json::serialize(json::object{
+            {"alert", alert_id}, {"event", event}, {"endpoint", endpoint}, {"auth", auth_value}}));
+  };
+  // A draft never counts: it was sent to nobody.
+  EXPECT_EQ(beacon(id, "clicked", auth).result(), http::Status::not_found);
+  EXPECT_EQ(store_->alert_engagement(id).value().clicked, 0u);
+
+  ASSERT_TRUE(
+      store_->transition_alert(id, store::AlertStatus::kQueued, store::AlertStatus::kSending));
   for (const char* event : {"received", "displayed", "clicked"}) {
-    auto response = call(bhttp::verb::post, "/api/events",
-                         json::serialize(json::object{{"alert", id}, {"event", event}}));
+    auto response = beacon(id, event, auth);
     EXPECT_EQ(response.result(), http::Status::no_content) << event << ": " << response.body();
   }
-  // The service worker may send the id as a string (from the notification's tag).
-  EXPECT_EQ(
-      call(bhttp::verb::post, "/api/events",
-           json::serialize(json::object{{"alert", std::to_string(id)}, {"event", "received"}}))
-          .result(),
-      http::Status::no_content);
-  const auto counts = store_->alert_engagement(id).value();
-  EXPECT_EQ(counts.received, 2u);
+  // The service worker may send the id as a string (from the notification's tag); a repeat of
+  // an event already reported by this subscription is answered alike and counts nothing.
+  EXPECT_EQ(beacon(json::value(std::to_string(id)), "received", auth).result(),
+            http::Status::no_content);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(beacon(id, "clicked", auth).result(), http::Status::no_content);
+  auto counts = store_->alert_engagement(id).value();
+  EXPECT_EQ(counts.received, 1u);
   EXPECT_EQ(counts.displayed, 1u);
   EXPECT_EQ(counts.clicked, 1u);
 
-  EXPECT_EQ(
-      call(bhttp::verb::post, "/api/events", R"({"alert":999999,"event":"received"})").result(),
-      http::Status::not_found);
-  for (const char* bad :
-       {R"({"alert":1,"event":"opened"})", R"({"alert":-1,"event":"received"})",
-        R"({"alert":"x1","event":"received"})", R"({"event":"received"})", "[]"}) {
+  // Without possession of the subscription, or for a subscription that does not exist, or for
+  // another category's alert: nothing.
+  EXPECT_EQ(beacon(id, "dismissed", json::value("AQEBAQEBAQEBAQEBAQEBAQ")).result(),
+            http::Status::forbidden);
+  EXPECT_EQ(call(bhttp::verb::post, "/api/events",
+                 json::serialize(json::object{{"alert", id},
+                                              {"event", "dismissed"},
+                                              {"endpoint", "https://fcm.googleapis.com/fcm/send/x"},
+                                              {"auth", auth}}))
+                .result(),
+            http::Status::not_found);
+  alert.category = store::Category::kLive;
+  const std::int64_t live = store_->create_alert(alert).value();
+  ASSERT_TRUE(
+      store_->transition_alert(live, store::AlertStatus::kQueued, store::AlertStatus::kSending));
+  EXPECT_EQ(beacon(live, "received", auth).result(), http::Status::not_found);
+  EXPECT_EQ(beacon(999999, "received", auth).result(), http::Status::not_found);
+  EXPECT_EQ(store_->alert_engagement(id).value().dismissed, 0u);
+  EXPECT_EQ(store_->alert_engagement(live).value().received, 0u);
+
+  for (const char* bad : {R"({"alert":1,"event":"opened"})", R"({"alert":-1,"event":"received"})",
+                          R"({"alert":"x1","event":"received"})", R"({"event":"received"})", "[]",
+                          R"({"alert":1,"event":"received"})",  // no subscription named
+                          R"({"alert":1,"event":"received","endpoint":"x","auth":"AAEC"})"}) {
     EXPECT_EQ(call(bhttp::verb::post, "/api/events", bad).result(), http::Status::bad_request)
         << bad;
   }
-  EXPECT_EQ(store_->alert_engagement(id).value().received, 2u) << "rejected beacons count nothing";
+  EXPECT_EQ(store_->alert_engagement(id).value().received, 1u) << "rejected beacons count nothing";
 }
 
 TEST_F(SiteApiTest, ServesTheVapidKeyAndIgnoresOtherPaths) {

@@ -108,7 +108,7 @@ TEST(Assets, ScriptsDoWhatThePagesAndServerExpect) {
   for (std::string_view needle :
        {"'push'", "'notificationclick'", "'notificationclose'", "'pushsubscriptionchange'",
         "showNotification", "'/api/events'", "keepalive: true", "'/api/vapid-public-key'",
-        "replaces", "openWindow"}) {
+        "replaces", "openWindow", "getSubscription()", "auth: keys.auth"}) {
     EXPECT_THAT(sw, HasSubstr(needle)) << needle;
   }
   const std::string_view js = find_asset("/assets/site.js")->body;

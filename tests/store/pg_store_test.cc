@@ -72,18 +72,19 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
-  EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations"), "1\n");
+  EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
+            "1\n2\n");
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
                    "current_schema() ORDER BY table_name");
   EXPECT_EQ(tables,
-            "alert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
+            "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
             "delivery_failures\ndelivery_shards\nflashwire_schema_migrations\nlive_updates\n"
             "pending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "1\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "2\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
@@ -98,7 +99,45 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   }
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
-  EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations"), "1\n");
+  EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
+            "1\n2\n");
+}
+
+// A database from before beacons (version 1): made here from a current one by undoing what
+// version 2 adds. Migrating keeps every alert and marks sent those that were sending, sent or
+// failed (statuses 1, 2, 4), not drafts or cancelled drafts.
+TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
+  ASSERT_NE(open_ok(), nullptr);
+  place_->exec("", "",
+               "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+               "DELETE FROM flashwire_schema_migrations WHERE version = 2");
+  for (int status = 0; status <= 4; ++status) {
+    place_->exec("", "",
+                 "INSERT INTO alerts (category, title, body, url, urgency, ttl_seconds, topic, "
+                 "status, created_by, created_at) VALUES (1, 't', 'b', '/', 'high', 60, '', " +
+                     std::to_string(status) + ", 'desk', 1)");
+  }
+  place_->exec("", "",
+               "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, "
+               "updated_at) VALUES ('https://push.example/a', 'k', 'a', 1, 1, 1)");
+  expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt, "store migrate");
+
+  auto state = open_ok();
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
+            "1\n2\n");
+  EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
+            "0|f\n1|t\n2|t\n3|f\n4|t\n");
+  const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));
+  const std::int64_t draft = std::stoll(place_->rows("", "SELECT id FROM alerts WHERE status = 0"));
+  const std::int64_t sent = std::stoll(place_->rows("", "SELECT id FROM alerts WHERE status = 2"));
+  auto site = state->open_site_store();
+  ASSERT_TRUE(site) << site.error().message;
+  EXPECT_TRUE((*site)->record_alert_event(sent, reader, AlertEvent::kClicked, 5).value());
+  EXPECT_FALSE((*site)->record_alert_event(sent, reader, AlertEvent::kClicked, 6).value());
+  EXPECT_EQ((*site)->record_alert_event(draft, reader, AlertEvent::kClicked, 5).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM alert_beacons"), "1\n");
 }
 
 TEST_F(PgStoreTest, ANewerOrUnmigratedDatabaseIsCorrupt) {

@@ -718,13 +718,22 @@ TEST_P(SiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
 }
 
 TEST_P(SiteStoreTest, AlertEventsAreCountedPerAlert) {
+  const std::int64_t sub = upsert_ok(subscription(kEndpoint1, kBreaking));
+  const std::int64_t other = upsert_ok(subscription(kEndpoint2, kBreaking));
   const std::int64_t first = create_alert_ok(alert());
   const std::int64_t second = create_alert_ok(alert());
-  for (const auto event : {AlertEvent::kReceived, AlertEvent::kReceived, AlertEvent::kDisplayed,
-                           AlertEvent::kClicked}) {
-    ASSERT_TRUE(store().record_alert_event(first, event, 1'800'000'000));
+  for (const auto id : {first, second})
+    ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
+  for (const auto& [who, event] :
+       std::vector<std::pair<std::int64_t, AlertEvent>>{{sub, AlertEvent::kReceived},
+                                                        {other, AlertEvent::kReceived},
+                                                        {sub, AlertEvent::kDisplayed},
+                                                        {sub, AlertEvent::kClicked}}) {
+    auto counted = store().record_alert_event(first, who, event, 1'800'000'000);
+    ASSERT_TRUE(counted) << counted.error().message;
+    EXPECT_TRUE(*counted);
   }
-  ASSERT_TRUE(store().record_alert_event(second, AlertEvent::kDismissed, 1'800'000'000));
+  EXPECT_TRUE(store().record_alert_event(second, sub, AlertEvent::kDismissed, 1).value());
   const auto counts = store().alert_engagement(first);
   ASSERT_TRUE(counts) << counts.error().message;
   EXPECT_EQ(counts->received, 2u);
@@ -733,10 +742,46 @@ TEST_P(SiteStoreTest, AlertEventsAreCountedPerAlert) {
   EXPECT_EQ(counts->dismissed, 0u);
   EXPECT_EQ(store().alert_engagement(second).value().dismissed, 1u);
 
-  auto missing = store().record_alert_event(99999, AlertEvent::kReceived, 1);
+  auto missing = store().record_alert_event(99999, sub, AlertEvent::kReceived, 1);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store().alert_engagement(99999).error().code, ErrorCode::kNotFound);
+}
+
+// D5: a beacon counts once per subscription and event, only for an alert that was sent to a
+// category the subscription has; drafts (and drafts cancelled before sending) never count.
+TEST_P(SiteStoreTest, BeaconsCountOncePerSubscriptionAndOnlyForSentAlerts) {
+  const std::int64_t reader = upsert_ok(subscription(kEndpoint1, kBreaking));
+  const std::int64_t live_reader = upsert_ok(subscription(kEndpoint2, kLive));
+  const std::int64_t sent = create_alert_ok(alert());
+  ASSERT_TRUE(store().transition_alert(sent, AlertStatus::kQueued, AlertStatus::kSending));
+  EXPECT_TRUE(store().record_alert_event(sent, reader, AlertEvent::kClicked, 1).value());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(store().record_alert_event(sent, reader, AlertEvent::kClicked, 2).value())
+        << "a repeat is not counted";
+  }
+  EXPECT_EQ(store().alert_engagement(sent).value().clicked, 1u);
+  // Another category than the subscription's, and an unknown subscription: not sent to them.
+  EXPECT_EQ(store().record_alert_event(sent, live_reader, AlertEvent::kClicked, 1).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store().record_alert_event(sent, 424242, AlertEvent::kClicked, 1).error().code,
+            ErrorCode::kNotFound);
+
+  const std::int64_t draft = create_alert_ok(alert());
+  const std::int64_t cancelled_draft = create_alert_ok(alert());
+  ASSERT_TRUE(
+      store().transition_alert(cancelled_draft, AlertStatus::kQueued, AlertStatus::kCancelled));
+  const std::int64_t stopped = create_alert_ok(alert());
+  ASSERT_TRUE(store().transition_alert(stopped, AlertStatus::kQueued, AlertStatus::kSending));
+  ASSERT_TRUE(store().transition_alert(stopped, AlertStatus::kSending, AlertStatus::kCancelled));
+  for (const auto id : {draft, cancelled_draft}) {
+    auto refused = store().record_alert_event(id, reader, AlertEvent::kReceived, 1);
+    ASSERT_FALSE(refused) << id;
+    EXPECT_EQ(refused.error().code, ErrorCode::kNotFound);
+    EXPECT_EQ(store().alert_engagement(id).value().received, 0u);
+  }
+  EXPECT_TRUE(store().record_alert_event(stopped, reader, AlertEvent::kReceived, 1).value())
+      << "cancelled while sending: some readers got it";
 }
 
 TEST(AlertEventNames, ParseTheBeaconVocabulary) {
@@ -919,12 +964,13 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "3\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 3);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 4);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
-            "alert_events\nalerts\napi_tokens\narticles\narticles_fts\naudit_log\nlive_updates\n"
+            "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\narticles_fts\naudit_"
+            "log\nlive_updates\n"
             "sqlite_sequence\nsubscriptions\n");
 }
 
@@ -1262,27 +1308,34 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   const auto alert_id = create_alert_ok(alert(event_, Category::kLive));
   create_token_ok(token("desk-ana", 'a'));
   append_audit_ok({0, 100, "desk-ana", "article.publish", "storm-live"});
-  ASSERT_TRUE(store().record_alert_event(alert_id, AlertEvent::kClicked, 200));
+  ASSERT_TRUE(store().transition_alert(alert_id, AlertStatus::kQueued, AlertStatus::kSending));
+  const auto reader = store().find_subscription(kEndpoint1).value()->id;
+  ASSERT_TRUE(store().record_alert_event(alert_id, reader, AlertEvent::kClicked, 200));
   store_.reset();
   {
     RawDb raw(path_);
     raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SEARCH_INDEX
+             "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
              "PRAGMA user_version = 1");
   }
   // What version 1 holds, table by table.
   const auto v1_snapshot = [this] {
     RawDb raw(path_);
     std::string out;
-    for (const char* table : {"articles", "subscriptions", "alerts", "api_tokens", "audit_log"})
+    for (const char* table : {"articles", "subscriptions", "api_tokens", "audit_log"})
       out += std::string(table) + ":\n" + raw.rows(std::string("SELECT * FROM ") + table);
+    out += "alerts:\n" + raw.rows(
+                             "SELECT id, article_id, category, title, body, url, urgency, "
+                             "ttl_seconds, topic, status, created_by, created_at FROM alerts");
     return out + raw.rows("SELECT * FROM alert_events ORDER BY alert_id, event");
   };
   const std::string v1_rows = v1_snapshot();
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "3\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
+  EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
             std::string::npos);
   EXPECT_TRUE(recent(event_).empty());
@@ -1290,7 +1343,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
   EXPECT_EQ(count_subs(kLive), 1u);
 
-  // Opening again finds version 3 and changes nothing.
+  // Opening again finds version 4 and changes nothing.
   const std::string upgraded = snapshot();
   reopen();
   EXPECT_EQ(snapshot(), upgraded);
@@ -1410,9 +1463,11 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
 TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SEARCH_INDEX "PRAGMA user_version = 2");
+  RawDb(path_).exec(FW_DROP_SEARCH_INDEX
+                    "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+                    "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "3\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);

@@ -58,6 +58,32 @@ TEST(PushHostPolicy, AllowsConfiguredOriginsExactly) {
   EXPECT_FALSE(only_extra->check("https://fcm.googleapis.com/fcm/send/x"));
 }
 
+// An authority that is not exactly host[:port] (a lenient parse reads "8090:1/wpush/y" as port
+// and a path not starting with "/") is refused at subscribe time, on an allowed origin too.
+TEST(PushHostPolicy, RefusesMalformedAuthorities) {
+  auto policy = PushHostPolicy::create({"http://127.0.0.1:8090"});
+  ASSERT_TRUE(policy);
+  for (const char* endpoint : {
+           "http://127.0.0.1:8090:1/wpush/y",
+           "http://127.0.0.1:8090:/wpush/y",
+           "http://127.0.0.1:8090x/wpush/y",
+           "http://127.0.0.1:08090/wpush/y",
+           "http://127.0.0.1:99999/wpush/y",
+           "http://127.0.0.1:8090",  // no push resource
+           "http://127.0.0.1:8090?x=1",
+           "http://user@127.0.0.1:8090/wpush/y",
+           "http://:pw@127.0.0.1:8090/wpush/y",
+           "http://127.0.0.1%2f:8090/wpush/y",
+           "https://fcm.googleapis.com:443:1/fcm/send/x",
+           "https://fcm.googleapis.com:/fcm/send/x",
+           "https://fcm_googleapis.com/fcm/send/x",
+           "https://[::1/x",
+       }) {
+    EXPECT_FALSE(policy->check(endpoint)) << endpoint;
+  }
+  EXPECT_TRUE(policy->check("http://127.0.0.1:8090/wpush/y?x=1"));
+}
+
 TEST(PushHostPolicy, RejectsConfiguredEntriesThatAreNotOrigins) {
   for (const char* bad :
        {"127.0.0.1:8090", "http://127.0.0.1:8090/", "https://push.example.net/path", "ftp://x"}) {

@@ -147,7 +147,26 @@ CREATE TABLE settings (
 );
 )sql";
 
-constexpr std::array<const char*, 1> kMigrations = {kV1};
+// Version 2: engagement beacons count once per subscription, and only for alerts that were sent
+// (as the SQLite store's version 3).
+// - alerts.sent: set when an alert first becomes sending and never cleared, so an alert
+//   cancelled while sending still takes beacons and a cancelled draft never does. Alerts that
+//   were sending, sent or failed before the migration count as sent.
+// - alert_beacons: which subscription reported which event for which alert; a repeat is ignored.
+//   No foreign key to subscriptions: a subscription that is gone keeps what it reported.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE alerts ADD COLUMN sent boolean NOT NULL DEFAULT false;
+UPDATE alerts SET sent = true WHERE status IN (1, 2, 4);
+
+CREATE TABLE alert_beacons (
+  alert_id bigint NOT NULL REFERENCES alerts (id),
+  subscription_id bigint NOT NULL,
+  event bigint NOT NULL CHECK (event BETWEEN 0 AND 3),
+  PRIMARY KEY (alert_id, subscription_id, event)
+);
+)sql";
+
+constexpr std::array<const char*, 2> kMigrations = {kV1, kV2};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

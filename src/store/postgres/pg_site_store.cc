@@ -335,8 +335,10 @@ class PgSiteStore final : public SiteStore {
       // reworded here for a clear message.
       auto rows = c.run("site_insert_alert",
                         "INSERT INTO alerts (article_id, category, title, body, url, urgency, "
-                        "ttl_seconds, topic, status, created_by, created_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                        "ttl_seconds, topic, status, created_by, created_at, sent) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, "
+                        "$9::bigint IN (1, 2, 4)) "
+                        "RETURNING id",
                         p, kWhat);
       if (!rows) {
         if (rows.error().code == ErrorCode::kNotFound) {
@@ -354,8 +356,10 @@ class PgSiteStore final : public SiteStore {
       return invalid(kWhat, "status out of range");
     }
     return with_connection(*pool_, [&](Connection& c) -> Status {
-      auto rows = c.run("site_set_alert_status", "UPDATE alerts SET status = $2 WHERE id = $1",
-                        Params().add(id).add(static_cast<std::int64_t>(status)), kWhat);
+      auto rows = c.run(
+          "site_set_alert_status",
+          "UPDATE alerts SET status = $2::bigint, sent = sent OR $2::bigint = 1 WHERE id = $1",
+          Params().add(id).add(static_cast<std::int64_t>(status)), kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {
         return make_error(ErrorCode::kNotFound, "set_alert_status: no such alert");
@@ -374,7 +378,9 @@ class PgSiteStore final : public SiteStore {
       // One statement: the row lock makes two nodes' transitions from the same status
       // exclusive (the second re-reads the row and finds another status).
       auto rows = c.run(
-          "site_transition_alert", "UPDATE alerts SET status = $3 WHERE id = $1 AND status = $2",
+          "site_transition_alert",
+          "UPDATE alerts SET status = $3::bigint, sent = sent OR $3::bigint = 1 WHERE id = $1 AND "
+          "status = $2",
           Params().add(id).add(static_cast<std::int64_t>(from)).add(static_cast<std::int64_t>(to)),
           kWhat);
       if (!rows) return tl::unexpected(rows.error());
@@ -420,26 +426,39 @@ class PgSiteStore final : public SiteStore {
     });
   }
 
-  Status record_alert_event(std::int64_t alert_id, AlertEvent event, std::int64_t at) override {
+  Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
+                                  AlertEvent event, std::int64_t at) override {
     constexpr std::string_view kWhat = "record_alert_event";
     if (static_cast<int>(event) > static_cast<int>(AlertEvent::kDismissed)) {
       return invalid(kWhat, "event out of range");
     }
-    return with_connection(*pool_, [&](Connection& c) -> Status {
-      // One statement; the foreign key refuses an absent alert (kNotFound).
-      auto rows =
-          c.run("site_count_alert_event",
-                "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES ($1, $2, 1, $3) "
-                "ON CONFLICT (alert_id, event) DO UPDATE SET count = alert_events.count + 1, "
-                "last_at = greatest(alert_events.last_at, excluded.last_at)",
-                Params().add(alert_id).add(static_cast<std::int64_t>(event)).add(at), kWhat);
-      if (!rows) {
-        if (rows.error().code == ErrorCode::kNotFound) {
-          return make_error(ErrorCode::kNotFound, "record_alert_event: no such alert");
-        }
-        return tl::unexpected(rows.error());
+    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+      // One statement, so atomic: the alert must have been sent to a category the subscription
+      // has; the beacon row is taken first (a repeat, even a concurrent one, conflicts and takes
+      // nothing) and the count goes up only for a beacon taken now.
+      auto rows = c.run(
+          "site_record_beacon",
+          "WITH target AS ("
+          "  SELECT 1 FROM alerts a JOIN subscriptions s ON s.id = $2::bigint"
+          "  WHERE a.id = $1::bigint AND a.sent AND (s.categories & a.category) <> 0), "
+          "beacon AS ("
+          "  INSERT INTO alert_beacons (alert_id, subscription_id, event)"
+          "  SELECT $1::bigint, $2::bigint, $3::bigint FROM target ON CONFLICT DO NOTHING "
+          "RETURNING 1), "
+          "counted AS ("
+          "  INSERT INTO alert_events (alert_id, event, count, last_at)"
+          "  SELECT $1::bigint, $3::bigint, 1, $4::bigint FROM beacon"
+          "  ON CONFLICT (alert_id, event) DO UPDATE SET count = alert_events.count + 1,"
+          "  last_at = greatest(alert_events.last_at, excluded.last_at) RETURNING 1) "
+          "SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM counted)",
+          Params().add(alert_id).add(subscription_id).add(static_cast<std::int64_t>(event)).add(at),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->get_int(0, 0) == 0) {
+        return make_error(ErrorCode::kNotFound,
+                          "record_alert_event: no such alert sent to this subscription");
       }
-      return {};
+      return rows->get_int(0, 1) > 0;
     });
   }
 

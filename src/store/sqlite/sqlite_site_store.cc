@@ -16,12 +16,6 @@
 namespace flashwire::store {
 namespace {
 
-using sqlite_detail::clamp_to_int64;
-using sqlite_detail::Connection;
-using sqlite_detail::prepare_all;
-using sqlite_detail::Query;
-using sqlite_detail::Stmt;
-using sqlite_detail::Transaction;
 using site_validation::invalid;
 using site_validation::is_category;
 using site_validation::is_sha256_hex;
@@ -31,6 +25,12 @@ using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
+using sqlite_detail::clamp_to_int64;
+using sqlite_detail::Connection;
+using sqlite_detail::prepare_all;
+using sqlite_detail::Query;
+using sqlite_detail::Stmt;
+using sqlite_detail::Transaction;
 
 // PRAGMA application_id, "FWSS": not the push store's "FWPS", so that neither store opens the
 // other's file.
@@ -175,7 +175,26 @@ END;
 INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3};
+// Version 4: engagement beacons are counted once per subscription, and only for alerts that
+// were sent.
+// - alerts.sent: set when an alert first becomes kSending and never cleared, so that an alert
+//   cancelled while sending still takes beacons and a cancelled draft never does. Alerts that
+//   were sending, sent or failed before the upgrade count as sent.
+// - alert_beacons: which subscription reported which event for which alert; a second report
+//   of the same event is ignored. One short row per beacon (about 20 bytes).
+constexpr const char* kUpgradeToV4 = R"sql(
+ALTER TABLE alerts ADD COLUMN sent INTEGER NOT NULL DEFAULT 0 CHECK (sent IN (0, 1));
+UPDATE alerts SET sent = 1 WHERE status IN (1, 2, 4);
+
+CREATE TABLE alert_beacons (
+  alert_id INTEGER NOT NULL REFERENCES alerts (id),
+  subscription_id INTEGER NOT NULL,
+  event INTEGER NOT NULL CHECK (event BETWEEN 0 AND 3),
+  PRIMARY KEY (alert_id, subscription_id, event)
+) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -564,26 +583,38 @@ class SqliteSiteStore final : public SiteStore {
     return read_all<Alert>(q, read_alert, "recent_alerts");
   }
 
-  Status record_alert_event(std::int64_t alert_id, AlertEvent event, std::int64_t at) override {
+  Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
+                                  AlertEvent event, std::int64_t at) override {
     constexpr std::string_view kWhat = "record_alert_event";
     if (static_cast<int>(event) > static_cast<int>(AlertEvent::kDismissed))
       return invalid(kWhat, "event out of range");
     Transaction tx(conn_);
-    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
     {
-      Query exists(find_alert_);
-      exists.bind_int(1, alert_id);
-      const int rc = exists.step();
-      if (rc == SQLITE_DONE)
-        return make_error(ErrorCode::kNotFound, "record_alert_event: no such alert");
+      Query sent(alert_sent_to_);
+      sent.bind_int(1, alert_id).bind_int(2, subscription_id);
+      const int rc = sent.step();
+      if (rc == SQLITE_DONE) {
+        return make_error(ErrorCode::kNotFound,
+                          "record_alert_event: no such alert sent to this subscription");
+      }
       if (rc != SQLITE_ROW) return failure(rc, kWhat);
     }
+    {
+      Query first(insert_beacon_);
+      first.bind_int(1, alert_id)
+          .bind_int(2, subscription_id)
+          .bind_int(3, static_cast<std::int64_t>(event));
+      if (const int rc = first.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    if (conn_.changes() == 0) return false;  // reported before: counted once
     {
       Query q(count_alert_event_);
       q.bind_int(1, alert_id).bind_int(2, static_cast<std::int64_t>(event)).bind_int(3, at);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
     }
-    return tx.commit(kWhat);
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return true;
   }
 
   Result<AlertEngagement> alert_engagement(std::int64_t alert_id) override {
@@ -828,6 +859,8 @@ class SqliteSiteStore final : public SiteStore {
   Stmt find_alert_;
   Stmt recent_alerts_;
   Stmt count_alert_event_;
+  Stmt alert_sent_to_;
+  Stmt insert_beacon_;
   Stmt alert_events_;
   Stmt insert_token_;
   Stmt find_token_by_hash_;
@@ -879,10 +912,12 @@ class SqliteSiteStore final : public SiteStore {
        "WHERE id > ?2 AND (categories & ?1) <> 0 ORDER BY id LIMIT ?3"},
       {&SqliteSiteStore::insert_alert_,
        "INSERT INTO alerts (article_id, category, title, body, url, urgency, ttl_seconds, topic, "
-       "status, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
-      {&SqliteSiteStore::set_alert_status_, "UPDATE alerts SET status = ?2 WHERE id = ?1"},
+       "status, created_by, created_at, sent) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9 IN (1, 2, 4))"},
+      {&SqliteSiteStore::set_alert_status_,
+       "UPDATE alerts SET status = ?2, sent = max(sent, ?2 = 1) WHERE id = ?1"},
       {&SqliteSiteStore::transition_alert_,
-       "UPDATE alerts SET status = ?3 WHERE id = ?1 AND status = ?2"},
+       "UPDATE alerts SET status = ?3, sent = max(sent, ?3 = 1) WHERE id = ?1 AND status = ?2"},
       {&SqliteSiteStore::alerts_with_status_,
        "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE status = ?1 ORDER BY id LIMIT ?2"},
       {&SqliteSiteStore::find_alert_, "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE id = ?1"},
@@ -891,6 +926,14 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::count_alert_event_,
        "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES (?1, ?2, 1, ?3) "
        "ON CONFLICT (alert_id, event) DO UPDATE SET count = count + 1, last_at = max(last_at, ?3)"},
+      // The alert was sent (never a draft) and its category is one the subscription chose.
+      {&SqliteSiteStore::alert_sent_to_,
+       "SELECT 1 FROM alerts JOIN subscriptions ON subscriptions.id = ?2 "
+       "WHERE alerts.id = ?1 AND alerts.sent = 1 "
+       "AND (subscriptions.categories & alerts.category) <> 0"},
+      {&SqliteSiteStore::insert_beacon_,
+       "INSERT OR IGNORE INTO alert_beacons (alert_id, subscription_id, event) "
+       "VALUES (?1, ?2, ?3)"},
       {&SqliteSiteStore::alert_events_,
        "SELECT event, count FROM alert_events WHERE alert_id = ?1"},
       {&SqliteSiteStore::insert_token_,
