@@ -42,6 +42,15 @@ Status validate_subscription(const Subscription& s) {
   return {};
 }
 
+Result<std::string> validate_token(const ApiToken& token) {
+  constexpr std::string_view kWhat = "create_token";
+  if (token.name.empty()) return invalid(kWhat, "name is empty");
+  if (!is_sha256_hex(token.secret_hash)) {
+    return invalid(kWhat, "secret hash is not 64 lower-case hex characters");
+  }
+  return join_scopes(token.scopes);
+}
+
 Status validate_alert(const Alert& a) {
   constexpr std::string_view kWhat = "create_alert";
   if (a.article_id < 0) return invalid(kWhat, "article id is negative");

@@ -20,8 +20,7 @@ using pg::Transaction;
 using pg::with_connection;
 using site_validation::invalid;
 using site_validation::is_category;
-using site_validation::is_sha256_hex;
-using site_validation::join_scopes;
+using site_validation::validate_token;
 using site_validation::kAllCategories;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
@@ -503,11 +502,7 @@ class PgSiteStore final : public SiteStore {
 
   Result<std::int64_t> create_token(const ApiToken& token) override {
     constexpr std::string_view kWhat = "create_token";
-    if (token.name.empty()) return invalid(kWhat, "name is empty");
-    if (!is_sha256_hex(token.secret_hash)) {
-      return invalid(kWhat, "secret hash is not 64 lower-case hex characters");
-    }
-    auto scopes = join_scopes(token.scopes);
+    auto scopes = validate_token(token);
     if (!scopes) return tl::unexpected(scopes.error());
     return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
       auto rows = c.run("site_insert_token",

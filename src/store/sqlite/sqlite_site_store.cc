@@ -18,8 +18,7 @@ namespace {
 
 using site_validation::invalid;
 using site_validation::is_category;
-using site_validation::is_sha256_hex;
-using site_validation::join_scopes;
+using site_validation::validate_token;
 using site_validation::kAllCategories;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
@@ -658,11 +657,7 @@ class SqliteSiteStore final : public SiteStore {
 
   Result<std::int64_t> create_token(const ApiToken& token) override {
     constexpr std::string_view kWhat = "create_token";
-    if (token.name.empty()) return invalid(kWhat, "name is empty");
-    if (!is_sha256_hex(token.secret_hash)) {
-      return invalid(kWhat, "secret hash is not 64 lower-case hex characters");
-    }
-    auto scopes = join_scopes(token.scopes);
+    auto scopes = validate_token(token);
     if (!scopes) return tl::unexpected(scopes.error());
     Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
