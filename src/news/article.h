@@ -42,6 +42,15 @@ struct LiveUpdate {
   std::string body_markdown;    // not empty
   std::int64_t created_at = 0;  // Unix seconds
   std::string created_by;       // API token name
+  // The live desk's changes. A deleted update stays stored (its id is never reused) but is
+  // shown nowhere; at most one update of an event is pinned (shown first on its page).
+  std::int64_t edited_at = 0;  // Unix seconds of the last correction; 0 if never corrected
+  bool deleted = false;
+  bool pinned = false;
+  // Grows with every change to the event's updates (posted, corrected, deleted, pinned or
+  // unpinned): each update touched gets a revision above every earlier one of its event, so a
+  // reader of the store catches up with "what changed after revision N".
+  std::int64_t revision = 0;
 };
 
 inline constexpr std::size_t kMaxSlugSize = 120;

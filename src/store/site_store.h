@@ -147,6 +147,30 @@ class SiteStore {
                                                              std::int64_t after_id,
                                                              std::size_t limit) = 0;
 
+  // --- The live desk: corrections, deletions and one pinned update per event ---
+  // recent_live_updates and live_updates_after leave deleted updates out; these see them.
+  // Each change below gives the updates it touches a new revision (LiveUpdate::revision), so
+  // that whoever shows the event (another node) re-reads it with live_updates_changed.
+  // One update by id, deleted or not.
+  virtual Result<std::optional<LiveUpdate>> find_live_update(std::int64_t id) = 0;
+  // Replaces the text of an update and sets its edited_at. kNotFound if absent or deleted;
+  // kInvalid if `body_markdown` is empty.
+  virtual Status edit_live_update(std::int64_t id, const std::string& body_markdown,
+                                  std::int64_t edited_at) = 0;
+  // Marks an update deleted (and unpinned). kNotFound if absent or already deleted.
+  virtual Status delete_live_update(std::int64_t id) = 0;
+  // Pins update `id` of event `article_id`, unpinning the one pinned before (at most one per
+  // event); `id` 0 unpins without pinning another. Pinning the pinned one changes nothing.
+  // kNotFound if `id` is not an update of that event or is deleted.
+  virtual Status pin_live_update(std::int64_t article_id, std::int64_t id) = 0;
+  // The event's pinned update, if any.
+  virtual Result<std::optional<LiveUpdate>> pinned_live_update(std::int64_t article_id) = 0;
+  // The event's updates whose revision is above `after_revision`, deleted ones included, in
+  // revision order, at most `limit`.
+  virtual Result<std::vector<LiveUpdate>> live_updates_changed(std::int64_t article_id,
+                                                               std::int64_t after_revision,
+                                                               std::size_t limit) = 0;
+
   // --- Search ---
   // Published articles whose headline, standfirst or body contain every word of `query` (the
   // last word also as a prefix: "elect" finds "election"), best match first, at most `limit`.

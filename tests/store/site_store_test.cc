@@ -964,8 +964,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "4\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 4);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 5);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1301,6 +1301,105 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   "DROP TRIGGER articles_fts_insert; DROP TRIGGER articles_fts_delete; " \
   "DROP TRIGGER articles_fts_update; DROP TABLE articles_fts; "
 
+// Undoes version 5 (the live desk's columns of live_updates).
+#define FW_DROP_LIVE_DESK                                                                     \
+  "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                 \
+  "ALTER TABLE live_updates DROP COLUMN edited_at; ALTER TABLE live_updates DROP COLUMN deleted; " \
+  "ALTER TABLE live_updates DROP COLUMN pinned; ALTER TABLE live_updates DROP COLUMN revision; "
+
+// --- the live desk: corrections, deletions, the pinned update ---
+
+TEST_P(SiteStoreLiveTest, EditsDeletionsAndPinsAreStoredAndEachChangeRaisesTheRevision) {
+  const auto first = add_ok(live_update(event_, "first", 5000));
+  const auto second = add_ok(live_update(event_, "second", 5001));
+  const auto third = add_ok(live_update(event_, "third", 5002));
+  add_ok(live_update(other_event_, "elsewhere"));
+  auto stored = recent(event_);
+  ASSERT_EQ(stored.size(), 3u);
+  EXPECT_GT(stored[0].revision, stored[1].revision);
+  EXPECT_GT(stored[1].revision, stored[2].revision);
+  const std::int64_t before = stored[0].revision;
+
+  ASSERT_TRUE(store().edit_live_update(first, "first, corrected", 6000));
+  auto edited = store().find_live_update(first);
+  ASSERT_TRUE(edited && edited->has_value());
+  EXPECT_EQ((*edited)->body_markdown, "first, corrected");
+  EXPECT_EQ((*edited)->edited_at, 6000);
+  EXPECT_EQ((*edited)->created_at, 5000) << "a correction keeps the posting time";
+  EXPECT_GT((*edited)->revision, before);
+
+  ASSERT_TRUE(store().pin_live_update(event_, first));
+  ASSERT_TRUE(store().pin_live_update(event_, first)) << "pinning the pinned one is fine";
+  auto pinned = store().pinned_live_update(event_);
+  ASSERT_TRUE(pinned && pinned->has_value());
+  EXPECT_EQ((*pinned)->id, first);
+  EXPECT_TRUE((*pinned)->pinned);
+  ASSERT_TRUE(store().pin_live_update(event_, third));
+  EXPECT_EQ(store().pinned_live_update(event_).value()->id, third) << "one pinned per event";
+  EXPECT_FALSE(store().find_live_update(first).value()->pinned);
+
+  ASSERT_TRUE(store().delete_live_update(third));
+  EXPECT_FALSE(store().pinned_live_update(event_).value().has_value())
+      << "deleting the pinned update unpins it";
+  EXPECT_EQ(ids_of(recent(event_)), (std::vector<std::int64_t>{second, first}));
+  EXPECT_EQ(ids_of(after(event_, 0)), (std::vector<std::int64_t>{first, second}));
+  auto gone = store().find_live_update(third);
+  ASSERT_TRUE(gone && gone->has_value());
+  EXPECT_TRUE((*gone)->deleted);
+
+  // Another node catches up with everything after the revision it saw, deleted ones included.
+  auto changed = store().live_updates_changed(event_, before, 100);
+  ASSERT_TRUE(changed) << changed.error().message;
+  std::vector<std::int64_t> order;
+  for (const auto& u : *changed) order.push_back(u.id);
+  EXPECT_EQ(order, (std::vector<std::int64_t>{first, third})) << "first: edited then unpinned; "
+                                                                 "third: pinned then deleted";
+  for (std::size_t i = 1; i < changed->size(); ++i)
+    EXPECT_GT((*changed)[i].revision, (*changed)[i - 1].revision);
+  EXPECT_TRUE((*changed)[1].deleted);
+  EXPECT_TRUE(store().live_updates_changed(event_, changed->back().revision, 100)->empty());
+  EXPECT_EQ(store().live_updates_changed(event_, before, 1)->size(), 1u);
+
+  ASSERT_TRUE(store().pin_live_update(event_, second));
+  ASSERT_TRUE(store().pin_live_update(event_, 0));
+  EXPECT_FALSE(store().pinned_live_update(event_).value().has_value()) << "0 unpins";
+  ASSERT_TRUE(store().pin_live_update(event_, 0)) << "unpinning with none pinned is fine";
+}
+
+TEST_P(SiteStoreLiveTest, LiveDeskRefusalsChangeNothing) {
+  const auto kept = add_ok(live_update(event_, "kept"));
+  const auto deleted = add_ok(live_update(event_, "deleted"));
+  const auto elsewhere = add_ok(live_update(other_event_, "elsewhere"));
+  ASSERT_TRUE(store().delete_live_update(deleted));
+  const std::string before = snapshot();
+  expect_error(store().edit_live_update(9999, "text", 1), ErrorCode::kNotFound);
+  expect_error(store().edit_live_update(deleted, "text", 1), ErrorCode::kNotFound);
+  expect_error(store().edit_live_update(kept, "", 1), ErrorCode::kInvalid);
+  expect_error(store().delete_live_update(deleted), ErrorCode::kNotFound);
+  expect_error(store().delete_live_update(9999), ErrorCode::kNotFound);
+  expect_error(store().pin_live_update(event_, deleted), ErrorCode::kNotFound);
+  // An update of another event.
+  expect_error(store().pin_live_update(event_, elsewhere), ErrorCode::kNotFound);
+  expect_error(store().pin_live_update(event_, 9999), ErrorCode::kNotFound);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_FALSE(store().find_live_update(9999).value().has_value());
+}
+
+TEST_F(SqliteSiteStoreLiveTest, AVersion4FileKeepsItsUpdatesWithTheirIdsAsRevisions) {
+  const auto a = add_ok(live_update(event_, "a"));
+  const auto b = add_ok(live_update(event_, "b"));
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_LIVE_DESK "PRAGMA user_version = 4");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  const auto stored = recent(event_);
+  ASSERT_EQ(ids_of(stored), (std::vector<std::int64_t>{b, a}));
+  EXPECT_EQ(stored[0].revision, b);
+  EXPECT_FALSE(stored[0].deleted || stored[0].pinned);
+  const auto c = add_ok(live_update(event_, "c"));
+  EXPECT_GT(store().find_live_update(c).value()->revision, b);
+}
+
 // A data directory from before live updates: version 1, no live_updates table. Made here from a
 // current file by undoing what the upgrade adds.
 TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything) {
@@ -1333,7 +1432,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1343,7 +1442,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
   EXPECT_EQ(count_subs(kLive), 1u);
 
-  // Opening again finds version 4 and changes nothing.
+  // Opening again finds version 5 and changes nothing.
   const std::string upgraded = snapshot();
   reopen();
   EXPECT_EQ(snapshot(), upgraded);
@@ -1463,11 +1562,11 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
 TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SEARCH_INDEX
+  RawDb(path_).exec(FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK
                     "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
                     "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);

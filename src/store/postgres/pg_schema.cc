@@ -166,7 +166,24 @@ CREATE TABLE alert_beacons (
 );
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations = {kV1, kV2};
+// Version 3: the live desk corrects, deletes and pins updates (as the SQLite store's version 5).
+// - deleted keeps the row: ids are never reused, and other nodes learn of a deletion by
+//   re-reading. At most one pinned update per event (the partial unique index).
+// - revision orders every change within an event; the store hands it out as max + 1 while it
+//   holds the event's article row locked, so an event's revisions commit in order and a node
+//   that re-reads "changed after revision N" misses nothing. Existing rows take their id.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE live_updates
+  ADD COLUMN edited_at bigint NOT NULL DEFAULT 0,
+  ADD COLUMN deleted boolean NOT NULL DEFAULT false,
+  ADD COLUMN pinned boolean NOT NULL DEFAULT false,
+  ADD COLUMN revision bigint NOT NULL DEFAULT 0;
+UPDATE live_updates SET revision = id;
+CREATE INDEX live_updates_by_revision ON live_updates (article_id, revision);
+CREATE UNIQUE INDEX live_updates_one_pinned ON live_updates (article_id) WHERE pinned;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations = {kV1, kV2, kV3};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

@@ -35,7 +35,10 @@ using site_validation::validate_subscription;
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
   "created_by, created_at"
 #define FW_TOKEN_COLUMNS "id, name, secret_hash, scopes, created_at, revoked"
-#define FW_LIVE_UPDATE_COLUMNS "id, article_id, body_markdown, created_at, created_by"
+#define FW_LIVE_UPDATE_COLUMNS \
+  "id, article_id, body_markdown, created_at, created_by, edited_at, deleted, pinned, revision"
+// The next revision of event $1's updates; only valid while the event's row is locked.
+#define FW_NEXT_REVISION "(SELECT coalesce(max(revision), 0) + 1 FROM live_updates WHERE article_id = $1)"
 
 Result<Article> read_article(const Rows& r, int i) {
   const std::int64_t category = r.get_int(i, 6);
@@ -123,8 +126,9 @@ Result<ApiToken> read_token(const Rows& r, int i) {
 }
 
 Result<LiveUpdate> read_live_update(const Rows& r, int i) {
-  return LiveUpdate{r.get_int(i, 0), r.get_int(i, 1), r.get_text(i, 2), r.get_int(i, 3),
-                    r.get_text(i, 4)};
+  return LiveUpdate{r.get_int(i, 0),  r.get_int(i, 1),  r.get_text(i, 2),
+                    r.get_int(i, 3),  r.get_text(i, 4), r.get_int(i, 5),
+                    r.get_bool(i, 6), r.get_bool(i, 7), r.get_int(i, 8)};
 }
 
 Result<AuditEntry> read_audit(const Rows& r, int i) {
@@ -585,26 +589,32 @@ class PgSiteStore final : public SiteStore {
     constexpr std::string_view kWhat = "add_live_update";
     if (update.body_markdown.empty()) return invalid(kWhat, "body is empty");
     return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
-      // One statement: the INSERT … SELECT takes a share lock on the article row (FOR SHARE), so
-      // the event cannot stop being live between the check and the insert.
+      // The event's row is locked first (FOR UPDATE), so the event cannot stop being live
+      // before the insert, and the event's revisions are handed out one change at a time.
+      Transaction tx(c);
+      if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+      auto event = c.run(
+          "site_lock_live_event",
+          "SELECT id FROM articles WHERE id = $1 AND published AND category = $2 FOR UPDATE",
+          Params().add(update.article_id).add(static_cast<std::int64_t>(Category::kLive)), kWhat);
+      if (!event) return tl::unexpected(event.error());
+      if (event->empty()) {
+        return make_error(ErrorCode::kNotFound, "add_live_update: no such live event");
+      }
       auto rows = c.run(
           "site_insert_live_update",
-          "WITH event AS (SELECT id FROM articles WHERE id = $1 AND published AND category = $5 "
-          "FOR SHARE) "
-          "INSERT INTO live_updates (article_id, body_markdown, created_at, created_by) "
-          "SELECT id, $2, $3, $4 FROM event RETURNING id",
+          "INSERT INTO live_updates (article_id, body_markdown, created_at, created_by, revision) "
+          "VALUES ($1, $2, $3, $4, " FW_NEXT_REVISION ") RETURNING id",
           Params()
               .add(update.article_id)
               .add(update.body_markdown)
               .add(update.created_at)
-              .add(update.created_by)
-              .add(static_cast<std::int64_t>(Category::kLive)),
+              .add(update.created_by),
           kWhat);
       if (!rows) return tl::unexpected(rows.error());
-      if (rows->empty()) {
-        return make_error(ErrorCode::kNotFound, "add_live_update: no such live event");
-      }
-      return rows->get_int(0, 0);
+      const std::int64_t id = rows->get_int(0, 0);
+      if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+      return id;
     });
   }
 
@@ -613,7 +623,7 @@ class PgSiteStore final : public SiteStore {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<LiveUpdate>> {
       auto rows = c.run("site_recent_live_updates",
                         "SELECT " FW_LIVE_UPDATE_COLUMNS
-                        " FROM live_updates WHERE article_id = $1 "
+                        " FROM live_updates WHERE article_id = $1 AND NOT deleted "
                         "ORDER BY id DESC LIMIT $2",
                         Params().add(article_id).add(clamp_limit(limit)), "recent_live_updates");
       if (!rows) return tl::unexpected(rows.error());
@@ -627,7 +637,7 @@ class PgSiteStore final : public SiteStore {
       auto rows = c.run("site_live_updates_after",
                         "SELECT " FW_LIVE_UPDATE_COLUMNS
                         " FROM live_updates WHERE article_id = $1 "
-                        "AND id > $2 ORDER BY id LIMIT $3",
+                        "AND id > $2 AND NOT deleted ORDER BY id LIMIT $3",
                         Params().add(article_id).add(after_id).add(clamp_limit(limit)),
                         "live_updates_after");
       if (!rows) return tl::unexpected(rows.error());
@@ -635,7 +645,126 @@ class PgSiteStore final : public SiteStore {
     });
   }
 
+  Result<std::optional<LiveUpdate>> find_live_update(std::int64_t id) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<LiveUpdate>> {
+      auto rows = c.run("site_find_live_update",
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE id = $1",
+                        Params().add(id), "find_live_update");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<LiveUpdate>(*rows, read_live_update);
+    });
+  }
+
+  Status edit_live_update(std::int64_t id, const std::string& body_markdown,
+                          std::int64_t edited_at) override {
+    constexpr std::string_view kWhat = "edit_live_update";
+    if (body_markdown.empty()) return invalid(kWhat, "body is empty");
+    return change_live_update(
+        id, kWhat, "site_edit_live_update",
+        "UPDATE live_updates SET body_markdown = $3, edited_at = $4, revision = " FW_NEXT_REVISION
+        " WHERE id = $2 AND NOT deleted",
+        [&](Params& p) { p.add(body_markdown).add(edited_at); });
+  }
+
+  Status delete_live_update(std::int64_t id) override {
+    return change_live_update(id, "delete_live_update", "site_delete_live_update",
+                              "UPDATE live_updates SET deleted = true, pinned = false, "
+                              "revision = " FW_NEXT_REVISION " WHERE id = $2 AND NOT deleted",
+                              [](Params&) {});
+  }
+
+  Status pin_live_update(std::int64_t article_id, std::int64_t id) override {
+    constexpr std::string_view kWhat = "pin_live_update";
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      Transaction tx(c);
+      if (auto ok = tx.begin(kWhat); !ok) return ok;
+      auto event = c.run("site_lock_event_row", "SELECT id FROM articles WHERE id = $1 FOR UPDATE",
+                         Params().add(article_id), kWhat);
+      if (!event) return tl::unexpected(event.error());
+      if (id != 0) {
+        auto target = c.run("site_live_update_pinnable",
+                            "SELECT pinned FROM live_updates WHERE article_id = $1 AND id = $2 "
+                            "AND NOT deleted",
+                            Params().add(article_id).add(id), kWhat);
+        if (!target) return tl::unexpected(target.error());
+        if (target->empty()) {
+          return make_error(ErrorCode::kNotFound, "pin_live_update: no such update of this event");
+        }
+        if (target->get_bool(0, 0)) return tx.commit(kWhat);  // already pinned
+      }
+      // Unpin first, then pin: the unique index allows one pinned update per event.
+      auto unpinned = c.run("site_unpin_live_updates",
+                            "UPDATE live_updates SET pinned = false, revision = " FW_NEXT_REVISION
+                            " WHERE article_id = $1 AND pinned",
+                            Params().add(article_id), kWhat);
+      if (!unpinned) return tl::unexpected(unpinned.error());
+      if (id != 0) {
+        auto pinned = c.run("site_pin_live_update",
+                            "UPDATE live_updates SET pinned = true, revision = " FW_NEXT_REVISION
+                            " WHERE article_id = $1 AND id = $2",
+                            Params().add(article_id).add(id), kWhat);
+        if (!pinned) return tl::unexpected(pinned.error());
+      }
+      return tx.commit(kWhat);
+    });
+  }
+
+  Result<std::optional<LiveUpdate>> pinned_live_update(std::int64_t article_id) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<LiveUpdate>> {
+      auto rows = c.run("site_pinned_live_update",
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS
+                        " FROM live_updates WHERE article_id = $1 AND pinned",
+                        Params().add(article_id), "pinned_live_update");
+      if (!rows) return tl::unexpected(rows.error());
+      return first_of<LiveUpdate>(*rows, read_live_update);
+    });
+  }
+
+  Result<std::vector<LiveUpdate>> live_updates_changed(std::int64_t article_id,
+                                                       std::int64_t after_revision,
+                                                       std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<LiveUpdate>> {
+      auto rows = c.run("site_live_updates_changed",
+                        "SELECT " FW_LIVE_UPDATE_COLUMNS
+                        " FROM live_updates WHERE article_id = $1 "
+                        "AND revision > $2 ORDER BY revision LIMIT $3",
+                        Params().add(article_id).add(after_revision).add(clamp_limit(limit)),
+                        "live_updates_changed");
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<LiveUpdate>(*rows, read_live_update);
+    });
+  }
+
  private:
+  // One change to update `id` under its event's row lock (see FW_NEXT_REVISION): `sql` gets the
+  // event as $1, the update as $2 and what `add` appends from $3 on. kNotFound when it changes
+  // nothing (absent or deleted).
+  template <typename Add>
+  Status change_live_update(std::int64_t id, std::string_view what, const char* name,
+                            const char* sql, Add add) {
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      Transaction tx(c);
+      if (auto ok = tx.begin(what); !ok) return ok;
+      auto event = c.run("site_lock_event_of_update",
+                         "SELECT a.id FROM articles a JOIN live_updates u ON u.article_id = a.id "
+                         "WHERE u.id = $1 FOR UPDATE OF a",
+                         Params().add(id), what);
+      if (!event) return tl::unexpected(event.error());
+      if (event->empty()) {
+        return make_error(ErrorCode::kNotFound, std::string(what) + ": no such update");
+      }
+      Params p;
+      p.add(event->get_int(0, 0)).add(id);
+      add(p);
+      auto rows = c.run(name, sql, p, what);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() == 0) {
+        return make_error(ErrorCode::kNotFound, std::string(what) + ": no such update");
+      }
+      return tx.commit(what);
+    });
+  }
+
   Result<std::size_t> count(const char* name, const char* sql, const Params& params,
                             std::string_view what) {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::size_t> {

@@ -193,7 +193,24 @@ CREATE TABLE alert_beacons (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4};
+// Version 5: the live desk corrects, deletes and pins updates.
+// - deleted keeps the row (ids are never reused; other nodes learn of the deletion by
+//   re-reading); pinned is at most one per event, which the partial unique index enforces.
+// - revision orders every change within an event; live_updates_by_revision serves both the
+//   next revision (max + 1) and "what changed after revision N". Existing rows take their id,
+//   which already grows in posting order.
+constexpr const char* kUpgradeToV5 = R"sql(
+ALTER TABLE live_updates ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE live_updates ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1));
+ALTER TABLE live_updates ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0 CHECK (pinned IN (0, 1));
+ALTER TABLE live_updates ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+UPDATE live_updates SET revision = id;
+
+CREATE INDEX live_updates_by_revision ON live_updates (article_id, revision);
+CREATE UNIQUE INDEX live_updates_one_pinned ON live_updates (article_id) WHERE pinned = 1;
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -320,11 +337,16 @@ Result<Alert> read_alert(const Query& q) {
   return a;
 }
 
-#define FW_LIVE_UPDATE_COLUMNS "id, article_id, body_markdown, created_at, created_by"
+// The next revision of an event's updates (live_updates_by_revision gives the max at once).
+#define FW_NEXT_REVISION(event) \
+  "(SELECT coalesce(max(revision), 0) + 1 FROM live_updates WHERE article_id = " event ")"
+#define FW_LIVE_UPDATE_COLUMNS \
+  "id, article_id, body_markdown, created_at, created_by, edited_at, deleted, pinned, revision"
 
 LiveUpdate read_live_update(const Query& q) {
-  return LiveUpdate{q.column_int(0), q.column_int(1), q.column_text(2), q.column_int(3),
-                    q.column_text(4)};
+  return LiveUpdate{q.column_int(0),      q.column_int(1),      q.column_text(2),
+                    q.column_int(3),      q.column_text(4),     q.column_int(5),
+                    q.column_int(6) != 0, q.column_int(7) != 0, q.column_int(8)};
 }
 
 ApiToken read_token(const Query& q) {
@@ -775,6 +797,80 @@ class SqliteSiteStore final : public SiteStore {
     return read_all<LiveUpdate>(q, read_live_update, "live_updates_after");
   }
 
+  Result<std::optional<LiveUpdate>> find_live_update(std::int64_t id) override {
+    Query q(find_live_update_);
+    q.bind_int(1, id);
+    return find_one<LiveUpdate>(q, read_live_update, "find_live_update");
+  }
+
+  Status edit_live_update(std::int64_t id, const std::string& body_markdown,
+                          std::int64_t edited_at) override {
+    constexpr std::string_view kWhat = "edit_live_update";
+    if (body_markdown.empty()) return invalid(kWhat, "body is empty");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(edit_live_update_);
+      q.bind_int(1, id).bind_text(2, body_markdown).bind_int(3, edited_at);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      if (conn_.changes() == 0)
+        return make_error(ErrorCode::kNotFound, "edit_live_update: no such update");
+    }
+    return tx.commit(kWhat);
+  }
+
+  Status delete_live_update(std::int64_t id) override {
+    constexpr std::string_view kWhat = "delete_live_update";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(delete_live_update_);
+      q.bind_int(1, id);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      if (conn_.changes() == 0)
+        return make_error(ErrorCode::kNotFound, "delete_live_update: no such update");
+    }
+    return tx.commit(kWhat);
+  }
+
+  Status pin_live_update(std::int64_t article_id, std::int64_t id) override {
+    constexpr std::string_view kWhat = "pin_live_update";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    if (id != 0) {
+      Query q(live_update_pinnable_);
+      q.bind_int(1, article_id).bind_int(2, id);
+      const int rc = q.step();
+      if (rc == SQLITE_DONE)
+        return make_error(ErrorCode::kNotFound, "pin_live_update: no such update of this event");
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+      if (q.column_int(0) != 0) return tx.commit(kWhat);  // already pinned: nothing changes
+    }
+    // Unpin first, then pin: the unique index allows one pinned update per event at any time.
+    for (Stmt* stmt : {&unpin_live_updates_, &pin_live_update_}) {
+      if (stmt == &pin_live_update_ && id == 0) break;
+      Query q(*stmt);
+      q.bind_int(1, article_id);
+      if (stmt == &pin_live_update_) q.bind_int(2, id);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    return tx.commit(kWhat);
+  }
+
+  Result<std::optional<LiveUpdate>> pinned_live_update(std::int64_t article_id) override {
+    Query q(pinned_live_update_);
+    q.bind_int(1, article_id);
+    return find_one<LiveUpdate>(q, read_live_update, "pinned_live_update");
+  }
+
+  Result<std::vector<LiveUpdate>> live_updates_changed(std::int64_t article_id,
+                                                       std::int64_t after_revision,
+                                                       std::size_t limit) override {
+    Query q(live_updates_changed_);
+    q.bind_int(1, article_id).bind_int(2, after_revision).bind_int(3, clamp_to_int64(limit));
+    return read_all<LiveUpdate>(q, read_live_update, "live_updates_changed");
+  }
+
   // --- search ---
 
   Result<std::vector<ArticleMatch>> search_articles(const std::string& query,
@@ -867,6 +963,14 @@ class SqliteSiteStore final : public SiteStore {
   Stmt insert_live_update_;
   Stmt recent_live_updates_;
   Stmt live_updates_after_;
+  Stmt find_live_update_;
+  Stmt edit_live_update_;
+  Stmt delete_live_update_;
+  Stmt live_update_pinnable_;
+  Stmt unpin_live_updates_;
+  Stmt pin_live_update_;
+  Stmt pinned_live_update_;
+  Stmt live_updates_changed_;
   Stmt search_articles_;
 
   struct StatementSql {
@@ -945,14 +1049,35 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::live_event_exists_,
        "SELECT 1 FROM articles WHERE id = ?1 AND published = 1 AND category = ?2"},
       {&SqliteSiteStore::insert_live_update_,
-       "INSERT INTO live_updates (article_id, body_markdown, created_at, created_by) "
-       "VALUES (?1, ?2, ?3, ?4)"},
+       "INSERT INTO live_updates (article_id, body_markdown, created_at, created_by, revision) "
+       "VALUES (?1, ?2, ?3, ?4, " FW_NEXT_REVISION("?1") ")"},
       {&SqliteSiteStore::recent_live_updates_,
        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 "
-       "ORDER BY id DESC LIMIT ?2"},
+       "AND deleted = 0 ORDER BY id DESC LIMIT ?2"},
       {&SqliteSiteStore::live_updates_after_,
        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 AND id > ?2 "
-       "ORDER BY id LIMIT ?3"},
+       "AND deleted = 0 ORDER BY id LIMIT ?3"},
+      {&SqliteSiteStore::find_live_update_,
+       "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE id = ?1"},
+      {&SqliteSiteStore::edit_live_update_,
+       "UPDATE live_updates SET body_markdown = ?2, edited_at = ?3, "
+       "revision = " FW_NEXT_REVISION("article_id") " WHERE id = ?1 AND deleted = 0"},
+      {&SqliteSiteStore::delete_live_update_,
+       "UPDATE live_updates SET deleted = 1, pinned = 0, "
+       "revision = " FW_NEXT_REVISION("article_id") " WHERE id = ?1 AND deleted = 0"},
+      {&SqliteSiteStore::live_update_pinnable_,
+       "SELECT pinned FROM live_updates WHERE article_id = ?1 AND id = ?2 AND deleted = 0"},
+      {&SqliteSiteStore::unpin_live_updates_,
+       "UPDATE live_updates SET pinned = 0, revision = " FW_NEXT_REVISION("?1") " "
+       "WHERE article_id = ?1 AND pinned = 1"},
+      {&SqliteSiteStore::pin_live_update_,
+       "UPDATE live_updates SET pinned = 1, revision = " FW_NEXT_REVISION("?1") " "
+       "WHERE article_id = ?1 AND id = ?2"},
+      {&SqliteSiteStore::pinned_live_update_,
+       "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 AND pinned = 1"},
+      {&SqliteSiteStore::live_updates_changed_,
+       "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 "
+       "AND revision > ?2 ORDER BY revision LIMIT ?3"},
       // bm25 weights: a match in the headline counts most, then the standfirst. The snippet
       // comes from whichever column matches best (-1), 24 tokens around the match.
       {&SqliteSiteStore::search_articles_,
@@ -971,6 +1096,7 @@ class SqliteSiteStore final : public SiteStore {
 #undef FW_ALERT_COLUMNS
 #undef FW_TOKEN_COLUMNS
 #undef FW_LIVE_UPDATE_COLUMNS
+#undef FW_NEXT_REVISION
 
 }  // namespace
 
