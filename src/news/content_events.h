@@ -18,6 +18,17 @@ class ContentEvents {
   virtual void article_changed(const Article& article) = 0;
   // `update` was stored for the live event `event` (a published live-category article).
   virtual void live_update_posted(const Article& event, const LiveUpdate& update) = 0;
+  // The live desk changed `update` of `event`; `update` is as stored now. kEdited: its text was
+  // corrected; kDeleted: it is gone; kPinned: it is the event's pinned update now (the one
+  // pinned before, if any, is not); kUnpinned: the event has no pinned update any more.
+  // Not pure, so that listeners that show no live pages need not care.
+  enum class LiveChange { kEdited, kDeleted, kPinned, kUnpinned };
+  virtual void live_update_changed(const Article& event, const LiveUpdate& update,
+                                   LiveChange change) {
+    (void)event;
+    (void)update;
+    (void)change;
+  }
 };
 
 // Listens to nothing: for a newsroom without readers' pages (tools, tests).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "newsroom/api_tokens.h"
+#include "newsroom/newsroom_call.h"
 #include "store/error_kind.h"
 
 namespace flashwire::newsroom {
@@ -303,15 +304,6 @@ bool wants_publish(const json::object& body) {
 
 }  // namespace
 
-struct NewsroomApi::Call {
-  const http::Request& request;
-  std::vector<std::string_view> parts;  // path segments after /api/newsroom/
-  store::ApiToken token;
-  json::object body;      // the parsed JSON body of a write; empty otherwise
-  std::int64_t id = 0;    // the path's {id}, when the route has one
-  std::string_view slug;  // the path's {slug}, when the route has one
-};
-
 // A route: a pattern of path segments after /api/newsroom/ ("{id}": a positive decimal id;
 // "{slug}": a slug), the scope a token needs, and its methods, in the order Allow lists them.
 struct NewsroomApi::Route {
@@ -365,7 +357,7 @@ struct NewsroomApi::Route {
 std::span<const NewsroomApi::Route> NewsroomApi::routes() {
   using V = bhttp::verb;
   using A = NewsroomApi;
-  static const std::array<Route, 10> kRoutes{{
+  static const std::array<Route, 13> kRoutes{{
       {"articles",
        kScopeArticlesWrite,
        {{{V::get, &A::list_articles}, {V::post, &A::create_article, true}}}},
@@ -384,6 +376,13 @@ std::span<const NewsroomApi::Route> NewsroomApi::routes() {
       {"live/{slug}/updates",
        kScopeArticlesWrite,
        {{{V::get, &A::list_live_updates}, {V::post, &A::post_live_update, true}}}},
+      {"live/{slug}/updates/{id}",
+       kScopeArticlesWrite,
+       {{{V::put, &A::edit_live_update, true}, {V::delete_, &A::delete_live_update}}}},
+      {"live/{slug}/updates/{id}/pin",
+       kScopeArticlesWrite,
+       {{{V::post, &A::pin_live_update}, {V::delete_, &A::unpin_live_update}}}},
+      {"preview", kScopeArticlesWrite, {{{V::post, &A::preview_markdown, true}}}},
   }};
   return kRoutes;
 }
@@ -807,13 +806,6 @@ bool is_markdown_text(std::string_view text) {
   });
 }
 
-json::object live_update_json(const store::LiveUpdate& u) {
-  return json::object{{"id", u.id},
-                      {"body_markdown", u.body_markdown},
-                      {"created_at", u.created_at},
-                      {"created_by", u.created_by}};
-}
-
 }  // namespace
 
 http::Response NewsroomApi::list_live_updates(Call& call) {
@@ -827,10 +819,18 @@ http::Response NewsroomApi::list_live_updates(Call& call) {
   if (!updates) return store_failure(updates.error());
   json::array list;
   for (const auto& update : *updates) list.push_back(live_update_json(update));
-  return json_ok(Status::ok, json::object{{"id", (*event)->id},
-                                          {"slug", (*event)->slug},
-                                          {"published", (*event)->published},
-                                          {"updates", std::move(list)}});
+  // The pinned update may be older than the ones listed.
+  auto pinned = store_.pinned_live_update((*event)->id);
+  if (!pinned) return store_failure(pinned.error());
+  return json_ok(Status::ok,
+                 json::object{{"id", (*event)->id},
+                              {"slug", (*event)->slug},
+                              {"headline", (*event)->headline},
+                              {"url", news::reader_path(**event)},
+                              {"published", (*event)->published},
+                              {"pinned", *pinned ? json::value(live_update_json(**pinned))
+                                                 : json::value(nullptr)},
+                              {"updates", std::move(list)}});
 }
 
 http::Response NewsroomApi::post_live_update(Call& call) {

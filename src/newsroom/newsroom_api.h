@@ -18,6 +18,15 @@
 //                                                               first (at most 100)
 //   POST /api/newsroom/live/{slug}/updates      articles:write  {"body_markdown"} → 201 {id, url}
 //                                                               on a published live event
+//   PUT  /api/newsroom/live/{slug}/updates/{id} articles:write  {"body_markdown"}: correct it → 200
+//   DELETE …/live/{slug}/updates/{id}           articles:write  delete it → 200
+//   POST …/live/{slug}/updates/{id}/pin         articles:write  pin it (unpins the one before) → 200
+//   DELETE …/live/{slug}/updates/{id}/pin       articles:write  unpin it → 200
+//   POST /api/newsroom/preview                  articles:write  {"body_markdown"} → {"html"}, as
+//                                                               readers' pages render it
+// (the live desk, live_desk.cc: an update must belong to the event named by {slug} and not be
+// deleted, else 404; each change answers the update as stored now and is audited as live.edit,
+// live.delete, live.pin or live.unpin).
 //
 // Sending is two steps so that one stray request cannot notify every reader: composing stores
 // the alert with status kQueued but hands it to nobody (the API calls that status "draft");
@@ -57,6 +66,10 @@
 #include "news/alert_queue.h"
 #include "news/content_events.h"
 #include "store/site_store.h"
+
+namespace boost::json {
+class object;
+}
 
 namespace flashwire::newsroom {
 
@@ -108,6 +121,17 @@ class NewsroomApi final : public http::Handler {
   http::Response audit(Call& call);
   http::Response list_live_updates(Call& call);
   http::Response post_live_update(Call& call);
+  // The live desk (live_desk.cc).
+  struct LiveTarget;
+  static boost::json::object live_update_json(const store::LiveUpdate& update);
+  LiveTarget live_target(Call& call);
+  http::Response after_live_change(Call& call, const LiveTarget& target,
+                                   news::ContentEvents::LiveChange change, std::string action);
+  http::Response edit_live_update(Call& call);
+  http::Response delete_live_update(Call& call);
+  http::Response pin_live_update(Call& call);
+  http::Response unpin_live_update(Call& call);
+  http::Response preview_markdown(Call& call);
   void record(const Call& call, std::string action, std::string detail);
 
   store::SiteStore& store_;

@@ -28,11 +28,33 @@ constexpr std::string_view kHeartbeat = ": keep-alive\n\n";
 }  // namespace
 
 std::string format_live_event(const LiveEvent& event) {
+  using Type = LiveEvent::Type;
   boost::json::object data;
   data["id"] = event.id;
-  data["at"] = event.at;
-  data["html"] = event.html;
-  std::string out = "id: " + std::to_string(event.id) + "\nevent: update\ndata: ";
+  std::string out;
+  switch (event.type) {
+    case Type::kUpdate:
+      out = "id: " + std::to_string(event.id) + "\nevent: update\n";
+      break;
+    case Type::kChanged:
+      out = "event: changed\n";
+      break;
+    case Type::kDeleted:
+      out = "event: deleted\n";
+      break;
+    case Type::kPinned:
+      out = "event: pinned\n";
+      break;
+    case Type::kUnpinned:
+      out = "event: unpinned\n";
+      break;
+  }
+  if (event.type != Type::kDeleted && event.type != Type::kUnpinned) {
+    data["at"] = event.at;
+    if (event.type != Type::kUpdate) data["edited_at"] = event.edited_at;
+    data["html"] = event.html;
+  }
+  out += "data: ";
   out += boost::json::serialize(data);
   out += "\n\n";
   return out;

@@ -10,6 +10,15 @@
 //     event: update
 //     data: {"id":42,"at":1741788300,"html":"<p>…</p>\n"}
 //
+//   The live desk's changes to updates already shown come as events without an id (so that
+//   EventSource's last event id stays the newest update's):
+//
+//     event: changed     data: {"id":42,"at":…,"edited_at":…,"html":"…"}   a correction
+//     event: deleted     data: {"id":42}
+//     event: pinned      data: {"id":42,"at":…,"edited_at":…,"html":"…"}   the event's pinned
+//                                                                           update now
+//     event: unpinned    data: {"id":42}                                   no pinned update now
+//
 //   and a comment line (": keep-alive") after every `heartbeat_interval` without an event, so
 //   that the reader and proxies see a live connection. EventSource sends the last id it saw as
 //   Last-Event-ID when it reconnects; the caller turns that into the backlog.
@@ -59,13 +68,17 @@ struct LiveStreamOptions {
 
 // One update as readers receive it. `html` must come from render_markdown (site/markdown.h).
 struct LiveEvent {
-  std::int64_t id = 0;  // the update's id: the SSE event id
+  enum class Type { kUpdate, kChanged, kDeleted, kPinned, kUnpinned };
+  std::int64_t id = 0;  // the update's id: the SSE event id of a kUpdate
   std::int64_t at = 0;  // Unix seconds
   std::string html;
+  Type type = Type::kUpdate;
+  std::int64_t edited_at = 0;  // Unix seconds of the last correction, 0 if none
 };
 
-// The event's wire form: "id: <id>\nevent: update\ndata: <JSON {id, at, html}>\n\n". The JSON is
-// on one line (its string escapes cover line breaks), as a data: field requires.
+// The event's wire form: "id: <id>\nevent: update\ndata: <JSON {id, at, html}>\n\n" for a new
+// update, the forms above for the others. The JSON is on one line (its string escapes cover
+// line breaks), as a data: field requires.
 std::string format_live_event(const LiveEvent& event);
 
 class LiveStream {

@@ -406,6 +406,10 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
   h.raw("<script")
       .attr("src", asset_url(site, newsroom ? "/assets/newsroom.js" : "/assets/site.js"))
       .raw(" defer></script>\n");
+  if (newsroom) {
+    // The newsroom's parts in their own files, run in order after newsroom.js (defer).
+    h.raw("<script").attr("src", asset_url(site, "/assets/newsroom-live.js")).raw(" defer></script>\n");
+  }
   h.raw("</head>\n<body");
   h.attr("class", std::string("page-") + std::string(page_kind_name(frame.kind)));
   if (!site.vapid_public_key.empty() && !newsroom) {
@@ -721,7 +725,8 @@ std::string live_blog_json_ld(const SiteInfo& site, const Article& event,
                               std::span<const LiveUpdate> updates) {
   const std::string url = site.base_url + live_path(event.slug);
   std::int64_t modified = std::max(event.updated_at, event.published_at);
-  for (const LiveUpdate& update : updates) modified = std::max(modified, update.time);
+  for (const LiveUpdate& update : updates)
+    modified = std::max({modified, update.time, update.edited_at});
   Json j;
   j.object().field("@context", "https://schema.org").field("@type", "LiveBlogPosting");
   article_common_json(j, site, event, url);
@@ -736,11 +741,23 @@ std::string live_blog_json_ld(const SiteInfo& site, const Article& event,
     j.field("headline", shorten(text.empty() ? event.headline : text, 110));
     if (!text.empty()) j.field("articleBody", text);
     j.field("datePublished", iso_time(update.time));
+    if (update.edited_at > 0) j.field("dateModified", iso_time(update.edited_at));
     j.field("url", update.id > 0 ? url + "#update-" + std::to_string(update.id) : url);
     j.end_object();
   }
   j.end_array().end_object();
   return j.take();
+}
+
+// An update's time, its "Corrected" line when it was corrected, and its text (the inside of
+// one entry of a live page; site.js builds the same from the stream).
+void live_update_content(Html& h, const LiveUpdate& update) {
+  h.time(update.time, short_display_time(update.time), "short");
+  if (update.edited_at > 0) {
+    h.raw(" <span class=\"live-update-edited\" data-edited>Corrected ");
+    h.time(update.edited_at, short_display_time(update.edited_at), "short").raw("</span>");
+  }
+  h.raw("\n<div class=\"live-update-body\">").raw(update.text_html).raw("</div>\n");
 }
 
 }  // namespace
@@ -935,13 +952,29 @@ std::string render_live(const SiteInfo& site, const Article& event,
   h.raw(
       "<p class=\"live-status\" data-live-status role=\"status\" aria-live=\"polite\">"
       "Newest updates first.</p>\n</header>\n");
+  // The pinned update first; site.js fills and empties this block as pins come and go.
+  const auto pinned = std::find_if(updates.begin(), updates.end(),
+                                   [](const LiveUpdate& u) { return u.pinned && u.id > 0; });
+  h.raw("<section class=\"live-pinned\" data-live-pinned aria-labelledby=\"live-pinned-title\"");
+  if (pinned == updates.end()) h.raw(" hidden");
+  h.raw(">\n<h2 class=\"live-pinned-label\" id=\"live-pinned-title\">Pinned</h2>\n");
+  h.raw("<div class=\"live-update live-update-pinned\" data-pinned-update");
+  if (pinned != updates.end()) {
+    h.attr("data-update-id", std::to_string(pinned->id));
+    h.raw(">\n");
+    live_update_content(h, *pinned);
+  } else {
+    h.raw(">\n");
+  }
+  h.raw("</div>\n</section>\n");
   h.raw("<ol class=\"live-updates\" data-live-updates>\n");
   for (const LiveUpdate& update : updates) {
     const std::string id = std::to_string(update.id);
     h.raw("<li class=\"live-update\"").attr("id", "update-" + id).attr("data-update-id", id);
+    if (update.pinned) h.raw(" data-pinned");
     h.raw(">\n");
-    h.time(update.time, short_display_time(update.time), "short");
-    h.raw("\n<div class=\"live-update-body\">").raw(update.text_html).raw("</div>\n</li>\n");
+    live_update_content(h, update);
+    h.raw("</li>\n");
   }
   h.raw("</ol>\n");
   if (updates.empty()) {
@@ -1284,6 +1317,51 @@ void newsroom_alerts(Html& h) {
   h.raw("<ul class=\"nr-list\" data-nr-alerts></ul>\n</section>\n");
 }
 
+// The live desk (newsroom-live.js): choose a live event, write an update with a preview, and
+// see the event as readers do, each update with Edit, Delete, Pin and "Alert readers".
+void newsroom_live(Html& h) {
+  h.raw("<section class=\"panel nr-live\" data-nr-live-panel aria-labelledby=\"nr-live-title\">\n");
+  h.raw("<div class=\"panel-head\">\n<h2 class=\"panel-title\" id=\"nr-live-title\">")
+      .raw("Live desk</h2>\n");
+  h.raw("<a class=\"button button-secondary button-small\" data-nr-live-open hidden>")
+      .raw("Open the live page</a>\n</div>\n");
+  h.raw("<div class=\"field nr-live-choose\">\n<label for=\"nr-live-event\">Live event</label>\n");
+  h.raw("<select id=\"nr-live-event\" data-nr-live-event ")
+      .raw("aria-describedby=\"nr-live-event-hint nr-live-event-error\">")
+      .raw("\n<option value=\"\">Choose a live event…</option>\n</select>\n");
+  h.raw("<p class=\"hint\" id=\"nr-live-event-hint\">Published articles in the Live events ")
+      .raw("category. Publish one to start.</p>\n");
+  h.raw("<p class=\"field-error\" id=\"nr-live-event-error\" hidden></p>\n</div>\n");
+  h.raw("<p class=\"status\" data-nr-panel-status role=\"status\" aria-live=\"polite\"></p>\n");
+  h.raw("<div class=\"nr-live-work\" data-nr-live-work hidden>\n<div class=\"nr-live-write\">\n");
+  h.raw("<form class=\"nr-form\" data-nr-live-form novalidate>\n<fieldset class=\"nr-fieldset\">")
+      .raw("\n<legend class=\"visually-hidden\">New update</legend>\n");
+  textarea_field(h,
+                 {"live", "body_markdown", "New update (Markdown)",
+                  "Markdown: **bold**, *italic*, [link](/articles/slug), - list. Up to 20 KB.",
+                  true},
+                 6, " class=\"mono\" spellcheck=\"true\"");
+  h.raw("</fieldset>\n<div class=\"actions\">\n");
+  h.raw("<button type=\"submit\" class=\"button button-primary\" data-nr-live-post>")
+      .raw("Post update</button>\n");
+  h.raw("<button type=\"button\" class=\"button button-secondary\" data-nr-live-preview-button>")
+      .raw("Preview</button>\n</div>\n");
+  h.raw("<p class=\"status\" data-nr-form-status role=\"status\" aria-live=\"polite\" ")
+      .raw("tabindex=\"-1\"></p>\n</form>\n");
+  h.raw("<div class=\"nr-live-preview\" data-nr-live-preview hidden>\n")
+      .raw("<h3 class=\"nr-live-subtitle\">Preview</h3>\n")
+      .raw("<div class=\"live-update\"><div class=\"live-update-body\" data-nr-live-preview-body>")
+      .raw("</div></div>\n</div>\n</div>\n");
+  h.raw("<div class=\"nr-live-stream\">\n<h3 class=\"nr-live-subtitle\">As readers see it</h3>\n");
+  h.raw("<section class=\"live-pinned\" data-nr-live-pinned hidden aria-label=\"Pinned update\">")
+      .raw("\n<p class=\"live-pinned-label\">Pinned</p>\n")
+      .raw("<div class=\"live-update live-update-pinned\" data-nr-live-pinned-body></div>\n")
+      .raw("</section>\n");
+  h.raw("<p class=\"hint\" data-nr-live-empty hidden>No updates yet.</p>\n");
+  h.raw("<ol class=\"live-updates nr-live-updates\" data-nr-live-updates></ol>\n</div>\n");
+  h.raw("</div>\n</section>\n");
+}
+
 }  // namespace
 
 std::string render_newsroom(const SiteInfo& site) {
@@ -1311,7 +1389,9 @@ std::string render_newsroom(const SiteInfo& site) {
   newsroom_articles(h);
   h.raw("</div>\n<div class=\"nr-column\">\n");
   newsroom_alerts(h);
-  h.raw("</div>\n</div>\n</div>\n</div>\n");
+  h.raw("</div>\n</div>\n");
+  newsroom_live(h);
+  h.raw("</div>\n</div>\n");
   close_document(h, site, frame);
   return h.take();
 }

@@ -99,6 +99,8 @@ struct LiveUpdate {
                           // text (the article body), which is never streamed
   std::int64_t time = 0;  // Unix seconds
   std::string text_html;
+  std::int64_t edited_at = 0;  // Unix seconds of the last correction; 0 if never corrected
+  bool pinned = false;         // the event's key update: shown first, marked "Pinned"
 };
 
 // "breaking", "live", "exclusive": the names the JSON API and the scripts use.
@@ -134,7 +136,9 @@ std::string render_article(const SiteInfo& site, const news::Article& article,
 std::string render_preferences(const SiteInfo& site);
 
 // A live event: title and the updates so far, newest first; site.js inserts new ones from the
-// EventSource at live_path(slug) + "/events" (data-update-id tells it which it has).
+// EventSource at live_path(slug) + "/events" (data-update-id tells it which it has) and applies
+// corrections, deletions and pins from it. The pinned update (pinned in `updates`) is shown
+// again above the others, marked "Pinned"; corrected ones say "Corrected <time>".
 // `event` is the live-category article (headline, standfirst, image and times feed the
 // structured data); the other overload is the same page for an event known only by slug and
 // title. Mobile readers get the app sheet here too ("<scheme>://live/<slug>").

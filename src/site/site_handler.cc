@@ -115,8 +115,10 @@ constexpr std::size_t kMaxSitemapArticles = 5000;
 // Google News sitemaps allow 1,000 entries.
 constexpr std::size_t kMaxNewsSitemapArticles = 1000;
 
-LiveEvent live_event(const store::LiveUpdate& update) {
-  return LiveEvent{update.id, update.created_at, render_markdown(update.body_markdown)};
+LiveEvent live_event(const store::LiveUpdate& update,
+                     LiveEvent::Type type = LiveEvent::Type::kUpdate) {
+  return LiveEvent{update.id, update.created_at, render_markdown(update.body_markdown), type,
+                   update.edited_at};
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {
@@ -209,14 +211,24 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       const store::Article& event = **article;
       auto stored = store_.recent_live_updates(event.id, kMaxRenderedUpdates);
       if (!stored) return std::nullopt;
+      // The pinned update may be older than the ones shown; it is shown first all the same.
+      auto pinned = store_.pinned_live_update(event.id);
+      if (!pinned) return std::nullopt;
       std::vector<LiveUpdate> updates;
+      const auto page_update = [](const store::LiveUpdate& update) {
+        return LiveUpdate{update.id, update.created_at, render_markdown(update.body_markdown),
+                          update.edited_at, update.pinned};
+      };
+      bool pinned_listed = false;
       for (const store::LiveUpdate& update : *stored) {
-        updates.push_back({update.id, update.created_at, render_markdown(update.body_markdown)});
+        pinned_listed = pinned_listed || update.pinned;
+        updates.push_back(page_update(update));
       }
       // The article's body opens the event (id 0: never streamed), below every update.
       if (stored->size() < kMaxRenderedUpdates && !event.body_markdown.empty()) {
         updates.push_back({0, event.published_at, render_markdown(event.body_markdown)});
       }
+      if (*pinned && !pinned_listed) updates.push_back(page_update(**pinned));
       out.body = render_live(info_, event, updates);
     }
   } else if (path == "/preferences") {
@@ -451,6 +463,17 @@ void SiteHandler::start_stream(boost::beast::tcp_stream stream, http::Request re
     if (!missed) return refuse(http::Status::service_unavailable, "storage", "storage unavailable");
     for (const store::LiveUpdate& update : *missed) backlog.push_back(live_event(update));
   }
+  if (*last_event_id > 0) {
+    // A reader coming back (EventSource reconnecting) may have missed a pin or an unpin: it gets
+    // the state as it is now. Corrections and deletions made meanwhile show on the next load.
+    auto pinned = store_.pinned_live_update(event_id);
+    if (!pinned) return refuse(http::Status::service_unavailable, "storage", "storage unavailable");
+    if (*pinned) {
+      backlog.push_back(live_event(**pinned, LiveEvent::Type::kPinned));
+    } else {
+      backlog.push_back(LiveEvent{0, 0, {}, LiveEvent::Type::kUnpinned, 0});
+    }
+  }
   http::Response head(http::Status::ok, request.version());
   head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
   head.set(bhttp::field::cache_control, "no-store");
@@ -469,6 +492,19 @@ void SiteHandler::live_update_posted(const news::Article& event, const news::Liv
   invalidate_page(live_path(event.slug));
   invalidate_page("/");  // the home page shows the newest update and its time
   if (live_ != nullptr) live_->publish(event.id, live_event(update));
+}
+
+void SiteHandler::live_update_changed(const news::Article& event, const news::LiveUpdate& update,
+                                      LiveChange change) {
+  invalidate_page(live_path(event.slug));
+  invalidate_page("/");  // the ticker may show the update
+  if (live_ == nullptr) return;
+  using Type = LiveEvent::Type;
+  const Type type = change == LiveChange::kEdited    ? Type::kChanged
+                    : change == LiveChange::kDeleted ? Type::kDeleted
+                    : change == LiveChange::kPinned  ? Type::kPinned
+                                                     : Type::kUnpinned;
+  live_->publish(event.id, live_event(update, type));
 }
 
 }  // namespace flashwire::site

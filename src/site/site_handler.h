@@ -76,6 +76,9 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   // the event's readers.
   void article_changed(const news::Article& article) override;
   void live_update_posted(const news::Article& event, const news::LiveUpdate& update) override;
+  // Drops the event's cached page (and the home page) and streams the change (live_stream.h).
+  void live_update_changed(const news::Article& event, const news::LiveUpdate& update,
+                           LiveChange change) override;
 
   // The clock the news sitemap's 48-hour window is measured with (default: the system's). Not
   // owned; must outlive the handler's use.

@@ -321,6 +321,8 @@ TEST_F(LiveStreamSocketTest, AReconnectingReaderGetsOnlyWhatItMissed) {
     const std::string event = reader->next_event();
     EXPECT_EQ(event.rfind(expected_frame_start(ids[i]), 0), 0u) << event;
   }
+  // A reconnecting reader learns the pin as it is now (none), in case it missed a change.
+  EXPECT_EQ(reader->next_event(), "event: unpinned\ndata: {\"id\":0}\n\n");
   // Then what comes next, and nothing in between.
   const std::int64_t five = post_update("five");
   const std::string event = reader->next_event();

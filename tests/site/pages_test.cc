@@ -496,9 +496,11 @@ TEST(Pages, NewsroomIsAShellForItsOwnScript) {
   EXPECT_THAT(page, HasSubstr("<h1 class=\"page-title\">Newsroom</h1>"));
   EXPECT_THAT(page, HasSubstr("<body class=\"page-newsroom\">"));
   EXPECT_THAT(page, HasSubstr("data-newsroom data-base-url=\"https://news.example\""));
-  // Its own script only; the readers' script (opt-in, app sheet) is not loaded.
-  EXPECT_EQ(count(page, "<script"), 1u);
-  EXPECT_THAT(page, HasSubstr("<script src=\"/assets/newsroom.js?v=v1\" defer></script>"));
+  // Its own scripts only (newsroom.js, then the live desk's); the readers' script (opt-in, app
+  // sheet) is not loaded.
+  EXPECT_EQ(count(page, "<script"), 2u);
+  EXPECT_THAT(page, HasSubstr("<script src=\"/assets/newsroom.js?v=v1\" defer></script>\n"
+                              "<script src=\"/assets/newsroom-live.js?v=v1\" defer></script>"));
   EXPECT_THAT(page, Not(HasSubstr("site.js")));
   EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/site.css?v=v1\">"));
   EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/newsroom.css?v=v1\">"));
@@ -581,7 +583,7 @@ TEST(Pages, NewsroomFormControlsAreLabelledAndDescribed) {
     }
     EXPECT_EQ(without_id, 0u) << tag;
   }
-  EXPECT_EQ(total, 17u);  // token, 9 article fields, 7 alert fields
+  EXPECT_EQ(total, 19u);  // token, 9 article fields, 7 alert fields, 2 of the live desk
   EXPECT_EQ(count(page, "<button"), count(page, "</button>"));
 
   const auto has_label = [&](std::string_view id, std::string_view text) {

@@ -414,6 +414,7 @@
     applyScopes(articles.denied, alerts.denied);
     openEditor(null, { focus: false });
     resetCompose();
+    root.dispatchEvent(new CustomEvent('nr:signed-in', { detail: { can: { ...state.can } } }));
     if (state.can.alerts) {
       state.alerts = alerts.data.alerts || [];
       renderAlerts();
@@ -460,6 +461,7 @@
     el.polling.hidden = true;
     showSignIn();
     announce(message);
+    root.dispatchEvent(new CustomEvent('nr:signed-out'));
     el.signinForm.elements.token.focus();
   }
 
@@ -1090,6 +1092,39 @@
       }
     }
   }
+
+  // ---- hooks for the newsroom's other parts (newsroom-live.js) ----
+
+  // Fills the compose form and composes at once: the draft then waits in the usual confirm
+  // step ("Send to N readers?"), so nothing reaches readers without Confirm.
+  function composeAlert(fields) {
+    if (!state.signedIn || !state.can.alerts) return false;
+    if (state.pending) {
+      el.confirmTitle.focus();
+      announce('Confirm or cancel the alert you composed first.');
+      return false;
+    }
+    resetCompose();
+    const form = el.alertForm.elements;
+    form.title.value = clip(fields.title || '', 120);
+    form.body.value = clip(fields.body || '', 240);
+    form.url.value = fields.url || '';
+    form.category.value = fields.category || 'live';
+    form.urgency.value = 'high';
+    onCategoryChange();
+    if (fields.topic) form.topic.value = fields.topic;
+    el.composeSource.textContent = fields.source || composeSourceHint;
+    el.alertForm.requestSubmit();
+    el.composePanel.scrollIntoView({ block: 'start' });
+    return true;
+  }
+  // The API with this tab's token: (method, path below /api/newsroom/, body) → data, or throws
+  // an error with status, code and message.
+  window.flashwireNewsroom = {
+    api: (method, path, body) => api(method, path, body),
+    explain,
+    composeAlert,
+  };
 
   // ---- start ----
 

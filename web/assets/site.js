@@ -658,10 +658,15 @@
   // a reload. The stream is opened with ?after=<newest id shown>, so that nothing posted between
   // rendering and connecting is lost; on reconnect EventSource itself sends Last-Event-ID, and
   // the server replays what was missed. An id already on the page is never added twice.
+  // The live desk's changes come as their own events: "changed" (a correction: the text is
+  // replaced and marked "Corrected"), "deleted" (the entry goes), "pinned" (this update is shown
+  // first, in the Pinned block) and "unpinned" (the block is emptied and hidden).
   function initLive(root) {
     const url = root.dataset.eventsUrl;
     const list = root.querySelector('[data-live-updates]');
     const status = root.querySelector('[data-live-status]');
+    const pinnedBlock = root.querySelector('[data-live-pinned]');
+    const pinnedEntry = root.querySelector('[data-pinned-update]');
     const seen = new Set();
     let newest = 0;
     for (const li of list.querySelectorAll('[data-update-id]')) {
@@ -696,15 +701,56 @@
       list.append(item);
     }
 
-    function addUpdate(event) {
+    // The data of a stream event: {id, …} with a positive id (and html when `needsHtml`), or null.
+    function parseEvent(event, needsHtml) {
       let update;
       try {
         update = JSON.parse(event.data);
       } catch {
-        return;
+        return null;
       }
-      if (!update || !Number.isSafeInteger(update.id) || update.id <= 0) return;
-      if (typeof update.html !== 'string') return;
+      if (!update || !Number.isSafeInteger(update.id) || update.id < 0) return null;
+      if (needsHtml && (update.id === 0 || typeof update.html !== 'string')) return null;
+      return update;
+    }
+
+    function timeElement(at) {
+      const time = formatTime(at);
+      if (!time) return null;
+      const element = document.createElement('time');
+      element.dateTime = time.iso;
+      element.textContent = time.text;
+      return element;
+    }
+
+    // An entry's inside, as pages.cc renders it: time, "Corrected <time>", text.
+    function fillEntry(entry, update) {
+      const parts = [];
+      const time = timeElement(update.at);
+      if (time) parts.push(time);
+      if (Number.isSafeInteger(update.edited_at) && update.edited_at > 0) {
+        const edited = document.createElement('span');
+        edited.className = 'live-update-edited';
+        edited.dataset.edited = '';
+        const when = timeElement(update.edited_at);
+        edited.append(' Corrected ', ...(when ? [when] : []));
+        parts.push(edited);
+      }
+      const body = document.createElement('div');
+      body.className = 'live-update-body';
+      // Server-rendered by render_markdown (raw HTML and unsafe URLs already removed).
+      body.innerHTML = update.html;
+      parts.push(body);
+      entry.replaceChildren(...parts);
+    }
+
+    function entryOf(id) {
+      return list.querySelector(`[data-update-id="${id}"]`);
+    }
+
+    function addUpdate(event) {
+      const update = parseEvent(event, true);
+      if (!update) return;
       const id = update.id;
       if (seen.has(id)) return; // rendered with the page, or resent after a reconnect
       seen.add(id);
@@ -714,23 +760,67 @@
       item.className = 'live-update is-new';
       item.id = `update-${id}`;
       item.dataset.updateId = String(id);
+      fillEntry(item, update);
       const time = formatTime(update.at);
-      if (time) {
-        const element = document.createElement('time');
-        element.dateTime = time.iso;
-        element.textContent = time.text;
-        item.append(element);
-      }
-      const body = document.createElement('div');
-      body.className = 'live-update-body';
-      // Server-rendered by render_markdown (raw HTML and unsafe URLs already removed).
-      body.innerHTML = update.html;
-      item.append(body);
       insertInOrder(item, id);
 
       const empty = root.querySelector('[data-live-empty]');
       if (empty) empty.remove();
       say(time ? `New update at ${time.text}.` : 'New update.');
+    }
+
+    function changeUpdate(event) {
+      const update = parseEvent(event, true);
+      if (!update) return;
+      const entry = entryOf(update.id);
+      if (entry) fillEntry(entry, update);
+      if (pinnedEntry && pinnedEntry.dataset.updateId === String(update.id)) {
+        fillEntry(pinnedEntry, update);
+      }
+      if (entry || pinnedEntry?.dataset.updateId === String(update.id)) say('An update was corrected.');
+    }
+
+    function showPinned(update) {
+      if (!pinnedBlock || !pinnedEntry) return;
+      for (const other of list.querySelectorAll('[data-pinned]')) delete other.dataset.pinned;
+      if (!update) {
+        pinnedBlock.hidden = true;
+        delete pinnedEntry.dataset.updateId;
+        pinnedEntry.replaceChildren();
+        return;
+      }
+      pinnedEntry.dataset.updateId = String(update.id);
+      fillEntry(pinnedEntry, update);
+      pinnedBlock.hidden = false;
+      const entry = entryOf(update.id);
+      if (entry) entry.dataset.pinned = '';
+    }
+
+    function pinUpdate(event) {
+      const update = parseEvent(event, true);
+      if (!update) return;
+      if (pinnedEntry && pinnedEntry.dataset.updateId === String(update.id)) return;
+      showPinned(update);
+      say('A key update is pinned at the top.');
+    }
+
+    function unpinUpdate(event) {
+      const update = parseEvent(event, false);
+      if (!update || !pinnedBlock || pinnedBlock.hidden) return;
+      // id 0: "nothing is pinned now" (sent to a reader who reconnects).
+      if (update.id !== 0 && pinnedEntry.dataset.updateId !== String(update.id)) return;
+      showPinned(null);
+    }
+
+    function deleteUpdate(event) {
+      const update = parseEvent(event, false);
+      if (!update || update.id === 0) return;
+      const entry = entryOf(update.id);
+      if (entry) {
+        entry.remove();
+        say('An update was removed.');
+      }
+      if (pinnedEntry && pinnedEntry.dataset.updateId === String(update.id)) showPinned(null);
     }
 
     function disconnect() {
@@ -748,6 +838,10 @@
         say('Live: new updates appear here automatically.');
       });
       source.addEventListener('update', addUpdate);
+      source.addEventListener('changed', changeUpdate);
+      source.addEventListener('deleted', deleteUpdate);
+      source.addEventListener('pinned', pinUpdate);
+      source.addEventListener('unpinned', unpinUpdate);
       source.addEventListener('error', () => {
         if (!source || source.readyState !== EventSource.CLOSED) {
           say('Connection lost. Reconnecting…');
