@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace flashwire::news {
 namespace {
@@ -61,6 +62,63 @@ bool is_url_on_site(std::string_view url, std::string_view origin) {
   if (origin.empty() || !url.starts_with(origin)) return false;
   const std::string_view rest = url.substr(origin.size());
   return rest.empty() || (rest.starts_with('/') && is_site_path(rest));
+}
+
+namespace {
+// "host[:port]" of an https:// URL, or "" when it is not one.
+std::string_view https_authority(std::string_view url) {
+  constexpr std::string_view kHttps = "https://";
+  if (!url.starts_with(kHttps)) return {};
+  url.remove_prefix(kHttps.size());
+  return url.substr(0, url.find_first_of("/?#"));
+}
+std::string lower_path(std::string_view url) {
+  std::string path(url.substr(0, url.find_first_of("?#")));
+  for (char& c : path) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return path;
+}
+}  // namespace
+
+bool is_video_url(std::string_view url) {
+  if (url.empty() || url.size() > 2048) return false;
+  const std::string_view authority = https_authority(url);
+  if (url.starts_with("https://")) {
+    const std::size_t colon = authority.find(':');
+    const std::string_view host = authority.substr(0, colon);
+    const std::string_view port =
+        colon == std::string_view::npos ? std::string_view() : authority.substr(colon + 1);
+    const bool host_ok = !host.empty() && host.find_first_not_of(
+                                              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789.-") == std::string_view::npos;
+    const bool port_ok = colon == std::string_view::npos ||
+                         (!port.empty() && port.size() <= 5 &&
+                          port.find_first_not_of("0123456789") == std::string_view::npos);
+    if (!host_ok || !port_ok) return false;
+  } else if (!is_site_path(url)) {
+    return false;
+  }
+  for (const char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\')
+      return false;
+  }
+  const std::string path = lower_path(url);
+  return path.ends_with(".mp4") || path.ends_with(".webm") || path.ends_with(".m3u8");
+}
+
+std::string video_origin(std::string_view url) {
+  const std::string_view authority = https_authority(url);
+  if (authority.empty()) return {};
+  std::string origin = "https://";
+  for (const char c : authority) origin += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return origin;
+}
+
+std::string_view video_type(std::string_view url) {
+  const std::string path = lower_path(url);
+  if (path.ends_with(".webm")) return "video/webm";
+  if (path.ends_with(".m3u8")) return "application/vnd.apple.mpegurl";
+  return "video/mp4";
 }
 
 }  // namespace flashwire::news

@@ -27,6 +27,9 @@ struct Article {
   Category category = Category::kBreaking;
   std::string image_url;  // may be empty
   std::string image_alt;  // required when image_url is set
+  // May be empty: a video readers can watch on the page ("Watch"), an https:// URL or a path on
+  // this site of an MP4, WebM or HLS (.m3u8) file: is_video_url.
+  std::string video_url;
   std::string body_markdown;
   bool published = false;
   std::int64_t published_at = 0;  // Unix seconds; 0 while a draft
@@ -68,6 +71,19 @@ std::string article_path(std::string_view slug);
 std::string live_path(std::string_view slug);
 // Where readers follow `article`: live_path for the live category, else article_path.
 std::string reader_path(const Article& article);
+
+// A video address an article may carry: at most 2048 bytes, "https://" with a host of letters,
+// digits, dots and hyphens (and an optional port) or a site path (is_site_path), no spaces,
+// control characters, quotes or angle brackets, and a path (before any ?query or #fragment)
+// ending in .mp4, .webm or .m3u8 (case-insensitive).
+bool is_video_url(std::string_view url);
+// The origin of an https:// video URL ("https://video.example" or "https://host:8443"), which
+// a page's Content-Security-Policy must allow as a media source; "" for a path on this site.
+// For URLs that pass is_video_url only.
+std::string video_origin(std::string_view url);
+// The MIME type a <source> announces for the video: video/mp4, video/webm or
+// application/vnd.apple.mpegurl (HLS).
+std::string_view video_type(std::string_view url);
 
 // A path on this site: "/..." but not "//host" (scheme-relative), without a backslash (which
 // some browsers read as "/"), spaces or control characters.

@@ -115,6 +115,7 @@ json::object article_json(const store::Article& a) {
                       {"category", store::category_name(a.category)},
                       {"image_url", a.image_url},
                       {"image_alt", a.image_alt},
+                      {"video_url", a.video_url},
                       {"body_markdown", a.body_markdown},
                       {"published", a.published},
                       {"published_at", a.published_at},
@@ -199,13 +200,14 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
     bool required;
     std::size_t max_chars;
   };
-  const std::array<Text, 8> texts{{{"slug", &a.slug, true, 120},
+  const std::array<Text, 9> texts{{{"slug", &a.slug, true, 120},
                                    {"headline", &a.headline, true, 200},
                                    {"standfirst", &a.standfirst, false, 600},
                                    {"byline", &a.byline, false, 120},
                                    {"dateline", &a.dateline, false, 80},
                                    {"image_url", &a.image_url, false, 2048},
                                    {"image_alt", &a.image_alt, false, 300},
+                                   {"video_url", &a.video_url, false, 2048},
                                    {"body_markdown", &a.body_markdown, true, 0}}};
   for (const Text& text : texts) {
     Field field = string_field(body, text.key);
@@ -236,6 +238,9 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
     return std::string("image_alt: required with image_url (describe the picture)");
   if (a.image_url.empty() && !a.image_alt.empty())
     return std::string("image_alt: only with image_url");
+  if (!a.video_url.empty() && !news::is_video_url(a.video_url))
+    return std::string(
+        "video_url: an https:// URL or a path on this site ending in .mp4, .webm or .m3u8");
   if (const json::value* publish = body.if_contains("publish");
       publish != nullptr && !publish->is_null() && !publish->is_bool())
     return std::string("publish: must be true or false");

@@ -549,6 +549,21 @@ void article_image(Html& h, const Article& article, std::string_view css_class,
   h.raw(" decoding=\"async\">");
 }
 
+// Watch: the article's video in the browser's own player, above the text. preload="none": no
+// bytes are fetched until the reader presses play; the lead image is the poster. HLS plays
+// natively where the browser supports it (Safari); elsewhere the link opens the stream.
+void watch_video(Html& h, const Article& article, std::string_view css_class) {
+  if (article.video_url.empty() || !news::is_video_url(article.video_url)) return;
+  h.raw("<figure").attr("class", css_class).raw(" data-watch>\n");
+  h.raw("<video controls preload=\"none\" playsinline");
+  if (has_image(article)) h.attr("poster", article.image_url);
+  h.attr("width", std::to_string(kImageWidth)).attr("height", std::to_string(kImageHeight));
+  h.attr("aria-label", "Video: " + article.headline).raw(">\n");
+  h.raw("<source").attr("src", article.video_url).attr("type", news::video_type(article.video_url));
+  h.raw(">\n</video>\n<figcaption><a").attr("href", article.video_url);
+  h.raw(">Watch the video</a> if the player does not start.</figcaption>\n</figure>\n");
+}
+
 const LiveSignal* find_signal(std::span<const LiveSignal> signals, std::int64_t article_id) {
   for (const LiveSignal& signal : signals) {
     if (signal.article_id == article_id) return &signal;
@@ -861,7 +876,9 @@ std::string render_article(const SiteInfo& site, const Article& article, std::st
     h.time(article.updated_at, display_time(article.updated_at)).raw("</span>");
   }
   h.raw("</p>\n</div>\n</header>\n");
-  if (has_image(article)) {
+  if (!article.video_url.empty()) {
+    watch_video(h, article, "story-video");
+  } else if (has_image(article)) {
     h.raw("<figure class=\"story-figure\">");
     article_image(h, article, "story-figure-image", "(min-width: 760px) 720px, 100vw",
                   /*above_fold=*/true);
@@ -952,6 +969,7 @@ std::string render_live(const SiteInfo& site, const Article& event,
   h.raw(
       "<p class=\"live-status\" data-live-status role=\"status\" aria-live=\"polite\">"
       "Newest updates first.</p>\n</header>\n");
+  watch_video(h, event, "live-video");
   // The pinned update first; site.js fills and empties this block as pins come and go.
   const auto pinned = std::find_if(updates.begin(), updates.end(),
                                    [](const LiveUpdate& u) { return u.pinned && u.id > 0; });
@@ -1240,6 +1258,11 @@ void newsroom_articles(Html& h) {
              {"article", "image_alt", "Image description (alt text)",
               "Required with an image: what the picture shows, for readers who cannot see it."},
              " maxlength=\"300\"");
+  text_field(h,
+             {"article", "video_url", "Video URL (Watch)",
+              "Optional: an https:// address or a path on this site of an .mp4, .webm or .m3u8 "
+              "(HLS) video. Readers get a player above the text; the image is its poster."},
+             " inputmode=\"url\" spellcheck=\"false\" autocapitalize=\"off\"");
   textarea_field(h,
                  {"article", "body_markdown", "Body (Markdown)",
                   "Markdown: **bold**, *italic*, [link](/articles/slug), ## Subheading, - list. "

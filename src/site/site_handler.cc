@@ -35,8 +35,14 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kSecurity
     {"X-Frame-Options", "DENY"},
 }};
 
-void add_security_headers(http::Response& response) {
+// `media_origin`: one more origin a page's <video> may load from (media-src), else none: the
+// policy then allows videos from this site only (default-src 'self').
+void add_security_headers(http::Response& response, std::string_view media_origin = {}) {
   for (const auto& [name, value] : kSecurityHeaders) response.set(name, value);
+  if (!media_origin.empty()) {
+    response.set("Content-Security-Policy", std::string(kContentSecurityPolicy) +
+                                                "; media-src 'self' " + std::string(media_origin));
+  }
 }
 
 // A live page shows this many updates at most (and then leaves the opening entry out).
@@ -197,6 +203,7 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
         related->resize(std::min(related->size(), kRelatedStories));
       }
       out.body = render_article(info_, story, render_markdown(story.body_markdown), *related);
+      out.media_origin = news::video_origin(story.video_url);
     }
   } else if (path.starts_with("/live/")) {
     // A live event is a live-category article: its updates, newest first, then its body. New
@@ -230,6 +237,7 @@ std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) 
       }
       if (*pinned && !pinned_listed) updates.push_back(page_update(**pinned));
       out.body = render_live(info_, event, updates);
+      out.media_origin = news::video_origin(event.video_url);
     }
   } else if (path == "/preferences") {
     out.body = render_preferences(info_);
@@ -337,6 +345,7 @@ http::Response SiteHandler::handle(const http::Request& request,
   const std::string path(target.substr(0, target.find('?')));
 
   http::Response response;
+  std::string media_origin;
   if (path.starts_with("/api/")) {
     std::optional<http::Response> answer = api_.handle(request, context.remote_address);
     response = answer ? std::move(*answer)
@@ -407,9 +416,10 @@ http::Response SiteHandler::handle(const http::Request& request,
           http::json_error(http::Status::service_unavailable, "storage", "storage unavailable");
     } else {
       response = respond(request, **cached);
+      media_origin = (**cached).media_origin;
     }
   }
-  add_security_headers(response);
+  add_security_headers(response, media_origin);
   return response;
 }
 

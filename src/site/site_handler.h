@@ -98,6 +98,9 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
     std::string body;
     std::string gzip_body;  // empty when gzip does not make it smaller
     std::string etag;
+    // The origin of a video the page plays ("https://video.example"), which its
+    // Content-Security-Policy allows as media-src; "" when none (or one on this site).
+    std::string media_origin;
   };
   // Renders (or fetches from the cache) what `path` shows; nullopt when storage failed.
   std::optional<const Cached*> page(const std::string& path);

@@ -158,6 +158,33 @@ describe('live desk API', () => {
     assert.equal((await api('GET', 'audit')).json.entries.length, auditBefore, 'nothing audited');
   });
 
+  test('an article carries a checked video_url; its page plays it with media-src for that origin only', { timeout: 30_000 }, async () => {
+    const { articles } = (await api('GET', 'articles')).json;
+    const event = articles.find((a) => a.slug === OTHER_EVENT);
+    const base = Object.fromEntries(['slug', 'headline', 'standfirst', 'byline', 'dateline', 'category',
+      'image_url', 'image_alt', 'body_markdown'].map((f) => [f, event[f]]));
+    for (const bad of ['http://video.example/a.mp4', 'https://video.example/a.mov', '//video.example/a.mp4',
+      'https://user@video.example/a.mp4', 'https://video.example/a b.mp4']) {
+      const r = await api('PUT', `articles/${event.id}`, { ...base, video_url: bad });
+      assert.equal(r.status, 400, bad);
+      assert.match(r.json.message, /^video_url: /);
+    }
+    const ok = await api('PUT', `articles/${event.id}`, { ...base, video_url: 'https://video.example:8443/run.m3u8' });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    assert.equal(ok.json.video_url, 'https://video.example:8443/run.m3u8');
+    const page = await fetch(`${server.url}/live/${OTHER_EVENT}`);
+    assert.match(page.headers.get('content-security-policy'), /; media-src 'self' https:\/\/video\.example:8443$/);
+    const html = await page.text();
+    assert.match(html, /<video controls preload="none" playsinline[^>]*>\n<source src="https:\/\/video\.example:8443\/run\.m3u8" type="application\/vnd\.apple\.mpegurl">/);
+    const plain = await fetch(`${server.url}/live/${EVENT}`);
+    assert.doesNotMatch(plain.headers.get('content-security-policy'), /media-src/);
+    // A video on the site itself needs no media-src (default-src 'self').
+    assert.equal((await api('PUT', `articles/${event.id}`, { ...base, video_url: '/media/run.webm' })).status, 200);
+    assert.doesNotMatch((await fetch(`${server.url}/live/${OTHER_EVENT}`)).headers.get('content-security-policy'), /media-src/);
+    assert.equal((await api('PUT', `articles/${event.id}`, { ...base, video_url: '' })).status, 200);
+    assert.doesNotMatch(await (await fetch(`${server.url}/live/${OTHER_EVENT}`)).text(), /<video/);
+  });
+
   test('preview renders Markdown with the readers\' renderer (raw HTML dropped)', { timeout: 30_000 }, async () => {
     const r = await api('POST', 'preview', { body_markdown: '**Polls close** at 22:00 <script>alert(1)</script> [map](/live/x)' });
     assert.equal(r.status, 200);

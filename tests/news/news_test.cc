@@ -54,6 +54,29 @@ TEST(NewsAlertLinks, StayOnTheSite) {
   EXPECT_FALSE(is_url_on_site("https://news.example/", "")) << "no origin: paths only";
 }
 
+TEST(NewsVideo, HttpsOrSitePathsOfMp4WebmOrHlsOnly) {
+  for (const char* url :
+       {"https://video.example/a.mp4", "https://video.example:8443/live/stream.m3u8?token=x",
+        "/media/clip.webm", "/media/CLIP.MP4#t=10", "https://cdn-1.example/x/y.mp4"}) {
+    EXPECT_TRUE(is_video_url(url)) << url;
+  }
+  for (const char* url : {"", "http://video.example/a.mp4", "https://video.example/a.mov",
+                          "https://video.example/a.mp4.html", "//video.example/a.mp4",
+                          "https://user@video.example/a.mp4", "https://video.example:x/a.mp4",
+                          "https:///a.mp4", "/a b.mp4", "/a\".mp4", "/a<x>.mp4",
+                          "javascript:alert(1)//.mp4", "https://v.example;a/b.mp4",
+                          "https://video.example/a.m3u8\n"}) {
+    EXPECT_FALSE(is_video_url(url)) << url;
+  }
+  EXPECT_FALSE(is_video_url("/" + std::string(2048, 'a') + ".mp4"));
+  EXPECT_EQ(video_origin("https://Video.Example:8443/a.mp4"), "https://video.example:8443");
+  EXPECT_EQ(video_origin("https://video.example/a.mp4"), "https://video.example");
+  EXPECT_EQ(video_origin("/media/a.mp4"), "");
+  EXPECT_EQ(video_type("/a.MP4"), "video/mp4");
+  EXPECT_EQ(video_type("/a.webm?x=1"), "video/webm");
+  EXPECT_EQ(video_type("https://v.example/s.m3u8"), "application/vnd.apple.mpegurl");
+}
+
 TEST(NewsCategory, NamesRoundTripAndNothingElseParses) {
   for (const Category category : kAllCategories) {
     EXPECT_EQ(parse_category(category_name(category)), category);

@@ -583,7 +583,7 @@ TEST(Pages, NewsroomFormControlsAreLabelledAndDescribed) {
     }
     EXPECT_EQ(without_id, 0u) << tag;
   }
-  EXPECT_EQ(total, 19u);  // token, 9 article fields, 7 alert fields, 2 of the live desk
+  EXPECT_EQ(total, 20u);  // token, 10 article fields, 7 alert fields, 2 of the live desk
   EXPECT_EQ(count(page, "<button"), count(page, "</button>"));
 
   const auto has_label = [&](std::string_view id, std::string_view text) {

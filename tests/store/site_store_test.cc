@@ -38,7 +38,7 @@ std::string hash_of(char digit) { return std::string(64, digit); }
 auto fields(const Article& a) {
   return std::make_tuple(a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline,
                          static_cast<int>(a.category), a.image_url, a.image_alt, a.body_markdown,
-                         a.published, a.published_at, a.updated_at);
+                         a.published, a.published_at, a.updated_at, a.video_url);
 }
 auto fields(const Subscription& s) {
   return std::make_tuple(s.id, s.endpoint, s.p256dh, s.auth, static_cast<int>(s.categories),
@@ -82,6 +82,7 @@ Article article(const std::string& slug, Category category = Category::kBreaking
   a.image_url = "https://img.flashwire.example/bridge.jpg";
   a.image_alt = "Cars crossing the bridge at dusk";
   a.body_markdown = "The bridge **reopened** at 18:00.\n\n> Quote with \"marks\" and 'ticks'.";
+  a.video_url = "https://video.flashwire.example/bridge.mp4";
   a.published = published;
   a.published_at = published ? published_at : 0;
   a.updated_at = published_at + 5;
@@ -964,8 +965,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "5\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 5);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 6);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1301,6 +1302,9 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   "DROP TRIGGER articles_fts_insert; DROP TRIGGER articles_fts_delete; " \
   "DROP TRIGGER articles_fts_update; DROP TABLE articles_fts; "
 
+// Undoes version 6 (articles.video_url).
+#define FW_DROP_VIDEO "ALTER TABLE articles DROP COLUMN video_url; "
+
 // Undoes version 5 (the live desk's columns of live_updates).
 #define FW_DROP_LIVE_DESK                                                                     \
   "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                 \
@@ -1389,9 +1393,9 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion4FileKeepsItsUpdatesWithTheirIdsAsRevisi
   const auto a = add_ok(live_update(event_, "a"));
   const auto b = add_ok(live_update(event_, "b"));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_LIVE_DESK "PRAGMA user_version = 4");
+  RawDb(path_).exec(FW_DROP_VIDEO FW_DROP_LIVE_DESK "PRAGMA user_version = 4");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
   const auto stored = recent(event_);
   ASSERT_EQ(ids_of(stored), (std::vector<std::int64_t>{b, a}));
   EXPECT_EQ(stored[0].revision, b);
@@ -1414,14 +1418,18 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   {
     RawDb raw(path_);
     raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SEARCH_INDEX
-             "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+             "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; " FW_DROP_VIDEO
              "PRAGMA user_version = 1");
   }
   // What version 1 holds, table by table.
   const auto v1_snapshot = [this] {
     RawDb raw(path_);
     std::string out;
-    for (const char* table : {"articles", "subscriptions", "api_tokens", "audit_log"})
+    out += "articles:\n" + raw.rows(
+                               "SELECT id, slug, headline, standfirst, byline, dateline, category, "
+                               "image_url, image_alt, body_markdown, published, published_at, "
+                               "updated_at FROM articles");
+    for (const char* table : {"subscriptions", "api_tokens", "audit_log"})
       out += std::string(table) + ":\n" + raw.rows(std::string("SELECT * FROM ") + table);
     out += "alerts:\n" + raw.rows(
                              "SELECT id, article_id, category, title, body, url, urgency, "
@@ -1432,7 +1440,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1442,7 +1450,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
   EXPECT_EQ(count_subs(kLive), 1u);
 
-  // Opening again finds version 5 and changes nothing.
+  // Opening again finds version 6 and changes nothing.
   const std::string upgraded = snapshot();
   reopen();
   EXPECT_EQ(snapshot(), upgraded);
@@ -1562,11 +1570,11 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
 TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK
+  RawDb(path_).exec(FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK FW_DROP_VIDEO
                     "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
                     "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);

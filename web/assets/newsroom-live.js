@@ -36,6 +36,23 @@
   };
   const baseUrl = (root.dataset.baseUrl || window.location.origin).replace(/\/+$/, '');
   const MAX_BYTES = 20000;
+  // The chosen event, for this tab: a reload comes back to it.
+  const EVENT_KEY = 'flashwire.newsroom.live-event';
+  const remember = (slug) => {
+    try {
+      if (slug) sessionStorage.setItem(EVENT_KEY, slug);
+      else sessionStorage.removeItem(EVENT_KEY);
+    } catch {
+      // Storage refused (private mode): the choice is simply not kept.
+    }
+  };
+  const remembered = () => {
+    try {
+      return sessionStorage.getItem(EVENT_KEY) || '';
+    } catch {
+      return '';
+    }
+  };
 
   let state = fresh();
   function fresh() {
@@ -46,6 +63,7 @@
       updates: [],
       pinned: null,
       editing: 0, // the id of the update being corrected
+      renderedKey: '', // what the list shows now
       loadTicket: 0,
       source: null,
     };
@@ -92,13 +110,16 @@
     try {
       const data = await hooks.api('GET', 'articles');
       const events = (data.articles || []).filter((a) => a.category === 'live' && a.published);
-      const chosen = el.choose.value;
+      const chosen = el.choose.value || remembered();
       el.choose.replaceChildren(
         make('option', { value: '', text: events.length ? 'Choose a live event…' : 'No live event is published' }),
         ...events.map((a) => make('option', { value: a.slug, text: a.headline })),
       );
-      if (events.some((a) => a.slug === chosen)) el.choose.value = chosen;
       say(el.status, '');
+      if (events.some((a) => a.slug === chosen)) {
+        el.choose.value = chosen;
+        if (!state.event || state.event.slug !== chosen) chooseEvent();
+      }
     } catch (error) {
       say(el.status, hooks.explain(error, 'list the live events'), true);
     }
@@ -107,8 +128,10 @@
   function chooseEvent() {
     stopFollowing();
     const slug = el.choose.value;
+    remember(slug);
     state.event = null;
     state.editing = 0;
+    state.renderedKey = '';
     el.updates.replaceChildren();
     el.preview.hidden = true;
     if (!slug) {
@@ -179,6 +202,11 @@
   }
 
   function render() {
+    // The stream reloads the list after every change, the desk's own included: an identical
+    // answer leaves the page alone (focus, a half-confirmed Delete).
+    const key = JSON.stringify([state.updates, state.pinned, state.editing, state.canAlert]);
+    if (key === state.renderedKey) return;
+    state.renderedKey = key;
     const focusId = document.activeElement && document.activeElement.closest('[data-update-id]')
       ? document.activeElement.closest('[data-update-id]').dataset.updateId : '';
     el.pinned.hidden = !state.pinned;
@@ -362,6 +390,7 @@
   });
   root.addEventListener('nr:signed-out', () => {
     stopFollowing();
+    remember('');
     state = fresh();
     el.choose.replaceChildren(make('option', { value: '', text: 'Choose a live event…' }));
     el.work.hidden = true;

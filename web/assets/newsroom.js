@@ -44,7 +44,7 @@
   ];
   const ARTICLE_FIELDS = [
     'headline', 'slug', 'standfirst', 'byline', 'dateline', 'category', 'image_url', 'image_alt',
-    'body_markdown',
+    'video_url', 'body_markdown',
   ];
 
   const root = document.querySelector('[data-newsroom]');

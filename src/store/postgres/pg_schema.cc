@@ -183,7 +183,13 @@ CREATE INDEX live_updates_by_revision ON live_updates (article_id, revision);
 CREATE UNIQUE INDEX live_updates_one_pinned ON live_updates (article_id) WHERE pinned;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations = {kV1, kV2, kV3};
+// Version 4: an article may carry a video readers can watch ("" for none), as the SQLite
+// store's version 6.
+constexpr const char* kV4 = R"sql(
+ALTER TABLE articles ADD COLUMN video_url text NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<const char*, 4> kMigrations = {kV1, kV2, kV3, kV4};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

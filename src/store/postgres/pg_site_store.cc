@@ -29,7 +29,7 @@ using site_validation::validate_subscription;
 
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at"
+  "body_markdown, published, published_at, updated_at, video_url"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
@@ -59,10 +59,11 @@ Result<Article> read_article(const Rows& r, int i) {
   a.published = r.get_bool(i, 10);
   a.published_at = r.get_int(i, 11);
   a.updated_at = r.get_int(i, 12);
+  a.video_url = r.get_text(i, 13);
   return a;
 }
 
-// $1..$12 in the column order of FW_ARTICLE_COLUMNS, without the id.
+// $1..$13 in the column order of FW_ARTICLE_COLUMNS, without the id.
 Params article_params(const Article& a) {
   Params p;
   p.add(a.slug)
@@ -76,7 +77,8 @@ Params article_params(const Article& a) {
       .add(a.body_markdown)
       .add_bool(a.published)
       .add(a.published_at)
-      .add(a.updated_at);
+      .add(a.updated_at)
+      .add(a.video_url);
   return p;
 }
 
@@ -174,7 +176,8 @@ class PgSiteStore final : public SiteStore {
       auto rows = c.run("site_insert_article",
                         "INSERT INTO articles (slug, headline, standfirst, byline, dateline, "
                         "category, image_url, image_alt, body_markdown, published, published_at, "
-                        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                        "updated_at, video_url) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
                         "RETURNING id",
                         article_params(article), kWhat);
       if (!rows) return tl::unexpected(rows.error());
@@ -192,7 +195,7 @@ class PgSiteStore final : public SiteStore {
                         "UPDATE articles SET slug = $1, headline = $2, standfirst = $3, "
                         "byline = $4, dateline = $5, category = $6, image_url = $7, "
                         "image_alt = $8, body_markdown = $9, published = $10, "
-                        "published_at = $11, updated_at = $12 WHERE id = $13",
+                        "published_at = $11, updated_at = $12, video_url = $13 WHERE id = $14",
                         p, kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {

@@ -210,7 +210,13 @@ CREATE INDEX live_updates_by_revision ON live_updates (article_id, revision);
 CREATE UNIQUE INDEX live_updates_one_pinned ON live_updates (article_id) WHERE pinned = 1;
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5};
+// Version 6: an article may carry a video readers can watch ("" for none).
+constexpr const char* kUpgradeToV6 = R"sql(
+ALTER TABLE articles ADD COLUMN video_url TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5,
+                                     kUpgradeToV6};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -251,7 +257,7 @@ constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
 // The columns every article query selects, in the order read_article reads them.
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at"
+  "body_markdown, published, published_at, updated_at, video_url"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
@@ -277,10 +283,11 @@ Result<Article> read_article(const Query& q) {
   a.published = q.column_int(10) != 0;
   a.published_at = q.column_int(11);
   a.updated_at = q.column_int(12);
+  a.video_url = q.column_text(13);
   return a;
 }
 
-// Binds ?1..?12 in the column order of FW_ARTICLE_COLUMNS, without the id.
+// Binds ?1..?13 in the column order of FW_ARTICLE_COLUMNS, without the id.
 void bind_article(Query& q, const Article& a) {
   q.bind_text(1, a.slug)
       .bind_text(2, a.headline)
@@ -293,7 +300,8 @@ void bind_article(Query& q, const Article& a) {
       .bind_text(9, a.body_markdown)
       .bind_int(10, a.published ? 1 : 0)
       .bind_int(11, a.published_at)
-      .bind_int(12, a.updated_at);
+      .bind_int(12, a.updated_at)
+      .bind_text(13, a.video_url);
 }
 
 Result<Subscription> read_subscription(const Query& q) {
@@ -396,7 +404,7 @@ class SqliteSiteStore final : public SiteStore {
     {
       Query q(update_article_);
       bind_article(q, article);
-      q.bind_int(13, article.id);
+      q.bind_int(14, article.id);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       if (conn_.changes() == 0)
         return make_error(ErrorCode::kNotFound, "update_article: no such article");
@@ -886,7 +894,7 @@ class SqliteSiteStore final : public SiteStore {
         [](const Query& row) -> Result<ArticleMatch> {
           Result<Article> article = read_article(row);
           if (!article) return tl::unexpected(article.error());
-          return ArticleMatch{std::move(*article), row.column_text(13), row.column_text(14)};
+          return ArticleMatch{std::move(*article), row.column_text(14), row.column_text(15)};
         },
         kWhat);
   }
@@ -980,12 +988,12 @@ class SqliteSiteStore final : public SiteStore {
   static constexpr StatementSql kStatements[] = {
       {&SqliteSiteStore::insert_article_,
        "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, image_url, "
-       "image_alt, body_markdown, published, published_at, updated_at) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+       "image_alt, body_markdown, published, published_at, updated_at, video_url) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
       {&SqliteSiteStore::update_article_,
        "UPDATE articles SET slug = ?1, headline = ?2, standfirst = ?3, byline = ?4, "
        "dateline = ?5, category = ?6, image_url = ?7, image_alt = ?8, body_markdown = ?9, "
-       "published = ?10, published_at = ?11, updated_at = ?12 WHERE id = ?13"},
+       "published = ?10, published_at = ?11, updated_at = ?12, video_url = ?13 WHERE id = ?14"},
       {&SqliteSiteStore::find_article_,
        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE id = ?1"},
       {&SqliteSiteStore::find_article_by_slug_,
@@ -1083,7 +1091,7 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::search_articles_,
        "SELECT a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline, a.category, "
        "a.image_url, a.image_alt, a.body_markdown, a.published, a.published_at, a.updated_at, "
-       "highlight(articles_fts, 0, char(2), char(3)), "
+       "a.video_url, highlight(articles_fts, 0, char(2), char(3)), "
        "snippet(articles_fts, -1, char(2), char(3), '…', 24) "
        "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
        "WHERE articles_fts MATCH ?1 AND a.published = 1 "

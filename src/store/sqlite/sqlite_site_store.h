@@ -53,9 +53,10 @@ namespace flashwire::store {
 // The schema version this code writes and reads (PRAGMA user_version).
 // Version 2 added live_updates, version 3 the full-text index articles_fts (FTS5), version 4
 // per-subscription beacons (alert_beacons, alerts.sent), version 5 the live desk's edited,
-// deleted, pinned and revision columns of live_updates; an older file is upgraded when opened,
+// deleted, pinned and revision columns of live_updates, version 6 articles.video_url; an older
+// file is upgraded when opened,
 // keeping its data.
-inline constexpr int kSqliteSiteStoreSchemaVersion = 5;
+inline constexpr int kSqliteSiteStoreSchemaVersion = 6;
 
 // Opens the site store at `path`, creating the file and its schema if the file does not exist or
 // is empty, and upgrading the schema of an older file in place (one transaction; nothing stored
