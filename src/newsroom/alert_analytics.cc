@@ -60,8 +60,8 @@ http::Response store_failure(const store::Error& e) {
 // The {id} of /api/newsroom/alerts/{id}/events, or 0 when `path` is not such a path.
 std::int64_t events_alert_id(std::string_view path) {
   if (!path.starts_with(kAlertsPrefix) || !path.ends_with(kEventsSuffix)) return 0;
-  const std::string_view id = path.substr(
-      kAlertsPrefix.size(), path.size() - kAlertsPrefix.size() - kEventsSuffix.size());
+  const std::string_view id =
+      path.substr(kAlertsPrefix.size(), path.size() - kAlertsPrefix.size() - kEventsSuffix.size());
   if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != id.npos) return 0;
   std::int64_t value = 0;
   for (const char c : id) value = value * 10 + (c - '0');
@@ -87,9 +87,9 @@ TimeToDevice time_to_device(std::span<const std::int64_t> received_at_ms,
     const std::int64_t ms = std::max<std::int64_t>(0, at - send_start_ms);
     elapsed.push_back(ms);
     if (ms <= kTargetMs) ++within;
-    const auto bucket = std::lower_bound(kTimeToDeviceBoundsMs.begin(),
-                                         kTimeToDeviceBoundsMs.end(), ms) -
-                        kTimeToDeviceBoundsMs.begin();
+    const auto bucket =
+        std::lower_bound(kTimeToDeviceBoundsMs.begin(), kTimeToDeviceBoundsMs.end(), ms) -
+        kTimeToDeviceBoundsMs.begin();
     ++out.histogram[static_cast<std::size_t>(bucket)];
   }
   // Ascending arrival times give ascending elapsed times, but the clamp at 0 keeps the order.
@@ -107,17 +107,17 @@ json::object alert_analytics_json(const store::AlertEngagement& engagement,
       time_to_device(reach.received_at_ms, delivery ? delivery->started_at_ms : 0);
   json::array histogram;
   for (std::size_t i = 0; i < ttd.histogram.size(); ++i) {
-    histogram.push_back(json::object{{"le_ms", i < kTimeToDeviceBoundsMs.size()
-                                                   ? json::value(kTimeToDeviceBoundsMs[i])
+    histogram.push_back(json::object{
+        {"le_ms", i < kTimeToDeviceBoundsMs.size() ? json::value(kTimeToDeviceBoundsMs[i])
                                                    : json::value(nullptr)},
-                                     {"count", ttd.histogram[i]}});
+        {"count", ttd.histogram[i]}});
   }
   json::object by_service;
   for (const auto service : kServices) {
-    by_service[news::push_service_name(service)] = json::object{
-        {"received", service_count(reach, service, store::AlertEvent::kReceived)},
-        {"displayed", service_count(reach, service, store::AlertEvent::kDisplayed)},
-        {"clicked", service_count(reach, service, store::AlertEvent::kClicked)}};
+    by_service[news::push_service_name(service)] =
+        json::object{{"received", service_count(reach, service, store::AlertEvent::kReceived)},
+                     {"displayed", service_count(reach, service, store::AlertEvent::kDisplayed)},
+                     {"clicked", service_count(reach, service, store::AlertEvent::kClicked)}};
   }
   return json::object{
       {"funnel", json::object{{"targeted", delivery ? delivery->targeted : 0},
@@ -125,20 +125,20 @@ json::object alert_analytics_json(const store::AlertEngagement& engagement,
                               {"received", engagement.received},
                               {"displayed", engagement.displayed},
                               {"clicked", engagement.clicked}}},
-      {"click_through_rate",
-       engagement.displayed == 0 ? json::value(nullptr)
+      {"click_through_rate", engagement.displayed == 0
+                                 ? json::value(nullptr)
                                  : json::value(static_cast<double>(engagement.clicked) /
                                                static_cast<double>(engagement.displayed))},
       {"time_to_device",
-       json::object{{"p50_ms", optional_ms(ttd.p50_ms)},
-                    {"p90_ms", optional_ms(ttd.p90_ms)},
-                    {"p99_ms", optional_ms(ttd.p99_ms)},
-                    {"within_120s",
-                     ttd.within_120s ? json::value(*ttd.within_120s) : json::value(nullptr)},
-                    {"target_met", ttd.within_120s ? json::value(*ttd.within_120s >= kTargetShare)
-                                                   : json::value(nullptr)},
-                    {"devices", ttd.devices},
-                    {"histogram", std::move(histogram)}}},
+       json::object{
+           {"p50_ms", optional_ms(ttd.p50_ms)},
+           {"p90_ms", optional_ms(ttd.p90_ms)},
+           {"p99_ms", optional_ms(ttd.p99_ms)},
+           {"within_120s", ttd.within_120s ? json::value(*ttd.within_120s) : json::value(nullptr)},
+           {"target_met",
+            ttd.within_120s ? json::value(*ttd.within_120s >= kTargetShare) : json::value(nullptr)},
+           {"devices", ttd.devices},
+           {"histogram", std::move(histogram)}}},
       {"by_service", std::move(by_service)}};
 }
 
@@ -158,11 +158,10 @@ std::string alert_analytics_csv(std::int64_t alert_id, const store::AlertEngagem
   row("funnel.displayed", number(engagement.displayed));
   row("funnel.clicked", number(engagement.clicked));
   row("funnel.dismissed", number(engagement.dismissed));
-  row("click_through_rate",
-      engagement.displayed == 0
-          ? ""
-          : share_text(static_cast<double>(engagement.clicked) /
-                       static_cast<double>(engagement.displayed)));
+  row("click_through_rate", engagement.displayed == 0
+                                ? ""
+                                : share_text(static_cast<double>(engagement.clicked) /
+                                             static_cast<double>(engagement.displayed)));
   const TimeToDevice ttd =
       time_to_device(reach.received_at_ms, delivery ? delivery->started_at_ms : 0);
   const auto ms = [](const std::optional<std::int64_t>& v) {
@@ -213,12 +212,12 @@ json::object optin_json(std::int64_t from_day, const std::vector<store::OptinCou
   std::array<std::uint64_t, store::kOptinStepCount> totals{};
   json::array days;
   for (const store::OptinCount& row : rows) {
-    json::object item{{"day", day_text(row.day)},
-                      {"category", row.category == 0
-                                       ? std::string_view("none")
-                                       : store::category_name(
-                                             static_cast<store::Category>(row.category))},
-                      {"page", kPages[static_cast<std::size_t>(row.page)]}};
+    json::object item{
+        {"day", day_text(row.day)},
+        {"category", row.category == 0
+                         ? std::string_view("none")
+                         : store::category_name(static_cast<store::Category>(row.category))},
+        {"page", kPages[static_cast<std::size_t>(row.page)]}};
     for (std::size_t i = 0; i < kSteps.size(); ++i) {
       item[kSteps[i]] = row.steps[i];
       totals[i] += row.steps[i];
@@ -278,8 +277,7 @@ http::Response NewsroomApi::alert_csv(std::int64_t id) {
   response.set(bhttp::field::content_type, "text/csv; charset=utf-8");
   response.set(bhttp::field::content_disposition,
                "attachment; filename=\"alert-" + std::to_string(id) + "-analytics.csv\"");
-  response.body() =
-      alert_analytics_csv(id, *engagement, *reach, queue_.delivery(id));
+  response.body() = alert_analytics_csv(id, *engagement, *reach, queue_.delivery(id));
   response.prepare_payload();
   return response;
 }
