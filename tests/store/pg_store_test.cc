@@ -73,7 +73,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n");
+            "1\n2\n3\n4\n5\n");
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
@@ -81,10 +81,10 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(tables,
             "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
             "delivery_failures\ndelivery_shards\nflashwire_schema_migrations\nlive_updates\n"
-            "pending_gone\nsettings\nsubscriptions\n");
+            "optin_counts\npending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "4\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "5\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
@@ -100,19 +100,19 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n");
+            "1\n2\n3\n4\n5\n");
 }
 
-// Undoes versions 3 and 4 (the live desk's columns of live_updates, articles.video_url).
-#define FW_UNDO_PG_V3                                                                       \
+// Undoes versions 4 and 5 (the live desk's columns of live_updates, articles.video_url).
+#define FW_UNDO_PG_V4                                                                       \
   "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "               \
   "ALTER TABLE live_updates DROP COLUMN edited_at, DROP COLUMN deleted, DROP COLUMN pinned, " \
   "DROP COLUMN revision; ALTER TABLE articles DROP COLUMN video_url; "
 
-// A database from before the live desk (version 2): its updates keep their ids as revisions.
-TEST_F(PgStoreTest, Version3GivesExistingLiveUpdatesTheirIdsAsRevisions) {
+// A database from before the live desk (version 3): its updates keep their ids as revisions.
+TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", FW_UNDO_PG_V3 "DELETE FROM flashwire_schema_migrations WHERE version IN (3, 4)");
+  place_->exec("", "", FW_UNDO_PG_V4 "DELETE FROM flashwire_schema_migrations WHERE version IN (4, 5)");
   place_->exec("", "",
                "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, "
                "image_url, image_alt, body_markdown, published, published_at, updated_at) "
@@ -134,8 +134,7 @@ TEST_F(PgStoreTest, Version3GivesExistingLiveUpdatesTheirIdsAsRevisions) {
 TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   ASSERT_NE(open_ok(), nullptr);
   place_->exec("", "",
-               "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V3
-               "DELETE FROM flashwire_schema_migrations WHERE version IN (2, 3, 4)");
+            "1\n2\n3\n4\n5\n");
   for (int status = 0; status <= 4; ++status) {
     place_->exec("", "",
                  "INSERT INTO alerts (category, title, body, url, urgency, ttl_seconds, topic, "
@@ -150,7 +149,9 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n");
+               "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
+               "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V4
+               "DELETE FROM flashwire_schema_migrations WHERE version >= 2");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));

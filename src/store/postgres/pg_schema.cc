@@ -166,13 +166,32 @@ CREATE TABLE alert_beacons (
 );
 )sql";
 
-// Version 3: the live desk corrects, deletes and pins updates (as the SQLite store's version 5).
+// Version 3: alert analytics and the opt-in funnel (as the SQLite store's version 5).
+// - alert_beacons.at_ms: when the beacon arrived at a node (Unix ms; 0 for older beacons, left out
+//   of time to device); service: the reporting subscription's push service (store::PushService).
+// - optin_counts: counters per UTC day, category (0: none), page type and step, updated in place.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE alert_beacons ADD COLUMN at_ms bigint NOT NULL DEFAULT 0;
+ALTER TABLE alert_beacons ADD COLUMN service bigint NOT NULL DEFAULT 0
+  CHECK (service BETWEEN 0 AND 4);
+
+CREATE TABLE optin_counts (
+  day bigint NOT NULL,
+  category bigint NOT NULL CHECK (category IN (0, 1, 2, 4)),
+  page bigint NOT NULL CHECK (page BETWEEN 0 AND 4),
+  step bigint NOT NULL CHECK (step BETWEEN 0 AND 5),
+  count bigint NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (day, category, page, step)
+);
+)sql";
+
+// Version 4: the live desk corrects, deletes and pins updates (as the SQLite store's version 6).
 // - deleted keeps the row: ids are never reused, and other nodes learn of a deletion by
 //   re-reading. At most one pinned update per event (the partial unique index).
 // - revision orders every change within an event; the store hands it out as max + 1 while it
 //   holds the event's article row locked, so an event's revisions commit in order and a node
 //   that re-reads "changed after revision N" misses nothing. Existing rows take their id.
-constexpr const char* kV3 = R"sql(
+constexpr const char* kV4 = R"sql(
 ALTER TABLE live_updates
   ADD COLUMN edited_at bigint NOT NULL DEFAULT 0,
   ADD COLUMN deleted boolean NOT NULL DEFAULT false,
@@ -183,13 +202,13 @@ CREATE INDEX live_updates_by_revision ON live_updates (article_id, revision);
 CREATE UNIQUE INDEX live_updates_one_pinned ON live_updates (article_id) WHERE pinned;
 )sql";
 
-// Version 4: an article may carry a video readers can watch ("" for none), as the SQLite
-// store's version 6.
-constexpr const char* kV4 = R"sql(
+// Version 5: an article may carry a video readers can watch ("" for none), as the SQLite
+// store's version 7.
+constexpr const char* kV5 = R"sql(
 ALTER TABLE articles ADD COLUMN video_url text NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations = {kV1, kV2, kV3, kV4};
+constexpr std::array<const char*, 5> kMigrations = {kV1, kV2, kV3, kV4, kV5};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

@@ -52,11 +52,11 @@ namespace flashwire::store {
 
 // The schema version this code writes and reads (PRAGMA user_version).
 // Version 2 added live_updates, version 3 the full-text index articles_fts (FTS5), version 4
-// per-subscription beacons (alert_beacons, alerts.sent), version 5 the live desk's edited,
-// deleted, pinned and revision columns of live_updates, version 6 articles.video_url; an older
-// file is upgraded when opened,
-// keeping its data.
-inline constexpr int kSqliteSiteStoreSchemaVersion = 6;
+// per-subscription beacons (alert_beacons, alerts.sent), version 5 beacon arrival times and push
+// services and the opt-in counters (optin_counts), version 6 the live desk's edited, deleted,
+// pinned and revision columns of live_updates, version 7 articles.video_url; an older file is
+// upgraded when opened, keeping its data.
+inline constexpr int kSqliteSiteStoreSchemaVersion = 7;
 
 // Opens the site store at `path`, creating the file and its schema if the file does not exist or
 // is empty, and upgrading the schema of an older file in place (one transaction; nothing stored
