@@ -30,6 +30,7 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
+#include "site/markdown.h"
 #include "http/live_stream.h"
 #include "site/site_handler.h"
 #include "store/sqlite/sqlite_push_store.h"
@@ -322,6 +323,10 @@ void build_services(SiteState& state, Services& s) {
 
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = s.base_url;
+  // The live desk previews and lists updates as readers' pages render them.
+  newsroom_options.render_markdown = [](std::string_view markdown) {
+    return site::render_markdown(markdown);
+  };
   site::SiteHandler& handler = *s.handler;
   // The newsroom tells the site about changed content (render cache, live streams) through
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.

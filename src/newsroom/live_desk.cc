@@ -13,7 +13,6 @@
 
 #include "newsroom/newsroom_api.h"
 #include "newsroom/newsroom_call.h"
-#include "site/markdown.h"
 #include "store/error_kind.h"
 
 namespace flashwire::newsroom {
@@ -63,10 +62,11 @@ std::optional<std::string> markdown_problem(const json::object& body, std::strin
 
 }  // namespace
 
-json::object NewsroomApi::live_update_json(const store::LiveUpdate& u) {
+json::object NewsroomApi::live_update_json(const store::LiveUpdate& u) const {
   return json::object{{"id", u.id},
                       {"body_markdown", u.body_markdown},
-                      {"html", site::render_markdown(u.body_markdown)},
+                      {"html", options_.render_markdown ? options_.render_markdown(u.body_markdown)
+                                                        : std::string()},
                       {"created_at", u.created_at},
                       {"created_by", u.created_by},
                       {"edited_at", u.edited_at == 0 ? json::value(nullptr) : json::value(u.edited_at)},
@@ -153,7 +153,11 @@ http::Response NewsroomApi::preview_markdown(Call& call) {
   std::string text;
   if (auto problem = markdown_problem(call.body, &text)) return invalid(*problem);
   // The renderer readers' pages use, so the preview is exactly what they will see.
-  return json_ok(json::object{{"html", site::render_markdown(text)}});
+  if (!options_.render_markdown) {
+    return error(Status::service_unavailable, "preview_unavailable",
+                 "this server renders no previews");
+  }
+  return json_ok(json::object{{"html", options_.render_markdown(text)}});
 }
 
 }  // namespace flashwire::newsroom

@@ -60,6 +60,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -90,6 +91,10 @@ struct NewsroomApiOptions {
   double failed_auth_burst = 10;
   // Failed authentications written to the audit log, all addresses together (burst and rate).
   double failed_auth_audited_per_minute = 60;
+  // Markdown to the HTML readers' pages show (site::render_markdown in `flashwire serve`): the
+  // live desk's preview and the "html" of listed updates. Unset: the preview answers 503
+  // `preview_unavailable` and "html" is "" (the newsroom does not depend on the site).
+  std::function<std::string(std::string_view)> render_markdown;
 };
 
 // The HTTP handler for /api/newsroom and below (`flashwire serve` routes that prefix here);
@@ -145,7 +150,7 @@ class NewsroomApi final : public http::Handler {
   http::Response post_live_update(Call& call);
   // The live desk (live_desk.cc).
   struct LiveTarget;
-  static boost::json::object live_update_json(const store::LiveUpdate& update);
+  boost::json::object live_update_json(const store::LiveUpdate& update) const;
   LiveTarget live_target(Call& call);
   http::Response after_live_change(Call& call, const LiveTarget& target,
                                    news::ContentEvents::LiveChange change, std::string action);
