@@ -110,7 +110,8 @@ std::string video_origin(std::string_view url) {
   const std::string_view authority = https_authority(url);
   if (authority.empty()) return {};
   std::string origin = "https://";
-  for (const char c : authority) origin += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char c : authority)
+    origin += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return origin;
 }
 

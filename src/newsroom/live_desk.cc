@@ -63,15 +63,16 @@ std::optional<std::string> markdown_problem(const json::object& body, std::strin
 }  // namespace
 
 json::object NewsroomApi::live_update_json(const store::LiveUpdate& u) const {
-  return json::object{{"id", u.id},
-                      {"body_markdown", u.body_markdown},
-                      {"html", options_.render_markdown ? options_.render_markdown(u.body_markdown)
-                                                        : std::string()},
-                      {"created_at", u.created_at},
-                      {"created_by", u.created_by},
-                      {"edited_at", u.edited_at == 0 ? json::value(nullptr) : json::value(u.edited_at)},
-                      {"pinned", u.pinned},
-                      {"revision", u.revision}};
+  return json::object{
+      {"id", u.id},
+      {"body_markdown", u.body_markdown},
+      {"html",
+       options_.render_markdown ? options_.render_markdown(u.body_markdown) : std::string()},
+      {"created_at", u.created_at},
+      {"created_by", u.created_by},
+      {"edited_at", u.edited_at == 0 ? json::value(nullptr) : json::value(u.edited_at)},
+      {"pinned", u.pinned},
+      {"revision", u.revision}};
 }
 
 // The event of the call's {slug} and its update {id}: both must exist, the update must belong to
@@ -99,7 +100,7 @@ NewsroomApi::LiveTarget NewsroomApi::live_target(Call& call) {
 
 // After a change: the update as stored now (for the answer and the readers).
 http::Response NewsroomApi::after_live_change(Call& call, const LiveTarget& target,
-                                             LiveChange change, std::string action) {
+                                              LiveChange change, std::string action) {
   auto now = store_.find_live_update(target.update.id);
   if (!now) return store_failure(now.error());
   if (!now->has_value()) return no_update();

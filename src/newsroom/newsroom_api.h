@@ -25,9 +25,9 @@
 //                                                               on a published live event
 //   PUT  /api/newsroom/live/{slug}/updates/{id} articles:write  {"body_markdown"}: correct it → 200
 //   DELETE …/live/{slug}/updates/{id}           articles:write  delete it → 200
-//   POST …/live/{slug}/updates/{id}/pin         articles:write  pin it (unpins the one before) → 200
-//   DELETE …/live/{slug}/updates/{id}/pin       articles:write  unpin it → 200
-//   POST /api/newsroom/preview                  articles:write  {"body_markdown"} → {"html"}, as
+//   POST …/live/{slug}/updates/{id}/pin         articles:write  pin it (unpins the one before) →
+//   200 DELETE …/live/{slug}/updates/{id}/pin       articles:write  unpin it → 200 POST
+//   /api/newsroom/preview                  articles:write  {"body_markdown"} → {"html"}, as
 //                                                               readers' pages render it
 // (the live desk, live_desk.cc: an update must belong to the event named by {slug} and not be
 // deleted, else 404; each change answers the update as stored now and is audited as live.edit,

@@ -408,7 +408,9 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
       .raw(" defer></script>\n");
   if (newsroom) {
     // The newsroom's parts in their own files, run in order after newsroom.js (defer).
-    h.raw("<script").attr("src", asset_url(site, "/assets/newsroom-live.js")).raw(" defer></script>\n");
+    h.raw("<script")
+        .attr("src", asset_url(site, "/assets/newsroom-live.js"))
+        .raw(" defer></script>\n");
   }
   h.raw("</head>\n<body");
   h.attr("class", std::string("page-") + std::string(page_kind_name(frame.kind)));
@@ -1359,11 +1361,11 @@ void newsroom_live(Html& h) {
   h.raw("<div class=\"nr-live-work\" data-nr-live-work hidden>\n<div class=\"nr-live-write\">\n");
   h.raw("<form class=\"nr-form\" data-nr-live-form novalidate>\n<fieldset class=\"nr-fieldset\">")
       .raw("\n<legend class=\"visually-hidden\">New update</legend>\n");
-  textarea_field(h,
-                 {"live", "body_markdown", "New update (Markdown)",
-                  "Markdown: **bold**, *italic*, [link](/articles/slug), - list. Up to 20 KB.",
-                  true},
-                 6, " class=\"mono\" spellcheck=\"true\"");
+  textarea_field(
+      h,
+      {"live", "body_markdown", "New update (Markdown)",
+       "Markdown: **bold**, *italic*, [link](/articles/slug), - list. Up to 20 KB.", true},
+      6, " class=\"mono\" spellcheck=\"true\"");
   h.raw("</fieldset>\n<div class=\"actions\">\n");
   h.raw("<button type=\"submit\" class=\"button button-primary\" data-nr-live-post>")
       .raw("Post update</button>\n");

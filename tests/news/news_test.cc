@@ -60,12 +60,12 @@ TEST(NewsVideo, HttpsOrSitePathsOfMp4WebmOrHlsOnly) {
         "/media/clip.webm", "/media/CLIP.MP4#t=10", "https://cdn-1.example/x/y.mp4"}) {
     EXPECT_TRUE(is_video_url(url)) << url;
   }
-  for (const char* url : {"", "http://video.example/a.mp4", "https://video.example/a.mov",
-                          "https://video.example/a.mp4.html", "//video.example/a.mp4",
-                          "https://user@video.example/a.mp4", "https://video.example:x/a.mp4",
-                          "https:///a.mp4", "/a b.mp4", "/a\".mp4", "/a<x>.mp4",
-                          "javascript:alert(1)//.mp4", "https://v.example;a/b.mp4",
-                          "https://video.example/a.m3u8\n"}) {
+  for (const char* url :
+       {"", "http://video.example/a.mp4", "https://video.example/a.mov",
+        "https://video.example/a.mp4.html", "//video.example/a.mp4",
+        "https://user@video.example/a.mp4", "https://video.example:x/a.mp4", "https:///a.mp4",
+        "/a b.mp4", "/a\".mp4", "/a<x>.mp4", "javascript:alert(1)//.mp4",
+        "https://v.example;a/b.mp4", "https://video.example/a.m3u8\n"}) {
     EXPECT_FALSE(is_video_url(url)) << url;
   }
   EXPECT_FALSE(is_video_url("/" + std::string(2048, 'a') + ".mp4"));

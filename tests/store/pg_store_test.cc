@@ -104,15 +104,16 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
 }
 
 // Undoes versions 4 and 5 (the live desk's columns of live_updates, articles.video_url).
-#define FW_UNDO_PG_V4                                                                       \
-  "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "               \
+#define FW_UNDO_PG_V4                                                                         \
+  "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                 \
   "ALTER TABLE live_updates DROP COLUMN edited_at, DROP COLUMN deleted, DROP COLUMN pinned, " \
   "DROP COLUMN revision; ALTER TABLE articles DROP COLUMN video_url; "
 
 // A database from before the live desk (version 3): its updates keep their ids as revisions.
 TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", FW_UNDO_PG_V4 "DELETE FROM flashwire_schema_migrations WHERE version IN (4, 5)");
+  place_->exec("", "",
+               FW_UNDO_PG_V4 "DELETE FROM flashwire_schema_migrations WHERE version IN (4, 5)");
   place_->exec("", "",
                "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, "
                "image_url, image_alt, body_markdown, published, published_at, updated_at) "
@@ -123,8 +124,9 @@ TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
   expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt, "store migrate");
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM live_updates WHERE revision = id AND NOT "
-                             "deleted AND NOT pinned AND edited_at = 0"),
+  EXPECT_EQ(place_->rows("",
+                         "SELECT count(*) FROM live_updates WHERE revision = id AND NOT "
+                         "deleted AND NOT pinned AND edited_at = 0"),
             "1\n");
 }
 
@@ -133,8 +135,7 @@ TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
 // failed (statuses 1, 2, 4), not drafts or cancelled drafts.
 TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "",
-            "1\n2\n3\n4\n5\n");
+  place_->exec("", "", "1\n2\n3\n4\n5\n");
   for (int status = 0; status <= 4; ++status) {
     place_->exec("", "",
                  "INSERT INTO alerts (category, title, body, url, urgency, ttl_seconds, topic, "
@@ -149,9 +150,9 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-               "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
-               "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V4
-               "DELETE FROM flashwire_schema_migrations WHERE version >= 2");
+            "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
+            "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V4
+            "DELETE FROM flashwire_schema_migrations WHERE version >= 2");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));

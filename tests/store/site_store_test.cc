@@ -1363,8 +1363,8 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
 #define FW_DROP_VIDEO "ALTER TABLE articles DROP COLUMN video_url; "
 
 // Undoes version 6 (the live desk's columns of live_updates).
-#define FW_DROP_LIVE_DESK                                                                     \
-  "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                 \
+#define FW_DROP_LIVE_DESK                                                                          \
+  "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                      \
   "ALTER TABLE live_updates DROP COLUMN edited_at; ALTER TABLE live_updates DROP COLUMN deleted; " \
   "ALTER TABLE live_updates DROP COLUMN pinned; ALTER TABLE live_updates DROP COLUMN revision; "
 
@@ -1475,9 +1475,8 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   {
     RawDb raw(path_);
     raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SEARCH_INDEX
-             "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
-             FW_DROP_VIDEO
-             "PRAGMA user_version = 1");
+             "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN "
+             "sent; " FW_DROP_VIDEO "PRAGMA user_version = 1");
   }
   // What version 1 holds, table by table.
   const auto v1_snapshot = [this] {
@@ -1628,9 +1627,10 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
 TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK FW_DROP_VIDEO
-                    "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
-                    "PRAGMA user_version = 2");
+  RawDb(path_).exec(
+      FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK FW_DROP_VIDEO
+      "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+      "PRAGMA user_version = 2");
   reopen();
   EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
@@ -1646,10 +1646,9 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion4FileKeepsItsBeaconsUntimed) {
   ASSERT_TRUE(store().record_alert_event(id, reader, AlertEvent::kReceived, 5,
                                          {5'000, PushService::kFcm}));
   store_.reset();
-  RawDb(path_).exec(
-      FW_DROP_LIVE_DESK FW_DROP_VIDEO
-      "DROP TABLE optin_counts; ALTER TABLE alert_beacons DROP COLUMN at_ms; "
-      "ALTER TABLE alert_beacons DROP COLUMN service; PRAGMA user_version = 4");
+  RawDb(path_).exec(FW_DROP_LIVE_DESK FW_DROP_VIDEO
+                    "DROP TABLE optin_counts; ALTER TABLE alert_beacons DROP COLUMN at_ms; "
+                    "ALTER TABLE alert_beacons DROP COLUMN service; PRAGMA user_version = 4");
   reopen();
   EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
   EXPECT_EQ(store().alert_engagement(id).value().received, 1u);

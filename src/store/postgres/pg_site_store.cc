@@ -38,7 +38,8 @@ using site_validation::validate_subscription;
 #define FW_LIVE_UPDATE_COLUMNS \
   "id, article_id, body_markdown, created_at, created_by, edited_at, deleted, pinned, revision"
 // The next revision of event $1's updates; only valid while the event's row is locked.
-#define FW_NEXT_REVISION "(SELECT coalesce(max(revision), 0) + 1 FROM live_updates WHERE article_id = $1)"
+#define FW_NEXT_REVISION \
+  "(SELECT coalesce(max(revision), 0) + 1 FROM live_updates WHERE article_id = $1)"
 
 Result<Article> read_article(const Rows& r, int i) {
   const std::int64_t category = r.get_int(i, 6);

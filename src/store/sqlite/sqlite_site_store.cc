@@ -1200,11 +1200,11 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::live_update_pinnable_,
        "SELECT pinned FROM live_updates WHERE article_id = ?1 AND id = ?2 AND deleted = 0"},
       {&SqliteSiteStore::unpin_live_updates_,
-       "UPDATE live_updates SET pinned = 0, revision = " FW_NEXT_REVISION("?1") " "
-       "WHERE article_id = ?1 AND pinned = 1"},
+       "UPDATE live_updates SET pinned = 0, revision = " FW_NEXT_REVISION("?1")
+       " WHERE article_id = ?1 AND pinned = 1"},
       {&SqliteSiteStore::pin_live_update_,
-       "UPDATE live_updates SET pinned = 1, revision = " FW_NEXT_REVISION("?1") " "
-       "WHERE article_id = ?1 AND id = ?2"},
+       "UPDATE live_updates SET pinned = 1, revision = " FW_NEXT_REVISION("?1")
+       " WHERE article_id = ?1 AND id = ?2"},
       {&SqliteSiteStore::pinned_live_update_,
        "SELECT " FW_LIVE_UPDATE_COLUMNS " FROM live_updates WHERE article_id = ?1 AND pinned = 1"},
       {&SqliteSiteStore::live_updates_changed_,
