@@ -135,7 +135,10 @@ TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
 // failed (statuses 1, 2, 4), not drafts or cancelled drafts.
 TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", "1\n2\n3\n4\n5\n");
+  place_->exec("", "",
+               "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
+               "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V4
+               "DELETE FROM flashwire_schema_migrations WHERE version >= 2");
   for (int status = 0; status <= 4; ++status) {
     place_->exec("", "",
                  "INSERT INTO alerts (category, title, body, url, urgency, ttl_seconds, topic, "
@@ -150,9 +153,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
-            "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V4
-            "DELETE FROM flashwire_schema_migrations WHERE version >= 2");
+            "1\n2\n3\n4\n5\n");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));
