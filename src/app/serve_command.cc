@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
@@ -207,11 +208,23 @@ SiteState open_state(const ServeFlags& flags) {
                    std::move(vapid),  std::move(first_token), sending->size()};
 }
 
+// host:pid: unique among the nodes of one store as long as host names are.
+std::string default_node_id() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+    return "node:" + std::to_string(getpid());
+  }
+  return std::string(host.data()) + ":" + std::to_string(getpid());
+}
+
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
   const FanoutConfig& fanout = state.config.fanout;
   fanout::EngineConfig engine_config;
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
+  engine_config.node_id = state.config.node_id.empty() ? default_node_id() : state.config.node_id;
+  engine_config.lease = std::chrono::milliseconds(fanout.lease_ms);
+  engine_config.poll_interval = std::chrono::milliseconds(fanout.poll_ms);
   engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
   engine_config.pipeline.concurrency = static_cast<std::size_t>(fanout.concurrency);
   engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
