@@ -236,7 +236,7 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
                                                            boost::asio::io_context& io) {
   const auto push_data = prepare_data_dir((state.data / "push").string());
   const auto key = pushservice::load_or_create_endpoint_key(push_data / "endpoint.key");
-  if (!key) throw CommandError(key.error());
+  if (!key) throw CommandError(key.error().message);
   auto push_store = store::open_sqlite_push_store((push_data / "push.sqlite").string());
   if (!push_store) throw CommandError("push store: " + push_store.error().message);
   pushservice::PushServerOptions options;
@@ -249,7 +249,7 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
       options);
   const auto push_bound =
       push_server->listen(*http::parse_listen_address(state.config.push_service.listen));
-  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error());
+  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error().message);
   return push_server;
 }
 
