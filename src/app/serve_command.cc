@@ -284,6 +284,8 @@ void build_services(SiteState& state, Services& s) {
   site::SiteApiOptions api_options;
   api_options.origin = s.base_url;
   api_options.vapid_public_key = state.vapid.public_key().to_base64url();
+  // An origin (the config checks it): the endpoints the own push service hands out begin with it.
+  if (config.push_service.enabled) api_options.own_push_origin = config.push_service.public_url;
   s.api = std::make_unique<site::SiteApi>(*s.shared_store, *s.hosts, system_clock(), api_options);
 
   site::SiteInfo info;

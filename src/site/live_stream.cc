@@ -219,6 +219,20 @@ void LiveStream::refuse(beast::tcp_stream stream, http::Response response) {
 }
 
 void LiveStream::publish(std::int64_t event_id, const LiveEvent& event) {
+  {
+    const std::lock_guard lock(state_->mutex);
+    if (state_->by_event.find(event_id) == state_->by_event.end()) return;
+  }
+  publish_frame(event_id, format_live_event(event));
+}
+
+std::size_t LiveStream::readers_of(std::int64_t event_id) const {
+  const std::lock_guard lock(state_->mutex);
+  const auto readers = state_->by_event.find(event_id);
+  return readers == state_->by_event.end() ? 0 : readers->second.size();
+}
+
+void LiveStream::publish_frame(std::int64_t event_id, std::string bytes) {
   std::vector<std::shared_ptr<Reader>> readers;
   {
     const std::lock_guard lock(state_->mutex);
@@ -226,7 +240,7 @@ void LiveStream::publish(std::int64_t event_id, const LiveEvent& event) {
     if (found == state_->by_event.end()) return;
     readers.assign(found->second.begin(), found->second.end());
   }
-  const auto frame = std::make_shared<const std::string>(format_live_event(event));
+  const auto frame = std::make_shared<const std::string>(std::move(bytes));
   for (auto& reader : readers) {
     Reader& target = *reader;
     asio::dispatch(target.executor, [state = state_, reader = std::move(reader), frame] {

@@ -97,6 +97,12 @@ class LiveStream {
   // disconnected.
   void publish(std::int64_t event_id, const LiveEvent& event);
 
+  // As publish, for any event stream keyed like this one (the newsroom streams alerts by id):
+  // `frame` is one complete event in the wire form ("event: …\ndata: …\n\n").
+  void publish_frame(std::int64_t event_id, std::string frame);
+  // Readers of `event_id` connected now.
+  std::size_t readers_of(std::int64_t event_id) const;
+
   // Ends every stream and refuses new readers from then on. Idempotent.
   void stop();
 

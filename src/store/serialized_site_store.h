@@ -89,9 +89,23 @@ class SerializedSiteStore final : public SiteStore {
     return inner_.recent_alerts(limit);
   }
   Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
-                                  AlertEvent event, std::int64_t at) override {
+                                  AlertEvent event, std::int64_t at,
+                                  BeaconArrival arrival = {}) override {
     const std::lock_guard lock(mutex_);
-    return inner_.record_alert_event(alert_id, subscription_id, event, at);
+    return inner_.record_alert_event(alert_id, subscription_id, event, at, arrival);
+  }
+  Result<AlertReach> alert_reach(std::int64_t alert_id) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.alert_reach(alert_id);
+  }
+  Status record_optin(std::int64_t day, CategorySet category, PageType page,
+                      OptinStep step) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.record_optin(day, category, page, step);
+  }
+  Result<std::vector<OptinCount>> optin_counts(std::int64_t from_day) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.optin_counts(from_day);
   }
   Result<AlertEngagement> alert_engagement(std::int64_t alert_id) override {
     const std::lock_guard lock(mutex_);
