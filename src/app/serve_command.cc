@@ -147,6 +147,12 @@ http::RouterOptions site_router_options() {
 // Everything `serve` runs, in the order it is built. Members are destroyed in reverse: the push
 // server, the newsroom and the handler go before the engine, the server and the io_context.
 struct Services {
+  // The server's own threads end before any handler they call goes, also when start-up fails
+  // half-way (shut_down has joined them already otherwise).
+  ~Services() {
+    if (server) server->join(std::chrono::milliseconds(0));
+  }
+
   std::optional<webpush::PushHostPolicy> hosts;
   boost::asio::io_context io;
   // Routes are added in wire_routes, before the io_context runs; every answer carries the site's
