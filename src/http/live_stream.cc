@@ -1,4 +1,4 @@
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,7 +18,7 @@
 #include <vector>
 #include <unordered_set>
 
-namespace flashwire::site {
+namespace flashwire::http {
 namespace {
 
 namespace asio = boost::asio;
@@ -270,4 +270,4 @@ std::size_t LiveStream::readers() const {
 
 std::uint64_t LiveStream::readers_dropped() const { return state_->dropped; }
 
-}  // namespace flashwire::site
+}  // namespace flashwire::http
