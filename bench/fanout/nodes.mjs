@@ -83,7 +83,7 @@ async function main() {
   const sinkPort = await freePort();
   const sinkOrigin = `http://127.0.0.1:${sinkPort}`;
   const sink = start(process.execPath, [SINK, '--port', String(sinkPort)],
-    { NODE_PATH: path.join(ROOT, 'node_modules') });
+    { NODE_PATH: [path.join(ROOT, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':') });
   await waitUntil(() => /sink: listening/.test(sink.output), 15000, 'the sink');
   const stats = async (reset) => (await fetch(`${sinkOrigin}/stats${reset ? '?reset=1' : ''}`)).json();
 
