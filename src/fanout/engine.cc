@@ -414,7 +414,7 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
   StoreSource source(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id, alert.category,
                      config_.shard_size, std::move(redo), started.cursor);
   StoreSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id);
-  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock};
+  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock, deps_.random};
   const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,
                                         cancel_current_, &current_counts_);
 

@@ -28,14 +28,14 @@ class Http1Transport final : public Transport {
  public:
   explicit Http1Transport(std::unique_ptr<Http1Client> client) : client_(std::move(client)) {}
 
-  void submit(TransportRequest r, TimePoint now) override {
+  void submit(TransportRequest r) override {
     // The head's bytes, built directly: request line, the origin's cached fields, length.
     std::string request;
     request.reserve(r.path.size() + r.headers->http1.size() + r.body.size() + 64);
     request.append("POST ").append(r.path).append(" HTTP/1.1\r\n").append(r.headers->http1);
     request.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n\r\n");
     request.append(reinterpret_cast<const char*>(r.body.data()), r.body.size());
-    client_->submit(r.tag, r.origin, std::move(request), now);
+    client_->submit(r.tag, r.origin, std::move(request), std::chrono::steady_clock::now());
   }
 
   void poll(int timeout_ms, int, std::vector<TransportCompletion>& done) override {
@@ -59,8 +59,9 @@ class H2Transport final : public Transport {
  public:
   explicit H2Transport(std::unique_ptr<H2Client> client) : client_(std::move(client)) {}
 
-  void submit(TransportRequest r, TimePoint now) override {
-    client_->submit(r.tag, r.origin, std::move(r.path), r.headers->h2, std::move(r.body), now);
+  void submit(TransportRequest r) override {
+    client_->submit(r.tag, r.origin, std::move(r.path), r.headers->h2, std::move(r.body),
+                    std::chrono::steady_clock::now());
   }
   void poll(int timeout_ms, int, std::vector<TransportCompletion>& done) override {
     client_->run(timeout_ms, buffer_);
@@ -164,7 +165,7 @@ class CurlTransport final : public Transport {
     curl_multi_cleanup(multi_);
   }
 
-  void submit(TransportRequest r, TimePoint) override {
+  void submit(TransportRequest r) override {
     Easy& e = take();
     e.tag = r.tag;
     e.body = std::move(r.body);

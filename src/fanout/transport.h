@@ -52,8 +52,9 @@ class Transport {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
   virtual ~Transport() = default;
-  // Queues a request; nothing is sent before poll().
-  virtual void submit(TransportRequest request, TimePoint now) = 0;
+  // Queues a request; nothing is sent before poll(). Request timeouts count on the transport's
+  // own (real, steady) clock: they time sockets, which a test clock cannot move.
+  virtual void submit(TransportRequest request) = 0;
   // Sends what is queued, reads what arrived, appends finished requests to `done`. Waits at most
   // `timeout_ms` for the network (0: not at all) — or, with `extra_fd` >= 0, until that
   // descriptor polls readable (a way to wait for several transports at once).

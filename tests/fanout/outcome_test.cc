@@ -352,5 +352,114 @@ TEST_F(CircuitBreakerTest, AThresholdOfOneOpensOnTheFirstFailure) {
   EXPECT_TRUE(eager.allows(t0_ + 50ms, nullptr));
 }
 
+// OriginPacer: time is only what the test passes in, so these run the pacer through seconds of
+// traffic without waiting.
+class OriginPacerTest : public ::testing::Test {
+ protected:
+  using TimePoint = OriginPacer::TimePoint;
+  // `n` requests spread evenly over [from, from + span), the first `accepted` of them accepted.
+  void traffic(OriginPacer& pacer, TimePoint from, Millis span, int n, int accepted) {
+    for (int i = 0; i < n; ++i) {
+      const TimePoint at = from + span * i / n;
+      ASSERT_TRUE(pacer.try_take(at, nullptr)) << "request " << i;
+      if (i < accepted) pacer.on_accepted(at);
+    }
+  }
+  TimePoint t0_ = TimePoint(std::chrono::hours(1));
+};
+
+TEST_F(OriginPacerTest, WithoutACapOrAThrottleEverythingGoes) {
+  OriginPacer pacer;
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(pacer.try_take(t0_, nullptr));
+  EXPECT_EQ(pacer.rate(), 0);
+  EXPECT_EQ(pacer.available(t0_), SIZE_MAX);
+}
+
+TEST_F(OriginPacerTest, AStaticCapSpacesRequestsOut) {
+  OriginPacer pacer(PacerPolicy{.cap_per_second = 100});
+  EXPECT_TRUE(pacer.try_take(t0_, nullptr));
+  TimePoint next{};
+  EXPECT_FALSE(pacer.try_take(t0_, &next));
+  EXPECT_GT(next, t0_);
+  EXPECT_LE(next, t0_ + 11ms);
+  EXPECT_TRUE(pacer.try_take(next, nullptr));
+  // Idle for a second: no more than a 50 ms burst (5 requests) is saved up.
+  EXPECT_EQ(pacer.available(t0_ + 1s), 5u);
+  // Over ten seconds, about 100 a second get through, however often it is asked.
+  int taken = 0;
+  for (TimePoint t = t0_ + 1s; t < t0_ + 11s; t += 1ms) taken += pacer.try_take(t, nullptr);
+  EXPECT_GE(taken, 1000);
+  EXPECT_LE(taken, 1006);
+}
+
+TEST_F(OriginPacerTest, AThrottleDropsTheRateBelowWhatTheServiceAccepted) {
+  OriginPacer pacer;
+  // 1,000 a second sent, 800 of them accepted: the service's quota is about 800.
+  traffic(pacer, t0_, 1000ms, 1000, 800);
+  pacer.on_throttled(t0_ + 1000ms, Millis(1000));
+  EXPECT_EQ(pacer.drops(), 1);
+  EXPECT_NEAR(pacer.rate(), 0.85 * 800, 1);
+  // A short Retry-After is the message's business: the origin is not paused.
+  EXPECT_TRUE(pacer.try_take(t0_ + 1000ms, nullptr));
+}
+
+TEST_F(OriginPacerTest, ThrottlesWithinTheHoldCountOnce) {
+  OriginPacer pacer(PacerPolicy{.cap_per_second = 1000});
+  traffic(pacer, t0_, 1000ms, 1000, 1000);
+  pacer.on_throttled(t0_ + 1000ms, std::nullopt);
+  const double after_first = pacer.rate();
+  EXPECT_NEAR(after_first, 850, 1);
+  // The answers to requests already on their way: no new information.
+  for (int i = 0; i < 50; ++i) pacer.on_throttled(t0_ + 1000ms + Millis(i * 9), std::nullopt);
+  EXPECT_EQ(pacer.rate(), after_first);
+  EXPECT_EQ(pacer.drops(), 1);
+  pacer.on_throttled(t0_ + 1500ms, std::nullopt);
+  EXPECT_EQ(pacer.drops(), 2);
+  EXPECT_LT(pacer.rate(), after_first);
+}
+
+TEST_F(OriginPacerTest, GoodAnswersClimbBackUpToTheCapAndNoFurther) {
+  OriginPacer pacer(PacerPolicy{.cap_per_second = 1000});
+  traffic(pacer, t0_, 1000ms, 1000, 1000);
+  pacer.on_throttled(t0_ + 1000ms, std::nullopt);
+  EXPECT_NEAR(pacer.rate(), 850, 1);
+  // Nothing during the hold; then +5 % of 850 per second since the drop, additively.
+  pacer.on_accepted(t0_ + 1400ms);
+  EXPECT_NEAR(pacer.rate(), 850, 1);
+  for (Millis t = 1500ms; t <= 3000ms; t += 100ms) pacer.on_accepted(t0_ + t);
+  EXPECT_NEAR(pacer.rate(), 850 + 0.05 * 850 * 2, 1);
+  for (Millis t = 3000ms; t <= 60000ms; t += 100ms) pacer.on_accepted(t0_ + t);
+  EXPECT_EQ(pacer.rate(), 1000);
+}
+
+TEST_F(OriginPacerTest, ALongRetryAfterPausesTheOrigin) {
+  OriginPacer pacer;
+  traffic(pacer, t0_, 1000ms, 100, 100);
+  pacer.on_throttled(t0_ + 1000ms, Millis(120000));  // Mozilla's 503 + Retry-After: 120
+  TimePoint next{};
+  EXPECT_FALSE(pacer.try_take(t0_ + 1000ms, &next));
+  EXPECT_EQ(next, t0_ + 121000ms);
+  EXPECT_EQ(pacer.available(t0_ + 60s), 0u);
+  EXPECT_FALSE(pacer.try_take(t0_ + 120999ms, nullptr));
+  EXPECT_TRUE(pacer.try_take(t0_ + 121000ms, nullptr));
+}
+
+TEST_F(OriginPacerTest, AThrottleBeforeAnythingWasMeasuredLeavesTheRateAlone) {
+  OriginPacer pacer;
+  EXPECT_TRUE(pacer.try_take(t0_, nullptr));
+  pacer.on_throttled(t0_ + 1ms, Millis(1000));
+  EXPECT_EQ(pacer.rate(), 0);
+  EXPECT_EQ(pacer.drops(), 0);
+}
+
+TEST_F(OriginPacerTest, AServiceThatRefusedEverythingStillGetsClimbedBackTo) {
+  OriginPacer pacer;
+  traffic(pacer, t0_, 1000ms, 500, 0);
+  pacer.on_throttled(t0_ + 1000ms, std::nullopt);
+  EXPECT_EQ(pacer.rate(), 1);  // the floor
+  for (Millis t = 1000ms; t <= 61000ms; t += 100ms) pacer.on_accepted(t0_ + t);
+  EXPECT_GT(pacer.rate(), 50);
+}
+
 }  // namespace
 }  // namespace flashwire::fanout
