@@ -102,13 +102,13 @@ class JsonLinesSource final : public fanout::TargetSource {
     if (!in_) throw CommandError("cannot open " + path + " for reading");
   }
 
-  tl::expected<std::optional<fanout::Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<fanout::Shard>, Error> next_shard() override {
     fanout::Shard shard;
     shard.range.after_id = line_;
     std::string line;
     while (shard.targets.size() < shard_size_ && taken_ < limit_ && std::getline(in_, line)) {
       auto target = parse_subscription_line(line, path_, ++line_);
-      if (!target) return tl::unexpected(std::move(target.error()));
+      if (!target) return tl::unexpected(Error{ErrorCode::kInvalid, std::move(target.error())});
       if (!target->has_value()) continue;
       shard.targets.push_back(std::move(**target));
       ++taken_;
@@ -130,8 +130,8 @@ class JsonLinesSource final : public fanout::TargetSource {
 // Sums the shards; nothing is stored.
 class CountingSink final : public fanout::ProgressSink {
  public:
-  tl::expected<void, std::string> shard_done(const fanout::Shard&, const store::DeliveryCounts&,
-                                             const std::vector<store::GoneSubscription>&) override {
+  tl::expected<void, Error> shard_done(const fanout::Shard&, const store::DeliveryCounts&,
+                                       const std::vector<store::GoneSubscription>&) override {
     return {};  // run_pipeline sums the counts itself
   }
   void problem(const std::string& message) override {
@@ -248,7 +248,7 @@ void add_fanout_command(CLI::App& app) {
     std::shared_ptr<const fanout::CaCertificates> extra_ca;
     if (!args->ca_file.empty()) {
       auto ca = fanout::load_ca_file(args->ca_file);
-      if (!ca) throw CommandError("--ca-file: " + ca.error());
+      if (!ca) throw CommandError("--ca-file: " + ca.error().message);
       extra_ca = std::move(*ca);
     }
 

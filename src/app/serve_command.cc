@@ -223,7 +223,7 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
   engine_config.pipeline.max_message_bytes = static_cast<std::size_t>(fanout.max_message_bytes);
   if (!fanout.ca_file.empty()) {
     auto ca = fanout::load_ca_file(fanout.ca_file);
-    if (!ca) throw CommandError("fanout.ca_file: " + ca.error());
+    if (!ca) throw CommandError("fanout.ca_file: " + ca.error().message);
     engine_config.pipeline.extra_ca = std::move(*ca);
   }
   return engine_config;

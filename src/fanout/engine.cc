@@ -46,16 +46,20 @@ class StoreSource final : public TargetSource {
         redo_(std::move(redo)),
         cursor_(cursor) {}
 
-  tl::expected<std::optional<Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<Shard>, Error> next_shard() override {
     std::lock_guard lock(mutex_);
     if (next_redo_ < redo_.size()) return reopen(redo_[next_redo_++]);
     auto page = site_.subscriptions_page(category_, cursor_, shard_size_);
-    if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
+    if (!page) {
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "read subscriptions: " + error_text(page.error())});
+    }
     if (page->empty()) return std::optional<Shard>();
     Shard shard;
     shard.range = {cursor_, page->back().id};
     if (auto ok = deliveries_.open_shard(alert_id_, shard.range, page->size()); !ok) {
-      return tl::unexpected("record shard: " + error_text(ok.error()));
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
     }
     cursor_ = shard.range.last_id;
     shard.targets.reserve(page->size());
@@ -65,13 +69,16 @@ class StoreSource final : public TargetSource {
 
  private:
   // A shard an earlier run claimed: its subscriptions as they are now (gone ones deleted).
-  tl::expected<std::optional<Shard>, std::string> reopen(store::ShardRange range) {
+  tl::expected<std::optional<Shard>, Error> reopen(store::ShardRange range) {
     Shard shard;
     shard.range = range;
     std::int64_t after = range.after_id;
     while (after < range.last_id) {
       auto page = site_.subscriptions_page(category_, after, shard_size_);
-      if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
+      if (!page) {
+        return tl::unexpected(
+            Error{ErrorCode::kUnavailable, "read subscriptions: " + error_text(page.error())});
+      }
       if (page->empty()) break;
       for (auto& s : *page) {
         if (s.id > range.last_id) break;
@@ -104,12 +111,12 @@ class StoreSink final : public ProgressSink {
             std::int64_t alert_id)
       : mutex_(mutex), site_(site), deliveries_(deliveries), alert_id_(alert_id) {}
 
-  tl::expected<void, std::string> shard_done(
-      const Shard& shard, const store::DeliveryCounts& counts,
-      const std::vector<store::GoneSubscription>& gone) override {
+  tl::expected<void, Error> shard_done(const Shard& shard, const store::DeliveryCounts& counts,
+                                       const std::vector<store::GoneSubscription>& gone) override {
     std::lock_guard lock(mutex_);
     if (auto ok = deliveries_.complete_shard(alert_id_, shard.range, counts, gone); !ok) {
-      return tl::unexpected("record shard: " + error_text(ok.error()));
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
     }
     if (gone.empty()) return {};
     // What cannot be deleted now stays queued in the delivery store for the next alert.

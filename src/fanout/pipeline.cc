@@ -237,9 +237,9 @@ class Sender {
                                    run.options.request_timeout,
                                    run.options.connect_timeout,
                                    run.options.extra_ca};
-    auto made = [this](tl::expected<std::unique_ptr<Transport>, std::string> t) {
+    auto made = [this](tl::expected<std::unique_ptr<Transport>, Error> t) {
       if (t) return std::move(*t);
-      if (init_error_.empty()) init_error_ = t.error();
+      if (init_error_.empty()) init_error_ = t.error().message;
       return std::unique_ptr<Transport>();
     };
     if (run.options.builtin_http1) http1_ = made(make_http1_transport(options));
@@ -296,7 +296,7 @@ class Sender {
         return run_.source.next_shard();
       }();
       if (!next) {
-        run_.fail(next.error());
+        run_.fail(next.error().message);
         source_done_ = true;
         return;
       }
@@ -661,7 +661,7 @@ class Sender {
       return run_.sink.shard_done(open.shard, open.counts, open.gone);
     }();
     if (!recorded) {
-      run_.fail(recorded.error());
+      run_.fail(recorded.error().message);
     } else {
       std::lock_guard lock(run_.mutex);
       run_.counts.add(open.counts);

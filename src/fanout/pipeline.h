@@ -67,8 +67,9 @@ struct Shard {
 class TargetSource {
  public:
   virtual ~TargetSource() = default;
-  // The next shard, or nullopt when the audience is exhausted. Errors end the run.
-  virtual tl::expected<std::optional<Shard>, std::string> next_shard() = 0;
+  // The next shard, or nullopt when the audience is exhausted. Errors end the run (their
+  // message becomes RunResult::error).
+  virtual tl::expected<std::optional<Shard>, Error> next_shard() = 0;
 };
 
 class ProgressSink {
@@ -76,7 +77,7 @@ class ProgressSink {
   virtual ~ProgressSink() = default;
   // Every message of `shard` has its outcome. `gone` lists the subscriptions answered 404/410.
   // An error ends the run (the shard stays open and is sent again on resume).
-  virtual tl::expected<void, std::string> shard_done(
+  virtual tl::expected<void, Error> shard_done(
       const Shard& shard, const store::DeliveryCounts& counts,
       const std::vector<store::GoneSubscription>& gone) = 0;
   // A problem an operator must see (a push service rejecting our VAPID key). Once per origin.

@@ -261,29 +261,34 @@ class CurlTransport final : public Transport {
 
 }  // namespace
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_http1_transport(
+tl::expected<std::unique_ptr<Transport>, Error> make_http1_transport(
     const TransportOptions& options) {
   auto client = Http1Client::create(Http1Client::Options{
       std::max(1L, options.connections_per_origin), options.http1_pipeline_depth,
       options.request_timeout, options.connect_timeout});
-  if (!client) return tl::unexpected("HTTP/1.1 client: " + client.error());
+  if (!client) {
+    return tl::unexpected(Error{client.error().code, "HTTP/1.1 client: " + client.error().message});
+  }
   return std::make_unique<Http1Transport>(std::move(*client));
 }
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_h2_transport(
-    const TransportOptions& options) {
+tl::expected<std::unique_ptr<Transport>, Error> make_h2_transport(const TransportOptions& options) {
   auto client = H2Client::create(
       H2Client::Options{std::clamp(options.connections_per_origin, 1L, 4L), 128,
                         options.request_timeout, options.connect_timeout, 5, options.extra_ca});
-  if (!client) return tl::unexpected("HTTP/2 client: " + client.error());
+  if (!client) {
+    return tl::unexpected(Error{client.error().code, "HTTP/2 client: " + client.error().message});
+  }
   return std::make_unique<H2Transport>(std::move(*client));
 }
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_curl_transport(
+tl::expected<std::unique_ptr<Transport>, Error> make_curl_transport(
     const TransportOptions& options) {
   init_curl();
   CURLM* multi = curl_multi_init();
-  if (multi == nullptr) return tl::unexpected(std::string("libcurl: no multi handle"));
+  if (multi == nullptr) {
+    return tl::unexpected(Error{ErrorCode::kUnavailable, "libcurl: no multi handle"});
+  }
   return std::make_unique<CurlTransport>(multi, options);
 }
 

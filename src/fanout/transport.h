@@ -24,6 +24,7 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/error.h"
 #include "fanout/outcome.h"
 #include "fanout/request_headers.h"
 #include "fanout/tls_trust.h"
@@ -76,11 +77,12 @@ struct TransportOptions {
   std::shared_ptr<const CaCertificates> extra_ca;
 };
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_http1_transport(
+// Errors: kUnavailable (no descriptor, no TLS context, no libcurl handle: the process is out of
+// a resource) with a one-line message.
+tl::expected<std::unique_ptr<Transport>, Error> make_http1_transport(
     const TransportOptions& options);
-tl::expected<std::unique_ptr<Transport>, std::string> make_h2_transport(
-    const TransportOptions& options);
-tl::expected<std::unique_ptr<Transport>, std::string> make_curl_transport(
+tl::expected<std::unique_ptr<Transport>, Error> make_h2_transport(const TransportOptions& options);
+tl::expected<std::unique_ptr<Transport>, Error> make_curl_transport(
     const TransportOptions& options);
 
 // Call once before any thread makes a libcurl transport (libcurl's global initialisation).

@@ -67,9 +67,11 @@ class VectorSource final : public TargetSource {
   explicit VectorSource(std::vector<Shard> shards, std::optional<int> fail_at = std::nullopt)
       : shards_(std::move(shards)), fail_at_(fail_at) {}
 
-  tl::expected<std::optional<Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<Shard>, Error> next_shard() override {
     ++calls_;
-    if (fail_at_ && calls_ == *fail_at_) return tl::unexpected(std::string("source: locked"));
+    if (fail_at_ && calls_ == *fail_at_) {
+      return tl::unexpected(Error{ErrorCode::kUnavailable, "source: locked"});
+    }
     if (next_ == shards_.size()) return std::optional<Shard>();
     return std::optional<Shard>(shards_[next_++]);
   }
@@ -93,9 +95,8 @@ class RecordingSink final : public ProgressSink {
     std::vector<store::GoneSubscription> gone;
   };
 
-  tl::expected<void, std::string> shard_done(
-      const Shard& shard, const store::DeliveryCounts& counts,
-      const std::vector<store::GoneSubscription>& gone) override {
+  tl::expected<void, Error> shard_done(const Shard& shard, const store::DeliveryCounts& counts,
+                                       const std::vector<store::GoneSubscription>& gone) override {
     if (inside_.exchange(true)) ++overlaps_;
     std::size_t n = 0;
     {
@@ -103,8 +104,10 @@ class RecordingSink final : public ProgressSink {
       reports_.push_back({shard.range, shard.targets.size(), counts, gone});
       n = reports_.size();
     }
-    tl::expected<void, std::string> result;
-    if (fail_on && n == *fail_on) result = tl::unexpected(std::string("sink: disk full"));
+    tl::expected<void, Error> result;
+    if (fail_on && n == *fail_on) {
+      result = tl::unexpected(Error{ErrorCode::kUnavailable, "sink: disk full"});
+    }
     if (on_report) on_report(n);
     inside_ = false;
     return result;
