@@ -226,14 +226,15 @@ void OriginPacer::on_throttled(TimePoint now, std::optional<Millis> retry_after)
   // The rates lately: the last whole window, or the one in progress once it says enough.
   double sent = sent_per_second_;
   double accepted = accepted_per_second_;
-  const double partial = std::chrono::duration<double>(now - window_start_).count();
-  if (partial >= 0.1) {
+  // A window shorter than 100 ms counts as 100 ms: right at the start a quota's burst is all
+  // there is to go by, and a few milliseconds of it would read as a huge rate.
+  const double partial = std::max(0.1, std::chrono::duration<double>(now - window_start_).count());
+  if (sent < 0 || partial >= 0.25) {
     sent = std::max(sent, static_cast<double>(window_sent_) / partial);
     accepted = std::max(accepted, static_cast<double>(window_accepted_) / partial);
   }
-  double base = rate_ > 0 ? rate_ : sent;
-  if (base < 0) return;  // nothing measured yet: the message's own backoff is enough for now
-  if (accepted >= 0) base = std::min(base, accepted);
+  double base = rate_ > 0 ? std::min(rate_, sent) : sent;
+  base = std::min(base, accepted);
   rate_ = std::max(policy_.min_per_second, base * policy_.decrease);
   drop_base_ = rate_;
   tokens_ = std::min(tokens_, 1.0);

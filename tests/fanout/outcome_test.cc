@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <tuple>
 
@@ -432,6 +433,63 @@ TEST_F(OriginPacerTest, GoodAnswersClimbBackUpToTheCapAndNoFurther) {
   EXPECT_EQ(pacer.rate(), 1000);
 }
 
+// A simulated push service with a quota (a token bucket of `quota` per second, burst a tenth of
+// it, 429 beyond) answering after `latency`, and a sender that starts a request whenever the
+// pacer lets it (at most 256 at once, the default concurrency, or twice what the quota needs
+// over the latency), for `seconds` of fake time.
+struct QuotaRun {
+  double accepted_per_second = 0;  // after the first five seconds
+  double throttled_share = 0;      // of all requests
+};
+QuotaRun run_against_quota(OriginPacer& pacer, double quota, Millis latency, int seconds) {
+  using TimePoint = OriginPacer::TimePoint;
+  const TimePoint t0 = TimePoint(std::chrono::hours(1));
+  const TimePoint warm = t0 + std::chrono::seconds(5);
+  double tokens = quota / 10;
+  TimePoint refilled = t0;
+  std::multimap<TimePoint, bool> answers;  // when, and whether accepted
+  std::uint64_t requests = 0, throttled = 0, accepted_after_warmup = 0;
+  const TimePoint end = t0 + std::chrono::seconds(seconds);
+  const auto in_flight = static_cast<std::size_t>(
+      std::max(256.0, 2 * quota * std::chrono::duration<double>(latency).count()));
+  for (TimePoint now = t0; now < end; now += std::chrono::microseconds(100)) {
+    while (!answers.empty() && answers.begin()->first <= now) {
+      if (answers.begin()->second) {
+        pacer.on_accepted(now);
+        if (now >= warm) ++accepted_after_warmup;
+      } else {
+        pacer.on_throttled(now, Millis(1000));
+      }
+      answers.erase(answers.begin());
+    }
+    while (answers.size() < in_flight && pacer.try_take(now, nullptr)) {
+      tokens = std::min(quota / 10,
+                        tokens + std::chrono::duration<double>(now - refilled).count() * quota);
+      refilled = now;
+      const bool ok = tokens >= 1;
+      if (ok) tokens -= 1;
+      ++requests;
+      throttled += ok ? 0 : 1;
+      answers.emplace(now + latency, ok);
+    }
+  }
+  return {static_cast<double>(accepted_after_warmup) / (seconds - 5),
+          static_cast<double>(throttled) / static_cast<double>(requests)};
+}
+
+TEST_F(OriginPacerTest, AgainstAQuotaItSettlesJustUnderIt) {
+  for (const double quota : {500.0, 5000.0, 20000.0}) {
+    for (const Millis latency : {Millis(2), Millis(20), Millis(100)}) {
+      SCOPED_TRACE(std::to_string(quota) + "/s, " + std::to_string(latency.count()) + " ms");
+      OriginPacer pacer;
+      const QuotaRun run = run_against_quota(pacer, quota, latency, 60);
+      EXPECT_GE(run.accepted_per_second, 0.9 * quota);
+      EXPECT_LE(run.accepted_per_second, quota * 1.01);
+      EXPECT_LE(run.throttled_share, 0.02);
+    }
+  }
+}
+
 TEST_F(OriginPacerTest, ALongRetryAfterPausesTheOrigin) {
   OriginPacer pacer;
   traffic(pacer, t0_, 1000ms, 100, 100);
@@ -444,12 +502,13 @@ TEST_F(OriginPacerTest, ALongRetryAfterPausesTheOrigin) {
   EXPECT_TRUE(pacer.try_take(t0_ + 121000ms, nullptr));
 }
 
-TEST_F(OriginPacerTest, AThrottleBeforeAnythingWasMeasuredLeavesTheRateAlone) {
+TEST_F(OriginPacerTest, AThrottleRightAtTheStartReadsTheFirstAnswersAsATenthOfASecond) {
   OriginPacer pacer;
-  EXPECT_TRUE(pacer.try_take(t0_, nullptr));
-  pacer.on_throttled(t0_ + 1ms, Millis(1000));
-  EXPECT_EQ(pacer.rate(), 0);
-  EXPECT_EQ(pacer.drops(), 0);
+  // A burst of 500 accepted within 5 ms, then the quota's 429s.
+  traffic(pacer, t0_, 5ms, 600, 500);
+  pacer.on_throttled(t0_ + 5ms, Millis(1000));
+  EXPECT_EQ(pacer.drops(), 1);
+  EXPECT_NEAR(pacer.rate(), 0.85 * 5000, 1);
 }
 
 TEST_F(OriginPacerTest, AServiceThatRefusedEverythingStillGetsClimbedBackTo) {
