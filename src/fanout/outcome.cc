@@ -171,6 +171,8 @@ void OriginPacer::roll_window(TimePoint now) {
   const double seconds = std::chrono::duration<double>(now - window_start_).count();
   sent_per_second_ = static_cast<double>(window_sent_) / seconds;
   accepted_per_second_ = static_cast<double>(window_accepted_) / seconds;
+  best_accepted_ =
+      std::max(accepted_per_second_, best_accepted_ * std::pow(1 - policy_.best_decay, seconds));
   window_start_ = now;
   window_sent_ = 0;
   window_accepted_ = 0;
@@ -235,7 +237,9 @@ void OriginPacer::on_throttled(TimePoint now, std::optional<Millis> retry_after)
   }
   double base = rate_ > 0 ? std::min(rate_, sent) : sent;
   base = std::min(base, accepted);
-  rate_ = std::max(policy_.min_per_second, base * policy_.decrease);
+  best_accepted_ = std::max(best_accepted_, accepted);
+  rate_ = std::max(
+      {policy_.min_per_second, base * policy_.decrease, policy_.floor_share * best_accepted_});
   drop_base_ = rate_;
   tokens_ = std::min(tokens_, 1.0);
   last_drop_ = now;

@@ -108,7 +108,8 @@ class CircuitBreaker {
 // started at) and the rate the service accepted lately — at most once per `hold`, since the answers
 // to requests already on their way say nothing new — and it climbs back by `increase` × (the rate
 // set at that drop) per second of answers without a throttle (additive increase, multiplicative
-// decrease), never above the cap. A Retry-After of `long_pause` or more pauses the whole origin
+// decrease), never above the cap nor below a quarter of the best rate the service accepted
+// lately. A Retry-After of `long_pause` or more pauses the whole origin
 // until then (a service saying "come back in two minutes" is down, not over a per-second quota);
 // shorter ones only delay the message they came with (the pipeline's backoff).
 struct PacerPolicy {
@@ -116,8 +117,13 @@ struct PacerPolicy {
   double decrease = 0.85;     // factor applied on a throttle
   double increase = 0.05;     // per second, as a share of the rate set at the last drop
   double min_per_second = 1;  // the rate never drops below this
-  Millis hold{500};           // after a drop, throttles are not counted again for this long
-  Millis long_pause{5000};    // Retry-After at least this long pauses the origin
+  // …nor below this share of the best rate the service accepted lately (that best decays by
+  // `best_decay` a second): a service that throttles a share of requests whatever the pace
+  // would otherwise be paced down to nothing.
+  double floor_share = 0.25;
+  double best_decay = 0.02;
+  Millis hold{500};         // after a drop, throttles are not counted again for this long
+  Millis long_pause{5000};  // Retry-After at least this long pauses the origin
 };
 
 class OriginPacer {
@@ -159,6 +165,7 @@ class OriginPacer {
   std::uint64_t window_accepted_ = 0;
   double sent_per_second_ = -1;
   double accepted_per_second_ = -1;
+  double best_accepted_ = 0;  // per second, decaying
 };
 
 }  // namespace flashwire::fanout

@@ -573,7 +573,10 @@ class Sender {
     const Outcome outcome = classify_response(status, retry_after, run_.deps.clock.now_seconds());
     // Slow down on the vendors' throttle answers: 429 (FCM, Apple), 503 with Retry-After
     // (Mozilla). Other 5xx are failures, not a quota.
-    if (status == 429 || (status == 503 && outcome.retry_after)) {
+    // A Retry-After of 0 says "again now": no reason to slow down.
+    const bool wait_asked = !outcome.retry_after || outcome.retry_after->count() > 0;
+    if ((status == 429 && wait_asked) ||
+        (status == 503 && outcome.retry_after && outcome.retry_after->count() > 0)) {
       pacer_for(job.origin).on_throttled(now, outcome.retry_after);
     } else if (outcome.kind == OutcomeKind::kSent || outcome.kind == OutcomeKind::kGone) {
       pacer_for(job.origin).on_accepted(now);

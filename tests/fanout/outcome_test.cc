@@ -490,6 +490,25 @@ TEST_F(OriginPacerTest, AgainstAQuotaItSettlesJustUnderIt) {
   }
 }
 
+// After two good seconds every ninth request is answered 429 however slowly they come: the
+// pace drops, but not below a quarter of the best the service took, so the run still ends.
+TEST_F(OriginPacerTest, AServiceThatThrottlesAShareAtAnyPaceIsNotPacedDownToNothing) {
+  OriginPacer pacer;
+  std::uint64_t n = 0;
+  for (Millis t{0}; t < 10s; t += 1ms) {
+    // A sender that takes at most 8 a millisecond, each answered at once.
+    for (int i = 0; i < 8 && pacer.try_take(t0_ + t, nullptr); ++i) {
+      if (++n % 9 == 0 && t >= 2s) {
+        pacer.on_throttled(t0_ + t, Millis(1000));
+      } else {
+        pacer.on_accepted(t0_ + t);
+      }
+    }
+  }
+  EXPECT_GT(pacer.drops(), 3);
+  EXPECT_GE(pacer.rate(), 0.25 * 8000 * 0.8);
+}
+
 TEST_F(OriginPacerTest, ALongRetryAfterPausesTheOrigin) {
   OriginPacer pacer;
   traffic(pacer, t0_, 1000ms, 100, 100);
