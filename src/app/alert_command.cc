@@ -109,7 +109,12 @@ void add_alert_command(CLI::App& app) {
   cmd->add_option("--urgency", args->urgency, "very-low | low | normal | high")
       ->check(CLI::IsMember({"very-low", "low", "normal", "high"}));
   cmd->add_option("--topic", args->topic,
-                  "replaces an undelivered alert with the same topic (live events)");
+                  "replaces an undelivered alert with the same topic (live events); at most 32 "
+                  "characters of A-Z, a-z, 0-9, - and _")
+      ->check([](const std::string& topic) {
+        auto ok = fanout::check_topic(topic);
+        return ok ? std::string() : ok.error().message;
+      });
   cmd->add_flag("--wait", args->wait, "show progress until the fan-out is done");
   cmd->callback([args] {
     if (args->token.empty()) {

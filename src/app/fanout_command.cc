@@ -66,14 +66,14 @@ tl::expected<std::optional<fanout::Target>, std::string> parse_subscription_line
       keys != nullptr && keys->is_object() ? keys->as_object().if_contains("p256dh") : nullptr;
   const json::value* auth =
       keys != nullptr && keys->is_object() ? keys->as_object().if_contains("auth") : nullptr;
-  if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr ||
-      !p256dh->is_string() || auth == nullptr || !auth->is_string()) {
+  if (endpoint == nullptr || !endpoint->is_string() || p256dh == nullptr || !p256dh->is_string() ||
+      auth == nullptr || !auth->is_string()) {
     return tl::unexpected(path + ":" + std::to_string(line_no) +
                           ": not a PushSubscription {endpoint, keys: {p256dh, auth}}");
   }
-  return std::optional<fanout::Target>(
-      fanout::Target{line_no, std::string(endpoint->as_string()),
-                     std::string(p256dh->as_string()), std::string(auth->as_string())});
+  return std::optional<fanout::Target>(fanout::Target{line_no, std::string(endpoint->as_string()),
+                                                      std::string(p256dh->as_string()),
+                                                      std::string(auth->as_string())});
 }
 
 // Reads the whole file once before anything is sent, so that a file that will be refused sends
@@ -102,13 +102,13 @@ class JsonLinesSource final : public fanout::TargetSource {
     if (!in_) throw CommandError("cannot open " + path + " for reading");
   }
 
-  tl::expected<std::optional<fanout::Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<fanout::Shard>, Error> next_shard() override {
     fanout::Shard shard;
     shard.range.after_id = line_;
     std::string line;
     while (shard.targets.size() < shard_size_ && taken_ < limit_ && std::getline(in_, line)) {
       auto target = parse_subscription_line(line, path_, ++line_);
-      if (!target) return tl::unexpected(std::move(target.error()));
+      if (!target) return tl::unexpected(Error{ErrorCode::kInvalid, std::move(target.error())});
       if (!target->has_value()) continue;
       shard.targets.push_back(std::move(**target));
       ++taken_;
@@ -130,8 +130,8 @@ class JsonLinesSource final : public fanout::TargetSource {
 // Sums the shards; nothing is stored.
 class CountingSink final : public fanout::ProgressSink {
  public:
-  tl::expected<void, std::string> shard_done(const fanout::Shard&, const store::DeliveryCounts&,
-                                             const std::vector<store::GoneSubscription>&) override {
+  tl::expected<void, Error> shard_done(const fanout::Shard&, const store::DeliveryCounts&,
+                                       const std::vector<store::GoneSubscription>&) override {
     return {};  // run_pipeline sums the counts itself
   }
   void problem(const std::string& message) override {
@@ -170,6 +170,9 @@ void add_fanout_command(CLI::App& app) {
     std::size_t pipeline = 8;
     std::string ca_file;
     std::string https_client = "builtin";
+    double origin_rate_limit = 0;
+    std::size_t max_message_bytes = 4096;
+    std::string topic;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -213,6 +216,19 @@ void add_fanout_command(CLI::App& app) {
   cmd->add_option("--ca-file", args->ca_file,
                   "PEM file of CA certificates to trust for https:// push services, besides the "
                   "system's (a private push service, a test server)");
+  cmd->add_option("--origin-rate-limit", args->origin_rate_limit,
+                  "requests per second to one push service, all threads (0: no static cap; "
+                  "the pace drops on 429s either way)")
+      ->check(CLI::Range(0.0, 1e7));
+  cmd->add_option("--max-message-bytes", args->max_message_bytes,
+                  "largest encrypted message the push services take (default 4096)")
+      ->check(CLI::Range(256, 65536));
+  cmd->add_option("--topic", args->topic,
+                  "RFC 8030 Topic: at most 32 characters of A-Z, a-z, 0-9, - and _")
+      ->check([](const std::string& topic) {
+        auto ok = fanout::check_topic(topic);
+        return ok ? std::string() : ok.error().message;
+      });
   cmd->callback([args] {
     const json::object vapid = parse_object(read_text_file(args->vapid, 1 << 16), args->vapid);
     auto key = webpush::P256KeyPair::from_private_base64url(
@@ -232,7 +248,7 @@ void add_fanout_command(CLI::App& app) {
     std::shared_ptr<const fanout::CaCertificates> extra_ca;
     if (!args->ca_file.empty()) {
       auto ca = fanout::load_ca_file(args->ca_file);
-      if (!ca) throw CommandError("--ca-file: " + ca.error());
+      if (!ca) throw CommandError("--ca-file: " + ca.error().message);
       extra_ca = std::move(*ca);
     }
 
@@ -242,6 +258,7 @@ void add_fanout_command(CLI::App& app) {
                             (args->ttl > 0 ? args->ttl : fanout::kZeroTtlSendWindowSeconds);
     message.zero_ttl = args->ttl == 0;
     message.urgency = args->urgency;
+    message.topic = args->topic;
     fanout::PipelineOptions options;
     options.threads = args->threads;
     options.concurrency = args->concurrency;
@@ -255,6 +272,8 @@ void add_fanout_command(CLI::App& app) {
     options.http1_pipeline_depth = args->pipeline;
     options.extra_ca = std::move(extra_ca);
     options.builtin_https = args->https_client == "builtin";
+    options.origin_rate_limit = args->origin_rate_limit;
+    options.max_message_bytes = args->max_message_bytes;
 
     // Every line is checked before the first request: a refused file sends nothing.
     check_subscription_file(args->subs, args->limit);
@@ -264,7 +283,7 @@ void add_fanout_command(CLI::App& app) {
     CountingSink sink;
     std::atomic<bool> cancel{false};
     fanout::LiveCounters live;
-    const fanout::PipelineDeps deps{**tokens, *hosts, system_clock()};
+    const fanout::PipelineDeps deps{**tokens, *hosts, system_clock(), webpush::system_random()};
     const fanout::RunResult result =
         fanout::run_pipeline(message, source, sink, deps, options, cancel, &live);
     const double wall = std::chrono::duration<double>(SteadyClock::now() - wall0).count();

@@ -247,9 +247,11 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
   engine_config.pipeline.per_broadcast_key = fanout.per_broadcast_key;
   engine_config.pipeline.http1_pipeline_depth = static_cast<std::size_t>(fanout.http1_pipeline);
   engine_config.pipeline.builtin_https = fanout.https_client == "builtin";
+  engine_config.pipeline.origin_rate_limit = fanout.origin_rate_limit;
+  engine_config.pipeline.max_message_bytes = static_cast<std::size_t>(fanout.max_message_bytes);
   if (!fanout.ca_file.empty()) {
     auto ca = fanout::load_ca_file(fanout.ca_file);
-    if (!ca) throw CommandError("fanout.ca_file: " + ca.error());
+    if (!ca) throw CommandError("fanout.ca_file: " + ca.error().message);
     engine_config.pipeline.extra_ca = std::move(*ca);
   }
   return engine_config;

@@ -158,11 +158,11 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (const toml::node* node = root.get("fanout")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) return path + ": fanout: must be a table";
-    if (!check_keys(
-            *table,
-            {"threads", "concurrency", "per_origin_connections", "shard_size", "per_broadcast_key",
-             "http1_pipeline", "ca_file", "https_client", "lease_ms", "poll_ms"},
-            "fanout.", error)) {
+    if (!check_keys(*table,
+                    {"threads", "concurrency", "per_origin_connections", "shard_size",
+                     "per_broadcast_key", "http1_pipeline", "ca_file", "https_client",
+                     "origin_rate_limit", "max_message_bytes", "lease_ms", "poll_ms"},
+                    "fanout.", error)) {
       return path + ": " + error;
     }
     FanoutConfig& f = config.fanout;
@@ -172,6 +172,9 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
                   "fanout.") ||
         !read_int(*table, "shard_size", f.shard_size, 1, 100000, error, "fanout.") ||
         !read_int(*table, "http1_pipeline", f.http1_pipeline, 1, 64, error, "fanout.") ||
+        !read_int(*table, "origin_rate_limit", f.origin_rate_limit, 0, 10000000, error,
+                  "fanout.") ||
+        !read_int(*table, "max_message_bytes", f.max_message_bytes, 256, 65536, error, "fanout.") ||
         !read_int(*table, "lease_ms", f.lease_ms, 100, 600000, error, "fanout.") ||
         !read_int(*table, "poll_ms", f.poll_ms, 1, 1000, error, "fanout.") ||
         !read_string(*table, "ca_file", f.ca_file, error, "fanout.") ||

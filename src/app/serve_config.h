@@ -78,6 +78,12 @@ struct FanoutConfig {
   std::string ca_file;
   // https:// push services: "builtin" (HTTP/2 over TLS, fanout/h2_client.h) or "curl".
   std::string https_client = "builtin";
+  // Requests per second to one push service, all threads (its quota, when known); 0: none. The
+  // pace drops on 429s either way.
+  int origin_rate_limit = 0;
+  // The largest encrypted message push services take (bytes); larger alerts fail without a
+  // request as "message_too_large".
+  int max_message_bytes = 4096;
   // With a shared store (PostgreSQL): how long a node holds a shard it sends (renewed every
   // third of it); a node that dies leaves its shards to the others after this long.
   int lease_ms = 10000;

@@ -17,6 +17,11 @@ class Clock {
   // Milliseconds since the Unix epoch, for records that time short intervals (a fan-out's start
   // and end). Clocks without a finer source answer whole seconds.
   virtual std::int64_t now_ms() const { return now_seconds() * 1000; }
+  // A reading for intervals and timers (retries, pacing) that wall-clock steps do not move.
+  // Clocks without one answer now_ms(), so that a test clock moves both together.
+  virtual std::chrono::steady_clock::time_point steady_now() const {
+    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms()));
+  }
 };
 
 // The system's real-time clock.
@@ -31,6 +36,9 @@ class SystemClock final : public Clock {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+  }
+  std::chrono::steady_clock::time_point steady_now() const override {
+    return std::chrono::steady_clock::now();
   }
 };
 

@@ -47,16 +47,20 @@ class StoreSource final : public TargetSource {
         redo_(std::move(redo)),
         cursor_(cursor) {}
 
-  tl::expected<std::optional<Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<Shard>, Error> next_shard() override {
     std::lock_guard lock(mutex_);
     if (next_redo_ < redo_.size()) return reopen(redo_[next_redo_++]);
     auto page = site_.subscriptions_page(category_, cursor_, shard_size_);
-    if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
+    if (!page) {
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "read subscriptions: " + error_text(page.error())});
+    }
     if (page->empty()) return std::optional<Shard>();
     Shard shard;
     shard.range = {cursor_, page->back().id};
     if (auto ok = deliveries_.open_shard(alert_id_, shard.range, page->size()); !ok) {
-      return tl::unexpected("record shard: " + error_text(ok.error()));
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
     }
     cursor_ = shard.range.last_id;
     shard.targets.reserve(page->size());
@@ -66,13 +70,16 @@ class StoreSource final : public TargetSource {
 
  private:
   // A shard an earlier run claimed: its subscriptions as they are now (gone ones deleted).
-  tl::expected<std::optional<Shard>, std::string> reopen(store::ShardRange range) {
+  tl::expected<std::optional<Shard>, Error> reopen(store::ShardRange range) {
     Shard shard;
     shard.range = range;
     std::int64_t after = range.after_id;
     while (after < range.last_id) {
       auto page = site_.subscriptions_page(category_, after, shard_size_);
-      if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
+      if (!page) {
+        return tl::unexpected(
+            Error{ErrorCode::kUnavailable, "read subscriptions: " + error_text(page.error())});
+      }
       if (page->empty()) break;
       for (auto& s : *page) {
         if (s.id > range.last_id) break;
@@ -105,12 +112,12 @@ class StoreSink final : public ProgressSink {
             std::int64_t alert_id)
       : mutex_(mutex), site_(site), deliveries_(deliveries), alert_id_(alert_id) {}
 
-  tl::expected<void, std::string> shard_done(
-      const Shard& shard, const store::DeliveryCounts& counts,
-      const std::vector<store::GoneSubscription>& gone) override {
+  tl::expected<void, Error> shard_done(const Shard& shard, const store::DeliveryCounts& counts,
+                                       const std::vector<store::GoneSubscription>& gone) override {
     std::lock_guard lock(mutex_);
     if (auto ok = deliveries_.complete_shard(alert_id_, shard.range, counts, gone); !ok) {
-      return tl::unexpected("record shard: " + error_text(ok.error()));
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
     }
     if (gone.empty()) return {};
     // What cannot be deleted now stays queued in the delivery store for the next alert.
@@ -164,10 +171,13 @@ class LeaseSource final : public TargetSource {
         node_(node),
         lease_(lease) {}
 
-  tl::expected<std::optional<Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<Shard>, Error> next_shard() override {
     std::lock_guard lock(mutex_);
     auto claimed = leases_.claim_shard(alert_id_, node_, lease_);
-    if (!claimed) return tl::unexpected("claim shard: " + error_text(claimed.error()));
+    if (!claimed) {
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "claim shard: " + error_text(claimed.error())});
+    }
     if (!claimed->has_value()) return std::optional<Shard>();
     Shard shard;
     shard.range = (*claimed)->range;
@@ -176,7 +186,10 @@ class LeaseSource final : public TargetSource {
     std::int64_t after = shard.range.after_id;
     while (after < shard.range.last_id) {
       auto page = site_.subscriptions_page(category_, after, page_size_);
-      if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
+      if (!page) {
+        return tl::unexpected(
+            Error{ErrorCode::kUnavailable, "read subscriptions: " + error_text(page.error())});
+      }
       for (auto& s : *page) {
         if (s.id > shard.range.last_id) break;
         shard.targets.push_back(
@@ -216,9 +229,8 @@ class LeaseSink final : public ProgressSink {
         node_(node),
         taken_over_(taken_over) {}
 
-  tl::expected<void, std::string> shard_done(
-      const Shard& shard, const store::DeliveryCounts& counts,
-      const std::vector<store::GoneSubscription>& gone) override {
+  tl::expected<void, Error> shard_done(const Shard& shard, const store::DeliveryCounts& counts,
+                                       const std::vector<store::GoneSubscription>& gone) override {
     std::lock_guard lock(mutex_);
     held_.erase({shard.range.after_id, shard.range.last_id});
     auto ok = leases_.complete_claimed_shard(alert_id_, shard.range, node_, counts, gone);
@@ -231,7 +243,10 @@ class LeaseSink final : public ProgressSink {
                    shard.range.after_id, shard.range.last_id);
       return {};
     }
-    if (!ok) return tl::unexpected("record shard: " + error_text(ok.error()));
+    if (!ok) {
+      return tl::unexpected(
+          Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
+    }
     if (gone.empty()) return {};
     std::vector<std::int64_t> deleted;
     for (const auto& g : gone) {
@@ -560,7 +575,7 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
   StoreSource source(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id, alert.category,
                      config_.shard_size, std::move(redo), started.cursor);
   StoreSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id);
-  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock};
+  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock, deps_.random};
   const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,
                                         cancel_current_, &current_counts_);
 
@@ -839,7 +854,7 @@ void FanoutEngine::take_part(const store::Alert& alert) {
       lock.lock();
     }
   });
-  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock};
+  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock, deps_.random};
   const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,
                                         cancel_current_, &current_counts_);
   {

@@ -32,8 +32,8 @@
 //   With a store of one node (SQLite) the engine walks the audience itself, as below.
 // - The engine names no storage technology: it is handed the three narrow interfaces below
 //   (src/app/ adapts the SQLite stores) and a Clock for the fan-out's timestamps and deadlines.
-//   EngineDeps also carries a RandomSource for the message keys; the pipeline does not take one
-//   yet and draws its keys and jitter from the system generator itself.
+//   EngineDeps also carries the RandomSource the pipeline draws message keys, salts and retry
+//   jitter from (it must be thread-safe: the sender threads share it).
 //
 // Thread safety: enqueue/cancel/delivery/metrics_text may be called from any thread. The
 // engine uses its stores from its own thread and from the pipeline's sender threads, one call

@@ -174,15 +174,18 @@ int h2_on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t e
 H2Client::H2Client(Options options, int epoll_fd, SSL_CTX* tls)
     : options_(std::move(options)), epoll_fd_(epoll_fd), tls_(tls) {}
 
-tl::expected<std::unique_ptr<H2Client>, std::string> H2Client::create(Options options) {
+tl::expected<std::unique_ptr<H2Client>, Error> H2Client::create(Options options) {
   const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd < 0) return tl::unexpected(std::string("epoll_create1: ") + std::strerror(errno));
+  if (epoll_fd < 0) {
+    return tl::unexpected(
+        Error{ErrorCode::kUnavailable, std::string("epoll_create1: ") + std::strerror(errno)});
+  }
   SSL_CTX* tls = SSL_CTX_new(TLS_client_method());
   if (tls == nullptr || SSL_CTX_set_default_verify_paths(tls) != 1) {
     if (tls != nullptr) SSL_CTX_free(tls);
     ::close(epoll_fd);
     ERR_clear_error();
-    return tl::unexpected(std::string("TLS context: cannot be made"));
+    return tl::unexpected(Error{ErrorCode::kUnavailable, "TLS context: cannot be made"});
   }
   if (options.extra_ca) options.extra_ca->add_to(tls);
   SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, nullptr);

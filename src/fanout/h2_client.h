@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.h"
 #include "fanout/outcome.h"
 #include "fanout/tls_trust.h"
 #include "webpush/bytes.h"
@@ -69,7 +70,7 @@ class H2Client {
     std::string error;  // with failure: what went wrong, for an operator
   };
 
-  static tl::expected<std::unique_ptr<H2Client>, std::string> create(Options options);
+  static tl::expected<std::unique_ptr<H2Client>, Error> create(Options options);
   ~H2Client();  // closes every connection; requests in flight are abandoned
   H2Client(const H2Client&) = delete;
   H2Client& operator=(const H2Client&) = delete;

@@ -127,9 +127,12 @@ Http1Client::Http1Client(Options options, int epoll_fd) : options_(options), epo
   options_.pipeline_depth = std::max<std::size_t>(1, options_.pipeline_depth);
 }
 
-tl::expected<std::unique_ptr<Http1Client>, std::string> Http1Client::create(Options options) {
+tl::expected<std::unique_ptr<Http1Client>, Error> Http1Client::create(Options options) {
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd < 0) return tl::unexpected(std::string("epoll_create1: ") + strerror(errno));
+  if (epoll_fd < 0) {
+    return tl::unexpected(
+        Error{ErrorCode::kUnavailable, std::string("epoll_create1: ") + strerror(errno)});
+  }
   return std::unique_ptr<Http1Client>(new Http1Client(options, epoll_fd));
 }
 

@@ -37,6 +37,7 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/error.h"
 #include "fanout/outcome.h"
 
 namespace flashwire::fanout {
@@ -64,8 +65,8 @@ class Http1Client {
     std::optional<TransportFailure> failure;
   };
 
-  // Errors: no epoll descriptor (the process is out of descriptors), as a value.
-  static tl::expected<std::unique_ptr<Http1Client>, std::string> create(Options options);
+  // Errors: kUnavailable when there is no epoll descriptor (the process is out of them).
+  static tl::expected<std::unique_ptr<Http1Client>, Error> create(Options options);
   ~Http1Client();  // closes every connection; requests in flight are abandoned
   Http1Client(const Http1Client&) = delete;
   Http1Client& operator=(const Http1Client&) = delete;

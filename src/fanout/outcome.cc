@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <ctime>
 
 namespace flashwire::fanout {
@@ -142,6 +143,108 @@ void CircuitBreaker::record_failure(TimePoint now) {
   cooldown_ = cooldown_.count() == 0 ? first_cooldown_ : std::min(max_cooldown_, cooldown_ * 2);
   open_until_ = now + cooldown_;
   ++times_opened_;
+}
+
+OriginPacer::OriginPacer(Policy policy) : policy_(policy), rate_(policy.cap_per_second) {}
+
+void OriginPacer::refill(TimePoint now) {
+  if (!started_) {
+    started_ = true;
+    refilled_ = now;
+    window_start_ = now;
+    last_climb_ = now;
+    tokens_ = 1;
+    return;
+  }
+  roll_window(now);
+  if (rate_ <= 0 || now <= refilled_) return;
+  // A burst of at most 50 ms worth (and at least one request): smooth enough for a token bucket
+  // on the other side, coarse enough not to cost a wake-up per request.
+  const double burst = std::max(1.0, rate_ / 20);
+  const double elapsed = std::chrono::duration<double>(now - refilled_).count();
+  tokens_ = std::min(burst, tokens_ + elapsed * rate_);
+  refilled_ = now;
+}
+
+void OriginPacer::roll_window(TimePoint now) {
+  if (now - window_start_ < Millis(1000)) return;
+  const double seconds = std::chrono::duration<double>(now - window_start_).count();
+  sent_per_second_ = static_cast<double>(window_sent_) / seconds;
+  accepted_per_second_ = static_cast<double>(window_accepted_) / seconds;
+  best_accepted_ =
+      std::max(accepted_per_second_, best_accepted_ * std::pow(1 - policy_.best_decay, seconds));
+  window_start_ = now;
+  window_sent_ = 0;
+  window_accepted_ = 0;
+}
+
+bool OriginPacer::try_take(TimePoint now, TimePoint* next) {
+  refill(now);
+  if (now < paused_until_) {
+    if (next != nullptr) *next = paused_until_;
+    return false;
+  }
+  if (rate_ <= 0 || tokens_ >= 1) {
+    if (rate_ > 0) tokens_ -= 1;
+    ++window_sent_;
+    return true;
+  }
+  if (next != nullptr) {
+    const double wait_s = (1 - tokens_) / rate_;
+    *next = now +
+            std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(wait_s)) +
+            std::chrono::microseconds(1);
+  }
+  return false;
+}
+
+std::size_t OriginPacer::available(TimePoint now) {
+  refill(now);
+  if (now < paused_until_) return 0;
+  if (rate_ <= 0) return SIZE_MAX;
+  return static_cast<std::size_t>(std::max(0.0, tokens_));
+}
+
+void OriginPacer::on_accepted(TimePoint now) {
+  refill(now);
+  ++window_accepted_;
+  if (drops_ == 0 || now < last_drop_ + policy_.hold) return;
+  // Additive increase, in steps of at least a tenth of a second so that it is smooth.
+  const double elapsed = std::chrono::duration<double>(now - last_climb_).count();
+  if (elapsed < 0.1) return;
+  last_climb_ = now;
+  // From a very low drop (a service that refused everything for a while) it still climbs.
+  double next_rate = rate_ + policy_.increase * std::max(drop_base_, 20.0) * elapsed;
+  if (policy_.cap_per_second > 0) next_rate = std::min(next_rate, policy_.cap_per_second);
+  rate_ = next_rate;
+}
+
+void OriginPacer::on_throttled(TimePoint now, std::optional<Millis> retry_after) {
+  refill(now);
+  if (retry_after && *retry_after >= policy_.long_pause) {
+    paused_until_ = std::max(paused_until_, now + *retry_after);
+  }
+  if (drops_ > 0 && now < last_drop_ + policy_.hold) return;
+  // The rates lately: the last whole window, or the one in progress once it says enough.
+  double sent = sent_per_second_;
+  double accepted = accepted_per_second_;
+  // A window shorter than 100 ms counts as 100 ms: right at the start a quota's burst is all
+  // there is to go by, and a few milliseconds of it would read as a huge rate.
+  const double partial = std::max(0.1, std::chrono::duration<double>(now - window_start_).count());
+  if (sent < 0 || partial >= 0.25) {
+    sent = std::max(sent, static_cast<double>(window_sent_) / partial);
+    accepted = std::max(accepted, static_cast<double>(window_accepted_) / partial);
+  }
+  double base = rate_ > 0 ? std::min(rate_, sent) : sent;
+  base = std::min(base, accepted);
+  best_accepted_ = std::max(best_accepted_, accepted);
+  rate_ = std::max(
+      {policy_.min_per_second, base * policy_.decrease, policy_.floor_share * best_accepted_});
+  drop_base_ = rate_;
+  tokens_ = std::min(tokens_, 1.0);
+  last_drop_ = now;
+  last_climb_ = now;
+  ++drops_;
 }
 
 }  // namespace flashwire::fanout

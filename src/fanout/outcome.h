@@ -14,11 +14,13 @@
 //   bad certificate      failed as "tls_error", not retried: it does not fix itself, and the
 //                        sender stops contacting that origin (like a rejected VAPID key)
 //
-// Pure functions and one small class; no I/O. Thread safety: CircuitBreaker is used by one
-// thread at a time; the functions are safe anywhere.
+// Pure functions and two small classes; no I/O, no clock of their own (callers pass the time).
+// Thread safety: CircuitBreaker and OriginPacer are used by one thread at a time; the functions
+// are safe anywhere.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -96,6 +98,74 @@ class CircuitBreaker {
   int times_opened_ = 0;
   Millis cooldown_{0};
   TimePoint open_until_{};
+};
+
+// How fast requests may start to one push-service origin (quota-aware pacing).
+//
+// A token bucket whose rate is, at first, the static cap (`[fanout] origin_rate_limit`) or none
+// at all. When the service throttles (429, or 503 with Retry-After — Mozilla's way), the rate
+// drops to `decrease` × the lower of the current rate (or, with none yet, the rate requests were
+// started at) and the rate the service accepted lately — at most once per `hold`, since the answers
+// to requests already on their way say nothing new — and it climbs back by `increase` × (the rate
+// set at that drop) per second of answers without a throttle (additive increase, multiplicative
+// decrease), never above the cap nor below a quarter of the best rate the service accepted
+// lately. A Retry-After of `long_pause` or more pauses the whole origin
+// until then (a service saying "come back in two minutes" is down, not over a per-second quota);
+// shorter ones only delay the message they came with (the pipeline's backoff).
+struct PacerPolicy {
+  double cap_per_second = 0;  // static cap; 0: none
+  double decrease = 0.85;     // factor applied on a throttle
+  double increase = 0.05;     // per second, as a share of the rate set at the last drop
+  double min_per_second = 1;  // the rate never drops below this
+  // …nor below this share of the best rate the service accepted lately (that best decays by
+  // `best_decay` a second): a service that throttles a share of requests whatever the pace
+  // would otherwise be paced down to nothing.
+  double floor_share = 0.25;
+  double best_decay = 0.02;
+  Millis hold{500};         // after a drop, throttles are not counted again for this long
+  Millis long_pause{5000};  // Retry-After at least this long pauses the origin
+};
+
+class OriginPacer {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Policy = PacerPolicy;
+  explicit OriginPacer(Policy policy = {});
+
+  // Whether a request may start now (and takes its token); when not, `next` says when to ask
+  // again.
+  bool try_take(TimePoint now, TimePoint* next);
+  // An accepted answer (2xx, 404, 410: the service took the request).
+  void on_accepted(TimePoint now);
+  // How many requests may start now (without taking them); SIZE_MAX when unlimited.
+  std::size_t available(TimePoint now);
+  // A throttle answer; `retry_after` as parsed from its header.
+  void on_throttled(TimePoint now, std::optional<Millis> retry_after);
+  // The current rate limit in requests per second; 0: none.
+  double rate() const { return rate_; }
+  int drops() const { return drops_; }
+
+ private:
+  void refill(TimePoint now);
+  Policy policy_;
+  double rate_;  // 0: unlimited
+  double tokens_ = 0;
+  double drop_base_ = 0;  // the rate set at the last drop
+  TimePoint refilled_{};
+  TimePoint last_drop_{};
+  TimePoint last_climb_{};
+  TimePoint paused_until_{};
+  bool started_ = false;
+  int drops_ = 0;
+  // Requests started and answers accepted per second, over whole one-second windows (negative:
+  // not measured yet).
+  void roll_window(TimePoint now);
+  TimePoint window_start_{};
+  std::uint64_t window_sent_ = 0;
+  std::uint64_t window_accepted_ = 0;
+  double sent_per_second_ = -1;
+  double accepted_per_second_ = -1;
+  double best_accepted_ = 0;  // per second, decaying
 };
 
 }  // namespace flashwire::fanout

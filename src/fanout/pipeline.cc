@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <queue>
 #include <random>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "common/cores.h"
@@ -29,10 +31,68 @@ namespace flashwire::fanout {
 
 void init_http_client() { init_curl(); }
 
+tl::expected<void, Error> check_topic(std::string_view topic) {
+  const bool base64url = std::all_of(topic.begin(), topic.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+  if (topic.size() > 32 || !base64url) {
+    return tl::unexpected(
+        Error{ErrorCode::kInvalid, "topic: at most 32 characters of A-Z, a-z, 0-9, - and _"});
+  }
+  return {};
+}
+
+std::size_t encrypted_size(std::size_t plaintext_size) {
+  // Header (salt, record size, key id), the plaintext, its 0x02 delimiter, the AEAD tag.
+  return webpush::kWebPushHeaderSize + plaintext_size + 1 + 16;
+}
+
+bool is_apple_origin(std::string_view origin) {
+  constexpr std::string_view kPrefix = "https://";
+  if (!origin.starts_with(kPrefix)) return false;
+  std::string_view host = origin.substr(kPrefix.size());
+  host = host.substr(0, host.find(':'));
+  return host == "web.push.apple.com" || host.ends_with(".push.apple.com");
+}
+
+std::string apple_subject_problem(std::string_view subject) {
+  std::string domain;
+  if (subject.starts_with("mailto:")) {
+    const std::size_t at = subject.rfind('@');
+    if (at == std::string_view::npos) return "the mailto: subject has no address";
+    domain = subject.substr(at + 1);
+  } else if (subject.starts_with("https://")) {
+    auto url = boost::urls::parse_absolute_uri(subject);
+    if (!url) return "the https: subject is not a URL";
+    domain = std::string(url->encoded_host());
+  } else {
+    return "the subject is neither a mailto: address nor an https: URL";
+  }
+  std::transform(domain.begin(), domain.end(), domain.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  while (domain.ends_with('.')) domain.pop_back();
+  auto is_or_under = [&domain](std::string_view name) {
+    return domain == name || domain.ends_with("." + std::string(name));
+  };
+  // RFC 2606 / RFC 6761 names, which no one reads mail at.
+  for (std::string_view reserved : {"localhost", "invalid", "test", "example", "local",
+                                    "example.com", "example.org", "example.net"}) {
+    if (is_or_under(reserved)) {
+      return "the subject's domain " + domain + " is a placeholder (Apple answers 403 BadJwtToken)";
+    }
+  }
+  if (domain.find('.') == std::string::npos) {
+    return "the subject's domain " + domain + " is not a public name";
+  }
+  return {};
+}
+
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-using TimePoint = SteadyClock::time_point;
+// Every reading of time goes through PipelineDeps::clock: steady_now() for timers and
+// intervals, now_seconds()/now_ms() for deadlines and records.
+using TimePoint = std::chrono::steady_clock::time_point;
 
 // What all sender threads of one run share.
 struct RunShared {
@@ -46,7 +106,7 @@ struct RunShared {
         options(options_in),
         cancel(cancel_in),
         live(live_in),
-        started(SteadyClock::now()) {}
+        started(deps_in.clock.steady_now()) {}
 
   const Message& message;
   TargetSource& source;
@@ -57,6 +117,9 @@ struct RunShared {
   LiveCounters* live;
   TimePoint started;
   std::optional<webpush::P256KeyPair> broadcast_key;
+  // Vendor limits, checked once before the run (empty: none broken).
+  std::string too_large;      // the problem with the message's size
+  std::string apple_subject;  // why Apple would refuse our VAPID subject
 
   std::mutex source_mutex;  // one claim at a time: sources need not be thread-safe
   std::mutex sink_mutex;    // likewise for the sink
@@ -114,6 +177,13 @@ struct LaterFirst {
   bool operator()(const Job& a, const Job& b) const { return a.due > b.due; }
 };
 
+// When an origin's pacer lets its next request go.
+struct Wakeup {
+  TimePoint at;
+  std::string origin;
+  bool operator>(const Wakeup& other) const { return at > other.at; }
+};
+
 // A request in flight: the job it carries; its index in slots_ is the transport's tag.
 struct Slot {
   Job job;
@@ -150,11 +220,13 @@ std::size_t latency_bucket(std::int64_t ms) {
 class Sender {
  public:
   Sender(RunShared& run, std::size_t in_flight_cap, std::size_t per_origin_cap,
-         long per_origin_connections, unsigned seed)
+         long per_origin_connections, double origin_rate, std::uint64_t seed)
       : run_(run),
         in_flight_cap_(std::max<std::size_t>(1, in_flight_cap)),
         per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
+        origin_rate_(origin_rate),
         rng_(seed),
+        encryptor_(run.deps.random),
         headers_(run.deps.vapid, {run.message.zero_ttl, run.message.deadline_unix,
                                   run.message.urgency, run.message.topic}) {
     // Nothing here throws: a transport that cannot be made (no descriptors left) is this
@@ -165,9 +237,9 @@ class Sender {
                                    run.options.request_timeout,
                                    run.options.connect_timeout,
                                    run.options.extra_ca};
-    auto made = [this](tl::expected<std::unique_ptr<Transport>, std::string> t) {
+    auto made = [this](tl::expected<std::unique_ptr<Transport>, Error> t) {
       if (t) return std::move(*t);
-      if (init_error_.empty()) init_error_ = t.error();
+      if (init_error_.empty()) init_error_ = t.error().message;
       return std::unique_ptr<Transport>();
     };
     if (run.options.builtin_http1) http1_ = made(make_http1_transport(options));
@@ -200,7 +272,7 @@ class Sender {
     }
     while (true) {
       if (run_.cancel.load() || run_.stop.load()) break;
-      const TimePoint now = SteadyClock::now();
+      const TimePoint now = run_.deps.clock.steady_now();
       refill();
       promote_due(now);
       dispatch(now);
@@ -214,14 +286,17 @@ class Sender {
   // Claims shards while this thread has room: bounded by open shards and queued messages.
   void refill() {
     // At least one: with none open, the source is never read and the run never ends.
-    const std::size_t max_open = std::max<std::size_t>(1, run_.options.max_open_shards);
+    std::size_t max_open = std::max<std::size_t>(1, run_.options.max_open_shards);
+    // Messages parked behind a paced (or saturated) origin do not hold up the others: while any
+    // wait and nothing else is ready, up to eight times as many shards may be open.
+    if (ready_.size() < in_flight_cap_ && parked_ > 0) max_open *= 8;
     while (!source_done_ && open_.size() < max_open && ready_.size() < in_flight_cap_) {
       auto next = [this] {
         std::lock_guard lock(run_.source_mutex);
         return run_.source.next_shard();
       }();
       if (!next) {
-        run_.fail(next.error());
+        run_.fail(next.error().message);
         source_done_ = true;
         return;
       }
@@ -260,6 +335,41 @@ class Sender {
       ready_.push_back(delayed_.top());
       delayed_.pop();
     }
+    while (!wakeups_.empty() && wakeups_.top().at <= now) {
+      const std::string origin = wakeups_.top().origin;
+      wakeups_.pop();
+      wake_pending_.erase(origin);
+      // As many as the pacer lets go now; start() parks again whatever it does not.
+      auto waiting = waiting_.find(origin);
+      if (waiting == waiting_.end()) continue;
+      std::size_t n = std::min(waiting->second.size(), pacer_for(origin).available(now));
+      if (n == 0 && !waiting->second.empty()) n = 1;  // asks the pacer for the next wake-up
+      for (std::size_t i = 0; i < n; ++i) {
+        ready_.push_front(std::move(waiting->second.front()));
+        waiting->second.pop_front();
+        --parked_;
+      }
+    }
+  }
+
+  void park(Job job, std::optional<TimePoint> wake) {
+    if (wake) {
+      auto [pending, inserted] = wake_pending_.try_emplace(job.origin, *wake);
+      if (inserted || *wake < pending->second) {
+        pending->second = *wake;
+        wakeups_.push({*wake, job.origin});
+      }
+    }
+    waiting_[job.origin].push_back(std::move(job));
+    ++parked_;
+  }
+
+  OriginPacer& pacer_for(const std::string& origin) {
+    auto found = pacers_.find(origin);
+    if (found != pacers_.end()) return found->second;
+    OriginPacer::Policy policy;
+    policy.cap_per_second = origin_rate_;
+    return pacers_.emplace(origin, OriginPacer(policy)).first->second;
   }
 
   void dispatch(TimePoint now) {
@@ -267,38 +377,62 @@ class Sender {
       Job job = std::move(ready_.front());
       ready_.pop_front();
       const auto waiting = waiting_.find(job.origin);  // map nodes are never erased
-      start(std::move(job), now);
+      const Started started = start(std::move(job), now);
       // A job that ended without a request (expired, origin rejected, bad keys) left its
       // origin's in-flight slot unused, and no answer will come to release it: hand the slot
-      // to the next job waiting for that origin, or that job waits forever.
-      if (waiting != waiting_.end() && !waiting->second.empty() &&
+      // to the next job waiting for that origin, or that job waits forever. (Not when the job
+      // was parked: the ones waiting are there for the same reason.)
+      if (started == Started::kEnded && waiting != waiting_.end() && !waiting->second.empty() &&
           origin_in_flight_[waiting->first] < per_origin_cap_) {
         ready_.push_front(std::move(waiting->second.front()));
         waiting->second.pop_front();
+        --parked_;
       }
     }
   }
 
-  void start(Job job, TimePoint now) {
+  enum class Started { kSent, kEnded, kParked };
+
+  Started start(Job job, TimePoint now) {
     const Target& target = job.shard->shard.targets[job.index];
     const std::int64_t now_unix = run_.deps.clock.now_seconds();
     if (now_unix >= run_.message.deadline_unix) {
       complete(job, {OutcomeKind::kFailed, "expired", std::nullopt});
-      return;
+      return Started::kEnded;
     }
     if (auto reason = run_.rejected_reason(job.origin)) {
       complete(job, {OutcomeKind::kFailed, std::move(*reason), std::nullopt});
-      return;
+      return Started::kEnded;
+    }
+    if (!run_.too_large.empty()) {
+      complete(job, {OutcomeKind::kFailed, "message_too_large", std::nullopt});
+      return Started::kEnded;
+    }
+    if (!run_.apple_subject.empty() && is_apple_origin(job.origin)) {
+      if (run_.reject(job.origin, "vapid_subject_rejected")) {
+        std::lock_guard lock(run_.sink_mutex);
+        run_.sink.problem("push service " + job.origin + ": " + run_.apple_subject +
+                          "; no messages are sent to it. Use a real mailto: address or https: "
+                          "URL as the VAPID subject.");
+      }
+      complete(job, {OutcomeKind::kFailed, "vapid_subject_rejected", std::nullopt});
+      return Started::kEnded;
     }
     std::size_t& origin_in_flight = origin_in_flight_[job.origin];
     if (origin_in_flight >= per_origin_cap_) {
-      waiting_[job.origin].push_back(std::move(job));
-      return;
+      park(std::move(job), std::nullopt);  // an answer from that origin wakes it
+      return Started::kParked;
     }
     auto keys = webpush::SubscriptionKeys::from_base64url(target.p256dh, target.auth);
     if (!keys) {
       complete(job, {OutcomeKind::kFailed, "invalid_keys", std::nullopt});
-      return;
+      return Started::kEnded;
+    }
+    // The origin's pace (quota-aware; OriginPacer): asked before the breaker, whose half-open
+    // trial must become a request once granted.
+    if (TimePoint next; !pacer_for(job.origin).try_take(now, &next)) {
+      park(std::move(job), next);
+      return Started::kParked;
     }
     // Asked last: a half-open breaker's single trial ends only with a request's outcome, so a
     // job granted the trial must become a request. (Encryption and VAPID failures below are the
@@ -309,25 +443,25 @@ class Sender {
     if (!breaker->second.allows(now, &reopen)) {
       job.due = reopen;
       delayed_.push(std::move(job));
-      return;
+      return Started::kParked;
     }
     auto body = run_.broadcast_key ? encryptor_.encrypt_with_sender_key(*run_.broadcast_key, *keys,
                                                                         run_.message.payload)
                                    : encryptor_.encrypt(*keys, run_.message.payload);
     if (!body) {
       complete(job, {OutcomeKind::kFailed, "payload_too_large", std::nullopt});
-      return;
+      return Started::kEnded;
     }
     const RequestHeaders* headers = headers_.get(job.origin, now_unix);
     if (headers == nullptr) {
       complete(job, {OutcomeKind::kFailed, "vapid_error", std::nullopt});
-      return;
+      return Started::kEnded;
     }
 
     auto path = request_target(target.endpoint, job.origin);
     if (!path) {
       complete(job, {OutcomeKind::kFailed, "invalid_endpoint", std::nullopt});
-      return;
+      return Started::kEnded;
     }
     Transport& transport = transport_for(job.origin);
     Slot* slot = free_.back();
@@ -336,10 +470,11 @@ class Sender {
     ++origin_in_flight;
     const auto tag = static_cast<std::uint64_t>(slot - slots_.data());
     transport.submit(
-        {tag, job.origin, target.endpoint, std::move(*path), headers, std::move(*body)}, now);
+        {tag, job.origin, target.endpoint, std::move(*path), headers, std::move(*body)});
     slot->job = std::move(job);
     bump(&LiveCounters::requests, run_.live);
     bump(&LiveCounters::in_flight, run_.live);
+    return Started::kSent;
   }
 
   // The transport for an origin: the built-in clients where enabled, libcurl otherwise.
@@ -353,10 +488,13 @@ class Sender {
   // libcurl waits with the built-in transports' descriptor among its own; otherwise epoll waits.
   void wait(TimePoint now) {
     int timeout_ms = 100;
-    if (!delayed_.empty()) {
-      const auto until = std::chrono::duration_cast<Millis>(delayed_.top().due - now).count();
-      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until, 0, timeout_ms));
-    }
+    auto until = [&](TimePoint at) {
+      // Rounded up: waking a little early would only turn the loop once for nothing.
+      const auto ms = std::chrono::ceil<Millis>(at - now).count();
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(ms, 0, timeout_ms));
+    };
+    if (!delayed_.empty()) until(delayed_.top().due);
+    if (!wakeups_.empty()) until(wakeups_.top().at);
     if (free_.size() == slots_.size()) {
       if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
       return;
@@ -406,6 +544,7 @@ class Sender {
     bump(&LiveCounters::in_flight, run_.live, -1);
     Job job = std::move(slot.job);
     release_origin(job.origin);
+    const TimePoint now = run_.deps.clock.steady_now();
 
     Breaker& breaker = breakers_.at(job.origin);
     if (failure == TransportFailure::kTls) {
@@ -421,17 +560,28 @@ class Sender {
       return;
     }
     if (failure == TransportFailure::kBroken) {
-      breaker.record_broken(SteadyClock::now());
+      breaker.record_broken(now);
       complete(job, classify_transport(*failure));
       return;
     }
     if (failure) {
-      breaker.record_failure(SteadyClock::now());
+      breaker.record_failure(now);
       complete(job, classify_transport(*failure));
       return;
     }
     breaker.record_success();
-    complete(job, classify_response(status, retry_after, run_.deps.clock.now_seconds()));
+    const Outcome outcome = classify_response(status, retry_after, run_.deps.clock.now_seconds());
+    // Slow down on the vendors' throttle answers: 429 (FCM, Apple), 503 with Retry-After
+    // (Mozilla). Other 5xx are failures, not a quota.
+    // A Retry-After of 0 says "again now": no reason to slow down.
+    const bool wait_asked = !outcome.retry_after || outcome.retry_after->count() > 0;
+    if ((status == 429 && wait_asked) ||
+        (status == 503 && outcome.retry_after && outcome.retry_after->count() > 0)) {
+      pacer_for(job.origin).on_throttled(now, outcome.retry_after);
+    } else if (outcome.kind == OutcomeKind::kSent || outcome.kind == OutcomeKind::kGone) {
+      pacer_for(job.origin).on_accepted(now);
+    }
+    complete(job, outcome);
   }
 
   void release_origin(const std::string& origin) {
@@ -440,6 +590,7 @@ class Sender {
     if (waiting != waiting_.end() && !waiting->second.empty()) {
       ready_.push_front(std::move(waiting->second.front()));
       waiting->second.pop_front();
+      --parked_;
     }
   }
 
@@ -451,11 +602,9 @@ class Sender {
       case OutcomeKind::kSent: {
         ++c.sent;
         const auto ms =
-            std::chrono::duration_cast<Millis>(SteadyClock::now() - run_.started).count();
+            std::chrono::duration_cast<Millis>(run_.deps.clock.steady_now() - run_.started).count();
         ++c.accept_latency[latency_bucket(ms)];
-        c.last_accept_ms =
-            std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
+        c.last_accept_ms = run_.deps.clock.now_ms();
         bump(&LiveCounters::sent, run_.live);
         break;
       }
@@ -495,7 +644,7 @@ class Sender {
         ++c.retried;
         bump(&LiveCounters::retried, run_.live);
         job.attempt = attempt;
-        job.due = SteadyClock::now() + delay;
+        job.due = run_.deps.clock.steady_now() + delay;
         delayed_.push(std::move(job));
         return;  // not done yet
       }
@@ -515,7 +664,7 @@ class Sender {
       return run_.sink.shard_done(open.shard, open.counts, open.gone);
     }();
     if (!recorded) {
-      run_.fail(recorded.error());
+      run_.fail(recorded.error().message);
     } else {
       std::lock_guard lock(run_.mutex);
       run_.counts.add(open.counts);
@@ -527,6 +676,7 @@ class Sender {
   RunShared& run_;
   const std::size_t in_flight_cap_;
   const std::size_t per_origin_cap_;
+  const double origin_rate_;  // this thread's share of [fanout] origin_rate_limit; 0: none
   std::mt19937_64 rng_;
   webpush::MessageEncryptor encryptor_;
   std::unique_ptr<Transport> http1_;  // null when off or not made (init_error_ says why)
@@ -540,7 +690,12 @@ class Sender {
   std::list<OpenShard> open_;  // stable addresses: jobs point at their shard
   std::deque<Job> ready_;
   std::priority_queue<Job, std::vector<Job>, LaterFirst> delayed_;
-  std::map<std::string, std::deque<Job>, std::less<>> waiting_;  // per origin, over its cap
+  // Per origin: jobs over its in-flight cap (an answer wakes them) or its pace (a wake-up does).
+  std::map<std::string, std::deque<Job>, std::less<>> waiting_;
+  std::size_t parked_ = 0;  // jobs in waiting_
+  std::map<std::string, OriginPacer, std::less<>> pacers_;
+  std::priority_queue<Wakeup, std::vector<Wakeup>, std::greater<>> wakeups_;
+  std::map<std::string, TimePoint, std::less<>> wake_pending_;  // the earliest per origin
   std::map<std::string, std::size_t, std::less<>> origin_in_flight_;
   std::map<std::string, Breaker, std::less<>> breakers_;
   RequestHeaderCache headers_;
@@ -554,7 +709,20 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
                        const std::atomic<bool>& cancel, LiveCounters* live) {
   init_http_client();
   RunShared run(message, source, sink, deps, options, cancel, live);
-  if (options.per_broadcast_key) run.broadcast_key = webpush::P256KeyPair::generate();
+  if (auto topic = check_topic(message.topic); !topic) {
+    RunResult refused;
+    refused.error = topic.error().message;
+    return refused;
+  }
+  if (const std::size_t size = encrypted_size(message.payload.size());
+      size > options.max_message_bytes) {
+    run.too_large = "the message is " + std::to_string(size) + " bytes encrypted, over the " +
+                    std::to_string(options.max_message_bytes) +
+                    " push services take ([fanout] max_message_bytes); nothing was sent";
+    sink.problem(run.too_large);
+  }
+  run.apple_subject = apple_subject_problem(deps.vapid.subject());
+  if (options.per_broadcast_key) run.broadcast_key = webpush::P256KeyPair::generate(deps.random);
 
   unsigned threads = options.threads != 0 ? options.threads : usable_cores();
   threads = std::max(1u, threads);
@@ -563,16 +731,18 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
   const long connections =
       std::max(1L, options.per_origin_connections / static_cast<long>(threads));
 
+  const double origin_rate = options.origin_rate_limit / threads;
+
   std::vector<std::thread> workers;
-  std::random_device seed;
   for (unsigned i = 0; i < threads && !run.stop.load(); ++i) {
-    const unsigned s = seed();
+    std::uint64_t s = 0;  // the seed of this thread's jitter
+    deps.random.fill(std::span(reinterpret_cast<std::uint8_t*>(&s), sizeof s));
     try {
-      workers.emplace_back([&run, in_flight, per_origin, connections, s] {
+      workers.emplace_back([&run, in_flight, per_origin, connections, origin_rate, s] {
         // No exception leaves a sender thread (it would end the process): whatever escapes is
         // this run's error, and the other threads stop at their next turn.
         try {
-          Sender sender(run, in_flight, per_origin, connections, s);
+          Sender sender(run, in_flight, per_origin, connections, origin_rate, s);
           sender.run();
         } catch (const std::exception& e) {
           run.fail("sender thread: " + exception_message(e));

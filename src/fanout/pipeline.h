@@ -11,9 +11,15 @@
 //   outcome; the sink makes that durable (or only counts it, for file-based runs).
 // - Only origins that PushHostPolicy allows are ever contacted; a target on any other host
 //   fails with "host_not_allowed" without a request.
+// - Each origin has its own pace (OriginPacer in fanout/outcome.h: a static cap if configured,
+//   lowered on 429s and raised again on good answers) and its own queue: messages to an origin
+//   that is paced, saturated or down wait in that queue, and the others go on.
 // - Retries (429/5xx/timeouts/resets) back off exponentially with jitter, honour Retry-After,
 //   and never go past the message's deadline (the alert's TTL): the TTL header carries the time
 //   that is left, so a late retry does not extend the alert's life.
+// - Vendor limits are checked before sending: a message over `max_message_bytes` fails as
+//   "message_too_large", and a VAPID subject Apple refuses fails the messages to Apple's origin
+//   as "vapid_subject_rejected", each without a request and reported once.
 // - A 401/403, or a certificate that does not verify, stops all sending to that origin for the
 //   rest of the run and is reported once through ProgressSink::problem.
 // - Cancelling (the `cancel` flag) stops claiming and sending; requests in flight are abandoned
@@ -29,14 +35,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "fanout/outcome.h"
 #include "fanout/tls_trust.h"
 #include "store/delivery_store.h"
 #include "webpush/bytes.h"
 #include "webpush/push_hosts.h"
+#include "webpush/random.h"
 #include "webpush/vapid.h"
 
 namespace flashwire::fanout {
@@ -58,8 +67,9 @@ struct Shard {
 class TargetSource {
  public:
   virtual ~TargetSource() = default;
-  // The next shard, or nullopt when the audience is exhausted. Errors end the run.
-  virtual tl::expected<std::optional<Shard>, std::string> next_shard() = 0;
+  // The next shard, or nullopt when the audience is exhausted. Errors end the run (their
+  // message becomes RunResult::error).
+  virtual tl::expected<std::optional<Shard>, Error> next_shard() = 0;
 };
 
 class ProgressSink {
@@ -67,7 +77,7 @@ class ProgressSink {
   virtual ~ProgressSink() = default;
   // Every message of `shard` has its outcome. `gone` lists the subscriptions answered 404/410.
   // An error ends the run (the shard stays open and is sent again on resume).
-  virtual tl::expected<void, std::string> shard_done(
+  virtual tl::expected<void, Error> shard_done(
       const Shard& shard, const store::DeliveryCounts& counts,
       const std::vector<store::GoneSubscription>& gone) = 0;
   // A problem an operator must see (a push service rejecting our VAPID key). Once per origin.
@@ -129,12 +139,41 @@ struct PipelineOptions {
   // store only. A certificate that does not verify fails its messages as "tls_error" and stops
   // all sending to that origin (reported once through ProgressSink::problem).
   std::shared_ptr<const CaCertificates> extra_ca;
+  // Requests started per second to one origin, all threads (`[fanout] origin_rate_limit`);
+  // 0: no static cap. Either way the pace drops when the origin throttles (429, or 503 with
+  // Retry-After) and climbs back on good answers (fanout/outcome.h, OriginPacer).
+  double origin_rate_limit = 0;
+  // The largest request body a push service takes (`[fanout] max_message_bytes`): 4,096, the
+  // record size every vendor accepts (Firefox for Android is reported to take about 3,070). A
+  // message whose encrypted body would be larger fails as "message_too_large" without a request
+  // (reported once through ProgressSink::problem), instead of a 413 per subscriber.
+  std::size_t max_message_bytes = 4096;
 };
+
+// Checks made before anything is sent, also by the commands that compose a message: the Topic
+// (RFC 8030 §5.4: at most 32 characters of the base64url alphabet). Errors: a one-line message.
+tl::expected<void, Error> check_topic(std::string_view topic);
+
+// The encrypted body size of a message with `plaintext_size` bytes (aes128gcm, one record).
+std::size_t encrypted_size(std::size_t plaintext_size);
+
+// Apple's push service (web.push.apple.com) answers 403 BadJwtToken to a VAPID subject that is
+// a placeholder (an @localhost address, a reserved domain such as .invalid, .test, .example or
+// example.com). Empty when `subject` is fine for Apple; otherwise why not.
+std::string apple_subject_problem(std::string_view subject);
+// Whether an origin is Apple's push service.
+bool is_apple_origin(std::string_view origin);
 
 struct PipelineDeps {
   webpush::VapidTokenCache& vapid;
   const webpush::PushHostPolicy& hosts;
+  // The only time the pipeline reads: steady_now() for retries, pacing, the breaker and
+  // acceptance latencies; now_seconds()/now_ms() for deadlines and records. (The transports time
+  // their sockets on the real steady clock.)
   const Clock& clock;
+  // Salts, message keys and retry jitter. Called from every sender thread at once: it must be
+  // thread-safe (webpush::system_random() is).
+  webpush::RandomSource& random;
 };
 
 struct RunResult {

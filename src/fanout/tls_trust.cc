@@ -20,12 +20,11 @@ void CaCertificates::add_to(SSL_CTX* context) const {
   ERR_clear_error();
 }
 
-tl::expected<std::shared_ptr<const CaCertificates>, std::string> load_ca_file(
-    const std::string& path) {
+tl::expected<std::shared_ptr<const CaCertificates>, Error> load_ca_file(const std::string& path) {
   BIO* file = BIO_new_file(path.c_str(), "r");
   if (file == nullptr) {
     ERR_clear_error();
-    return tl::unexpected("CA file " + path + ": cannot be read");
+    return tl::unexpected(Error{ErrorCode::kNotFound, "CA file " + path + ": cannot be read"});
   }
   std::shared_ptr<CaCertificates> loaded(new CaCertificates());
   while (X509* certificate = PEM_read_bio_X509(file, nullptr, nullptr, nullptr)) {
@@ -34,7 +33,8 @@ tl::expected<std::shared_ptr<const CaCertificates>, std::string> load_ca_file(
   BIO_free(file);
   ERR_clear_error();  // the end of the file reads as an error
   if (loaded->certificates_.empty()) {
-    return tl::unexpected("CA file " + path + ": no PEM certificate in it");
+    return tl::unexpected(
+        Error{ErrorCode::kInvalid, "CA file " + path + ": no PEM certificate in it"});
   }
   return loaded;
 }

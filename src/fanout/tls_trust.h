@@ -4,13 +4,15 @@
 //
 // Ownership: the loaded certificates are immutable once made and shared (shared_ptr) by every
 // sender thread. Thread safety: add_to() may be called from any thread at once.
-// Errors: load_ca_file returns a one-line message (file unreadable, no certificate in it).
+// Errors: load_ca_file returns kNotFound (file unreadable) or kInvalid (no certificate in it).
 #pragma once
 
 #include <memory>
 #include <string>
 #include <tl/expected.hpp>
 #include <vector>
+
+#include "common/error.h"
 
 using X509 = struct x509_st;
 using SSL_CTX = struct ssl_ctx_st;
@@ -28,14 +30,13 @@ class CaCertificates {
   std::size_t size() const { return certificates_.size(); }
 
  private:
-  friend tl::expected<std::shared_ptr<const CaCertificates>, std::string> load_ca_file(
+  friend tl::expected<std::shared_ptr<const CaCertificates>, Error> load_ca_file(
       const std::string& path);
   CaCertificates() = default;
   std::vector<X509*> certificates_;
 };
 
 // Reads every PEM certificate in `path`; at least one is required.
-tl::expected<std::shared_ptr<const CaCertificates>, std::string> load_ca_file(
-    const std::string& path);
+tl::expected<std::shared_ptr<const CaCertificates>, Error> load_ca_file(const std::string& path);
 
 }  // namespace flashwire::fanout

@@ -28,14 +28,14 @@ class Http1Transport final : public Transport {
  public:
   explicit Http1Transport(std::unique_ptr<Http1Client> client) : client_(std::move(client)) {}
 
-  void submit(TransportRequest r, TimePoint now) override {
+  void submit(TransportRequest r) override {
     // The head's bytes, built directly: request line, the origin's cached fields, length.
     std::string request;
     request.reserve(r.path.size() + r.headers->http1.size() + r.body.size() + 64);
     request.append("POST ").append(r.path).append(" HTTP/1.1\r\n").append(r.headers->http1);
     request.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n\r\n");
     request.append(reinterpret_cast<const char*>(r.body.data()), r.body.size());
-    client_->submit(r.tag, r.origin, std::move(request), now);
+    client_->submit(r.tag, r.origin, std::move(request), std::chrono::steady_clock::now());
   }
 
   void poll(int timeout_ms, int, std::vector<TransportCompletion>& done) override {
@@ -59,8 +59,9 @@ class H2Transport final : public Transport {
  public:
   explicit H2Transport(std::unique_ptr<H2Client> client) : client_(std::move(client)) {}
 
-  void submit(TransportRequest r, TimePoint now) override {
-    client_->submit(r.tag, r.origin, std::move(r.path), r.headers->h2, std::move(r.body), now);
+  void submit(TransportRequest r) override {
+    client_->submit(r.tag, r.origin, std::move(r.path), r.headers->h2, std::move(r.body),
+                    std::chrono::steady_clock::now());
   }
   void poll(int timeout_ms, int, std::vector<TransportCompletion>& done) override {
     client_->run(timeout_ms, buffer_);
@@ -164,7 +165,7 @@ class CurlTransport final : public Transport {
     curl_multi_cleanup(multi_);
   }
 
-  void submit(TransportRequest r, TimePoint) override {
+  void submit(TransportRequest r) override {
     Easy& e = take();
     e.tag = r.tag;
     e.body = std::move(r.body);
@@ -260,29 +261,34 @@ class CurlTransport final : public Transport {
 
 }  // namespace
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_http1_transport(
+tl::expected<std::unique_ptr<Transport>, Error> make_http1_transport(
     const TransportOptions& options) {
   auto client = Http1Client::create(Http1Client::Options{
       std::max(1L, options.connections_per_origin), options.http1_pipeline_depth,
       options.request_timeout, options.connect_timeout});
-  if (!client) return tl::unexpected("HTTP/1.1 client: " + client.error());
+  if (!client) {
+    return tl::unexpected(Error{client.error().code, "HTTP/1.1 client: " + client.error().message});
+  }
   return std::make_unique<Http1Transport>(std::move(*client));
 }
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_h2_transport(
-    const TransportOptions& options) {
+tl::expected<std::unique_ptr<Transport>, Error> make_h2_transport(const TransportOptions& options) {
   auto client = H2Client::create(
       H2Client::Options{std::clamp(options.connections_per_origin, 1L, 4L), 128,
                         options.request_timeout, options.connect_timeout, 5, options.extra_ca});
-  if (!client) return tl::unexpected("HTTP/2 client: " + client.error());
+  if (!client) {
+    return tl::unexpected(Error{client.error().code, "HTTP/2 client: " + client.error().message});
+  }
   return std::make_unique<H2Transport>(std::move(*client));
 }
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_curl_transport(
+tl::expected<std::unique_ptr<Transport>, Error> make_curl_transport(
     const TransportOptions& options) {
   init_curl();
   CURLM* multi = curl_multi_init();
-  if (multi == nullptr) return tl::unexpected(std::string("libcurl: no multi handle"));
+  if (multi == nullptr) {
+    return tl::unexpected(Error{ErrorCode::kUnavailable, "libcurl: no multi handle"});
+  }
   return std::make_unique<CurlTransport>(multi, options);
 }
 

@@ -24,6 +24,7 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/error.h"
 #include "fanout/outcome.h"
 #include "fanout/request_headers.h"
 #include "fanout/tls_trust.h"
@@ -52,8 +53,9 @@ class Transport {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
   virtual ~Transport() = default;
-  // Queues a request; nothing is sent before poll().
-  virtual void submit(TransportRequest request, TimePoint now) = 0;
+  // Queues a request; nothing is sent before poll(). Request timeouts count on the transport's
+  // own (real, steady) clock: they time sockets, which a test clock cannot move.
+  virtual void submit(TransportRequest request) = 0;
   // Sends what is queued, reads what arrived, appends finished requests to `done`. Waits at most
   // `timeout_ms` for the network (0: not at all) — or, with `extra_fd` >= 0, until that
   // descriptor polls readable (a way to wait for several transports at once).
@@ -75,11 +77,12 @@ struct TransportOptions {
   std::shared_ptr<const CaCertificates> extra_ca;
 };
 
-tl::expected<std::unique_ptr<Transport>, std::string> make_http1_transport(
+// Errors: kUnavailable (no descriptor, no TLS context, no libcurl handle: the process is out of
+// a resource) with a one-line message.
+tl::expected<std::unique_ptr<Transport>, Error> make_http1_transport(
     const TransportOptions& options);
-tl::expected<std::unique_ptr<Transport>, std::string> make_h2_transport(
-    const TransportOptions& options);
-tl::expected<std::unique_ptr<Transport>, std::string> make_curl_transport(
+tl::expected<std::unique_ptr<Transport>, Error> make_h2_transport(const TransportOptions& options);
+tl::expected<std::unique_ptr<Transport>, Error> make_curl_transport(
     const TransportOptions& options);
 
 // Call once before any thread makes a libcurl transport (libcurl's global initialisation).

@@ -89,6 +89,7 @@ class VapidTokenCache {
   Result<std::string> authorization(std::string_view audience);
 
   const P256KeyPair& key() const { return key_; }
+  const std::string& subject() const { return subject_; }
   // How many tokens have been signed so far (for metrics and tests).
   std::uint64_t tokens_signed() const;
 

@@ -111,6 +111,15 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
     assert.ok(result.retried >= stats.faults.rate_limited, 'each 429 is a retry');
   });
 
+  // Without pacing every message over the quota comes back 429 and returns a second later in a
+  // burst that meets the quota again; with it the sender settles just under the quota.
+  test('a quota of 2,000/s: 429s drop the pace, few are answered 429, none twice', { timeout: 60000 }, async () => {
+    const { stats, result } = await fanoutOnce('quota', 8000, { quotaPerSecond: 2000, retryAfter: 1 });
+    const share = stats.faults.rate_limited / (stats.faults.rate_limited + 8000);
+    assert.ok(share <= 0.1, `429s: ${stats.faults.rate_limited} (${(share * 100).toFixed(1)} %)`);
+    assert.equal(result.retried, stats.faults.rate_limited, 'each 429 is one retry');
+  });
+
   test('GOAWAY every 150 streams: streams after the last id are sent again, none twice', { timeout: 60000 }, async () => {
     const { stats } = await fanoutOnce('goaway', 3000, { goawayEvery: 150 });
     assert.ok(stats.faults.goaway >= 10, JSON.stringify(stats.faults));
@@ -167,6 +176,19 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
       const server = await startH2PushServer({}, { certificate });
       try {
         await expectTlsError(server, ['--ca-file', certificate.cert]);
+      } finally {
+        await server.close();
+        fs.rmSync(certDir, { recursive: true, force: true });
+      }
+    });
+
+    test('an expired certificate fails even with it trusted', { timeout: 30000 }, async () => {
+      const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-cert-'));
+      const certificate = makeCertificate(certDir, { tag: 'expired', expired: true });
+      const server = await startH2PushServer({}, { certificate });
+      try {
+        const r = await expectTlsError(server, ['--ca-file', certificate.cert]);
+        assert.match(r.stderr, /expired/i, 'the delivery error says the certificate expired');
       } finally {
         await server.close();
         fs.rmSync(certDir, { recursive: true, force: true });

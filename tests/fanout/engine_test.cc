@@ -33,6 +33,21 @@
 namespace flashwire::fanout {
 namespace {
 
+// The wall clock stands still (timestamps and deadlines are exact), while the pipeline's timers
+// (a retry after a request timed out) run on the real steady clock: these engines wait for real
+// answers on real sockets.
+class WallFixedClock final : public Clock {
+ public:
+  explicit WallFixedClock(std::int64_t now) : now_(now) {}
+  std::int64_t now_seconds() const override { return now_; }
+  std::chrono::steady_clock::time_point steady_now() const override {
+    return std::chrono::steady_clock::now();
+  }
+
+ private:
+  std::int64_t now_;
+};
+
 using namespace std::chrono_literals;
 using flashwire::testing::FakeDeliveryStore;
 using flashwire::testing::FakeSiteData;
@@ -159,7 +174,7 @@ class EngineTest : public ::testing::Test {
   ScriptedHttpServer server_;
   std::optional<webpush::PushHostPolicy> hosts_;
   std::unique_ptr<webpush::VapidTokenCache> vapid_;
-  ManualClock clock_{system_clock().now_seconds()};
+  WallFixedClock clock_{system_clock().now_seconds()};
   FakeSiteData site_;
   FakeDeliveryStore deliveries_;
   EngineConfig config_;

@@ -197,7 +197,7 @@ TEST_F(Http1ClientTest, PipelinedRequestsGoOverOneConnectionAndAnswersMatchInOrd
     wait_for_close(fd);
   });
   auto made = Http1Client::create(options(1, 4));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   for (std::uint64_t tag = 1; tag <= 4; ++tag) {
     client.submit(tag, server.origin(), request("/push/" + std::to_string(tag)), now());
@@ -231,7 +231,7 @@ TEST_F(Http1ClientTest, WithoutPipeliningEachConnectionCarriesOneRequestAtATime)
     }
   });
   auto made = Http1Client::create(options(2, 1));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   for (std::uint64_t tag = 1; tag <= 6; ++tag) {
     client.submit(tag, server.origin(), request("/push/" + std::to_string(tag)), now());
@@ -257,7 +257,7 @@ TEST_F(Http1ClientTest, AnswersSplitAnywhereWithChunkedBodiesAndRetryAfterAreRea
     wait_for_close(fd);
   });
   auto made = Http1Client::create(options(1, 2));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   client.submit(2, server.origin(), request("/b"), now());
@@ -276,7 +276,7 @@ TEST_F(Http1ClientTest, InterimAnswersAreSkipped) {
     wait_for_close(fd);
   });
   auto made = Http1Client::create(options(1, 1));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(9, server.origin(), request("/a"), now());
   auto done = drive(client, 1);
@@ -292,7 +292,7 @@ TEST_F(Http1ClientTest, ABodyThatEndsWithTheConnectionIsAnAnswer) {
     // returning closes the connection: the end of the body
   });
   auto made = Http1Client::create(options(1, 1));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   auto done = drive(client, 1);
@@ -315,7 +315,7 @@ TEST_F(Http1ClientTest, ConnectionCloseSendsWhatWasWrittenBehindItAgainOnANewCon
     }
   });
   auto made = Http1Client::create(options(1, 3));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   for (std::uint64_t tag = 1; tag <= 3; ++tag)
     client.submit(tag, server.origin(), request("/x"), now());
@@ -343,7 +343,7 @@ TEST_F(Http1ClientTest, GarbageAndOversizedAnswersBreakTheRequest) {
     auto o = options(1, 1);
     o.max_response_bytes = 1024;
     auto made = Http1Client::create(o);
-    ASSERT_TRUE(made) << made.error();
+    ASSERT_TRUE(made) << made.error().message;
     Http1Client& client = **made;
     client.submit(1, server.origin(), request("/a"), now());
     auto done = drive(client, 1);
@@ -361,7 +361,7 @@ TEST_F(Http1ClientTest, AnAnswerToNothingEndsThatConnectionButNotTheClient) {
     wait_for_close(fd);
   });
   auto made = Http1Client::create(options(1, 1));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   auto first = drive(client, 1);
@@ -385,7 +385,7 @@ TEST_F(Http1ClientTest, AnIdleConnectionTheServiceClosedIsNotReused) {
   auto o = options(1, 1);
   o.idle_check = 50ms;
   auto made = Http1Client::create(o);
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   EXPECT_EQ(drive(client, 1)[1].status, 201);
@@ -404,7 +404,7 @@ TEST_F(Http1ClientTest, AServiceThatNeverAnswersTimesOut) {
   auto o = options(1, 1);
   o.request_timeout = 200ms;
   auto made = Http1Client::create(o);
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   client.submit(2, server.origin(), request("/b"), now());  // waits in the queue meanwhile
@@ -423,7 +423,7 @@ TEST_F(Http1ClientTest, AResetBeforeTheAnswerBreaksTheRequest) {
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   });
   auto made = Http1Client::create(options(1, 1));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, server.origin(), request("/a"), now());
   auto done = drive(client, 1);
@@ -439,7 +439,7 @@ TEST_F(Http1ClientTest, RefusedAndUnusableOriginsFailToConnect) {
     port = std::stoi(probe.origin().substr(std::string("http://127.0.0.1:").size()));
   }
   auto made = Http1Client::create(options(2, 1));
-  ASSERT_TRUE(made) << made.error();
+  ASSERT_TRUE(made) << made.error().message;
   Http1Client& client = **made;
   client.submit(1, "http://127.0.0.1:" + std::to_string(port), request("/a"), now());
   client.submit(2, "http://[::1", request("/a"), now());  // not an origin

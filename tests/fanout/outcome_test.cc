@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <tuple>
 
@@ -350,6 +351,192 @@ TEST_F(CircuitBreakerTest, AThresholdOfOneOpensOnTheFirstFailure) {
   EXPECT_TRUE(eager.is_open(t0_));
   EXPECT_FALSE(eager.allows(t0_ + 49ms, nullptr));
   EXPECT_TRUE(eager.allows(t0_ + 50ms, nullptr));
+}
+
+// OriginPacer: time is only what the test passes in, so these run the pacer through seconds of
+// traffic without waiting.
+class OriginPacerTest : public ::testing::Test {
+ protected:
+  using TimePoint = OriginPacer::TimePoint;
+  // `n` requests spread evenly over [from, from + span), the first `accepted` of them accepted.
+  void traffic(OriginPacer& pacer, TimePoint from, Millis span, int n, int accepted) {
+    for (int i = 0; i < n; ++i) {
+      const TimePoint at = from + span * i / n;
+      ASSERT_TRUE(pacer.try_take(at, nullptr)) << "request " << i;
+      if (i < accepted) pacer.on_accepted(at);
+    }
+  }
+  TimePoint t0_ = TimePoint(std::chrono::hours(1));
+};
+
+TEST_F(OriginPacerTest, WithoutACapOrAThrottleEverythingGoes) {
+  OriginPacer pacer;
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(pacer.try_take(t0_, nullptr));
+  EXPECT_EQ(pacer.rate(), 0);
+  EXPECT_EQ(pacer.available(t0_), SIZE_MAX);
+}
+
+TEST_F(OriginPacerTest, AStaticCapSpacesRequestsOut) {
+  OriginPacer pacer(PacerPolicy{.cap_per_second = 100});
+  EXPECT_TRUE(pacer.try_take(t0_, nullptr));
+  TimePoint next{};
+  EXPECT_FALSE(pacer.try_take(t0_, &next));
+  EXPECT_GT(next, t0_);
+  EXPECT_LE(next, t0_ + 11ms);
+  EXPECT_TRUE(pacer.try_take(next, nullptr));
+  // Idle for a second: no more than a 50 ms burst (5 requests) is saved up.
+  EXPECT_EQ(pacer.available(t0_ + 1s), 5u);
+  // Over ten seconds, about 100 a second get through, however often it is asked.
+  int taken = 0;
+  for (TimePoint t = t0_ + 1s; t < t0_ + 11s; t += 1ms) taken += pacer.try_take(t, nullptr);
+  EXPECT_GE(taken, 1000);
+  EXPECT_LE(taken, 1006);
+}
+
+TEST_F(OriginPacerTest, AThrottleDropsTheRateBelowWhatTheServiceAccepted) {
+  OriginPacer pacer;
+  // 1,000 a second sent, 800 of them accepted: the service's quota is about 800.
+  traffic(pacer, t0_, 1000ms, 1000, 800);
+  pacer.on_throttled(t0_ + 1000ms, Millis(1000));
+  EXPECT_EQ(pacer.drops(), 1);
+  EXPECT_NEAR(pacer.rate(), 0.85 * 800, 1);
+  // A short Retry-After is the message's business: the origin is not paused.
+  EXPECT_TRUE(pacer.try_take(t0_ + 1000ms, nullptr));
+}
+
+TEST_F(OriginPacerTest, ThrottlesWithinTheHoldCountOnce) {
+  OriginPacer pacer(PacerPolicy{.cap_per_second = 1000});
+  traffic(pacer, t0_, 1000ms, 1000, 1000);
+  pacer.on_throttled(t0_ + 1000ms, std::nullopt);
+  const double after_first = pacer.rate();
+  EXPECT_NEAR(after_first, 850, 1);
+  // The answers to requests already on their way: no new information.
+  for (int i = 0; i < 50; ++i) pacer.on_throttled(t0_ + 1000ms + Millis(i * 9), std::nullopt);
+  EXPECT_EQ(pacer.rate(), after_first);
+  EXPECT_EQ(pacer.drops(), 1);
+  pacer.on_throttled(t0_ + 1500ms, std::nullopt);
+  EXPECT_EQ(pacer.drops(), 2);
+  EXPECT_LT(pacer.rate(), after_first);
+}
+
+TEST_F(OriginPacerTest, GoodAnswersClimbBackUpToTheCapAndNoFurther) {
+  OriginPacer pacer(PacerPolicy{.cap_per_second = 1000});
+  traffic(pacer, t0_, 1000ms, 1000, 1000);
+  pacer.on_throttled(t0_ + 1000ms, std::nullopt);
+  EXPECT_NEAR(pacer.rate(), 850, 1);
+  // Nothing during the hold; then +5 % of 850 per second since the drop, additively.
+  pacer.on_accepted(t0_ + 1400ms);
+  EXPECT_NEAR(pacer.rate(), 850, 1);
+  for (Millis t = 1500ms; t <= 3000ms; t += 100ms) pacer.on_accepted(t0_ + t);
+  EXPECT_NEAR(pacer.rate(), 850 + 0.05 * 850 * 2, 1);
+  for (Millis t = 3000ms; t <= 60000ms; t += 100ms) pacer.on_accepted(t0_ + t);
+  EXPECT_EQ(pacer.rate(), 1000);
+}
+
+// A simulated push service with a quota (a token bucket of `quota` per second, burst a tenth of
+// it, 429 beyond) answering after `latency`, and a sender that starts a request whenever the
+// pacer lets it (at most 256 at once, the default concurrency, or twice what the quota needs
+// over the latency), for `seconds` of fake time.
+struct QuotaRun {
+  double accepted_per_second = 0;  // after the first five seconds
+  double throttled_share = 0;      // of all requests
+};
+QuotaRun run_against_quota(OriginPacer& pacer, double quota, Millis latency, int seconds) {
+  using TimePoint = OriginPacer::TimePoint;
+  const TimePoint t0 = TimePoint(std::chrono::hours(1));
+  const TimePoint warm = t0 + std::chrono::seconds(5);
+  double tokens = quota / 10;
+  TimePoint refilled = t0;
+  std::multimap<TimePoint, bool> answers;  // when, and whether accepted
+  std::uint64_t requests = 0, throttled = 0, accepted_after_warmup = 0;
+  const TimePoint end = t0 + std::chrono::seconds(seconds);
+  const auto in_flight = static_cast<std::size_t>(
+      std::max(256.0, 2 * quota * std::chrono::duration<double>(latency).count()));
+  for (TimePoint now = t0; now < end; now += std::chrono::microseconds(100)) {
+    while (!answers.empty() && answers.begin()->first <= now) {
+      if (answers.begin()->second) {
+        pacer.on_accepted(now);
+        if (now >= warm) ++accepted_after_warmup;
+      } else {
+        pacer.on_throttled(now, Millis(1000));
+      }
+      answers.erase(answers.begin());
+    }
+    while (answers.size() < in_flight && pacer.try_take(now, nullptr)) {
+      tokens = std::min(quota / 10,
+                        tokens + std::chrono::duration<double>(now - refilled).count() * quota);
+      refilled = now;
+      const bool ok = tokens >= 1;
+      if (ok) tokens -= 1;
+      ++requests;
+      throttled += ok ? 0 : 1;
+      answers.emplace(now + latency, ok);
+    }
+  }
+  return {static_cast<double>(accepted_after_warmup) / (seconds - 5),
+          static_cast<double>(throttled) / static_cast<double>(requests)};
+}
+
+TEST_F(OriginPacerTest, AgainstAQuotaItSettlesJustUnderIt) {
+  for (const double quota : {500.0, 5000.0, 20000.0}) {
+    for (const Millis latency : {Millis(2), Millis(20), Millis(100)}) {
+      SCOPED_TRACE(std::to_string(quota) + "/s, " + std::to_string(latency.count()) + " ms");
+      OriginPacer pacer;
+      const QuotaRun run = run_against_quota(pacer, quota, latency, 60);
+      EXPECT_GE(run.accepted_per_second, 0.9 * quota);
+      EXPECT_LE(run.accepted_per_second, quota * 1.01);
+      EXPECT_LE(run.throttled_share, 0.02);
+    }
+  }
+}
+
+// After two good seconds every ninth request is answered 429 however slowly they come: the
+// pace drops, but not below a quarter of the best the service took, so the run still ends.
+TEST_F(OriginPacerTest, AServiceThatThrottlesAShareAtAnyPaceIsNotPacedDownToNothing) {
+  OriginPacer pacer;
+  std::uint64_t n = 0;
+  for (Millis t{0}; t < 10s; t += 1ms) {
+    // A sender that takes at most 8 a millisecond, each answered at once.
+    for (int i = 0; i < 8 && pacer.try_take(t0_ + t, nullptr); ++i) {
+      if (++n % 9 == 0 && t >= 2s) {
+        pacer.on_throttled(t0_ + t, Millis(1000));
+      } else {
+        pacer.on_accepted(t0_ + t);
+      }
+    }
+  }
+  EXPECT_GT(pacer.drops(), 3);
+  EXPECT_GE(pacer.rate(), 0.25 * 8000 * 0.8);
+}
+
+TEST_F(OriginPacerTest, ALongRetryAfterPausesTheOrigin) {
+  OriginPacer pacer;
+  traffic(pacer, t0_, 1000ms, 100, 100);
+  pacer.on_throttled(t0_ + 1000ms, Millis(120000));  // Mozilla's 503 + Retry-After: 120
+  TimePoint next{};
+  EXPECT_FALSE(pacer.try_take(t0_ + 1000ms, &next));
+  EXPECT_EQ(next, t0_ + 121000ms);
+  EXPECT_EQ(pacer.available(t0_ + 60s), 0u);
+  EXPECT_FALSE(pacer.try_take(t0_ + 120999ms, nullptr));
+  EXPECT_TRUE(pacer.try_take(t0_ + 121000ms, nullptr));
+}
+
+TEST_F(OriginPacerTest, AThrottleRightAtTheStartReadsTheFirstAnswersAsATenthOfASecond) {
+  OriginPacer pacer;
+  // A burst of 500 accepted within 5 ms, then the quota's 429s.
+  traffic(pacer, t0_, 5ms, 600, 500);
+  pacer.on_throttled(t0_ + 5ms, Millis(1000));
+  EXPECT_EQ(pacer.drops(), 1);
+  EXPECT_NEAR(pacer.rate(), 0.85 * 5000, 1);
+}
+
+TEST_F(OriginPacerTest, AServiceThatRefusedEverythingStillGetsClimbedBackTo) {
+  OriginPacer pacer;
+  traffic(pacer, t0_, 1000ms, 500, 0);
+  pacer.on_throttled(t0_ + 1000ms, std::nullopt);
+  EXPECT_EQ(pacer.rate(), 1);  // the floor
+  for (Millis t = 1000ms; t <= 61000ms; t += 100ms) pacer.on_accepted(t0_ + t);
+  EXPECT_GT(pacer.rate(), 50);
 }
 
 }  // namespace

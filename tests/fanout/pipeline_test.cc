@@ -67,9 +67,11 @@ class VectorSource final : public TargetSource {
   explicit VectorSource(std::vector<Shard> shards, std::optional<int> fail_at = std::nullopt)
       : shards_(std::move(shards)), fail_at_(fail_at) {}
 
-  tl::expected<std::optional<Shard>, std::string> next_shard() override {
+  tl::expected<std::optional<Shard>, Error> next_shard() override {
     ++calls_;
-    if (fail_at_ && calls_ == *fail_at_) return tl::unexpected(std::string("source: locked"));
+    if (fail_at_ && calls_ == *fail_at_) {
+      return tl::unexpected(Error{ErrorCode::kUnavailable, "source: locked"});
+    }
     if (next_ == shards_.size()) return std::optional<Shard>();
     return std::optional<Shard>(shards_[next_++]);
   }
@@ -93,9 +95,8 @@ class RecordingSink final : public ProgressSink {
     std::vector<store::GoneSubscription> gone;
   };
 
-  tl::expected<void, std::string> shard_done(
-      const Shard& shard, const store::DeliveryCounts& counts,
-      const std::vector<store::GoneSubscription>& gone) override {
+  tl::expected<void, Error> shard_done(const Shard& shard, const store::DeliveryCounts& counts,
+                                       const std::vector<store::GoneSubscription>& gone) override {
     if (inside_.exchange(true)) ++overlaps_;
     std::size_t n = 0;
     {
@@ -103,8 +104,10 @@ class RecordingSink final : public ProgressSink {
       reports_.push_back({shard.range, shard.targets.size(), counts, gone});
       n = reports_.size();
     }
-    tl::expected<void, std::string> result;
-    if (fail_on && n == *fail_on) result = tl::unexpected(std::string("sink: disk full"));
+    tl::expected<void, Error> result;
+    if (fail_on && n == *fail_on) {
+      result = tl::unexpected(Error{ErrorCode::kUnavailable, "sink: disk full"});
+    }
     if (on_report) on_report(n);
     inside_ = false;
     return result;
@@ -264,7 +267,7 @@ class PipelineTest : public ::testing::TestWithParam<Client> {
   // Runs under a watchdog: a run that does not end on its own within 30 s is cancelled and
   // fails the test.
   RunResult run_with(TargetSource& source, ProgressSink& sink) {
-    const PipelineDeps deps{*vapid_, *hosts_, system_clock()};
+    const PipelineDeps deps{*vapid_, *hosts_, system_clock(), webpush::system_random()};
     Watchdog watchdog(cancel_, 30s);
     RunResult result = run_pipeline(message_, source, sink, deps, options_, cancel_, &live_);
     EXPECT_FALSE(watchdog.fired()) << "the run did not end within 30 s";
@@ -612,6 +615,68 @@ TEST_P(PipelineTest, TargetsOnHostsNotAllowedFailWithoutARequest) {
   EXPECT_EQ(live_.requests, 1u);
 }
 
+// --- vendor limits, checked before sending ---
+
+TEST_P(PipelineTest, AMessageOverMaxMessageBytesFailsWithoutARequestAndIsReportedOnce) {
+  const std::size_t size = encrypted_size(message_.payload.size());
+  options_.max_message_bytes = size - 1;
+  const RunResult result = run(shards({3, 2}));
+
+  EXPECT_EQ(result.error, "");
+  EXPECT_EQ(result.counts.failed_by_reason, (Reasons{{"message_too_large", 5}}));
+  EXPECT_EQ(server_.request_count(), 0u);
+  EXPECT_EQ(live_.requests, 0u);
+  const auto problems = sink_.problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find(std::to_string(size) + " bytes"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("max_message_bytes"), std::string::npos) << problems[0];
+}
+
+TEST_P(PipelineTest, AMessageAtMaxMessageBytesGoes) {
+  options_.max_message_bytes = encrypted_size(message_.payload.size());
+  const RunResult result = run(shards({2}));
+  EXPECT_EQ(result.counts.sent, 2u);
+  ASSERT_EQ(server_.request_count(), 2u);
+  EXPECT_EQ(server_.requests()[0].body.size(), options_.max_message_bytes);
+}
+
+TEST_P(PipelineTest, AnInvalidTopicRefusesTheRunBeforeAnyRequest) {
+  for (const std::string topic :
+       {std::string(33, 'a'), std::string("live news"), std::string("a+b")}) {
+    SCOPED_TRACE(topic);
+    message_.topic = topic;
+    const RunResult result = run(shards({2}));
+    EXPECT_NE(result.error.find("topic"), std::string::npos) << result.error;
+    EXPECT_EQ(server_.request_count(), 0u);
+  }
+  message_.topic = std::string(32, '_');
+  EXPECT_EQ(run(shards({1})).counts.sent, 1u);
+}
+
+TEST_P(PipelineTest, APlaceholderVapidSubjectIsNotSentToAppleButToOthers) {
+  auto hosts = webpush::PushHostPolicy::create({server_.origin()});  // the vendors' too
+  ASSERT_TRUE(hosts) << hosts.error().message;
+  hosts_ = std::move(*hosts);
+  auto vapid = webpush::VapidTokenCache::create(webpush::P256KeyPair::generate(),
+                                                "mailto:news@example.com", system_clock());
+  ASSERT_TRUE(vapid) << vapid.error().message;
+  vapid_ = std::move(*vapid);
+  std::vector<Shard> list = shards({4});
+  // Never contacted: the subject is refused before any connection to Apple is made.
+  list[0].targets[1].endpoint = "https://web.push.apple.com/QGuQyavXutnMH7KN8fwp9";
+  list[0].targets[3].endpoint = "https://web.push.apple.com/Qk2P0lZr8pPxoqH0Tbw3e";
+  const RunResult result = run(list);
+
+  EXPECT_EQ(result.counts.sent, 2u);
+  EXPECT_EQ(result.counts.failed_by_reason, (Reasons{{"vapid_subject_rejected", 2}}));
+  EXPECT_EQ(server_.request_count(), 2u);
+  EXPECT_EQ(live_.requests, 2u);
+  const auto problems = sink_.problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("https://web.push.apple.com"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("example.com"), std::string::npos) << problems[0];
+}
+
 TEST_P(PipelineTest, InvalidStoredKeysFailOneMessageNotTheRun) {
   std::vector<Shard> list = shards({3});
   list[0].targets[1].p256dh = "not-a-key";
@@ -884,6 +949,43 @@ INSTANTIATE_TEST_SUITE_P(Clients, PipelineTest,
                            }
                            return std::string("Unknown");
                          });
+
+TEST(VendorRulesTest, AppleRefusesPlaceholderSubjects) {
+  for (const char* bad :
+       {"mailto:ops@localhost", "mailto:news@example.com", "mailto:a@news.example",
+        "mailto:a@site.invalid", "mailto:a@host.test", "mailto:a@box.local", "mailto:a@intranet",
+        "https://example.org/contact", "https://localhost/contact", "https://a.b.example.net",
+        "news@site.com"}) {
+    EXPECT_NE(apple_subject_problem(bad), "") << bad;
+  }
+  for (const char* good : {"mailto:news@flashwire.news", "mailto:ops@push.news-site.co.uk",
+                           "https://flashwire.news/contact", "mailto:a@examples.com"}) {
+    EXPECT_EQ(apple_subject_problem(good), "") << good;
+  }
+}
+
+TEST(VendorRulesTest, AppleOriginsAreRecognisedByHost) {
+  EXPECT_TRUE(is_apple_origin("https://web.push.apple.com"));
+  EXPECT_TRUE(is_apple_origin("https://web.push.apple.com:443"));
+  EXPECT_TRUE(is_apple_origin("https://api.push.apple.com"));
+  EXPECT_FALSE(is_apple_origin("https://push.apple.com.evil.example"));
+  EXPECT_FALSE(is_apple_origin("https://fcm.googleapis.com"));
+  EXPECT_FALSE(is_apple_origin("http://web.push.apple.com"));
+}
+
+TEST(VendorRulesTest, TopicsAreAtMost32Base64urlCharacters) {
+  EXPECT_TRUE(check_topic(""));
+  EXPECT_TRUE(check_topic("live-1234_x"));
+  EXPECT_TRUE(check_topic(std::string(32, 'Z')));
+  EXPECT_FALSE(check_topic(std::string(33, 'Z')));
+  EXPECT_FALSE(check_topic("a=b"));
+  EXPECT_FALSE(check_topic("a/b"));
+  EXPECT_EQ(check_topic("a b").error().code, ErrorCode::kInvalid);
+}
+
+TEST(VendorRulesTest, EncryptedSizeIsTheRecordOfTheLargestPlaintext) {
+  EXPECT_EQ(encrypted_size(webpush::kMaxPlaintextSize), webpush::kWebPushRecordSize);
+}
 
 }  // namespace
 }  // namespace flashwire::fanout

@@ -3,6 +3,8 @@
 // run can be repeated:
 //
 //   rateLimitEvery K   every K-th stream is answered 429 with Retry-After (not a reception)
+//   quotaPerSecond R   a quota like FCM's: a token bucket of R per second (burst R/10); a stream
+//                      beyond it is answered 429 with Retry-After (not a reception)
 //   goawayEvery K      after K streams on a connection the server sends GOAWAY and closes it
 //                      gracefully: streams up to GOAWAY's last stream id are answered, later ones
 //                      were never processed
@@ -36,12 +38,24 @@ const {
 
 // A self-signed P-256 certificate (its own CA) in `dir`: { cert, key } (file paths). `names`
 // become its subjectAltName entries: a certificate for other names tests host-name checks.
-export function makeCertificate(dir, { names = ['IP:127.0.0.1', 'DNS:localhost'], tag = 'server' } = {}) {
+// `expired`: its validity ended a day before it began (`-days -1`), so it is expired now.
+export function makeCertificate(dir, { names = ['IP:127.0.0.1', 'DNS:localhost'], tag = 'server', expired = false } = {}) {
   const cert = path.join(dir, `${tag}-cert.pem`);
   const key = path.join(dir, `${tag}-key.pem`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=flashwire test push service',
-    '-addext', `subjectAltName=${names.join(',')}`], { stdio: 'ignore' });
+  const subject = '/CN=flashwire test push service';
+  if (!expired) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+      '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', subject,
+      '-addext', `subjectAltName=${names.join(',')}`], { stdio: 'ignore' });
+    return { cert, key };
+  }
+  const csr = path.join(dir, `${tag}.csr`);
+  const ext = path.join(dir, `${tag}.ext`);
+  fs.writeFileSync(ext, `subjectAltName=${names.join(',')}\nbasicConstraints=critical,CA:TRUE\n`);
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', key, '-out', csr, '-subj', subject], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', csr, '-signkey', key, '-days', '-1',
+    '-extfile', ext, '-out', cert], { stdio: 'ignore' });
   return { cert, key };
 }
 
@@ -66,6 +80,20 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
   // Paths received on a connection that was later reset: their answers may have been lost with
   // it, so the sender cannot know they were processed and may send them again.
   let ambiguous;
+
+  // The quota's token bucket (quotaPerSecond), refilled by the wall clock.
+  let tokens = (faults.quotaPerSecond ?? 0) / 10;
+  let refilled = Date.now();
+  const overQuota = () => {
+    const rate = faults.quotaPerSecond;
+    if (!rate) return false;
+    const now = Date.now();
+    tokens = Math.min(rate / 10, tokens + ((now - refilled) * rate) / 1000);
+    refilled = now;
+    if (tokens < 1) return true;
+    tokens -= 1;
+    return false;
+  };
 
   const reset = () => {
     counts = new Map();
@@ -156,7 +184,7 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
     stream.on('data', (c) => chunks.push(c));
     stream.on('end', () => {
       if (stream.destroyed || stream.closed) return;
-      if (every(faults.rateLimitEvery, n)) {
+      if (every(faults.rateLimitEvery, n) || overQuota()) {
         st.faults.rate_limited += 1;
         stream.respond({ [HTTP2_HEADER_STATUS]: 429, 'retry-after': String(faults.retryAfter ?? 0) });
         stream.end();
