@@ -406,6 +406,11 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
   h.raw("<script")
       .attr("src", asset_url(site, newsroom ? "/assets/newsroom.js" : "/assets/site.js"))
       .raw(" defer></script>\n");
+  if (newsroom) {  // analytics, the opt-in funnel and the audit log, beside newsroom.js
+    h.raw("<script")
+        .attr("src", asset_url(site, "/assets/newsroom-analytics.js"))
+        .raw(" defer></script>\n");
+  }
   h.raw("</head>\n<body");
   h.attr("class", std::string("page-") + std::string(page_kind_name(frame.kind)));
   if (!site.vapid_public_key.empty() && !newsroom) {
