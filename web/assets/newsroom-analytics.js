@@ -104,12 +104,13 @@
   }
 
   // A table of the same figures, for reading and for assistive technology.
+  // Wrapped so that a wide table scrolls inside the panel on a phone, not the page.
   function figureTable(caption, head, rows) {
-    return make('table', { class: 'nr-table' }, [
+    return make('div', { class: 'nr-table-wrap' }, [make('table', { class: 'nr-table' }, [
       make('caption', { text: caption }),
       make('thead', {}, [make('tr', {}, head.map((text) => make('th', { scope: 'col', text })))]),
       make('tbody', {}, rows.map((cells) => make('tr', {}, cells.map((text, i) => (i === 0 ? make('th', { scope: 'row', text }) : make('td', { text })))))),
-    ]);
+    ])]);
   }
 
   // ---- the section ----
