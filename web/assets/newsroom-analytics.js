@@ -160,6 +160,7 @@
 
     const wrap = make('div', { class: 'nr-analytics-wrap' }, [section, optin, audit]);
     desk.append(wrap);
+    state.section = wrap; // $ looks within it
     $('[data-nr-analytics-alert]').addEventListener('change', (event) => watch(Number(event.target.value)));
     $('[data-nr-analytics-csv]').addEventListener('click', downloadCsv);
     $('[data-nr-optin-days]').addEventListener('change', loadOptin);
