@@ -78,8 +78,8 @@
   }
 
   // A horizontal bar chart: one labelled bar per row, widths relative to the largest value.
-  // `rows`: [{ label, value, note }]. Text stays in the SVG's <title> and in a table next to it
-  // for screen readers; the SVG itself is decorative (aria-hidden).
+  // `rows`: [{ label, value, note }]. The SVG is hidden from assistive technology
+  // (aria-hidden): every chart's figures are also in a table next to it.
   function barChart(rows, { className = '' } = {}) {
     const rowHeight = 26;
     const labelWidth = 110;
@@ -303,6 +303,11 @@
       figureTable('By push service', ['Service', 'Received', 'Displayed', 'Clicked'],
         services.map((s) => [serviceNames[s], number(alert.by_service[s].received), number(alert.by_service[s].displayed), number(alert.by_service[s].clicked)])),
       figureTable('Funnel', ['Step', 'Devices'], funnelRows.map((row) => [row.label, number(row.value)])),
+      make('details', { class: 'nr-details' }, [
+        make('summary', { text: 'Time to device and acceptance, bucket by bucket' }),
+        figureTable('Time to device', ['Within', 'Devices'], ttdRows.map((row) => [row.label, number(row.value)])),
+        ...(latencyRows.length ? [figureTable('Accepted by push services after', ['Within', 'Messages'], latencyRows.map((row) => [row.label, number(row.value)]))] : []),
+      ]),
     );
   }
 
