@@ -24,6 +24,7 @@
     retry: 0, // reconnect timer
     audit: [],
     auditPage: 0,
+    auditMore: false, // the server has older entries than those loaded
   };
 
   function token() {
@@ -165,7 +166,7 @@
     $('[data-nr-analytics-csv]').addEventListener('click', downloadCsv);
     $('[data-nr-optin-days]').addEventListener('change', loadOptin);
     $('[data-nr-audit-newer]').addEventListener('click', () => showAudit(state.auditPage - 1));
-    $('[data-nr-audit-older]').addEventListener('click', () => showAudit(state.auditPage + 1));
+    $('[data-nr-audit-older]').addEventListener('click', olderAudit);
     return wrap;
   }
 
@@ -369,6 +370,9 @@
 
   // ---- audit log (tokens:admin) ----
 
+  // The API answers 100 entries at a time, newest first; ?before=<id> the next 100.
+  const AUDIT_BATCH = 100;
+
   async function loadAudit() {
     try {
       state.audit = (await api('audit')).entries;
@@ -376,8 +380,24 @@
       $('[data-nr-audit]').hidden = true; // without tokens:admin the log is not this editor's
       return;
     }
+    state.auditMore = state.audit.length === AUDIT_BATCH;
     $('[data-nr-audit]').hidden = false;
     showAudit(0);
+  }
+
+  async function olderAudit() {
+    const wanted = state.auditPage + 1;
+    if (wanted * AUDIT_PAGE >= state.audit.length && state.auditMore) {
+      try {
+        const older = (await api(`audit?before=${state.audit[state.audit.length - 1].id}`)).entries;
+        state.audit.push(...older);
+        state.auditMore = older.length === AUDIT_BATCH;
+      } catch {
+        status('[data-nr-audit-status]', 'Could not load older entries. Try again shortly.', true);
+        return;
+      }
+    }
+    showAudit(wanted);
   }
 
   function showAudit(page) {
@@ -389,9 +409,9 @@
       figureTable('Recent changes, newest first', ['When', 'Who', 'Action', 'Detail'],
         entries.map((e) => [new Date(e.at * 1000).toLocaleString(), e.actor, e.action, e.detail])),
     );
-    $('[data-nr-audit-page]').textContent = `Page ${state.auditPage + 1} of ${pages}`;
+    $('[data-nr-audit-page]').textContent = `Page ${state.auditPage + 1} of ${pages}${state.auditMore ? '+' : ''}`;
     $('[data-nr-audit-newer]').disabled = state.auditPage === 0;
-    $('[data-nr-audit-older]').disabled = state.auditPage >= pages - 1;
+    $('[data-nr-audit-older]').disabled = state.auditPage >= pages - 1 && !state.auditMore;
   }
 
   // ---- life cycle: follows newsroom.js signing in and out ----
