@@ -9,7 +9,7 @@
 
 #include "news/push_service.h"
 #include "newsroom/newsroom_api.h"
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 #include "store/error_kind.h"
 
 namespace flashwire::newsroom {
@@ -236,7 +236,7 @@ json::object optin_json(std::int64_t from_day, const std::vector<store::OptinCou
 
 struct NewsroomApi::AlertStreams {
   explicit AlertStreams(const boost::asio::any_io_executor& executor) : timer(executor) {}
-  site::LiveStream live;  // readers keyed by alert id
+  http::LiveStream live;  // readers keyed by alert id
   boost::asio::steady_timer timer;
   bool timer_armed = false;
   bool stopped = false;

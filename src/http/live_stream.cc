@@ -1,4 +1,4 @@
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-namespace flashwire::site {
+namespace flashwire::http {
 namespace {
 
 namespace asio = boost::asio;
@@ -227,4 +227,4 @@ std::size_t LiveStream::readers() const { return state_->reader_count; }
 
 std::uint64_t LiveStream::readers_dropped() const { return state_->dropped; }
 
-}  // namespace flashwire::site
+}  // namespace flashwire::http
