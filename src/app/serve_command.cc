@@ -25,6 +25,7 @@
 #include "common/cores.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
+#include "http/live_stream.h"
 #include "http/metrics_handler.h"
 #include "http/router.h"
 #include "newsroom/api_tokens.h"
@@ -32,9 +33,11 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
-#include "http/live_stream.h"
 #include "site/site_handler.h"
+#include "store/postgres/pg_listener.h"
+#include "store/postgres/pg_site_store.h"
 #include "store/serialized_site_store.h"
+#include "store/site_state.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
@@ -174,6 +177,7 @@ struct Services {
   std::unique_ptr<store::DeliveryStore> engine_deliveries;
   std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
+  std::unique_ptr<store::pg::PgListener> alert_listener;  // PostgreSQL: wakes the engine
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<http::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
@@ -422,6 +426,27 @@ void print_banner(const SiteState& state, const Services& s) {
   std::cout << std::flush;
 }
 
+// With PostgreSQL: the fan-out engine wakes as soon as another node plans an alert (NOTIFY on
+// store::kAlertsChannel), instead of at its next poll. Without the listener (it cannot connect)
+// the engine still polls, so this is logged, not fatal.
+void start_alert_listener(const SiteState& state, Services& s) {
+  if (state.backing->kind() != store::StoreKind::kPostgres) return;
+  auto url = store::parse_store_url(state.config.store_url, state.data);
+  if (!url) return;
+  s.alert_listener = std::make_unique<store::pg::PgListener>(url->url);
+  fanout::FanoutEngine& engine = *s.engine;
+  // The payload is only a hint: the engine reads the alerts to send from the store.
+  store::pg::PgListenerSubscriber wake{[&engine](std::string_view) { engine.enqueue(0); },
+                                       [&engine] { engine.enqueue(0); }};
+  auto subscribed = s.alert_listener->subscribe(store::kAlertsChannel, std::move(wake));
+  auto started = subscribed ? s.alert_listener->start() : subscribed;
+  if (!started) {
+    std::cerr << "flashwire: fan-out: no immediate wake-ups (" << started.error().message
+              << "); polling only\n";
+    s.alert_listener.reset();
+  }
+}
+
 // Step 4: starts the engine and serves until SIGINT or SIGTERM.
 void run(const SiteState& state, Services& s) {
   // Caught from here on: a supervisor may send SIGTERM as soon as it reads the start-up block.
@@ -430,6 +455,7 @@ void run(const SiteState& state, Services& s) {
     if (!error) s.io.stop();
   });
   if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
+  start_alert_listener(state, s);
   print_banner(state, s);
   s.io.run();
 }
@@ -441,6 +467,7 @@ void shut_down(Services& s) {
   s.server->stop();
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();
+  if (s.alert_listener) s.alert_listener->stop();
   s.engine->stop();
   const auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
   s.io.restart();

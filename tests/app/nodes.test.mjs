@@ -85,7 +85,7 @@ async function startSink() {
   const port = await freePort();
   const child = spawn(process.execPath, [SINK, '--port', String(port), '--expect', String(N)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_PATH: path.join(REPO_ROOT, 'node_modules') },
+    env: { ...process.env, NODE_PATH: [path.join(REPO_ROOT, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':') },
   });
   let output = '';
   child.stderr.setEncoding('utf8').on('data', (c) => { output += c; });
@@ -273,6 +273,7 @@ describe('three nodes on one PostgreSQL store', () => {
     }
     assert.equal(marked, 1, 'one node marks the alert sent');
     for (const node of nodes.slice(0, 2)) {
+      assert.doesNotMatch(node.server.output, /no immediate wake-ups/, `${node.id} listens for alerts`);
       assert.ok(await metric(node.server, 'flashwire_fanout_messages_total{outcome="sent"}') > 0,
         `${node.id} counts what it sent in /metrics`);
     }

@@ -171,6 +171,14 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
       {"[metrics]\nlisten = \"127.0.0.1:8080\"", "metrics.listen: must differ"},
       {"[metrics]\nlisten = \"metrics\"", "metrics.listen:"},
       {"[metrics]\ntoken = \"x\"", "unknown setting 'metrics.token'"},
+      {"[fanout]\nlease_ms = 50", "fanout.lease_ms"},
+      {"[fanout]\npoll_ms = 0", "fanout.poll_ms"},
+      {"[fanout]\npoll_ms = 5000", "fanout.poll_ms"},
+      {"[node]\nid = \"\"", "node.id:"},
+      {"[node]\nid = \"node 1\"", "node.id:"},
+      {"[node]\nid = 1", "node.id: must be a string"},
+      {"[node]\nname = \"a\"", "unknown setting 'node.name'"},
+      {"node = \"a\"", "node: must be a table"},
   };
   for (const auto& [text, expected] : cases) {
     ServeFlags flags;
@@ -179,6 +187,19 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
     ASSERT_FALSE(config) << text;
     EXPECT_NE(config.error().find(expected), std::string::npos) << text << " -> " << config.error();
   }
+}
+
+TEST_F(ServeConfigTest, ReadsTheNodeIdAndTheLeaseSettings) {
+  ServeFlags flags;
+  EXPECT_EQ(load(flags)->node_id, "") << "not set: serve uses host:pid";
+  EXPECT_EQ(load(flags)->fanout.lease_ms, 10000);
+  EXPECT_EQ(load(flags)->fanout.poll_ms, 1000);
+  flags.config_file = write("[fanout]\nlease_ms = 3000\npoll_ms = 100\n[node]\nid = \"db-east-1\"");
+  auto config = load(flags);
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->node_id, "db-east-1");
+  EXPECT_EQ(config->fanout.lease_ms, 3000);
+  EXPECT_EQ(config->fanout.poll_ms, 100);
 }
 
 TEST_F(ServeConfigTest, ReadsTrustedProxiesAndTheMetricsListener) {

@@ -320,6 +320,54 @@ class PgLeaseTest : public PgStoreTest {
   std::unique_ptr<PgDeliveryStore> b_;
 };
 
+TEST_F(PgLeaseTest, PlanningSplitsTheCategoryOnceEvenWithTwoPlannersAtOnce) {
+  // Ids 1-25; every fifth is "live" only, the rest "breaking": 20 breaking subscriptions.
+  place_->exec("", "",
+               "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, "
+               "updated_at) SELECT 'https://push.example/' || g, 'k', 'a', "
+               "CASE WHEN g % 5 = 0 THEN 2 ELSE 1 END, 1, 1 FROM generate_series(1, 25) g");
+  std::uint64_t planned_a = 0;
+  std::uint64_t planned_b = 0;
+  std::thread other([&] {
+    auto planned = b_->plan_shards(kAlert, Category::kBreaking, 6);
+    EXPECT_TRUE(planned) << planned.error().message;
+    planned_b = planned.value_or(0);
+  });
+  auto planned = a_->plan_shards(kAlert, Category::kBreaking, 6);
+  other.join();
+  ASSERT_TRUE(planned) << planned.error().message;
+  planned_a = *planned;
+  EXPECT_EQ(planned_a + planned_b, 4u);
+  EXPECT_TRUE(planned_a == 0 || planned_b == 0) << planned_a << " and " << planned_b;
+  EXPECT_EQ(
+      place_->rows("", "SELECT after_id, last_id, size FROM delivery_shards ORDER BY after_id"),
+      "0|7|6\n7|14|6\n14|22|6\n22|24|2\n");
+  const auto d = a_->find(kAlert);
+  ASSERT_TRUE(d && d->has_value());
+  EXPECT_EQ((*d)->targeted, 20u);
+  EXPECT_EQ((*d)->cursor, 24);
+  EXPECT_EQ((*d)->shards_open, 4u);
+  // Later calls find it planned.
+  EXPECT_EQ(a_->plan_shards(kAlert, Category::kBreaking, 6).value_or(99), 0u);
+  expect_error(a_->plan_shards(kAlert, Category::kBreaking, 0), ErrorCode::kInvalid);
+  expect_error(a_->plan_shards(7, Category::kBreaking, 6), ErrorCode::kNotFound);
+
+  // Per-node progress: shards done with their planned sizes, leases held now.
+  const auto first = claim(*a_, "node-a");
+  const auto second = claim(*b_, "node-b");
+  const auto third = claim(*b_, "node-b");
+  ASSERT_TRUE(first && second && third);
+  DeliveryCounts counts;
+  counts.sent = 6;
+  ASSERT_TRUE(a_->complete_claimed_shard(kAlert, first->range, "node-a", counts, {}));
+  ASSERT_TRUE(b_->complete_claimed_shard(kAlert, second->range, "node-b", counts, {}));
+  const auto progress = a_->find(kAlert);
+  ASSERT_TRUE(progress && progress->has_value());
+  EXPECT_EQ((*progress)->nodes,
+            (std::vector<NodeProgress>{{"node-a", 1, 6, 0}, {"node-b", 1, 6, 1}}));
+  EXPECT_EQ((*progress)->counts.sent, 12u);
+}
+
 TEST_F(PgLeaseTest, ClaimsHandOutEachOpenShardOnceInOrder) {
   open_shards(3);
   const auto first = claim(*a_, "node-a");

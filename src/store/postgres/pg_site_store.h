@@ -52,10 +52,15 @@ Result<std::size_t> pg_import_subscriptions(pg::Pool& pool,
 // - open_shard / complete_shard (the DeliveryStore ones) still work for one node: complete_shard
 //   completes whatever lease the shard has.
 // - find() also reports per-node progress (Delivery::nodes).
+// - plan_shards, when it plans, sends NOTIFY on kAlertsChannel with the alert's id at commit.
 class PgDeliveryStore : public DeliveryStore, public ShardLeases {
  public:
   ShardLeases* leases() override { return this; }
 };
+
+// The LISTEN/NOTIFY channel on which plan_shards announces a newly planned alert (payload: its
+// id), so that every node's engine wakes at once (store/postgres/pg_listener.h).
+inline constexpr char kAlertsChannel[] = "flashwire_alerts";
 
 std::unique_ptr<PgDeliveryStore> make_pg_delivery_store(std::shared_ptr<pg::Pool> pool);
 
