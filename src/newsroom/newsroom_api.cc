@@ -796,8 +796,16 @@ http::Response NewsroomApi::cancel_alert(Call& call) {
   return json_ok(Status::ok, json::object{{"id", id}, {"status", "cancelled"}});
 }
 
-http::Response NewsroomApi::audit(Call&) {
-  auto entries = store_.recent_audit(100);
+http::Response NewsroomApi::audit(Call& call) {
+  // ?before=<id>: the next page, older than the entry with that id (the previous page's last).
+  std::int64_t before = 0;
+  const std::string_view target = call.request.target();
+  if (const std::size_t question = target.find('?'); question != std::string_view::npos) {
+    const std::string_view query = target.substr(question + 1);
+    before = query.starts_with("before=") ? parse_id(query.substr(7)) : 0;
+    if (before <= 0) return invalid("before: the only parameter, an audit entry id");
+  }
+  auto entries = store_.recent_audit(100, before);
   if (!entries) return store_failure(entries.error());
   json::array list;
   for (const auto& entry : *entries) {

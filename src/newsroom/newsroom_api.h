@@ -18,7 +18,8 @@
 //                                                               whenever it changes
 //   GET  /api/newsroom/alerts/{id}/analytics.csv alerts:send    the alert's analytics as CSV
 //   GET  /api/newsroom/optin?days=N             alerts:send     the opt-in funnel (1-90 days)
-//   GET  /api/newsroom/audit                    tokens:admin    recent audit entries
+//   GET  /api/newsroom/audit[?before=ID]        tokens:admin    audit entries, newest first (100;
+//                                                               before: older than entry ID)
 //   GET  /api/newsroom/live/{slug}/updates      articles:write  a live event's updates, newest
 //                                                               first (at most 100)
 //   POST /api/newsroom/live/{slug}/updates      articles:write  {"body_markdown"} → 201 {id, url}

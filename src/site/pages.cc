@@ -408,9 +408,9 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
       .raw(" defer></script>\n");
   if (newsroom) {
     // The newsroom's parts in their own files, run in order after newsroom.js (defer).
-    h.raw("<script")
-        .attr("src", asset_url(site, "/assets/newsroom-live.js"))
-        .raw(" defer></script>\n");
+    for (const char* part : {"/assets/newsroom-live.js", "/assets/newsroom-analytics.js"}) {
+      h.raw("<script").attr("src", asset_url(site, part)).raw(" defer></script>\n");
+    }
   }
   h.raw("</head>\n<body");
   h.attr("class", std::string("page-") + std::string(page_kind_name(frame.kind)));

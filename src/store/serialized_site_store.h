@@ -131,9 +131,10 @@ class SerializedSiteStore final : public SiteStore {
     const std::lock_guard lock(mutex_);
     return inner_.append_audit(entry);
   }
-  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) override {
+  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit,
+                                               std::int64_t before_id = 0) override {
     const std::lock_guard lock(mutex_);
-    return inner_.recent_audit(limit);
+    return inner_.recent_audit(limit, before_id);
   }
   Result<std::int64_t> add_live_update(const LiveUpdate& update) override {
     const std::lock_guard lock(mutex_);

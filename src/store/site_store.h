@@ -188,7 +188,10 @@ class SiteStore {
 
   // Audit log (append-only).
   virtual Status append_audit(const AuditEntry& entry) = 0;
-  virtual Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) = 0;
+  // Newest first, at most `limit`; with `before_id` > 0 only entries with a smaller id (the next
+  // page of a listing that ended at `before_id`).
+  virtual Result<std::vector<AuditEntry>> recent_audit(std::size_t limit,
+                                                       std::int64_t before_id = 0) = 0;
 
   // --- Live events: updates of a published live-category article ---
   // Appends an update; returns its id, greater than every id handed out before (ids are never

@@ -70,7 +70,8 @@ describe('alert analytics and the opt-in funnel', () => {
     editor = { Authorization: `Bearer ${server.output.match(TOKEN_LINE)[1]}` };
   });
   after(async () => {
-    if (server) await server.stop();
+    // An alert stream left open does not hold the server up: it stops cleanly.
+    if (server) assert.equal(await server.stop(), 0, `serve exits cleanly\n${server.output.slice(-2000)}`);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -136,6 +137,11 @@ describe('alert analytics and the opt-in funnel', () => {
     assert.equal(ttd.histogram.reduce((sum, bucket) => sum + bucket.count, 0), 1);
     assert.equal(ttd.histogram.at(-1).le_ms, null);
     assert.deepEqual(Object.keys(alert.by_service).sort(), ['apple', 'fcm', 'mozilla', 'other', 'own']);
+
+    // A stream left open until the server stops (see after()).
+    const lingering = await fetch(`${server.url}/api/newsroom/alerts/${id}/events`, { headers: editor });
+    assert.equal(lingering.status, 200);
+    assert.equal((await eventReader(lingering.body)(Date.now() + 10000)).funnel.clicked, 1);
 
     const csv = await api(server, 'GET', `/api/newsroom/alerts/${id}/analytics.csv`, undefined, editor);
     assert.equal(csv.status, 200);

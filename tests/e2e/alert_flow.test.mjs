@@ -9,6 +9,8 @@
 //   2. an editor composes an alert from the article and confirms it through the newsroom API;
 //      the fan-out delivers it through the push service and the service worker shows it;
 //   3. the worker's "received" and "displayed" beacons are counted and the delivery is "sent";
+//      the alert has a time to device (the server's arrival time of "received" − send start),
+//      and step 1 shows in the opt-in funnel (card shown, clicked, granted, subscribed);
 //   4. the reader clicks the notification: web/sw.js's notificationclick opens the article with
 //      ?n=<alert id> and sends the "clicked" beacon (and a click is not also a dismissal);
 //   5. two alerts of one live event (one Topic) sent while Firefox is closed: after it comes
@@ -331,6 +333,23 @@ describe('an alert from the newsroom to a real Firefox and back', { timeout: FLO
       assert.equal(alert.engagement.received, 1);
       assert.equal(alert.engagement.displayed, 1);
       assert.equal(alert.engagement.clicked, 0);
+      // A real delivery gives the alert a time to device: the "received" beacon timed by the
+      // server on arrival, against the send start. Its value depends on the machine; its
+      // presence and the funnel's counts do not.
+      assert.ok(alert.time_to_device.p50_ms >= 0, `time to device ${JSON.stringify(alert.time_to_device)}`);
+      assert.equal(alert.time_to_device.devices, 1);
+      assert.equal(alert.funnel.received, 1);
+      assert.equal(alert.funnel.accepted, 1);
+      assert.equal(alert.by_service.own.received, 1, 'Firefox subscribed through our own push service');
+      // Step 1's opt-in, as site.js reported it for the newsroom's opt-in funnel.
+      const funnel = await pollUntil(async () => {
+        const r = await api('GET', '/api/newsroom/optin?days=2');
+        return r.json.totals.subscribed >= 1 ? r.json : null;
+      }, { timeoutMs: STEP_TIMEOUT_MS, what: 'the opt-in beacons counted' });
+      const article = funnel.days.find((row) => row.page === 'article' && row.category === 'breaking');
+      assert.ok(article, JSON.stringify(funnel.days));
+      assert.deepEqual([article.shown >= 1, article.clicked, article.granted, article.denied, article.subscribed],
+        [true, 1, 1, 0, 1]);
     });
 
   test('4. clicking the notification opens the article with ?n=<id> and sends the click beacon',

@@ -300,6 +300,31 @@ TEST_F(AlertAnalyticsApiTest, ReportsTheOptInFunnel) {
   EXPECT_EQ(get("/api/newsroom/optin", writer_).result(), http::Status::forbidden);
 }
 
+TEST_F(AlertAnalyticsApiTest, PagesTheAuditLog) {
+  const std::string admin = make_token("admin", {"tokens:admin"});
+  for (int i = 1; i <= 150; ++i) {
+    ASSERT_TRUE(store_->append_audit({0, i, "desk", "alert.send", std::to_string(i)}));
+  }
+  const json::array first =
+      json::parse(get("/api/newsroom/audit", admin).body()).at("entries").as_array();
+  ASSERT_EQ(first.size(), 100u);
+  EXPECT_EQ(first.front().at("detail"), "150");
+  const std::int64_t last = first.back().at("id").as_int64();
+  const json::array next =
+      json::parse(get("/api/newsroom/audit?before=" + std::to_string(last), admin).body())
+          .at("entries")
+          .as_array();
+  ASSERT_EQ(next.size(), 50u);
+  EXPECT_EQ(next.front().at("detail"), "50");
+  EXPECT_EQ(next.back().at("detail"), "1");
+  for (const char* bad : {"?before=", "?before=x", "?before=0", "?after=3", "?before=3&x=1"}) {
+    EXPECT_EQ(get(std::string("/api/newsroom/audit") + bad, admin).result(),
+              http::Status::bad_request)
+        << bad;
+  }
+  EXPECT_EQ(get("/api/newsroom/audit").result(), http::Status::forbidden);
+}
+
 TEST_F(AlertAnalyticsApiTest, StreamsOnlyItsOwnPath) {
   const auto stream = [&](bhttp::verb verb, const std::string& path) {
     http::Request request(verb, path, 11);

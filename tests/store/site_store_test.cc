@@ -842,6 +842,22 @@ TEST_P(SiteStoreTest, CountsOptInStepsPerDayCategoryAndPage) {
   EXPECT_EQ(store().optin_counts(0).value()[0].day, 19'990);
 }
 
+TEST_P(SiteStoreTest, PagesTheAuditLogBackwards) {
+  for (int i = 1; i <= 5; ++i) append_audit_ok({0, i, "desk", "alert.send", std::to_string(i)});
+  const auto first = store().recent_audit(2).value();
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].detail, "5");
+  EXPECT_EQ(first[1].detail, "4");
+  const auto next = store().recent_audit(2, first[1].id).value();
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].detail, "3");
+  EXPECT_EQ(next[1].detail, "2");
+  const auto last = store().recent_audit(2, next[1].id).value();
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].detail, "1");
+  EXPECT_TRUE(store().recent_audit(2, last[0].id).value().empty());
+}
+
 TEST(AlertEventNames, ParseTheBeaconVocabulary) {
   EXPECT_EQ(parse_alert_event("received"), AlertEvent::kReceived);
   EXPECT_EQ(parse_alert_event("displayed"), AlertEvent::kDisplayed);

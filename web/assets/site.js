@@ -314,6 +314,32 @@
     }
     await subscription.unsubscribe();
     await forgetCategories();
+    optinBeacon('unsubscribed');
+  }
+
+  // ---- opt-in beacons (the newsroom's opt-in funnel) ----
+
+  // Where the reader is: the page type (from <body class="page-…">) and the category of the story
+  // (its kicker), as POST /api/optin takes them. Nothing about the reader goes with it.
+  function optinContext() {
+    const kind = (/(?:^|\s)page-([a-z-]+)/.exec(document.body.className) || [])[1];
+    const page = ['home', 'article', 'live'].includes(kind) ? kind : 'other';
+    let category = page === 'live' ? 'live' : 'none';
+    const kicker = document.querySelector('main .kicker');
+    const named = kicker && /(?:^|\s)kicker-(breaking|live|exclusive)(?:\s|$)/.exec(kicker.className);
+    if (named) category = named[1];
+    return { page, category };
+  }
+
+  // Counts one step of the funnel; fire and forget (a lost beacon only makes a count smaller).
+  function optinBeacon(step) {
+    fetch('/api/optin', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ step, ...optinContext() }),
+      keepalive: true,
+      credentials: 'omit',
+    }).catch(() => {});
   }
 
   // ---- the opt-in card (article and live pages) ----
@@ -349,7 +375,12 @@
     const snoozed = Date.now() < readSnooze().until;
     const reveal = () => {
       card.dataset.optinReady = 'true';
-      if (!snoozed) sheetClosed.then(() => { card.hidden = false; });
+      if (!snoozed) {
+        sheetClosed.then(() => {
+          card.hidden = false;
+          if (!enable.disabled) optinBeacon('shown'); // an offer the reader can take
+        });
+      }
     };
     const form = card.querySelector('[data-optin-form]');
     const status = card.querySelector('[data-status]');
@@ -391,10 +422,12 @@
         return;
       }
       enable.disabled = true;
+      optinBeacon('clicked');
       try {
         // The browser's permission prompt appears here, only after the reader's click.
         setStatus(status, 'Waiting for your answer in the browser’s prompt…');
         const permission = await requestPermission();
+        if (permission === 'granted' || permission === 'denied') optinBeacon(permission);
         if (permission === 'denied') {
           setStatus(status, MESSAGES.denied, { error: true });
           return;
@@ -406,6 +439,7 @@
         }
         setStatus(status, 'Turning on notifications…');
         await withTimeout(subscribe(categories), SUBSCRIBE_TIMEOUT_MS);
+        optinBeacon('subscribed');
         form.querySelector('.choices').hidden = true;
         form.querySelector('.actions').hidden = true;
         setStatus(status, `Notifications are on for ${listText(categories)}.`, {

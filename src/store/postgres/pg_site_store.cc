@@ -671,12 +671,13 @@ class PgSiteStore final : public SiteStore {
     });
   }
 
-  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) override {
+  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit,
+                                               std::int64_t before_id = 0) override {
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<AuditEntry>> {
       auto rows = c.run("site_recent_audit",
                         "SELECT id, at, actor, action, detail FROM audit_log "
-                        "ORDER BY id DESC LIMIT $1",
-                        Params().add(clamp_limit(limit)), "recent_audit");
+                        "WHERE $2::bigint <= 0 OR id < $2::bigint ORDER BY id DESC LIMIT $1",
+                        Params().add(clamp_limit(limit)).add(before_id), "recent_audit");
       if (!rows) return tl::unexpected(rows.error());
       return all_of<AuditEntry>(*rows, read_audit);
     });

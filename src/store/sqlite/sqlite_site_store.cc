@@ -856,9 +856,10 @@ class SqliteSiteStore final : public SiteStore {
     return tx.commit(kWhat);
   }
 
-  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit) override {
+  Result<std::vector<AuditEntry>> recent_audit(std::size_t limit,
+                                               std::int64_t before_id = 0) override {
     Query q(recent_audit_);
-    q.bind_int(1, clamp_to_int64(limit));
+    q.bind_int(1, clamp_to_int64(limit)).bind_int(2, before_id);
     return read_all<AuditEntry>(
         q,
         [](const Query& row) {
@@ -1177,7 +1178,8 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::insert_audit_,
        "INSERT INTO audit_log (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)"},
       {&SqliteSiteStore::recent_audit_,
-       "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?1"},
+       "SELECT id, at, actor, action, detail FROM audit_log WHERE ?2 <= 0 OR id < ?2 "
+       "ORDER BY id DESC LIMIT ?1"},
       {&SqliteSiteStore::live_event_exists_,
        "SELECT 1 FROM articles WHERE id = ?1 AND published = 1 AND category = ?2"},
       {&SqliteSiteStore::insert_live_update_,
