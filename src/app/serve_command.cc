@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "app/cli_error.h"
+#include "app/cluster_sync.h"
 #include "app/demo_content.h"
 #include "app/serve_config.h"
 #include "app/site_state.h"
@@ -166,6 +167,9 @@ struct Services {
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<site::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
+  // With a PostgreSQL store: the other nodes learn of this node's changes and the other way
+  // round. Declared last, stopped first: its listener posts to `io` and calls the handler.
+  std::unique_ptr<ClusterSync> cluster;
 };
 
 // A site with no tokens gets one editor token with every scope, so the newsroom can be used
@@ -321,10 +325,20 @@ void build_services(SiteState& state, Services& s) {
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = s.base_url;
   site::SiteHandler& handler = *s.handler;
+  // Several nodes on one PostgreSQL store: changes made here reach the other nodes' caches and
+  // live streams, and theirs reach ours (app/cluster_sync.h). One node on SQLite: the handler.
+  news::ContentEvents* content_events = &handler;
+  if (auto pool = state.backing->postgres_pool()) {
+    auto cluster =
+        ClusterSync::start({.pool = pool, .site = handler, .store = *state.store, .io = s.io});
+    if (!cluster) throw CommandError("cluster: " + cluster.error().message);
+    s.cluster = std::move(*cluster);
+    content_events = s.cluster.get();
+  }
   // The newsroom tells the site about changed content (render cache, live streams) through
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
   s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
-                                                           handler, newsroom_options);
+                                                           *content_events, newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<site::LiveStream>();
 
@@ -336,8 +350,15 @@ void build_services(SiteState& state, Services& s) {
 // host every reader would look local.
 void wire_routes(const SiteState& state, Services& s) {
   fanout::FanoutEngine& alert_queue = *s.engine;
-  s.metrics =
-      std::make_unique<http::MetricsHandler>([&alert_queue] { return alert_queue.metrics_text(); });
+  ClusterSync* cluster = s.cluster.get();
+  s.metrics = std::make_unique<http::MetricsHandler>([&alert_queue, cluster] {
+    return alert_queue.metrics_text() +
+           "# HELP flashwire_storage_unavailable_answers_total Answers 503 because the store "
+           "could not serve.\n# TYPE flashwire_storage_unavailable_answers_total counter\n"
+           "flashwire_storage_unavailable_answers_total " +
+           std::to_string(http::storage_unavailable_answers()) + "\n" +
+           (cluster != nullptr ? cluster->metrics_text() : "");
+  });
   s.handler->set_live_stream(s.live_stream.get());
   s.handler->set_clock(system_clock());
   s.router.prefix("/", *s.handler).prefix("/api/newsroom", *s.newsroom_api);
@@ -408,6 +429,7 @@ void run(const SiteState& state, Services& s) {
 // progress and WebSocket close handshakes get until kDrainLimit. The fan-out stops at once: an
 // unfinished alert keeps its durable progress and resumes on next start.
 void shut_down(Services& s) {
+  if (s.cluster) s.cluster->stop();
   s.server->stop();
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();

@@ -282,6 +282,14 @@ std::optional<SiteHandler::Cached> SiteHandler::render_uncached(const std::strin
 }
 
 std::optional<const SiteHandler::Cached*> SiteHandler::page(const std::string& path) {
+  // invalidate_all() from another thread only bumps the generation; the cache is dropped here,
+  // on the server's thread. Checked on every call, so a page rendered from data read before the
+  // bump is dropped at the next request.
+  if (const auto generation = generation_.load(std::memory_order_acquire);
+      generation != seen_generation_) {
+    cache_.clear();
+    seen_generation_ = generation;
+  }
   if (auto hit = cache_.find(path); hit != cache_.end()) return &hit->second;
   auto rendered = render(path);
   if (!rendered) return std::nullopt;

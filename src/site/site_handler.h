@@ -24,9 +24,12 @@
 // It listens to content-changed events (news/content_events.h): a changed article drops the
 // rendered pages, a live update drops its event's page and is streamed to the event's readers.
 //
-// Thread safety: one thread (the server's io_context), like the store.
+// Thread safety: one thread (the server's io_context), like the store; invalidate_all() only may
+// be called from any thread.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <span>
@@ -83,6 +86,9 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
 
   // Drops every cached page, e.g. after an article is published or edited.
   void invalidate_pages() { cache_.clear(); }
+  // The same, callable from any thread (another node changed content, seen by the PostgreSQL
+  // listener's thread): the cache is dropped before the next page is served. Never blocks.
+  void invalidate_all() { generation_.fetch_add(1, std::memory_order_release); }
   std::size_t cached_pages() const { return cache_.size(); }
   // Drops the cached page at `path` ("/live/<slug>"), if any.
   void invalidate_page(const std::string& path) { cache_.erase(path); }
@@ -110,6 +116,8 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   SiteInfo info_;
   WellKnownFiles well_known_;
   std::map<std::string, Cached, std::less<>> cache_;
+  std::atomic<std::uint64_t> generation_{0};  // bumped by invalidate_all()
+  std::uint64_t seen_generation_ = 0;         // the generation cache_ was filled in
   // Embedded asset path → its gzip copy ("" when gzip does not make it smaller).
   std::map<std::string_view, std::string> asset_gzip_;
   static constexpr std::size_t kMaxCachedPages = 4096;
