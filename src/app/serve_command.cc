@@ -33,6 +33,7 @@
 #include "site/assets.h"
 #include "site/live_stream.h"
 #include "site/site_handler.h"
+#include "store/postgres/pg.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
@@ -167,6 +168,8 @@ struct Services {
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<site::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
+  // PostgreSQL store: the session holding the push service's advisory lock (one node only).
+  std::unique_ptr<store::pg::Connection> push_lock;
   // With a PostgreSQL store: the other nodes learn of this node's changes and the other way
   // round. Declared last, stopped first: its listener posts to `io` and calls the handler.
   std::unique_ptr<ClusterSync> cluster;
@@ -229,6 +232,27 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
     engine_config.pipeline.extra_ca = std::move(*ca);
   }
   return engine_config;
+}
+
+// The key of the advisory lock held by the one node of a PostgreSQL site that runs the embedded
+// push service: an arbitrary constant, unlike the migrations' key (store/postgres/pg_schema.cc).
+constexpr std::int64_t kPushServiceLockKey = 0x466c617368505356;  // "FlashPSV"
+
+// The embedded push service keeps its subscriptions in the node's own SQLite file, so with a
+// shared store only one node may run it: that node holds a session-level advisory lock on a
+// connection of its own for as long as it runs. A second node gets a clear error at start.
+std::unique_ptr<store::pg::Connection> lock_push_service(const std::string& url) {
+  auto conn = store::pg::Connection::connect(url);
+  if (!conn) throw CommandError("push_service: " + conn.error().message);
+  auto locked = (*conn)->run("fw_push_service_lock", "SELECT pg_try_advisory_lock($1::bigint)",
+                             store::pg::Params().add(kPushServiceLockKey), "push_service lock");
+  if (!locked) throw CommandError("push_service: " + locked.error().message);
+  if (!locked->get_bool(0, 0)) {
+    throw CommandError(
+        "push_service: another node of this site runs the embedded push service; with a "
+        "PostgreSQL store it may be enabled on one node only (docs/deploy.md)");
+  }
+  return std::move(*conn);
 }
 
 // The embedded push service ([push_service] enabled), bound on the same io_context.
@@ -342,7 +366,10 @@ void build_services(SiteState& state, Services& s) {
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<site::LiveStream>();
 
-  if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
+  if (config.push_service.enabled) {
+    if (auto pool = state.backing->postgres_pool()) s.push_lock = lock_push_service(pool->url());
+    s.push_server = start_push_server(state, s.io);
+  }
 }
 
 // Step 3: who answers what — the site and the newsroom API below it; /metrics for operators on

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
@@ -176,6 +177,34 @@ describe('two nodes on one store', () => {
     } finally {
       reader.close();
     }
+  });
+});
+
+describe('the embedded push service on a PostgreSQL store', () => {
+  test('runs on one node only: a second node is refused at start, and may take over once the first stops', async () => {
+    const url = `postgresql:///${db}?host=${cluster.PG_SOCKET_DIR}&user=postgres`;
+    const config = path.join(tmp, 'push.toml');
+    // A port that was free a moment ago (the push service's listen must name one).
+    const port = await new Promise((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address();
+        probe.close(() => resolve(p));
+      });
+    });
+    fs.writeFileSync(config, `[push_service]\nenabled = true\nlisten = "127.0.0.1:${port}"\n`);
+    const first = await startServe(path.join(tmp, 'push-1'), ['--store', url, '--config', config, '--no-demo']);
+    try {
+      const second = spawnSync(BIN, ['serve', '--store', url, '--config', config, '--no-demo',
+        '--listen', '127.0.0.1:0', '--data', path.join(tmp, 'push-2')], { timeout: 15000 });
+      assert.notEqual(second.status, 0, 'the second node exits with an error');
+      assert.equal(second.signal, null, 'by itself, not by the time limit');
+      assert.match(second.stderr.toString(),
+        /^flashwire: push_service: another node of this site runs the embedded push service; .*one node only/m);
+    } finally {
+      await first.stop();
+    }
+    const third = await startServe(path.join(tmp, 'push-3'), ['--store', url, '--config', config, '--no-demo']);
+    await third.stop();
   });
 });
 
