@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
@@ -31,7 +32,7 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 #include "site/site_handler.h"
 #include "store/postgres/pg.h"
 #include "store/sqlite/sqlite_push_store.h"
@@ -166,7 +167,7 @@ struct Services {
   std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
-  std::unique_ptr<site::LiveStream> live_stream;
+  std::unique_ptr<http::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
   // PostgreSQL store: the session holding the push service's advisory lock (one node only).
   std::unique_ptr<store::pg::Connection> push_lock;
@@ -214,11 +215,23 @@ SiteState open_state(const ServeFlags& flags) {
                    std::move(vapid),  std::move(first_token), sending->size()};
 }
 
+// host:pid: unique among the nodes of one store as long as host names are.
+std::string default_node_id() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+    return "node:" + std::to_string(getpid());
+  }
+  return std::string(host.data()) + ":" + std::to_string(getpid());
+}
+
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
   const FanoutConfig& fanout = state.config.fanout;
   fanout::EngineConfig engine_config;
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
+  engine_config.node_id = state.config.node_id.empty() ? default_node_id() : state.config.node_id;
+  engine_config.lease = std::chrono::milliseconds(fanout.lease_ms);
+  engine_config.poll_interval = std::chrono::milliseconds(fanout.poll_ms);
   engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
   engine_config.pipeline.concurrency = static_cast<std::size_t>(fanout.concurrency);
   engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
@@ -303,6 +316,8 @@ void build_services(SiteState& state, Services& s) {
   site::SiteApiOptions api_options;
   api_options.origin = s.base_url;
   api_options.vapid_public_key = state.vapid.public_key().to_base64url();
+  // An origin (the config checks it): the endpoints the own push service hands out begin with it.
+  if (config.push_service.enabled) api_options.own_push_origin = config.push_service.public_url;
   s.api = std::make_unique<site::SiteApi>(*state.store, *s.hosts, system_clock(), api_options);
 
   site::SiteInfo info;
@@ -364,7 +379,7 @@ void build_services(SiteState& state, Services& s) {
   s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
                                                            *content_events, newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
-  s.live_stream = std::make_unique<site::LiveStream>();
+  s.live_stream = std::make_unique<http::LiveStream>();
 
   if (config.push_service.enabled) {
     if (auto pool = state.backing->postgres_pool()) s.push_lock = lock_push_service(pool->url());

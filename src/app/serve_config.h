@@ -11,7 +11,8 @@
 //   [http]  trusted_proxies = ["127.0.0.1"]  forwarded_header = "x-forwarded-for"  # or "forwarded"
 //   [metrics]  listen = ""          # e.g. "127.0.0.1:9100"; empty: no /metrics at all
 //   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
-//             per_broadcast_key = false  http1_pipeline = 8
+//             per_broadcast_key = false  http1_pipeline = 8  lease_ms = 10000  poll_ms = 1000
+//   [node]  id = ""                # default: host:pid (several nodes on one PostgreSQL store)
 //   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
 //          apple_team_id = "…"  bundle_id = "…"  android_package = "…"  android_store_url = "…"
 //          android_cert_sha256 = ["AB:CD:…"]
@@ -74,6 +75,12 @@ struct FanoutConfig {
   std::string ca_file;
   // https:// push services: "builtin" (HTTP/2 over TLS, fanout/h2_client.h) or "curl".
   std::string https_client = "builtin";
+  // With a shared store (PostgreSQL): how long a node holds a shard it sends (renewed every
+  // third of it); a node that dies leaves its shards to the others after this long.
+  int lease_ms = 10000;
+  // With a shared store: how often a node looks for alerts confirmed on other nodes (and for a
+  // cancel while it is idle).
+  int poll_ms = 1000;
 };
 
 struct ServeConfig {
@@ -92,6 +99,9 @@ struct ServeConfig {
   MetricsConfig metrics;
   FanoutConfig fanout;
   std::optional<AppLinkConfig> app;
+  // [node] id: this node's name among the nodes of a shared store (per-node progress of an
+  // alert); empty (the default): host:pid.
+  std::string node_id;
 };
 
 // Values given on the command line; unset ones leave the lower layers alone.

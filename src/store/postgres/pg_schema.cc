@@ -166,7 +166,26 @@ CREATE TABLE alert_beacons (
 );
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations = {kV1, kV2};
+// Version 3: alert analytics and the opt-in funnel (as the SQLite store's version 5).
+// - alert_beacons.at_ms: when the beacon arrived at a node (Unix ms; 0 for older beacons, left out
+//   of time to device); service: the reporting subscription's push service (store::PushService).
+// - optin_counts: counters per UTC day, category (0: none), page type and step, updated in place.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE alert_beacons ADD COLUMN at_ms bigint NOT NULL DEFAULT 0;
+ALTER TABLE alert_beacons ADD COLUMN service bigint NOT NULL DEFAULT 0
+  CHECK (service BETWEEN 0 AND 4);
+
+CREATE TABLE optin_counts (
+  day bigint NOT NULL,
+  category bigint NOT NULL CHECK (category IN (0, 1, 2, 4)),
+  page bigint NOT NULL CHECK (page BETWEEN 0 AND 4),
+  step bigint NOT NULL CHECK (step BETWEEN 0 AND 5),
+  count bigint NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (day, category, page, step)
+);
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations = {kV1, kV2, kV3};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("
