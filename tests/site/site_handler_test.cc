@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "store/sqlite/sqlite_site_store.h"
 
@@ -271,6 +272,20 @@ TEST_F(SiteHandlerTest, ContentEventsDropRenderedPages) {
   events.article_changed(edited);
   EXPECT_EQ(handler_->cached_pages(), 0u);
   EXPECT_NE(get("/articles/bridge-closed").body().find("Bridge reopens"), std::string::npos);
+}
+
+// Another node changed the article: the PostgreSQL listener's thread calls invalidate_all, and
+// the next page served (on the server's thread) is rendered afresh.
+TEST_F(SiteHandlerTest, InvalidateAllFromAnotherThreadDropsPagesBeforeTheNextOneIsServed) {
+  ASSERT_EQ(get("/articles/bridge-closed").result(), bhttp::status::ok);
+  auto edited = store_->find_article_by_slug("bridge-closed").value().value();
+  edited.headline = "Bridge reopens to traffic";
+  ASSERT_TRUE(store_->update_article(edited));
+  EXPECT_EQ(get("/articles/bridge-closed").body().find("Bridge reopens"), std::string::npos);
+  std::thread other([this] { handler_->invalidate_all(); });
+  other.join();
+  EXPECT_NE(get("/articles/bridge-closed").body().find("Bridge reopens"), std::string::npos);
+  EXPECT_EQ(handler_->cached_pages(), 1u) << "only the page rendered since";
 }
 
 TEST_F(SiteHandlerTest, ManifestRobotsAndSitemaps) {
