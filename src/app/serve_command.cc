@@ -23,8 +23,10 @@
 #include "app/serve_config.h"
 #include "app/site_state.h"
 #include "common/clock.h"
+#include "common/cores.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
+#include "http/live_stream.h"
 #include "http/metrics_handler.h"
 #include "http/router.h"
 #include "newsroom/api_tokens.h"
@@ -32,9 +34,9 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
-#include "http/live_stream.h"
 #include "site/site_handler.h"
 #include "store/postgres/pg.h"
+#include "store/serialized_site_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
@@ -148,6 +150,12 @@ http::RouterOptions site_router_options() {
 // Everything `serve` runs, in the order it is built. Members are destroyed in reverse: the push
 // server, the newsroom and the handler go before the engine, the server and the io_context.
 struct Services {
+  // The server's own threads end before any handler they call goes, also when start-up fails
+  // half-way (shut_down has joined them already otherwise).
+  ~Services() {
+    if (server) server->join(std::chrono::milliseconds(0));
+  }
+
   std::optional<webpush::PushHostPolicy> hosts;
   boost::asio::io_context io;
   // Routes are added in wire_routes, before the io_context runs; every answer carries the site's
@@ -157,6 +165,8 @@ struct Services {
   std::unique_ptr<http::Server> metrics_server;  // [metrics] listen; none when not configured
   std::string metrics_url;
   std::unique_ptr<http::Server> server;
+  // The site store as the server's threads share it (the site, its API and the newsroom).
+  std::unique_ptr<store::SerializedSiteStore> shared_store;
   std::string base_url;
   std::unique_ptr<site::SiteApi> api;
   std::unique_ptr<site::SiteHandler> handler;
@@ -273,7 +283,7 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
                                                            boost::asio::io_context& io) {
   const auto push_data = prepare_data_dir((state.data / "push").string());
   const auto key = pushservice::load_or_create_endpoint_key(push_data / "endpoint.key");
-  if (!key) throw CommandError(key.error());
+  if (!key) throw CommandError(key.error().message);
   auto push_store = store::open_sqlite_push_store((push_data / "push.sqlite").string());
   if (!push_store) throw CommandError("push store: " + push_store.error().message);
   pushservice::PushServerOptions options;
@@ -286,7 +296,7 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
       options);
   const auto push_bound =
       push_server->listen(*http::parse_listen_address(state.config.push_service.listen));
-  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error());
+  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error().message);
   return push_server;
 }
 
@@ -304,6 +314,10 @@ void build_services(SiteState& state, Services& s) {
       config.http.trusted_proxies, config.http.forwarded_header == "forwarded"
                                        ? http::ForwardedHeader::kForwarded
                                        : http::ForwardedHeader::kXForwardedFor);
+  // Every core serves readers: the click storm after an alert is what the site is sized for.
+  server_options.threads = config.http.threads > 0
+                               ? static_cast<unsigned>(config.http.threads)
+                               : std::min(usable_cores(), http::ServerOptions::kMaxThreads);
   s.server = std::make_unique<http::Server>(s.io, s.router, server_options);
   const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
@@ -313,12 +327,13 @@ void build_services(SiteState& state, Services& s) {
     s.base_url = "http://" + bound->address().to_string() + ":" + std::to_string(bound->port());
   }
 
+  s.shared_store = std::make_unique<store::SerializedSiteStore>(*state.store);
   site::SiteApiOptions api_options;
   api_options.origin = s.base_url;
   api_options.vapid_public_key = state.vapid.public_key().to_base64url();
   // An origin (the config checks it): the endpoints the own push service hands out begin with it.
   if (config.push_service.enabled) api_options.own_push_origin = config.push_service.public_url;
-  s.api = std::make_unique<site::SiteApi>(*state.store, *s.hosts, system_clock(), api_options);
+  s.api = std::make_unique<site::SiteApi>(*s.shared_store, *s.hosts, system_clock(), api_options);
 
   site::SiteInfo info;
   info.name = config.site_name;
@@ -335,7 +350,7 @@ void build_services(SiteState& state, Services& s) {
     well_known.apple_app_site_association = apple_app_site_association(*config.app);
     well_known.assetlinks = asset_links(*config.app);
   }
-  s.handler = std::make_unique<site::SiteHandler>(*state.store, *s.api, info, well_known);
+  s.handler = std::make_unique<site::SiteHandler>(*s.shared_store, *s.api, info, well_known);
 
   // Alerts editors confirm are sent by the fan-out engine, on threads of its own.
   auto vapid_tokens =
@@ -369,15 +384,15 @@ void build_services(SiteState& state, Services& s) {
   news::ContentEvents* content_events = &handler;
   if (auto pool = state.backing->postgres_pool()) {
     auto cluster =
-        ClusterSync::start({.pool = pool, .site = handler, .store = *state.store, .io = s.io});
+        ClusterSync::start({.pool = pool, .site = handler, .store = *s.shared_store, .io = s.io});
     if (!cluster) throw CommandError("cluster: " + cluster.error().message);
     s.cluster = std::move(*cluster);
     content_events = s.cluster.get();
   }
   // The newsroom tells the site about changed content (render cache, live streams) through
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
-  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
-                                                           *content_events, newsroom_options);
+  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(
+      *s.shared_store, system_clock(), *s.engine, *content_events, newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<http::LiveStream>();
 
@@ -476,8 +491,13 @@ void shut_down(Services& s) {
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();
   s.engine->stop();
+  const auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
   s.io.restart();
-  s.io.run_for(kDrainLimit);  // returns as soon as nothing is left to do
+  s.io.run_until(deadline);  // returns as soon as nothing is left to do
+  // The server's other threads drained meanwhile; what they still hold ends here, before the
+  // handlers they call go.
+  s.server->join(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+      deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{})));
 }
 
 void run_serve(const ServeFlags& flags) {

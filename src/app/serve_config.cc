@@ -139,7 +139,9 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (const toml::node* node = root.get("http")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) return path + ": http: must be a table";
-    if (!check_keys(*table, {"trusted_proxies", "forwarded_header"}, "http.", error) ||
+    if (!check_keys(*table, {"trusted_proxies", "forwarded_header", "threads"}, "http.", error) ||
+        !read_int(*table, "threads", config.http.threads, 1,
+                  static_cast<int>(http::ServerOptions::kMaxThreads), error, "http.") ||
         !read_string_list(*table, "trusted_proxies", config.http.trusted_proxies, error, "http.") ||
         !read_string(*table, "forwarded_header", config.http.forwarded_header, error, "http.")) {
       return path + ": " + error;

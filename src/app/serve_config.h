@@ -53,6 +53,9 @@ struct HttpConfig {
   // is believed. Empty: every request is its TCP peer's.
   std::vector<std::string> trusted_proxies;
   std::string forwarded_header = "x-forwarded-for";  // what they write: or "forwarded" (RFC 7239)
+  // Threads serving the site's connections (http/server.h), 1 to 256; 0 (the default when not
+  // set): one per core the process may run on (common/cores.h).
+  int threads = 0;
 };
 
 // [metrics]: Prometheus text at GET /metrics on a listener of its own, never on the site's port.

@@ -172,7 +172,7 @@ describe('flashwire serve', () => {
     assert.equal(response.status, 200, 'the running site accepts the new token');
   });
 
-  test('SIGTERM: idle connections and readers\' live streams closed, exit 0 within 1 s', async () => {
+  test('SIGTERM: idle connections and readers\' live streams closed, exit 0 before the old 2 s timer', async () => {
     // An idle keep-alive connection and an open Server-Sent Events stream: neither may hold the
     // process up (they used to, until a fixed 2-second timer ran out).
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -200,7 +200,9 @@ describe('flashwire serve', () => {
     const started = Date.now();
     assert.equal(await stop(server, 5000), 0, 'exit status 0');
     const took = Date.now() - started;
-    assert.ok(took < 1000, `serve took ${took} ms to exit after SIGTERM`);
+    // Idle it takes tens of milliseconds; the bound only has to tell it from the 2-second timer
+    // that used to run out, with room for a loaded machine and a sanitizer build.
+    assert.ok(took < 1900, `serve took ${took} ms to exit after SIGTERM`);
     await Promise.all([streamEnded, idleClosed]);
     agent.destroy();
   });
