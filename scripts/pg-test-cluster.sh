@@ -6,6 +6,7 @@
 #
 #   scripts/pg-test-cluster.sh start STATE_FILE   # prints nothing; writes STATE_FILE
 #   scripts/pg-test-cluster.sh stop STATE_FILE    # stops the cluster, removes its directory
+#   scripts/pg-test-cluster.sh down|up STATE_FILE # stops / starts the server only (fault tests)
 #
 # STATE_FILE holds shell assignments (single-quoted values) the tests read: PG_URL (superuser "postgres", trusted on
 # the socket, database flashwire_test), PG_SOCKET_DIR, and a second role for password tests,
@@ -13,7 +14,7 @@
 # "postgres" user (initdb refuses root); otherwise as the calling user.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop STATE_FILE" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|down|up STATE_FILE" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 action=$1
 state=$2
@@ -31,6 +32,20 @@ as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+start_server() {
+  as_owner "$pg_bin/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 start \
+    -o "-c listen_addresses='' -k $1 -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off -c max_connections=300" >/dev/null ||
+    { cat "$1/server.log" >&2; exit 1; }
+}
+
+state_dir() {
+  local dir
+  dir=$(sed -n "s/^PG_SOCKET_DIR='\(.*\)'$/\1/p" "$state")
+  case "$dir" in /tmp/flashwire-pg-*) ;; *) echo "pg-test-cluster: bad state file" >&2; exit 1 ;; esac
+  echo "$dir"
+}
+
 case "$action" in
 start)
   if [ -f "$state" ]; then "$0" stop "$state" || true; fi
@@ -45,10 +60,7 @@ start)
     echo "local all postgres trust"
     echo "local all all scram-sha-256"
   } | as_owner tee "$dir/data/pg_hba.conf" >/dev/null
-  as_owner "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-    -o "-c listen_addresses='' -k $dir -c fsync=off -c synchronous_commit=off \
-        -c full_page_writes=off -c max_connections=300" >/dev/null ||
-    { cat "$dir/server.log" >&2; exit 1; }
+  start_server "$dir"
   psql=("$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -U postgres -d postgres)
   as_owner "${psql[@]}" -c "CREATE DATABASE flashwire_test" \
     -c "CREATE ROLE flashwire_pw LOGIN PASSWORD '$password'" \
@@ -63,10 +75,17 @@ PG_PASSWORD_USER='flashwire_pw'
 PG_PASSWORD='$password'
 STATE
   ;;
+down)
+  # The server stops (fast shutdown: sessions are ended), its data stays: for fault tests.
+  dir=$(state_dir)
+  as_owner "$pg_bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+  ;;
+up)
+  start_server "$(state_dir)"
+  ;;
 stop)
   [ -f "$state" ] || exit 0
-  dir=$(sed -n "s/^PG_SOCKET_DIR='\(.*\)'$/\1/p" "$state")
-  case "$dir" in /tmp/flashwire-pg-*) ;; *) echo "pg-test-cluster: bad state file" >&2; exit 1 ;; esac
+  dir=$(state_dir)
   if [ -d "$dir/data" ]; then
     as_owner "$pg_bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "app/cli_error.h"
+#include "app/cluster_sync.h"
 #include "app/demo_content.h"
 #include "app/serve_config.h"
 #include "app/site_state.h"
@@ -35,6 +36,7 @@
 #include "site/assets.h"
 #include "site/markdown.h"
 #include "site/site_handler.h"
+#include "store/postgres/pg.h"
 #include "store/postgres/pg_listener.h"
 #include "store/postgres/pg_site_store.h"
 #include "store/serialized_site_store.h"
@@ -182,6 +184,11 @@ struct Services {
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<http::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
+  // PostgreSQL store: the session holding the push service's advisory lock (one node only).
+  std::unique_ptr<store::pg::Connection> push_lock;
+  // With a PostgreSQL store: the other nodes learn of this node's changes and the other way
+  // round. Declared last, stopped first: its listener posts to `io` and calls the handler.
+  std::unique_ptr<ClusterSync> cluster;
 };
 
 // A site with no tokens gets one editor token with every scope, so the newsroom can be used
@@ -255,6 +262,27 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
     engine_config.pipeline.extra_ca = std::move(*ca);
   }
   return engine_config;
+}
+
+// The key of the advisory lock held by the one node of a PostgreSQL site that runs the embedded
+// push service: an arbitrary constant, unlike the migrations' key (store/postgres/pg_schema.cc).
+constexpr std::int64_t kPushServiceLockKey = 0x466c617368505356;  // "FlashPSV"
+
+// The embedded push service keeps its subscriptions in the node's own SQLite file, so with a
+// shared store only one node may run it: that node holds a session-level advisory lock on a
+// connection of its own for as long as it runs. A second node gets a clear error at start.
+std::unique_ptr<store::pg::Connection> lock_push_service(const std::string& url) {
+  auto conn = store::pg::Connection::connect(url);
+  if (!conn) throw CommandError("push_service: " + conn.error().message);
+  auto locked = (*conn)->run("fw_push_service_lock", "SELECT pg_try_advisory_lock($1::bigint)",
+                             store::pg::Params().add(kPushServiceLockKey), "push_service lock");
+  if (!locked) throw CommandError("push_service: " + locked.error().message);
+  if (!locked->get_bool(0, 0)) {
+    throw CommandError(
+        "push_service: another node of this site runs the embedded push service; with a "
+        "PostgreSQL store it may be enabled on one node only (docs/deploy.md)");
+  }
+  return std::move(*conn);
 }
 
 // The embedded push service ([push_service] enabled), bound on the same io_context.
@@ -362,14 +390,27 @@ void build_services(SiteState& state, Services& s) {
     return site::render_markdown(markdown);
   };
   site::SiteHandler& handler = *s.handler;
+  // Several nodes on one PostgreSQL store: changes made here reach the other nodes' caches and
+  // live streams, and theirs reach ours (app/cluster_sync.h). One node on SQLite: the handler.
+  news::ContentEvents* content_events = &handler;
+  if (auto pool = state.backing->postgres_pool()) {
+    auto cluster =
+        ClusterSync::start({.pool = pool, .site = handler, .store = *s.shared_store, .io = s.io});
+    if (!cluster) throw CommandError("cluster: " + cluster.error().message);
+    s.cluster = std::move(*cluster);
+    content_events = s.cluster.get();
+  }
   // The newsroom tells the site about changed content (render cache, live streams) through
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
-  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*s.shared_store, system_clock(), *s.engine,
-                                                           handler, newsroom_options);
+  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(
+      *s.shared_store, system_clock(), *s.engine, *content_events, newsroom_options);
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<http::LiveStream>();
 
-  if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
+  if (config.push_service.enabled) {
+    if (auto pool = state.backing->postgres_pool()) s.push_lock = lock_push_service(pool->url());
+    s.push_server = start_push_server(state, s.io);
+  }
 }
 
 // Step 3: who answers what — the site and the newsroom API below it; /metrics for operators on
@@ -377,8 +418,15 @@ void build_services(SiteState& state, Services& s) {
 // host every reader would look local.
 void wire_routes(const SiteState& state, Services& s) {
   fanout::FanoutEngine& alert_queue = *s.engine;
-  s.metrics =
-      std::make_unique<http::MetricsHandler>([&alert_queue] { return alert_queue.metrics_text(); });
+  ClusterSync* cluster = s.cluster.get();
+  s.metrics = std::make_unique<http::MetricsHandler>([&alert_queue, cluster] {
+    return alert_queue.metrics_text() +
+           "# HELP flashwire_storage_unavailable_answers_total Answers 503 because the store "
+           "could not serve.\n# TYPE flashwire_storage_unavailable_answers_total counter\n"
+           "flashwire_storage_unavailable_answers_total " +
+           std::to_string(http::storage_unavailable_answers()) + "\n" +
+           (cluster != nullptr ? cluster->metrics_text() : "");
+  });
   s.handler->set_live_stream(s.live_stream.get());
   s.handler->set_clock(system_clock());
   s.router.prefix("/", *s.handler).prefix("/api/newsroom", *s.newsroom_api);
@@ -471,6 +519,7 @@ void run(const SiteState& state, Services& s) {
 // progress and WebSocket close handshakes get until kDrainLimit. The fan-out stops at once: an
 // unfinished alert keeps its durable progress and resumes on next start.
 void shut_down(Services& s) {
+  if (s.cluster) s.cluster->stop();
   s.server->stop();
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();
@@ -481,8 +530,8 @@ void shut_down(Services& s) {
   s.io.run_until(deadline);  // returns as soon as nothing is left to do
   // The server's other threads drained meanwhile; what they still hold ends here, before the
   // handlers they call go.
-  s.server->join(std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{})));
+  s.server->join(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+      deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{})));
 }
 
 void run_serve(const ServeFlags& flags) {

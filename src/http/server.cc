@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/post.hpp>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <iostream>
@@ -293,10 +295,28 @@ Response json_error(Status status, std::string_view code, std::string_view messa
   return json_response(status, boost::json::serialize(body));
 }
 
+namespace {
+std::atomic<std::uint64_t> unavailable_answers{0};
+std::atomic<std::int64_t> unavailable_logged_at{-1};  // steady seconds of the last log line
+}  // namespace
+
+std::uint64_t storage_unavailable_answers() { return unavailable_answers.load(); }
+
 Response error_answer(ErrorCode kind, std::string_view message) {
   const auto status = static_cast<Status>(http_status(kind));
-  if (kind == ErrorCode::kUnavailable) return json_error(status, "storage", "storage unavailable");
-  return json_error(status, error_code_name(kind), message);
+  if (kind != ErrorCode::kUnavailable) return json_error(status, error_code_name(kind), message);
+  unavailable_answers.fetch_add(1);
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t last = unavailable_logged_at.load();
+  if ((last < 0 || now - last >= 60) && unavailable_logged_at.compare_exchange_strong(last, now)) {
+    std::cerr << "flashwire: storage unavailable, answering 503: " << message << std::endl;
+  }
+  Response response = json_error(status, "storage", "storage unavailable");
+  // Clients (and the newsroom's page) may try again soon: the pool reconnects on the next call.
+  response.set(boost::beast::http::field::retry_after, "5");
+  return response;
 }
 
 Response json_response(Status status, std::string body) {

@@ -106,8 +106,12 @@ Response json_error(Status status, std::string_view code, std::string_view messa
 // The answer to a failed call, by the one error model (common/error.h): the status from
 // http_status(kind) and {"error": error_code_name(kind), "message": message}, except that an
 // unavailable dependency answers {"error": "storage", "message": "storage unavailable"} (its
-// detail can name internals; it belongs in the log, not in an answer).
+// detail can name internals; it belongs in the log, not in an answer) with Retry-After: 5, and
+// is counted (storage_unavailable_answers) and logged to stderr with its detail — the first one
+// and then at most one a minute, so an outage does not flood the log. Thread-safe.
 Response error_answer(ErrorCode kind, std::string_view message);
+// How many answers error_answer gave for an unavailable dependency since start (for /metrics).
+std::uint64_t storage_unavailable_answers();
 // A JSON response with the given body (already serialised).
 Response json_response(Status status, std::string body);
 

@@ -65,6 +65,7 @@ class PostgresState final : public SiteState {
   Result<std::size_t> import_subscriptions(const std::vector<Subscription>& batch) override {
     return pg_import_subscriptions(*pool_, batch);
   }
+  std::shared_ptr<pg::Pool> postgres_pool() override { return pool_; }
   int schema_version() const override { return version_; }
 
  private:

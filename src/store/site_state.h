@@ -62,6 +62,9 @@ class SiteState {
   // Stores many subscriptions as upsert_subscription would, one after the other; PostgreSQL
   // sends them in batches. Returns how many were stored; on an error, those before it stay.
   virtual Result<std::size_t> import_subscriptions(const std::vector<Subscription>& batch) = 0;
+  // The pool of a PostgreSQL store, for what spans the nodes sharing it (notifications between
+  // nodes, see postgres/pg_listener.h; locks); nullptr for SQLite (one node).
+  virtual std::shared_ptr<pg::Pool> postgres_pool() { return nullptr; }
   // The PostgreSQL schema version after opening (0 for SQLite, whose files carry their own).
   virtual int schema_version() const = 0;
 };

@@ -1,0 +1,162 @@
+#include "app/cluster_sync.h"
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <utility>
+
+namespace flashwire::app {
+namespace {
+
+std::string random_node_id() {
+  std::random_device device;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string id;
+  for (int i = 0; i < 16; ++i) id += "0123456789abcdef"[hex(device)];
+  return id;
+}
+
+std::optional<std::int64_t> parse_id(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value <= 0) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<ClusterSync::Notice> ClusterSync::parse_notice(std::string_view payload) {
+  std::vector<std::string_view> words;
+  while (!payload.empty() && words.size() < 5) {
+    const std::size_t space = payload.find(' ');
+    words.push_back(payload.substr(0, space));
+    if (space == std::string_view::npos) break;
+    payload.remove_prefix(space + 1);
+  }
+  if (words.size() < 3 || words[0].empty() || words[1].size() != 1) return std::nullopt;
+  Notice notice;
+  notice.node = std::string(words[0]);
+  notice.kind = words[1][0];
+  const auto first = parse_id(words[2]);
+  if (!first) return std::nullopt;
+  notice.first = *first;
+  if (notice.kind == 'a' && words.size() == 3) return notice;
+  if (notice.kind == 'u' && words.size() == 4) {
+    const auto second = parse_id(words[3]);
+    if (!second) return std::nullopt;
+    notice.second = *second;
+    return notice;
+  }
+  return std::nullopt;
+}
+
+ClusterSync::ClusterSync(ClusterSyncDeps deps)
+    : deps_(std::move(deps)), node_id_(random_node_id()) {}
+
+ClusterSync::~ClusterSync() { stop(); }
+
+store::Result<std::unique_ptr<ClusterSync>> ClusterSync::start(ClusterSyncDeps deps) {
+  std::unique_ptr<ClusterSync> sync(new ClusterSync(std::move(deps)));
+  sync->listener_ = std::make_unique<store::pg::PgListener>(sync->deps_.pool->url());
+  ClusterSync* self = sync.get();
+  auto subscribed = sync->listener_->subscribe(
+      std::string(kChannel),
+      {.on_notification = [self](std::string_view payload) { self->received(payload); },
+       // Whatever other nodes changed meanwhile is unknown: every rendered page goes.
+       .on_missed = [self] { self->deps_.site.invalidate_all(); }});
+  if (!subscribed) return tl::unexpected(subscribed.error());
+  if (auto started = sync->listener_->start(); !started) return tl::unexpected(started.error());
+  return sync;
+}
+
+void ClusterSync::stop() {
+  if (listener_) listener_->stop();
+}
+
+void ClusterSync::send(const std::string& payload) {
+  auto lease = deps_.pool->acquire();
+  store::Status sent = lease ? store::pg::notify(**lease, kChannel, payload)
+                             : store::Status(tl::unexpected(lease.error()));
+  if (sent) {
+    sent_.fetch_add(1);
+    if (send_failing_) std::cerr << "flashwire: cluster: notifying other nodes works again\n";
+    send_failing_ = false;
+    return;
+  }
+  send_failures_.fetch_add(1);
+  // Logged once per failing streak: the other nodes keep their pages until the next change
+  // that does get through (or until their listener reconnects and drops everything).
+  if (!send_failing_) {
+    std::cerr << "flashwire: cluster: cannot notify other nodes of a change: "
+              << sent.error().message << "\n";
+  }
+  send_failing_ = true;
+}
+
+void ClusterSync::article_changed(const news::Article& article) {
+  deps_.site.article_changed(article);
+  send(node_id_ + " a " + std::to_string(article.id));
+}
+
+void ClusterSync::live_update_posted(const news::Article& event, const news::LiveUpdate& update) {
+  deps_.site.live_update_posted(event, update);
+  send(node_id_ + " u " + std::to_string(event.id) + " " + std::to_string(update.id));
+}
+
+void ClusterSync::received(std::string_view payload) {
+  const auto notice = parse_notice(payload);
+  if (!notice || notice->node == node_id_) return;
+  received_.fetch_add(1);
+  if (notice->kind == 'a') {
+    deps_.site.invalidate_all();
+    return;
+  }
+  // The update is read and streamed on the server's thread, which owns the store connection
+  // and the live streams.
+  boost::asio::post(deps_.io, [this, event = notice->first, update = notice->second] {
+    show_live_update(event, update);
+  });
+}
+
+void ClusterSync::show_live_update(std::int64_t event_id, std::int64_t update_id) {
+  auto event = deps_.store.find_article(event_id);
+  auto updates = deps_.store.live_updates_after(event_id, update_id - 1, 1);
+  if (!event || !updates) {
+    read_failures_.fetch_add(1);
+    deps_.site.invalidate_all();  // at least the pages will show it
+    return;
+  }
+  if (!*event || updates->empty() || updates->front().id != update_id) return;  // gone since
+  deps_.site.live_update_posted(**event, updates->front());
+}
+
+std::string ClusterSync::metrics_text() const {
+  std::ostringstream out;
+  out << "# HELP flashwire_cluster_notifications_sent_total Changes announced to other nodes.\n"
+      << "# TYPE flashwire_cluster_notifications_sent_total counter\n"
+      << "flashwire_cluster_notifications_sent_total " << sent_.load() << "\n"
+      << "# HELP flashwire_cluster_notify_failures_total Changes that could not be announced.\n"
+      << "# TYPE flashwire_cluster_notify_failures_total counter\n"
+      << "flashwire_cluster_notify_failures_total " << send_failures_.load() << "\n"
+      << "# HELP flashwire_cluster_notifications_received_total Changes other nodes announced.\n"
+      << "# TYPE flashwire_cluster_notifications_received_total counter\n"
+      << "flashwire_cluster_notifications_received_total " << received_.load() << "\n"
+      << "# HELP flashwire_cluster_read_failures_total Announced live updates that could not be "
+         "read.\n"
+      << "# TYPE flashwire_cluster_read_failures_total counter\n"
+      << "flashwire_cluster_read_failures_total " << read_failures_.load() << "\n"
+      << "# HELP flashwire_cluster_listener_losses_total Connections of the change listener "
+         "lost.\n"
+      << "# TYPE flashwire_cluster_listener_losses_total counter\n"
+      << "flashwire_cluster_listener_losses_total "
+      << (listener_ ? listener_->connection_losses() : 0) << "\n"
+      << "# HELP flashwire_cluster_listener_connected 1 while the change listener is connected.\n"
+      << "# TYPE flashwire_cluster_listener_connected gauge\n"
+      << "flashwire_cluster_listener_connected " << (listener_ && listener_->connected() ? 1 : 0)
+      << "\n";
+  return out.str();
+}
+
+}  // namespace flashwire::app

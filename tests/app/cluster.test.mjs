@@ -1,0 +1,253 @@
+// Several `flashwire serve` nodes on one PostgreSQL store: what one node changes, readers of the
+// other see (rendered pages dropped, live updates streamed), and a node that loses PostgreSQL
+// keeps serving its cached pages, answers writes 503 with Retry-After, and recovers without a
+// restart. Start-up errors (bad URL, wrong password, server down) are in store.test.mjs.
+//
+// The two-node cases use the test cluster ctest starts (FLASHWIRE_TEST_PG_STATE) or one of
+// their own; the fault case always starts a throwaway cluster of its own, to stop and start it.
+//
+// Run from the repository root:  node --test tests/app/cluster.test.mjs
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
+import { startServe } from '../support/flashwire_serve.mjs';
+
+const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
+const PATIENCE_MS = 10000;  // bounds a failing wait only
+
+let tmp;
+let ownState = null;
+let cluster;
+const db = `cluster_${process.pid}`;
+
+function readState(file) {
+  const values = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = line.match(/^(\w+)='(.*)'$/);
+    if (m) values[m[1]] = m[2];
+  }
+  return values;
+}
+
+function psql(where, sql) {
+  const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', where.PG_SOCKET_DIR,
+    '-U', 'postgres', '-d', 'postgres', '-c', sql]);
+  assert.equal(r.status, 0, `psql ${sql}: ${r.stderr}`);
+}
+
+function clusterScript(action, state) {
+  const r = spawnSync(CLUSTER_SCRIPT, [action, state]);
+  assert.equal(r.status, 0, `pg-test-cluster ${action}: ${r.stderr}`);
+}
+
+// Polls `probe` until it returns a truthy value, at most PATIENCE_MS; returns that value.
+async function eventually(what, probe) {
+  const deadline = Date.now() + PATIENCE_MS;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function api(node, method, pathname, body, token) {
+  const response = await fetch(node.url + pathname, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(PATIENCE_MS),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null };
+}
+
+const page = async (node, pathname) => {
+  const r = await fetch(node.url + pathname, { signal: AbortSignal.timeout(PATIENCE_MS) });
+  return { status: r.status, text: await r.text() };
+};
+
+const tokenOf = (node) => node.output.match(/editor token \(shown once, keep it safe\): (fw_\S+)/)[1];
+
+// An SSE reader: resolves `until(id)` once an event with that id has come.
+function sseReader(url) {
+  let buffer = '';
+  const waiters = [];
+  const seen = new Set();
+  const request = http.get(url, (response) => {
+    response.setEncoding('utf8');
+    response.on('data', (chunk) => {
+      buffer += chunk;
+      for (const m of buffer.matchAll(/^id: (\d+)$/gm)) seen.add(Number(m[1]));
+      for (const w of waiters) if (seen.has(w.id)) w.resolve();
+    });
+  });
+  request.on('error', () => {});
+  const opened = new Promise((resolve) => request.once('response', resolve));
+  return {
+    opened,
+    until: (id) => new Promise((resolve, reject) => {
+      if (seen.has(id)) return resolve();
+      waiters.push({ id, resolve });
+      setTimeout(() => reject(new Error(`no event ${id} within ${PATIENCE_MS} ms`)), PATIENCE_MS).unref();
+    }),
+    close: () => request.destroy(),
+  };
+}
+
+before(() => {
+  assert.ok(fs.existsSync(BIN), `flashwire binary not found at ${BIN} (set FLASHWIRE_BIN)`);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-cluster-'));
+  let state = process.env.FLASHWIRE_TEST_PG_STATE;
+  if (!state) {
+    ownState = path.join(tmp, 'cluster.state');
+    clusterScript('start', ownState);
+    state = ownState;
+  }
+  cluster = readState(state);
+  psql(cluster, `CREATE DATABASE ${db}`);
+});
+
+after(() => {
+  if (cluster && !ownState) psql(cluster, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  if (ownState) spawnSync(CLUSTER_SCRIPT, ['stop', ownState]);
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('two nodes on one store', () => {
+  let a;
+  let b;
+  let token;
+
+  before(async () => {
+    const url = `postgresql:///${db}?host=${cluster.PG_SOCKET_DIR}&user=postgres`;
+    a = await startServe(path.join(tmp, 'a'), ['--store', url]);
+    b = await startServe(path.join(tmp, 'b'), ['--store', url]);
+    token = tokenOf(a);
+  });
+  after(async () => {
+    if (a) await a.stop();
+    if (b) await b.stop();
+  });
+
+  test('an article published through node A is served by node B; an edit replaces B\'s cached pages', async () => {
+    // B renders (and caches) its home page before the article exists.
+    assert.doesNotMatch((await page(b, '/')).text, /Ferry service resumes/);
+    const created = await api(a, 'POST', '/api/newsroom/articles', {
+      slug: 'ferry-service-resumes', headline: 'Ferry service resumes after storm',
+      standfirst: 'Crossings restart at dawn.', byline: 'By Test Desk', dateline: 'PORT ELLEN',
+      category: 'breaking', body_markdown: 'The first **sailing** leaves at six.', publish: true,
+    }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    await eventually('B\'s home page to list the new article',
+      async () => /Ferry service resumes after storm/.test((await page(b, '/')).text));
+    const story = await page(b, '/articles/ferry-service-resumes');
+    assert.equal(story.status, 200);
+    assert.match(story.text, /Ferry service resumes after storm/);
+
+    const article = (await api(a, 'GET', `/api/newsroom/articles/${created.json.id}`, undefined, token)).json;
+    const edited = await api(a, 'PUT', `/api/newsroom/articles/${created.json.id}`,
+      { ...article, headline: 'Ferry service resumes on all routes' }, token);
+    assert.equal(edited.status, 200, JSON.stringify(edited.json));
+    await eventually('B to serve the edited headline, not its cached page',
+      async () => /Ferry service resumes on all routes/.test((await page(b, '/articles/ferry-service-resumes')).text));
+  });
+
+  test('a live update posted on node A reaches an SSE reader on node B', async () => {
+    const reader = sseReader(`${b.url}/live/election-night-live-results/events`);
+    try {
+      const opened = await reader.opened;
+      assert.equal(opened.statusCode, 200);
+      const started = Date.now();
+      const posted = await api(a, 'POST', '/api/newsroom/live/election-night-live-results/updates',
+        { body_markdown: 'Turnout passes **60 %** in the north.' }, token);
+      assert.equal(posted.status, 201, JSON.stringify(posted.json));
+      await reader.until(posted.json.id);
+      console.log(`# live update A -> SSE reader on B: ${Date.now() - started} ms`);
+      // B's live page (cached before or not) shows it too.
+      await eventually('B\'s live page to show the update',
+        async () => /Turnout passes/.test((await page(b, '/live/election-night-live-results')).text));
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+describe('the embedded push service on a PostgreSQL store', () => {
+  test('runs on one node only: a second node is refused at start, and may take over once the first stops', async () => {
+    const url = `postgresql:///${db}?host=${cluster.PG_SOCKET_DIR}&user=postgres`;
+    const config = path.join(tmp, 'push.toml');
+    // A port that was free a moment ago (the push service's listen must name one).
+    const port = await new Promise((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address();
+        probe.close(() => resolve(p));
+      });
+    });
+    fs.writeFileSync(config, `[push_service]\nenabled = true\nlisten = "127.0.0.1:${port}"\n`);
+    const first = await startServe(path.join(tmp, 'push-1'), ['--store', url, '--config', config, '--no-demo']);
+    try {
+      const second = spawnSync(BIN, ['serve', '--store', url, '--config', config, '--no-demo',
+        '--listen', '127.0.0.1:0', '--data', path.join(tmp, 'push-2')], { timeout: 15000 });
+      assert.notEqual(second.status, 0, 'the second node exits with an error');
+      assert.equal(second.signal, null, 'by itself, not by the time limit');
+      assert.match(second.stderr.toString(),
+        /^flashwire: push_service: another node of this site runs the embedded push service; .*one node only/m);
+    } finally {
+      await first.stop();
+    }
+    const third = await startServe(path.join(tmp, 'push-3'), ['--store', url, '--config', config, '--no-demo']);
+    await third.stop();
+  });
+});
+
+describe('PostgreSQL lost while serving', () => {
+  let own;     // a throwaway cluster of this test's own: stopped and started
+  let node;
+  before(async () => {
+    own = path.join(tmp, 'fault.state');
+    clusterScript('start', own);
+    const where = readState(own);
+    node = await startServe(path.join(tmp, 'fault'), ['--store', where.PG_URL]);
+  });
+  after(async () => {
+    if (node) await node.stop();
+    spawnSync(CLUSTER_SCRIPT, ['stop', own]);
+  });
+
+  test('writes answer 503 with Retry-After, cached pages stay 200, and it recovers without a restart', async () => {
+    const token = tokenOf(node);
+    const home = await page(node, '/');  // cached from here on
+    assert.equal(home.status, 200);
+    const draft = { slug: 'storm-warning', headline: 'Storm warning for the coast',
+      standfirst: 'Gales expected overnight.', byline: 'By Test Desk', dateline: 'OBAN',
+      category: 'breaking', body_markdown: 'Stay **indoors**.', publish: true };
+
+    clusterScript('down', own);
+    try {
+      const refused = await api(node, 'POST', '/api/newsroom/articles', draft, token);
+      assert.equal(refused.status, 503, JSON.stringify(refused.json));
+      assert.equal(refused.json.error, 'storage');
+      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After');
+      const cached = await page(node, '/');
+      assert.equal(cached.status, 200, 'the cached home page is still served');
+      assert.equal(cached.text, home.text);
+    } finally {
+      clusterScript('up', own);
+    }
+    // The pool connects again on the next call (the first may still find a dead connection).
+    const created = await eventually('a write to succeed after the server is back', async () => {
+      const r = await api(node, 'POST', '/api/newsroom/articles', draft, token);
+      return r.status === 201 ? r : null;
+    });
+    assert.equal(created.json.url, '/articles/storm-warning');
+    assert.equal((await page(node, '/articles/storm-warning')).status, 200);
+  });
+});
