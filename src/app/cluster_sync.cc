@@ -43,7 +43,7 @@ std::optional<ClusterSync::Notice> ClusterSync::parse_notice(std::string_view pa
   if (!first) return std::nullopt;
   notice.first = *first;
   if (notice.kind == 'a' && words.size() == 3) return notice;
-  if (notice.kind == 'u' && words.size() == 4) {
+  if (std::string_view("uedpn").find(notice.kind) != std::string_view::npos && words.size() == 4) {
     const auto second = parse_id(words[3]);
     if (!second) return std::nullopt;
     notice.second = *second;
@@ -105,6 +105,17 @@ void ClusterSync::live_update_posted(const news::Article& event, const news::Liv
   send(node_id_ + " u " + std::to_string(event.id) + " " + std::to_string(update.id));
 }
 
+namespace {
+constexpr std::string_view kChangeKinds = "edpn";  // in the order of news::ContentEvents::LiveChange
+}  // namespace
+
+void ClusterSync::live_update_changed(const news::Article& event, const news::LiveUpdate& update,
+                                      LiveChange change) {
+  deps_.site.live_update_changed(event, update, change);
+  send(node_id_ + " " + kChangeKinds[static_cast<std::size_t>(change)] + " " +
+       std::to_string(event.id) + " " + std::to_string(update.id));
+}
+
 void ClusterSync::received(std::string_view payload) {
   const auto notice = parse_notice(payload);
   if (!notice || notice->node == node_id_) return;
@@ -113,8 +124,13 @@ void ClusterSync::received(std::string_view payload) {
     deps_.site.invalidate_all();
     return;
   }
-  // The update is read and streamed on the server's thread, which owns the store connection
-  // and the live streams.
+  // The update is read and streamed on the server's thread, not the listener's.
+  if (const std::size_t change = kChangeKinds.find(notice->kind); change != std::string_view::npos) {
+    boost::asio::post(deps_.io, [this, event = notice->first, update = notice->second, change] {
+      show_live_change(event, update, static_cast<LiveChange>(change));
+    });
+    return;
+  }
   boost::asio::post(deps_.io, [this, event = notice->first, update = notice->second] {
     show_live_update(event, update);
   });
@@ -130,6 +146,20 @@ void ClusterSync::show_live_update(std::int64_t event_id, std::int64_t update_id
   }
   if (!*event || updates->empty() || updates->front().id != update_id) return;  // gone since
   deps_.site.live_update_posted(**event, updates->front());
+}
+
+void ClusterSync::show_live_change(std::int64_t event_id, std::int64_t update_id,
+                                   LiveChange change) {
+  auto event = deps_.store.find_article(event_id);
+  auto update = deps_.store.find_live_update(update_id);
+  if (!event || !update) {
+    read_failures_.fetch_add(1);
+    deps_.site.invalidate_all();  // at least the pages will show it
+    return;
+  }
+  if (!*event || !*update || (*update)->article_id != event_id) return;
+  // The pages of this node hold the old text or pin: drop them, then tell the open streams.
+  deps_.site.live_update_changed(**event, **update, change);
 }
 
 std::string ClusterSync::metrics_text() const {

@@ -7,12 +7,14 @@
 // - a change another node announces drops this node's rendered pages (SiteHandler::
 //   invalidate_all, from the listener's thread); a live update is read back from the store on
 //   the server's thread and handed to the local handler, which streams it to this node's readers;
+//   so is an update the live desk corrected, deleted, pinned or unpinned (as it is stored now);
 // - when the listener loses its connection (PostgreSQL restarted, failover), notifications sent
 //   meanwhile are gone: on reconnecting, every rendered page is dropped. Live updates posted in
 //   between reach this node's readers when their stream reconnects or they reload the page.
 //
 // Payloads name the sending node (a random id per process; its own notifications are skipped)
-// and ids only — "<node> a <article id>", "<node> u <event id> <update id>" — never content.
+// and ids only — "<node> a <article id>", "<node> u <event id> <update id>", and for the live
+// desk's changes "<node> e|d|p|n <event id> <update id>" — never content.
 //
 // Thread safety: the ContentEvents calls come from the server's thread; notifications are
 // received on the listener's thread and what touches the site is posted to `io`. stop() (or the
@@ -53,6 +55,8 @@ class ClusterSync final : public news::ContentEvents {
 
   void article_changed(const news::Article& article) override;
   void live_update_posted(const news::Article& event, const news::LiveUpdate& update) override;
+  void live_update_changed(const news::Article& event, const news::LiveUpdate& update,
+                           LiveChange change) override;
 
   // Stops listening; idempotent.
   void stop();
@@ -66,7 +70,9 @@ class ClusterSync final : public news::ContentEvents {
   // Parses a payload as sent by another node; exposed for tests. nullopt when malformed.
   struct Notice {
     std::string node;
-    char kind = 0;  // 'a' article changed, 'u' live update posted
+    // 'a' article changed, 'u' live update posted; the live desk's changes to an update:
+    // 'e' edited, 'd' deleted, 'p' pinned, 'n' unpinned.
+    char kind = 0;
     std::int64_t first = 0;
     std::int64_t second = 0;
   };
@@ -77,6 +83,7 @@ class ClusterSync final : public news::ContentEvents {
   void send(const std::string& payload);
   void received(std::string_view payload);
   void show_live_update(std::int64_t event_id, std::int64_t update_id);
+  void show_live_change(std::int64_t event_id, std::int64_t update_id, LiveChange change);
 
   ClusterSyncDeps deps_;
   std::string node_id_;
@@ -85,7 +92,7 @@ class ClusterSync final : public news::ContentEvents {
   std::atomic<std::uint64_t> send_failures_{0};
   std::atomic<std::uint64_t> received_{0};
   std::atomic<std::uint64_t> read_failures_{0};
-  bool send_failing_ = false;  // server's thread: a failing streak is logged once
+  std::atomic<bool> send_failing_{false};  // a failing streak is logged once
 };
 
 }  // namespace flashwire::app

@@ -76,7 +76,8 @@ const page = async (node, pathname) => {
 
 const tokenOf = (node) => node.output.match(/editor token \(shown once, keep it safe\): (fw_\S+)/)[1];
 
-// An SSE reader: resolves `until(id)` once an event with that id has come.
+// An SSE reader: resolves `until(id)` once an event with that id has come, `untilText(re)` once
+// what it received matches `re`.
 function sseReader(url) {
   let buffer = '';
   const waiters = [];
@@ -86,7 +87,7 @@ function sseReader(url) {
     response.on('data', (chunk) => {
       buffer += chunk;
       for (const m of buffer.matchAll(/^id: (\d+)$/gm)) seen.add(Number(m[1]));
-      for (const w of waiters) if (seen.has(w.id)) w.resolve();
+      for (const w of waiters) if (w.id ? seen.has(w.id) : w.re.test(buffer)) w.resolve();
     });
   });
   request.on('error', () => {});
@@ -97,6 +98,11 @@ function sseReader(url) {
       if (seen.has(id)) return resolve();
       waiters.push({ id, resolve });
       setTimeout(() => reject(new Error(`no event ${id} within ${PATIENCE_MS} ms`)), PATIENCE_MS).unref();
+    }),
+    untilText: (re) => new Promise((resolve, reject) => {
+      if (re.test(buffer)) return resolve();
+      waiters.push({ re, resolve });
+      setTimeout(() => reject(new Error(`no ${re} within ${PATIENCE_MS} ms`)), PATIENCE_MS).unref();
     }),
     close: () => request.destroy(),
   };
@@ -174,6 +180,14 @@ describe('two nodes on one store', () => {
       // B's live page (cached before or not) shows it too.
       await eventually('B\'s live page to show the update',
         async () => /Turnout passes/.test((await page(b, '/live/election-night-live-results')).text));
+
+      // The live desk's correction on A: B's reader gets the changed text, B's page follows.
+      const edited = await api(a, 'PUT', `/api/newsroom/live/election-night-live-results/updates/${posted.json.id}`,
+        { body_markdown: 'Turnout passes **62 %** in the north.' }, token);
+      assert.equal(edited.status, 200, JSON.stringify(edited.json));
+      await reader.untilText(/event: changed\ndata: \{[^\n]*62 %/);
+      await eventually('B\'s live page to show the correction',
+        async () => /62 %/.test((await page(b, '/live/election-night-live-results')).text));
     } finally {
       reader.close();
     }
