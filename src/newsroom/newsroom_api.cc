@@ -8,7 +8,9 @@
 #include <variant>
 #include <vector>
 
+#include "newsroom/alert_schedule.h"
 #include "newsroom/api_tokens.h"
+#include "newsroom/newsroom_call.h"
 #include "store/error_kind.h"
 
 namespace flashwire::newsroom {
@@ -165,9 +167,11 @@ json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
       {"urgency", a.urgency},
       {"ttl_seconds", a.ttl_seconds},
       {"topic", a.topic},
-      {"status", status_name(a.status)},
+      {"status", a.status == store::AlertStatus::kQueued && a.scheduled ? "scheduled"
+                                                                        : status_name(a.status)},
       {"created_by", a.created_by},
       {"created_at", a.created_at},
+      {"send_at", a.send_at == 0 ? json::value(nullptr) : json::value(format_rfc3339(a.send_at))},
       {"engagement", json::object{{"received", e.received},
                                   {"displayed", e.displayed},
                                   {"clicked", e.clicked},
@@ -254,7 +258,18 @@ struct ComposeRequest {
   std::string urgency = "high";  // RFC 8030
   std::optional<std::int64_t> ttl_seconds;
   std::optional<std::string> topic;
+  std::optional<std::string> send_at;  // RFC 3339, checked against the clock when composing
+  bool force = false;                  // override the guardrails that allow it
 };
+
+// {"force": true} overrides the guardrails that allow it; anything but a boolean is refused.
+std::optional<std::string> read_force(const json::object& body, bool& force) {
+  const json::value* value = body.if_contains("force");
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  if (!value->is_bool()) return std::string("force: must be true or false");
+  force = value->as_bool();
+  return std::nullopt;
+}
 
 // The request in `body`, or the first problem with it, naming the field ("urgency: one of …").
 std::variant<ComposeRequest, std::string> parse_compose_request(const json::object& body) {
@@ -293,6 +308,10 @@ std::variant<ComposeRequest, std::string> parse_compose_request(const json::obje
       return std::string("topic: 1 to 32 characters of A-Z, a-z, 0-9, - and _");
     request.topic = *topic.value;
   }
+  Field send_at = string_field(body, "send_at");
+  if (send_at.problem) return *send_at.problem;
+  request.send_at = std::move(send_at.value);
+  if (auto problem = read_force(body, request.force)) return *problem;
   return request;
 }
 
@@ -302,15 +321,6 @@ bool wants_publish(const json::object& body) {
 }
 
 }  // namespace
-
-struct NewsroomApi::Call {
-  const http::Request& request;
-  std::vector<std::string_view> parts;  // path segments after /api/newsroom/
-  store::ApiToken token;
-  json::object body;      // the parsed JSON body of a write; empty otherwise
-  std::int64_t id = 0;    // the path's {id}, when the route has one
-  std::string_view slug;  // the path's {slug}, when the route has one
-};
 
 // A route: a pattern of path segments after /api/newsroom/ ("{id}": a positive decimal id;
 // "{slug}": a slug), the scope a token needs, and its methods, in the order Allow lists them.
@@ -702,6 +712,17 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   }
 
   const std::int64_t now = clock_.now_seconds();
+  if (request.send_at) {
+    const auto at = parse_rfc3339(*request.send_at);
+    if (!at) return invalid("send_at: an RFC 3339 time, e.g. 2026-12-06T18:30:00Z");
+    if (*at <= now) return invalid("send_at: must be in the future");
+    if (*at > now + kMaxScheduleAheadSeconds) return invalid("send_at: at most 30 days ahead");
+    alert.send_at = *at;
+  }
+  Guard guard{request.force, {}};
+  if (auto refused = check_link(alert, guard)) return std::move(*refused);
+  if (auto refused = check_duplicate(alert, alert.send_at != 0 ? alert.send_at : now, guard))
+    return std::move(*refused);
   alert.status = store::AlertStatus::kQueued;  // composed, not confirmed: nobody is told yet
   alert.created_by = call.token.name;
   alert.created_at = now;
@@ -713,9 +734,15 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   if (!id) return store_failure(id.error());
   record(call, "alert.compose",
          std::string(store::category_name(alert.category)) + ", #" + std::to_string(*id));
+  record_overrides(call, *id, guard);
   const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
   return json_ok(Status::created,
-                 json::object{{"id", *id}, {"audience", *audience}, {"confirm", confirm}});
+                 json::object{{"id", *id},
+                              {"audience", *audience},
+                              {"confirm", confirm},
+                              {"send_at", alert.send_at == 0
+                                              ? json::value(nullptr)
+                                              : json::value(format_rfc3339(alert.send_at))}});
 }
 
 http::Response NewsroomApi::send_alert(Call& call) {
@@ -725,6 +752,8 @@ http::Response NewsroomApi::send_alert(Call& call) {
     return error(Status::bad_request, "confirm_required",
                  "confirm: send {\"confirm\": true} to notify the audience");
   }
+  Guard guard;
+  if (auto problem = read_force(call.body, guard.force)) return invalid(*problem);
   auto alert = store_.find_alert(id);
   if (!alert) return store_failure(alert.error());
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
@@ -732,8 +761,38 @@ http::Response NewsroomApi::send_alert(Call& call) {
     return error(Status::conflict, "already_" + std::string(status_name((*alert)->status)),
                  "this alert is already " + std::string(status_name((*alert)->status)));
   }
+  if ((*alert)->scheduled) {
+    return error(Status::conflict, "already_scheduled",
+                 "this alert is scheduled for " + format_rfc3339((*alert)->send_at) +
+                     "; cancel it to send it otherwise");
+  }
   auto audience = store_.count_subscriptions(static_cast<store::CategorySet>((*alert)->category));
   if (!audience) return store_failure(audience.error());
+  if (auto refused = check_audience(*audience)) return std::move(*refused);
+  const std::int64_t now = clock_.now_seconds();
+  const bool later = (*alert)->send_at > now;
+  const std::int64_t at = later ? (*alert)->send_at : now;
+  if (auto refused = check_duplicate(**alert, at, guard)) return std::move(*refused);
+  if (auto refused = check_rate(**alert, at, guard)) return std::move(*refused);
+  if (later) {
+    // Confirmed for later: the scheduler claims it when due (NewsroomApi::send_due_alerts).
+    auto scheduled = store_.schedule_alert(id, (*alert)->send_at);
+    if (!scheduled) return store_failure(scheduled.error());
+    if (!*scheduled) {
+      return error(Status::conflict, "status_changed",
+                   "the alert's status changed meanwhile; reload it and try again");
+    }
+    record(call, "alert.schedule",
+           std::string(store::category_name((*alert)->category)) + ", #" + std::to_string(id) +
+               " at " + format_rfc3339((*alert)->send_at));
+    record_overrides(call, id, guard);
+    return json_ok(Status::accepted,
+                   json::object{{"id", id},
+                                {"status", "scheduled"},
+                                {"send_at", format_rfc3339((*alert)->send_at)},
+                                {"audience", *audience},
+                                {"progress", "/api/newsroom/alerts/" + std::to_string(id)}});
+  }
   // Marked first, and only from "draft": of two confirmations racing, one wins and the other is
   // refused, so the fan-out gets the alert exactly once.
   auto moved =
@@ -746,6 +805,7 @@ http::Response NewsroomApi::send_alert(Call& call) {
   record(call, "alert.send",
          std::string(store::category_name((*alert)->category)) + ", audience " +
              std::to_string(*audience));
+  record_overrides(call, id, guard);
   // 202: stored durably and handed to the fan-out; progress is at /api/newsroom/alerts/{id}.
   return json_ok(Status::accepted,
                  json::object{{"id", id},

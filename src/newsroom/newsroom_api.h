@@ -45,7 +45,9 @@
 // Thread safety: one thread, like the store it uses.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <vector>
 #include <optional>
 #include <span>
 #include <string>
@@ -71,6 +73,11 @@ struct NewsroomApiOptions {
   double failed_auth_burst = 10;
   // Failed authentications written to the audit log, all addresses together (burst and rate).
   double failed_auth_audited_per_minute = 60;
+  // Guardrails (alert_guardrails.cc): alerts of one category going out in any hour, at most;
+  // 0: no cap. `category_hourly_cap` overrides it per category (breaking, live, exclusive;
+  // -1: use hourly_cap).
+  std::int64_t hourly_cap = 0;
+  std::array<std::int64_t, 3> category_hourly_cap{-1, -1, -1};
 };
 
 // The HTTP handler for /api/newsroom and below (`flashwire serve` routes that prefix here);
@@ -82,6 +89,12 @@ class NewsroomApi final : public http::Handler {
               news::ContentEvents& events, NewsroomApiOptions options);
 
   http::Response handle(const http::Request& request, const http::RequestContext& context) override;
+
+  // The scheduler's step (alert_schedule.cc), called at least once a second on the API's
+  // thread: claims the scheduled alerts that are due (store::SiteStore::claim_due_alerts, so
+  // that of several nodes exactly one sends each) and hands them to the AlertQueue. Returns how
+  // many it handed over; a store failure is returned as an error message (the next step retries).
+  tl::expected<std::size_t, std::string> send_due_alerts();
 
  private:
   struct Call;   // one authenticated request being answered
@@ -109,6 +122,26 @@ class NewsroomApi final : public http::Handler {
   http::Response list_live_updates(Call& call);
   http::Response post_live_update(Call& call);
   void record(const Call& call, std::string action, std::string detail);
+
+  // Guardrails (alert_guardrails.cc). Each returns the refusal to answer, or nullopt to go on.
+  // A refusal that `force` may override is not answered when `force` is set: its code is
+  // appended to `overridden`, for the caller to audit once the step has succeeded.
+  struct Guard {
+    bool force = false;
+    std::vector<std::string> overridden;
+  };
+  // The alert's link resolves to a published article, live event or reader page (url_not_found).
+  std::optional<http::Response> check_link(const store::Alert& alert, Guard& guard);
+  // No other alert with the same title or URL went out (or is scheduled) within 10 minutes of
+  // `at` (duplicate_alert).
+  std::optional<http::Response> check_duplicate(const store::Alert& alert, std::int64_t at,
+                                                Guard& guard);
+  // Fewer than the category's hourly cap went out in the hour before `at` (rate_capped).
+  std::optional<http::Response> check_rate(const store::Alert& alert, std::int64_t at,
+                                           Guard& guard);
+  // A confirmed alert must reach someone (empty_audience; never overridden).
+  std::optional<http::Response> check_audience(std::size_t audience);
+  void record_overrides(const Call& call, std::int64_t alert_id, const Guard& guard);
 
   store::SiteStore& store_;
   const Clock& clock_;

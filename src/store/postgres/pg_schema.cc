@@ -166,7 +166,16 @@ CREATE TABLE alert_beacons (
 );
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations = {kV1, kV2};
+// Version 3: scheduled alerts (as the SQLite store's version 5). send_at: when the editor wants
+// the alert out (0: on confirmation); scheduled: confirmed for send_at. alerts_due serves the
+// claim every node runs each second; it holds scheduled drafts only.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE alerts ADD COLUMN send_at bigint NOT NULL DEFAULT 0 CHECK (send_at >= 0);
+ALTER TABLE alerts ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
+CREATE INDEX alerts_due ON alerts (send_at, id) WHERE scheduled AND status = 0;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations = {kV1, kV2, kV3};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

@@ -193,7 +193,16 @@ CREATE TABLE alert_beacons (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4};
+// Version 5: scheduled alerts. send_at: when the editor wants it out (0: on confirmation);
+// scheduled: confirmed for send_at. alerts_due serves the scheduler's claim, which runs every
+// second: it reads only scheduled drafts, oldest send_at first.
+constexpr const char* kUpgradeToV5 = R"sql(
+ALTER TABLE alerts ADD COLUMN send_at INTEGER NOT NULL DEFAULT 0 CHECK (send_at >= 0);
+ALTER TABLE alerts ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0 CHECK (scheduled IN (0, 1));
+CREATE INDEX alerts_due ON alerts (scheduled, status, send_at);
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -238,7 +247,7 @@ constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
-  "created_by, created_at"
+  "created_by, created_at, send_at, scheduled"
 #define FW_TOKEN_COLUMNS "id, name, secret_hash, scopes, created_at, revoked"
 
 Result<Article> read_article(const Query& q) {
@@ -317,6 +326,8 @@ Result<Alert> read_alert(const Query& q) {
   a.status = static_cast<AlertStatus>(status);
   a.created_by = q.column_text(10);
   a.created_at = q.column_int(11);
+  a.send_at = q.column_int(12);
+  a.scheduled = q.column_int(13) != 0;
   return a;
 }
 
@@ -509,7 +520,8 @@ class SqliteSiteStore final : public SiteStore {
           .bind_text(8, alert.topic)
           .bind_int(9, static_cast<std::int64_t>(alert.status))
           .bind_text(10, alert.created_by)
-          .bind_int(11, alert.created_at);
+          .bind_int(11, alert.created_at)
+          .bind_int(12, alert.send_at);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       id = conn_.last_insert_rowid();
     }
@@ -580,6 +592,50 @@ class SqliteSiteStore final : public SiteStore {
     Query q(recent_alerts_);
     q.bind_int(1, clamp_to_int64(limit));
     return read_all<Alert>(q, read_alert, "recent_alerts");
+  }
+
+  Result<bool> schedule_alert(std::int64_t id, std::int64_t send_at) override {
+    constexpr std::string_view kWhat = "schedule_alert";
+    if (send_at <= 0) return invalid(kWhat, "send_at must be a positive time");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    bool moved = false;
+    {
+      Query q(schedule_alert_);
+      q.bind_int(1, id).bind_int(2, send_at);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      moved = conn_.changes() != 0;
+    }
+    if (!moved) {
+      Query q(find_alert_);
+      q.bind_int(1, id);
+      auto found = find_one<Alert>(q, read_alert, kWhat);
+      if (!found) return tl::unexpected(found.error());
+      if (!found->has_value())
+        return make_error(ErrorCode::kNotFound, "schedule_alert: no such alert");
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return moved;
+  }
+
+  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now,
+                                                     std::size_t limit) override {
+    constexpr std::string_view kWhat = "claim_due_alerts";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    std::vector<std::int64_t> ids;
+    {
+      Query q(claim_due_alerts_);
+      q.bind_int(1, now).bind_int(2, clamp_to_int64(limit));
+      for (int rc = q.step();; rc = q.step()) {
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) return failure(rc, kWhat);
+        ids.push_back(q.column_int(0));
+      }
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    std::sort(ids.begin(), ids.end());
+    return ids;
   }
 
   Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
@@ -853,6 +909,8 @@ class SqliteSiteStore final : public SiteStore {
   Stmt alerts_with_status_;
   Stmt find_alert_;
   Stmt recent_alerts_;
+  Stmt schedule_alert_;
+  Stmt claim_due_alerts_;
   Stmt count_alert_event_;
   Stmt alert_sent_to_;
   Stmt insert_beacon_;
@@ -907,8 +965,8 @@ class SqliteSiteStore final : public SiteStore {
        "WHERE id > ?2 AND (categories & ?1) <> 0 ORDER BY id LIMIT ?3"},
       {&SqliteSiteStore::insert_alert_,
        "INSERT INTO alerts (article_id, category, title, body, url, urgency, ttl_seconds, topic, "
-       "status, created_by, created_at, sent) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9 IN (1, 2, 4))"},
+       "status, created_by, created_at, sent, send_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9 IN (1, 2, 4), ?12)"},
       {&SqliteSiteStore::set_alert_status_,
        "UPDATE alerts SET status = ?2, sent = max(sent, ?2 = 1) WHERE id = ?1"},
       {&SqliteSiteStore::transition_alert_,
@@ -918,6 +976,16 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::find_alert_, "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE id = ?1"},
       {&SqliteSiteStore::recent_alerts_,
        "SELECT " FW_ALERT_COLUMNS " FROM alerts ORDER BY id DESC LIMIT ?1"},
+      {&SqliteSiteStore::schedule_alert_,
+       "UPDATE alerts SET scheduled = 1, send_at = ?2 WHERE id = ?1 AND status = 0 "
+       "AND scheduled = 0"},
+      // One statement: the status test and the move happen together, so two nodes never both
+      // claim an alert (SQLite also serialises writers; PostgreSQL re-checks the row it waited
+      // for).
+      {&SqliteSiteStore::claim_due_alerts_,
+       "UPDATE alerts SET status = 1, sent = 1 WHERE id IN (SELECT id FROM alerts "
+       "WHERE scheduled = 1 AND status = 0 AND send_at <= ?1 ORDER BY send_at, id LIMIT ?2) "
+       "AND status = 0 RETURNING id"},
       {&SqliteSiteStore::count_alert_event_,
        "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES (?1, ?2, 1, ?3) "
        "ON CONFLICT (alert_id, event) DO UPDATE SET count = count + 1, last_at = max(last_at, ?3)"},
