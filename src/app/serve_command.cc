@@ -16,6 +16,7 @@
 #include <optional>
 #include <sstream>
 
+#include "app/alert_scheduler.h"
 #include "app/cli_error.h"
 #include "app/demo_content.h"
 #include "app/serve_config.h"
@@ -164,6 +165,7 @@ struct Services {
   std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
+  std::unique_ptr<AlertScheduler> scheduler;  // scheduled alerts, claimed when due
   std::unique_ptr<site::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
 };
@@ -320,11 +322,18 @@ void build_services(SiteState& state, Services& s) {
 
   newsroom::NewsroomApiOptions newsroom_options;
   newsroom_options.origin = s.base_url;
+  newsroom_options.hourly_cap = config.newsroom.hourly_cap;
+  newsroom_options.category_hourly_cap = {config.newsroom.hourly_cap_breaking,
+                                          config.newsroom.hourly_cap_live,
+                                          config.newsroom.hourly_cap_exclusive};
   site::SiteHandler& handler = *s.handler;
   // The newsroom tells the site about changed content (render cache, live streams) through
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
   s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
                                                            handler, newsroom_options);
+  newsroom::NewsroomApi& newsroom = *s.newsroom_api;
+  s.scheduler =
+      std::make_unique<AlertScheduler>(s.io, [&newsroom] { return newsroom.send_due_alerts(); });
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<site::LiveStream>();
 
@@ -400,6 +409,7 @@ void run(const SiteState& state, Services& s) {
     if (!error) s.io.stop();
   });
   if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
+  s.scheduler->start();  // after the engine: what it claims goes straight to the fan-out
   print_banner(state, s);
   s.io.run();
 }
@@ -408,6 +418,7 @@ void run(const SiteState& state, Services& s) {
 // progress and WebSocket close handshakes get until kDrainLimit. The fan-out stops at once: an
 // unfinished alert keeps its durable progress and resumes on next start.
 void shut_down(Services& s) {
+  s.scheduler->stop();
   s.server->stop();
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();

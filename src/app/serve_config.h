@@ -12,6 +12,7 @@
 //   [metrics]  listen = ""          # e.g. "127.0.0.1:9100"; empty: no /metrics at all
 //   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
 //             per_broadcast_key = false  http1_pipeline = 8
+//   [newsroom]  hourly_cap = 0  hourly_cap_breaking = …  hourly_cap_live = …  hourly_cap_exclusive = …
 //   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
 //          apple_team_id = "…"  bundle_id = "…"  android_package = "…"  android_store_url = "…"
 //          android_cert_sha256 = ["AB:CD:…"]
@@ -76,6 +77,15 @@ struct FanoutConfig {
   std::string https_client = "builtin";
 };
 
+// [newsroom]: the editors' desk guardrails (docs/newsroom.md).
+struct NewsroomConfig {
+  int hourly_cap = 0;  // alerts of one category going out per hour, at most; 0: no cap
+  // Per category; -1 (not set): hourly_cap.
+  int hourly_cap_breaking = -1;
+  int hourly_cap_live = -1;
+  int hourly_cap_exclusive = -1;
+};
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "data";
@@ -91,6 +101,7 @@ struct ServeConfig {
   HttpConfig http;
   MetricsConfig metrics;
   FanoutConfig fanout;
+  NewsroomConfig newsroom;
   std::optional<AppLinkConfig> app;
 };
 

@@ -3,14 +3,14 @@
 // is a 4xx JSON answer {"error": code, "message", "overridable"}; the ones an editor may
 // override with {"force": true} are audited as "alert.override" when overridden.
 #include <algorithm>
-#include <cstdlib>
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "news/article.h"
 #include "newsroom/newsroom_api.h"
 #include "newsroom/newsroom_call.h"
-#include "news/article.h"
 #include "store/error_kind.h"
 
 namespace flashwire::newsroom {
@@ -25,8 +25,8 @@ constexpr std::int64_t kRateWindowSeconds = 60 * 60;
 // enforceable and is refused by the configuration.
 constexpr std::size_t kAlertsScanned = 1000;
 
-http::Response refusal(Status status, std::string_view code, std::string message,
-                       bool overridable, json::object extra = {}) {
+http::Response refusal(Status status, std::string_view code, std::string message, bool overridable,
+                       json::object extra = {}) {
   extra["error"] = code;
   extra["message"] = std::move(message);
   extra["overridable"] = overridable;
@@ -70,7 +70,8 @@ std::optional<http::Response> NewsroomApi::check_link(const store::Alert& alert,
     const std::string_view slug = path.substr(prefix.size());
     if (!news::is_slug(slug)) break;
     auto article = store_.find_article_by_slug(std::string(slug));
-    if (!article) return http::error_answer(store::error_kind(article.error().code), article.error().message);
+    if (!article)
+      return http::error_answer(store::error_kind(article.error().code), article.error().message);
     const bool live = prefix == "/live/";
     found = article->has_value() && (*article)->published &&
             (!live || (*article)->category == store::Category::kLive);
@@ -90,7 +91,8 @@ std::optional<http::Response> NewsroomApi::check_link(const store::Alert& alert,
 std::optional<http::Response> NewsroomApi::check_duplicate(const store::Alert& alert,
                                                            std::int64_t at, Guard& guard) {
   auto recent = store_.recent_alerts(kAlertsScanned);
-  if (!recent) return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
+  if (!recent)
+    return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
   for (const store::Alert& other : *recent) {
     if (other.id == alert.id || !goes_out(other)) continue;
     if (std::abs(out_at(other) - at) >= kDuplicateWindowSeconds) continue;
@@ -114,7 +116,8 @@ std::optional<http::Response> NewsroomApi::check_rate(const store::Alert& alert,
   const std::int64_t cap = cap_for(options_, alert.category);
   if (cap <= 0) return std::nullopt;
   auto recent = store_.recent_alerts(kAlertsScanned);
-  if (!recent) return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
+  if (!recent)
+    return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
   const auto in_hour = std::count_if(recent->begin(), recent->end(), [&](const store::Alert& a) {
     return a.id != alert.id && a.category == alert.category && goes_out(a) &&
            out_at(a) > at - kRateWindowSeconds && out_at(a) <= at;
@@ -127,8 +130,8 @@ std::optional<http::Response> NewsroomApi::check_rate(const store::Alert& alert,
   const std::string category(store::category_name(alert.category));
   return refusal(Status::too_many_requests, "rate_capped",
                  std::to_string(in_hour) + " " + category +
-                     " alerts went out in the last hour; the desk's cap is " +
-                     std::to_string(cap) + " an hour",
+                     " alerts went out in the last hour; the desk's cap is " + std::to_string(cap) +
+                     " an hour",
                  true, json::object{{"cap", cap}, {"in_last_hour", in_hour}});
 }
 

@@ -44,8 +44,8 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
     return std::nullopt;
   const int year = digits(t, 0, 4), month = digits(t, 5, 2), day = digits(t, 8, 2);
   const int hour = digits(t, 11, 2), minute = digits(t, 14, 2), second = digits(t, 17, 2);
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 ||
-      minute < 0 || minute > 59 || second < 0 || second > 60)
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 60)
     return std::nullopt;
   static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const int month_days = kDays[static_cast<std::size_t>(month - 1)] + (month == 2 && leap(year));
@@ -70,10 +70,9 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
   }
   if (at != t.size()) return std::nullopt;
   // A leap second (:60) counts as the next second's start, as Unix time has no leap seconds.
-  const std::int64_t seconds = days_from_civil(year, static_cast<unsigned>(month),
-                                               static_cast<unsigned>(day)) *
-                                   86'400 +
-                               hour * 3600 + minute * 60 + second - offset;
+  const std::int64_t seconds =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86'400 +
+      hour * 3600 + minute * 60 + second - offset;
   if (seconds < 0) return std::nullopt;
   return seconds;
 }

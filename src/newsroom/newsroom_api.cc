@@ -736,13 +736,13 @@ http::Response NewsroomApi::compose_alert(Call& call) {
          std::string(store::category_name(alert.category)) + ", #" + std::to_string(*id));
   record_overrides(call, *id, guard);
   const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
-  return json_ok(Status::created,
-                 json::object{{"id", *id},
-                              {"audience", *audience},
-                              {"confirm", confirm},
-                              {"send_at", alert.send_at == 0
-                                              ? json::value(nullptr)
-                                              : json::value(format_rfc3339(alert.send_at))}});
+  return json_ok(
+      Status::created,
+      json::object{{"id", *id},
+                   {"audience", *audience},
+                   {"confirm", confirm},
+                   {"send_at", alert.send_at == 0 ? json::value(nullptr)
+                                                  : json::value(format_rfc3339(alert.send_at))}});
 }
 
 http::Response NewsroomApi::send_alert(Call& call) {

@@ -47,11 +47,11 @@
 
 #include <array>
 #include <cstdint>
-#include <vector>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "http/rate_limiter.h"

@@ -20,12 +20,12 @@ using pg::Transaction;
 using pg::with_connection;
 using site_validation::invalid;
 using site_validation::is_category;
-using site_validation::validate_token;
 using site_validation::kAllCategories;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
+using site_validation::validate_token;
 
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
@@ -415,8 +415,7 @@ class PgSiteStore final : public SiteStore {
     });
   }
 
-  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now,
-                                                     std::size_t limit) override {
+  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now, std::size_t limit) override {
     constexpr std::string_view kWhat = "claim_due_alerts";
     return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<std::int64_t>> {
       // SKIP LOCKED: a node does not wait for rows another node is claiming; the outer

@@ -18,12 +18,12 @@ namespace {
 
 using site_validation::invalid;
 using site_validation::is_category;
-using site_validation::validate_token;
 using site_validation::kAllCategories;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
+using site_validation::validate_token;
 using sqlite_detail::clamp_to_int64;
 using sqlite_detail::Connection;
 using sqlite_detail::prepare_all;
@@ -618,8 +618,7 @@ class SqliteSiteStore final : public SiteStore {
     return moved;
   }
 
-  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now,
-                                                     std::size_t limit) override {
+  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now, std::size_t limit) override {
     constexpr std::string_view kWhat = "claim_due_alerts";
     Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
