@@ -2,11 +2,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -47,7 +49,7 @@ auto fields(const Subscription& s) {
 auto fields(const Alert& a) {
   return std::make_tuple(a.id, a.article_id, static_cast<int>(a.category), a.title, a.body, a.url,
                          a.urgency, a.ttl_seconds, a.topic, static_cast<int>(a.status),
-                         a.created_by, a.created_at);
+                         a.created_by, a.created_at, a.send_at, a.scheduled);
 }
 auto fields(const ApiToken& t) {
   return std::make_tuple(t.id, t.name, t.secret_hash, t.scopes, t.created_at, t.revoked);
@@ -564,6 +566,7 @@ TEST_P(SiteStoreTest, CreateAlertRoundTripsEveryField) {
   tied.urgency = "very-low";
   tied.ttl_seconds = 0;
   tied.status = AlertStatus::kSending;
+  tied.send_at = 2600;
   Alert untied = alert(0, Category::kExclusive);
   untied.topic.clear();
   untied.url.clear();
@@ -715,6 +718,85 @@ TEST_P(SiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
             (std::vector<std::int64_t>{sending[1], sending[2]}));
   EXPECT_EQ(ids_of(store().alerts_with_status(AlertStatus::kSent, 100).value()),
             std::vector<std::int64_t>{sending[0]});
+}
+
+// --- scheduled alerts ---
+
+TEST_P(SiteStoreTest, ScheduleAlertConfirmsOnlyAnUnscheduledDraft) {
+  const auto id = create_alert_ok(alert());
+  auto scheduled = store().schedule_alert(id, 5000);
+  ASSERT_TRUE(scheduled) << scheduled.error().message;
+  EXPECT_TRUE(*scheduled);
+  const Alert stored = store().find_alert(id).value().value();
+  EXPECT_TRUE(stored.scheduled);
+  EXPECT_EQ(stored.send_at, 5000);
+  EXPECT_EQ(stored.status, AlertStatus::kQueued);
+
+  const std::string before = snapshot();
+  EXPECT_EQ(store().schedule_alert(id, 6000), false) << "already scheduled";
+  const auto sending = create_alert_ok(alert());
+  ASSERT_TRUE(store().set_alert_status(sending, AlertStatus::kSending));
+  const std::string with_sending = snapshot();
+  EXPECT_EQ(store().schedule_alert(sending, 6000), false) << "no longer a draft";
+  expect_error(store().schedule_alert(999, 6000), ErrorCode::kNotFound);
+  expect_error(store().schedule_alert(id, 0), ErrorCode::kInvalid);
+  EXPECT_EQ(snapshot(), with_sending);
+  EXPECT_NE(before, with_sending);
+}
+
+TEST_P(SiteStoreTest, ClaimDueAlertsMovesDueScheduledDraftsToSendingOnce) {
+  const auto later = create_alert_ok(alert());
+  const auto due = create_alert_ok(alert());
+  const auto also_due = create_alert_ok(alert());
+  const auto unscheduled = create_alert_ok(alert());  // a draft with no confirmation
+  const auto cancelled = create_alert_ok(alert());
+  ASSERT_TRUE(store().schedule_alert(later, 3000));
+  ASSERT_TRUE(store().schedule_alert(due, 2500));
+  ASSERT_TRUE(store().schedule_alert(also_due, 2400));
+  ASSERT_TRUE(store().schedule_alert(cancelled, 2000));
+  ASSERT_TRUE(store().transition_alert(cancelled, AlertStatus::kQueued, AlertStatus::kCancelled));
+
+  EXPECT_TRUE(store().claim_due_alerts(2399, 10).value().empty());
+  auto claimed = store().claim_due_alerts(2500, 10);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  EXPECT_EQ(*claimed, (std::vector<std::int64_t>{due, also_due}));
+  EXPECT_EQ(store().find_alert(due).value()->status, AlertStatus::kSending);
+  EXPECT_TRUE(store().claim_due_alerts(2999, 10).value().empty()) << "each is claimed once";
+  // The limit: one at a time, the earliest send_at first.
+  EXPECT_EQ(store().claim_due_alerts(3000, 1).value(), std::vector<std::int64_t>{later});
+  EXPECT_EQ(store().find_alert(unscheduled).value()->status, AlertStatus::kQueued);
+  EXPECT_EQ(store().find_alert(cancelled).value()->status, AlertStatus::kCancelled);
+
+  // Claimed means sent: beacons for it count.
+  const auto reader = upsert_ok(subscription(kEndpoint1, kBreaking));
+  EXPECT_EQ(store().record_alert_event(due, reader, AlertEvent::kReceived, 2600), true);
+}
+
+// Nodes racing: two store connections claim the same due alerts; each alert goes to one.
+TEST_P(SiteStoreTest, TwoStoresClaimingTogetherGetEachAlertOnce) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(create_alert_ok(alert()));
+    ASSERT_TRUE(store().schedule_alert(ids.back(), 2000));
+  }
+  auto second = open_store();
+  ASSERT_NE(second, nullptr);
+  std::vector<std::int64_t> first_got, second_got;
+  std::thread other([&] {
+    for (int i = 0; i < 8; ++i) {
+      auto got = second->claim_due_alerts(2000, 1);
+      if (got) second_got.insert(second_got.end(), got->begin(), got->end());
+    }
+  });
+  for (int i = 0; i < 8; ++i) {
+    auto got = store().claim_due_alerts(2000, 1);
+    if (got) first_got.insert(first_got.end(), got->begin(), got->end());
+  }
+  other.join();
+  std::vector<std::int64_t> all = first_got;
+  all.insert(all.end(), second_got.begin(), second_got.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, ids);
 }
 
 TEST_P(SiteStoreTest, AlertEventsAreCountedPerAlert) {
@@ -964,8 +1046,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "4\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 4);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 5);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1296,6 +1378,11 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
 }
 
+// Undoes version 5 (scheduled alerts), to make files of older versions.
+#define FW_DROP_SCHEDULING                                                             \
+  "DROP INDEX alerts_due; ALTER TABLE alerts DROP COLUMN send_at; ALTER TABLE alerts " \
+  "DROP COLUMN scheduled; "
+
 // Undoes version 3 (the search index), to make files of older versions.
 #define FW_DROP_SEARCH_INDEX                                             \
   "DROP TRIGGER articles_fts_insert; DROP TRIGGER articles_fts_delete; " \
@@ -1314,7 +1401,8 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   store_.reset();
   {
     RawDb raw(path_);
-    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SEARCH_INDEX
+    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SCHEDULING
+                 FW_DROP_SEARCH_INDEX
              "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
              "PRAGMA user_version = 1");
   }
@@ -1333,7 +1421,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1343,7 +1431,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
   EXPECT_EQ(count_subs(kLive), 1u);
 
-  // Opening again finds version 4 and changes nothing.
+  // Opening again finds version 5 and changes nothing.
   const std::string upgraded = snapshot();
   reopen();
   EXPECT_EQ(snapshot(), upgraded);
@@ -1463,14 +1551,28 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
 TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SEARCH_INDEX
+  RawDb(path_).exec(FW_DROP_SCHEDULING FW_DROP_SEARCH_INDEX
                     "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
                     "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "4\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);
+}
+
+// A version 4 file (before scheduled alerts): its alerts become unscheduled, and scheduling works.
+TEST_F(SqliteSiteStoreTest, AVersion4FileGetsSchedulingAndKeepsItsAlerts) {
+  const auto old = create_alert_ok(alert());
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 4");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  const Alert stored = store().find_alert(old).value().value();
+  EXPECT_FALSE(stored.scheduled);
+  EXPECT_EQ(stored.send_at, 0);
+  ASSERT_TRUE(store().schedule_alert(old, 2100));
+  EXPECT_EQ(store().claim_due_alerts(2100, 10).value(), std::vector<std::int64_t>{old});
 }
 
 }  // namespace
