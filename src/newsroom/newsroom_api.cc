@@ -119,7 +119,8 @@ json::object article_json(const store::Article& a) {
                       {"body_markdown", a.body_markdown},
                       {"published", a.published},
                       {"published_at", a.published_at},
-                      {"updated_at", a.updated_at}};
+                      {"updated_at", a.updated_at},
+                      {"created_by", a.created_by}};
 }
 
 // What the fan-out reports: counts so far, state, and the first problem seen (e.g. a push
@@ -542,7 +543,21 @@ void NewsroomApi::record(const Call& call, std::string action, std::string detai
   (void)store_.append_audit(entry);
 }
 
-http::Response NewsroomApi::list_articles(Call&) {
+http::Response NewsroomApi::list_articles(Call& call) {
+  // ?status=draft: every draft of the desk, most recently updated first; else published ones.
+  const std::string_view target = call.request.target();
+  const std::size_t mark = target.find('?');
+  const std::string_view query = mark == target.npos ? "" : target.substr(mark + 1);
+  if (query == "status=draft") {
+    auto drafts = store_.draft_articles(kMaxListed);
+    if (!drafts) return store_failure(drafts.error());
+    json::array list;
+    for (const auto& article : *drafts) list.push_back(article_json(article));
+    return json_ok(Status::ok, json::object{{"articles", std::move(list)},
+                                            {"note", "drafts only, most recently updated first"}});
+  }
+  if (!query.empty() && query != "status=published")
+    return invalid("status: published (the default) or draft");
   auto articles = store_.latest_articles(0, kMaxListed);
   if (!articles) return store_failure(articles.error());
   json::array list;
@@ -567,6 +582,7 @@ http::Response NewsroomApi::create_article(Call& call) {
   store::Article article = std::get<store::Article>(std::move(parsed));
   const std::int64_t now = clock_.now_seconds();
   article.updated_at = now;
+  article.created_by = call.token.name;
   if (wants_publish(call.body)) {
     article.published = true;
     article.published_at = now;
@@ -598,6 +614,7 @@ http::Response NewsroomApi::update_article(Call& call) {
   // A full update keeps the publication state; "publish": true publishes a draft.
   article.published = (*existing)->published;
   article.published_at = (*existing)->published_at;
+  article.created_by = (*existing)->created_by;
   const bool publishing = !article.published && wants_publish(call.body);
   if (publishing) {
     article.published = true;

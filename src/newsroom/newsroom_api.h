@@ -2,7 +2,9 @@
 // audience sizes and read the audit log. Every request carries an editor token
 // (newsroom/api_tokens.h) as `Authorization: Bearer fw_…`.
 //
-//   GET  /api/newsroom/articles                 articles:write  published articles, newest first
+//   GET  /api/newsroom/articles                 articles:write  published articles, newest first;
+//                                                               ?status=draft: every draft
+//                                                               (with created_by), newest first
 //   GET  /api/newsroom/articles/{id}            articles:write  one article, drafts included
 //   POST /api/newsroom/articles                 articles:write  create → 201 {id, slug, url}
 //   PUT  /api/newsroom/articles/{id}            articles:write  full update → 200
@@ -11,7 +13,10 @@
 //   GET  /api/newsroom/alerts                   alerts:send     recent alerts, engagement, delivery
 //   GET  /api/newsroom/alerts/{id}              alerts:send     one alert, engagement, delivery
 //   POST /api/newsroom/alerts                   alerts:send     compose (a draft) → 201
+//   POST /api/newsroom/alerts                   (also "send_at": RFC 3339, "force": true)
 //   POST /api/newsroom/alerts/{id}/send         alerts:send     {"confirm": true} → 202, fan-out
+//                                                               (or "scheduled" when send_at is
+//                                                               ahead; "force": true)
 //   POST /api/newsroom/alerts/{id}/cancel       alerts:send     a draft, or stop a fan-out → 200
 //   GET  /api/newsroom/audit                    tokens:admin    recent audit entries
 //   GET  /api/newsroom/live/{slug}/updates      articles:write  a live event's updates, newest

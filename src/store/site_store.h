@@ -88,6 +88,10 @@ class SiteStore {
   // Published articles, newest first; `category` 0 for all.
   virtual Result<std::vector<Article>> latest_articles(CategorySet category, std::size_t limit) = 0;
   virtual Result<std::size_t> article_count() = 0;
+  // Unpublished articles (drafts), most recently updated first, at most `limit`: the whole
+  // desk's drafts, whoever wrote them. created_by is kept from create_article (update_article
+  // leaves it as it was).
+  virtual Result<std::vector<Article>> draft_articles(std::size_t limit) = 0;
 
   // Subscriptions, keyed by endpoint. upsert: creates, or replaces keys and categories of the
   // subscription with that endpoint (idempotent). Returns its id.

@@ -331,6 +331,40 @@ TEST_F(AlertDeskTest, TwoSchedulersOnOneStoreClaimEachAlertOnce) {
   EXPECT_EQ(all, ids);
 }
 
+TEST_F(AlertDeskTest, ListsEveryDraftOfTheDeskWithItsAuthor) {
+  auto draft = post("/api/newsroom/articles", json::object{{"slug", "council-vote"},
+                                                           {"headline", "Council vote tonight"},
+                                                           {"category", "breaking"},
+                                                           {"body_markdown", "x"}});
+  ASSERT_EQ(draft.result(), http::Status::created) << draft.body();
+  clock_.advance(5);
+  // Written elsewhere, by another token: still on the desk's list.
+  store::Article other;
+  other.slug = "storm-warning";
+  other.headline = "Storm warning";
+  other.body_markdown = "y";
+  other.updated_at = clock_.now_seconds();
+  other.created_by = "desk-bo";
+  ASSERT_TRUE(store_->create_article(other));
+
+  auto listed = parsed(get("/api/newsroom/articles?status=draft")).at("articles").as_array();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].at("slug"), "storm-warning");
+  EXPECT_EQ(listed[0].at("created_by"), "desk-bo");
+  EXPECT_EQ(listed[0].at("updated_at"), kNow + 5);
+  EXPECT_EQ(listed[1].at("slug"), "council-vote");
+  EXPECT_EQ(listed[1].at("created_by"), "desk-ana");
+  EXPECT_EQ(listed[1].at("published"), false);
+
+  auto published = parsed(get("/api/newsroom/articles")).at("articles").as_array();
+  for (const auto& a : published) EXPECT_EQ(a.at("published"), true);
+  EXPECT_EQ(parsed(get("/api/newsroom/articles?status=published")).at("articles").as_array(),
+            published);
+  auto bad = get("/api/newsroom/articles?status=everything");
+  EXPECT_EQ(bad.result(), http::Status::bad_request);
+  EXPECT_EQ(code(bad), "invalid_field");
+}
+
 TEST(Rfc3339, ParsesTheProfileAndRefusesEverythingElse) {
   EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(parse_rfc3339("2027-01-15T08:00:00Z"), kNow);

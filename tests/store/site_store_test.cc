@@ -40,7 +40,7 @@ std::string hash_of(char digit) { return std::string(64, digit); }
 auto fields(const Article& a) {
   return std::make_tuple(a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline,
                          static_cast<int>(a.category), a.image_url, a.image_alt, a.body_markdown,
-                         a.published, a.published_at, a.updated_at);
+                         a.published, a.published_at, a.updated_at, a.created_by);
 }
 auto fields(const Subscription& s) {
   return std::make_tuple(s.id, s.endpoint, s.p256dh, s.auth, static_cast<int>(s.categories),
@@ -87,6 +87,7 @@ Article article(const std::string& slug, Category category = Category::kBreaking
   a.published = published;
   a.published_at = published ? published_at : 0;
   a.updated_at = published_at + 5;
+  a.created_by = "desk-ana";
   return a;
 }
 
@@ -374,6 +375,30 @@ TEST_P(SiteStoreTest, LatestArticlesArePublishedOnlyNewestFirst) {
     EXPECT_EQ(slugs_of(latest(c.category, c.limit)), c.expected);
   }
   EXPECT_EQ(store().article_count(), 8u);
+}
+
+TEST_P(SiteStoreTest, DraftArticlesListEveryDraftWithItsAuthorNewestUpdateFirst) {
+  Article mine = article("mine", Category::kBreaking, false);
+  Article theirs = article("theirs", Category::kLive, false);
+  theirs.created_by = "desk-bo";
+  theirs.updated_at = 5000;
+  mine.id = create_article_ok(mine);
+  theirs.id = create_article_ok(theirs);
+  create_article_ok(article("out", Category::kBreaking, true));
+  auto drafts = store().draft_articles(10);
+  ASSERT_TRUE(drafts) << drafts.error().message;
+  ASSERT_EQ(drafts->size(), 2u);
+  EXPECT_EQ(fields(drafts->at(0)), fields(theirs));
+  EXPECT_EQ(fields(drafts->at(1)), fields(mine));
+  EXPECT_EQ(store().draft_articles(1).value().size(), 1u);
+  // An update keeps the author; publishing takes it off the list.
+  Article edited = mine;
+  edited.created_by = "someone-else";
+  edited.published = true;
+  edited.published_at = 6000;
+  ASSERT_TRUE(store().update_article(edited));
+  EXPECT_EQ(store().find_article(mine.id).value()->created_by, "desk-ana");
+  EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{theirs.id});
 }
 
 TEST_P(SiteStoreTest, LatestArticlesFollowPublishingAndUnpublishing) {
@@ -1046,8 +1071,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "5\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 5);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 6);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1378,8 +1403,10 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
 }
 
-// Undoes version 5 (scheduled alerts), to make files of older versions.
+// Undoes versions 6 (article authors) and 5 (scheduled alerts), to make files of older versions.
+#define FW_DROP_AUTHORS "ALTER TABLE articles DROP COLUMN created_by; "
 #define FW_DROP_SCHEDULING                                                             \
+  FW_DROP_AUTHORS                                                                      \
   "DROP INDEX alerts_due; ALTER TABLE alerts DROP COLUMN send_at; ALTER TABLE alerts " \
   "DROP COLUMN scheduled; "
 
@@ -1410,7 +1437,12 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   const auto v1_snapshot = [this] {
     RawDb raw(path_);
     std::string out;
-    for (const char* table : {"articles", "subscriptions", "api_tokens", "audit_log"})
+    // Version 1's article columns: later versions add some.
+    out += "articles:\n" + raw.rows(
+                               "SELECT id, slug, headline, standfirst, byline, dateline, category, "
+                               "image_url, image_alt, body_markdown, published, published_at, "
+                               "updated_at FROM articles");
+    for (const char* table : {"subscriptions", "api_tokens", "audit_log"})
       out += std::string(table) + ":\n" + raw.rows(std::string("SELECT * FROM ") + table);
     out += "alerts:\n" + raw.rows(
                              "SELECT id, article_id, category, title, body, url, urgency, "
@@ -1421,7 +1453,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1431,7 +1463,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   EXPECT_EQ(ids_of(recent(event_)), std::vector<std::int64_t>{id});
   EXPECT_EQ(count_subs(kLive), 1u);
 
-  // Opening again finds version 5 and changes nothing.
+  // Opening again finds version 6 and changes nothing.
   const std::string upgraded = snapshot();
   reopen();
   EXPECT_EQ(snapshot(), upgraded);
@@ -1555,19 +1587,29 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
                     "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
                     "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);
 }
 
 // A version 4 file (before scheduled alerts): its alerts become unscheduled, and scheduling works.
+TEST_F(SqliteSiteStoreTest, AVersion5FileGetsArticleAuthorsAsUnknown) {
+  const auto old = create_article_ok(article("old", Category::kBreaking, false));
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_AUTHORS "PRAGMA user_version = 5");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(store().find_article(old).value()->created_by, "");
+  EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{old});
+}
+
 TEST_F(SqliteSiteStoreTest, AVersion4FileGetsSchedulingAndKeepsItsAlerts) {
   const auto old = create_alert_ok(alert());
   store_.reset();
   RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 4");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "5\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
   const Alert stored = store().find_alert(old).value().value();
   EXPECT_FALSE(stored.scheduled);
   EXPECT_EQ(stored.send_at, 0);

@@ -175,7 +175,13 @@ ALTER TABLE alerts ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
 CREATE INDEX alerts_due ON alerts (send_at, id) WHERE scheduled AND status = 0;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations = {kV1, kV2, kV3};
+// Version 4: an article's author (the editor token that created it), for the desk's list of
+// drafts (as the SQLite store's version 6). Articles from before are by '' (unknown).
+constexpr const char* kV4 = R"sql(
+ALTER TABLE articles ADD COLUMN created_by text NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<const char*, 4> kMigrations = {kV1, kV2, kV3, kV4};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

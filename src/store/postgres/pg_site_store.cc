@@ -29,7 +29,7 @@ using site_validation::validate_token;
 
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at"
+  "body_markdown, published, published_at, updated_at, created_by"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
@@ -56,6 +56,7 @@ Result<Article> read_article(const Rows& r, int i) {
   a.published = r.get_bool(i, 10);
   a.published_at = r.get_int(i, 11);
   a.updated_at = r.get_int(i, 12);
+  a.created_by = r.get_text(i, 13);
   return a;
 }
 
@@ -169,12 +170,14 @@ class PgSiteStore final : public SiteStore {
     constexpr std::string_view kWhat = "create_article";
     if (auto ok = validate_article(article, kWhat); !ok) return tl::unexpected(ok.error());
     return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      Params p = article_params(article);
+      p.add(article.created_by);
       auto rows = c.run("site_insert_article",
                         "INSERT INTO articles (slug, headline, standfirst, byline, dateline, "
                         "category, image_url, image_alt, body_markdown, published, published_at, "
-                        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                        "RETURNING id",
-                        article_params(article), kWhat);
+                        "updated_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                        "$11, $12, $13) RETURNING id",
+                        p, kWhat);
       if (!rows) return tl::unexpected(rows.error());
       return rows->get_int(0, 0);
     });
@@ -230,6 +233,18 @@ class PgSiteStore final : public SiteStore {
                         "AND ($1::bigint = 0 OR (category & $1::bigint) <> 0) "
                         "ORDER BY published_at DESC, id DESC LIMIT $2",
                         Params().add(std::int64_t{category}).add(clamp_limit(limit)), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<Article>(*rows, read_article);
+    });
+  }
+
+  Result<std::vector<Article>> draft_articles(std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Article>> {
+      auto rows = c.run("site_draft_articles",
+                        "SELECT " FW_ARTICLE_COLUMNS
+                        " FROM articles WHERE NOT published ORDER BY updated_at DESC, id DESC "
+                        "LIMIT $1",
+                        Params().add(clamp_limit(limit)), "draft_articles");
       if (!rows) return tl::unexpected(rows.error());
       return all_of<Article>(*rows, read_article);
     });

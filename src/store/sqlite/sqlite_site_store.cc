@@ -202,7 +202,14 @@ ALTER TABLE alerts ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0 CHECK (schedu
 CREATE INDEX alerts_due ON alerts (scheduled, status, send_at);
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5};
+// Version 6: an article's author (the editor token that created it), for the desk's list of
+// drafts. Articles from before are by '' (unknown).
+constexpr const char* kUpgradeToV6 = R"sql(
+ALTER TABLE articles ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5,
+                                     kUpgradeToV6};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -243,7 +250,7 @@ constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
 // The columns every article query selects, in the order read_article reads them.
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at"
+  "body_markdown, published, published_at, updated_at, created_by"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
@@ -269,6 +276,7 @@ Result<Article> read_article(const Query& q) {
   a.published = q.column_int(10) != 0;
   a.published_at = q.column_int(11);
   a.updated_at = q.column_int(12);
+  a.created_by = q.column_text(13);
   return a;
 }
 
@@ -370,6 +378,7 @@ class SqliteSiteStore final : public SiteStore {
     {
       Query q(insert_article_);
       bind_article(q, article);
+      q.bind_text(13, article.created_by);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       id = conn_.last_insert_rowid();
     }
@@ -411,6 +420,12 @@ class SqliteSiteStore final : public SiteStore {
     Query q(latest_articles_);
     q.bind_int(1, category).bind_int(2, clamp_to_int64(limit));
     return read_all<Article>(q, read_article, kWhat);
+  }
+
+  Result<std::vector<Article>> draft_articles(std::size_t limit) override {
+    Query q(draft_articles_);
+    q.bind_int(1, clamp_to_int64(limit));
+    return read_all<Article>(q, read_article, "draft_articles");
   }
 
   Result<std::size_t> article_count() override {
@@ -845,7 +860,7 @@ class SqliteSiteStore final : public SiteStore {
         [](const Query& row) -> Result<ArticleMatch> {
           Result<Article> article = read_article(row);
           if (!article) return tl::unexpected(article.error());
-          return ArticleMatch{std::move(*article), row.column_text(13), row.column_text(14)};
+          return ArticleMatch{std::move(*article), row.column_text(14), row.column_text(15)};
         },
         kWhat);
   }
@@ -896,6 +911,7 @@ class SqliteSiteStore final : public SiteStore {
   Stmt find_article_by_slug_;
   Stmt latest_articles_;
   Stmt article_count_;
+  Stmt draft_articles_;
   Stmt article_exists_;
   Stmt upsert_subscription_;
   Stmt find_subscription_;
@@ -933,8 +949,8 @@ class SqliteSiteStore final : public SiteStore {
   static constexpr StatementSql kStatements[] = {
       {&SqliteSiteStore::insert_article_,
        "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, image_url, "
-       "image_alt, body_markdown, published, published_at, updated_at) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+       "image_alt, body_markdown, published, published_at, updated_at, created_by) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
       {&SqliteSiteStore::update_article_,
        "UPDATE articles SET slug = ?1, headline = ?2, standfirst = ?3, byline = ?4, "
        "dateline = ?5, category = ?6, image_url = ?7, image_alt = ?8, body_markdown = ?9, "
@@ -948,6 +964,9 @@ class SqliteSiteStore final : public SiteStore {
        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE published = 1 "
        "AND (?1 = 0 OR (category & ?1) <> 0) ORDER BY published_at DESC, id DESC LIMIT ?2"},
       {&SqliteSiteStore::article_count_, "SELECT count(*) FROM articles"},
+      {&SqliteSiteStore::draft_articles_,
+       "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE published = 0 "
+       "ORDER BY updated_at DESC, id DESC LIMIT ?1"},
       {&SqliteSiteStore::article_exists_, "SELECT 1 FROM articles WHERE id = ?1"},
       {&SqliteSiteStore::upsert_subscription_,
        "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, updated_at) "
@@ -1025,7 +1044,7 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::search_articles_,
        "SELECT a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline, a.category, "
        "a.image_url, a.image_alt, a.body_markdown, a.published, a.published_at, a.updated_at, "
-       "highlight(articles_fts, 0, char(2), char(3)), "
+       "a.created_by, highlight(articles_fts, 0, char(2), char(3)), "
        "snippet(articles_fts, -1, char(2), char(3), '…', 24) "
        "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
        "WHERE articles_fts MATCH ?1 AND a.published = 1 "

@@ -54,7 +54,7 @@ namespace flashwire::store {
 // Version 2 added live_updates, version 3 the full-text index articles_fts (FTS5), version 4
 // per-subscription beacons (alert_beacons, alerts.sent); an older file is upgraded when opened,
 // keeping its data.
-inline constexpr int kSqliteSiteStoreSchemaVersion = 5;
+inline constexpr int kSqliteSiteStoreSchemaVersion = 6;
 
 // Opens the site store at `path`, creating the file and its schema if the file does not exist or
 // is empty, and upgrading the schema of an older file in place (one transaction; nothing stored
