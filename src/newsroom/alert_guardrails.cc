@@ -93,11 +93,23 @@ std::optional<http::Response> NewsroomApi::check_duplicate(const store::Alert& a
   auto recent = store_.recent_alerts(kAlertsScanned);
   if (!recent)
     return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
+  // A link names a story when it leads to an article or a live event; two different stories
+  // may both send readers to the front page, so for other pages only the title counts. Links
+  // compare whole (with origin dropped): a live event's alerts about different updates link
+  // to different #update-N and are not duplicates of each other.
+  const std::string_view path = site_path(alert.url, options_.origin);
+  const bool story_link = path.starts_with("/articles/") || path.starts_with("/live/");
+  const auto relative = [this](std::string_view url) {
+    if (!options_.origin.empty() && url.starts_with(options_.origin))
+      url.remove_prefix(options_.origin.size());
+    return url;
+  };
   for (const store::Alert& other : *recent) {
     if (other.id == alert.id || !goes_out(other)) continue;
     if (std::abs(out_at(other) - at) >= kDuplicateWindowSeconds) continue;
     const bool same_title = other.title == alert.title;
-    if (!same_title && other.url != alert.url) continue;
+    const bool same_link = story_link && relative(other.url) == relative(alert.url);
+    if (!same_title && !same_link) continue;
     if (guard.force) {
       guard.overridden.push_back("duplicate_alert #" + std::to_string(other.id));
       return std::nullopt;

@@ -197,6 +197,20 @@ TEST_F(AlertDeskTest, RefusesTheSameTitleOrLinkWithinTenMinutesOfOneThatWentOut)
             (std::vector<std::string>{"desk-ana: duplicate_alert #" + std::to_string(a) + ", #" +
                                       std::to_string(b)}));
 
+  // Another story may link to the front page too: for pages other than stories only the title
+  // counts. Alerts about different updates of one live event link to different updates.
+  const std::int64_t front = composed(json::object{{"title", "Ferry resumes"}, {"url", "/"}});
+  EXPECT_EQ(send(front).result(), http::Status::accepted);
+  const std::int64_t update_1 = composed(json::object{
+      {"category", "live"}, {"title", "Storm: update 1"}, {"url", "/live/storm#update-1"}});
+  ASSERT_EQ(send(update_1).result(), http::Status::accepted);
+  const std::int64_t update_2 = composed(json::object{
+      {"category", "live"}, {"title", "Storm: update 2"}, {"url", "/live/storm#update-2"}});
+  EXPECT_EQ(send(update_2).result(), http::Status::accepted);
+  EXPECT_EQ(code(compose(json::object{
+                {"category", "live"}, {"title", "Storm again"}, {"url", "/live/storm#update-2"}})),
+            "duplicate_alert");
+
   // Ten minutes after the first, its title is free again.
   clock_.advance(600);
   EXPECT_NE(composed(json::object{{"url", "/live/storm"}}), 0);
