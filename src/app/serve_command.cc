@@ -31,7 +31,7 @@
 #include "pushservice/push_server.h"
 #include "site/api.h"
 #include "site/assets.h"
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 #include "site/site_handler.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
@@ -166,7 +166,7 @@ struct Services {
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<AlertScheduler> scheduler;  // scheduled alerts, claimed when due
-  std::unique_ptr<site::LiveStream> live_stream;
+  std::unique_ptr<http::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
 };
 
@@ -277,6 +277,8 @@ void build_services(SiteState& state, Services& s) {
   site::SiteApiOptions api_options;
   api_options.origin = s.base_url;
   api_options.vapid_public_key = state.vapid.public_key().to_base64url();
+  // An origin (the config checks it): the endpoints the own push service hands out begin with it.
+  if (config.push_service.enabled) api_options.own_push_origin = config.push_service.public_url;
   s.api = std::make_unique<site::SiteApi>(*state.store, *s.hosts, system_clock(), api_options);
 
   site::SiteInfo info;
@@ -335,7 +337,7 @@ void build_services(SiteState& state, Services& s) {
   s.scheduler =
       std::make_unique<AlertScheduler>(s.io, [&newsroom] { return newsroom.send_due_alerts(); });
   // Live events: readers' event streams, fed by the updates editors post.
-  s.live_stream = std::make_unique<site::LiveStream>();
+  s.live_stream = std::make_unique<http::LiveStream>();
 
   if (config.push_service.enabled) s.push_server = start_push_server(state, s.io);
 }

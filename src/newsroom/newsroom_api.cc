@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "newsroom/alert_analytics.h"
 #include "newsroom/alert_schedule.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_call.h"
@@ -156,6 +157,8 @@ json::object delivery_json(const news::Delivery& d) {
       {"error", d.error.empty() ? json::value(nullptr) : json::value(d.error)}};
 }
 
+}  // namespace
+
 json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
                         const std::optional<news::Delivery>& delivery) {
   json::object out{
@@ -180,6 +183,8 @@ json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
   out["delivery"] = delivery ? json::value(delivery_json(*delivery)) : json::value(nullptr);
   return out;
 }
+
+namespace {
 
 // Reads an optional string field: nullopt when absent or null; an error message when present
 // but not a string.
@@ -376,7 +381,7 @@ struct NewsroomApi::Route {
 std::span<const NewsroomApi::Route> NewsroomApi::routes() {
   using V = bhttp::verb;
   using A = NewsroomApi;
-  static const std::array<Route, 10> kRoutes{{
+  static const std::array<Route, 12> kRoutes{{
       {"articles",
        kScopeArticlesWrite,
        {{{V::get, &A::list_articles}, {V::post, &A::create_article, true}}}},
@@ -392,6 +397,8 @@ std::span<const NewsroomApi::Route> NewsroomApi::routes() {
       {"alerts/{id}/send", kScopeAlertsSend, {{{V::post, &A::send_alert, true}}}},
       {"alerts/{id}/cancel", kScopeAlertsSend, {{{V::post, &A::cancel_alert}}}},
       {"audit", kScopeTokensAdmin, {{{V::get, &A::audit}}}},
+      {"alerts/{id}/analytics.csv", kScopeAlertsSend, {{{V::get, &A::get_alert_csv}}}},
+      {"optin", kScopeAlertsSend, {{{V::get, &A::get_optin}}}},
       {"live/{slug}/updates",
        kScopeArticlesWrite,
        {{{V::get, &A::list_live_updates}, {V::post, &A::post_live_update, true}}}},
@@ -675,15 +682,9 @@ http::Response NewsroomApi::list_alerts(Call&) {
   return json_ok(Status::ok, json::object{{"alerts", std::move(list)}});
 }
 
-http::Response NewsroomApi::get_alert(Call& call) {
-  const std::int64_t id = call.id;
-  auto alert = store_.find_alert(id);
-  if (!alert) return store_failure(alert.error());
-  if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
-  auto engagement = store_.alert_engagement(id);
-  if (!engagement) return store_failure(engagement.error());
-  return json_ok(Status::ok, alert_json(**alert, *engagement, queue_.delivery(id)));
-}
+http::Response NewsroomApi::get_alert(Call& call) { return alert_view(call.id); }
+http::Response NewsroomApi::get_alert_csv(Call& call) { return alert_csv(call.id); }
+http::Response NewsroomApi::get_optin(Call& call) { return optin(call.request.target()); }
 
 http::Response NewsroomApi::compose_alert(Call& call) {
   auto parsed = parse_compose_request(call.body);

@@ -18,6 +18,11 @@
 //                                                               (or "scheduled" when send_at is
 //                                                               ahead; "force": true)
 //   POST /api/newsroom/alerts/{id}/cancel       alerts:send     a draft, or stop a fan-out → 200
+//   GET  /api/newsroom/alerts/{id}/events       alerts:send     Server-Sent Events: the alert as
+//                                                               GET alerts/{id} answers it, again
+//                                                               whenever it changes
+//   GET  /api/newsroom/alerts/{id}/analytics.csv alerts:send    the alert's analytics as CSV
+//   GET  /api/newsroom/optin?days=N             alerts:send     the opt-in funnel (1-90 days)
 //   GET  /api/newsroom/audit                    tokens:admin    recent audit entries
 //   GET  /api/newsroom/live/{slug}/updates      articles:write  a live event's updates, newest
 //                                                               first (at most 100)
@@ -52,6 +57,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -93,7 +99,15 @@ class NewsroomApi final : public http::Handler {
   NewsroomApi(store::SiteStore& store, const Clock& clock, news::AlertQueue& queue,
               news::ContentEvents& events, NewsroomApiOptions options);
 
+  ~NewsroomApi() override;
+
   http::Response handle(const http::Request& request, const http::RequestContext& context) override;
+  // GET alerts/{id}/events is a stream (alert_analytics.cc): authenticated and checked like GET
+  // alerts/{id}, whose answer is its first event.
+  bool accepts_stream(const http::Request& request) const override;
+  void start_stream(boost::beast::tcp_stream stream, http::Request request,
+                    const http::RequestContext& context) override;
+  void stop_streams() override;
 
   // The scheduler's step (alert_schedule.cc), called at least once a second on the API's
   // thread: claims the scheduled alerts that are due (store::SiteStore::claim_due_alerts, so
@@ -124,6 +138,14 @@ class NewsroomApi final : public http::Handler {
   http::Response send_alert(Call& call);
   http::Response cancel_alert(Call& call);
   http::Response audit(Call& call);
+  // Alert analytics (alert_analytics.cc).
+  http::Response get_alert_csv(Call& call);
+  http::Response get_optin(Call& call);
+  http::Response alert_view(std::int64_t id);  // GET alerts/{id}'s answer
+  http::Response alert_csv(std::int64_t id);
+  http::Response optin(std::string_view target);
+  struct AlertStreams;  // the open alert streams and the timer that refreshes them
+  void refresh_streams();
   http::Response list_live_updates(Call& call);
   http::Response post_live_update(Call& call);
   void record(const Call& call, std::string action, std::string detail);
@@ -155,6 +177,10 @@ class NewsroomApi final : public http::Handler {
   NewsroomApiOptions options_;
   http::RateLimiter failed_auth_;
   http::RateLimiter failed_auth_audit_;  // one key: the site-wide cap on auth.fail entries
+  struct AlertStreamsDeleter {
+    void operator()(AlertStreams* streams) const;
+  };
+  std::unique_ptr<AlertStreams, AlertStreamsDeleter> streams_;  // created with the first stream
 };
 
 }  // namespace flashwire::newsroom

@@ -2,8 +2,11 @@
 
 #include <openssl/crypto.h>
 
+#include <array>
 #include <boost/json.hpp>
+#include <optional>
 
+#include "news/push_service.h"
 #include "site/push_subscription.h"
 #include "store/error_kind.h"
 #include "webpush/base64url.h"
@@ -57,6 +60,15 @@ std::optional<http::Response> SiteApi::handle(const http::Request& request,
       return error(Status::method_not_allowed, "method_not_allowed", "use GET");
     return http::json_response(
         Status::ok, json::serialize(json::object{{"publicKey", options_.vapid_public_key}}));
+  }
+  if (path == "/api/optin") {
+    if (method != bhttp::verb::post) {
+      auto response = error(Status::method_not_allowed, "method_not_allowed", "use POST");
+      response.set(bhttp::field::allow, "POST");
+      return response;
+    }
+    if (auto refused = check_write(request, client_address)) return refused;
+    return record_optin(request);
   }
   if (path != "/api/subscriptions" && path != "/api/events") return std::nullopt;
   if (method != bhttp::verb::post &&
@@ -253,13 +265,60 @@ http::Response SiteApi::record_event(const http::Request& request) {
   if (!same_secret((*subscription)->auth, webpush::base64url_encode(*auth_bytes)))
     return error(Status::forbidden, "not_owner", "auth does not match this subscription");
   // Counted or already counted: the same answer, so a repeat learns nothing and changes nothing.
-  auto recorded =
-      store_.record_alert_event(alert_id, (*subscription)->id, *kind, clock_.now_seconds());
+  // Timed here, on arrival: time to device never trusts a reader's clock. The endpoint is
+  // reduced to its push service at once and not kept with the beacon.
+  const store::BeaconArrival arrival{
+      clock_.now_ms(), news::classify_push_service(*endpoint, options_.own_push_origin)};
+  auto recorded = store_.record_alert_event(alert_id, (*subscription)->id, *kind,
+                                            clock_.now_seconds(), arrival);
   if (!recorded) {
     if (recorded.error().code == store::ErrorCode::kNotFound)
       return error(Status::not_found, "not_found", "no such alert sent to this subscription");
     return store_failure(recorded.error());
   }
+  return http::Response(Status::no_content, request.version());
+}
+
+http::Response SiteApi::record_optin(const http::Request& request) {
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(request.body(), ec);
+  if (ec || !parsed.is_object())
+    return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
+  const json::object& body = parsed.as_object();
+  const json::string* step = string_at(body, "step");
+  const json::string* category = string_at(body, "category");
+  const json::string* page = string_at(body, "page");
+  static constexpr std::array<std::string_view, store::kOptinStepCount> kSteps = {
+      "shown", "clicked", "granted", "denied", "subscribed", "unsubscribed"};
+  static constexpr std::array<std::string_view, store::kPageTypeCount> kPages = {
+      "other", "home", "article", "live", "category"};
+  const auto index_of = [](const auto& names, const json::string* name) -> std::optional<std::size_t> {
+    if (name == nullptr) return std::nullopt;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == std::string_view(*name)) return i;
+    return std::nullopt;
+  };
+  const auto step_index = index_of(kSteps, step);
+  if (!step_index)
+    return error(Status::bad_request, "invalid_optin",
+                 "step: one of shown, clicked, granted, denied, subscribed, unsubscribed");
+  const auto page_index = index_of(kPages, page);
+  if (!page_index)
+    return error(Status::bad_request, "invalid_optin",
+                 "page: one of home, article, live, category, other");
+  store::CategorySet set = 0;
+  if (category == nullptr ||
+      (std::string_view(*category) != "none" && !store::parse_category(*category)))
+    return error(Status::bad_request, "invalid_optin",
+                 "category: one of breaking, live, exclusive, none");
+  if (std::string_view(*category) != "none")
+    set = static_cast<store::CategorySet>(*store::parse_category(*category));
+  // Counted per UTC day; neither the address nor anything else about the reader is stored.
+  const std::int64_t day = clock_.now_seconds() / 86'400;
+  if (auto counted = store_.record_optin(day, set, static_cast<store::PageType>(*page_index),
+                                         static_cast<store::OptinStep>(*step_index));
+      !counted)
+    return store_failure(counted.error());
   return http::Response(Status::no_content, request.version());
 }
 

@@ -7,6 +7,10 @@
 //   POST   /api/events          {"alert": id, "event": "received"|"displayed"|"clicked"|
 //                                "dismissed", "endpoint", "auth"}  → 204 (once per subscription
 //                                and event; 404 unless the alert was sent to its category)
+//   POST   /api/optin           {"step": "shown"|"clicked"|"granted"|"denied"|"subscribed"|
+//                                "unsubscribed", "category": "breaking"|"live"|"exclusive"|
+//                                "none", "page": "home"|"article"|"live"|"category"|"other"}
+//                                → 204 (one counter of the day goes up; nothing else is kept)
 //   GET    /api/vapid-public-key → {"publicKey": …}
 //
 // Every request is checked before anything is stored, so an invalid one changes nothing:
@@ -33,6 +37,9 @@ struct SiteApiOptions {
   std::string vapid_public_key;     // base64url, handed to browsers as applicationServerKey
   double requests_per_minute = 30;  // per client address, for the write endpoints
   double burst = 20;
+  // The origin of Flashwire's own push service ("https://push.example"), or empty: beacons from
+  // subscriptions on it count as push service "own" in alert analytics.
+  std::string own_push_origin;
 };
 
 class SiteApi {
@@ -48,6 +55,7 @@ class SiteApi {
   http::Response subscribe(const http::Request& request);
   http::Response unsubscribe(const http::Request& request);
   http::Response record_event(const http::Request& request);
+  http::Response record_optin(const http::Request& request);
   // Same-origin, JSON, size and rate checks shared by the write endpoints.
   std::optional<http::Response> check_write(const http::Request& request,
                                             const std::string& client_address);

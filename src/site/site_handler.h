@@ -37,12 +37,19 @@
 #include "common/clock.h"
 #include "http/server.h"
 #include "news/content_events.h"
+#include "http/live_stream.h"
 #include "site/api.h"
-#include "site/live_stream.h"
 #include "site/pages.h"
 #include "store/site_store.h"
 
 namespace flashwire::site {
+
+// A live event's readers are held by the HTTP layer's Server-Sent Events streams, keyed by the
+// event's article id (the newsroom keys its alert streams the same way, by alert id).
+using http::format_live_event;
+using http::LiveEvent;
+using http::LiveStream;
+using http::LiveStreamOptions;
 
 struct WellKnownFiles {
   std::string apple_app_site_association;  // JSON; empty: 404

@@ -10,6 +10,7 @@
 // - Thread safety: one SiteStore object is used by one thread at a time; open one per thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "news/alert.h"
 #include "news/article.h"
 #include "news/category.h"
+#include "news/push_service.h"
 #include "store/error.h"
 
 namespace flashwire::store {
@@ -53,6 +55,48 @@ struct ApiToken {
   std::vector<std::string> scopes;  // e.g. "articles:write", "alerts:send"
   std::int64_t created_at = 0;
   bool revoked = false;
+};
+
+// Where a subscription's endpoint is hosted, for the per-service split of an alert's analytics.
+// Classified from the endpoint's origin when a beacon is counted (news::classify_push_service);
+// the endpoint itself is never copied into analytics. Stored as its number.
+using PushService = news::PushServiceKind;
+inline constexpr std::size_t kPushServiceCount = 5;
+
+// Where and when a beacon arrived, stored with it: the server's arrival time (never the
+// reader's clock) is what time to device is measured with.
+struct BeaconArrival {
+  std::int64_t at_ms = 0;  // Unix ms; 0: unknown (not used for time to device)
+  PushService service = PushService::kOther;
+};
+
+// What the beacons of one alert say, for its analytics (newsroom/alert_analytics.h).
+struct AlertReach {
+  // Arrival times (Unix ms) of the "received" beacons that have one, ascending.
+  std::vector<std::int64_t> received_at_ms;
+  // Beacons counted per push service (index: PushService) and event (index: AlertEvent).
+  std::array<std::array<std::uint64_t, 4>, kPushServiceCount> by_service{};
+};
+
+// The opt-in funnel: first-party beacons from the readers' opt-in card, counted per UTC day,
+// category and page type. Counters only: nothing about the reader is kept.
+enum class OptinStep : std::uint8_t {
+  kShown = 0,
+  kClicked = 1,
+  kGranted = 2,
+  kDenied = 3,
+  kSubscribed = 4,
+  kUnsubscribed = 5
+};
+inline constexpr std::size_t kOptinStepCount = 6;
+enum class PageType : std::uint8_t { kOther = 0, kHome = 1, kArticle = 2, kLive = 3, kCategory = 4 };
+inline constexpr std::size_t kPageTypeCount = 5;
+
+struct OptinCount {
+  std::int64_t day = 0;        // days since the Unix epoch (UTC)
+  CategorySet category = 0;    // one category, or 0 for a page of none
+  PageType page = PageType::kOther;
+  std::array<std::uint64_t, kOptinStepCount> steps{};  // index: OptinStep
 };
 
 struct AuditEntry {
@@ -131,10 +175,23 @@ class SiteStore {
   // subscription had already reported this event for this alert (each counts once). kNotFound
   // unless the alert was sent (became kSending at some point: a draft, or a draft cancelled
   // before sending, never counts) to a category the subscription has.
+  // `arrival` is kept with the beacon (its time and push service), for the alert's analytics.
   virtual Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
-                                          AlertEvent event, std::int64_t at) = 0;
+                                          AlertEvent event, std::int64_t at,
+                                          BeaconArrival arrival = {}) = 0;
   // The counts so far (all zero for an alert without beacons). kNotFound if it does not exist.
   virtual Result<AlertEngagement> alert_engagement(std::int64_t alert_id) = 0;
+
+  // The beacons of an alert as analytics need them (AlertReach). kNotFound if it does not
+  // exist. Reads one row per received beacon: an alert's audience at most.
+  virtual Result<AlertReach> alert_reach(std::int64_t alert_id) = 0;
+
+  // Opt-in funnel: adds one to the counter of (day, category, page, step).
+  // kInvalid for a category that is not one category or 0.
+  virtual Status record_optin(std::int64_t day, CategorySet category, PageType page,
+                              OptinStep step) = 0;
+  // Counters of days >= from_day, by day, category and page type, ascending.
+  virtual Result<std::vector<OptinCount>> optin_counts(std::int64_t from_day) = 0;
 
   // API tokens. create: kConflict if the name exists.
   virtual Result<std::int64_t> create_token(const ApiToken& token) = 0;

@@ -285,6 +285,12 @@ TEST_F(SiteApiTest, RecordsBeaconsFromSubscriptionsTheAlertWasSentTo) {
   EXPECT_EQ(counts.received, 1u);
   EXPECT_EQ(counts.displayed, 1u);
   EXPECT_EQ(counts.clicked, 1u);
+  // Timed by the server's clock on arrival, and kept with its push service (not its endpoint).
+  const auto reach = store_->alert_reach(id).value();
+  EXPECT_EQ(reach.received_at_ms, (std::vector<std::int64_t>{clock_.now_ms()}));
+  std::uint64_t received = 0;
+  for (const auto& service : reach.by_service) received += service[0];
+  EXPECT_EQ(received, 1u);
 
   // Without possession of the subscription, or for a subscription that does not exist, or for
   // another category's alert: nothing.
@@ -339,4 +345,46 @@ TEST_F(SiteApiTest, AStorageFailureAnswers503WithoutItsDetail) {
 }
 
 }  // namespace
+// Opt-in beacons: counters per day, category, page type and step; anything else is refused and
+// counts nothing.
+TEST_F(SiteApiTest, CountsOptInBeaconsAndRefusesBadOnes) {
+  const auto optin = [&](const json::object& body) {
+    return call(bhttp::verb::post, "/api/optin", json::serialize(body));
+  };
+  const json::object good{{"step", "shown"}, {"category", "breaking"}, {"page", "article"}};
+  EXPECT_EQ(optin(good).result(), http::Status::no_content);
+  EXPECT_EQ(optin(good).result(), http::Status::no_content);
+  EXPECT_EQ(optin({{"step", "granted"}, {"category", "none"}, {"page", "home"}}).result(),
+            http::Status::no_content);
+  for (const json::object& bad : std::vector<json::object>{
+           {{"step", "bought"}, {"category", "breaking"}, {"page", "article"}},
+           {{"step", "shown"}, {"category", "sport"}, {"page", "article"}},
+           {{"step", "shown"}, {"category", "breaking"}, {"page", "admin"}},
+           {{"step", 1}, {"category", "breaking"}, {"page", "article"}},
+           {{"category", "breaking"}, {"page", "article"}},
+           {{"step", "shown"}, {"page", "article"}}}) {
+    auto response = optin(bad);
+    EXPECT_EQ(response.result(), http::Status::bad_request) << json::serialize(bad);
+    EXPECT_EQ(code(response), "invalid_optin");
+  }
+  EXPECT_EQ(call(bhttp::verb::post, "/api/optin", "[1]").result(), http::Status::bad_request);
+  EXPECT_EQ(call(bhttp::verb::get, "/api/optin", "").result(), http::Status::method_not_allowed);
+  EXPECT_EQ(call(bhttp::verb::post, "/api/optin", json::serialize(good), "10.0.0.1",
+                 "https://elsewhere.example")
+                .result(),
+            http::Status::forbidden);
+
+  const auto counts = store_->optin_counts(0).value();
+  ASSERT_EQ(counts.size(), 2u);
+  const std::int64_t today = clock_.now_seconds() / 86'400;
+  EXPECT_EQ(counts[0].day, today);
+  EXPECT_EQ(counts[0].category, 0);
+  EXPECT_EQ(counts[0].page, store::PageType::kHome);
+  EXPECT_EQ(counts[0].steps[static_cast<std::size_t>(store::OptinStep::kGranted)], 1u);
+  EXPECT_EQ(counts[1].category, static_cast<store::CategorySet>(store::Category::kBreaking));
+  EXPECT_EQ(counts[1].page, store::PageType::kArticle);
+  EXPECT_EQ(counts[1].steps[static_cast<std::size_t>(store::OptinStep::kShown)], 2u);
+  EXPECT_EQ(counts[1].steps[static_cast<std::size_t>(store::OptinStep::kClicked)], 0u);
+}
+
 }  // namespace flashwire::site

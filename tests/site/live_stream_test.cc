@@ -2,7 +2,7 @@
 // `flashwire serve` wires it, hands GET /live/<slug>/events to the site handler, whose LiveStream
 // keeps the connection and streams updates posted through the newsroom API. The server runs on its
 // own thread; the test is the client, with every wait bounded by a deadline.
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>

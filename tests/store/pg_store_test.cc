@@ -73,7 +73,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n");
+            "1\n2\n3\n4\n5\n");
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
@@ -81,10 +81,10 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(tables,
             "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
             "delivery_failures\ndelivery_shards\nflashwire_schema_migrations\nlive_updates\n"
-            "pending_gone\nsettings\nsubscriptions\n");
+            "optin_counts\npending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "4\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "5\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
@@ -100,7 +100,7 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n");
+            "1\n2\n3\n4\n5\n");
 }
 
 // A database from before beacons (version 1): made here from a current one by undoing what
@@ -109,8 +109,8 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
 TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   ASSERT_NE(open_ok(), nullptr);
   place_->exec("", "",
-               "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
-               "ALTER TABLE articles DROP COLUMN created_by; "
+               "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
+               "ALTER TABLE alerts DROP COLUMN sent; ALTER TABLE articles DROP COLUMN created_by; "
                "DROP INDEX alerts_due; ALTER TABLE alerts DROP COLUMN send_at, "
                "DROP COLUMN scheduled; DELETE FROM flashwire_schema_migrations WHERE version >= 2");
   for (int status = 0; status <= 4; ++status) {
@@ -127,7 +127,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n");
+            "1\n2\n3\n4\n5\n");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));

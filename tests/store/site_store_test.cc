@@ -891,6 +891,64 @@ TEST_P(SiteStoreTest, BeaconsCountOncePerSubscriptionAndOnlyForSentAlerts) {
       << "cancelled while sending: some readers got it";
 }
 
+// Analytics: each beacon keeps its arrival time and push service; the first report of an event
+// is the one kept, and untimed beacons (from before the upgrade) stay out of the times.
+TEST_P(SiteStoreTest, BeaconsKeepTheirArrivalForAnalytics) {
+  const std::int64_t a = upsert_ok(subscription(kEndpoint1, kBreaking));
+  const std::int64_t b = upsert_ok(subscription(kEndpoint2, kBreaking));
+  const std::int64_t id = create_alert_ok(alert());
+  ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
+  ASSERT_TRUE(
+      store().record_alert_event(id, b, AlertEvent::kReceived, 1, {9'000, PushService::kMozilla}));
+  ASSERT_TRUE(
+      store().record_alert_event(id, a, AlertEvent::kReceived, 1, {7'000, PushService::kFcm}));
+  EXPECT_FALSE(store()
+                   .record_alert_event(id, a, AlertEvent::kReceived, 1, {1'000, PushService::kFcm})
+                   .value())
+      << "a repeat keeps the first arrival";
+  ASSERT_TRUE(
+      store().record_alert_event(id, a, AlertEvent::kClicked, 1, {8'000, PushService::kFcm}));
+  ASSERT_TRUE(store().record_alert_event(id, b, AlertEvent::kDisplayed, 1));  // untimed
+  const auto reach = store().alert_reach(id);
+  ASSERT_TRUE(reach) << reach.error().message;
+  EXPECT_EQ(reach->received_at_ms, (std::vector<std::int64_t>{7'000, 9'000}));
+  const auto at = [&](PushService service, AlertEvent event) {
+    return reach->by_service[static_cast<std::size_t>(service)][static_cast<std::size_t>(event)];
+  };
+  EXPECT_EQ(at(PushService::kFcm, AlertEvent::kReceived), 1u);
+  EXPECT_EQ(at(PushService::kFcm, AlertEvent::kClicked), 1u);
+  EXPECT_EQ(at(PushService::kMozilla, AlertEvent::kReceived), 1u);
+  EXPECT_EQ(at(PushService::kOther, AlertEvent::kDisplayed), 1u);
+  EXPECT_EQ(at(PushService::kOwn, AlertEvent::kReceived), 0u);
+  const std::int64_t quiet = create_alert_ok(alert());
+  EXPECT_TRUE(store().alert_reach(quiet).value().received_at_ms.empty());
+  EXPECT_EQ(store().alert_reach(99999).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(SiteStoreTest, CountsOptInStepsPerDayCategoryAndPage) {
+  const auto breaking = static_cast<CategorySet>(Category::kBreaking);
+  const auto live = static_cast<CategorySet>(Category::kLive);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(store().record_optin(20'000, breaking, PageType::kArticle, OptinStep::kShown));
+  ASSERT_TRUE(store().record_optin(20'000, breaking, PageType::kArticle, OptinStep::kGranted));
+  ASSERT_TRUE(store().record_optin(20'000, live, PageType::kLive, OptinStep::kClicked));
+  ASSERT_TRUE(store().record_optin(19'990, 0, PageType::kHome, OptinStep::kUnsubscribed));
+  EXPECT_EQ(store().record_optin(20'000, 3, PageType::kHome, OptinStep::kShown).error().code,
+            ErrorCode::kInvalid)
+      << "one category or none";
+  const auto counts = store().optin_counts(19'995);
+  ASSERT_TRUE(counts) << counts.error().message;
+  ASSERT_EQ(counts->size(), 2u);
+  EXPECT_EQ((*counts)[0].category, breaking);
+  EXPECT_EQ((*counts)[0].page, PageType::kArticle);
+  EXPECT_EQ((*counts)[0].steps[static_cast<std::size_t>(OptinStep::kShown)], 3u);
+  EXPECT_EQ((*counts)[0].steps[static_cast<std::size_t>(OptinStep::kGranted)], 1u);
+  EXPECT_EQ((*counts)[1].category, live);
+  EXPECT_EQ((*counts)[1].steps[static_cast<std::size_t>(OptinStep::kClicked)], 1u);
+  EXPECT_EQ(store().optin_counts(0).value().size(), 3u);
+  EXPECT_EQ(store().optin_counts(0).value()[0].day, 19'990);
+}
+
 TEST(AlertEventNames, ParseTheBeaconVocabulary) {
   EXPECT_EQ(parse_alert_event("received"), AlertEvent::kReceived);
   EXPECT_EQ(parse_alert_event("displayed"), AlertEvent::kDisplayed);
@@ -1071,13 +1129,13 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "6\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 6);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "7\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 7);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
             "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\narticles_fts\naudit_"
-            "log\nlive_updates\n"
+            "log\nlive_updates\noptin_counts\n"
             "sqlite_sequence\nsubscriptions\n");
 }
 
@@ -1428,10 +1486,11 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   store_.reset();
   {
     RawDb raw(path_);
-    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SCHEDULING
-                 FW_DROP_SEARCH_INDEX
-             "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
-             "PRAGMA user_version = 1");
+    raw.exec(
+        "DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SCHEDULING
+            FW_DROP_SEARCH_INDEX
+        "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+        "PRAGMA user_version = 1");
   }
   // What version 1 holds, table by table.
   const auto v1_snapshot = [this] {
@@ -1453,7 +1512,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1583,38 +1642,60 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
 TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SCHEDULING FW_DROP_SEARCH_INDEX
-                    "DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
-                    "PRAGMA user_version = 2");
+  RawDb(path_).exec(
+      FW_DROP_SCHEDULING FW_DROP_SEARCH_INDEX
+      "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
+      "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);
 }
 
-// A version 4 file (before scheduled alerts): its alerts become unscheduled, and scheduling works.
-TEST_F(SqliteSiteStoreTest, AVersion5FileGetsArticleAuthorsAsUnknown) {
+// A version 6 file (before article authors): its articles are by "" (unknown).
+TEST_F(SqliteSiteStoreTest, AVersion6FileGetsArticleAuthorsAsUnknown) {
   const auto old = create_article_ok(article("old", Category::kBreaking, false));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_AUTHORS "PRAGMA user_version = 5");
+  RawDb(path_).exec(FW_DROP_AUTHORS "PRAGMA user_version = 6");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
   EXPECT_EQ(store().find_article(old).value()->created_by, "");
   EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{old});
 }
 
-TEST_F(SqliteSiteStoreTest, AVersion4FileGetsSchedulingAndKeepsItsAlerts) {
+// A version 5 file (before scheduled alerts): its alerts become unscheduled, and scheduling works.
+TEST_F(SqliteSiteStoreTest, AVersion5FileGetsSchedulingAndKeepsItsAlerts) {
   const auto old = create_alert_ok(alert());
   store_.reset();
-  RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 4");
+  RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 5");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "6\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
   const Alert stored = store().find_alert(old).value().value();
   EXPECT_FALSE(stored.scheduled);
   EXPECT_EQ(stored.send_at, 0);
   ASSERT_TRUE(store().schedule_alert(old, 2100));
   EXPECT_EQ(store().claim_due_alerts(2100, 10).value(), std::vector<std::int64_t>{old});
+}
+
+// A version 4 file (before analytics): its beacons stay, untimed, and opt-in counting works.
+TEST_F(SqliteSiteStoreSearchTest, AVersion4FileKeepsItsBeaconsUntimed) {
+  const std::int64_t reader = upsert_ok(subscription(kEndpoint1, kBreaking));
+  const std::int64_t id = create_alert_ok(alert());
+  ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
+  ASSERT_TRUE(
+      store().record_alert_event(id, reader, AlertEvent::kReceived, 5, {5'000, PushService::kFcm}));
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_SCHEDULING
+                    "DROP TABLE optin_counts; ALTER TABLE alert_beacons DROP COLUMN at_ms; "
+                    "ALTER TABLE alert_beacons DROP COLUMN service; PRAGMA user_version = 4");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
+  EXPECT_EQ(store().alert_engagement(id).value().received, 1u);
+  const auto reach = store().alert_reach(id).value();
+  EXPECT_TRUE(reach.received_at_ms.empty()) << "no arrival time was kept before version 5";
+  EXPECT_EQ(reach.by_service[0][0], 1u) << "counted as other";
+  EXPECT_TRUE(store().record_optin(1, 0, PageType::kHome, OptinStep::kShown));
 }
 
 }  // namespace

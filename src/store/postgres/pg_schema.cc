@@ -166,22 +166,41 @@ CREATE TABLE alert_beacons (
 );
 )sql";
 
-// Version 3: scheduled alerts (as the SQLite store's version 5). send_at: when the editor wants
+// Version 3: alert analytics and the opt-in funnel (as the SQLite store's version 5).
+// - alert_beacons.at_ms: when the beacon arrived at a node (Unix ms; 0 for older beacons, left out
+//   of time to device); service: the reporting subscription's push service (store::PushService).
+// - optin_counts: counters per UTC day, category (0: none), page type and step, updated in place.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE alert_beacons ADD COLUMN at_ms bigint NOT NULL DEFAULT 0;
+ALTER TABLE alert_beacons ADD COLUMN service bigint NOT NULL DEFAULT 0
+  CHECK (service BETWEEN 0 AND 4);
+
+CREATE TABLE optin_counts (
+  day bigint NOT NULL,
+  category bigint NOT NULL CHECK (category IN (0, 1, 2, 4)),
+  page bigint NOT NULL CHECK (page BETWEEN 0 AND 4),
+  step bigint NOT NULL CHECK (step BETWEEN 0 AND 5),
+  count bigint NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (day, category, page, step)
+);
+)sql";
+
+// Version 4: scheduled alerts (as the SQLite store's version 6). send_at: when the editor wants
 // the alert out (0: on confirmation); scheduled: confirmed for send_at. alerts_due serves the
 // claim every node runs each second; it holds scheduled drafts only.
-constexpr const char* kV3 = R"sql(
+constexpr const char* kV4 = R"sql(
 ALTER TABLE alerts ADD COLUMN send_at bigint NOT NULL DEFAULT 0 CHECK (send_at >= 0);
 ALTER TABLE alerts ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
 CREATE INDEX alerts_due ON alerts (send_at, id) WHERE scheduled AND status = 0;
 )sql";
 
-// Version 4: an article's author (the editor token that created it), for the desk's list of
-// drafts (as the SQLite store's version 6). Articles from before are by '' (unknown).
-constexpr const char* kV4 = R"sql(
+// Version 5: an article's author (the editor token that created it), for the desk's list of
+// drafts (as the SQLite store's version 7). Articles from before are by '' (unknown).
+constexpr const char* kV5 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by text NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations = {kV1, kV2, kV3, kV4};
+constexpr std::array<const char*, 5> kMigrations = {kV1, kV2, kV3, kV4, kV5};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

@@ -480,7 +480,8 @@ class PgSiteStore final : public SiteStore {
   }
 
   Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
-                                  AlertEvent event, std::int64_t at) override {
+                                  AlertEvent event, std::int64_t at,
+                                  BeaconArrival arrival = {}) override {
     constexpr std::string_view kWhat = "record_alert_event";
     if (static_cast<int>(event) > static_cast<int>(AlertEvent::kDismissed)) {
       return invalid(kWhat, "event out of range");
@@ -495,8 +496,9 @@ class PgSiteStore final : public SiteStore {
           "  SELECT 1 FROM alerts a JOIN subscriptions s ON s.id = $2::bigint"
           "  WHERE a.id = $1::bigint AND a.sent AND (s.categories & a.category) <> 0), "
           "beacon AS ("
-          "  INSERT INTO alert_beacons (alert_id, subscription_id, event)"
-          "  SELECT $1::bigint, $2::bigint, $3::bigint FROM target ON CONFLICT DO NOTHING "
+          "  INSERT INTO alert_beacons (alert_id, subscription_id, event, at_ms, service)"
+          "  SELECT $1::bigint, $2::bigint, $3::bigint, $5::bigint, $6::bigint FROM target"
+          "  ON CONFLICT DO NOTHING "
           "RETURNING 1), "
           "counted AS ("
           "  INSERT INTO alert_events (alert_id, event, count, last_at)"
@@ -504,7 +506,13 @@ class PgSiteStore final : public SiteStore {
           "  ON CONFLICT (alert_id, event) DO UPDATE SET count = alert_events.count + 1,"
           "  last_at = greatest(alert_events.last_at, excluded.last_at) RETURNING 1) "
           "SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM counted)",
-          Params().add(alert_id).add(subscription_id).add(static_cast<std::int64_t>(event)).add(at),
+          Params()
+              .add(alert_id)
+              .add(subscription_id)
+              .add(static_cast<std::int64_t>(event))
+              .add(at)
+              .add(arrival.at_ms)
+              .add(static_cast<std::int64_t>(arrival.service)),
           kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->get_int(0, 0) == 0) {
@@ -512,6 +520,93 @@ class PgSiteStore final : public SiteStore {
                           "record_alert_event: no such alert sent to this subscription");
       }
       return rows->get_int(0, 1) > 0;
+    });
+  }
+
+  Result<AlertReach> alert_reach(std::int64_t alert_id) override {
+    constexpr std::string_view kWhat = "alert_reach";
+    return with_connection(*pool_, [&](Connection& c) -> Result<AlertReach> {
+      // The alert row joined with its timed receipts: "no row" means no alert.
+      auto times = c.run("site_alert_reach_times",
+                         "SELECT b.at_ms FROM alerts a LEFT JOIN alert_beacons b ON "
+                         "b.alert_id = a.id AND b.event = 0 AND b.at_ms > 0 WHERE a.id = $1 "
+                         "ORDER BY b.at_ms",
+                         Params().add(alert_id), kWhat);
+      if (!times) return tl::unexpected(times.error());
+      if (times->empty()) return make_error(ErrorCode::kNotFound, "alert_reach: no such alert");
+      AlertReach reach;
+      for (int i = 0; i < times->size(); ++i) {
+        if (!times->is_null(i, 0)) reach.received_at_ms.push_back(times->get_int(i, 0));
+      }
+      auto services = c.run("site_alert_reach_services",
+                            "SELECT service, event, count(*) FROM alert_beacons "
+                            "WHERE alert_id = $1 GROUP BY service, event",
+                            Params().add(alert_id), kWhat);
+      if (!services) return tl::unexpected(services.error());
+      for (int i = 0; i < services->size(); ++i) {
+        const std::int64_t service = services->get_int(i, 0);
+        const std::int64_t event = services->get_int(i, 1);
+        if (service < 0 || service >= static_cast<std::int64_t>(kPushServiceCount) || event < 0 ||
+            event > 3)
+          return make_error(ErrorCode::kCorrupt, "stored beacon service or event out of range");
+        reach.by_service[static_cast<std::size_t>(service)][static_cast<std::size_t>(event)] =
+            static_cast<std::uint64_t>(services->get_int(i, 2));
+      }
+      return reach;
+    });
+  }
+
+  Status record_optin(std::int64_t day, CategorySet category, PageType page,
+                      OptinStep step) override {
+    constexpr std::string_view kWhat = "record_optin";
+    if (category != 0 && !is_category(category)) return invalid(kWhat, "category out of range");
+    if (static_cast<std::size_t>(page) >= kPageTypeCount ||
+        static_cast<std::size_t>(step) >= kOptinStepCount)
+      return invalid(kWhat, "page or step out of range");
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      auto done = c.run("site_record_optin",
+                        "INSERT INTO optin_counts (day, category, page, step, count) "
+                        "VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, 1) "
+                        "ON CONFLICT (day, category, page, step) "
+                        "DO UPDATE SET count = optin_counts.count + 1",
+                        Params()
+                            .add(day)
+                            .add(static_cast<std::int64_t>(category))
+                            .add(static_cast<std::int64_t>(page))
+                            .add(static_cast<std::int64_t>(step)),
+                        kWhat);
+      if (!done) return tl::unexpected(done.error());
+      return {};
+    });
+  }
+
+  Result<std::vector<OptinCount>> optin_counts(std::int64_t from_day) override {
+    constexpr std::string_view kWhat = "optin_counts";
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<OptinCount>> {
+      auto rows = c.run("site_optin_counts",
+                        "SELECT day, category, page, step, count FROM optin_counts "
+                        "WHERE day >= $1 ORDER BY day, category, page, step",
+                        Params().add(from_day), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      std::vector<OptinCount> out;
+      for (int i = 0; i < rows->size(); ++i) {
+        const std::int64_t day = rows->get_int(i, 0);
+        const std::int64_t category = rows->get_int(i, 1);
+        const std::int64_t page = rows->get_int(i, 2);
+        const std::int64_t step = rows->get_int(i, 3);
+        if ((category != 0 && !is_category(category)) || page < 0 ||
+            page >= static_cast<std::int64_t>(kPageTypeCount) || step < 0 ||
+            step >= static_cast<std::int64_t>(kOptinStepCount))
+          return make_error(ErrorCode::kCorrupt, "stored opt-in counter out of range");
+        if (out.empty() || out.back().day != day || out.back().category != category ||
+            out.back().page != static_cast<PageType>(page)) {
+          out.push_back(OptinCount{day, static_cast<CategorySet>(category),
+                                   static_cast<PageType>(page), {}});
+        }
+        out.back().steps[static_cast<std::size_t>(step)] =
+            static_cast<std::uint64_t>(rows->get_int(i, 4));
+      }
+      return out;
     });
   }
 

@@ -193,23 +193,45 @@ CREATE TABLE alert_beacons (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 5: scheduled alerts. send_at: when the editor wants it out (0: on confirmation);
+// Version 5: alert analytics and the opt-in funnel.
+// - alert_beacons.at_ms: when the beacon arrived at the server (Unix ms; 0 for beacons from
+//   before the upgrade, which time to device leaves out). service: the push service of the
+//   reporting subscription (store::PushService), so that the funnel splits by service without
+//   keeping endpoints.
+// - optin_counts: counters per UTC day, category (0: a page of none), page type and step; one row
+//   per combination, updated in place, so nothing about any reader is kept.
+constexpr const char* kUpgradeToV5 = R"sql(
+ALTER TABLE alert_beacons ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alert_beacons ADD COLUMN service INTEGER NOT NULL DEFAULT 0
+  CHECK (service BETWEEN 0 AND 4);
+
+CREATE TABLE optin_counts (
+  day INTEGER NOT NULL,
+  category INTEGER NOT NULL CHECK (category IN (0, 1, 2, 4)),
+  page INTEGER NOT NULL CHECK (page BETWEEN 0 AND 4),
+  step INTEGER NOT NULL CHECK (step BETWEEN 0 AND 5),
+  count INTEGER NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (day, category, page, step)
+) WITHOUT ROWID;
+)sql";
+
+// Version 6: scheduled alerts. send_at: when the editor wants it out (0: on confirmation);
 // scheduled: confirmed for send_at. alerts_due serves the scheduler's claim, which runs every
 // second: it reads only scheduled drafts, oldest send_at first.
-constexpr const char* kUpgradeToV5 = R"sql(
+constexpr const char* kUpgradeToV6 = R"sql(
 ALTER TABLE alerts ADD COLUMN send_at INTEGER NOT NULL DEFAULT 0 CHECK (send_at >= 0);
 ALTER TABLE alerts ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0 CHECK (scheduled IN (0, 1));
 CREATE INDEX alerts_due ON alerts (scheduled, status, send_at);
 )sql";
 
-// Version 6: an article's author (the editor token that created it), for the desk's list of
+// Version 7: an article's author (the editor token that created it), for the desk's list of
 // drafts. Articles from before are by '' (unknown).
-constexpr const char* kUpgradeToV6 = R"sql(
+constexpr const char* kUpgradeToV7 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5,
-                                     kUpgradeToV6};
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4,
+                                     kUpgradeToV5, kUpgradeToV6, kUpgradeToV7};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -653,7 +675,8 @@ class SqliteSiteStore final : public SiteStore {
   }
 
   Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
-                                  AlertEvent event, std::int64_t at) override {
+                                  AlertEvent event, std::int64_t at,
+                                  BeaconArrival arrival = {}) override {
     constexpr std::string_view kWhat = "record_alert_event";
     if (static_cast<int>(event) > static_cast<int>(AlertEvent::kDismissed))
       return invalid(kWhat, "event out of range");
@@ -673,7 +696,9 @@ class SqliteSiteStore final : public SiteStore {
       Query first(insert_beacon_);
       first.bind_int(1, alert_id)
           .bind_int(2, subscription_id)
-          .bind_int(3, static_cast<std::int64_t>(event));
+          .bind_int(3, static_cast<std::int64_t>(event))
+          .bind_int(4, arrival.at_ms)
+          .bind_int(5, static_cast<std::int64_t>(arrival.service));
       if (const int rc = first.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
     }
     if (conn_.changes() == 0) return false;  // reported before: counted once
@@ -721,6 +746,89 @@ class SqliteSiteStore final : public SiteStore {
     }
     if (rc != SQLITE_DONE) return failure(rc, kWhat);
     return engagement;
+  }
+
+  Result<AlertReach> alert_reach(std::int64_t alert_id) override {
+    constexpr std::string_view kWhat = "alert_reach";
+    Transaction tx(conn_);  // one snapshot for both reads
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    {
+      Query exists(find_alert_);
+      exists.bind_int(1, alert_id);
+      const int rc = exists.step();
+      if (rc == SQLITE_DONE) return make_error(ErrorCode::kNotFound, "alert_reach: no such alert");
+      if (rc != SQLITE_ROW) return failure(rc, kWhat);
+    }
+    AlertReach reach;
+    {
+      Query q(alert_received_times_);
+      q.bind_int(1, alert_id);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) reach.received_at_ms.push_back(q.column_int(0));
+      if (rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    {
+      Query q(alert_beacons_by_service_);
+      q.bind_int(1, alert_id);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        const std::int64_t service = q.column_int(0);
+        const std::int64_t event = q.column_int(1);
+        if (service < 0 || service >= static_cast<std::int64_t>(kPushServiceCount) || event < 0 ||
+            event > 3)
+          return make_error(ErrorCode::kCorrupt, "stored beacon service or event out of range");
+        reach.by_service[static_cast<std::size_t>(service)][static_cast<std::size_t>(event)] =
+            static_cast<std::uint64_t>(q.column_int(2));
+      }
+      if (rc != SQLITE_DONE) return failure(rc, kWhat);
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return reach;
+  }
+
+  // --- opt-in funnel ---
+
+  Status record_optin(std::int64_t day, CategorySet category, PageType page,
+                      OptinStep step) override {
+    constexpr std::string_view kWhat = "record_optin";
+    if (category != 0 && !is_category(category)) return invalid(kWhat, "category out of range");
+    if (static_cast<std::size_t>(page) >= kPageTypeCount ||
+        static_cast<std::size_t>(step) >= kOptinStepCount)
+      return invalid(kWhat, "page or step out of range");
+    Query q(count_optin_);
+    q.bind_int(1, day)
+        .bind_int(2, category)
+        .bind_int(3, static_cast<std::int64_t>(page))
+        .bind_int(4, static_cast<std::int64_t>(step));
+    if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+    return {};
+  }
+
+  Result<std::vector<OptinCount>> optin_counts(std::int64_t from_day) override {
+    constexpr std::string_view kWhat = "optin_counts";
+    Query q(optin_counts_);
+    q.bind_int(1, from_day);
+    std::vector<OptinCount> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      const std::int64_t day = q.column_int(0);
+      const std::int64_t category = q.column_int(1);
+      const std::int64_t page = q.column_int(2);
+      const std::int64_t step = q.column_int(3);
+      if ((category != 0 && !is_category(category)) || page < 0 ||
+          page >= static_cast<std::int64_t>(kPageTypeCount) || step < 0 ||
+          step >= static_cast<std::int64_t>(kOptinStepCount))
+        return make_error(ErrorCode::kCorrupt, "stored opt-in counter out of range");
+      if (out.empty() || out.back().day != day || out.back().category != category ||
+          out.back().page != static_cast<PageType>(page)) {
+        out.push_back(
+            OptinCount{day, static_cast<CategorySet>(category), static_cast<PageType>(page), {}});
+      }
+      out.back().steps[static_cast<std::size_t>(step)] =
+          static_cast<std::uint64_t>(q.column_int(4));
+    }
+    if (rc != SQLITE_DONE) return failure(rc, kWhat);
+    return out;
   }
 
   // --- API tokens ---
@@ -930,6 +1038,10 @@ class SqliteSiteStore final : public SiteStore {
   Stmt alert_sent_to_;
   Stmt insert_beacon_;
   Stmt alert_events_;
+  Stmt alert_received_times_;
+  Stmt alert_beacons_by_service_;
+  Stmt count_optin_;
+  Stmt optin_counts_;
   Stmt insert_token_;
   Stmt find_token_by_hash_;
   Stmt list_tokens_;
@@ -1013,10 +1125,23 @@ class SqliteSiteStore final : public SiteStore {
        "WHERE alerts.id = ?1 AND alerts.sent = 1 "
        "AND (subscriptions.categories & alerts.category) <> 0"},
       {&SqliteSiteStore::insert_beacon_,
-       "INSERT OR IGNORE INTO alert_beacons (alert_id, subscription_id, event) "
-       "VALUES (?1, ?2, ?3)"},
+       "INSERT OR IGNORE INTO alert_beacons (alert_id, subscription_id, event, at_ms, service) "
+       "VALUES (?1, ?2, ?3, ?4, ?5)"},
       {&SqliteSiteStore::alert_events_,
        "SELECT event, count FROM alert_events WHERE alert_id = ?1"},
+      // The primary key's alert_id prefix bounds the scan to the alert's beacons.
+      {&SqliteSiteStore::alert_received_times_,
+       "SELECT at_ms FROM alert_beacons WHERE alert_id = ?1 AND event = 0 AND at_ms > 0 "
+       "ORDER BY at_ms"},
+      {&SqliteSiteStore::alert_beacons_by_service_,
+       "SELECT service, event, count(*) FROM alert_beacons WHERE alert_id = ?1 "
+       "GROUP BY service, event"},
+      {&SqliteSiteStore::count_optin_,
+       "INSERT INTO optin_counts (day, category, page, step, count) VALUES (?1, ?2, ?3, ?4, 1) "
+       "ON CONFLICT (day, category, page, step) DO UPDATE SET count = count + 1"},
+      {&SqliteSiteStore::optin_counts_,
+       "SELECT day, category, page, step, count FROM optin_counts WHERE day >= ?1 "
+       "ORDER BY day, category, page, step"},
       {&SqliteSiteStore::insert_token_,
        "INSERT INTO api_tokens (name, secret_hash, scopes, created_at, revoked) "
        "VALUES (?1, ?2, ?3, ?4, ?5)"},

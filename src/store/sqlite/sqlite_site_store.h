@@ -52,9 +52,10 @@ namespace flashwire::store {
 
 // The schema version this code writes and reads (PRAGMA user_version).
 // Version 2 added live_updates, version 3 the full-text index articles_fts (FTS5), version 4
-// per-subscription beacons (alert_beacons, alerts.sent); an older file is upgraded when opened,
+// per-subscription beacons (alert_beacons, alerts.sent), version 5 beacon arrival times and push
+// services and the opt-in counters (optin_counts); an older file is upgraded when opened,
 // keeping its data.
-inline constexpr int kSqliteSiteStoreSchemaVersion = 6;
+inline constexpr int kSqliteSiteStoreSchemaVersion = 7;
 
 // Opens the site store at `path`, creating the file and its schema if the file does not exist or
 // is empty, and upgrading the schema of an older file in place (one transaction; nothing stored

@@ -1,5 +1,7 @@
-// Server-Sent Events for live events: keeps the connections of readers who have a live page open
-// and fans each new update out to the readers of its event.
+// Server-Sent Events streams keyed by a number: keeps the open connections and fans each event
+// out to the readers of its key. The site streams a live event's updates to readers of its live
+// page (key: the event's article id); the newsroom streams an alert's figures to editors (key:
+// the alert id, publish_frame).
 //
 // What a reader receives (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 //   the response head given to add_reader (200, text/event-stream; no Content-Length: the body
@@ -38,7 +40,7 @@
 
 #include "http/server.h"
 
-namespace flashwire::site {
+namespace flashwire::http {
 
 struct LiveStreamOptions {
   // Concurrent readers, all events together; one more is refused (the caller answers 503).
@@ -57,7 +59,8 @@ struct LiveStreamOptions {
   std::chrono::milliseconds write_timeout{30'000};
 };
 
-// One update as readers receive it. `html` must come from render_markdown (site/markdown.h).
+// One live update as readers receive it. `html` is trusted HTML (the site renders it from the
+// update's Markdown).
 struct LiveEvent {
   std::int64_t id = 0;  // the update's id: the SSE event id
   std::int64_t at = 0;  // Unix seconds
@@ -94,6 +97,12 @@ class LiveStream {
   // disconnected.
   void publish(std::int64_t event_id, const LiveEvent& event);
 
+  // As publish, for any event stream keyed like this one (the newsroom streams alerts by id):
+  // `frame` is one complete event in the wire form ("event: …\ndata: …\n\n").
+  void publish_frame(std::int64_t event_id, std::string frame);
+  // Readers of `event_id` connected now.
+  std::size_t readers_of(std::int64_t event_id) const;
+
   // Ends every stream and refuses new readers from then on. Idempotent.
   void stop();
 
@@ -106,4 +115,4 @@ class LiveStream {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace flashwire::site
+}  // namespace flashwire::http

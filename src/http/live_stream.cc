@@ -1,4 +1,4 @@
-#include "site/live_stream.h"
+#include "http/live_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-namespace flashwire::site {
+namespace flashwire::http {
 namespace {
 
 namespace asio = boost::asio;
@@ -186,9 +186,19 @@ void LiveStream::refuse(beast::tcp_stream stream, http::Response response) {
 }
 
 void LiveStream::publish(std::int64_t event_id, const LiveEvent& event) {
+  if (state_->by_event.find(event_id) == state_->by_event.end()) return;
+  publish_frame(event_id, format_live_event(event));
+}
+
+std::size_t LiveStream::readers_of(std::int64_t event_id) const {
+  const auto readers = state_->by_event.find(event_id);
+  return readers == state_->by_event.end() ? 0 : readers->second.size();
+}
+
+void LiveStream::publish_frame(std::int64_t event_id, std::string bytes) {
   const auto readers = state_->by_event.find(event_id);
   if (readers == state_->by_event.end()) return;
-  const auto frame = std::make_shared<const std::string>(format_live_event(event));
+  const auto frame = std::make_shared<const std::string>(std::move(bytes));
   const LiveStreamOptions& options = state_->options;
   for (const auto& reader : readers->second) {
     if (reader->closing) continue;
@@ -217,4 +227,4 @@ std::size_t LiveStream::readers() const { return state_->reader_count; }
 
 std::uint64_t LiveStream::readers_dropped() const { return state_->dropped; }
 
-}  // namespace flashwire::site
+}  // namespace flashwire::http
