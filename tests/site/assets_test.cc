@@ -198,7 +198,7 @@ TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
     const std::string url = newsroom.substr(start, newsroom.find('"', start) - start);
     EXPECT_NE(find_asset(url.substr(0, url.find('?'))), nullptr) << url;
   }
-  EXPECT_EQ(found, 5u);  // icon, touch icon, the two style sheets, newsroom.js
+  EXPECT_EQ(found, 6u);  // icon, touch icon, the two style sheets, newsroom-compose.js, newsroom.js
 }
 
 }  // namespace

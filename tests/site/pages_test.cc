@@ -496,9 +496,11 @@ TEST(Pages, NewsroomIsAShellForItsOwnScript) {
   EXPECT_THAT(page, HasSubstr("<h1 class=\"page-title\">Newsroom</h1>"));
   EXPECT_THAT(page, HasSubstr("<body class=\"page-newsroom\">"));
   EXPECT_THAT(page, HasSubstr("data-newsroom data-base-url=\"https://news.example\""));
-  // Its own script only; the readers' script (opt-in, app sheet) is not loaded.
-  EXPECT_EQ(count(page, "<script"), 1u);
-  EXPECT_THAT(page, HasSubstr("<script src=\"/assets/newsroom.js?v=v1\" defer></script>"));
+  // Its own scripts only (the compose preview first, then the desk); the readers' script
+  // (opt-in, app sheet) is not loaded.
+  EXPECT_EQ(count(page, "<script"), 2u);
+  EXPECT_THAT(page, HasSubstr("<script src=\"/assets/newsroom-compose.js?v=v1\" defer></script>\n"
+                              "<script src=\"/assets/newsroom.js?v=v1\" defer></script>"));
   EXPECT_THAT(page, Not(HasSubstr("site.js")));
   EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/site.css?v=v1\">"));
   EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/newsroom.css?v=v1\">"));
