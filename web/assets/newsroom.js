@@ -996,7 +996,11 @@
     const children = [make('h3', { class: 'nr-item-title', text: alert.title }), meta];
     if (alert.body) children.push(make('p', { class: 'nr-alert-body', text: alert.body }));
     if (alert.url) children.push(make('p', { class: 'nr-alert-url', text: alert.url }));
-    if (alert.status !== 'draft' && alert.status !== 'cancelled') {
+    if (alert.status === 'scheduled' && alert.send_at) {
+      children.push(make('p', { class: 'hint nr-alert-send-at', text: `Goes out ${new Date(alert.send_at).toLocaleString()}.` }));
+      children.push(make('div', { class: 'nr-item-actions' }, [actionButton('discard', 'Cancel scheduled alert', alert.title)]));
+    }
+    if (alert.status !== 'draft' && alert.status !== 'cancelled' && alert.status !== 'scheduled') {
       if (alert.delivery && typeof alert.delivery === 'object') {
         // A push service refusing our VAPID credentials is a configuration problem that stops
         // delivery to all its readers: said first, where the editor cannot miss it.
