@@ -86,10 +86,10 @@
   function addSendAtField(form) {
     if (form.elements.namedItem('send_at')) return;
     const id = 'nr-alert-send-at';
-    const field = make('div', { class: 'nr-field' }, [
+    const field = make('div', { class: 'field' }, [
       make('label', { for: id, text: 'Send later (optional)' }),
       make('input', { id, name: 'send_at', type: 'datetime-local', 'aria-describedby': `${id}-hint ${id}-error` }),
-      make('p', { class: 'nr-hint', id: `${id}-hint`, text: 'Your local time, up to 30 days ahead. Empty: send on confirmation.' }),
+      make('p', { class: 'hint', id: `${id}-hint`, text: 'Your local time, up to 30 days ahead. Empty: send on confirmation.' }),
       make('p', { class: 'field-error', id: `${id}-error`, hidden: '' }),
     ]);
     const fieldset = form.querySelector('fieldset') || form;
