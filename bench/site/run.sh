@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Article pages, Flashwire vs nginx, in one run: `flashwire serve` (one io_context thread, pages
-# from its render cache) and Debian's nginx (one worker process, serving the very bytes Flashwire
-# served, from a file) are loaded in turn by wrk over keep-alive connections on loopback, first
-# with `Accept-Encoding: identity`, then with `gzip`. Prints each run's requests/s and CPU use, the
-# medians, the ratio flashwire/nginx and the response sizes, as Markdown, and cleans up every
+# Article pages, Flashwire vs nginx, in one run: `flashwire serve` (`[http] threads = N`, pages
+# from its render cache) and Debian's nginx (`worker_processes N`, serving the very bytes
+# Flashwire served, from a file), for each N in WORKERS, are loaded in turn by wrk over keep-alive
+# connections on loopback, first with `Accept-Encoding: identity`, then with `gzip`. Prints each
+# run's requests/s and CPU use, the medians, the ratio flashwire/nginx per N, the server CPU per
+# request of each N against the first, and the response sizes, as Markdown, and cleans up every
 # process and file.
 # All traffic stays on 127.0.0.1; every step has a time limit.
 #
@@ -12,12 +13,15 @@
 # Needs: wrk, nginx (nginx-light), curl, taskset (scripts/install-deps.sh installs them).
 #
 # Knobs (environment variables, defaults in brackets):
-#   RUNS [3] runs per server and encoding, alternating the servers (A B, then B A, ...)
+#   RUNS [3] runs per server and encoding, alternating the servers (A B C D, then D C B A, ...)
+#   WORKERS [1] server threads / worker processes, a list: "1 2" runs four servers (flashwire and
+#   nginx with 1, and with 2), all started at once, the Flashwire ones on one data directory
 #   THREADS [1]  CONNECTIONS [64]  DURATION [10] seconds   wrk's -t, -c, -d for every run
 #   WARMUP [2] seconds of wrk against each server before each encoding's runs
 #   SLUG [harbour-bridge-closed-after-ship-strike] demo article to fetch
 #   GZIP [1] (0: skip the Accept-Encoding: gzip pair)
-#   SERVER_CPU [1]  WRK_CPU [0]   (pinning is skipped when taskset cannot use those CPUs)
+#   SERVER_CPU [1]  WRK_CPU [0]   CPU lists as taskset -c takes them ("1", "0-1"); pinning is
+#   skipped when taskset cannot use them
 #   QUIET_MAX [10] percent  QUIET_WAIT [300] seconds: before each run, wait up to QUIET_WAIT for
 #   other processes' CPU use to fall to QUIET_MAX, then run regardless (it says so); a run during
 #   which other processes used more than QUIET_MAX % of one CPU is marked "disturbed"
@@ -27,6 +31,7 @@ BUILD=${1:-build}
 FLASHWIRE="$BUILD/src/app/flashwire"
 
 RUNS=${RUNS:-3}
+WORKERS=${WORKERS:-1}
 THREADS=${THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10}
@@ -61,9 +66,9 @@ if [ ${#PIN_SERVER[@]} -eq 0 ] || [ ${#PIN_WRK[@]} -eq 0 ] || [ "$SERVER_CPU" = 
   say "WARNING: servers and wrk are not pinned to separate CPUs ($(nproc) CPUs); figures are rougher"
 fi
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/flashwire-bench-site.XXXXXX)
-FLASHWIRE_PID=
-NGINX_PID=
+declare -A URL PID  # by server name: flashwire-N, nginx-N
 WRK_PID=
 stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
   local pid=$1
@@ -75,8 +80,8 @@ stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
 }
 cleanup() {
   stop_pid "$WRK_PID"  # timeout, which passes the signal on to wrk
-  stop_pid "$FLASHWIRE_PID"
-  stop_pid "$NGINX_PID"  # the master; its worker exits with it
+  local pid
+  for pid in "${PID[@]}"; do stop_pid "$pid"; done  # an nginx master's workers exit with it
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -86,26 +91,43 @@ trap 'exit 130' INT TERM
 # shellcheck source=bench/quiet.sh
 source bench/quiet.sh  # the working directory is the repository root
 
-# --- Flashwire: a fresh data directory with the demo articles. ------------------------------
+# --- Flashwire: a fresh data directory with the demo articles, shared by every instance. ------
 mkdir -p "$WORK/flashwire"
-FLASHWIRE_DEMO=1 "${PIN_SERVER[@]}" "$FLASHWIRE" serve --listen 127.0.0.1:0 \
-  --data "$WORK/flashwire/data" > "$WORK/flashwire/out.log" 2> "$WORK/flashwire/err.log" &
-FLASHWIRE_PID=$!
-FLASHWIRE_URL=
-for _ in $(seq 150); do
-  FLASHWIRE_URL=$(sed -n 's|.*site:[[:space:]]*\(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' \
-    "$WORK/flashwire/out.log" | head -1)
-  [ -n "$FLASHWIRE_URL" ] && break
-  kill -0 "$FLASHWIRE_PID" 2>/dev/null || break
-  sleep 0.1
+start_flashwire() {  # start_flashwire N: `serve` with N threads; sets URL and PID of flashwire-N
+  local name=flashwire-$1 dir=$WORK/flashwire/$1 url='' port
+  mkdir -p "$dir"
+  printf '[http]\nthreads = %d\n' "$1" > "$dir/flashwire.toml"
+  for _ in $(seq 20); do
+    port=$((20000 + RANDOM % 40000))
+    ss -Htln "sport = :$port" 2>/dev/null | grep -q . && continue
+    # One public origin for all: pages name it, and every instance must serve the same bytes.
+    FLASHWIRE_DEMO=1 "${PIN_SERVER[@]}" "$FLASHWIRE" serve --listen "127.0.0.1:$port" \
+      --base-url https://news.example --config "$dir/flashwire.toml" \
+      --data "$WORK/flashwire/data" > "$dir/out.log" 2> "$dir/err.log" &
+    PID[$name]=$!
+    for _ in $(seq 150); do
+      if grep -q 'site:' "$dir/out.log"; then url=http://127.0.0.1:$port; break; fi
+      kill -0 "${PID[$name]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -n "$url" ] && break
+    stop_pid "${PID[$name]}"; PID[$name]=
+  done
+  [ -n "$url" ] || { cat "$dir/err.log" >&2; die "flashwire serve ($1 threads) did not start"; }
+  URL[$name]=$url
+  say "$name: flashwire serve pid ${PID[$name]} on $url"
+}
+for workers in $WORKERS; do
+  [[ "$workers" =~ ^[1-9][0-9]?$ ]] || die "WORKERS: whole numbers from 1 to 99, got '$workers'"
 done
-[ -n "$FLASHWIRE_URL" ] || { cat "$WORK/flashwire/err.log" >&2; die "flashwire serve did not start"; }
+read -r -a WORKER_COUNTS <<< "$WORKERS"
+start_flashwire "${WORKER_COUNTS[0]}"  # the first makes the demo content; the others read it
+FLASHWIRE_URL=${URL[flashwire-${WORKER_COUNTS[0]}]}
 PAGE=/articles/$SLUG
-say "flashwire serve pid $FLASHWIRE_PID on $FLASHWIRE_URL"
 
 # --- The page's bytes, as Flashwire serves them: identity and gzip. -------------------------
 DOCROOT=$WORK/nginx/html
-mkdir -p "$DOCROOT/articles" "$WORK/nginx/temp" "$WORK/nginx/logs"
+mkdir -p "$DOCROOT/articles"
 curl -sS --fail --max-time 10 -D "$WORK/identity.headers" -o "$DOCROOT$PAGE" "$FLASHWIRE_URL$PAGE" ||
   die "cannot fetch $PAGE from flashwire (is SLUG a demo article?)"
 header() {  # header FILE NAME: that header's value in a curl -D dump
@@ -126,27 +148,27 @@ if [ "$GZIP" = 1 ]; then
 fi
 
 # --- nginx: our own configuration, pid file, logs and temp paths; never the system's. --------
-# One worker process, the peer of Flashwire's one server thread. Run as the current user (as
+# N worker processes, the peer of Flashwire's N server threads. Run as the current user (as
 # root, the worker would otherwise switch to nobody, who cannot read the private temp dir).
-write_nginx_conf() {  # write_nginx_conf PORT
+write_nginx_conf() {  # write_nginx_conf PORT WORKERS DIR
   local user_line=""
   [ "$(id -u)" -eq 0 ] && user_line="user $(id -un) $(id -gn);"
-  cat > "$WORK/nginx/nginx.conf" <<EOF
+  cat > "$3/nginx.conf" <<EOF
 # Written by bench/site/run.sh for one benchmark run.
 $user_line
 daemon off;
 master_process on;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
+worker_processes $2;
+pid $3/nginx.pid;
+error_log $3/logs/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  client_body_temp_path $WORK/nginx/temp/body;
-  proxy_temp_path $WORK/nginx/temp/proxy;
-  fastcgi_temp_path $WORK/nginx/temp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/temp/uwsgi;
-  scgi_temp_path $WORK/nginx/temp/scgi;
+  client_body_temp_path $3/temp/body;
+  proxy_temp_path $3/temp/proxy;
+  fastcgi_temp_path $3/temp/fastcgi;
+  uwsgi_temp_path $3/temp/uwsgi;
+  scgi_temp_path $3/temp/scgi;
   # A static-file set-up as a site would run it: sendfile, open files cached.
   sendfile on;
   tcp_nopush on;
@@ -167,33 +189,44 @@ http {
 }
 EOF
 }
-NGINX_URL=
-for _ in $(seq 20); do
-  port=$((20000 + RANDOM % 40000))
-  ss -Htln "sport = :$port" 2>/dev/null | grep -q . && continue
-  write_nginx_conf "$port"
-  "${PIN_SERVER[@]}" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" \
-    > "$WORK/nginx/logs/stdout.log" 2>&1 &
-  NGINX_PID=$!
-  for _ in $(seq 50); do
-    if curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$port$PAGE"; then
-      NGINX_URL=http://127.0.0.1:$port; break
-    fi
-    kill -0 "$NGINX_PID" 2>/dev/null || break
-    sleep 0.1
+start_nginx() {  # start_nginx N: nginx with N workers; sets URL and PID of nginx-N
+  local name=nginx-$1 dir=$WORK/nginx/$1 url='' port
+  mkdir -p "$dir/temp" "$dir/logs"
+  for _ in $(seq 20); do
+    port=$((20000 + RANDOM % 40000))
+    ss -Htln "sport = :$port" 2>/dev/null | grep -q . && continue
+    write_nginx_conf "$port" "$1" "$dir"
+    "${PIN_SERVER[@]}" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" \
+      > "$dir/logs/stdout.log" 2>&1 &
+    PID[$name]=$!
+    for _ in $(seq 50); do
+      if curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$port$PAGE"; then
+        url=http://127.0.0.1:$port; break
+      fi
+      kill -0 "${PID[$name]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -n "$url" ] && break
+    stop_pid "${PID[$name]}"; PID[$name]=
   done
-  [ -n "$NGINX_URL" ] && break
-  stop_pid "$NGINX_PID"; NGINX_PID=
+  [ -n "$url" ] || { cat "$dir/logs/"*.log >&2; die "nginx ($1 workers) did not start"; }
+  URL[$name]=$url
+  say "$name: nginx $("$NGINX" -v 2>&1 | sed 's|.*/||') master pid ${PID[$name]} on $url"
+}
+SERVERS=()
+for workers in "${WORKER_COUNTS[@]}"; do
+  [ -n "${URL[flashwire-$workers]:-}" ] || start_flashwire "$workers"
+  start_nginx "$workers"
+  SERVERS+=("flashwire-$workers" "nginx-$workers")
 done
-[ -n "$NGINX_URL" ] || { cat "$WORK/nginx/logs/"*.log >&2; die "nginx did not start"; }
-say "nginx $("$NGINX" -v 2>&1 | sed 's|.*/||') master pid $NGINX_PID on $NGINX_URL"
 
 # Both must serve the same bytes with the same type, and keep connections alive.
 check_same() {  # check_same ENCODING-HEADER SUFFIX
   local name
-  for name in flashwire nginx; do
-    local url=$FLASHWIRE_URL
-    [ "$name" = nginx ] && url=$NGINX_URL
+  curl -sS --fail --max-time 10 -H "Accept-Encoding: $1" -o "$WORK/flashwire$2.body" \
+    "$FLASHWIRE_URL$PAGE"
+  for name in "${SERVERS[@]}"; do
+    local url=${URL[$name]}
     curl -sS --fail --max-time 10 -H "Accept-Encoding: $1" -D "$WORK/$name$2.headers" \
       -o "$WORK/$name$2.body" "$url$PAGE"
     cmp -s "$WORK/$name$2.body" "$WORK/flashwire$2.body" || die "$name serves other bytes than flashwire ($1)"
@@ -227,10 +260,11 @@ children_ticks() {  # children_ticks FILE: CPU ticks of finished children in `ti
     printf "%.0f\n", t * hz }'
 }
 server_pids() {  # server_pids NAME: the processes doing that server's work
-  if [ "$1" = flashwire ]; then
-    echo "$FLASHWIRE_PID"
-  else  # the master and its worker
-    echo "$NGINX_PID $(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null)"
+  local pid=${PID[$1]}
+  if [[ "$1" == flashwire-* ]]; then
+    echo "$pid"  # its threads are counted in the process's times
+  else  # the master and its workers
+    echo "$pid $(cat "/proc/$pid/task/$pid/children" 2>/dev/null)"
   fi
 }
 HZ=$(getconf CLK_TCK)
@@ -240,8 +274,7 @@ HZ=$(getconf CLK_TCK)
 # this shell, not in a $(...) subshell: `times` then counts wrk, and a signal ends the run at once
 # (wrk runs in the background; `wait` gives way to the trap, which stops it).
 run_wrk() {
-  local name=$1 encoding=$2 seconds=$3 url=$FLASHWIRE_URL out=$WORK/wrk.out
-  [ "$name" = nginx ] && url=$NGINX_URL
+  local name=$1 encoding=$2 seconds=$3 url=${URL[$1]} out=$WORK/wrk.out
   local -a pids
   read -r -a pids <<< "$(server_pids "$name")"
   local server0 server1 wrk0 wrk1 machine0 machine1 status=0
@@ -270,13 +303,16 @@ RESULTS=$WORK/results.txt
 encodings=(identity)
 [ "$GZIP" = 1 ] && encodings+=(gzip)
 for encoding in "${encodings[@]}"; do
-  for name in flashwire nginx; do
+  for name in "${SERVERS[@]}"; do
     say "warm-up: $name, $encoding, ${WARMUP} s"
     run_wrk "$name" "$encoding" "$WARMUP"
   done
   for run in $(seq "$RUNS"); do
-    order=(flashwire nginx)
-    (( run % 2 == 0 )) && order=(nginx flashwire)
+    order=("${SERVERS[@]}")
+    if (( run % 2 == 0 )); then
+      order=()
+      for (( i = ${#SERVERS[@]} - 1; i >= 0; i-- )); do order+=("${SERVERS[i]}"); done
+    fi
     for name in "${order[@]}"; do
       wait_for_quiet
       run_wrk "$name" "$encoding" "$DURATION"
@@ -292,7 +328,7 @@ done
 bytes() { wc -c < "$1" | tr -d ' '; }
 echo "== Article pages: Flashwire vs nginx"
 echo
-echo "page $PAGE; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after ${WARMUP} s of warm-up;" \
+echo "page $PAGE; server threads / nginx workers: ${WORKER_COUNTS[*]}; load average at the start: $LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after ${WARMUP} s of warm-up;" \
   "servers on CPU $SERVER_CPU, wrk on CPU $WRK_CPU; $(nproc) CPUs: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 echo "$(wrk --version 2>&1 | head -1 | awk '{ print "wrk", $2 }'), $("$NGINX" -v 2>&1 | sed 's|.*: ||'), flashwire $FLASHWIRE"
 echo
@@ -300,11 +336,12 @@ echo "| encoding | response bytes: flashwire (headers + body) | nginx (headers +
 echo "|---|---:|---:|"
 for encoding in "${encodings[@]}"; do
   suffix=""; [ "$encoding" = gzip ] && suffix=.gz
-  echo "| $encoding | $(bytes "$WORK/flashwire$suffix.headers") + $(bytes "$WORK/flashwire$suffix.body")" \
-    "| $(bytes "$WORK/nginx$suffix.headers") + $(bytes "$WORK/nginx$suffix.body") |"
+  first=${WORKER_COUNTS[0]}
+  echo "| $encoding | $(bytes "$WORK/flashwire-$first$suffix.headers") + $(bytes "$WORK/flashwire-$first$suffix.body")" \
+    "| $(bytes "$WORK/nginx-$first$suffix.headers") + $(bytes "$WORK/nginx-$first$suffix.body") |"
 done
 echo
-awk -v quiet_max="$QUIET_MAX" '
+awk -v quiet_max="$QUIET_MAX" -v workers="${WORKER_COUNTS[*]}" '
   function median(list, n,   sorted, i, j, t) {
     for (i = 1; i <= n; i++) sorted[i] = list[i]
     for (i = 2; i <= n; i++) for (j = i; j > 1 && sorted[j - 1] > sorted[j]; j--) {
@@ -330,16 +367,31 @@ awk -v quiet_max="$QUIET_MAX" '
         us(f[5], f[4]), f[6], f[7], disturbed
     }
     print ""
-    print "| encoding | flashwire req/s (median) | nginx req/s (median) | **flashwire/nginx** | server CPU µs per request, medians (flashwire / nginx) |"
-    print "|---|---:|---:|---:|---|"
+    print "| encoding | threads / workers | flashwire req/s (median) | nginx req/s (median) | **flashwire/nginx** | server CPU µs per request, medians (flashwire / nginx) |"
+    print "|---|---:|---:|---:|---:|---|"
+    counts = split(workers, w, " ")
     for (e = 1; e <= encs; e++) {
-      enc = order[e]; a = enc SUBSEP "flashwire"; b = enc SUBSEP "nginx"
-      delete fr; delete nr; delete fc; delete nc
-      for (r = 1; r <= n[a]; r++) { fr[r] = rps[a, r]; fc[r] = cost[a, r] }
-      for (r = 1; r <= n[b]; r++) { nr[r] = rps[b, r]; nc[r] = cost[b, r] }
-      mf = median(fr, n[a]); mn = median(nr, n[b])
-      printf "| %s | %s | %s | **%.2f** | %.1f / %.1f |\n", enc, fmt(mf), fmt(mn), mf / mn,
-        median(fc, n[a]), median(nc, n[b])
+      enc = order[e]
+      for (c = 1; c <= counts; c++) {
+        a = enc SUBSEP "flashwire-" w[c]; b = enc SUBSEP "nginx-" w[c]
+        delete fr; delete nr; delete fc; delete nc
+        for (r = 1; r <= n[a]; r++) { fr[r] = rps[a, r]; fc[r] = cost[a, r] }
+        for (r = 1; r <= n[b]; r++) { nr[r] = rps[b, r]; nc[r] = cost[b, r] }
+        mf = median(fr, n[a]); mn = median(nr, n[b])
+        fcost[enc, c] = median(fc, n[a])
+        printf "| %s | %d | %s | %s | **%.2f** | %.1f / %.1f |\n", enc, w[c], fmt(mf), fmt(mn),
+          mn ? mf / mn : 0, fcost[enc, c], median(nc, n[b])
+      }
+    }
+    if (counts > 1) {
+      print ""
+      print "| encoding | flashwire threads | server CPU µs per request (median) | against " w[1] " thread(s) |"
+      print "|---|---:|---:|---:|"
+      for (e = 1; e <= encs; e++) for (c = 1; c <= counts; c++) {
+        enc = order[e]
+        printf "| %s | %d | %.1f | %+.1f %% |\n", enc, w[c], fcost[enc, c],
+          fcost[enc, 1] ? 100 * (fcost[enc, c] / fcost[enc, 1] - 1) : 0
+      }
     }
     # Other work takes CPU from the pinned processes: say so, rather than let it pass for a result.
     if (disturbed_runs) {

@@ -43,7 +43,7 @@ void run_push_service(const PushServiceArgs& args) {
   ::chmod(data.c_str(), 0700);  // holds the endpoint key
 
   const auto key = pushservice::load_or_create_endpoint_key(data / "endpoint.key");
-  if (!key) throw CommandError(key.error());
+  if (!key) throw CommandError(key.error().message);
   auto store = store::open_sqlite_push_store((data / "push.sqlite").string());
   if (!store) throw CommandError("store: " + store.error().message);
 
@@ -62,7 +62,7 @@ void run_push_service(const PushServiceArgs& args) {
   pushservice::PushService* service_ptr = service.get();
   pushservice::PushServer server(io, std::move(service), options);
   const auto bound = server.listen(*listen);
-  if (!bound) throw CommandError(bound.error());
+  if (!bound) throw CommandError(bound.error().message);
   const std::string host = url_host(*bound);
   if (args.public_url.empty()) service_ptr->set_public_url("http://" + host);
 

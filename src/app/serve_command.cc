@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
@@ -22,6 +23,7 @@
 #include "app/serve_config.h"
 #include "app/site_state.h"
 #include "common/clock.h"
+#include "common/cores.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
 #include "http/metrics_handler.h"
@@ -33,6 +35,7 @@
 #include "site/assets.h"
 #include "http/live_stream.h"
 #include "site/site_handler.h"
+#include "store/serialized_site_store.h"
 #include "store/sqlite/sqlite_push_store.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
@@ -155,6 +158,8 @@ struct Services {
   std::unique_ptr<http::Server> metrics_server;  // [metrics] listen; none when not configured
   std::string metrics_url;
   std::unique_ptr<http::Server> server;
+  // The site store as the server's threads share it (the site, its API and the newsroom).
+  std::unique_ptr<store::SerializedSiteStore> shared_store;
   std::string base_url;
   std::unique_ptr<site::SiteApi> api;
   std::unique_ptr<site::SiteHandler> handler;
@@ -209,11 +214,23 @@ SiteState open_state(const ServeFlags& flags) {
                    std::move(vapid),  std::move(first_token), sending->size()};
 }
 
+// host:pid: unique among the nodes of one store as long as host names are.
+std::string default_node_id() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+    return "node:" + std::to_string(getpid());
+  }
+  return std::string(host.data()) + ":" + std::to_string(getpid());
+}
+
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
   const FanoutConfig& fanout = state.config.fanout;
   fanout::EngineConfig engine_config;
   engine_config.icon_url = base_url + "/assets/icon.svg";
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
+  engine_config.node_id = state.config.node_id.empty() ? default_node_id() : state.config.node_id;
+  engine_config.lease = std::chrono::milliseconds(fanout.lease_ms);
+  engine_config.poll_interval = std::chrono::milliseconds(fanout.poll_ms);
   engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
   engine_config.pipeline.concurrency = static_cast<std::size_t>(fanout.concurrency);
   engine_config.pipeline.per_origin_in_flight = engine_config.pipeline.concurrency;
@@ -234,7 +251,7 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
                                                            boost::asio::io_context& io) {
   const auto push_data = prepare_data_dir((state.data / "push").string());
   const auto key = pushservice::load_or_create_endpoint_key(push_data / "endpoint.key");
-  if (!key) throw CommandError(key.error());
+  if (!key) throw CommandError(key.error().message);
   auto push_store = store::open_sqlite_push_store((push_data / "push.sqlite").string());
   if (!push_store) throw CommandError("push store: " + push_store.error().message);
   pushservice::PushServerOptions options;
@@ -247,7 +264,7 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
       options);
   const auto push_bound =
       push_server->listen(*http::parse_listen_address(state.config.push_service.listen));
-  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error());
+  if (!push_bound) throw CommandError("push_service.listen: " + push_bound.error().message);
   return push_server;
 }
 
@@ -265,6 +282,10 @@ void build_services(SiteState& state, Services& s) {
       config.http.trusted_proxies, config.http.forwarded_header == "forwarded"
                                        ? http::ForwardedHeader::kForwarded
                                        : http::ForwardedHeader::kXForwardedFor);
+  // Every core serves readers: the click storm after an alert is what the site is sized for.
+  server_options.threads = config.http.threads > 0
+                               ? static_cast<unsigned>(config.http.threads)
+                               : std::min(usable_cores(), http::ServerOptions::kMaxThreads);
   s.server = std::make_unique<http::Server>(s.io, s.router, server_options);
   const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
   if (!bound) throw CommandError(bound.error());
@@ -274,12 +295,13 @@ void build_services(SiteState& state, Services& s) {
     s.base_url = "http://" + bound->address().to_string() + ":" + std::to_string(bound->port());
   }
 
+  s.shared_store = std::make_unique<store::SerializedSiteStore>(*state.store);
   site::SiteApiOptions api_options;
   api_options.origin = s.base_url;
   api_options.vapid_public_key = state.vapid.public_key().to_base64url();
   // An origin (the config checks it): the endpoints the own push service hands out begin with it.
   if (config.push_service.enabled) api_options.own_push_origin = config.push_service.public_url;
-  s.api = std::make_unique<site::SiteApi>(*state.store, *s.hosts, system_clock(), api_options);
+  s.api = std::make_unique<site::SiteApi>(*s.shared_store, *s.hosts, system_clock(), api_options);
 
   site::SiteInfo info;
   info.name = config.site_name;
@@ -296,7 +318,7 @@ void build_services(SiteState& state, Services& s) {
     well_known.apple_app_site_association = apple_app_site_association(*config.app);
     well_known.assetlinks = asset_links(*config.app);
   }
-  s.handler = std::make_unique<site::SiteHandler>(*state.store, *s.api, info, well_known);
+  s.handler = std::make_unique<site::SiteHandler>(*s.shared_store, *s.api, info, well_known);
 
   // Alerts editors confirm are sent by the fan-out engine, on threads of its own.
   auto vapid_tokens =
@@ -331,7 +353,7 @@ void build_services(SiteState& state, Services& s) {
   site::SiteHandler& handler = *s.handler;
   // The newsroom tells the site about changed content (render cache, live streams) through
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
-  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*state.store, system_clock(), *s.engine,
+  s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(*s.shared_store, system_clock(), *s.engine,
                                                            handler, newsroom_options);
   newsroom::NewsroomApi& newsroom = *s.newsroom_api;
   s.scheduler =
@@ -425,8 +447,13 @@ void shut_down(Services& s) {
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();
   s.engine->stop();
+  const auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
   s.io.restart();
-  s.io.run_for(kDrainLimit);  // returns as soon as nothing is left to do
+  s.io.run_until(deadline);  // returns as soon as nothing is left to do
+  // The server's other threads drained meanwhile; what they still hold ends here, before the
+  // handlers they call go.
+  s.server->join(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{})));
 }
 
 void run_serve(const ServeFlags& flags) {

@@ -97,7 +97,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (!check_keys(
           root,
           {"listen", "data_dir", "base_url", "site_name", "demo", "vapid_subject", "push_hosts",
-           "store", "push_service", "http", "metrics", "fanout", "app", "newsroom"},
+           "store", "push_service", "http", "metrics", "fanout", "app", "newsroom", "node"},
           "", error)) {
     return path + ": " + error;
   }
@@ -139,7 +139,9 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (const toml::node* node = root.get("http")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) return path + ": http: must be a table";
-    if (!check_keys(*table, {"trusted_proxies", "forwarded_header"}, "http.", error) ||
+    if (!check_keys(*table, {"trusted_proxies", "forwarded_header", "threads"}, "http.", error) ||
+        !read_int(*table, "threads", config.http.threads, 1,
+                  static_cast<int>(http::ServerOptions::kMaxThreads), error, "http.") ||
         !read_string_list(*table, "trusted_proxies", config.http.trusted_proxies, error, "http.") ||
         !read_string(*table, "forwarded_header", config.http.forwarded_header, error, "http.")) {
       return path + ": " + error;
@@ -156,10 +158,11 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (const toml::node* node = root.get("fanout")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) return path + ": fanout: must be a table";
-    if (!check_keys(*table,
-                    {"threads", "concurrency", "per_origin_connections", "shard_size",
-                     "per_broadcast_key", "http1_pipeline", "ca_file", "https_client"},
-                    "fanout.", error)) {
+    if (!check_keys(
+            *table,
+            {"threads", "concurrency", "per_origin_connections", "shard_size", "per_broadcast_key",
+             "http1_pipeline", "ca_file", "https_client", "lease_ms", "poll_ms"},
+            "fanout.", error)) {
       return path + ": " + error;
     }
     FanoutConfig& f = config.fanout;
@@ -169,6 +172,8 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
                   "fanout.") ||
         !read_int(*table, "shard_size", f.shard_size, 1, 100000, error, "fanout.") ||
         !read_int(*table, "http1_pipeline", f.http1_pipeline, 1, 64, error, "fanout.") ||
+        !read_int(*table, "lease_ms", f.lease_ms, 100, 600000, error, "fanout.") ||
+        !read_int(*table, "poll_ms", f.poll_ms, 1, 1000, error, "fanout.") ||
         !read_string(*table, "ca_file", f.ca_file, error, "fanout.") ||
         !read_string(*table, "https_client", f.https_client, error, "fanout.")) {
       return path + ": " + error;
@@ -197,6 +202,20 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
         !read_int(*table, "hourly_cap_exclusive", n.hourly_cap_exclusive, 0, 1000, error,
                   "newsroom.")) {
       return path + ": " + error;
+    }
+  }
+  if (const toml::node* node = root.get("node")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": node: must be a table";
+    if (!check_keys(*table, {"id"}, "node.", error) ||
+        !read_string(*table, "id", config.node_id, error, "node.")) {
+      return path + ": " + error;
+    }
+    // The id is shown to editors and kept in the store: printable ASCII, no spaces.
+    const bool printable = std::all_of(config.node_id.begin(), config.node_id.end(),
+                                       [](char c) { return c > ' ' && c < 0x7f; });
+    if (config.node_id.empty() || config.node_id.size() > 64 || !printable) {
+      return path + ": node.id: 1 to 64 printable characters without spaces";
     }
   }
   if (const toml::node* node = root.get("app")) {

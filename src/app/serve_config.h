@@ -11,7 +11,8 @@
 //   [http]  trusted_proxies = ["127.0.0.1"]  forwarded_header = "x-forwarded-for"  # or "forwarded"
 //   [metrics]  listen = ""          # e.g. "127.0.0.1:9100"; empty: no /metrics at all
 //   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
-//             per_broadcast_key = false  http1_pipeline = 8
+//             per_broadcast_key = false  http1_pipeline = 8  lease_ms = 10000  poll_ms = 1000
+//   [node]  id = ""                # default: host:pid (several nodes on one PostgreSQL store)
 //   [newsroom]  hourly_cap = 0  hourly_cap_breaking = …  hourly_cap_live = …  hourly_cap_exclusive = …
 //   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
 //          apple_team_id = "…"  bundle_id = "…"  android_package = "…"  android_store_url = "…"
@@ -53,6 +54,9 @@ struct HttpConfig {
   // is believed. Empty: every request is its TCP peer's.
   std::vector<std::string> trusted_proxies;
   std::string forwarded_header = "x-forwarded-for";  // what they write: or "forwarded" (RFC 7239)
+  // Threads serving the site's connections (http/server.h), 1 to 256; 0 (the default when not
+  // set): one per core the process may run on (common/cores.h).
+  int threads = 0;
 };
 
 // [metrics]: Prometheus text at GET /metrics on a listener of its own, never on the site's port.
@@ -75,6 +79,12 @@ struct FanoutConfig {
   std::string ca_file;
   // https:// push services: "builtin" (HTTP/2 over TLS, fanout/h2_client.h) or "curl".
   std::string https_client = "builtin";
+  // With a shared store (PostgreSQL): how long a node holds a shard it sends (renewed every
+  // third of it); a node that dies leaves its shards to the others after this long.
+  int lease_ms = 10000;
+  // With a shared store: how often a node looks for alerts confirmed on other nodes (and for a
+  // cancel while it is idle).
+  int poll_ms = 1000;
 };
 
 // [newsroom]: the editors' desk guardrails (docs/newsroom.md).
@@ -103,6 +113,9 @@ struct ServeConfig {
   FanoutConfig fanout;
   NewsroomConfig newsroom;
   std::optional<AppLinkConfig> app;
+  // [node] id: this node's name among the nodes of a shared store (per-node progress of an
+  // alert); empty (the default): host:pid.
+  std::string node_id;
 };
 
 // Values given on the command line; unset ones leave the lower layers alone.

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <exception>
+#include <set>
 #include <sstream>
 
 #include "common/error.h"
@@ -146,6 +147,129 @@ class StoreSink final : public ProgressSink {
   const std::int64_t alert_id_;
 };
 
+// The shards this node holds under a lease, so that they can be renewed. Guarded by the
+// engine's store mutex, as every store call is.
+using HeldShards = std::set<std::pair<std::int64_t, std::int64_t>>;
+
+// Shards claimed under a lease, with the subscriptions in their range as they are now.
+class LeaseSource final : public TargetSource {
+ public:
+  LeaseSource(std::mutex& mutex, SubscriptionReader& site, store::ShardLeases& leases,
+              HeldShards& held, std::int64_t alert_id, store::Category category,
+              std::size_t page_size, const std::string& node, std::chrono::milliseconds lease)
+      : mutex_(mutex),
+        site_(site),
+        leases_(leases),
+        held_(held),
+        alert_id_(alert_id),
+        category_(category),
+        page_size_(page_size),
+        node_(node),
+        lease_(lease) {}
+
+  tl::expected<std::optional<Shard>, std::string> next_shard() override {
+    std::lock_guard lock(mutex_);
+    auto claimed = leases_.claim_shard(alert_id_, node_, lease_);
+    if (!claimed) return tl::unexpected("claim shard: " + error_text(claimed.error()));
+    if (!claimed->has_value()) return std::optional<Shard>();
+    Shard shard;
+    shard.range = (*claimed)->range;
+    // Usually one page: the shard was planned with at most page_size subscriptions; more only
+    // if subscriptions in the range took the category on since.
+    std::int64_t after = shard.range.after_id;
+    while (after < shard.range.last_id) {
+      auto page = site_.subscriptions_page(category_, after, page_size_);
+      if (!page) return tl::unexpected("read subscriptions: " + error_text(page.error()));
+      for (auto& s : *page) {
+        if (s.id > shard.range.last_id) break;
+        shard.targets.push_back(
+            {s.id, std::move(s.endpoint), std::move(s.p256dh), std::move(s.auth)});
+      }
+      if (page->size() < page_size_) break;
+      after = page->back().id;
+    }
+    held_.insert({shard.range.after_id, shard.range.last_id});
+    return std::optional<Shard>(std::move(shard));
+  }
+
+ private:
+  std::mutex& mutex_;
+  SubscriptionReader& site_;
+  store::ShardLeases& leases_;
+  HeldShards& held_;
+  const std::int64_t alert_id_;
+  const store::Category category_;
+  const std::size_t page_size_;
+  const std::string& node_;
+  const std::chrono::milliseconds lease_;
+};
+
+// Completes claimed shards; a shard another node took over is dropped (it sends it again).
+class LeaseSink final : public ProgressSink {
+ public:
+  LeaseSink(std::mutex& mutex, SubscriptionReader& site, store::DeliveryStore& deliveries,
+            store::ShardLeases& leases, HeldShards& held, std::int64_t alert_id,
+            const std::string& node, std::atomic<std::uint64_t>& taken_over)
+      : mutex_(mutex),
+        site_(site),
+        deliveries_(deliveries),
+        leases_(leases),
+        held_(held),
+        alert_id_(alert_id),
+        node_(node),
+        taken_over_(taken_over) {}
+
+  tl::expected<void, std::string> shard_done(
+      const Shard& shard, const store::DeliveryCounts& counts,
+      const std::vector<store::GoneSubscription>& gone) override {
+    std::lock_guard lock(mutex_);
+    held_.erase({shard.range.after_id, shard.range.last_id});
+    auto ok = leases_.complete_claimed_shard(alert_id_, shard.range, node_, counts, gone);
+    if (!ok && (ok.error().code == store::ErrorCode::kConflict ||
+                ok.error().code == store::ErrorCode::kNotFound)) {
+      // This node's lease ran out while it sent (a stall, a lost connection): another node
+      // has the shard, and its counts are the ones kept.
+      ++taken_over_;
+      spdlog::warn("fan-out of alert {}: shard ({}, {}] was taken over by another node", alert_id_,
+                   shard.range.after_id, shard.range.last_id);
+      return {};
+    }
+    if (!ok) return tl::unexpected("record shard: " + error_text(ok.error()));
+    if (gone.empty()) return {};
+    std::vector<std::int64_t> deleted;
+    for (const auto& g : gone) {
+      auto removed = site_.delete_subscription(g.endpoint);
+      if (removed) {
+        deleted.push_back(g.subscription_id);
+      } else {
+        spdlog::warn("fan-out: a gone subscription stays queued: {}", removed.error().message);
+      }
+    }
+    if (auto cleared = deliveries_.clear_gone(deleted); !cleared) {
+      spdlog::warn("fan-out: gone subscriptions stay queued: {}", cleared.error().message);
+    }
+    return {};
+  }
+
+  void problem(const std::string& message) override {
+    spdlog::error("fan-out of alert {}: {}", alert_id_, message);
+    std::lock_guard lock(mutex_);
+    if (auto ok = deliveries_.note_error(alert_id_, message); !ok) {
+      spdlog::warn("fan-out: cannot record the problem: {}", ok.error().message);
+    }
+  }
+
+ private:
+  std::mutex& mutex_;
+  SubscriptionReader& site_;
+  store::DeliveryStore& deliveries_;
+  store::ShardLeases& leases_;
+  HeldShards& held_;
+  const std::int64_t alert_id_;
+  const std::string& node_;
+  std::atomic<std::uint64_t>& taken_over_;
+};
+
 void add_live(store::Delivery& d, const LiveCounters& live) {
   // While a fan-out runs, the stored counts lag by the shards in progress; the live counters
   // of this run are the better figure for everything but what earlier runs recorded.
@@ -188,15 +312,31 @@ store::Result<bool> SiteStoreView::delete_subscription(const std::string& endpoi
 tl::expected<std::unique_ptr<FanoutEngine>, std::string> FanoutEngine::create(EngineConfig config,
                                                                               EngineDeps deps) {
   if (config.shard_size == 0) return tl::unexpected(std::string("shard size must be positive"));
+  if (config.node_id.empty()) return tl::unexpected(std::string("node id must not be empty"));
+  if (config.lease < std::chrono::milliseconds(100)) {
+    return tl::unexpected(std::string("shard lease must be at least 100 ms"));
+  }
+  if (config.poll_interval <= std::chrono::milliseconds(0) ||
+      config.poll_interval > std::chrono::milliseconds(1000)) {
+    return tl::unexpected(std::string("poll interval must be in (0, 1000] ms"));
+  }
   return std::unique_ptr<FanoutEngine>(new FanoutEngine(std::move(config), deps));
 }
 
 FanoutEngine::FanoutEngine(EngineConfig config, EngineDeps deps)
-    : config_(std::move(config)), deps_(deps) {}
+    : config_(std::move(config)), deps_(deps), leases_(deps.deliveries.leases()) {}
 
 FanoutEngine::~FanoutEngine() { stop(); }
 
 tl::expected<void, std::string> FanoutEngine::start() {
+  if (leases_ != nullptr) {
+    // Every poll looks at the alerts left sending, so there is nothing to queue here.
+    spdlog::info("fan-out: node {} sends alerts with the other nodes of the store",
+                 config_.node_id);
+    fanout::init_http_client();
+    thread_ = std::thread([this] { lease_loop(); });
+    return {};
+  }
   std::vector<store::Alert> resume;
   {
     std::lock_guard lock(store_mutex_);
@@ -233,9 +373,15 @@ void FanoutEngine::enqueue(std::int64_t alert_id) {
 }
 
 void FanoutEngine::cancel(std::int64_t alert_id) {
-  std::lock_guard lock(queue_mutex_);
-  std::erase(queue_, alert_id);
-  if (current_ == alert_id) cancel_current_ = true;
+  {
+    std::lock_guard lock(queue_mutex_);
+    std::erase(queue_, alert_id);
+    if (current_ == alert_id) cancel_current_ = true;
+    // With several nodes the delivery may be idle here (other nodes hold its last shards):
+    // the engine thread records the cancellation.
+    if (leases_ != nullptr) cancelled_.push_back(alert_id);
+  }
+  if (leases_ != nullptr) queue_cv_.notify_one();
 }
 
 std::optional<store::Delivery> FanoutEngine::delivery(std::int64_t alert_id) {
@@ -482,6 +628,278 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
                alert_id, delivery.targeted, c.sent, c.gone, c.failed, c.retried);
 }
 
+// --- several nodes (shard leases) ---
+
+void FanoutEngine::lease_loop() {
+  std::vector<std::int64_t> cancelled;
+  while (true) {
+    {
+      std::unique_lock lock(queue_mutex_);
+      const auto wait = backoff_.count() > 0 ? backoff_ : config_.poll_interval;
+      queue_cv_.wait_for(lock, wait,
+                         [this] { return stopping_ || !queue_.empty() || !cancelled_.empty(); });
+      if (stopping_) return;
+      // An alert confirmed on this node only wakes it: the poll finds it in the store.
+      queue_.clear();
+      cancelled.swap(cancelled_);
+    }
+    try {
+      for (const std::int64_t id : cancelled) {
+        std::lock_guard lock(store_mutex_);
+        record_cancelled(id);
+      }
+      cancelled.clear();
+      poll_sending();
+    } catch (const std::exception& e) {
+      spdlog::error("fan-out: internal error while polling: {}", exception_message(e));
+    } catch (...) {
+      spdlog::error("fan-out: internal error while polling");
+    }
+  }
+}
+
+void FanoutEngine::poll_sending() {
+  poll_failed_ = false;
+  std::vector<store::Alert> sending;
+  {
+    std::lock_guard lock(store_mutex_);
+    auto found = deps_.alerts.alerts_with_status(store::AlertStatus::kSending, 1000);
+    if (!found) {
+      store_fault("read alerts: " + error_text(found.error()));
+      return;
+    }
+    sending = std::move(*found);
+  }
+  for (const store::Alert& alert : sending) {
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (stopping_) return;
+      current_ = alert.id;
+      cancel_current_ = false;
+      current_counts_.sent = current_counts_.gone = current_counts_.failed = 0;
+      current_counts_.retried = current_counts_.requests = current_counts_.in_flight = 0;
+    }
+    std::string thrown;
+    try {
+      take_part(alert);
+    } catch (const std::exception& e) {
+      thrown = exception_message(e);
+    } catch (...) {
+      thrown = "unknown exception";
+    }
+    if (!thrown.empty()) {
+      spdlog::error("fan-out: alert {} failed: internal error: {}", alert.id, thrown);
+      try {
+        std::lock_guard lock(store_mutex_);
+        fail_alert(alert.id, "internal error: " + thrown);
+      } catch (...) {
+        spdlog::error("fan-out: alert {} cannot be marked failed", alert.id);
+      }
+    }
+    {
+      std::lock_guard lock(queue_mutex_);
+      current_ = 0;
+    }
+    if (poll_failed_) return;  // the store is failing: the next poll, after a backoff, tries again
+  }
+  store_ok();
+}
+
+void FanoutEngine::record_cancelled(std::int64_t alert_id) {
+  // Whichever node gets here first records it; the others find it recorded.
+  auto progress = deps_.deliveries.find(alert_id);
+  if (!progress) return store_fault("read progress: " + error_text(progress.error()));
+  if (!progress->has_value() || (**progress).state != store::DeliveryState::kRunning) return;
+  auto done =
+      deps_.deliveries.finish(alert_id, store::DeliveryState::kCancelled, "", deps_.clock.now_ms());
+  if (!done) return store_fault("record cancellation: " + error_text(done.error()));
+  ++alerts_cancelled_;
+}
+
+void FanoutEngine::store_fault(const std::string& what) {
+  using std::chrono::milliseconds;
+  poll_failed_ = true;
+  if (backoff_.count() == 0) {
+    // Once per outage: the polls that keep failing only wait longer.
+    ++store_faults_;
+    spdlog::error("fan-out: node {}: the store failed ({}); retrying with backoff", config_.node_id,
+                  what);
+    backoff_ = milliseconds(250);
+  } else {
+    backoff_ = std::min(backoff_ * 2, milliseconds(4000));
+  }
+}
+
+void FanoutEngine::store_ok() {
+  if (backoff_.count() == 0) return;
+  spdlog::info("fan-out: node {}: the store answers again", config_.node_id);
+  backoff_ = std::chrono::milliseconds(0);
+}
+
+void FanoutEngine::take_part(const store::Alert& alert) {
+  const std::int64_t alert_id = alert.id;
+  std::string image_url;
+  store::Delivery started;
+  {
+    std::lock_guard lock(store_mutex_);
+    delete_pending_gone();
+    auto found = deps_.deliveries.find(alert_id);
+    if (!found) return store_fault("read progress: " + error_text(found.error()));
+    if (found->has_value()) {
+      started = std::move(**found);
+    } else {
+      auto audience = deps_.subscriptions.count_subscriptions(alert.category);
+      if (!audience) return store_fault("count subscriptions: " + error_text(audience.error()));
+      auto begun = deps_.deliveries.begin(alert_id, *audience, deps_.clock.now_ms());
+      if (!begun) return store_fault("record progress: " + error_text(begun.error()));
+      started = std::move(*begun);
+    }
+    if (started.state != store::DeliveryState::kRunning) {
+      // Finished by a node that died before it could update the alert's status.
+      const auto to = started.state == store::DeliveryState::kDone ? store::AlertStatus::kSent
+                                                                   : store::AlertStatus::kFailed;
+      auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending, to);
+      if (!moved) store_fault("mark alert finished: " + error_text(moved.error()));
+      return;
+    }
+    if (started.cursor == 0 && started.shards_open == 0 && started.shards_done == 0) {
+      auto planned = leases_->plan_shards(alert_id, alert.category, config_.shard_size);
+      if (!planned) return store_fault("plan shards: " + error_text(planned.error()));
+      if (*planned > 0) {
+        spdlog::info("fan-out: alert {}: node {} planned {} shard(s)", alert_id, config_.node_id,
+                     *planned);
+      }
+    }
+    if (alert.article_id != 0) {
+      auto image = deps_.alerts.article_image(alert.article_id);
+      if (image && image->has_value()) {
+        image_url = std::move(**image);
+      } else if (!image) {
+        return store_fault("read article image: " + error_text(image.error()));
+      }
+    }
+  }
+
+  Message message;
+  message.payload = alert_payload(alert, config_.icon_url, image_url);
+  message.deadline_unix = started.started_at_ms / 1000 +
+                          (alert.ttl_seconds > 0 ? alert.ttl_seconds : kZeroTtlSendWindowSeconds);
+  message.zero_ttl = alert.ttl_seconds == 0;
+  message.urgency = alert.urgency;
+  message.topic = alert.topic;
+
+  HeldShards held;
+  LeaseSource source(store_mutex_, deps_.subscriptions, *leases_, held, alert_id, alert.category,
+                     config_.shard_size, config_.node_id, config_.lease);
+  LeaseSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, *leases_, held, alert_id,
+                 config_.node_id, shards_taken_over_);
+
+  // While the pipeline sends: renew the leases of the shards held every third of a lease, and
+  // look at the alert's status every half second at most, so that a cancel on any node stops
+  // this one too.
+  std::mutex keeper_mutex;
+  std::condition_variable keeper_cv;
+  bool keeper_stop = false;
+  std::thread keeper([&] {
+    using Steady = std::chrono::steady_clock;
+    const auto renew_every = config_.lease / 3;
+    const auto check_every =
+        std::min<std::chrono::milliseconds>(config_.poll_interval, std::chrono::milliseconds(500));
+    auto next_renew = Steady::now() + renew_every;
+    auto next_check = Steady::now() + check_every;
+    std::unique_lock lock(keeper_mutex);
+    while (!keeper_stop) {
+      keeper_cv.wait_until(lock, std::min(next_renew, next_check), [&] { return keeper_stop; });
+      if (keeper_stop) break;
+      lock.unlock();
+      try {
+        const auto now = Steady::now();
+        if (now >= next_check) {
+          next_check = now + check_every;
+          std::lock_guard store_lock(store_mutex_);
+          auto found = deps_.alerts.find_alert(alert_id);
+          if (found && (!found->has_value() || (**found).status != store::AlertStatus::kSending)) {
+            cancel_current_ = true;
+          }
+        }
+        if (now >= next_renew) {
+          next_renew = now + renew_every;
+          std::lock_guard store_lock(store_mutex_);
+          for (const auto& [after, last] : held) {
+            auto renewed =
+                leases_->renew_shard(alert_id, {after, last}, config_.node_id, config_.lease);
+            if (!renewed && renewed.error().code == store::ErrorCode::kConflict) {
+              spdlog::warn("fan-out of alert {}: lost the lease of shard ({}, {}]", alert_id, after,
+                           last);
+            }
+          }
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("fan-out of alert {}: lease keeper: {}", alert_id, exception_message(e));
+      } catch (...) {
+        spdlog::error("fan-out of alert {}: lease keeper failed", alert_id);
+      }
+      lock.lock();
+    }
+  });
+  const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock};
+  const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,
+                                        cancel_current_, &current_counts_);
+  {
+    std::lock_guard lock(keeper_mutex);
+    keeper_stop = true;
+  }
+  keeper_cv.notify_all();
+  keeper.join();
+
+  totals_.sent += current_counts_.sent.exchange(0);
+  totals_.gone += current_counts_.gone.exchange(0);
+  totals_.failed += current_counts_.failed.exchange(0);
+  totals_.retried += current_counts_.retried.exchange(0);
+  totals_.requests += current_counts_.requests.exchange(0);
+
+  bool stopping = false;
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping = stopping_;
+  }
+  // Shards held at a shutdown go to the other nodes (or to this one on its next start) when
+  // their leases run out.
+  if (stopping) return;
+  std::lock_guard lock(store_mutex_);
+  if (!result.error.empty()) return store_fault(result.error);
+  if (result.cancelled) {
+    auto found = deps_.alerts.find_alert(alert_id);
+    if (!found) return store_fault("read alert: " + error_text(found.error()));
+    if (!found->has_value() || (**found).status != store::AlertStatus::kCancelled) return;
+    spdlog::info("fan-out: alert {} cancelled; node {} stopped", alert_id, config_.node_id);
+    return record_cancelled(alert_id);
+  }
+  auto open = deps_.deliveries.open_shards(alert_id);
+  if (!open) return store_fault("read open shards: " + error_text(open.error()));
+  if (!open->empty()) return;  // other nodes hold them; the next poll looks again
+  auto final_state = deps_.deliveries.find(alert_id);
+  if (!final_state) return store_fault("read progress: " + error_text(final_state.error()));
+  if (!final_state->has_value()) return;
+  const store::Delivery& delivery = **final_state;
+  // Every node that finds the shards all done may record it; the alert moves to "sent" once.
+  if (delivery.state == store::DeliveryState::kRunning) {
+    auto done = deps_.deliveries.finish(alert_id, store::DeliveryState::kDone, delivery.error,
+                                        deps_.clock.now_ms());
+    if (!done) return store_fault("record completion: " + error_text(done.error()));
+  }
+  auto moved = deps_.alerts.transition_alert(alert_id, store::AlertStatus::kSending,
+                                             store::AlertStatus::kSent);
+  if (!moved) return store_fault("mark alert sent: " + error_text(moved.error()));
+  if (!*moved) return;
+  ++alerts_done_;
+  const auto& c = delivery.counts;
+  spdlog::info(
+      "fan-out: alert {} done (marked by node {}): {} targeted, {} sent, {} gone, {} failed, "
+      "{} retries",
+      alert_id, config_.node_id, delivery.targeted, c.sent, c.gone, c.failed, c.retried);
+}
+
 std::string FanoutEngine::metrics_text() const {
   std::ostringstream out;
   auto counter = [&out](const char* name, const char* help, const char* label,
@@ -509,6 +927,16 @@ std::string FanoutEngine::metrics_text() const {
       << "# HELP flashwire_fanout_in_flight Requests waiting for an answer.\n"
       << "# TYPE flashwire_fanout_in_flight gauge\n"
       << "flashwire_fanout_in_flight " << current_counts_.in_flight << '\n';
+  if (leases_ != nullptr) {
+    out << "# HELP flashwire_fanout_store_faults_total Store outages seen by this node's "
+           "fan-out (each logged once).\n"
+        << "# TYPE flashwire_fanout_store_faults_total counter\n"
+        << "flashwire_fanout_store_faults_total " << store_faults_.load() << '\n'
+        << "# HELP flashwire_fanout_shards_taken_over_total Shards this node sent whose lease "
+           "another node took over meanwhile (their results were dropped).\n"
+        << "# TYPE flashwire_fanout_shards_taken_over_total counter\n"
+        << "flashwire_fanout_shards_taken_over_total " << shards_taken_over_.load() << '\n';
+  }
   return out.str();
 }
 

@@ -20,6 +20,16 @@
 //   next start.
 // - No exception leaves the engine thread: one thrown while an alert is sent is logged once and
 //   fails that alert with the reason; the engine goes on with the next one.
+// - Several nodes (a store with shard leases, store::ShardLeases: PostgreSQL): every node's
+//   engine polls the alerts left "sending" at least once per poll interval (and at once when an
+//   alert is confirmed on it), plans an alert's audience into shards once (whichever node comes
+//   first), and sends the shards it claims under a lease, renewed while it sends. The node that
+//   finds every shard done marks the alert "sent" (compare-and-set: exactly once). A node that
+//   dies leaves its shards to the others once their leases run out. Each node checks the alert's
+//   status at least every half second while it sends and stops when it is no longer "sending"
+//   (a cancel on any node). A store failure ends the node's run, not the alert: the node logs
+//   the fault once, counts it, and tries again with backoff until the store answers.
+//   With a store of one node (SQLite) the engine walks the audience itself, as below.
 // - The engine names no storage technology: it is handed the three narrow interfaces below
 //   (src/app/ adapts the SQLite stores) and a Clock for the fan-out's timestamps and deadlines.
 //   EngineDeps also carries a RandomSource for the message keys; the pipeline does not take one
@@ -32,6 +42,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -115,7 +126,13 @@ struct EngineDeps {
 };
 
 struct EngineConfig {
-  std::string icon_url;          // absolute URL of the notification icon
+  std::string icon_url;  // absolute URL of the notification icon
+  // With shard leases only: this node's id in the store ([node] id, or host:pid), the lease a
+  // node holds a shard under (renewed every third of it while it sends; a dead node's shards
+  // wait this long), and how often the node looks for alerts to help with.
+  std::string node_id = "node";
+  std::chrono::milliseconds lease{10000};
+  std::chrono::milliseconds poll_interval{1000};
   std::size_t shard_size = 500;  // subscriptions per shard: the most sent twice after a crash,
                                  // per sender thread
   PipelineOptions pipeline;
@@ -138,7 +155,8 @@ class FanoutEngine final : public news::AlertQueue {
   void cancel(std::int64_t alert_id) override;
   std::optional<store::Delivery> delivery(std::int64_t alert_id) override;
 
-  // Prometheus text: messages by outcome, requests, in flight, alerts by final state.
+  // Prometheus text: messages by outcome, requests, in flight, alerts by final state, store
+  // faults (with shard leases).
   std::string metrics_text() const;
 
  private:
@@ -149,6 +167,17 @@ class FanoutEngine final : public news::AlertQueue {
   void fail_alert(std::int64_t alert_id, const std::string& reason);
   void delete_pending_gone();
 
+  // With shard leases (several nodes).
+  void lease_loop();
+  void poll_sending();
+  void take_part(const store::Alert& alert);
+  // Ends a cancelled alert's delivery "cancelled" unless it has ended. Caller holds
+  // store_mutex_.
+  void record_cancelled(std::int64_t alert_id);
+  // A store call failed: logged once per outage, counted; the next poll waits longer.
+  void store_fault(const std::string& what);
+  void store_ok();
+
   const EngineConfig config_;
   const EngineDeps deps_;
 
@@ -157,6 +186,7 @@ class FanoutEngine final : public news::AlertQueue {
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::deque<std::int64_t> queue_;
+  std::vector<std::int64_t> cancelled_;  // with shard leases: cancels to record
   bool stopping_ = false;
   std::int64_t current_ = 0;  // the alert being sent, 0 for none
   std::atomic<bool> cancel_current_{false};
@@ -167,6 +197,12 @@ class FanoutEngine final : public news::AlertQueue {
   std::atomic<std::uint64_t> alerts_done_{0};
   std::atomic<std::uint64_t> alerts_cancelled_{0};
   std::atomic<std::uint64_t> alerts_failed_{0};
+
+  store::ShardLeases* const leases_;      // nullptr: one node
+  std::chrono::milliseconds backoff_{0};  // 0: no outage; engine thread only
+  bool poll_failed_ = false;              // a store call of this poll failed; engine thread only
+  std::atomic<std::uint64_t> store_faults_{0};
+  std::atomic<std::uint64_t> shards_taken_over_{0};
 };
 
 // The JSON payload the service worker (web/sw.js) shows: {"id", "title", "body", "url",

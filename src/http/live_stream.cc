@@ -10,8 +10,12 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <unordered_map>
+#include <vector>
 #include <unordered_set>
 
 namespace flashwire::http {
@@ -38,9 +42,14 @@ std::string format_live_event(const LiveEvent& event) {
   return out;
 }
 
+// Everything but `executor` and `event_id` is touched only on the reader's own executor (the
+// io_context its connection belongs to); other threads dispatch there.
 struct LiveStream::Reader {
   Reader(beast::tcp_stream s, std::int64_t event)
-      : stream(std::move(s)), event_id(event), wake(stream.get_executor()) {}
+      : stream(std::move(s)),
+        executor(stream.get_executor()),
+        event_id(event),
+        wake(stream.get_executor()) {}
 
   // Ends the connection soon: the writer stops at its next step, and a write in progress (to a
   // reader who does not read) is cancelled rather than waited for.
@@ -55,6 +64,7 @@ struct LiveStream::Reader {
   }
 
   beast::tcp_stream stream;
+  const asio::any_io_executor executor;
   const std::int64_t event_id;
   std::deque<Frame> outbox;
   std::size_t outbox_bytes = 0;
@@ -67,13 +77,31 @@ struct LiveStream::State : std::enable_shared_from_this<LiveStream::State> {
   explicit State(LiveStreamOptions o) : options(std::move(o)) {}
 
   LiveStreamOptions options;
+  mutable std::mutex mutex;  // guards by_event, reader_count and stopped
   // Readers by event id; the coroutines hold the readers, this only finds them.
   std::unordered_map<std::int64_t, std::unordered_set<std::shared_ptr<Reader>>> by_event;
   std::size_t reader_count = 0;
-  std::uint64_t dropped = 0;
   bool stopped = false;
+  std::atomic<std::uint64_t> dropped = 0;
+
+  // Queues `frame` for `reader`, or disconnects it when its outbox is full. On its executor.
+  void deliver(Reader& reader, const Frame& frame) {
+    if (reader.closing) return;
+    const bool full = reader.outbox.size() >= options.max_outbox_events ||
+                      (!reader.outbox.empty() &&
+                       reader.outbox_bytes + frame->size() > options.max_outbox_bytes);
+    if (full) {
+      ++dropped;
+      reader.close_soon();
+      return;
+    }
+    reader.outbox.push_back(frame);
+    reader.outbox_bytes += frame->size();
+    reader.wake.cancel();
+  }
 
   void remove(const std::shared_ptr<Reader>& reader) {
+    const std::lock_guard lock(mutex);
     const auto event = by_event.find(reader->event_id);
     if (event == by_event.end() || event->second.erase(reader) == 0) return;
     --reader_count;
@@ -156,25 +184,30 @@ LiveStream::LiveStream(LiveStreamOptions options)
 LiveStream::~LiveStream() { stop(); }
 
 bool LiveStream::accepting() const {
+  const std::lock_guard lock(state_->mutex);
   return !state_->stopped && state_->reader_count < state_->options.max_readers;
 }
 
 void LiveStream::add_reader(beast::tcp_stream stream, http::Response head, std::int64_t event_id,
                             std::span<const LiveEvent> backlog) {
-  if (!accepting()) {
-    beast::error_code ignored;
-    stream.socket().close(ignored);
-    return;
-  }
   const auto executor = stream.get_executor();
   auto reader = std::make_shared<Reader>(std::move(stream), event_id);
-  // The retry hint and the backlog go out as one write, ahead of anything published later.
+  // The retry hint and the backlog go out as one write, ahead of anything published later
+  // (publish reaches this reader through its executor, which is this thread).
   std::string first = "retry: " + std::to_string(state_->options.retry_hint.count()) + "\n\n";
   for (const LiveEvent& event : backlog) first += format_live_event(event);
   reader->outbox_bytes = first.size();
   reader->outbox.push_back(std::make_shared<const std::string>(std::move(first)));
-  state_->by_event[event_id].insert(reader);
-  ++state_->reader_count;
+  {
+    const std::lock_guard lock(state_->mutex);
+    if (state_->stopped || state_->reader_count >= state_->options.max_readers) {
+      beast::error_code ignored;
+      reader->stream.socket().close(ignored);
+      return;
+    }
+    state_->by_event[event_id].insert(reader);
+    ++state_->reader_count;
+  }
   head.keep_alive(false);  // the body ends when the connection does
   asio::co_spawn(executor, state_->write_loop(reader, std::move(head)), asio::detached);
   asio::co_spawn(executor, state_->watch_loop(reader), asio::detached);
@@ -186,44 +219,54 @@ void LiveStream::refuse(beast::tcp_stream stream, http::Response response) {
 }
 
 void LiveStream::publish(std::int64_t event_id, const LiveEvent& event) {
-  if (state_->by_event.find(event_id) == state_->by_event.end()) return;
+  {
+    const std::lock_guard lock(state_->mutex);
+    if (state_->by_event.find(event_id) == state_->by_event.end()) return;
+  }
   publish_frame(event_id, format_live_event(event));
 }
 
 std::size_t LiveStream::readers_of(std::int64_t event_id) const {
+  const std::lock_guard lock(state_->mutex);
   const auto readers = state_->by_event.find(event_id);
   return readers == state_->by_event.end() ? 0 : readers->second.size();
 }
 
 void LiveStream::publish_frame(std::int64_t event_id, std::string bytes) {
-  const auto readers = state_->by_event.find(event_id);
-  if (readers == state_->by_event.end()) return;
+  std::vector<std::shared_ptr<Reader>> readers;
+  {
+    const std::lock_guard lock(state_->mutex);
+    const auto found = state_->by_event.find(event_id);
+    if (found == state_->by_event.end()) return;
+    readers.assign(found->second.begin(), found->second.end());
+  }
   const auto frame = std::make_shared<const std::string>(std::move(bytes));
-  const LiveStreamOptions& options = state_->options;
-  for (const auto& reader : readers->second) {
-    if (reader->closing) continue;
-    const bool full = reader->outbox.size() >= options.max_outbox_events ||
-                      (!reader->outbox.empty() &&
-                       reader->outbox_bytes + frame->size() > options.max_outbox_bytes);
-    if (full) {
-      ++state_->dropped;
-      reader->close_soon();
-      continue;
-    }
-    reader->outbox.push_back(frame);
-    reader->outbox_bytes += frame->size();
-    reader->wake.cancel();
+  for (auto& reader : readers) {
+    Reader& target = *reader;
+    asio::dispatch(target.executor, [state = state_, reader = std::move(reader), frame] {
+      state->deliver(*reader, frame);
+    });
   }
 }
 
 void LiveStream::stop() {
-  state_->stopped = true;
-  for (const auto& [event, readers] : state_->by_event) {
-    for (const auto& reader : readers) reader->close_soon();
+  std::vector<std::shared_ptr<Reader>> readers;
+  {
+    const std::lock_guard lock(state_->mutex);
+    state_->stopped = true;
+    for (const auto& [event, event_readers] : state_->by_event)
+      readers.insert(readers.end(), event_readers.begin(), event_readers.end());
+  }
+  for (auto& reader : readers) {
+    Reader& target = *reader;
+    asio::dispatch(target.executor, [reader = std::move(reader)] { reader->close_soon(); });
   }
 }
 
-std::size_t LiveStream::readers() const { return state_->reader_count; }
+std::size_t LiveStream::readers() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->reader_count;
+}
 
 std::uint64_t LiveStream::readers_dropped() const { return state_->dropped; }
 

@@ -27,7 +27,10 @@
 // are dropped, each socket is shut down (FIN, not reset) and closed. The connections' coroutines
 // share state with the LiveStream, so it may be destroyed before they finish unwinding.
 //
-// Thread safety: one thread, the io_context the connections belong to (the HTTP server's).
+// Thread safety: every member function may be called from any thread. A reader's connection is
+// only ever touched on its own executor (the io_context the server accepted it on):
+// publish() and stop() hand their work to it, running it at once when called there.
+// add_reader() must be called on the executor of the stream it is given.
 #pragma once
 
 #include <boost/beast/core/tcp_stream.hpp>

@@ -26,6 +26,7 @@ void RateLimiter::shrink(std::int64_t now) {
 
 bool RateLimiter::allow(const std::string& key) {
   const std::int64_t now = clock_.now_seconds();
+  const std::lock_guard lock(mutex_);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_keys_) shrink(now);
@@ -38,9 +39,13 @@ bool RateLimiter::allow(const std::string& key) {
 }
 
 std::int64_t RateLimiter::retry_after(const std::string& key) const {
-  auto it = buckets_.find(key);
-  if (it == buckets_.end()) return 0;
-  Bucket bucket = it->second;
+  Bucket bucket{};
+  {
+    const std::lock_guard lock(mutex_);
+    auto it = buckets_.find(key);
+    if (it == buckets_.end()) return 0;
+    bucket = it->second;
+  }
   refill(bucket, clock_.now_seconds());
   if (bucket.tokens >= 1.0 || per_second_ <= 0) return 0;
   return static_cast<std::int64_t>(std::ceil((1.0 - bucket.tokens) / per_second_));

@@ -2,10 +2,12 @@
 // `per_minute` on average. Memory is bounded: when more than `max_keys` clients are tracked, the
 // buckets that are full again (idle clients) are dropped first, then everything.
 //
-// Thread safety: one thread (the server's io_context).
+// Thread safety: safe to share between threads (the server's threads all check one limiter);
+// one mutex, held for a hash look-up.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -34,6 +36,7 @@ class RateLimiter {
   double per_second_;
   double burst_;
   std::size_t max_keys_;
+  mutable std::mutex mutex_;  // guards buckets_
   std::unordered_map<std::string, Bucket> buckets_;
 };
 

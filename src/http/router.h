@@ -18,7 +18,8 @@
 // response handle() returns, unless the handler already set that field.
 //
 // Ownership: handlers are not owned and must outlive the router's use. Thread safety: add routes
-// before the server runs; then, like the server, one thread.
+// before the server runs; from then on the router only reads them, and may be called from the
+// server's threads at once (each handler must allow what its server's threads do).
 #pragma once
 
 #include <string>

@@ -15,8 +15,18 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <atomic>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_set>
+#include <vector>
 
 namespace flashwire::http {
 namespace {
@@ -83,6 +93,21 @@ std::string_view framing_problem(const Request& request) {
 }  // namespace
 
 struct Server::State : std::enable_shared_from_this<Server::State> {
+  // One io_context connections are served on. Lane 0 is the io_context the server was given;
+  // the others are the server's own, each run by one thread of its own.
+  struct Lane {
+    explicit Lane(asio::io_context& context) : io(context) {}
+    asio::io_context& io;
+    // Connections of this lane waiting for their next request: stop() closes these at once,
+    // while the others finish the request they are answering. Touched on the lane's thread only.
+    std::unordered_set<beast::tcp_stream*> waiting;
+  };
+  struct Worker {
+    asio::io_context io{1};  // run by one thread
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+    std::thread thread;
+  };
+
   State(asio::io_context& io_context, Handler& h, ServerOptions o)
       : io(io_context), handler(h), options(std::move(o)), acceptor(io_context) {}
 
@@ -90,16 +115,65 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
   Handler& handler;
   ServerOptions options;
   tcp::acceptor acceptor;
-  bool stopped = false;
-  std::uint64_t accepted = 0;
-  // Connections waiting for their next request: stop() closes these at once, while the others
-  // finish the request they are answering.
-  std::unordered_set<beast::tcp_stream*> waiting;
+  std::atomic<bool> stopped = false;
+  std::atomic<std::uint64_t> accepted = 0;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::deque<Lane> lanes;  // stable addresses: coroutines hold a Lane&
+  std::size_t next_lane = 0;  // the accept loop's, on lane 0's thread
+  std::mutex finished_mutex;
+  std::condition_variable finished_changed;
+  std::size_t workers_finished = 0;
+  bool joined = false;
+
+  // Starts the server's own threads: lanes 1 … threads - 1.
+  void start_workers() {
+    lanes.emplace_back(io);
+    for (unsigned i = 1; i < options.threads; ++i) {
+      auto worker = std::make_unique<Worker>();
+      worker->guard.emplace(worker->io.get_executor());
+      lanes.emplace_back(worker->io);
+      workers.push_back(std::move(worker));
+    }
+    for (auto& worker : workers) {
+      worker->thread = std::thread([this, w = worker.get()] { run_worker(*w); });
+    }
+  }
+
+  // A worker thread's body. An exception from a handler is logged and the thread serves on: it
+  // must not end the process, nor leave this lane's connections unserved.
+  void run_worker(Worker& worker) {
+    for (;;) {
+      try {
+        worker.io.run();
+        break;
+      } catch (const std::exception& e) {
+        std::cerr << "http: a request failed: " << exception_message(e) << "\n";
+      } catch (...) {
+        std::cerr << "http: a request failed\n";
+      }
+    }
+    {
+      std::lock_guard lock(finished_mutex);
+      ++workers_finished;
+    }
+    finished_changed.notify_all();
+  }
+
+  // Stops every worker's io_context and joins its thread. Idempotent.
+  void join_workers() {
+    if (joined) return;
+    joined = true;
+    for (auto& worker : workers) worker->io.stop();
+    for (auto& worker : workers) {
+      if (worker->thread.joinable()) worker->thread.join();
+    }
+  }
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();  // keeps the state alive while the loop runs
     while (!stopped) {
-      auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+      Lane& lane = lanes[next_lane++ % lanes.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(lane.io, kNoThrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || stopped) break;
         // EMFILE and friends: keep serving the connections we have, try again shortly.
@@ -108,7 +182,7 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         continue;
       }
       ++accepted;
-      asio::co_spawn(io, serve(std::move(socket)), asio::detached);
+      asio::co_spawn(lane.io, serve(std::move(socket), lane), asio::detached);
     }
   }
 
@@ -142,7 +216,7 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     co_await asio::async_write(stream, buffers, kNoThrow);
   }
 
-  asio::awaitable<void> serve(tcp::socket socket) {
+  asio::awaitable<void> serve(tcp::socket socket, Lane& lane) {
     auto self = shared_from_this();
     beast::error_code endpoint_error;
     const auto remote = socket.remote_endpoint(endpoint_error);
@@ -155,9 +229,9 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
       parser.header_limit(options.max_header_bytes);
       parser.body_limit(options.max_body_bytes);
       stream.expires_after(options.idle_timeout);
-      waiting.insert(&stream);
+      lane.waiting.insert(&stream);
       auto [ec, bytes] = co_await beast::http::async_read(stream, buffer, parser, kNoThrow);
-      waiting.erase(&stream);
+      lane.waiting.erase(&stream);
       if (ec == beast::http::error::body_limit) {
         Response response =
             json_error(Status::payload_too_large, "payload_too_large",
@@ -241,9 +315,17 @@ Server::~Server() {
   state_->stopped = true;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
+  state_->join_workers();
 }
 
 tl::expected<tcp::endpoint, std::string> Server::listen(const tcp::endpoint& endpoint) {
+  const unsigned threads = state_->options.threads;
+  if (threads == 0 || threads > ServerOptions::kMaxThreads) {
+    return tl::unexpected("threads must be from 1 to " +
+                          std::to_string(ServerOptions::kMaxThreads) + ", got " +
+                          std::to_string(threads));
+  }
+  if (!state_->lanes.empty()) return tl::unexpected(std::string("the server is listening already"));
   beast::error_code ec;
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
@@ -255,6 +337,7 @@ tl::expected<tcp::endpoint, std::string> Server::listen(const tcp::endpoint& end
                           std::to_string(endpoint.port()) + ": " + ec.message());
   }
   const tcp::endpoint bound = acceptor.local_endpoint(ec);
+  state_->start_workers();
   asio::co_spawn(state_->io, state_->accept_loop(), asio::detached);
   return bound;
 }
@@ -263,12 +346,38 @@ void Server::stop() {
   state_->stopped = true;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
-  // Their reads end with operation_aborted; each coroutine then closes its connection.
-  for (beast::tcp_stream* stream : state_->waiting) stream->cancel();
+  // Their reads end with operation_aborted; each coroutine then closes its connection. Lane 0 is
+  // this thread's (or not running); the others are told on their own threads, and once their
+  // connections are done their io_contexts run out of work and their threads end.
+  auto& lanes = state_->lanes;
+  for (std::size_t i = 0; i < lanes.size(); ++i) {
+    State::Lane& lane = lanes[i];
+    if (i == 0) {
+      for (beast::tcp_stream* stream : lane.waiting) stream->cancel();
+      continue;
+    }
+    State::Worker& worker = *state_->workers[i - 1];
+    asio::post(lane.io, [state = state_, &lane, &worker] {
+      for (beast::tcp_stream* stream : lane.waiting) stream->cancel();
+      worker.guard.reset();
+    });
+  }
   state_->handler.stop_streams();
 }
 
+void Server::join(std::chrono::milliseconds limit) {
+  State& state = *state_;
+  {
+    std::unique_lock lock(state.finished_mutex);
+    state.finished_changed.wait_for(
+        lock, limit, [&state] { return state.workers_finished == state.workers.size(); });
+  }
+  state.join_workers();
+}
+
 std::uint64_t Server::connections_accepted() const { return state_->accepted; }
+
+unsigned Server::threads() const { return state_->options.threads; }
 
 tl::expected<tcp::endpoint, std::string> parse_listen_address(std::string_view text) {
   const std::size_t colon = text.rfind(':');

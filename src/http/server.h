@@ -6,8 +6,18 @@
 // idle connections); handlers own meaning. A request over the body limit is answered 413, a
 // malformed one 400, both as JSON, without reaching the handler.
 //
-// Thread safety: the server and its handler run on the io_context they were given; run that
-// io_context on one thread.
+// Threads (ServerOptions::threads): one acceptor on the io_context the server was given hands
+// each new connection, round robin, to one of `threads` io_contexts: the given one and
+// `threads - 1` of the server's own, each run by a thread of the server's own. A connection then
+// lives on that one io_context, so nothing of it is shared between threads and Asio takes no
+// lock for it; every core serves requests, and a single acceptor balances connections evenly
+// (SO_REUSEPORT acceptors would spread them by a hash of the peer, and would let a second
+// process bind the same port without an error).
+//
+// Thread safety: run the given io_context on one thread. With threads == 1 (the default) the
+// handler runs on that thread only. With threads > 1 the handler is called from several threads
+// at once: everything it reaches must be thread-safe. stop() and join() may be called from any
+// thread that does not run one of the server's io_contexts.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -43,6 +53,9 @@ struct ServerOptions {
   // Peers whose X-Forwarded-For / Forwarded is believed (RequestContext::remote_address); none
   // by default.
   TrustedProxies trusted_proxies;
+  // Threads serving connections (see the top of this file), 1 to kMaxThreads.
+  unsigned threads = 1;
+  static constexpr unsigned kMaxThreads = 256;
 };
 
 // What the server knows about a request beyond its bytes.
@@ -105,19 +118,27 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and starts accepting. Returns the bound endpoint (port 0 picks a free port), or a
-  // one-line error (address in use, permission denied).
+  // Binds and starts accepting, and starts the server's own threads. Returns the bound endpoint
+  // (port 0 picks a free port), or a one-line error (address in use, permission denied, a
+  // thread count out of range). Call once.
   tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
   // Stops accepting new connections, closes the connections waiting for a request (idle
   // keep-alive ones included) and asks the handler to end its streams (Handler::stop_streams).
   // A connection answering a request finishes that answer, then closes. Once they have, the
-  // server holds no more work on the io_context (io_context::run returns).
+  // server holds no more work on the io_context (io_context::run returns), and its own threads
+  // end (see join()).
   void stop();
+  // After stop(): waits up to `limit` for the server's own threads to finish the answers in
+  // progress, then abandons what is left (the connections close) and joins them. From then on no
+  // thread of the server calls the handler. The destructor does it with no wait if it was not
+  // done. Nothing to do with threads == 1.
+  void join(std::chrono::milliseconds limit);
 
-  // Connections accepted so far and currently open (HTTP; WebSockets and streams belong to the
-  // handler).
+  // Connections accepted so far (HTTP; WebSockets and streams belong to the handler). Any thread.
   std::uint64_t connections_accepted() const;
+  // Threads serving connections (ServerOptions::threads).
+  unsigned threads() const;
 
  private:
   struct State;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace flashwire::news {
 
@@ -34,6 +35,16 @@ enum class DeliveryState : std::uint8_t { kRunning = 0, kDone = 1, kCancelled = 
 // "running" | "done" | "cancelled" | "failed".
 const char* delivery_state_name(DeliveryState state);
 
+// What one node has done of an alert several nodes send together (PostgreSQL): shards it has
+// completed, the subscriptions in them, and the shards it holds under a lease now.
+struct NodeProgress {
+  std::string node;  // [node] id, or host:pid
+  std::uint64_t shards_done = 0;
+  std::uint64_t subscriptions_done = 0;
+  std::uint64_t shards_held = 0;
+  bool operator==(const NodeProgress&) const = default;
+};
+
 struct Delivery {
   std::int64_t alert_id = 0;
   std::uint64_t audience = 0;  // subscriptions of the category when the fan-out began
@@ -45,7 +56,8 @@ struct Delivery {
   std::string error;  // why it failed, or a configuration problem seen on the way
   std::uint64_t shards_done = 0;
   std::uint64_t shards_open = 0;
-  DeliveryCounts counts;  // of the completed shards
+  DeliveryCounts counts;            // of the completed shards
+  std::vector<NodeProgress> nodes;  // by node id; empty for a store of one node (SQLite)
 };
 
 }  // namespace flashwire::news

@@ -244,6 +244,7 @@ struct NewsroomApi::AlertStreams {
 void NewsroomApi::AlertStreamsDeleter::operator()(AlertStreams* streams) const { delete streams; }
 
 NewsroomApi::~NewsroomApi() {
+  const std::lock_guard lock(streams_mutex_);
   if (streams_) {
     streams_->timer.cancel();
     streams_->live.stop();
@@ -314,6 +315,7 @@ bool NewsroomApi::accepts_stream(const http::Request& request) const {
 
 void NewsroomApi::start_stream(boost::beast::tcp_stream stream, http::Request request,
                                const http::RequestContext& context) {
+  const std::lock_guard lock(streams_mutex_);
   if (!streams_) streams_.reset(new AlertStreams(stream.get_executor()));
   AlertStreams& streams = *streams_;
   const std::string_view target = request.target();
@@ -358,6 +360,7 @@ void NewsroomApi::start_stream(boost::beast::tcp_stream stream, http::Request re
 }
 
 void NewsroomApi::refresh_streams() {
+  const std::lock_guard lock(streams_mutex_);
   AlertStreams& streams = *streams_;
   streams.timer_armed = false;
   if (streams.stopped) return;
@@ -383,6 +386,7 @@ void NewsroomApi::refresh_streams() {
 }
 
 void NewsroomApi::stop_streams() {
+  const std::lock_guard lock(streams_mutex_);
   if (!streams_) return;
   streams_->stopped = true;
   streams_->timer.cancel();

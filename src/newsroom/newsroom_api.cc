@@ -137,6 +137,14 @@ json::object delivery_json(const news::Delivery& d) {
                                    {"count", d.counts.accept_latency[i]}});
   }
   const std::uint64_t done = d.counts.sent + d.counts.gone + d.counts.failed;
+  // Several nodes sharing the alert (PostgreSQL): what each has sent; [] with one node.
+  json::array nodes;
+  for (const news::NodeProgress& n : d.nodes) {
+    nodes.push_back(json::object{{"node", n.node},
+                                 {"shards_done", n.shards_done},
+                                 {"subscriptions_done", n.subscriptions_done},
+                                 {"shards_held", n.shards_held}});
+  }
   return json::object{
       {"state", news::delivery_state_name(d.state)},
       {"audience", d.audience},
@@ -154,6 +162,9 @@ json::object delivery_json(const news::Delivery& d) {
                                      ? json::value(nullptr)
                                      : json::value(d.counts.last_accept_ms - d.started_at_ms)},
       {"accept_latency", std::move(latency)},
+      {"shards_done", d.shards_done},
+      {"shards_open", d.shards_open},
+      {"nodes", std::move(nodes)},
       {"error", d.error.empty() ? json::value(nullptr) : json::value(d.error)}};
 }
 

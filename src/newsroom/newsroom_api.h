@@ -52,12 +52,15 @@
 // published (the site drops its rendered pages), live_update_posted for every live update (the
 // site drops that event's page and streams the update to readers).
 //
-// Thread safety: one thread, like the store it uses.
+// Thread safety: handle() and the stream calls may be called from several threads at once (the
+// HTTP server's), given a store that may be (store/serialized_site_store.h): the rate limiters
+// are thread-safe and the alert streams are kept under a lock of their own.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -180,6 +183,9 @@ class NewsroomApi final : public http::Handler {
   struct AlertStreamsDeleter {
     void operator()(AlertStreams* streams) const;
   };
+  // Guards streams_ and what it holds: streams start on any of the server's threads, and the
+  // refresh timer fires on the thread of the first one.
+  std::mutex streams_mutex_;
   std::unique_ptr<AlertStreams, AlertStreamsDeleter> streams_;  // created with the first stream
 };
 

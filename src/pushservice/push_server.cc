@@ -59,11 +59,12 @@ PushServer::PushServer(asio::io_context& io, std::unique_ptr<PushService> servic
 
 PushServer::~PushServer() { stop(); }
 
-tl::expected<asio::ip::tcp::endpoint, std::string> PushServer::listen(
+tl::expected<asio::ip::tcp::endpoint, Error> PushServer::listen(
     const asio::ip::tcp::endpoint& endpoint) {
   auto bound = http_.listen(endpoint);
-  if (bound) schedule_purge();
-  return bound;
+  if (!bound) return tl::unexpected(Error{ErrorCode::kUnavailable, bound.error()});
+  schedule_purge();
+  return *bound;
 }
 
 void PushServer::stop() {
@@ -117,7 +118,7 @@ void PushServer::start_websocket(beast::tcp_stream stream, http::Request request
   // `request` goes here: an idle connection keeps none of its headers.
 }
 
-tl::expected<EndpointKey, std::string> load_or_create_endpoint_key(
+tl::expected<EndpointKey, Error> load_or_create_endpoint_key(
     const std::filesystem::path& path) {
   EndpointKey key{};
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -127,24 +128,31 @@ tl::expected<EndpointKey, std::string> load_or_create_endpoint_key(
     const ssize_t more = ::read(fd, &extra, 1);
     ::close(fd);
     if (n != static_cast<ssize_t>(key.size()) || more != 0) {
-      return tl::unexpected(path.string() + ": endpoint key must be exactly 32 bytes");
+      return tl::unexpected(
+          Error{ErrorCode::kInvalid, path.string() + ": endpoint key must be exactly 32 bytes"});
     }
     return key;
   }
   if (errno != ENOENT)
-    return tl::unexpected(path.string() + ": cannot read endpoint key: " + std::strerror(errno));
+    return tl::unexpected(Error{ErrorCode::kUnavailable, path.string() +
+                                                             ": cannot read endpoint key: " +
+                                                             std::strerror(errno)});
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1)
-    return tl::unexpected(std::string("random generator failed"));
+    return tl::unexpected(Error{ErrorCode::kUnavailable, "random generator failed"});
   // Write to a temporary name and rename, so a crash never leaves a short key behind.
   const std::filesystem::path tmp = path.string() + ".tmp";
   const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (out < 0)
-    return tl::unexpected(tmp.string() + ": cannot create endpoint key: " + std::strerror(errno));
+    return tl::unexpected(Error{ErrorCode::kUnavailable, tmp.string() +
+                                                             ": cannot create endpoint key: " +
+                                                             std::strerror(errno)});
   const bool written =
       ::write(out, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(out) == 0;
   ::close(out);
   if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return tl::unexpected(path.string() + ": cannot write endpoint key: " + std::strerror(errno));
+    return tl::unexpected(Error{ErrorCode::kUnavailable, path.string() +
+                                                             ": cannot write endpoint key: " +
+                                                             std::strerror(errno)});
   }
   return key;
 }

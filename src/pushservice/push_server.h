@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "http/server.h"
 #include "pushservice/service.h"
 #include "pushservice/websocket.h"
@@ -38,7 +39,8 @@ class PushServer final : public http::Handler {
              PushServerOptions options);
   ~PushServer() override;
 
-  tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
+  // Binds and starts accepting; the bound endpoint, or kUnavailable naming the address and why.
+  tl::expected<boost::asio::ip::tcp::endpoint, Error> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
   // Stops accepting, stores what connected user agents have not acked, and sends every WebSocket
   // session a close frame (1001); upgrades arriving later are refused with 503.
@@ -65,8 +67,9 @@ class PushServer final : public http::Handler {
 };
 
 // Reads the endpoint key from `path`, or creates it (32 random bytes, mode 0600) if missing.
-// Errors are one line naming the file.
-tl::expected<EndpointKey, std::string> load_or_create_endpoint_key(
+// Errors name the file: kInvalid for a file that is not a key, kUnavailable when it cannot be
+// read or written (or no random bytes could be had).
+tl::expected<EndpointKey, Error> load_or_create_endpoint_key(
     const std::filesystem::path& path);
 
 }  // namespace flashwire::pushservice

@@ -176,13 +176,18 @@ http::Response PushService::reject(http::Status status, const std::string& reaso
   return http::json_error(status, reason, message);
 }
 
+http::Response PushService::reject_unavailable(std::string_view what) {
+  ++rejected_["storage"];
+  return http::error_answer(ErrorCode::kUnavailable, what);
+}
+
 http::Response PushService::handle_push(const http::Request& request, std::string_view token) {
   const auto ref = codec_.decode(token);
   if (!ref) return reject(http::Status::not_found, "unknown_endpoint", "no such subscription");
 
   const CachedChannel* channel = nullptr;
   if (auto looked_up = lookup_channel(*ref); !looked_up) {
-    return reject(http::Status::service_unavailable, "storage", "storage unavailable");
+    return reject_unavailable("push store");
   } else if (*looked_up == nullptr) {
     const auto removed = store_->was_removed(ref->uaid, ref->channel_id);
     if (removed && *removed)
@@ -289,7 +294,7 @@ http::Response PushService::handle_push(const http::Request& request, std::strin
       if (stored.error().code == store::ErrorCode::kNotFound) {
         return reject(http::Status::gone, "gone", "the subscription was removed");
       }
-      return reject(http::Status::service_unavailable, "storage", "storage unavailable");
+      return reject_unavailable("push store");
     }
     replaced_ += stored->replaced;
     evicted_ += stored->evicted;

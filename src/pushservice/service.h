@@ -97,6 +97,9 @@ class PushService final : public UaBackend {
 
  private:
   http::Response reject(http::Status status, const std::string& reason, std::string_view message);
+  // A 503 for a store that failed, by the one mapping (http::error_answer); counted as "storage".
+  // `what` names the dependency for the error model; the answer does not carry it.
+  http::Response reject_unavailable(std::string_view what);
   void send_notification(UaSession& session, const store::PushMessage& message,
                          const std::string& version);
   // What a POST needs of its channel. Looked up in the store once, then kept (see

@@ -19,7 +19,8 @@
 // allowed push service (no SSRF), a valid P-256 key and a 16-byte auth secret, known categories.
 // Clients are rate limited per address. Every error is JSON {"error", "message"}.
 //
-// Thread safety: one thread, like the store it writes to.
+// Thread safety: handle() may be called from several threads at once given a store that may be
+// (store/serialized_site_store.h); its rate limiter is thread-safe.
 #pragma once
 
 #include <string>

@@ -151,7 +151,36 @@ std::string gzip_compress(std::string_view data) {
 
 SiteHandler::SiteHandler(store::SiteStore& store, SiteApi& api, SiteInfo info,
                          WellKnownFiles well_known)
-    : store_(store), api_(api), info_(std::move(info)), well_known_(std::move(well_known)) {}
+    : store_(store), api_(api), info_(std::move(info)), well_known_(std::move(well_known)) {
+  // Scripts, style sheets and SVG shrink to a third; compressed once, here, so that serving
+  // them changes nothing shared. PNGs are compressed already.
+  for (const Asset& asset : assets()) {
+    const std::string_view type = asset.content_type;
+    const bool text = type.starts_with("text/") || type.find("json") != std::string_view::npos ||
+                      type.find("svg") != std::string_view::npos;
+    std::string& gz = asset_gzip_[asset.path];
+    if (!text) continue;
+    std::string compressed = gzip_compress(asset.body);
+    if (!compressed.empty() && compressed.size() < asset.body.size()) gz = std::move(compressed);
+  }
+}
+
+void SiteHandler::invalidate_all() {
+  const std::unique_lock lock(cache_mutex_);
+  cache_.clear();
+  ++generation_;
+}
+
+void SiteHandler::invalidate_page(const std::string& path) {
+  const std::unique_lock lock(cache_mutex_);
+  cache_.erase(path);
+  ++generation_;
+}
+
+std::size_t SiteHandler::cached_pages() const {
+  const std::shared_lock lock(cache_mutex_);
+  return cache_.size();
+}
 
 std::optional<SiteHandler::Cached> SiteHandler::render(const std::string& path) {
   Cached out;
@@ -281,21 +310,32 @@ std::optional<SiteHandler::Cached> SiteHandler::render_uncached(const std::strin
   return out;
 }
 
-std::optional<const SiteHandler::Cached*> SiteHandler::page(const std::string& path) {
-  if (auto hit = cache_.find(path); hit != cache_.end()) return &hit->second;
+std::shared_ptr<const SiteHandler::Cached> SiteHandler::page(const std::string& path) {
+  std::uint64_t generation = 0;
+  {
+    const std::shared_lock lock(cache_mutex_);
+    if (auto hit = cache_.find(path); hit != cache_.end()) return hit->second;
+    generation = generation_;
+  }
+  // Rendered without the lock: other readers go on being served meanwhile.
   auto rendered = render(path);
-  if (!rendered) return std::nullopt;
+  if (!rendered) return nullptr;
   rendered->etag = content_tag(rendered->body);
   std::string gz = gzip_compress(rendered->body);
   if (!gz.empty() && gz.size() < rendered->body.size()) rendered->gzip_body = std::move(gz);
+  const bool not_found = rendered->status == 404;
+  auto entry = std::make_shared<const Cached>(std::move(*rendered));
+  const std::unique_lock lock(cache_mutex_);
+  // Content changed while this was rendered: it may show the old content; answer, do not keep.
+  if (generation != generation_) return entry;
   // Unknown paths are not cached: anyone could fill the cache with them.
-  if (rendered->status == 404) {
-    auto [it, inserted] = cache_.insert_or_assign("\x01not-found", std::move(*rendered));
-    return &it->second;
+  if (not_found) {
+    cache_.insert_or_assign("\x01not-found", entry);
+    return entry;
   }
   if (cache_.size() >= kMaxCachedPages) cache_.clear();
-  auto [it, inserted] = cache_.emplace(path, std::move(*rendered));
-  return &it->second;
+  cache_.insert_or_assign(path, entry);
+  return entry;
 }
 
 http::Response SiteHandler::respond(const http::Request& request, const Cached& cached) const {
@@ -354,17 +394,8 @@ http::Response SiteHandler::handle(const http::Request& request,
                                : "public, max-age=31536000, immutable";
     cached.body = asset->body;
     cached.etag = content_tag(asset->body);
-    // Scripts, style sheets and SVG shrink to a third; compressed once per asset, then kept.
-    // PNGs are compressed already.
-    const std::string_view type = asset->content_type;
-    const bool text = type.starts_with("text/") || type.find("json") != std::string_view::npos ||
-                      type.find("svg") != std::string_view::npos;
-    auto [gz, fresh] = asset_gzip_.try_emplace(asset->path);
-    if (fresh && text) {
-      std::string compressed = gzip_compress(asset->body);
-      if (!compressed.empty() && compressed.size() < asset->body.size()) gz->second = compressed;
-    }
-    cached.gzip_body = gz->second;
+    if (const auto gz = asset_gzip_.find(asset->path); gz != asset_gzip_.end())
+      cached.gzip_body = gz->second;
     response = respond(request, cached);
   } else if (path == "/.well-known/apple-app-site-association" ||
              path == "/.well-known/assetlinks.json") {
@@ -383,18 +414,16 @@ http::Response SiteHandler::handle(const http::Request& request,
         render_uncached(path, question == std::string_view::npos ? std::string_view()
                                                                  : target.substr(question + 1));
     if (!fresh) {
-      response =
-          http::json_error(http::Status::service_unavailable, "storage", "storage unavailable");
+      response = http::error_answer(ErrorCode::kUnavailable, "site store");
     } else {
       response = respond(request, *fresh);
     }
   } else {
-    auto cached = page(path);
+    const auto cached = page(path);
     if (!cached) {
-      response =
-          http::json_error(http::Status::service_unavailable, "storage", "storage unavailable");
+      response = http::error_answer(ErrorCode::kUnavailable, "site store");
     } else {
-      response = respond(request, **cached);
+      response = respond(request, *cached);
     }
   }
   add_security_headers(response);
@@ -411,12 +440,18 @@ bool SiteHandler::accepts_stream(const http::Request& request) const {
 
 void SiteHandler::start_stream(boost::beast::tcp_stream stream, http::Request request,
                                const http::RequestContext&) {
-  const auto refuse = [&](http::Status status, std::string_view code, std::string_view message) {
-    http::Response response = http::json_error(status, code, message);
+  const auto send_refusal = [&](http::Response response) {
     response.version(request.version());
-    if (status == http::Status::service_unavailable) response.set(bhttp::field::retry_after, "30");
+    if (response.result() == http::Status::service_unavailable)
+      response.set(bhttp::field::retry_after, "30");
     add_security_headers(response);
     live_->refuse(std::move(stream), std::move(response));
+  };
+  const auto refuse = [&](http::Status status, std::string_view code, std::string_view message) {
+    send_refusal(http::json_error(status, code, message));
+  };
+  const auto refuse_unavailable = [&] {
+    send_refusal(http::error_answer(ErrorCode::kUnavailable, "site store"));
   };
   if (!live_->accepting()) {
     return refuse(http::Status::service_unavailable, "too_many_streams",
@@ -426,7 +461,7 @@ void SiteHandler::start_stream(boost::beast::tcp_stream stream, http::Request re
   const std::size_t question = target.find('?');
   const std::string slug(live_events_slug(target.substr(0, question)));
   auto article = store_.find_article_by_slug(slug);
-  if (!article) return refuse(http::Status::service_unavailable, "storage", "storage unavailable");
+  if (!article) return refuse_unavailable();
   if (!article->has_value() || !(*article)->published ||
       (*article)->category != store::Category::kLive) {
     return refuse(http::Status::not_found, "not_found", "no live event at this address");
@@ -448,7 +483,7 @@ void SiteHandler::start_stream(boost::beast::tcp_stream stream, http::Request re
       missed = store_.recent_live_updates(event_id, kMaxReplayedUpdates);
       if (missed) std::reverse(missed->begin(), missed->end());
     }
-    if (!missed) return refuse(http::Status::service_unavailable, "storage", "storage unavailable");
+    if (!missed) return refuse_unavailable();
     for (const store::LiveUpdate& update : *missed) backlog.push_back(live_event(update));
   }
   http::Response head(http::Status::ok, request.version());

@@ -24,10 +24,18 @@
 // It listens to content-changed events (news/content_events.h): a changed article drops the
 // rendered pages, a live update drops its event's page and is streamed to the event's readers.
 //
-// Thread safety: one thread (the server's io_context), like the store.
+// Thread safety: handle(), the stream calls, the content events and the invalidate calls may be
+// called from several threads at once (the HTTP server's threads, a cluster listener), given a
+// store that may be (store/serialized_site_store.h) and a thread-safe LiveStream. The render
+// cache is read-mostly: readers share a lock and each holds the page it answers with; a page
+// rendered while the content changed is answered with but not kept. set_live_stream and
+// set_clock are for before the server runs.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <memory>
+#include <shared_mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -88,11 +96,13 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   // owned; must outlive the handler's use.
   void set_clock(const Clock& clock) { clock_ = &clock; }
 
-  // Drops every cached page, e.g. after an article is published or edited.
-  void invalidate_pages() { cache_.clear(); }
-  std::size_t cached_pages() const { return cache_.size(); }
-  // Drops the cached page at `path` ("/live/<slug>"), if any.
-  void invalidate_page(const std::string& path) { cache_.erase(path); }
+  // Drops every cached page, e.g. after an article is published or edited here or on another
+  // node. Any thread.
+  void invalidate_all();
+  void invalidate_pages() { invalidate_all(); }
+  std::size_t cached_pages() const;
+  // Drops the cached page at `path` ("/live/<slug>"), if any. Any thread.
+  void invalidate_page(const std::string& path);
 
  private:
   struct Cached {
@@ -103,8 +113,8 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
     std::string gzip_body;  // empty when gzip does not make it smaller
     std::string etag;
   };
-  // Renders (or fetches from the cache) what `path` shows; nullopt when storage failed.
-  std::optional<const Cached*> page(const std::string& path);
+  // Renders (or fetches from the cache) what `path` shows; nullptr when storage failed.
+  std::shared_ptr<const Cached> page(const std::string& path);
   std::optional<Cached> render(const std::string& path);
   http::Response respond(const http::Request& request, const Cached& cached) const;
   // /search and /news-sitemap.xml: rendered for each request; nullopt when storage failed.
@@ -116,8 +126,12 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   const Clock* clock_ = &system_clock();
   SiteInfo info_;
   WellKnownFiles well_known_;
-  std::map<std::string, Cached, std::less<>> cache_;
-  // Embedded asset path → its gzip copy ("" when gzip does not make it smaller).
+  mutable std::shared_mutex cache_mutex_;  // guards cache_ and generation_
+  std::map<std::string, std::shared_ptr<const Cached>, std::less<>> cache_;
+  // Bumped by every invalidation: a page rendered across one is not kept.
+  std::uint64_t generation_ = 0;
+  // Embedded asset path → its gzip copy ("" when gzip does not make it smaller). Made in the
+  // constructor; read-only afterwards.
   std::map<std::string_view, std::string> asset_gzip_;
   static constexpr std::size_t kMaxCachedPages = 4096;
 };

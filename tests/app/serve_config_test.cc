@@ -163,6 +163,11 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
       {"[http]\ntrusted_proxies = \"127.0.0.1\"", "http.trusted_proxies: must be a list"},
       {"[http]\nforwarded_header = \"x-real-ip\"", "http.forwarded_header:"},
       {"[http]\nproxies = []", "unknown setting 'http.proxies'"},
+      {"[http]\nthreads = 0", "http.threads: must be a whole number from 1 to 256"},
+      {"[http]\nthreads = -2", "http.threads: must be a whole number from 1 to 256"},
+      {"[http]\nthreads = 100000", "http.threads: must be a whole number from 1 to 256"},
+      {"[http]\nthreads = 9999999999999", "http.threads: must be a whole number from 1 to 256"},
+      {"[http]\nthreads = \"all\"", "http.threads: must be a whole number from 1 to 256"},
       {"[metrics]\nlisten = \"127.0.0.1:8080\"", "metrics.listen: must differ"},
       {"[metrics]\nlisten = \"metrics\"", "metrics.listen:"},
       {"[metrics]\ntoken = \"x\"", "unknown setting 'metrics.token'"},
@@ -188,6 +193,15 @@ TEST_F(ServeConfigTest, ReadsTrustedProxiesAndTheMetricsListener) {
   EXPECT_EQ(config->http.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8"}));
   EXPECT_EQ(config->http.forwarded_header, "forwarded");
   EXPECT_EQ(config->metrics.listen, "127.0.0.1:9100");
+}
+
+TEST_F(ServeConfigTest, HttpThreadsDefaultToTheCoresAndReadAsSet) {
+  ServeFlags flags;
+  EXPECT_EQ(load(flags)->http.threads, 0) << "not set: one per usable core, decided by serve";
+  flags.config_file = write("[http]\nthreads = 3");
+  auto config = load(flags);
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->http.threads, 3);
 }
 
 TEST_F(ServeConfigTest, BadEnvironmentAndMissingFileAreErrors) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -521,6 +522,175 @@ TEST(AlertPayload, TagsByTopicWhenThereIsOneAndByIdOtherwise) {
   const std::string live = text(alert_payload(alert, "https://x.example/i.svg", ""));
   EXPECT_NE(live.find(R"("tag":"live-7")"), std::string::npos) << live;
   EXPECT_NE(live.find(R"("renotify":true)"), std::string::npos) << live;
+}
+
+// --- several nodes: engines sharing one store with shard leases ---
+
+class LeaseEngineTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    deliveries_.enable_leases(site_);
+    config_.poll_interval = 20ms;  // polls are what a node waits on; short keeps the test fast
+  }
+  void TearDown() override {
+    for (auto& node : nodes_) node->stop();
+    EngineTest::TearDown();
+  }
+  FanoutEngine& start_node(const std::string& id) {
+    EngineConfig config = config_;
+    config.node_id = id;
+    auto engine = FanoutEngine::create(
+        config, EngineDeps{site_, site_, deliveries_, *vapid_, *hosts_, clock_, random_});
+    EXPECT_TRUE(engine) << engine.error();
+    nodes_.push_back(std::move(*engine));
+    auto started = nodes_.back()->start();
+    EXPECT_TRUE(started) << started.error();
+    return *nodes_.back();
+  }
+  static bool has_metric(FanoutEngine& engine, const std::string& line) {
+    return engine.metrics_text().find(line + "\n") != std::string::npos;
+  }
+  std::vector<std::unique_ptr<FanoutEngine>> nodes_;
+};
+
+TEST_F(LeaseEngineTest, TwoNodesShareAnAlertPlannedOnceAndMarkItSentOnce) {
+  for (int i = 0; i < 30; ++i) subscribe();
+  const std::int64_t alert = confirmed_alert();
+  FanoutEngine& a = start_node("node-a");
+  FanoutEngine& b = start_node("node-b");
+  ASSERT_TRUE(finished(alert));
+
+  EXPECT_EQ(site_.status(alert), AlertStatus::kSent);
+  EXPECT_EQ(deliveries_.plans(alert), 1);
+  const auto d = deliveries_.get(alert);
+  EXPECT_EQ(d->state, DeliveryState::kDone);
+  EXPECT_EQ(d->targeted, 30u);
+  EXPECT_EQ(d->counts.sent, 30u);  // counted once per shard, whichever node sent it
+  EXPECT_EQ(d->shards_done, 10u);
+  const auto per_subscriber = requests_per_subscriber();
+  ASSERT_EQ(per_subscriber.size(), 30u);
+  for (const auto& [id, n] : per_subscriber) EXPECT_EQ(n, 1) << id;
+  const auto by = deliveries_.completed_by(alert);
+  EXPECT_EQ(by.size(), 10u);
+  for (const auto& [after, node] : by) EXPECT_TRUE(node == "node-a" || node == "node-b") << node;
+  // Exactly one node moved the alert to "sent".
+  const int done =
+      static_cast<int>(has_metric(a, "flashwire_fanout_alerts_total{state=\"done\"} 1")) +
+      static_cast<int>(has_metric(b, "flashwire_fanout_alerts_total{state=\"done\"} 1"));
+  EXPECT_EQ(done, 1);
+}
+
+TEST_F(LeaseEngineTest, AShardOfADeadNodeIsSentByAnotherOnceItsLeaseRunsOut) {
+  for (int i = 0; i < 9; ++i) subscribe();
+  const std::int64_t alert = confirmed_alert();
+  // A node that planned the alert, claimed its first shard and died.
+  ASSERT_TRUE(deliveries_.begin(alert, 9, clock_.now_ms()));
+  ASSERT_EQ(deliveries_.plan_shards(alert, Category::kBreaking, 3).value_or(0), 3u);
+  const auto dead = deliveries_.claim_shard(alert, "dead", 10s);
+  ASSERT_TRUE(dead && dead->has_value());
+  EXPECT_EQ((*dead)->range, (store::ShardRange{0, 3}));
+
+  start_node("alive");
+  ASSERT_TRUE(server_.wait_for_requests(6, 30s));
+  ASSERT_TRUE(eventually([&] { return deliveries_.get(alert)->shards_done == 2; }));
+  // While the dead node's lease holds, its shard is nobody else's and the alert stays sending.
+  EXPECT_EQ(site_.status(alert), AlertStatus::kSending);
+  EXPECT_EQ(requests_per_subscriber().count(1), 0u);
+
+  deliveries_.expire_leases("dead");
+  ASSERT_TRUE(finished(alert));
+  EXPECT_EQ(site_.status(alert), AlertStatus::kSent);
+  EXPECT_EQ(deliveries_.get(alert)->counts.sent, 9u);
+  EXPECT_EQ(deliveries_.completed_by(alert).at(0), "alive");
+  for (std::int64_t id = 1; id <= 9; ++id) EXPECT_EQ(requests_per_subscriber()[id], 1) << id;
+}
+
+TEST_F(LeaseEngineTest, ACancelOnAnyNodeStopsEveryNode) {
+  for (int i = 0; i < 12; ++i) subscribe();
+  server_.set_script([](const RecordedRequest& r, int) {
+    return r.header("topic") == "first" ? Response::hold() : Response::answer(201);
+  });
+  const std::int64_t alert = confirmed_alert("First", "first");
+  start_node("node-a");
+  start_node("node-b");
+  ASSERT_TRUE(server_.wait_for_requests(2, 30s));
+  // Another node's newsroom cancelled it: only the store says so.
+  ASSERT_TRUE(site_.transition_alert(alert, AlertStatus::kSending, AlertStatus::kCancelled)
+                  .value_or(false));
+  ASSERT_TRUE(eventually([&] {
+    const auto d = deliveries_.get(alert);
+    return d && d->state == DeliveryState::kCancelled;
+  }));
+  EXPECT_EQ(site_.status(alert), AlertStatus::kCancelled);
+  EXPECT_EQ(deliveries_.get(alert)->counts.sent, 0u);
+  // The nodes have let go of it: the next alert goes out in full.
+  const std::int64_t second = confirmed_alert("Second", "second");
+  ASSERT_TRUE(finished(second));
+  EXPECT_EQ(site_.status(second), AlertStatus::kSent);
+  EXPECT_EQ(deliveries_.get(second)->counts.sent, 12u);
+}
+
+TEST_F(LeaseEngineTest, ACancelWhileTheNodeIsIdleIsRecorded) {
+  for (int i = 0; i < 6; ++i) subscribe();
+  const std::int64_t alert = confirmed_alert();
+  ASSERT_TRUE(deliveries_.begin(alert, 6, clock_.now_ms()));
+  ASSERT_EQ(deliveries_.plan_shards(alert, Category::kBreaking, 3).value_or(0), 2u);
+  ASSERT_TRUE(deliveries_.claim_shard(alert, "elsewhere", 10s).value_or(std::nullopt));
+  FanoutEngine& node = start_node("here");
+  ASSERT_TRUE(eventually([&] { return deliveries_.get(alert)->shards_done == 1; }));
+  ASSERT_TRUE(site_.transition_alert(alert, AlertStatus::kSending, AlertStatus::kCancelled)
+                  .value_or(false));
+  node.cancel(alert);
+  ASSERT_TRUE(
+      eventually([&] { return deliveries_.get(alert)->state == DeliveryState::kCancelled; }));
+  EXPECT_TRUE(has_metric(node, "flashwire_fanout_alerts_total{state=\"cancelled\"} 1"));
+}
+
+TEST_F(LeaseEngineTest, AStoreOutageIsLoggedOnceCountedAndTheAlertStillFinishes) {
+  for (int i = 0; i < 9; ++i) subscribe();
+  deliveries_.fail("claim_shard", 4);  // four polls in a row find the store down
+  const std::int64_t alert = confirmed_alert();
+  FanoutEngine& node = start_node("node-a");
+  ASSERT_TRUE(finished(alert));
+  EXPECT_EQ(site_.status(alert), AlertStatus::kSent);  // a fault never fails the alert
+  EXPECT_EQ(deliveries_.get(alert)->counts.sent, 9u);
+  EXPECT_TRUE(has_metric(node, "flashwire_fanout_store_faults_total 1"));
+  for (std::int64_t id = 1; id <= 9; ++id) EXPECT_EQ(requests_per_subscriber()[id], 1) << id;
+}
+
+TEST_F(LeaseEngineTest, AShardTakenOverMeanwhileIsDroppedNotCountedTwice) {
+  for (int i = 0; i < 3; ++i) subscribe();
+  // The first attempt of every message gets no answer: the node sits on its shard until the
+  // request times out and the retry is answered.
+  config_.pipeline.request_timeout = 2000ms;
+  server_.set_script([](const RecordedRequest&, int nth) {
+    return nth == 1 ? Response::hold() : Response::answer(201);
+  });
+  const std::int64_t alert = confirmed_alert();
+  FanoutEngine& slow = start_node("slow");
+  ASSERT_TRUE(server_.wait_for_requests(3, 30s));
+  // Its lease ran out while it waited; another node took the shard and completed it.
+  deliveries_.expire_leases("slow");
+  const auto other = deliveries_.claim_shard(alert, "other", 10s);
+  ASSERT_TRUE(other && other->has_value());
+  store::DeliveryCounts counts;
+  counts.sent = 3;
+  ASSERT_TRUE(deliveries_.complete_claimed_shard(alert, (*other)->range, "other", counts, {}));
+  ASSERT_TRUE(finished(alert));
+  EXPECT_EQ(deliveries_.get(alert)->counts.sent, 3u);
+  EXPECT_TRUE(has_metric(slow, "flashwire_fanout_shards_taken_over_total 1"));
+}
+
+TEST_F(LeaseEngineTest, EngineRejectsAnEmptyNodeIdOrAShortLease) {
+  EngineConfig config = config_;
+  config.node_id = "";
+  EXPECT_FALSE(FanoutEngine::create(
+      config, EngineDeps{site_, site_, deliveries_, *vapid_, *hosts_, clock_, random_}));
+  config.node_id = "n";
+  config.lease = 10ms;
+  EXPECT_FALSE(FanoutEngine::create(
+      config, EngineDeps{site_, site_, deliveries_, *vapid_, *hosts_, clock_, random_}));
 }
 
 }  // namespace

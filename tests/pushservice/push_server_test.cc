@@ -45,7 +45,7 @@ class PushServerTest : public ::testing::Test {
     service_ = service.get();
     server_ = std::make_unique<PushServer>(io_, std::move(service), options);
     auto bound = server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ASSERT_TRUE(bound) << bound.error();
+    ASSERT_TRUE(bound) << bound.error().message;
     port_ = bound->port();
     service_->set_public_url("http://127.0.0.1:" + std::to_string(port_));
     thread_ = std::thread([this] { io_.run(); });
@@ -377,7 +377,7 @@ TEST(EndpointKeyFile, IsCreatedPrivateAndReadBackTheSame) {
   ASSERT_NE(mkdtemp(pattern), nullptr);
   const std::filesystem::path dir = pattern;
   const auto created = load_or_create_endpoint_key(dir / "endpoint.key");
-  ASSERT_TRUE(created) << created.error();
+  ASSERT_TRUE(created) << created.error().message;
   struct stat info {};
   ASSERT_EQ(::stat((dir / "endpoint.key").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
@@ -388,9 +388,11 @@ TEST(EndpointKeyFile, IsCreatedPrivateAndReadBackTheSame) {
   std::ofstream(dir / "short.key") << "too short";
   const auto bad = load_or_create_endpoint_key(dir / "short.key");
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().find("32 bytes"), std::string::npos);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalid);
+  EXPECT_NE(bad.error().message.find("32 bytes"), std::string::npos);
   const auto missing_dir = load_or_create_endpoint_key(dir / "nope" / "endpoint.key");
-  EXPECT_FALSE(missing_dir);
+  ASSERT_FALSE(missing_dir);
+  EXPECT_EQ(missing_dir.error().code, ErrorCode::kUnavailable);
   std::filesystem::remove_all(dir);
 }
 

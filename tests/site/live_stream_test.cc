@@ -24,6 +24,7 @@
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_api.h"
 #include "site/site_handler.h"
+#include "store/serialized_site_store.h"
 #include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::site {
@@ -154,17 +155,23 @@ class LiveStreamSocketTest : public ::testing::Test {
     ASSERT_TRUE(store_->create_token(token));
   }
 
-  void start(LiveStreamOptions options = {}) {
+  // With threads > 1 the server serves on that many threads, as `flashwire serve` does, and the
+  // site and the newsroom share the store through store::SerializedSiteStore.
+  void start(LiveStreamOptions options = {}, unsigned threads = 1) {
+    shared_ = std::make_unique<store::SerializedSiteStore>(*store_);
+    store::SiteStore& store = threads > 1 ? *shared_ : *store_;
     hosts_.emplace(webpush::PushHostPolicy::create({}).value());
-    api_ = std::make_unique<SiteApi>(*store_, *hosts_, clock_,
+    api_ = std::make_unique<SiteApi>(store, *hosts_, clock_,
                                      SiteApiOptions{"http://127.0.0.1", "BKEY"});
-    handler_ = std::make_unique<SiteHandler>(*store_, *api_, SiteInfo{}, WellKnownFiles{});
+    handler_ = std::make_unique<SiteHandler>(store, *api_, SiteInfo{}, WellKnownFiles{});
     live_ = std::make_unique<LiveStream>(options);
     handler_->set_live_stream(live_.get());
     newsroom_ = std::make_unique<newsroom::NewsroomApi>(
-        *store_, clock_, queue_, *handler_, newsroom::NewsroomApiOptions{"http://127.0.0.1"});
+        store, clock_, queue_, *handler_, newsroom::NewsroomApiOptions{"http://127.0.0.1"});
     router_.prefix("/", *handler_).prefix("/api/newsroom", *newsroom_);
-    server_ = std::make_unique<http::Server>(io_, router_);
+    http::ServerOptions server_options;
+    server_options.threads = threads;
+    server_ = std::make_unique<http::Server>(io_, router_, server_options);
     auto bound = server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     ASSERT_TRUE(bound) << bound.error();
     port_ = bound->port();
@@ -198,6 +205,7 @@ class LiveStreamSocketTest : public ::testing::Test {
   void TearDown() override {
     if (thread_.joinable()) {
       on_io([this] { server_->stop(); });
+      server_->join(kDeadline);  // the server's other threads call the handlers no more
       io_.stop();
       thread_.join();
     }
@@ -206,6 +214,7 @@ class LiveStreamSocketTest : public ::testing::Test {
     handler_.reset();
     live_.reset();
     api_.reset();
+    shared_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -247,6 +256,7 @@ class LiveStreamSocketTest : public ::testing::Test {
   std::filesystem::path dir_;
   ManualClock clock_{1'800'000'100};
   std::unique_ptr<store::SiteStore> store_;
+  std::unique_ptr<store::SerializedSiteStore> shared_;
   std::int64_t event_id_ = 0;
   std::string token_;
   std::optional<webpush::PushHostPolicy> hosts_;
@@ -305,6 +315,29 @@ TEST_F(LiveStreamSocketTest, StreamsAnUpdatePostedThroughTheNewsroomApi) {
   EXPECT_NE(page_after.body().find("data-update-id=\"" + std::to_string(id) + "\""),
             std::string::npos);
   EXPECT_NE(page_after.body().find(html), std::string::npos) << "the page shows the same HTML";
+}
+
+// Readers on three server threads; the update is posted on a connection of yet another turn of
+// the round robin: every reader gets it, on its own thread.
+TEST_F(LiveStreamSocketTest, ReadersOnEveryServerThreadGetAnUpdatePostedOnAnother) {
+  start({}, 3);
+  std::vector<std::unique_ptr<Client>> readers;
+  for (int i = 0; i < 3; ++i) {  // one after the other: connection i lands on thread i
+    readers.push_back(open_stream("/live/storm-live/events"));
+    EXPECT_EQ(readers.back()->head().rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+    EXPECT_EQ(readers.back()->next_event(), "retry: 3000\n\n");
+  }
+  EXPECT_EQ(live_->readers(), 3u);
+  const std::int64_t id = post_update("Winds **ease**.");
+  ASSERT_GT(id, 0);
+  for (auto& reader : readers) {
+    const std::string event = reader->next_event();
+    EXPECT_EQ(event.rfind(expected_frame_start(id), 0), 0u) << event;
+  }
+  const auto page = handler_->handle(
+      http::Request(boost::beast::http::verb::get, "/live/storm-live", 11), {"127.0.0.1"});
+  EXPECT_NE(page.body().find("data-update-id=\"" + std::to_string(id) + "\""), std::string::npos)
+      << "the cached page was dropped for the update";
 }
 
 TEST_F(LiveStreamSocketTest, AReconnectingReaderGetsOnlyWhatItMissed) {

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
+#include "store/serialized_site_store.h"
 #include "store/sqlite/sqlite_site_store.h"
 
 namespace flashwire::site {
@@ -271,6 +274,56 @@ TEST_F(SiteHandlerTest, ContentEventsDropRenderedPages) {
   events.article_changed(edited);
   EXPECT_EQ(handler_->cached_pages(), 0u);
   EXPECT_NE(get("/articles/bridge-closed").body().find("Bridge reopens"), std::string::npos);
+}
+
+// The HTTP server calls one handler from several threads while editors change content: every
+// answer is whole, and once the last change is announced no page from before it is kept.
+TEST_F(SiteHandlerTest, ThreadsShareTheRenderCacheAndNoPageOutlivesAnInvalidation) {
+  store::SerializedSiteStore shared(*store_);
+  SiteInfo info;
+  info.name = "Port Ellin Wire";
+  info.base_url = "http://127.0.0.1:8080";
+  SiteApi api(shared, *hosts_, clock_, SiteApiOptions{"http://127.0.0.1:8080", "BKEY"});
+  SiteHandler handler(shared, api, info, WellKnownFiles{});
+  constexpr int kEditions = 40;
+  std::atomic<bool> editing = true;
+  std::atomic<int> bad = 0, answers = 0;
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 4; ++r) {
+    readers.emplace_back([&, r] {
+      const std::string paths[] = {"/", "/articles/bridge-closed", "/feed.atom",
+                                   "/assets/site.css"};
+      for (int i = 0; editing || i < 50; ++i) {
+        http::Request request(bhttp::verb::get, paths[(r + i) % 4], 11);
+        if (i % 2 == 0) request.set(bhttp::field::accept_encoding, "gzip");
+        const http::Response response = handler.handle(request, http::RequestContext{"::1"});
+        const bool gzip = response[bhttp::field::content_encoding] == "gzip";
+        const std::string body = gzip ? gunzip(response.body()) : response.body();
+        if (response.result() != bhttp::status::ok || body.empty() ||
+            body == "<inflate failed>")
+          ++bad;
+        ++answers;
+      }
+    });
+  }
+  auto article = shared.find_article_by_slug("bridge-closed").value().value();
+  for (int edition = 1; edition <= kEditions; ++edition) {
+    article.headline = "Edition " + std::to_string(edition);
+    ASSERT_TRUE(shared.update_article(article));
+    if (edition % 2 == 0) {
+      handler.invalidate_all();  // as a cluster listener does, from a thread of its own
+    } else {
+      static_cast<news::ContentEvents&>(handler).article_changed(article);
+    }
+  }
+  editing = false;
+  for (auto& reader : readers) reader.join();
+  EXPECT_EQ(bad, 0);
+  EXPECT_GE(answers, 4 * 50);
+  http::Request request(bhttp::verb::get, "/articles/bridge-closed", 11);
+  const std::string body = handler.handle(request, http::RequestContext{"::1"}).body();
+  EXPECT_NE(body.find("Edition " + std::to_string(kEditions) + "<"), std::string::npos)
+      << "a page rendered before the last change was kept";
 }
 
 TEST_F(SiteHandlerTest, ManifestRobotsAndSitemaps) {

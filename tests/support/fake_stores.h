@@ -201,9 +201,123 @@ class FakeSiteData final : public fanout::AlertBook,
   std::map<std::int64_t, store::Subscription> subscriptions_;  // by id, ascending
 };
 
-// Delivery progress in memory, with the contract of store::DeliveryStore.
-class FakeDeliveryStore final : public store::DeliveryStore, public FailureScript {
+// Delivery progress in memory, with the contract of store::DeliveryStore; after
+// enable_leases(site), also of store::ShardLeases (several nodes), planning from `site`'s
+// subscriptions. Leases never run out by themselves: expire_leases(node) ends a node's leases,
+// as its death would once they ran out.
+class FakeDeliveryStore final : public store::DeliveryStore,
+                                public store::ShardLeases,
+                                public FailureScript {
  public:
+  void enable_leases(FakeSiteData& site) {
+    std::lock_guard lock(mutex_);
+    site_ = &site;
+  }
+  void expire_leases(const std::string& node) {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, record] : deliveries_) {
+      for (auto& [key, lease] : record.leases) {
+        if (lease.node == node) lease.held = false;
+      }
+    }
+  }
+  // The node that completed each shard, by after_id.
+  std::map<std::int64_t, std::string> completed_by(std::int64_t alert_id) const {
+    std::lock_guard lock(mutex_);
+    std::map<std::int64_t, std::string> out;
+    const auto it = deliveries_.find(alert_id);
+    if (it == deliveries_.end()) return out;
+    for (const auto& [after, lease] : it->second.leases) {
+      if (lease.done) out[after] = lease.node;
+    }
+    return out;
+  }
+  int plans(std::int64_t alert_id) const {
+    std::lock_guard lock(mutex_);
+    const auto it = deliveries_.find(alert_id);
+    return it == deliveries_.end() ? 0 : it->second.plans;
+  }
+
+  store::ShardLeases* leases() override {
+    std::lock_guard lock(mutex_);
+    return site_ == nullptr ? nullptr : this;
+  }
+
+  // --- store::ShardLeases ---
+  store::Result<std::uint64_t> plan_shards(std::int64_t alert_id, store::Category category,
+                                           std::size_t shard_size) override {
+    if (auto e = check("plan_shards")) return tl::unexpected(*e);
+    if (shard_size == 0) return store::make_error(store::ErrorCode::kInvalid, "shard size 0");
+    auto page = site_->subscriptions_page(category, 0, 1u << 30);
+    if (!page) return tl::unexpected(page.error());
+    std::lock_guard lock(mutex_);
+    const auto it = deliveries_.find(alert_id);
+    if (it == deliveries_.end()) {
+      return store::make_error(store::ErrorCode::kNotFound, "plan_shards: no delivery");
+    }
+    Record& r = it->second;
+    if (r.delivery.cursor != 0 || !r.shards.empty()) return std::uint64_t{0};
+    ++r.plans;
+    std::uint64_t planned = 0;
+    for (std::size_t i = 0; i < page->size(); i += shard_size) {
+      const std::size_t n = std::min(shard_size, page->size() - i);
+      const store::ShardRange range{r.delivery.cursor, (*page)[i + n - 1].id};
+      r.shards.emplace_back(range, false);
+      r.leases[range.after_id] = Lease{range, n, "", false, false};
+      r.delivery.cursor = range.last_id;
+      r.delivery.targeted += n;
+      ++r.delivery.shards_open;
+      ++planned;
+    }
+    return planned;
+  }
+  store::Result<std::optional<store::ClaimedShard>> claim_shard(
+      std::int64_t alert_id, const std::string& node, std::chrono::milliseconds lease) override {
+    if (auto e = check("claim_shard")) return tl::unexpected(*e);
+    if (node.empty() || lease.count() < 0) {
+      return store::make_error(store::ErrorCode::kInvalid, "claim_shard: bad node or lease");
+    }
+    std::lock_guard lock(mutex_);
+    const auto it = deliveries_.find(alert_id);
+    if (it == deliveries_.end()) return std::optional<store::ClaimedShard>();
+    for (auto& [after, l] : it->second.leases) {
+      if (l.done || l.held) continue;
+      l.node = node;
+      l.held = true;
+      return std::optional<store::ClaimedShard>(store::ClaimedShard{l.range, l.size, 0});
+    }
+    return std::optional<store::ClaimedShard>();
+  }
+  store::Status renew_shard(std::int64_t alert_id, store::ShardRange range, const std::string& node,
+                            std::chrono::milliseconds) override {
+    if (auto e = check("renew_shard")) return tl::unexpected(*e);
+    std::lock_guard lock(mutex_);
+    Lease* l = find_lease(alert_id, range);
+    if (l == nullptr || l->done || !l->held || l->node != node) {
+      return store::make_error(store::ErrorCode::kConflict, "renew_shard: not this node's");
+    }
+    return {};
+  }
+  store::Status complete_claimed_shard(std::int64_t alert_id, store::ShardRange range,
+                                       const std::string& node, const store::DeliveryCounts& counts,
+                                       const std::vector<store::GoneSubscription>& gone) override {
+    if (auto e = check("complete_claimed_shard")) return tl::unexpected(*e);
+    {
+      std::lock_guard lock(mutex_);
+      Lease* l = find_lease(alert_id, range);
+      if (l == nullptr || l->done) {
+        return store::make_error(store::ErrorCode::kNotFound, "complete_claimed_shard: not open");
+      }
+      if (l->node != node) {
+        return store::make_error(store::ErrorCode::kConflict,
+                                 "complete_claimed_shard: another node holds it");
+      }
+      l->done = true;
+      l->held = false;
+    }
+    return complete_open(alert_id, range, counts, gone);
+  }
+
   // --- inspection by the test ---
   std::optional<store::Delivery> get(std::int64_t alert_id) const {
     std::lock_guard lock(mutex_);
@@ -279,6 +393,11 @@ class FakeDeliveryStore final : public store::DeliveryStore, public FailureScrip
                                const store::DeliveryCounts& counts,
                                const std::vector<store::GoneSubscription>& gone) override {
     if (auto e = check("complete_shard")) return tl::unexpected(*e);
+    return complete_open(alert_id, range, counts, gone);
+  }
+  store::Status complete_open(std::int64_t alert_id, store::ShardRange range,
+                              const store::DeliveryCounts& counts,
+                              const std::vector<store::GoneSubscription>& gone) {
     std::lock_guard lock(mutex_);
     const auto it = deliveries_.find(alert_id);
     if (it == deliveries_.end()) {
@@ -341,10 +460,27 @@ class FakeDeliveryStore final : public store::DeliveryStore, public FailureScrip
   }
 
  private:
+  struct Lease {
+    store::ShardRange range;
+    std::uint64_t size = 0;
+    std::string node;  // who holds or held it
+    bool held = false;
+    bool done = false;
+  };
   struct Record {
     store::Delivery delivery;
     std::vector<std::pair<store::ShardRange, bool>> shards;  // in the order opened; true: done
+    std::map<std::int64_t, Lease> leases;                    // planned shards, by after_id
+    int plans = 0;
   };
+  Lease* find_lease(std::int64_t alert_id, store::ShardRange range) {
+    const auto it = deliveries_.find(alert_id);
+    if (it == deliveries_.end()) return nullptr;
+    const auto l = it->second.leases.find(range.after_id);
+    if (l == it->second.leases.end() || !(l->second.range == range)) return nullptr;
+    return &l->second;
+  }
+  FakeSiteData* site_ = nullptr;
   mutable std::mutex mutex_;
   std::map<std::int64_t, Record> deliveries_;
   std::map<std::int64_t, std::string> gone_;  // by subscription id

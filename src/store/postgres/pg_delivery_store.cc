@@ -66,6 +66,20 @@ Result<std::optional<Delivery>> read_delivery(Connection& c, std::int64_t alert_
     d.counts.failed_by_reason[failures->get_text(i, 0)] =
         static_cast<std::uint64_t>(failures->get_int(i, 1));
   }
+  // Shards a node has touched keep its id once done, so this is what each node has sent.
+  auto nodes = c.run("delivery_nodes",
+                     "SELECT node, count(*) FILTER (WHERE done), "
+                     "coalesce(sum(size) FILTER (WHERE done), 0), "
+                     "count(*) FILTER (WHERE NOT done AND locked_until > clock_timestamp()) "
+                     "FROM delivery_shards WHERE alert_id = $1 AND node <> '' "
+                     "GROUP BY node ORDER BY node COLLATE \"C\"",
+                     Params().add(alert_id), "find delivery");
+  if (!nodes) return tl::unexpected(nodes.error());
+  for (int i = 0; i < nodes->size(); ++i) {
+    d.nodes.push_back({nodes->get_text(i, 0), static_cast<std::uint64_t>(nodes->get_int(i, 1)),
+                       static_cast<std::uint64_t>(nodes->get_int(i, 2)),
+                       static_cast<std::uint64_t>(nodes->get_int(i, 3))});
+  }
   return std::optional<Delivery>(std::move(d));
 }
 
@@ -257,6 +271,50 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
   }
 
   // --- leases ---
+
+  Result<std::uint64_t> plan_shards(std::int64_t alert_id, news::Category category,
+                                    std::size_t shard_size) override {
+    constexpr std::string_view kWhat = "plan_shards";
+    if (shard_size == 0) return make_error(ErrorCode::kInvalid, "plan_shards: shard size is 0");
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::uint64_t> {
+      Transaction tx(c);
+      if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+      // The delivery's row lock makes planners take turns; the second finds the plan made.
+      auto state = c.run("delivery_plan_lock",
+                         "SELECT cursor_id <> 0 OR EXISTS (SELECT 1 FROM delivery_shards s "
+                         "WHERE s.alert_id = d.alert_id) FROM deliveries d WHERE alert_id = $1 "
+                         "FOR UPDATE",
+                         Params().add(alert_id), kWhat);
+      if (!state) return tl::unexpected(state.error());
+      if (state->empty()) {
+        return make_error(ErrorCode::kNotFound, "plan_shards: no delivery for this alert");
+      }
+      if (state->get_bool(0, 0)) {
+        if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+        return std::uint64_t{0};
+      }
+      // Shard g holds the subscriptions numbered g*size+1 … (g+1)*size in id order; its range
+      // starts after the previous shard's last id.
+      auto planned = c.run(
+          "delivery_plan_shards",
+          "WITH planned AS ("
+          "  INSERT INTO delivery_shards (alert_id, after_id, last_id, size) "
+          "  SELECT $1, coalesce(lag(last_id) OVER (ORDER BY g), 0), last_id, n FROM ("
+          "    SELECT (rn - 1) / $3::bigint AS g, max(id) AS last_id, count(*) AS n FROM ("
+          "      SELECT id, row_number() OVER (ORDER BY id) AS rn FROM subscriptions "
+          "      WHERE (categories & $2::bigint) <> 0) numbered GROUP BY g) grouped "
+          "  RETURNING last_id, size) "
+          "UPDATE deliveries SET cursor_id = coalesce((SELECT max(last_id) FROM planned), 0), "
+          "targeted = (SELECT coalesce(sum(size), 0) FROM planned) WHERE alert_id = $1 "
+          "RETURNING (SELECT count(*) FROM planned)",
+          Params().add(alert_id).add(static_cast<std::int64_t>(category)).add(as_int(shard_size)),
+          kWhat);
+      if (!planned) return tl::unexpected(planned.error());
+      const auto shards = static_cast<std::uint64_t>(planned->get_int(0, 0));
+      if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+      return shards;
+    });
+  }
 
   Result<std::optional<ClaimedShard>> claim_shard(std::int64_t alert_id, const std::string& node,
                                                   std::chrono::milliseconds lease) override {

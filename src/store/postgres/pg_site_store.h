@@ -38,41 +38,23 @@ std::unique_ptr<SettingsStore> make_pg_settings_store(std::shared_ptr<pg::Pool> 
 Result<std::size_t> pg_import_subscriptions(pg::Pool& pool,
                                             const std::vector<Subscription>& subscriptions);
 
-// A shard held by a node under a lease (see PgDeliveryStore::claim_shard).
-struct ClaimedShard {
-  ShardRange range;
-  std::uint64_t size = 0;
-  std::int64_t locked_until_ms = 0;  // Unix ms, server time
-};
-
-// DeliveryStore for several nodes sending one alert together. On top of the DeliveryStore
-// contract, the open shards of an alert are work items that nodes lease:
+// DeliveryStore for several nodes sending one alert together: the open shards of an alert are
+// work items that nodes lease (store::ShardLeases, returned by leases()):
 //
-// - open_shard (any node, usually the one that planned the alert) records a shard as open,
-//   unleased.
-// - claim_shard(alert, node, lease) hands the calling node the lowest open shard nobody holds:
-//   never leased, or whose lease ran out (its node died or stalled). One statement,
-//   SELECT … FOR UPDATE SKIP LOCKED then UPDATE: two nodes claiming at once never get the same
-//   shard, and neither waits for the other. Leases are in server time (clock_timestamp()), so
-//   nodes' clocks do not matter. std::nullopt when there is nothing to claim now.
-// - renew_shard extends the caller's lease while it works; kConflict when the shard is no longer
-//   the caller's (its lease ran out and another node claimed it) or is done.
-// - complete_claimed_shard marks the caller's shard done, adds its counts and queues its gone
-//   subscriptions, in one transaction; kConflict when another node holds it now (the caller must
-//   drop its results: the other node sends the shard again), kNotFound when it is not open.
-//   A caller whose lease ran out but whom nobody replaced still completes: counts are added once
-//   either way.
-// - complete_shard (the DeliveryStore one) completes whatever lease the shard has.
-class PgDeliveryStore : public DeliveryStore {
+// - plan_shards: one transaction that locks the delivery's row, and unless it is planned already
+//   splits the category's subscriptions into shards with one INSERT … SELECT (row_number() over
+//   the ids), so no node walks the audience.
+// - claim_shard: one statement, SELECT … FOR UPDATE SKIP LOCKED then UPDATE: two nodes claiming
+//   at once never get the same shard, and neither waits for the other. Leases are in server time
+//   (clock_timestamp()).
+// - renew_shard / complete_claimed_shard: as ShardLeases says; the completion takes the shard's
+//   row lock, so it is ordered against a concurrent claim.
+// - open_shard / complete_shard (the DeliveryStore ones) still work for one node: complete_shard
+//   completes whatever lease the shard has.
+// - find() also reports per-node progress (Delivery::nodes).
+class PgDeliveryStore : public DeliveryStore, public ShardLeases {
  public:
-  virtual Result<std::optional<ClaimedShard>> claim_shard(std::int64_t alert_id,
-                                                          const std::string& node,
-                                                          std::chrono::milliseconds lease) = 0;
-  virtual Status renew_shard(std::int64_t alert_id, ShardRange range, const std::string& node,
-                             std::chrono::milliseconds lease) = 0;
-  virtual Status complete_claimed_shard(std::int64_t alert_id, ShardRange range,
-                                        const std::string& node, const DeliveryCounts& counts,
-                                        const std::vector<GoneSubscription>& gone) = 0;
+  ShardLeases* leases() override { return this; }
 };
 
 std::unique_ptr<PgDeliveryStore> make_pg_delivery_store(std::shared_ptr<pg::Pool> pool);
