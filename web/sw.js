@@ -5,7 +5,8 @@
 // browser replaces it. It has no fetch handler and caches no pages: the site always comes from
 // the network.
 //
-// Push payload (JSON): {"id", "title", "body", "url", "icon", "image", "category", "tag"?}.
+// Push payload (JSON): {"id", "title", "body", "url", "icon", "image", "category", "tag"?,
+// "renotify"?} ("renotify": a live event's alert replacing the one before it alerts again).
 // The notification's tag is the payload's "tag" when given, else the alert id, so a duplicate
 // delivery replaces the notification already shown instead of adding a second one.
 'use strict';
@@ -89,6 +90,8 @@ self.addEventListener('push', (event) => {
   if (alert.image) options.image = alert.image;
   if (alert.tag) options.tag = String(alert.tag);
   else if (id !== undefined && id !== null) options.tag = String(id);
+  // A live event's alerts share a tag (its topic): the newer replaces the older and alerts again.
+  if (alert.renotify === true && options.tag) options.renotify = true;
 
   const title = typeof alert.title === 'string' && alert.title ? alert.title : FALLBACK_TITLE;
 

@@ -17,6 +17,7 @@
 #include <optional>
 #include <sstream>
 
+#include "app/alert_scheduler.h"
 #include "app/cli_error.h"
 #include "app/cluster_sync.h"
 #include "app/demo_content.h"
@@ -182,6 +183,7 @@ struct Services {
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<store::pg::PgListener> alert_listener;  // PostgreSQL: wakes the engine
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
+  std::unique_ptr<AlertScheduler> scheduler;  // scheduled alerts, claimed when due
   std::unique_ptr<http::LiveStream> live_stream;
   std::unique_ptr<pushservice::PushServer> push_server;
   // PostgreSQL store: the session holding the push service's advisory lock (one node only).
@@ -389,6 +391,10 @@ void build_services(SiteState& state, Services& s) {
   newsroom_options.render_markdown = [](std::string_view markdown) {
     return site::render_markdown(markdown);
   };
+  newsroom_options.hourly_cap = config.newsroom.hourly_cap;
+  newsroom_options.category_hourly_cap = {config.newsroom.hourly_cap_breaking,
+                                          config.newsroom.hourly_cap_live,
+                                          config.newsroom.hourly_cap_exclusive};
   site::SiteHandler& handler = *s.handler;
   // Several nodes on one PostgreSQL store: changes made here reach the other nodes' caches and
   // live streams, and theirs reach ours (app/cluster_sync.h). One node on SQLite: the handler.
@@ -404,6 +410,9 @@ void build_services(SiteState& state, Services& s) {
   // news::ContentEvents, and hands confirmed alerts to the engine through news::AlertQueue.
   s.newsroom_api = std::make_unique<newsroom::NewsroomApi>(
       *s.shared_store, system_clock(), *s.engine, *content_events, newsroom_options);
+  newsroom::NewsroomApi& newsroom = *s.newsroom_api;
+  s.scheduler =
+      std::make_unique<AlertScheduler>(s.io, [&newsroom] { return newsroom.send_due_alerts(); });
   // Live events: readers' event streams, fed by the updates editors post.
   s.live_stream = std::make_unique<http::LiveStream>();
 
@@ -511,6 +520,7 @@ void run(const SiteState& state, Services& s) {
   });
   if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
   start_alert_listener(state, s);
+  s.scheduler->start();  // after the engine: what it claims goes straight to the fan-out
   print_banner(state, s);
   s.io.run();
 }
@@ -519,6 +529,7 @@ void run(const SiteState& state, Services& s) {
 // progress and WebSocket close handshakes get until kDrainLimit. The fan-out stops at once: an
 // unfinished alert keeps its durable progress and resumes on next start.
 void shut_down(Services& s) {
+  s.scheduler->stop();
   if (s.cluster) s.cluster->stop();
   s.server->stop();
   if (s.metrics_server) s.metrics_server->stop();

@@ -97,7 +97,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
   if (!check_keys(
           root,
           {"listen", "data_dir", "base_url", "site_name", "demo", "vapid_subject", "push_hosts",
-           "store", "push_service", "http", "metrics", "fanout", "app", "node"},
+           "store", "push_service", "http", "metrics", "fanout", "app", "newsroom", "node"},
           "", error)) {
     return path + ": " + error;
   }
@@ -187,6 +187,24 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
     if (const toml::node* key = table->get("per_broadcast_key")) {
       if (!key->is_boolean()) return path + ": fanout.per_broadcast_key: must be true or false";
       f.per_broadcast_key = key->as_boolean()->get();
+    }
+  }
+  if (const toml::node* node = root.get("newsroom")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) return path + ": newsroom: must be a table";
+    NewsroomConfig& n = config.newsroom;
+    // At most 1000 an hour: the guardrail counts among the last 1000 alerts.
+    if (!check_keys(
+            *table,
+            {"hourly_cap", "hourly_cap_breaking", "hourly_cap_live", "hourly_cap_exclusive"},
+            "newsroom.", error) ||
+        !read_int(*table, "hourly_cap", n.hourly_cap, 0, 1000, error, "newsroom.") ||
+        !read_int(*table, "hourly_cap_breaking", n.hourly_cap_breaking, 0, 1000, error,
+                  "newsroom.") ||
+        !read_int(*table, "hourly_cap_live", n.hourly_cap_live, 0, 1000, error, "newsroom.") ||
+        !read_int(*table, "hourly_cap_exclusive", n.hourly_cap_exclusive, 0, 1000, error,
+                  "newsroom.")) {
+      return path + ": " + error;
     }
   }
   if (const toml::node* node = root.get("node")) {

@@ -13,6 +13,7 @@
 //   [fanout]  threads = 0  concurrency = 256  per_origin_connections = 64  shard_size = 500
 //             per_broadcast_key = false  http1_pipeline = 8  lease_ms = 10000  poll_ms = 1000
 //   [node]  id = ""                # default: host:pid (several nodes on one PostgreSQL store)
+//   [newsroom]  hourly_cap = 0  hourly_cap_breaking = …  hourly_cap_live = …  hourly_cap_exclusive = …
 //   [app]  name = "…"  scheme = "flashwire"  ios_app_id = "…"  ios_store_url = "…"
 //          apple_team_id = "…"  bundle_id = "…"  android_package = "…"  android_store_url = "…"
 //          android_cert_sha256 = ["AB:CD:…"]
@@ -92,6 +93,15 @@ struct FanoutConfig {
   int poll_ms = 1000;
 };
 
+// [newsroom]: the editors' desk guardrails (docs/newsroom.md).
+struct NewsroomConfig {
+  int hourly_cap = 0;  // alerts of one category going out per hour, at most; 0: no cap
+  // Per category; -1 (not set): hourly_cap.
+  int hourly_cap_breaking = -1;
+  int hourly_cap_live = -1;
+  int hourly_cap_exclusive = -1;
+};
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "data";
@@ -107,6 +117,7 @@ struct ServeConfig {
   HttpConfig http;
   MetricsConfig metrics;
   FanoutConfig fanout;
+  NewsroomConfig newsroom;
   std::optional<AppLinkConfig> app;
   // [node] id: this node's name among the nodes of a shared store (per-node progress of an
   // alert); empty (the default): host:pid.

@@ -21,7 +21,10 @@ webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_
                  {"url", alert.url},
                  {"icon", icon_url},
                  {"category", std::string(store::category_name(alert.category))},
-                 {"tag", "alert-" + std::to_string(alert.id)}};
+                 {"tag", alert.topic.empty() ? "alert-" + std::to_string(alert.id) : alert.topic}};
+  // A topic's alerts (one live event) replace each other on the device; the newer one still
+  // alerts the reader rather than swapping the text silently.
+  if (!alert.topic.empty()) o["renotify"] = true;
   if (!image_url.empty()) o["image"] = image_url;
   const std::string text = json::serialize(o);
   return webpush::Bytes(text.begin(), text.end());

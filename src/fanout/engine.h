@@ -206,8 +206,9 @@ class FanoutEngine final : public news::AlertQueue {
 };
 
 // The JSON payload the service worker (web/sw.js) shows: {"id", "title", "body", "url",
-// "icon", "image"?, "category", "tag"}. The tag is the alert id, so a duplicate replaces the
-// notification already shown.
+// "icon", "image"?, "category", "tag", "renotify"?}. The tag is the alert's topic when it has
+// one (a live event's alerts replace each other on the device; "renotify": true so the newer
+// one alerts again), else "alert-<id>", so a duplicate replaces the notification already shown.
 webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_url,
                              const std::string& image_url);
 

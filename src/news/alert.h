@@ -4,6 +4,9 @@
 // Life cycle (AlertStatus): kQueued (composed, a draft nobody is told about) → kSending (confirmed,
 // handed to the AlertQueue) → kSent | kFailed; kQueued or kSending → kCancelled. Moves are
 // compare-and-set in the store, so "sent" never overwrites "cancelled".
+// A scheduled alert is a kQueued alert with `scheduled` set: confirmed to go at `send_at`. The
+// store claims it when due by moving it kQueued → kSending where scheduled and send_at <= now,
+// in one conditional update, so that of several nodes exactly one sends it.
 // Pure values and functions; thread-safe.
 #pragma once
 
@@ -37,6 +40,8 @@ struct Alert {
   AlertStatus status = AlertStatus::kQueued;
   std::string created_by;  // API token name
   std::int64_t created_at = 0;
+  std::int64_t send_at = 0;  // Unix seconds the editor asked it to go out at; 0: on confirmation
+  bool scheduled = false;    // confirmed to go at send_at (status kQueued until it is due)
 };
 
 // RFC 8030 §5.3: "very-low" | "low" | "normal" | "high".

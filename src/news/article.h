@@ -34,6 +34,7 @@ struct Article {
   bool published = false;
   std::int64_t published_at = 0;  // Unix seconds; 0 while a draft
   std::int64_t updated_at = 0;
+  std::string created_by;  // the editor token's name that created it; set once, on create
 };
 
 // One entry of a live event (a published live-category article), shown newest first on its page

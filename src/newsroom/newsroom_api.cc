@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "newsroom/alert_analytics.h"
+#include "newsroom/alert_schedule.h"
 #include "newsroom/api_tokens.h"
 #include "newsroom/newsroom_call.h"
 #include "store/error_kind.h"
@@ -120,7 +121,8 @@ json::object article_json(const store::Article& a) {
                       {"body_markdown", a.body_markdown},
                       {"published", a.published},
                       {"published_at", a.published_at},
-                      {"updated_at", a.updated_at}};
+                      {"updated_at", a.updated_at},
+                      {"created_by", a.created_by}};
 }
 
 // What the fan-out reports: counts so far, state, and the first problem seen (e.g. a push
@@ -181,9 +183,11 @@ json::object alert_json(const store::Alert& a, const store::AlertEngagement& e,
       {"urgency", a.urgency},
       {"ttl_seconds", a.ttl_seconds},
       {"topic", a.topic},
-      {"status", status_name(a.status)},
+      {"status", a.status == store::AlertStatus::kQueued && a.scheduled ? "scheduled"
+                                                                        : status_name(a.status)},
       {"created_by", a.created_by},
       {"created_at", a.created_at},
+      {"send_at", a.send_at == 0 ? json::value(nullptr) : json::value(format_rfc3339(a.send_at))},
       {"engagement", json::object{{"received", e.received},
                                   {"displayed", e.displayed},
                                   {"clicked", e.clicked},
@@ -276,7 +280,18 @@ struct ComposeRequest {
   std::string urgency = "high";  // RFC 8030
   std::optional<std::int64_t> ttl_seconds;
   std::optional<std::string> topic;
+  std::optional<std::string> send_at;  // RFC 3339, checked against the clock when composing
+  bool force = false;                  // override the guardrails that allow it
 };
+
+// {"force": true} overrides the guardrails that allow it; anything but a boolean is refused.
+std::optional<std::string> read_force(const json::object& body, bool& force) {
+  const json::value* value = body.if_contains("force");
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  if (!value->is_bool()) return std::string("force: must be true or false");
+  force = value->as_bool();
+  return std::nullopt;
+}
 
 // The request in `body`, or the first problem with it, naming the field ("urgency: one of …").
 std::variant<ComposeRequest, std::string> parse_compose_request(const json::object& body) {
@@ -315,6 +330,10 @@ std::variant<ComposeRequest, std::string> parse_compose_request(const json::obje
       return std::string("topic: 1 to 32 characters of A-Z, a-z, 0-9, - and _");
     request.topic = *topic.value;
   }
+  Field send_at = string_field(body, "send_at");
+  if (send_at.problem) return *send_at.problem;
+  request.send_at = std::move(send_at.value);
+  if (auto problem = read_force(body, request.force)) return *problem;
   return request;
 }
 
@@ -554,7 +573,21 @@ void NewsroomApi::record(const Call& call, std::string action, std::string detai
   (void)store_.append_audit(entry);
 }
 
-http::Response NewsroomApi::list_articles(Call&) {
+http::Response NewsroomApi::list_articles(Call& call) {
+  // ?status=draft: every draft of the desk, most recently updated first; else published ones.
+  const std::string_view target = call.request.target();
+  const std::size_t mark = target.find('?');
+  const std::string_view query = mark == target.npos ? "" : target.substr(mark + 1);
+  if (query == "status=draft") {
+    auto drafts = store_.draft_articles(kMaxListed);
+    if (!drafts) return store_failure(drafts.error());
+    json::array list;
+    for (const auto& article : *drafts) list.push_back(article_json(article));
+    return json_ok(Status::ok, json::object{{"articles", std::move(list)},
+                                            {"note", "drafts only, most recently updated first"}});
+  }
+  if (!query.empty() && query != "status=published")
+    return invalid("status: published (the default) or draft");
   auto articles = store_.latest_articles(0, kMaxListed);
   if (!articles) return store_failure(articles.error());
   json::array list;
@@ -579,6 +612,7 @@ http::Response NewsroomApi::create_article(Call& call) {
   store::Article article = std::get<store::Article>(std::move(parsed));
   const std::int64_t now = clock_.now_seconds();
   article.updated_at = now;
+  article.created_by = call.token.name;
   if (wants_publish(call.body)) {
     article.published = true;
     article.published_at = now;
@@ -610,6 +644,7 @@ http::Response NewsroomApi::update_article(Call& call) {
   // A full update keeps the publication state; "publish": true publishes a draft.
   article.published = (*existing)->published;
   article.published_at = (*existing)->published_at;
+  article.created_by = (*existing)->created_by;
   const bool publishing = !article.published && wants_publish(call.body);
   if (publishing) {
     article.published = true;
@@ -718,6 +753,17 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   }
 
   const std::int64_t now = clock_.now_seconds();
+  if (request.send_at) {
+    const auto at = parse_rfc3339(*request.send_at);
+    if (!at) return invalid("send_at: an RFC 3339 time, e.g. 2026-12-06T18:30:00Z");
+    if (*at <= now) return invalid("send_at: must be in the future");
+    if (*at > now + kMaxScheduleAheadSeconds) return invalid("send_at: at most 30 days ahead");
+    alert.send_at = *at;
+  }
+  Guard guard{request.force, {}};
+  if (auto refused = check_link(alert, guard)) return std::move(*refused);
+  if (auto refused = check_duplicate(alert, alert.send_at != 0 ? alert.send_at : now, guard))
+    return std::move(*refused);
   alert.status = store::AlertStatus::kQueued;  // composed, not confirmed: nobody is told yet
   alert.created_by = call.token.name;
   alert.created_at = now;
@@ -729,9 +775,15 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   if (!id) return store_failure(id.error());
   record(call, "alert.compose",
          std::string(store::category_name(alert.category)) + ", #" + std::to_string(*id));
+  record_overrides(call, *id, guard);
   const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
-  return json_ok(Status::created,
-                 json::object{{"id", *id}, {"audience", *audience}, {"confirm", confirm}});
+  return json_ok(
+      Status::created,
+      json::object{{"id", *id},
+                   {"audience", *audience},
+                   {"confirm", confirm},
+                   {"send_at", alert.send_at == 0 ? json::value(nullptr)
+                                                  : json::value(format_rfc3339(alert.send_at))}});
 }
 
 http::Response NewsroomApi::send_alert(Call& call) {
@@ -741,6 +793,8 @@ http::Response NewsroomApi::send_alert(Call& call) {
     return error(Status::bad_request, "confirm_required",
                  "confirm: send {\"confirm\": true} to notify the audience");
   }
+  Guard guard;
+  if (auto problem = read_force(call.body, guard.force)) return invalid(*problem);
   auto alert = store_.find_alert(id);
   if (!alert) return store_failure(alert.error());
   if (!alert->has_value()) return error(Status::not_found, "not_found", "no such alert");
@@ -748,8 +802,38 @@ http::Response NewsroomApi::send_alert(Call& call) {
     return error(Status::conflict, "already_" + std::string(status_name((*alert)->status)),
                  "this alert is already " + std::string(status_name((*alert)->status)));
   }
+  if ((*alert)->scheduled) {
+    return error(Status::conflict, "already_scheduled",
+                 "this alert is scheduled for " + format_rfc3339((*alert)->send_at) +
+                     "; cancel it to send it otherwise");
+  }
   auto audience = store_.count_subscriptions(static_cast<store::CategorySet>((*alert)->category));
   if (!audience) return store_failure(audience.error());
+  if (auto refused = check_audience(*audience)) return std::move(*refused);
+  const std::int64_t now = clock_.now_seconds();
+  const bool later = (*alert)->send_at > now;
+  const std::int64_t at = later ? (*alert)->send_at : now;
+  if (auto refused = check_duplicate(**alert, at, guard)) return std::move(*refused);
+  if (auto refused = check_rate(**alert, at, guard)) return std::move(*refused);
+  if (later) {
+    // Confirmed for later: the scheduler claims it when due (NewsroomApi::send_due_alerts).
+    auto scheduled = store_.schedule_alert(id, (*alert)->send_at);
+    if (!scheduled) return store_failure(scheduled.error());
+    if (!*scheduled) {
+      return error(Status::conflict, "status_changed",
+                   "the alert's status changed meanwhile; reload it and try again");
+    }
+    record(call, "alert.schedule",
+           std::string(store::category_name((*alert)->category)) + ", #" + std::to_string(id) +
+               " at " + format_rfc3339((*alert)->send_at));
+    record_overrides(call, id, guard);
+    return json_ok(Status::accepted,
+                   json::object{{"id", id},
+                                {"status", "scheduled"},
+                                {"send_at", format_rfc3339((*alert)->send_at)},
+                                {"audience", *audience},
+                                {"progress", "/api/newsroom/alerts/" + std::to_string(id)}});
+  }
   // Marked first, and only from "draft": of two confirmations racing, one wins and the other is
   // refused, so the fan-out gets the alert exactly once.
   auto moved =
@@ -762,6 +846,7 @@ http::Response NewsroomApi::send_alert(Call& call) {
   record(call, "alert.send",
          std::string(store::category_name((*alert)->category)) + ", audience " +
              std::to_string(*audience));
+  record_overrides(call, id, guard);
   // 202: stored durably and handed to the fan-out; progress is at /api/newsroom/alerts/{id}.
   return json_ok(Status::accepted,
                  json::object{{"id", id},

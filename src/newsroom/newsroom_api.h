@@ -2,7 +2,9 @@
 // audience sizes and read the audit log. Every request carries an editor token
 // (newsroom/api_tokens.h) as `Authorization: Bearer fw_…`.
 //
-//   GET  /api/newsroom/articles                 articles:write  published articles, newest first
+//   GET  /api/newsroom/articles                 articles:write  published articles, newest first;
+//                                                               ?status=draft: every draft
+//                                                               (with created_by), newest first
 //   GET  /api/newsroom/articles/{id}            articles:write  one article, drafts included
 //   POST /api/newsroom/articles                 articles:write  create → 201 {id, slug, url}
 //   PUT  /api/newsroom/articles/{id}            articles:write  full update → 200
@@ -11,7 +13,10 @@
 //   GET  /api/newsroom/alerts                   alerts:send     recent alerts, engagement, delivery
 //   GET  /api/newsroom/alerts/{id}              alerts:send     one alert, engagement, delivery
 //   POST /api/newsroom/alerts                   alerts:send     compose (a draft) → 201
+//   POST /api/newsroom/alerts                   (also "send_at": RFC 3339, "force": true)
 //   POST /api/newsroom/alerts/{id}/send         alerts:send     {"confirm": true} → 202, fan-out
+//                                                               (or "scheduled" when send_at is
+//                                                               ahead; "force": true)
 //   POST /api/newsroom/alerts/{id}/cancel       alerts:send     a draft, or stop a fan-out → 200
 //   GET  /api/newsroom/alerts/{id}/events       alerts:send     Server-Sent Events: the alert as
 //                                                               GET alerts/{id} answers it, again
@@ -62,6 +67,7 @@
 // are thread-safe and the alert streams are kept under a lock of their own.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -70,6 +76,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "http/rate_limiter.h"
@@ -99,6 +106,11 @@ struct NewsroomApiOptions {
   // live desk's preview and the "html" of listed updates. Unset: the preview answers 503
   // `preview_unavailable` and "html" is "" (the newsroom does not depend on the site).
   std::function<std::string(std::string_view)> render_markdown;
+  // Guardrails (alert_guardrails.cc): alerts of one category going out in any hour, at most;
+  // 0: no cap. `category_hourly_cap` overrides it per category (breaking, live, exclusive;
+  // -1: use hourly_cap).
+  std::int64_t hourly_cap = 0;
+  std::array<std::int64_t, 3> category_hourly_cap{-1, -1, -1};
 };
 
 // The HTTP handler for /api/newsroom and below (`flashwire serve` routes that prefix here);
@@ -118,6 +130,12 @@ class NewsroomApi final : public http::Handler {
   void start_stream(boost::beast::tcp_stream stream, http::Request request,
                     const http::RequestContext& context) override;
   void stop_streams() override;
+
+  // The scheduler's step (alert_schedule.cc), called at least once a second on the API's
+  // thread: claims the scheduled alerts that are due (store::SiteStore::claim_due_alerts, so
+  // that of several nodes exactly one sends each) and hands them to the AlertQueue. Returns how
+  // many it handed over; a store failure is returned as an error message (the next step retries).
+  tl::expected<std::size_t, std::string> send_due_alerts();
 
  private:
   struct Call;   // one authenticated request being answered
@@ -164,6 +182,26 @@ class NewsroomApi final : public http::Handler {
   http::Response unpin_live_update(Call& call);
   http::Response preview_markdown(Call& call);
   void record(const Call& call, std::string action, std::string detail);
+
+  // Guardrails (alert_guardrails.cc). Each returns the refusal to answer, or nullopt to go on.
+  // A refusal that `force` may override is not answered when `force` is set: its code is
+  // appended to `overridden`, for the caller to audit once the step has succeeded.
+  struct Guard {
+    bool force = false;
+    std::vector<std::string> overridden;
+  };
+  // The alert's link resolves to a published article, live event or reader page (url_not_found).
+  std::optional<http::Response> check_link(const store::Alert& alert, Guard& guard);
+  // No other alert with the same title or URL went out (or is scheduled) within 10 minutes of
+  // `at` (duplicate_alert).
+  std::optional<http::Response> check_duplicate(const store::Alert& alert, std::int64_t at,
+                                                Guard& guard);
+  // Fewer than the category's hourly cap went out in the hour before `at` (rate_capped).
+  std::optional<http::Response> check_rate(const store::Alert& alert, std::int64_t at,
+                                           Guard& guard);
+  // A confirmed alert must reach someone (empty_audience; never overridden).
+  std::optional<http::Response> check_audience(std::size_t audience);
+  void record_overrides(const Call& call, std::int64_t alert_id, const Guard& guard);
 
   store::SiteStore& store_;
   const Clock& clock_;

@@ -403,6 +403,12 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
     h.raw("<meta name=\"apple-itunes-app\"").attr("content", content).raw(">\n");
   }
   // The newsroom runs its own script; the readers' one (opt-in, app sheet) has no place there.
+  // Its compose preview comes first: newsroom.js uses it as it starts (both deferred, in order).
+  if (newsroom) {
+    h.raw("<script")
+        .attr("src", asset_url(site, "/assets/newsroom-compose.js"))
+        .raw(" defer></script>\n");
+  }
   h.raw("<script")
       .attr("src", asset_url(site, newsroom ? "/assets/newsroom.js" : "/assets/site.js"))
       .raw(" defer></script>\n");

@@ -43,6 +43,10 @@ class SerializedSiteStore final : public SiteStore {
     const std::lock_guard lock(mutex_);
     return inner_.article_count();
   }
+  Result<std::vector<Article>> draft_articles(std::size_t limit) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.draft_articles(limit);
+  }
   Result<std::int64_t> upsert_subscription(const Subscription& subscription) override {
     const std::lock_guard lock(mutex_);
     return inner_.upsert_subscription(subscription);
@@ -87,6 +91,14 @@ class SerializedSiteStore final : public SiteStore {
   Result<std::vector<Alert>> recent_alerts(std::size_t limit) override {
     const std::lock_guard lock(mutex_);
     return inner_.recent_alerts(limit);
+  }
+  Result<bool> schedule_alert(std::int64_t id, std::int64_t send_at) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.schedule_alert(id, send_at);
+  }
+  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now, std::size_t limit) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.claim_due_alerts(now, limit);
   }
   Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
                                   AlertEvent event, std::int64_t at,
@@ -145,8 +157,7 @@ class SerializedSiteStore final : public SiteStore {
     const std::lock_guard lock(mutex_);
     return inner_.recent_live_updates(article_id, limit);
   }
-  Result<std::vector<LiveUpdate>> live_updates_after(std::int64_t article_id,
-                                                     std::int64_t after_id,
+  Result<std::vector<LiveUpdate>> live_updates_after(std::int64_t article_id, std::int64_t after_id,
                                                      std::size_t limit) override {
     const std::lock_guard lock(mutex_);
     return inner_.live_updates_after(article_id, after_id, limit);

@@ -132,6 +132,10 @@ class SiteStore {
   // Published articles, newest first; `category` 0 for all.
   virtual Result<std::vector<Article>> latest_articles(CategorySet category, std::size_t limit) = 0;
   virtual Result<std::size_t> article_count() = 0;
+  // Unpublished articles (drafts), most recently updated first, at most `limit`: the whole
+  // desk's drafts, whoever wrote them. created_by is kept from create_article (update_article
+  // leaves it as it was).
+  virtual Result<std::vector<Article>> draft_articles(std::size_t limit) = 0;
 
   // Subscriptions, keyed by endpoint. upsert: creates, or replaces keys and categories of the
   // subscription with that endpoint (idempotent). Returns its id.
@@ -158,6 +162,15 @@ class SiteStore {
   virtual Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) = 0;
   virtual Result<std::optional<Alert>> find_alert(std::int64_t id) = 0;
   virtual Result<std::vector<Alert>> recent_alerts(std::size_t limit) = 0;
+  // Confirms a draft for later: sets `scheduled` and `send_at` only if the alert is kQueued and
+  // not yet scheduled (compare-and-set). True when it did; false when the alert had moved on
+  // (confirmed, cancelled or scheduled by someone else); kNotFound if absent.
+  virtual Result<bool> schedule_alert(std::int64_t id, std::int64_t send_at) = 0;
+  // Claims scheduled alerts that are due (send_at <= now): moves them kQueued → kSending in one
+  // conditional update and returns the ids it moved, at most `limit`, oldest first. Of several
+  // callers (nodes) racing for one alert exactly one gets its id.
+  virtual Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now,
+                                                             std::size_t limit) = 0;
   // Counts one beacon of a subscription for an alert: true when counted, false when that
   // subscription had already reported this event for this alert (each counts once). kNotFound
   // unless the alert was sent (became kSending at some point: a draft, or a draft cancelled

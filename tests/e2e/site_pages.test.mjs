@@ -1023,9 +1023,11 @@ describe('the newsroom in headless Chromium', () => {
         }), STEP_TIMEOUT_MS, `POST /api/newsroom/${pathname}`);
         return { status: response.status, json: await response.json() };
       };
-      const urgent = await post('alerts', { category: 'breaking', title: 'Stop me', url: `/articles/${STORY.slug}` });
+      // The story's link again within 10 minutes: forced past the duplicate guardrail
+      // (docs/newsroom.md), as an editor who means it would.
+      const urgent = await post('alerts', { category: 'breaking', title: 'Stop me', url: `/articles/${STORY.slug}`, force: true });
       assert.equal(urgent.status, 201, JSON.stringify(urgent.json));
-      assert.equal((await post(`alerts/${urgent.json.id}/send`, { confirm: true })).status, 202);
+      assert.equal((await post(`alerts/${urgent.json.id}/send`, { confirm: true, force: true })).status, 202);
       await page.click('[data-nr-refresh-alerts]');
       const stopItem = `[data-nr-alerts] > li[data-alert-id="${urgent.json.id}"]`;
       await page.waitForSelector(`${stopItem} button[data-action="stop"]`);

@@ -521,6 +521,24 @@ TEST_F(EngineTest, EngineRejectsAZeroShardSize) {
   EXPECT_EQ(engine.error(), "shard size must be positive");
 }
 
+// A live event's alerts share its topic as their tag, so the newer replaces the older on the
+// device (and alerts again); other alerts are tagged by id.
+TEST(AlertPayload, TagsByTopicWhenThereIsOneAndByIdOtherwise) {
+  store::Alert alert;
+  alert.id = 42;
+  alert.title = "Storm live";
+  const auto text = [](const webpush::Bytes& bytes) {
+    return std::string(bytes.begin(), bytes.end());
+  };
+  const std::string plain = text(alert_payload(alert, "https://x.example/i.svg", ""));
+  EXPECT_NE(plain.find(R"("tag":"alert-42")"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("renotify"), std::string::npos) << plain;
+  alert.topic = "live-7";
+  const std::string live = text(alert_payload(alert, "https://x.example/i.svg", ""));
+  EXPECT_NE(live.find(R"("tag":"live-7")"), std::string::npos) << live;
+  EXPECT_NE(live.find(R"("renotify":true)"), std::string::npos) << live;
+}
+
 // --- several nodes: engines sharing one store with shard leases ---
 
 class LeaseEngineTest : public EngineTest {

@@ -431,6 +431,9 @@ TEST_F(NewsroomApiTest, ComposesFromAnArticleAndSendsOnlyAfterConfirmation) {
 }
 
 TEST_F(NewsroomApiTest, CancelsADraft) {
+  json::object bridge = article("bridge");
+  bridge["publish"] = true;
+  create(bridge);
   auto composed = post("/api/newsroom/alerts", json::object{{"category", "breaking"},
                                                             {"title", "Bridge closed"},
                                                             {"url", "/articles/bridge"}});
@@ -446,6 +449,10 @@ TEST_F(NewsroomApiTest, CancelsADraft) {
 }
 
 TEST_F(NewsroomApiTest, ShowsDeliveryProgressAndCancelsWhileSending) {
+  json::object bridge = article("bridge");
+  bridge["publish"] = true;
+  create(bridge);
+  subscribe("https://push.example/1", 1);
   auto composed = post("/api/newsroom/alerts", json::object{{"category", "breaking"},
                                                             {"title", "Bridge closed"},
                                                             {"url", "/articles/bridge"}});
@@ -496,7 +503,7 @@ TEST_F(NewsroomApiTest, ShowsDeliveryProgressAndCancelsWhileSending) {
 }
 
 TEST_F(NewsroomApiTest, RejectsInvalidAlertsAndStoresNothing) {
-  const json::object good{{"category", "breaking"}, {"title", "Bridge closed"}, {"url", "/a"}};
+  const json::object good{{"category", "breaking"}, {"title", "Bridge closed"}, {"url", "/"}};
   auto with = [&](const char* key, json::value value) {
     json::object body = good;
     body[key] = std::move(value);
@@ -532,7 +539,7 @@ TEST_F(NewsroomApiTest, RejectsInvalidAlertsAndStoresNothing) {
 
   // The site's own absolute URL is accepted; so are the TTL bounds.
   EXPECT_EQ(
-      post("/api/newsroom/alerts", with("url", json::string(std::string(kOrigin) + "/articles/a")))
+      post("/api/newsroom/alerts", with("url", json::string(std::string(kOrigin) + "/preferences")))
           .result(),
       http::Status::created);
   EXPECT_EQ(post("/api/newsroom/alerts", with("ttl_seconds", 2'419'200)).result(),

@@ -73,7 +73,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n");
+            "1\n2\n3\n4\n5\n6\n7\n");
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
@@ -100,8 +100,13 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n");
+            "1\n2\n3\n4\n5\n6\n7\n");
 }
+
+// Undoes versions 6 and 7 (scheduled alerts, articles.created_by).
+#define FW_UNDO_PG_V6                                                                       \
+  "ALTER TABLE articles DROP COLUMN created_by; DROP INDEX alerts_due; ALTER TABLE alerts " \
+  "DROP COLUMN send_at, DROP COLUMN scheduled; "
 
 // Undoes versions 4 and 5 (the live desk's columns of live_updates, articles.video_url).
 #define FW_UNDO_PG_V4                                                                         \
@@ -113,7 +118,8 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
 TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
   ASSERT_NE(open_ok(), nullptr);
   place_->exec("", "",
-               FW_UNDO_PG_V4 "DELETE FROM flashwire_schema_migrations WHERE version IN (4, 5)");
+               FW_UNDO_PG_V6 FW_UNDO_PG_V4
+               "DELETE FROM flashwire_schema_migrations WHERE version >= 4");
   place_->exec("", "",
                "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, "
                "image_url, image_alt, body_markdown, published, published_at, updated_at) "
@@ -137,7 +143,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   ASSERT_NE(open_ok(), nullptr);
   place_->exec("", "",
                "DROP TABLE optin_counts; DROP TABLE alert_beacons; "
-               "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V4
+               "ALTER TABLE alerts DROP COLUMN sent; " FW_UNDO_PG_V6 FW_UNDO_PG_V4
                "DELETE FROM flashwire_schema_migrations WHERE version >= 2");
   for (int status = 0; status <= 4; ++status) {
     place_->exec("", "",
@@ -153,7 +159,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n");
+            "1\n2\n3\n4\n5\n6\n7\n");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));

@@ -2,11 +2,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -38,7 +40,7 @@ std::string hash_of(char digit) { return std::string(64, digit); }
 auto fields(const Article& a) {
   return std::make_tuple(a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline,
                          static_cast<int>(a.category), a.image_url, a.image_alt, a.body_markdown,
-                         a.published, a.published_at, a.updated_at, a.video_url);
+                         a.published, a.published_at, a.updated_at, a.video_url, a.created_by);
 }
 auto fields(const Subscription& s) {
   return std::make_tuple(s.id, s.endpoint, s.p256dh, s.auth, static_cast<int>(s.categories),
@@ -47,7 +49,7 @@ auto fields(const Subscription& s) {
 auto fields(const Alert& a) {
   return std::make_tuple(a.id, a.article_id, static_cast<int>(a.category), a.title, a.body, a.url,
                          a.urgency, a.ttl_seconds, a.topic, static_cast<int>(a.status),
-                         a.created_by, a.created_at);
+                         a.created_by, a.created_at, a.send_at, a.scheduled);
 }
 auto fields(const ApiToken& t) {
   return std::make_tuple(t.id, t.name, t.secret_hash, t.scopes, t.created_at, t.revoked);
@@ -86,6 +88,7 @@ Article article(const std::string& slug, Category category = Category::kBreaking
   a.published = published;
   a.published_at = published ? published_at : 0;
   a.updated_at = published_at + 5;
+  a.created_by = "desk-ana";
   return a;
 }
 
@@ -375,6 +378,30 @@ TEST_P(SiteStoreTest, LatestArticlesArePublishedOnlyNewestFirst) {
   EXPECT_EQ(store().article_count(), 8u);
 }
 
+TEST_P(SiteStoreTest, DraftArticlesListEveryDraftWithItsAuthorNewestUpdateFirst) {
+  Article mine = article("mine", Category::kBreaking, false);
+  Article theirs = article("theirs", Category::kLive, false);
+  theirs.created_by = "desk-bo";
+  theirs.updated_at = 5000;
+  mine.id = create_article_ok(mine);
+  theirs.id = create_article_ok(theirs);
+  create_article_ok(article("out", Category::kBreaking, true));
+  auto drafts = store().draft_articles(10);
+  ASSERT_TRUE(drafts) << drafts.error().message;
+  ASSERT_EQ(drafts->size(), 2u);
+  EXPECT_EQ(fields(drafts->at(0)), fields(theirs));
+  EXPECT_EQ(fields(drafts->at(1)), fields(mine));
+  EXPECT_EQ(store().draft_articles(1).value().size(), 1u);
+  // An update keeps the author; publishing takes it off the list.
+  Article edited = mine;
+  edited.created_by = "someone-else";
+  edited.published = true;
+  edited.published_at = 6000;
+  ASSERT_TRUE(store().update_article(edited));
+  EXPECT_EQ(store().find_article(mine.id).value()->created_by, "desk-ana");
+  EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{theirs.id});
+}
+
 TEST_P(SiteStoreTest, LatestArticlesFollowPublishingAndUnpublishing) {
   Article a = article("story", Category::kBreaking, false);
   a.id = create_article_ok(a);
@@ -565,6 +592,7 @@ TEST_P(SiteStoreTest, CreateAlertRoundTripsEveryField) {
   tied.urgency = "very-low";
   tied.ttl_seconds = 0;
   tied.status = AlertStatus::kSending;
+  tied.send_at = 2600;
   Alert untied = alert(0, Category::kExclusive);
   untied.topic.clear();
   untied.url.clear();
@@ -718,6 +746,85 @@ TEST_P(SiteStoreTest, AlertsWithStatusAreOldestFirstAndHonourTheLimit) {
             std::vector<std::int64_t>{sending[0]});
 }
 
+// --- scheduled alerts ---
+
+TEST_P(SiteStoreTest, ScheduleAlertConfirmsOnlyAnUnscheduledDraft) {
+  const auto id = create_alert_ok(alert());
+  auto scheduled = store().schedule_alert(id, 5000);
+  ASSERT_TRUE(scheduled) << scheduled.error().message;
+  EXPECT_TRUE(*scheduled);
+  const Alert stored = store().find_alert(id).value().value();
+  EXPECT_TRUE(stored.scheduled);
+  EXPECT_EQ(stored.send_at, 5000);
+  EXPECT_EQ(stored.status, AlertStatus::kQueued);
+
+  const std::string before = snapshot();
+  EXPECT_EQ(store().schedule_alert(id, 6000), false) << "already scheduled";
+  const auto sending = create_alert_ok(alert());
+  ASSERT_TRUE(store().set_alert_status(sending, AlertStatus::kSending));
+  const std::string with_sending = snapshot();
+  EXPECT_EQ(store().schedule_alert(sending, 6000), false) << "no longer a draft";
+  expect_error(store().schedule_alert(999, 6000), ErrorCode::kNotFound);
+  expect_error(store().schedule_alert(id, 0), ErrorCode::kInvalid);
+  EXPECT_EQ(snapshot(), with_sending);
+  EXPECT_NE(before, with_sending);
+}
+
+TEST_P(SiteStoreTest, ClaimDueAlertsMovesDueScheduledDraftsToSendingOnce) {
+  const auto later = create_alert_ok(alert());
+  const auto due = create_alert_ok(alert());
+  const auto also_due = create_alert_ok(alert());
+  const auto unscheduled = create_alert_ok(alert());  // a draft with no confirmation
+  const auto cancelled = create_alert_ok(alert());
+  ASSERT_TRUE(store().schedule_alert(later, 3000));
+  ASSERT_TRUE(store().schedule_alert(due, 2500));
+  ASSERT_TRUE(store().schedule_alert(also_due, 2400));
+  ASSERT_TRUE(store().schedule_alert(cancelled, 2000));
+  ASSERT_TRUE(store().transition_alert(cancelled, AlertStatus::kQueued, AlertStatus::kCancelled));
+
+  EXPECT_TRUE(store().claim_due_alerts(2399, 10).value().empty());
+  auto claimed = store().claim_due_alerts(2500, 10);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  EXPECT_EQ(*claimed, (std::vector<std::int64_t>{due, also_due}));
+  EXPECT_EQ(store().find_alert(due).value()->status, AlertStatus::kSending);
+  EXPECT_TRUE(store().claim_due_alerts(2999, 10).value().empty()) << "each is claimed once";
+  // The limit: one at a time, the earliest send_at first.
+  EXPECT_EQ(store().claim_due_alerts(3000, 1).value(), std::vector<std::int64_t>{later});
+  EXPECT_EQ(store().find_alert(unscheduled).value()->status, AlertStatus::kQueued);
+  EXPECT_EQ(store().find_alert(cancelled).value()->status, AlertStatus::kCancelled);
+
+  // Claimed means sent: beacons for it count.
+  const auto reader = upsert_ok(subscription(kEndpoint1, kBreaking));
+  EXPECT_EQ(store().record_alert_event(due, reader, AlertEvent::kReceived, 2600), true);
+}
+
+// Nodes racing: two store connections claim the same due alerts; each alert goes to one.
+TEST_P(SiteStoreTest, TwoStoresClaimingTogetherGetEachAlertOnce) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(create_alert_ok(alert()));
+    ASSERT_TRUE(store().schedule_alert(ids.back(), 2000));
+  }
+  auto second = open_store();
+  ASSERT_NE(second, nullptr);
+  std::vector<std::int64_t> first_got, second_got;
+  std::thread other([&] {
+    for (int i = 0; i < 8; ++i) {
+      auto got = second->claim_due_alerts(2000, 1);
+      if (got) second_got.insert(second_got.end(), got->begin(), got->end());
+    }
+  });
+  for (int i = 0; i < 8; ++i) {
+    auto got = store().claim_due_alerts(2000, 1);
+    if (got) first_got.insert(first_got.end(), got->begin(), got->end());
+  }
+  other.join();
+  std::vector<std::int64_t> all = first_got;
+  all.insert(all.end(), second_got.begin(), second_got.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, ids);
+}
+
 TEST_P(SiteStoreTest, AlertEventsAreCountedPerAlert) {
   const std::int64_t sub = upsert_ok(subscription(kEndpoint1, kBreaking));
   const std::int64_t other = upsert_ok(subscription(kEndpoint2, kBreaking));
@@ -792,15 +899,16 @@ TEST_P(SiteStoreTest, BeaconsKeepTheirArrivalForAnalytics) {
   const std::int64_t b = upsert_ok(subscription(kEndpoint2, kBreaking));
   const std::int64_t id = create_alert_ok(alert());
   ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
-  ASSERT_TRUE(store().record_alert_event(id, b, AlertEvent::kReceived, 1,
-                                         {9'000, PushService::kMozilla}));
-  ASSERT_TRUE(store().record_alert_event(id, a, AlertEvent::kReceived, 1,
-                                         {7'000, PushService::kFcm}));
-  EXPECT_FALSE(store().record_alert_event(id, a, AlertEvent::kReceived, 1,
-                                          {1'000, PushService::kFcm}).value())
+  ASSERT_TRUE(
+      store().record_alert_event(id, b, AlertEvent::kReceived, 1, {9'000, PushService::kMozilla}));
+  ASSERT_TRUE(
+      store().record_alert_event(id, a, AlertEvent::kReceived, 1, {7'000, PushService::kFcm}));
+  EXPECT_FALSE(store()
+                   .record_alert_event(id, a, AlertEvent::kReceived, 1, {1'000, PushService::kFcm})
+                   .value())
       << "a repeat keeps the first arrival";
-  ASSERT_TRUE(store().record_alert_event(id, a, AlertEvent::kClicked, 1,
-                                         {8'000, PushService::kFcm}));
+  ASSERT_TRUE(
+      store().record_alert_event(id, a, AlertEvent::kClicked, 1, {8'000, PushService::kFcm}));
   ASSERT_TRUE(store().record_alert_event(id, b, AlertEvent::kDisplayed, 1));  // untimed
   const auto reach = store().alert_reach(id);
   ASSERT_TRUE(reach) << reach.error().message;
@@ -1038,8 +1146,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "7\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 7);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 9);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1370,6 +1478,13 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
 }
 
+// Undoes versions 9 (article authors) and 8 (scheduled alerts), to make files of older versions.
+#define FW_DROP_AUTHORS "ALTER TABLE articles DROP COLUMN created_by; "
+#define FW_DROP_SCHEDULING                                                             \
+  FW_DROP_AUTHORS                                                                      \
+  "DROP INDEX alerts_due; ALTER TABLE alerts DROP COLUMN send_at; ALTER TABLE alerts " \
+  "DROP COLUMN scheduled; "
+
 // Undoes version 3 (the search index), to make files of older versions.
 #define FW_DROP_SEARCH_INDEX                                             \
   "DROP TRIGGER articles_fts_insert; DROP TRIGGER articles_fts_delete; " \
@@ -1466,9 +1581,9 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion5FileKeepsItsUpdatesWithTheirIdsAsRevisi
   const auto a = add_ok(live_update(event_, "a"));
   const auto b = add_ok(live_update(event_, "b"));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_VIDEO FW_DROP_LIVE_DESK "PRAGMA user_version = 5");
+  RawDb(path_).exec(FW_DROP_SCHEDULING FW_DROP_VIDEO FW_DROP_LIVE_DESK "PRAGMA user_version = 5");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
   const auto stored = recent(event_);
   ASSERT_EQ(ids_of(stored), (std::vector<std::int64_t>{b, a}));
   EXPECT_EQ(stored[0].revision, b);
@@ -1490,7 +1605,8 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   store_.reset();
   {
     RawDb raw(path_);
-    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SEARCH_INDEX
+    raw.exec("DROP TABLE live_updates; DELETE FROM sqlite_sequence; " FW_DROP_SCHEDULING
+                 FW_DROP_SEARCH_INDEX
              "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN "
              "sent; " FW_DROP_VIDEO "PRAGMA user_version = 1");
   }
@@ -1498,6 +1614,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   const auto v1_snapshot = [this] {
     RawDb raw(path_);
     std::string out;
+    // Version 1's article columns: later versions add some.
     out += "articles:\n" + raw.rows(
                                "SELECT id, slug, headline, standfirst, byline, dateline, category, "
                                "image_url, image_alt, body_markdown, published, published_at, "
@@ -1513,7 +1630,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1644,14 +1761,39 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
   RawDb(path_).exec(
-      FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK FW_DROP_VIDEO
+      FW_DROP_SCHEDULING FW_DROP_SEARCH_INDEX FW_DROP_LIVE_DESK FW_DROP_VIDEO
       "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
       "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);
+}
+
+// A version 8 file (before article authors): its articles are by "" (unknown).
+TEST_F(SqliteSiteStoreTest, AVersion8FileGetsArticleAuthorsAsUnknown) {
+  const auto old = create_article_ok(article("old", Category::kBreaking, false));
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_AUTHORS "PRAGMA user_version = 8");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(store().find_article(old).value()->created_by, "");
+  EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{old});
+}
+
+// A version 7 file (before scheduled alerts): its alerts become unscheduled, and scheduling works.
+TEST_F(SqliteSiteStoreTest, AVersion7FileGetsSchedulingAndKeepsItsAlerts) {
+  const auto old = create_alert_ok(alert());
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 7");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  const Alert stored = store().find_alert(old).value().value();
+  EXPECT_FALSE(stored.scheduled);
+  EXPECT_EQ(stored.send_at, 0);
+  ASSERT_TRUE(store().schedule_alert(old, 2100));
+  EXPECT_EQ(store().claim_due_alerts(2100, 10).value(), std::vector<std::int64_t>{old});
 }
 
 // A version 4 file (before analytics): its beacons stay, untimed, and opt-in counting works.
@@ -1659,14 +1801,14 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion4FileKeepsItsBeaconsUntimed) {
   const std::int64_t reader = upsert_ok(subscription(kEndpoint1, kBreaking));
   const std::int64_t id = create_alert_ok(alert());
   ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
-  ASSERT_TRUE(store().record_alert_event(id, reader, AlertEvent::kReceived, 5,
-                                         {5'000, PushService::kFcm}));
+  ASSERT_TRUE(
+      store().record_alert_event(id, reader, AlertEvent::kReceived, 5, {5'000, PushService::kFcm}));
   store_.reset();
-  RawDb(path_).exec(FW_DROP_LIVE_DESK FW_DROP_VIDEO
+  RawDb(path_).exec(FW_DROP_SCHEDULING FW_DROP_LIVE_DESK FW_DROP_VIDEO
                     "DROP TABLE optin_counts; ALTER TABLE alert_beacons DROP COLUMN at_ms; "
                     "ALTER TABLE alert_beacons DROP COLUMN service; PRAGMA user_version = 4");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "7\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
   EXPECT_EQ(store().alert_engagement(id).value().received, 1u);
   const auto reach = store().alert_reach(id).value();
   EXPECT_TRUE(reach.received_at_ms.empty()) << "no arrival time was kept before version 5";

@@ -85,6 +85,13 @@
   };
   const baseUrl = (root.dataset.baseUrl || window.location.origin).replace(/\/+$/, '');
   const composeSourceHint = el.composeSource.textContent;
+  // Preview, "send later" and guardrail wording (newsroom-compose.js); absent: none of them.
+  const FC = window.FlashwireCompose || null;
+  if (FC) FC.addSendAtField(el.alertForm);
+  // An override covers the text the editor saw refused; any change asks again.
+  el.alertForm.addEventListener('input', () => {
+    state.forceCompose = false;
+  });
 
   function freshState() {
     return {
@@ -96,7 +103,8 @@
       slugTouched: false,
       composeArticle: null, // the article the alert is composed from
       ttlTouched: false,
-      pending: null, // a composed draft waiting for Confirm / Cancel: {id, audience, summary}
+      pending: null, // a composed draft waiting for Confirm / Cancel: {id, audience, summary, alert, force}
+      forceCompose: false, // the editor chose to override the last compose refusal
       stopAsked: 0, // the sending alert whose "Stop sending" waits for a second click
       alerts: [],
       alertsVersion: 0, // bumped by local changes, so an older list answer cannot undo them
@@ -494,6 +502,9 @@
       const data = listed || (await api('GET', 'articles'));
       const articles = new Map();
       for (const article of data.articles || []) articles.set(article.id, article);
+      // Every draft of the desk, whoever wrote it and wherever.
+      const drafts = await api('GET', 'articles?status=draft');
+      for (const article of drafts.articles || []) articles.set(article.id, article);
       for (const id of createdIds()) {
         if (articles.has(id)) continue;
         try {
@@ -551,6 +562,7 @@
         CATEGORY_LABELS[article.category] || article.category,
         ' · ',
         timeElement(article.published ? article.published_at : article.updated_at),
+        article.published || !article.created_by ? '' : ` · by ${article.created_by}`,
       ]),
       actions,
     ]);
@@ -755,6 +767,10 @@
     };
     if (state.composeArticle) body.article_id = state.composeArticle.id;
     if (!topicField().hidden && fields.topic.value.trim()) body.topic = fields.topic.value.trim();
+    const sendAt = FC && FC.readSendAt(form);
+    if (sendAt) body.send_at = sendAt;
+    // Set after a refusal the editor chose to override (the server audits it).
+    if (state.forceCompose) body.force = true;
     const summary = [
       ['Title', body.title],
       ['Text', body.body || '(none)'],
@@ -764,16 +780,29 @@
       ['Expires after', selectedText(fields.ttl_seconds)],
     ];
     if (body.topic) summary.push(['Topic', body.topic]);
+    if (sendAt) summary.push(['Send at', new Date(sendAt).toLocaleString()]);
     setBusy(form, true);
     setStatus(formStatus(form), 'Composing…');
     try {
       const draft = await api('POST', 'alerts', body);
       setBusy(form, false);
       setStatus(formStatus(form), '');
-      showConfirm({ id: draft.id, audience: draft.audience, title: body.title, summary });
+      state.forceCompose = false;
+      showConfirm({
+        id: draft.id, audience: draft.audience, title: body.title, summary,
+        alert: { title: body.title, body: body.body, url: body.url }, force: Boolean(body.force),
+      });
       loadAlerts();
     } catch (error) {
       setBusy(form, false);
+      const refusal = FC && FC.guardrail(error);
+      if (refusal) {
+        state.forceCompose = refusal.overridable;
+        setStatus(formStatus(form), refusal.overridable
+          ? `${refusal.text} Press “Compose” again to compose it anyway (this is recorded).`
+          : refusal.text, { error: true, focus: true });
+        return;
+      }
       showFormError(form, error, 'compose the alert');
     }
   }
@@ -785,6 +814,9 @@
     el.confirmSummary.replaceChildren(
       ...pending.summary.map(([term, value]) => make('div', {}, [make('dt', { text: term }), make('dd', { text: value })])),
     );
+    const old = el.confirm.querySelector('[data-nr-preview]');
+    if (old) old.remove();
+    if (FC && pending.alert) el.confirmSummary.after(FC.preview(pending.alert));
     lockCompose(true);
     el.confirmSend.disabled = false;
     el.confirmCancel.disabled = false;
@@ -807,15 +839,29 @@
     el.confirmCancel.disabled = true;
     setStatus(status, 'Sending…');
     try {
-      const result = await api('POST', `alerts/${pending.id}/send`, { confirm: true });
+      const request = { confirm: true };
+      if (pending.force) request.force = true;
+      const result = await api('POST', `alerts/${pending.id}/send`, request);
       hideConfirm();
       resetCompose();
       setAlertStatus(pending.id, result.status || 'sending', pending);
-      setStatus(status, `Sending “${pending.title}” to ${readers(result.audience ?? pending.audience)}.`);
+      setStatus(status, result.status === 'scheduled'
+        ? `Scheduled “${pending.title}” for ${new Date(result.send_at).toLocaleString()}; cancel it from the alerts list until then.`
+        : `Sending “${pending.title}” to ${readers(result.audience ?? pending.audience)}.`);
       focusAlert(pending.id);
       schedulePoll();
     } catch (error) {
       if (!state.signedIn) return;
+      const refusal = FC && FC.guardrail(error);
+      if (refusal) {
+        pending.force = refusal.overridable;
+        el.confirmSend.disabled = !refusal.overridable;
+        el.confirmCancel.disabled = false;
+        setStatus(status, refusal.overridable
+          ? `Not sent. ${refusal.text} Press “Confirm” again to send it anyway (this is recorded).`
+          : `Not sent. ${refusal.text}`, { error: true, focus: true });
+        return;
+      }
       if (error.status === 409) {
         hideConfirm();
         setStatus(status, `Not sent: ${error.message}.`, { error: true, focus: true });
@@ -878,6 +924,7 @@
       id: alert.id,
       audience,
       title: alert.title,
+      alert: { title: alert.title, body: alert.body, url: alert.url },
       summary: [
         ['Title', alert.title],
         ['Text', alert.body || '(none)'],
@@ -951,7 +998,11 @@
     const children = [make('h3', { class: 'nr-item-title', text: alert.title }), meta];
     if (alert.body) children.push(make('p', { class: 'nr-alert-body', text: alert.body }));
     if (alert.url) children.push(make('p', { class: 'nr-alert-url', text: alert.url }));
-    if (alert.status !== 'draft' && alert.status !== 'cancelled') {
+    if (alert.status === 'scheduled' && alert.send_at) {
+      children.push(make('p', { class: 'hint nr-alert-send-at', text: `Goes out ${new Date(alert.send_at).toLocaleString()}.` }));
+      children.push(make('div', { class: 'nr-item-actions' }, [actionButton('discard', 'Cancel scheduled alert', alert.title)]));
+    }
+    if (alert.status !== 'draft' && alert.status !== 'cancelled' && alert.status !== 'scheduled') {
       if (alert.delivery && typeof alert.delivery === 'object') {
         // A push service refusing our VAPID credentials is a configuration problem that stops
         // delivery to all its readers: said first, where the editor cannot miss it.

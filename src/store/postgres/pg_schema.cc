@@ -208,7 +208,22 @@ constexpr const char* kV5 = R"sql(
 ALTER TABLE articles ADD COLUMN video_url text NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations = {kV1, kV2, kV3, kV4, kV5};
+// Version 6: scheduled alerts (as the SQLite store's version 8). send_at: when the editor wants
+// the alert out (0: on confirmation); scheduled: confirmed for send_at. alerts_due serves the
+// claim every node runs each second; it holds scheduled drafts only.
+constexpr const char* kV6 = R"sql(
+ALTER TABLE alerts ADD COLUMN send_at bigint NOT NULL DEFAULT 0 CHECK (send_at >= 0);
+ALTER TABLE alerts ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
+CREATE INDEX alerts_due ON alerts (send_at, id) WHERE scheduled AND status = 0;
+)sql";
+
+// Version 7: an article's author (the editor token that created it), for the desk's list of
+// drafts (as the SQLite store's version 9). Articles from before are by '' (unknown).
+constexpr const char* kV7 = R"sql(
+ALTER TABLE articles ADD COLUMN created_by text NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<const char*, 7> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

@@ -20,20 +20,20 @@ using pg::Transaction;
 using pg::with_connection;
 using site_validation::invalid;
 using site_validation::is_category;
-using site_validation::validate_token;
 using site_validation::kAllCategories;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
+using site_validation::validate_token;
 
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at, video_url"
+  "body_markdown, published, published_at, updated_at, video_url, created_by"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
-  "created_by, created_at"
+  "created_by, created_at, send_at, scheduled"
 #define FW_TOKEN_COLUMNS "id, name, secret_hash, scopes, created_at, revoked"
 #define FW_LIVE_UPDATE_COLUMNS \
   "id, article_id, body_markdown, created_at, created_by, edited_at, deleted, pinned, revision"
@@ -61,10 +61,12 @@ Result<Article> read_article(const Rows& r, int i) {
   a.published_at = r.get_int(i, 11);
   a.updated_at = r.get_int(i, 12);
   a.video_url = r.get_text(i, 13);
+  a.created_by = r.get_text(i, 14);
   return a;
 }
 
-// $1..$13 in the column order of FW_ARTICLE_COLUMNS, without the id.
+// $1..$13 in the column order of FW_ARTICLE_COLUMNS, without the id and created_by (set once,
+// by create_article, as $14).
 Params article_params(const Article& a) {
   Params p;
   p.add(a.slug)
@@ -119,6 +121,8 @@ Result<Alert> read_alert(const Rows& r, int i) {
   a.status = static_cast<AlertStatus>(status);
   a.created_by = r.get_text(i, 10);
   a.created_at = r.get_int(i, 11);
+  a.send_at = r.get_int(i, 12);
+  a.scheduled = r.get_bool(i, 13);
   return a;
 }
 
@@ -174,13 +178,14 @@ class PgSiteStore final : public SiteStore {
     constexpr std::string_view kWhat = "create_article";
     if (auto ok = validate_article(article, kWhat); !ok) return tl::unexpected(ok.error());
     return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
+      Params p = article_params(article);
+      p.add(article.created_by);
       auto rows = c.run("site_insert_article",
                         "INSERT INTO articles (slug, headline, standfirst, byline, dateline, "
                         "category, image_url, image_alt, body_markdown, published, published_at, "
-                        "updated_at, video_url) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-                        "RETURNING id",
-                        article_params(article), kWhat);
+                        "updated_at, video_url, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                        "$8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                        p, kWhat);
       if (!rows) return tl::unexpected(rows.error());
       return rows->get_int(0, 0);
     });
@@ -236,6 +241,18 @@ class PgSiteStore final : public SiteStore {
                         "AND ($1::bigint = 0 OR (category & $1::bigint) <> 0) "
                         "ORDER BY published_at DESC, id DESC LIMIT $2",
                         Params().add(std::int64_t{category}).add(clamp_limit(limit)), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<Article>(*rows, read_article);
+    });
+  }
+
+  Result<std::vector<Article>> draft_articles(std::size_t limit) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<Article>> {
+      auto rows = c.run("site_draft_articles",
+                        "SELECT " FW_ARTICLE_COLUMNS
+                        " FROM articles WHERE NOT published ORDER BY updated_at DESC, id DESC "
+                        "LIMIT $1",
+                        Params().add(clamp_limit(limit)), "draft_articles");
       if (!rows) return tl::unexpected(rows.error());
       return all_of<Article>(*rows, read_article);
     });
@@ -337,14 +354,15 @@ class PgSiteStore final : public SiteStore {
           .add(alert.topic)
           .add(static_cast<std::int64_t>(alert.status))
           .add(alert.created_by)
-          .add(alert.created_at);
+          .add(alert.created_at)
+          .add(alert.send_at);
       // The foreign key checks the article in the same statement; its violation is kNotFound,
       // reworded here for a clear message.
       auto rows = c.run("site_insert_alert",
                         "INSERT INTO alerts (article_id, category, title, body, url, urgency, "
-                        "ttl_seconds, topic, status, created_by, created_at, sent) "
+                        "ttl_seconds, topic, status, created_by, created_at, sent, send_at) "
                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, "
-                        "$9::bigint IN (1, 2, 4)) "
+                        "$9::bigint IN (1, 2, 4), $12) "
                         "RETURNING id",
                         p, kWhat);
       if (!rows) {
@@ -399,6 +417,42 @@ class PgSiteStore final : public SiteStore {
         return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
       }
       return false;
+    });
+  }
+
+  Result<bool> schedule_alert(std::int64_t id, std::int64_t send_at) override {
+    constexpr std::string_view kWhat = "schedule_alert";
+    if (send_at <= 0) return invalid(kWhat, "send_at must be a positive time");
+    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+      auto rows = c.run("site_schedule_alert",
+                        "UPDATE alerts SET scheduled = true, send_at = $2 WHERE id = $1 AND "
+                        "status = 0 AND NOT scheduled",
+                        Params().add(id).add(send_at), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() > 0) return true;
+      auto exists =
+          c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
+      if (!exists) return tl::unexpected(exists.error());
+      if (exists->empty()) return make_error(ErrorCode::kNotFound, "schedule_alert: no such alert");
+      return false;
+    });
+  }
+
+  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now, std::size_t limit) override {
+    constexpr std::string_view kWhat = "claim_due_alerts";
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<std::int64_t>> {
+      // SKIP LOCKED: a node does not wait for rows another node is claiming; the outer
+      // "status = 0" re-checks each row under its lock, so one claim wins per alert.
+      auto rows = c.run("site_claim_due_alerts",
+                        "UPDATE alerts SET status = 1, sent = true WHERE id IN (SELECT id FROM "
+                        "alerts WHERE scheduled AND status = 0 AND send_at <= $1 ORDER BY "
+                        "send_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) AND status = 0 RETURNING id",
+                        Params().add(now).add(clamp_limit(limit)), kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      std::vector<std::int64_t> ids;
+      for (int i = 0; i < rows->size(); ++i) ids.push_back(rows->get_int(i, 0));
+      std::sort(ids.begin(), ids.end());
+      return ids;
     });
   }
 

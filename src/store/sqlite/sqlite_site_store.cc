@@ -18,12 +18,12 @@ namespace {
 
 using site_validation::invalid;
 using site_validation::is_category;
-using site_validation::validate_token;
 using site_validation::kAllCategories;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
+using site_validation::validate_token;
 using sqlite_detail::clamp_to_int64;
 using sqlite_detail::Connection;
 using sqlite_detail::prepare_all;
@@ -237,8 +237,23 @@ constexpr const char* kUpgradeToV7 = R"sql(
 ALTER TABLE articles ADD COLUMN video_url TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4,
-                                     kUpgradeToV5, kUpgradeToV6, kUpgradeToV7};
+// Version 8: scheduled alerts. send_at: when the editor wants it out (0: on confirmation);
+// scheduled: confirmed for send_at. alerts_due serves the scheduler's claim, which runs every
+// second: it reads only scheduled drafts, oldest send_at first.
+constexpr const char* kUpgradeToV8 = R"sql(
+ALTER TABLE alerts ADD COLUMN send_at INTEGER NOT NULL DEFAULT 0 CHECK (send_at >= 0);
+ALTER TABLE alerts ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0 CHECK (scheduled IN (0, 1));
+CREATE INDEX alerts_due ON alerts (scheduled, status, send_at);
+)sql";
+
+// Version 9: an article's author (the editor token that created it), for the desk's list of
+// drafts. Articles from before are by '' (unknown).
+constexpr const char* kUpgradeToV9 = R"sql(
+ALTER TABLE articles ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5,
+                                     kUpgradeToV6, kUpgradeToV7, kUpgradeToV8, kUpgradeToV9};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -279,11 +294,11 @@ constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
 // The columns every article query selects, in the order read_article reads them.
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at, video_url"
+  "body_markdown, published, published_at, updated_at, video_url, created_by"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
-  "created_by, created_at"
+  "created_by, created_at, send_at, scheduled"
 #define FW_TOKEN_COLUMNS "id, name, secret_hash, scopes, created_at, revoked"
 
 Result<Article> read_article(const Query& q) {
@@ -306,10 +321,12 @@ Result<Article> read_article(const Query& q) {
   a.published_at = q.column_int(11);
   a.updated_at = q.column_int(12);
   a.video_url = q.column_text(13);
+  a.created_by = q.column_text(14);
   return a;
 }
 
-// Binds ?1..?13 in the column order of FW_ARTICLE_COLUMNS, without the id.
+// Binds ?1..?13 in the column order of FW_ARTICLE_COLUMNS, without the id and created_by (set
+// once, by create_article, as ?14).
 void bind_article(Query& q, const Article& a) {
   q.bind_text(1, a.slug)
       .bind_text(2, a.headline)
@@ -364,6 +381,8 @@ Result<Alert> read_alert(const Query& q) {
   a.status = static_cast<AlertStatus>(status);
   a.created_by = q.column_text(10);
   a.created_at = q.column_int(11);
+  a.send_at = q.column_int(12);
+  a.scheduled = q.column_int(13) != 0;
   return a;
 }
 
@@ -411,6 +430,7 @@ class SqliteSiteStore final : public SiteStore {
     {
       Query q(insert_article_);
       bind_article(q, article);
+      q.bind_text(14, article.created_by);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       id = conn_.last_insert_rowid();
     }
@@ -452,6 +472,12 @@ class SqliteSiteStore final : public SiteStore {
     Query q(latest_articles_);
     q.bind_int(1, category).bind_int(2, clamp_to_int64(limit));
     return read_all<Article>(q, read_article, kWhat);
+  }
+
+  Result<std::vector<Article>> draft_articles(std::size_t limit) override {
+    Query q(draft_articles_);
+    q.bind_int(1, clamp_to_int64(limit));
+    return read_all<Article>(q, read_article, "draft_articles");
   }
 
   Result<std::size_t> article_count() override {
@@ -561,7 +587,8 @@ class SqliteSiteStore final : public SiteStore {
           .bind_text(8, alert.topic)
           .bind_int(9, static_cast<std::int64_t>(alert.status))
           .bind_text(10, alert.created_by)
-          .bind_int(11, alert.created_at);
+          .bind_int(11, alert.created_at)
+          .bind_int(12, alert.send_at);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       id = conn_.last_insert_rowid();
     }
@@ -632,6 +659,49 @@ class SqliteSiteStore final : public SiteStore {
     Query q(recent_alerts_);
     q.bind_int(1, clamp_to_int64(limit));
     return read_all<Alert>(q, read_alert, "recent_alerts");
+  }
+
+  Result<bool> schedule_alert(std::int64_t id, std::int64_t send_at) override {
+    constexpr std::string_view kWhat = "schedule_alert";
+    if (send_at <= 0) return invalid(kWhat, "send_at must be a positive time");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    bool moved = false;
+    {
+      Query q(schedule_alert_);
+      q.bind_int(1, id).bind_int(2, send_at);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      moved = conn_.changes() != 0;
+    }
+    if (!moved) {
+      Query q(find_alert_);
+      q.bind_int(1, id);
+      auto found = find_one<Alert>(q, read_alert, kWhat);
+      if (!found) return tl::unexpected(found.error());
+      if (!found->has_value())
+        return make_error(ErrorCode::kNotFound, "schedule_alert: no such alert");
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return moved;
+  }
+
+  Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now, std::size_t limit) override {
+    constexpr std::string_view kWhat = "claim_due_alerts";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    std::vector<std::int64_t> ids;
+    {
+      Query q(claim_due_alerts_);
+      q.bind_int(1, now).bind_int(2, clamp_to_int64(limit));
+      for (int rc = q.step();; rc = q.step()) {
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) return failure(rc, kWhat);
+        ids.push_back(q.column_int(0));
+      }
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    std::sort(ids.begin(), ids.end());
+    return ids;
   }
 
   Result<bool> record_alert_event(std::int64_t alert_id, std::int64_t subscription_id,
@@ -781,10 +851,11 @@ class SqliteSiteStore final : public SiteStore {
         return make_error(ErrorCode::kCorrupt, "stored opt-in counter out of range");
       if (out.empty() || out.back().day != day || out.back().category != category ||
           out.back().page != static_cast<PageType>(page)) {
-        out.push_back(OptinCount{day, static_cast<CategorySet>(category),
-                                 static_cast<PageType>(page), {}});
+        out.push_back(
+            OptinCount{day, static_cast<CategorySet>(category), static_cast<PageType>(page), {}});
       }
-      out.back().steps[static_cast<std::size_t>(step)] = static_cast<std::uint64_t>(q.column_int(4));
+      out.back().steps[static_cast<std::size_t>(step)] =
+          static_cast<std::uint64_t>(q.column_int(4));
     }
     if (rc != SQLITE_DONE) return failure(rc, kWhat);
     return out;
@@ -1002,7 +1073,7 @@ class SqliteSiteStore final : public SiteStore {
         [](const Query& row) -> Result<ArticleMatch> {
           Result<Article> article = read_article(row);
           if (!article) return tl::unexpected(article.error());
-          return ArticleMatch{std::move(*article), row.column_text(14), row.column_text(15)};
+          return ArticleMatch{std::move(*article), row.column_text(15), row.column_text(16)};
         },
         kWhat);
   }
@@ -1053,6 +1124,7 @@ class SqliteSiteStore final : public SiteStore {
   Stmt find_article_by_slug_;
   Stmt latest_articles_;
   Stmt article_count_;
+  Stmt draft_articles_;
   Stmt article_exists_;
   Stmt upsert_subscription_;
   Stmt find_subscription_;
@@ -1065,6 +1137,8 @@ class SqliteSiteStore final : public SiteStore {
   Stmt alerts_with_status_;
   Stmt find_alert_;
   Stmt recent_alerts_;
+  Stmt schedule_alert_;
+  Stmt claim_due_alerts_;
   Stmt count_alert_event_;
   Stmt alert_sent_to_;
   Stmt insert_beacon_;
@@ -1100,8 +1174,8 @@ class SqliteSiteStore final : public SiteStore {
   static constexpr StatementSql kStatements[] = {
       {&SqliteSiteStore::insert_article_,
        "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, image_url, "
-       "image_alt, body_markdown, published, published_at, updated_at, video_url) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+       "image_alt, body_markdown, published, published_at, updated_at, video_url, created_by) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
       {&SqliteSiteStore::update_article_,
        "UPDATE articles SET slug = ?1, headline = ?2, standfirst = ?3, byline = ?4, "
        "dateline = ?5, category = ?6, image_url = ?7, image_alt = ?8, body_markdown = ?9, "
@@ -1115,6 +1189,9 @@ class SqliteSiteStore final : public SiteStore {
        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE published = 1 "
        "AND (?1 = 0 OR (category & ?1) <> 0) ORDER BY published_at DESC, id DESC LIMIT ?2"},
       {&SqliteSiteStore::article_count_, "SELECT count(*) FROM articles"},
+      {&SqliteSiteStore::draft_articles_,
+       "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE published = 0 "
+       "ORDER BY updated_at DESC, id DESC LIMIT ?1"},
       {&SqliteSiteStore::article_exists_, "SELECT 1 FROM articles WHERE id = ?1"},
       {&SqliteSiteStore::upsert_subscription_,
        "INSERT INTO subscriptions (endpoint, p256dh, auth, categories, created_at, updated_at) "
@@ -1131,8 +1208,8 @@ class SqliteSiteStore final : public SiteStore {
        "WHERE id > ?2 AND (categories & ?1) <> 0 ORDER BY id LIMIT ?3"},
       {&SqliteSiteStore::insert_alert_,
        "INSERT INTO alerts (article_id, category, title, body, url, urgency, ttl_seconds, topic, "
-       "status, created_by, created_at, sent) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9 IN (1, 2, 4))"},
+       "status, created_by, created_at, sent, send_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9 IN (1, 2, 4), ?12)"},
       {&SqliteSiteStore::set_alert_status_,
        "UPDATE alerts SET status = ?2, sent = max(sent, ?2 = 1) WHERE id = ?1"},
       {&SqliteSiteStore::transition_alert_,
@@ -1142,6 +1219,16 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::find_alert_, "SELECT " FW_ALERT_COLUMNS " FROM alerts WHERE id = ?1"},
       {&SqliteSiteStore::recent_alerts_,
        "SELECT " FW_ALERT_COLUMNS " FROM alerts ORDER BY id DESC LIMIT ?1"},
+      {&SqliteSiteStore::schedule_alert_,
+       "UPDATE alerts SET scheduled = 1, send_at = ?2 WHERE id = ?1 AND status = 0 "
+       "AND scheduled = 0"},
+      // One statement: the status test and the move happen together, so two nodes never both
+      // claim an alert (SQLite also serialises writers; PostgreSQL re-checks the row it waited
+      // for).
+      {&SqliteSiteStore::claim_due_alerts_,
+       "UPDATE alerts SET status = 1, sent = 1 WHERE id IN (SELECT id FROM alerts "
+       "WHERE scheduled = 1 AND status = 0 AND send_at <= ?1 ORDER BY send_at, id LIMIT ?2) "
+       "AND status = 0 RETURNING id"},
       {&SqliteSiteStore::count_alert_event_,
        "INSERT INTO alert_events (alert_id, event, count, last_at) VALUES (?1, ?2, 1, ?3) "
        "ON CONFLICT (alert_id, event) DO UPDATE SET count = count + 1, last_at = max(last_at, ?3)"},
@@ -1217,7 +1304,7 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::search_articles_,
        "SELECT a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline, a.category, "
        "a.image_url, a.image_alt, a.body_markdown, a.published, a.published_at, a.updated_at, "
-       "a.video_url, highlight(articles_fts, 0, char(2), char(3)), "
+       "a.video_url, a.created_by, highlight(articles_fts, 0, char(2), char(3)), "
        "snippet(articles_fts, -1, char(2), char(3), '…', 24) "
        "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
        "WHERE articles_fts MATCH ?1 AND a.published = 1 "
