@@ -84,7 +84,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
             "optin_counts\npending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "5\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "7\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
