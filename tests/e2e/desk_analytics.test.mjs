@@ -119,7 +119,9 @@ describe('newsroom analytics in Chromium', { timeout: SETUP_TIMEOUT_MS + 3 * TES
 
   function assertClean({ problems, requests }) {
     assert.deepEqual(problems, [], 'no script errors and no CSP violations');
-    assert.deepEqual(requests.filter((u) => !u.startsWith(server.url + '/')), [], 'nothing from other origins');
+    // data: URLs are no requests to anyone (Chromium draws the date picker's icon from one).
+    assert.deepEqual(requests.filter((u) => !u.startsWith('data:') && !u.startsWith(server.url + '/')), [],
+      'nothing from other origins');
     assert.ok(!requests.some((u) => u.includes(token)), 'the token is never in a URL');
   }
 
