@@ -131,11 +131,16 @@ async function main() {
     }
     await stats(true);
     const headers = { 'Content-Type': 'application/json', Origin: nodes[0].url, Authorization: `Bearer ${s.token}` };
-    const composed = await (await fetch(`${nodes[0].url}/api/newsroom/alerts`, { method: 'POST', headers,
-      body: JSON.stringify({ category: 'breaking', title: 'Benchmark', body: 'One alert.', url: '/' }) })).json();
+    // The same alert in every run: `force` passes the duplicate guard (a desk would be stopped).
+    const composedAnswer = await fetch(`${nodes[0].url}/api/newsroom/alerts`, { method: 'POST', headers,
+      body: JSON.stringify({ category: 'breaking', title: 'Benchmark', body: 'One alert.', url: '/', force: true }) });
+    const composed = await composedAnswer.json();
+    if (composedAnswer.status !== 201) throw new Error(`compose: ${composedAnswer.status} ${JSON.stringify(composed)}`);
     const cpu0 = nodes.map((x) => cpuSeconds(x.child.pid));
     const t0 = Date.now();
-    await fetch(`${nodes[0].url}/api/newsroom/alerts/${composed.id}/send`, { method: 'POST', headers, body: '{"confirm":true}' });
+    const sent = await fetch(`${nodes[0].url}/api/newsroom/alerts/${composed.id}/send`, { method: 'POST', headers,
+      body: '{"confirm":true,"force":true}' });
+    if (sent.status !== 202) throw new Error(`send: ${sent.status} ${await sent.text()}`);
     const alert = await waitUntil(async () => {
       const a = await (await fetch(`${nodes[0].url}/api/newsroom/alerts/${composed.id}`, { headers })).json();
       return a.status !== 'sending' && a;
