@@ -34,6 +34,35 @@ namespace {
 
 std::string error_text(const store::Error& e) { return e.message; }
 
+// After a shard is recorded: deletes its gone subscriptions from the site, then clears those
+// deleted from the delivery store's queue. What cannot be deleted now stays queued there for the
+// next alert (logged, never the endpoint).
+void delete_gone(SubscriptionReader& site, store::DeliveryStore& deliveries,
+                 const std::vector<store::GoneSubscription>& gone) {
+  if (gone.empty()) return;
+  std::vector<std::int64_t> deleted;
+  for (const auto& g : gone) {
+    auto removed = site.delete_subscription(g.endpoint);
+    if (removed) {
+      deleted.push_back(g.subscription_id);
+    } else {
+      spdlog::warn("fan-out: a gone subscription stays queued: {}", removed.error().message);
+    }
+  }
+  if (auto cleared = deliveries.clear_gone(deleted); !cleared) {
+    spdlog::warn("fan-out: gone subscriptions stay queued: {}", cleared.error().message);
+  }
+}
+
+// A problem with the whole run: logged and kept with the alert's delivery record.
+void record_problem(store::DeliveryStore& deliveries, std::int64_t alert_id,
+                    const std::string& message) {
+  spdlog::error("fan-out of alert {}: {}", alert_id, message);
+  if (auto ok = deliveries.note_error(alert_id, message); !ok) {
+    spdlog::warn("fan-out: cannot record the problem: {}", ok.error().message);
+  }
+}
+
 // Shards of an alert's audience from the site store: first the shards an earlier run left open,
 // then new ones from the delivery's cursor.
 class StoreSource final : public TargetSource {
@@ -122,29 +151,13 @@ class StoreSink final : public ProgressSink {
       return tl::unexpected(
           Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
     }
-    if (gone.empty()) return {};
-    // What cannot be deleted now stays queued in the delivery store for the next alert.
-    std::vector<std::int64_t> deleted;
-    for (const auto& g : gone) {
-      auto ok = site_.delete_subscription(g.endpoint);
-      if (ok) {
-        deleted.push_back(g.subscription_id);
-      } else {
-        spdlog::warn("fan-out: a gone subscription stays queued: {}", ok.error().message);
-      }
-    }
-    if (auto ok = deliveries_.clear_gone(deleted); !ok) {
-      spdlog::warn("fan-out: gone subscriptions stay queued: {}", ok.error().message);
-    }
+    delete_gone(site_, deliveries_, gone);
     return {};
   }
 
   void problem(const std::string& message) override {
-    spdlog::error("fan-out of alert {}: {}", alert_id_, message);
     std::lock_guard lock(mutex_);
-    if (auto ok = deliveries_.note_error(alert_id_, message); !ok) {
-      spdlog::warn("fan-out: cannot record the problem: {}", ok.error().message);
-    }
+    record_problem(deliveries_, alert_id_, message);
   }
 
  private:
@@ -250,28 +263,13 @@ class LeaseSink final : public ProgressSink {
       return tl::unexpected(
           Error{ErrorCode::kUnavailable, "record shard: " + error_text(ok.error())});
     }
-    if (gone.empty()) return {};
-    std::vector<std::int64_t> deleted;
-    for (const auto& g : gone) {
-      auto removed = site_.delete_subscription(g.endpoint);
-      if (removed) {
-        deleted.push_back(g.subscription_id);
-      } else {
-        spdlog::warn("fan-out: a gone subscription stays queued: {}", removed.error().message);
-      }
-    }
-    if (auto cleared = deliveries_.clear_gone(deleted); !cleared) {
-      spdlog::warn("fan-out: gone subscriptions stay queued: {}", cleared.error().message);
-    }
+    delete_gone(site_, deliveries_, gone);
     return {};
   }
 
   void problem(const std::string& message) override {
-    spdlog::error("fan-out of alert {}: {}", alert_id_, message);
     std::lock_guard lock(mutex_);
-    if (auto ok = deliveries_.note_error(alert_id_, message); !ok) {
-      spdlog::warn("fan-out: cannot record the problem: {}", ok.error().message);
-    }
+    record_problem(deliveries_, alert_id_, message);
   }
 
  private:
