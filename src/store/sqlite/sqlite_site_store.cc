@@ -614,6 +614,20 @@ class SqliteSiteStore final : public SiteStore {
     return tx.commit(kWhat);
   }
 
+  // After a conditional UPDATE of alert `id` that changed nothing (`moved` false), inside the
+  // caller's transaction: kNotFound when there is no such alert (its condition refused it
+  // otherwise, which is not an error).
+  Result<bool> moved_or_missing(bool moved, std::int64_t id, std::string_view what) {
+    if (moved) return true;
+    Query q(find_alert_);
+    q.bind_int(1, id);
+    auto found = find_one<Alert>(q, read_alert, what);
+    if (!found) return tl::unexpected(found.error());
+    if (!found->has_value())
+      return make_error(ErrorCode::kNotFound, std::string(what) + ": no such alert");
+    return false;
+  }
+
   Result<bool> transition_alert(std::int64_t id, AlertStatus from, AlertStatus to) override {
     constexpr std::string_view kWhat = "transition_alert";
     if (static_cast<int>(from) > static_cast<int>(AlertStatus::kFailed) ||
@@ -631,14 +645,7 @@ class SqliteSiteStore final : public SiteStore {
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       moved = conn_.changes() != 0;
     }
-    if (!moved) {
-      Query q(find_alert_);
-      q.bind_int(1, id);
-      auto found = find_one<Alert>(q, read_alert, kWhat);
-      if (!found) return tl::unexpected(found.error());
-      if (!found->has_value())
-        return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
-    }
+    if (auto ok = moved_or_missing(moved, id, kWhat); !ok) return ok;
     if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
     return moved;
   }
@@ -673,14 +680,7 @@ class SqliteSiteStore final : public SiteStore {
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       moved = conn_.changes() != 0;
     }
-    if (!moved) {
-      Query q(find_alert_);
-      q.bind_int(1, id);
-      auto found = find_one<Alert>(q, read_alert, kWhat);
-      if (!found) return tl::unexpected(found.error());
-      if (!found->has_value())
-        return make_error(ErrorCode::kNotFound, "schedule_alert: no such alert");
-    }
+    if (auto ok = moved_or_missing(moved, id, kWhat); !ok) return ok;
     if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
     return moved;
   }
