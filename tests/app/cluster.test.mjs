@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
 import { startServe } from '../support/flashwire_serve.mjs';
+import { readState } from '../support/pg_cluster.mjs';
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 const PATIENCE_MS = 10000;  // bounds a failing wait only
@@ -26,15 +27,6 @@ let tmp;
 let ownState = null;
 let cluster;
 const db = `cluster_${process.pid}`;
-
-function readState(file) {
-  const values = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = line.match(/^(\w+)='(.*)'$/);
-    if (m) values[m[1]] = m[2];
-  }
-  return values;
-}
 
 function psql(where, sql) {
   const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', where.PG_SOCKET_DIR,

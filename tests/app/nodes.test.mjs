@@ -24,6 +24,7 @@ import path from 'node:path';
 import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
 import { startServe, stopServe, LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
 import { makeSubscribers, writeSubscriptions } from '../support/push_receiver.mjs';
+import { readState } from '../support/pg_cluster.mjs';
 
 const N = 50000;
 const SHARD_SIZE = 200;
@@ -45,15 +46,6 @@ async function waitUntil(check, timeoutMs, what) {
     if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(50);
   }
-}
-
-function readState(file) {
-  const values = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = line.match(/^(\w+)='(.*)'$/);
-    if (m) values[m[1]] = m[2];
-  }
-  return values;
 }
 
 function run(args, timeoutMs = 120000) {

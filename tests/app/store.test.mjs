@@ -14,6 +14,7 @@ import {
   BIN, REPO_ROOT, flashwire, assertCommandError, newSubscriber,
 } from '../support/flashwire_cli.mjs';
 import { startServe } from '../support/flashwire_serve.mjs';
+import { readState } from '../support/pg_cluster.mjs';
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 
@@ -21,15 +22,6 @@ let tmp;
 let ownState = null;  // the state file of a cluster this file started
 let cluster;          // { PG_URL, PG_SOCKET_DIR, PG_PASSWORD_USER, PG_PASSWORD }
 let url;              // a database of this file's own
-
-function readState(file) {
-  const values = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = line.match(/^(\w+)='(.*)'$/);
-    if (m) values[m[1]] = m[2];
-  }
-  return values;
-}
 
 function psql(sql) {
   const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', cluster.PG_SOCKET_DIR,
