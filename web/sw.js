@@ -6,7 +6,9 @@
 // the network.
 //
 // Push payload (JSON): {"id", "title", "body", "url", "icon", "image", "category", "tag"?,
-// "renotify"?} ("renotify": a live event's alert replacing the one before it alerts again).
+// "renotify"?, "test"?} ("renotify": a live event's alert replacing the one before it alerts
+// again; "test": an editor's test send to their own browser, shown as "Test · <title>" and never
+// reported, so it counts in no alert's figures).
 // The notification's tag is the payload's "tag" when given, else the alert id, so a duplicate
 // delivery replaces the notification already shown instead of adding a second one.
 'use strict';
@@ -80,20 +82,24 @@ self.addEventListener('push', (event) => {
     // Not JSON: still show something, as userVisibleOnly promises.
     alert = {};
   }
-  const id = alert.id;
+  const test = alert.test === true;
+  // A test has no alert id as far as reports go: no beacon names it, a click adds no n= marker.
+  const id = test ? undefined : alert.id;
   const options = {
     body: typeof alert.body === 'string' ? alert.body : '',
-    data: { url: clickUrl(alert.url, id), id },
+    data: { url: clickUrl(alert.url, id), id, test },
     actions: [{ action: 'settings', title: 'Notification settings' }],
   };
   if (alert.icon) options.icon = alert.icon;
   if (alert.image) options.image = alert.image;
   if (alert.tag) options.tag = String(alert.tag);
   else if (id !== undefined && id !== null) options.tag = String(id);
+  else if (test) options.tag = `test-${alert.id}`;
   // A live event's alerts share a tag (its topic): the newer replaces the older and alerts again.
   if (alert.renotify === true && options.tag) options.renotify = true;
 
-  const title = typeof alert.title === 'string' && alert.title ? alert.title : FALLBACK_TITLE;
+  const shown = typeof alert.title === 'string' && alert.title ? alert.title : FALLBACK_TITLE;
+  const title = test ? `Test · ${shown}` : shown;
 
   const received = beacon(id, 'received');
   const displayed = self.registration

@@ -27,6 +27,7 @@
 #include "common/cores.h"
 #include "common/fd_limit.h"
 #include "fanout/engine.h"
+#include "fanout/test_send.h"
 #include "http/live_stream.h"
 #include "http/metrics_handler.h"
 #include "http/router.h"
@@ -182,6 +183,7 @@ struct Services {
   std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
   std::unique_ptr<store::pg::PgListener> alert_listener;  // PostgreSQL: wakes the engine
+  std::unique_ptr<fanout::TestSender> test_sender;        // the newsroom's test sends
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<AlertScheduler> scheduler;  // scheduled alerts, claimed when due
   std::unique_ptr<http::LiveStream> live_stream;
@@ -381,7 +383,13 @@ void build_services(SiteState& state, Services& s) {
                                        .hosts = *s.hosts,
                                        .clock = system_clock(),
                                        .random = webpush::system_random()};
-  auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), engine_deps);
+  fanout::EngineConfig engine_config = engine_config_for(state, s.base_url);
+  // Test sends of an alert to an editor's own browser go through the same pipeline options
+  // (transports, CA, message size) as the fan-out.
+  s.test_sender = std::make_unique<fanout::TestSender>(
+      fanout::TestSendConfig{engine_config.icon_url, engine_config.pipeline},
+      fanout::PipelineDeps{*s.vapid_tokens, *s.hosts, system_clock(), webpush::system_random()});
+  auto engine = fanout::FanoutEngine::create(std::move(engine_config), engine_deps);
   if (!engine) throw CommandError("fan-out: " + engine.error());
   s.engine = std::move(*engine);
 
@@ -391,6 +399,10 @@ void build_services(SiteState& state, Services& s) {
   newsroom_options.render_markdown = [](std::string_view markdown) {
     return site::render_markdown(markdown);
   };
+  newsroom_options.push_hosts = &*s.hosts;
+  newsroom_options.test_pusher = s.test_sender.get();
+  if (config.push_service.enabled)
+    newsroom_options.own_push_origin = config.push_service.public_url;
   newsroom_options.hourly_cap = config.newsroom.hourly_cap;
   newsroom_options.category_hourly_cap = {config.newsroom.hourly_cap_breaking,
                                           config.newsroom.hourly_cap_live,

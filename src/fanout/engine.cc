@@ -14,7 +14,7 @@ namespace flashwire::fanout {
 namespace json = boost::json;
 
 webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_url,
-                             const std::string& image_url) {
+                             const std::string& image_url, bool test) {
   json::object o{{"id", alert.id},
                  {"title", alert.title},
                  {"body", alert.body},
@@ -26,6 +26,11 @@ webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_
   // alerts the reader rather than swapping the text silently.
   if (!alert.topic.empty()) o["renotify"] = true;
   if (!image_url.empty()) o["image"] = image_url;
+  if (test) {
+    o["test"] = true;
+    o["tag"] = "test-" + std::to_string(alert.id);
+    o.erase("renotify");
+  }
   const std::string text = json::serialize(o);
   return webpush::Bytes(text.begin(), text.end());
 }

@@ -209,7 +209,9 @@ class FanoutEngine final : public news::AlertQueue {
 // "icon", "image"?, "category", "tag", "renotify"?}. The tag is the alert's topic when it has
 // one (a live event's alerts replace each other on the device; "renotify": true so the newer
 // one alerts again), else "alert-<id>", so a duplicate replaces the notification already shown.
+// A test send (news::TestPusher, fanout/test_send.h) adds "test": true and is tagged
+// "test-<id>" without "renotify", so it never replaces a notification of a real alert.
 webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_url,
-                             const std::string& image_url);
+                             const std::string& image_url, bool test = false);
 
 }  // namespace flashwire::fanout

@@ -570,6 +570,10 @@ class Sender {
       return;
     }
     breaker.record_success();
+    if (run_.options.report_answers) {
+      std::lock_guard lock(run_.sink_mutex);
+      run_.sink.answered(job.shard->shard.targets[job.index], static_cast<int>(status));
+    }
     const Outcome outcome = classify_response(status, retry_after, run_.deps.clock.now_seconds());
     // Slow down on the vendors' throttle answers: 429 (FCM, Apple), 503 with Retry-After
     // (Mozilla). Other 5xx are failures, not a quota.

@@ -82,6 +82,13 @@ class ProgressSink {
       const std::vector<store::GoneSubscription>& gone) = 0;
   // A problem an operator must see (a push service rejecting our VAPID key). Once per origin.
   virtual void problem(const std::string& message) = 0;
+  // Every HTTP answer to a message of `shard` (retried ones included, in order), only when
+  // PipelineOptions::report_answers is set: a one-message run (a test send) reports the push
+  // service's status with it. Called like the others, one call at a time.
+  virtual void answered(const Target& target, int status) {
+    (void)target;
+    (void)status;
+  }
 };
 
 // Running totals for progress bars and /metrics, updated as outcomes arrive (not only per shard).
@@ -148,6 +155,9 @@ struct PipelineOptions {
   // message whose encrypted body would be larger fails as "message_too_large" without a request
   // (reported once through ProgressSink::problem), instead of a 413 per subscriber.
   std::size_t max_message_bytes = 4096;
+  // Call ProgressSink::answered for every HTTP answer (off for fan-outs: it takes the sink's lock
+  // per message).
+  bool report_answers = false;
 };
 
 // Checks made before anything is sent, also by the commands that compose a message: the Topic

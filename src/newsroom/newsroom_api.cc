@@ -356,7 +356,7 @@ struct NewsroomApi::Route {
   };
   std::string_view pattern;
   std::string_view scope;
-  std::array<Method, 2> methods;  // unused entries have no action
+  std::array<Method, 3> methods;  // unused entries have no action
 
   std::string allow() const {
     std::string out;
@@ -397,7 +397,7 @@ struct NewsroomApi::Route {
 std::span<const NewsroomApi::Route> NewsroomApi::routes() {
   using V = bhttp::verb;
   using A = NewsroomApi;
-  static const std::array<Route, 15> kRoutes{{
+  static const std::array<Route, 17> kRoutes{{
       {"articles",
        kScopeArticlesWrite,
        {{{V::get, &A::list_articles}, {V::post, &A::create_article, true}}}},
@@ -425,6 +425,12 @@ std::span<const NewsroomApi::Route> NewsroomApi::routes() {
        kScopeArticlesWrite,
        {{{V::post, &A::pin_live_update}, {V::delete_, &A::unpin_live_update}}}},
       {"preview", kScopeArticlesWrite, {{{V::post, &A::preview_markdown, true}}}},
+      {"alerts/{id}/test", kScopeAlertsSend, {{{V::post, &A::test_alert}}}},
+      {"me/subscription",
+       kScopeAlertsSend,
+       {{{V::get, &A::get_my_subscription},
+         {V::put, &A::put_my_subscription, true},
+         {V::delete_, &A::delete_my_subscription}}}},
   }};
   return kRoutes;
 }
@@ -438,7 +444,8 @@ NewsroomApi::NewsroomApi(store::SiteStore& store, const Clock& clock, news::Aler
       options_(std::move(options)),
       failed_auth_(clock, options_.failed_auth_per_minute, options_.failed_auth_burst),
       failed_auth_audit_(clock, options_.failed_auth_audited_per_minute,
-                         options_.failed_auth_audited_per_minute) {}
+                         options_.failed_auth_audited_per_minute),
+      test_sends_(clock, options_.test_sends_per_minute, options_.test_sends_per_minute) {}
 
 http::Response NewsroomApi::handle(const http::Request& request,
                                    const http::RequestContext& context) {

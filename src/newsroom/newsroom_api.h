@@ -18,6 +18,20 @@
 //                                                               (or "scheduled" when send_at is
 //                                                               ahead; "force": true)
 //   POST /api/newsroom/alerts/{id}/cancel       alerts:send     a draft, or stop a fan-out → 200
+//   POST /api/newsroom/alerts/{id}/test         alerts:send     the alert as composed, to this
+//                                                               token's own subscription only →
+//                                                               200 {sent, push_service, status};
+//                                                               409 no_test_subscription or
+//                                                               test_subscription_gone (deleted);
+//                                                               502 push_failed; 429 (10 a minute)
+//   GET|PUT|DELETE /api/newsroom/me/subscription alerts:send    the token's own browser
+//                                                               subscription for test sends: PUT
+//                                                               {"subscription": PushSubscription}
+//                                                               (checked as a reader's); GET says
+//                                                               whether one is stored and its push
+//                                                               service, never endpoint or keys
+// (editor_test_send.cc; a test send blocks its request until the push service answers, at most
+// about 20 s, and is audited as alert.test).
 //   GET  /api/newsroom/alerts/{id}/events       alerts:send     Server-Sent Events: the alert as
 //                                                               GET alerts/{id} answers it, again
 //                                                               whenever it changes
@@ -83,7 +97,9 @@
 #include "http/server.h"
 #include "news/alert_queue.h"
 #include "news/content_events.h"
+#include "news/test_push.h"
 #include "store/site_store.h"
+#include "webpush/push_hosts.h"
 
 namespace boost::json {
 class object;
@@ -111,6 +127,17 @@ struct NewsroomApiOptions {
   // -1: use hourly_cap).
   std::int64_t hourly_cap = 0;
   std::array<std::int64_t, 3> category_hourly_cap{-1, -1, -1};
+  // Test sends (editor_test_send.cc): the push-host policy an editor's own subscription is
+  // checked against (the readers' one) and what sends one alert to it; both not owned, and must
+  // outlive the API. Either unset: storing a subscription and test sends answer 503
+  // `test_send_unavailable`.
+  const webpush::PushHostPolicy* push_hosts = nullptr;
+  news::TestPusher* test_pusher = nullptr;
+  // The origin of the embedded push service ([push_service] public_url; "" when it does not
+  // run), so that its subscriptions are named "own".
+  std::string own_push_origin;
+  // Test sends per token: `test_sends_per_minute` on average, as many at once.
+  double test_sends_per_minute = 10;
 };
 
 // The HTTP handler for /api/newsroom and below (`flashwire serve` routes that prefix here);
@@ -181,6 +208,13 @@ class NewsroomApi final : public http::Handler {
   http::Response pin_live_update(Call& call);
   http::Response unpin_live_update(Call& call);
   http::Response preview_markdown(Call& call);
+  // The editor's own subscription and test sends (editor_test_send.cc).
+  http::Response get_my_subscription(Call& call);
+  http::Response put_my_subscription(Call& call);
+  http::Response delete_my_subscription(Call& call);
+  http::Response test_alert(Call& call);
+  std::optional<http::Response> test_send_unavailable() const;
+  std::string push_service_of(const std::string& endpoint) const;
   void record(const Call& call, std::string action, std::string detail);
 
   // Guardrails (alert_guardrails.cc). Each returns the refusal to answer, or nullopt to go on.
@@ -210,6 +244,7 @@ class NewsroomApi final : public http::Handler {
   NewsroomApiOptions options_;
   http::RateLimiter failed_auth_;
   http::RateLimiter failed_auth_audit_;  // one key: the site-wide cap on auth.fail entries
+  http::RateLimiter test_sends_;         // per token id
   struct AlertStreamsDeleter {
     void operator()(AlertStreams* streams) const;
   };

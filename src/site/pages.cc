@@ -414,7 +414,8 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
       .raw(" defer></script>\n");
   if (newsroom) {
     // The newsroom's parts in their own files, run in order after newsroom.js (defer).
-    for (const char* part : {"/assets/newsroom-live.js", "/assets/newsroom-analytics.js"}) {
+    for (const char* part : {"/assets/newsroom-live.js", "/assets/newsroom-analytics.js",
+                             "/assets/newsroom-testsend.js"}) {
       h.raw("<script").attr("src", asset_url(site, part)).raw(" defer></script>\n");
     }
   }

@@ -47,6 +47,20 @@ class SerializedSiteStore final : public SiteStore {
     const std::lock_guard lock(mutex_);
     return inner_.draft_articles(limit);
   }
+  Status put_editor_subscription(const EditorSubscription& subscription) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.put_editor_subscription(subscription);
+  }
+  Result<std::optional<EditorSubscription>> find_editor_subscription(
+      std::int64_t token_id) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.find_editor_subscription(token_id);
+  }
+  Result<bool> delete_editor_subscription(std::int64_t token_id,
+                                          const std::string& endpoint) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.delete_editor_subscription(token_id, endpoint);
+  }
   Result<std::int64_t> upsert_subscription(const Subscription& subscription) override {
     const std::lock_guard lock(mutex_);
     return inner_.upsert_subscription(subscription);

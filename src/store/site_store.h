@@ -99,6 +99,17 @@ struct OptinCount {
   std::array<std::uint64_t, kOptinStepCount> steps{};  // index: OptinStep
 };
 
+// An editor's own browser subscription, kept for test sends of alerts (one per editor token).
+// Stored apart from readers' subscriptions: it is never part of any audience. Checked like a
+// reader's subscription before it is stored (site/push_subscription.h).
+struct EditorSubscription {
+  std::int64_t token_id = 0;  // the editor token it belongs to (ApiToken::id)
+  std::string endpoint;
+  std::string p256dh;  // base64url
+  std::string auth;    // base64url
+  std::int64_t created_at = 0;
+};
+
 struct AuditEntry {
   std::int64_t id = 0;
   std::int64_t at = 0;
@@ -198,6 +209,16 @@ class SiteStore {
   virtual Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_hash) = 0;
   virtual Result<std::vector<ApiToken>> list_tokens() = 0;
   virtual Status revoke_token(const std::string& name) = 0;  // kNotFound if absent
+
+  // Editors' own subscriptions for test sends, one per token (never in an audience).
+  // put: stores it, replacing the token's earlier one; kNotFound if the token does not exist.
+  virtual Status put_editor_subscription(const EditorSubscription& subscription) = 0;
+  virtual Result<std::optional<EditorSubscription>> find_editor_subscription(
+      std::int64_t token_id) = 0;
+  // Deletes the token's subscription; with a non-empty `endpoint` only if it is still that one
+  // (a subscription found gone must not take a newer one with it). False if nothing was deleted.
+  virtual Result<bool> delete_editor_subscription(std::int64_t token_id,
+                                                  const std::string& endpoint) = 0;
 
   // Audit log (append-only).
   virtual Status append_audit(const AuditEntry& entry) = 0;

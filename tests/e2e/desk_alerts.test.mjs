@@ -1,7 +1,8 @@
 // The editors' desk in headless Chromium: the whole desk's drafts with their authors, the confirm
 // step's notification preview (Windows, macOS, Android, with a warning where text will be cut)
-// and a guardrail refusal explained in words. Screenshots (desktop and phone width) go to
-// FLASHWIRE_E2E_ARTIFACTS: desk-drafts-*.png, desk-preview-*.png.
+// and a guardrail refusal explained in words; on a phone (390 px) the confirm step with its
+// preview fits the width. Screenshots (desktop and phone width) go to FLASHWIRE_E2E_ARTIFACTS:
+// desk-drafts-*.png, desk-preview-*.png, desk-confirm-phone.png (the confirm step alone).
 //
 // Run from the repository root:  node --test tests/e2e/desk_alerts.test.mjs
 import { test, describe, before, after } from 'node:test';
@@ -117,8 +118,43 @@ describe('the desk in headless Chromium', () => {
     const warnings = await page.$$eval('.nr-notif-warnings li', (ls) => ls.map((l) => l.textContent));
     assert.ok(warnings.some((w) => /macOS may cut the title after about 40 characters/.test(w)), warnings.join('\n'));
     await shoot(page, 'desk-preview-desktop');
+
+    // "Send a test to me" sits beside the preview; with no browser subscribed for tests it
+    // says what to do first (the API's 409 no_test_subscription, in words).
+    await page.$eval('[data-nr-test-send]', (b) => b.click());
+    const testSaid = await page.waitForFunction(() => {
+      const text = document.querySelector('[data-nr-test-send-status]').textContent;
+      return text && !/^Sending/.test(text) && text;
+    }, { timeout: STEP_MS });
+    assert.match(await testSaid.jsonValue(), /choose “Get test alerts in this browser” first/);
+
+    // On a phone: the confirm step with its preview fits the screen's width, nothing cut off.
     await page.setViewport({ width: 390, height: 844 }); // isMobile would reload the page
     await shoot(page, 'desk-preview-phone');
+    await page.$eval('[data-nr-confirm]', (c) => c.scrollIntoView({ block: 'start' }));
+    const fit = await page.evaluate(() => {
+      const width = document.documentElement.clientWidth;
+      const parts = ['[data-nr-confirm]', '[data-nr-preview]', '.nr-notif', '.nr-notif-box', '.nr-notif-title', '[data-nr-test-send]']
+        .flatMap((selector) => Array.from(document.querySelectorAll(selector)).map((node) => {
+          const r = node.getBoundingClientRect();
+          return { selector, left: r.left, right: r.right, width: r.width, height: r.height,
+            overflow: node.scrollWidth - node.clientWidth, visible: getComputedStyle(node).visibility === 'visible' };
+        }));
+      return { width, scrollWidth: document.documentElement.scrollWidth, parts };
+    });
+    assert.equal(fit.width, 390);
+    assert.ok(fit.scrollWidth <= fit.width, `the page scrolls sideways: ${fit.scrollWidth} > ${fit.width}`);
+    assert.equal(fit.parts.filter((p) => p.selector === '.nr-notif').length, 3, 'three platforms');
+    for (const part of fit.parts) {
+      const what = JSON.stringify(part);
+      assert.ok(part.visible && part.width > 0 && part.height > 0, `visible: ${what}`);
+      assert.ok(part.left >= 0 && part.right <= fit.width, `within the screen's width: ${what}`);
+      assert.ok(part.overflow <= 0, `nothing cut off inside: ${what}`);
+    }
+    const confirmStep = await page.$('[data-nr-confirm]');
+    const png = await confirmStep.screenshot({ path: path.join(shots, 'desk-confirm-phone.png') });
+    const info = pngInfo(Buffer.from(png));
+    assert.ok(info.width > 0 && info.width <= 390 * 2, `confirm step screenshot ${info.width} px wide`);
     await page.setViewport({ width: 1280, height: 900 });
 
     // Confirm sends it; composing the same alert again is refused, in words, with a way past.

@@ -497,12 +497,13 @@ TEST(Pages, NewsroomIsAShellForItsOwnScript) {
   EXPECT_THAT(page, HasSubstr("<body class=\"page-newsroom\">"));
   EXPECT_THAT(page, HasSubstr("data-newsroom data-base-url=\"https://news.example\""));
   // Its own scripts only (the compose preview, newsroom.js, then its parts: the live desk,
-  // analytics); the readers' script (opt-in, app sheet) is not loaded.
-  EXPECT_EQ(count(page, "<script"), 4u);
+  // analytics, test sends); the readers' script (opt-in, app sheet) is not loaded.
+  EXPECT_EQ(count(page, "<script"), 5u);
   EXPECT_THAT(page, HasSubstr("<script src=\"/assets/newsroom-compose.js?v=v1\" defer></script>\n"
                               "<script src=\"/assets/newsroom.js?v=v1\" defer></script>\n"
                               "<script src=\"/assets/newsroom-live.js?v=v1\" defer></script>\n"
-                              "<script src=\"/assets/newsroom-analytics.js?v=v1\" defer></script>"));
+                              "<script src=\"/assets/newsroom-analytics.js?v=v1\" defer></script>\n"
+                              "<script src=\"/assets/newsroom-testsend.js?v=v1\" defer></script>"));
   EXPECT_THAT(page, Not(HasSubstr("site.js")));
   EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/site.css?v=v1\">"));
   EXPECT_THAT(page, HasSubstr("<link rel=\"stylesheet\" href=\"/assets/newsroom.css?v=v1\">"));

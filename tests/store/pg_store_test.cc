@@ -73,18 +73,20 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n");
+            "1\n2\n3\n4\n5\n6\n7\n8\n");
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
                    "current_schema() ORDER BY table_name");
-  EXPECT_EQ(tables,
-            "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
-            "delivery_failures\ndelivery_shards\nflashwire_schema_migrations\nlive_updates\n"
-            "optin_counts\npending_gone\nsettings\nsubscriptions\n");
+  EXPECT_EQ(
+      tables,
+      "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\naudit_log\ndeliveries\n"
+      "delivery_failures\ndelivery_shards\neditor_subscriptions\nflashwire_schema_migrations\n"
+      "live_updates\n"
+      "optin_counts\npending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "7\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "8\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
@@ -100,13 +102,38 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n");
+            "1\n2\n3\n4\n5\n6\n7\n8\n");
 }
 
-// Undoes versions 6 and 7 (scheduled alerts, articles.created_by).
+// Undoes version 8 (editors' subscriptions).
+#define FW_UNDO_PG_V8 "DROP TABLE editor_subscriptions; "
+
+// Undoes versions 6, 7 and 8 (scheduled alerts, articles.created_by, editors' subscriptions).
 #define FW_UNDO_PG_V6                                                                       \
+  FW_UNDO_PG_V8                                                                             \
   "ALTER TABLE articles DROP COLUMN created_by; DROP INDEX alerts_due; ALTER TABLE alerts " \
   "DROP COLUMN send_at, DROP COLUMN scheduled; "
+
+// A database from before editors' subscriptions (version 7): its tokens stay, and migration 8
+// lets editors subscribe.
+TEST_F(PgStoreTest, Version8AddsEditorSubscriptionsKeepingTokens) {
+  ASSERT_NE(open_ok(), nullptr);
+  place_->exec("", "", FW_UNDO_PG_V8 "DELETE FROM flashwire_schema_migrations WHERE version >= 8");
+  place_->exec("", "",
+               "INSERT INTO api_tokens (name, secret_hash, scopes, created_at, revoked) VALUES "
+               "('desk-ana', repeat('a', 64), 'alerts:send', 1, false)");
+  expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt, "store migrate");
+  auto state = open_ok();
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM editor_subscriptions"), "0\n");
+  place_->exec("", "",
+               "INSERT INTO editor_subscriptions (token_id, endpoint, p256dh, auth, created_at) "
+               "SELECT id, 'https://push.example.net/x', 'k', 'a', 2 FROM api_tokens");
+  EXPECT_EQ(place_->rows("",
+                         "SELECT t.name FROM editor_subscriptions e JOIN api_tokens t "
+                         "ON t.id = e.token_id"),
+            "desk-ana\n");
+}
 
 // Undoes versions 4 and 5 (the live desk's columns of live_updates, articles.video_url).
 #define FW_UNDO_PG_V4                                                                         \
@@ -159,7 +186,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n");
+            "1\n2\n3\n4\n5\n6\n7\n8\n");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));

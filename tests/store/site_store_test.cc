@@ -204,6 +204,54 @@ void expect_error(const Result<T>& result, ErrorCode code,
   }
 }
 
+// --- editors' own subscriptions (test sends) ---
+
+TEST_P(SiteStoreTest, EditorSubscriptionsAreOnePerTokenAndNeverInAnAudience) {
+  const auto ana = create_token_ok(token("desk-ana", 'a'));
+  const auto ben = create_token_ok(token("desk-ben", 'b'));
+  EXPECT_FALSE(store().find_editor_subscription(ana).value().has_value());
+
+  ASSERT_TRUE(store().put_editor_subscription({ana, kEndpoint1, kP256dh, kAuth, 100}));
+  ASSERT_TRUE(store().put_editor_subscription({ben, kEndpoint2, kP256dh, kAuth, 101}));
+  const EditorSubscription stored = store().find_editor_subscription(ana).value().value();
+  EXPECT_EQ(stored.token_id, ana);
+  EXPECT_EQ(stored.endpoint, kEndpoint1);
+  EXPECT_EQ(stored.p256dh, kP256dh);
+  EXPECT_EQ(stored.auth, kAuth);
+  EXPECT_EQ(stored.created_at, 100);
+
+  // A second one replaces the first (one browser per editor).
+  ASSERT_TRUE(store().put_editor_subscription({ana, kEndpoint2, kP256dh, kAuth, 200}));
+  EXPECT_EQ(store().find_editor_subscription(ana).value()->endpoint, kEndpoint2);
+  EXPECT_EQ(store().find_editor_subscription(ana).value()->created_at, 200);
+
+  // Readers' side untouched: no audience contains an editor's subscription.
+  EXPECT_EQ(count_subs(static_cast<CategorySet>(kBreaking | kLive | kExclusive)), 0u);
+  EXPECT_TRUE(page(Category::kBreaking, 0, 10).empty());
+  EXPECT_FALSE(store().find_subscription(kEndpoint2).value().has_value());
+
+  // Deleting by endpoint only takes that one; "" takes whatever is stored.
+  EXPECT_FALSE(store().delete_editor_subscription(ana, kEndpoint1).value());
+  EXPECT_TRUE(store().find_editor_subscription(ana).value().has_value());
+  EXPECT_TRUE(store().delete_editor_subscription(ana, kEndpoint2).value());
+  EXPECT_FALSE(store().find_editor_subscription(ana).value().has_value());
+  EXPECT_TRUE(store().delete_editor_subscription(ben, "").value());
+  EXPECT_FALSE(store().delete_editor_subscription(ben, "").value());
+}
+
+TEST_P(SiteStoreTest, EditorSubscriptionsRefuseUnknownTokensAndEmptyFields) {
+  const auto ana = create_token_ok(token("desk-ana", 'a'));
+  expect_error(store().put_editor_subscription({ana + 100, kEndpoint1, kP256dh, kAuth, 1}),
+               ErrorCode::kNotFound, {kEndpoint1});
+  expect_error(store().put_editor_subscription({ana, "", kP256dh, kAuth, 1}), ErrorCode::kInvalid);
+  expect_error(store().put_editor_subscription({ana, kEndpoint1, "", kAuth, 1}),
+               ErrorCode::kInvalid);
+  expect_error(store().put_editor_subscription({ana, kEndpoint1, kP256dh, "", 1}),
+               ErrorCode::kInvalid);
+  EXPECT_FALSE(store().find_editor_subscription(ana).value().has_value());
+  EXPECT_FALSE(store().find_editor_subscription(ana + 100).value().has_value());
+}
+
 // --- articles ---
 
 TEST_P(SiteStoreTest, CreateArticleRoundTripsEveryField) {
@@ -1146,8 +1194,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "9\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 9);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), "10\n");
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 10);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1478,8 +1526,10 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
 }
 
-// Undoes versions 9 (article authors) and 8 (scheduled alerts), to make files of older versions.
-#define FW_DROP_AUTHORS "ALTER TABLE articles DROP COLUMN created_by; "
+// Undoes versions 10 (editors' subscriptions), 9 (article authors) and 8 (scheduled alerts), to
+// make files of older versions.
+#define FW_DROP_EDITOR_SUBSCRIPTIONS "DROP TABLE editor_subscriptions; "
+#define FW_DROP_AUTHORS FW_DROP_EDITOR_SUBSCRIPTIONS "ALTER TABLE articles DROP COLUMN created_by; "
 #define FW_DROP_SCHEDULING                                                             \
   FW_DROP_AUTHORS                                                                      \
   "DROP INDEX alerts_due; ALTER TABLE alerts DROP COLUMN send_at; ALTER TABLE alerts " \
@@ -1583,7 +1633,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion5FileKeepsItsUpdatesWithTheirIdsAsRevisi
   store_.reset();
   RawDb(path_).exec(FW_DROP_SCHEDULING FW_DROP_VIDEO FW_DROP_LIVE_DESK "PRAGMA user_version = 5");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
   const auto stored = recent(event_);
   ASSERT_EQ(ids_of(stored), (std::vector<std::int64_t>{b, a}));
   EXPECT_EQ(stored[0].revision, b);
@@ -1630,7 +1680,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1765,7 +1815,7 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
       "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
       "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);
@@ -1777,9 +1827,22 @@ TEST_F(SqliteSiteStoreTest, AVersion8FileGetsArticleAuthorsAsUnknown) {
   store_.reset();
   RawDb(path_).exec(FW_DROP_AUTHORS "PRAGMA user_version = 8");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
   EXPECT_EQ(store().find_article(old).value()->created_by, "");
   EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{old});
+}
+
+// A version 9 file (before editors' subscriptions): tokens stay, and editors can subscribe.
+TEST_F(SqliteSiteStoreTest, AVersion9FileGetsEditorSubscriptions) {
+  const auto ana = create_token_ok(token("desk-ana", 'a'));
+  const auto old = create_article_ok(article("old", Category::kBreaking, false));
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_EDITOR_SUBSCRIPTIONS "PRAGMA user_version = 9");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
+  EXPECT_TRUE(store().find_article(old).value().has_value());
+  ASSERT_TRUE(store().put_editor_subscription({ana, kEndpoint1, kP256dh, kAuth, 5}));
+  EXPECT_EQ(store().find_editor_subscription(ana).value()->endpoint, kEndpoint1);
 }
 
 // A version 7 file (before scheduled alerts): its alerts become unscheduled, and scheduling works.
@@ -1788,7 +1851,7 @@ TEST_F(SqliteSiteStoreTest, AVersion7FileGetsSchedulingAndKeepsItsAlerts) {
   store_.reset();
   RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 7");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
   const Alert stored = store().find_alert(old).value().value();
   EXPECT_FALSE(stored.scheduled);
   EXPECT_EQ(stored.send_at, 0);
@@ -1808,7 +1871,7 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion4FileKeepsItsBeaconsUntimed) {
                     "DROP TABLE optin_counts; ALTER TABLE alert_beacons DROP COLUMN at_ms; "
                     "ALTER TABLE alert_beacons DROP COLUMN service; PRAGMA user_version = 4");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "10\n");
   EXPECT_EQ(store().alert_engagement(id).value().received, 1u);
   const auto reach = store().alert_reach(id).value();
   EXPECT_TRUE(reach.received_at_ms.empty()) << "no arrival time was kept before version 5";

@@ -821,6 +821,8 @@
     el.confirmSend.disabled = false;
     el.confirmCancel.disabled = false;
     el.confirm.hidden = false;
+    // For the other parts (newsroom-testsend.js: "Send a test to me" beside the preview).
+    el.confirm.dispatchEvent(new CustomEvent('flashwire:confirm', { detail: { id: pending.id } }));
     el.confirmTitle.focus();
   }
 
@@ -1175,6 +1177,7 @@
     api: (method, path, body) => api(method, path, body),
     explain,
     composeAlert,
+    pendingAlert: () => (state.pending ? state.pending.id : null),
   };
 
   // ---- start ----

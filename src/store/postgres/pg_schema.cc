@@ -223,7 +223,19 @@ constexpr const char* kV7 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by text NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// Version 8: editors' own browser subscriptions, for test sends of alerts (as the SQLite store's
+// version 10). One per editor token; a table of its own so that no audience query reaches it.
+constexpr const char* kV8 = R"sql(
+CREATE TABLE editor_subscriptions (
+  token_id bigint PRIMARY KEY REFERENCES api_tokens (id),
+  endpoint text NOT NULL CHECK (endpoint <> ''),
+  p256dh text NOT NULL CHECK (p256dh <> ''),
+  auth text NOT NULL CHECK (auth <> ''),
+  created_at bigint NOT NULL
+);
+)sql";
+
+constexpr std::array<const char*, 8> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

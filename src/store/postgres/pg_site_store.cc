@@ -306,6 +306,58 @@ class PgSiteStore final : public SiteStore {
     });
   }
 
+  // --- editors' subscriptions ---
+
+  Status put_editor_subscription(const EditorSubscription& s) override {
+    constexpr std::string_view kWhat = "put_editor_subscription";
+    if (s.endpoint.empty() || s.p256dh.empty() || s.auth.empty())
+      return make_error(ErrorCode::kInvalid,
+                        "put_editor_subscription: endpoint and keys are required");
+    return with_connection(*pool_, [&](Connection& c) -> Status {
+      // Only for a token that exists: kNotFound otherwise, rather than a foreign-key failure.
+      auto rows = c.run(
+          "site_put_editor_subscription",
+          "INSERT INTO editor_subscriptions (token_id, endpoint, p256dh, auth, created_at) "
+          "SELECT $1::bigint, $2, $3, $4, $5::bigint "
+          "WHERE EXISTS (SELECT 1 FROM api_tokens WHERE id = $1::bigint) "
+          "ON CONFLICT (token_id) DO UPDATE SET endpoint = excluded.endpoint, "
+          "p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at",
+          Params().add(s.token_id).add(s.endpoint).add(s.p256dh).add(s.auth).add(s.created_at),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->affected() == 0)
+        return make_error(ErrorCode::kNotFound, "put_editor_subscription: no such token");
+      return {};
+    });
+  }
+
+  Result<std::optional<EditorSubscription>> find_editor_subscription(
+      std::int64_t token_id) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::optional<EditorSubscription>> {
+      auto rows = c.run("site_find_editor_subscription",
+                        "SELECT token_id, endpoint, p256dh, auth, created_at "
+                        "FROM editor_subscriptions WHERE token_id = $1::bigint",
+                        Params().add(token_id), "find_editor_subscription");
+      if (!rows) return tl::unexpected(rows.error());
+      if (rows->size() == 0) return std::optional<EditorSubscription>();
+      return std::optional<EditorSubscription>(
+          EditorSubscription{rows->get_int(0, 0), rows->get_text(0, 1), rows->get_text(0, 2),
+                             rows->get_text(0, 3), rows->get_int(0, 4)});
+    });
+  }
+
+  Result<bool> delete_editor_subscription(std::int64_t token_id,
+                                          const std::string& endpoint) override {
+    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+      auto rows = c.run("site_delete_editor_subscription",
+                        "DELETE FROM editor_subscriptions WHERE token_id = $1::bigint "
+                        "AND ($2::text = '' OR endpoint = $2::text)",
+                        Params().add(token_id).add(endpoint), "delete_editor_subscription");
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->affected() > 0;
+    });
+  }
+
   Result<std::size_t> count_subscriptions(CategorySet categories) override {
     constexpr std::string_view kWhat = "count_subscriptions";
     if (categories > kAllCategories) return invalid(kWhat, "category set out of range");

@@ -252,8 +252,21 @@ constexpr const char* kUpgradeToV9 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5,
-                                     kUpgradeToV6, kUpgradeToV7, kUpgradeToV8, kUpgradeToV9};
+// Version 10: editors' own browser subscriptions, for test sends of alerts. One per editor token
+// (the key); a table of its own so that no audience query can ever reach it.
+constexpr const char* kUpgradeToV10 = R"sql(
+CREATE TABLE editor_subscriptions (
+  token_id INTEGER PRIMARY KEY REFERENCES api_tokens (id),
+  endpoint TEXT NOT NULL CHECK (endpoint <> ''),
+  p256dh TEXT NOT NULL CHECK (p256dh <> ''),
+  auth TEXT NOT NULL CHECK (auth <> ''),
+  created_at INTEGER NOT NULL
+);
+)sql";
+
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4,
+                                     kUpgradeToV5, kUpgradeToV6, kUpgradeToV7,
+                                     kUpgradeToV8, kUpgradeToV9, kUpgradeToV10};
 
 constexpr std::size_t kMaxSearchQuery = 256;
 constexpr std::size_t kMaxSearchWords = 12;
@@ -552,6 +565,57 @@ class SqliteSiteStore final : public SiteStore {
         .bind_int(2, after_id)
         .bind_int(3, clamp_to_int64(limit));
     return read_all<Subscription>(q, read_subscription, kWhat);
+  }
+
+  // --- editors' subscriptions ---
+
+  Status put_editor_subscription(const EditorSubscription& subscription) override {
+    constexpr std::string_view kWhat = "put_editor_subscription";
+    if (subscription.endpoint.empty() || subscription.p256dh.empty() || subscription.auth.empty())
+      return invalid(kWhat, "endpoint and keys are required");
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return ok;
+    {
+      Query q(put_editor_subscription_);
+      q.bind_int(1, subscription.token_id)
+          .bind_text(2, subscription.endpoint)
+          .bind_text(3, subscription.p256dh)
+          .bind_text(4, subscription.auth)
+          .bind_int(5, subscription.created_at);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      if (conn_.changes() == 0)
+        return make_error(ErrorCode::kNotFound, "put_editor_subscription: no such token");
+    }
+    return tx.commit(kWhat);
+  }
+
+  Result<std::optional<EditorSubscription>> find_editor_subscription(
+      std::int64_t token_id) override {
+    Query q(find_editor_subscription_);
+    q.bind_int(1, token_id);
+    return find_one<EditorSubscription>(
+        q,
+        [](const Query& row) {
+          return EditorSubscription{row.column_int(0), row.column_text(1), row.column_text(2),
+                                    row.column_text(3), row.column_int(4)};
+        },
+        "find_editor_subscription");
+  }
+
+  Result<bool> delete_editor_subscription(std::int64_t token_id,
+                                          const std::string& endpoint) override {
+    constexpr std::string_view kWhat = "delete_editor_subscription";
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    bool deleted = false;
+    {
+      Query q(delete_editor_subscription_);
+      q.bind_int(1, token_id).bind_text(2, endpoint);
+      if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
+      deleted = conn_.changes() > 0;
+    }
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return deleted;
   }
 
   // --- alerts ---
@@ -1130,6 +1194,9 @@ class SqliteSiteStore final : public SiteStore {
   Stmt find_subscription_;
   Stmt delete_subscription_;
   Stmt count_subscriptions_;
+  Stmt put_editor_subscription_;
+  Stmt find_editor_subscription_;
+  Stmt delete_editor_subscription_;
   Stmt subscriptions_page_;
   Stmt insert_alert_;
   Stmt set_alert_status_;
@@ -1201,6 +1268,17 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::find_subscription_,
        "SELECT " FW_SUBSCRIPTION_COLUMNS " FROM subscriptions WHERE endpoint = ?1"},
       {&SqliteSiteStore::delete_subscription_, "DELETE FROM subscriptions WHERE endpoint = ?1"},
+      // Only for a token that exists: kNotFound otherwise, rather than a foreign-key failure.
+      {&SqliteSiteStore::put_editor_subscription_,
+       "INSERT INTO editor_subscriptions (token_id, endpoint, p256dh, auth, created_at) "
+       "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM api_tokens WHERE id = ?1) "
+       "ON CONFLICT (token_id) DO UPDATE SET endpoint = excluded.endpoint, "
+       "p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at"},
+      {&SqliteSiteStore::find_editor_subscription_,
+       "SELECT token_id, endpoint, p256dh, auth, created_at FROM editor_subscriptions "
+       "WHERE token_id = ?1"},
+      {&SqliteSiteStore::delete_editor_subscription_,
+       "DELETE FROM editor_subscriptions WHERE token_id = ?1 AND (?2 = '' OR endpoint = ?2)"},
       {&SqliteSiteStore::count_subscriptions_,
        "SELECT count(*) FROM subscriptions WHERE (categories & ?1) <> 0"},
       {&SqliteSiteStore::subscriptions_page_,
