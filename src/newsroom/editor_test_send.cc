@@ -107,7 +107,7 @@ http::Response NewsroomApi::test_alert(Call& call) {
   std::string image_url;
   if ((*alert)->article_id != 0) {
     auto article = store_.find_article((*alert)->article_id);
-    if (article && article->has_value()) image_url = (**article)->image_url;
+    if (article && article->has_value()) image_url = (*article)->image_url;
   }
   const store::EditorSubscription& target = **subscription;
   const std::string service = push_service_of(target.endpoint);
