@@ -129,8 +129,8 @@ class EditorTestSendTest : public ::testing::Test {
   }
   std::vector<std::string> audit_actions() {
     std::vector<std::string> out;
-    for (const auto& e : store_->recent_audit(100).value())
-      out.push_back(e.action + " " + e.detail);
+    const auto entries = store_->recent_audit(100).value();
+    for (const auto& e : entries) out.push_back(e.action + " " + e.detail);
     return out;
   }
 

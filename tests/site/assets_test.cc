@@ -198,7 +198,7 @@ TEST(Assets, PagesReferenceOnlyEmbeddedAssets) {
     const std::string url = newsroom.substr(start, newsroom.find('"', start) - start);
     EXPECT_NE(find_asset(url.substr(0, url.find('?'))), nullptr) << url;
   }
-  EXPECT_EQ(found, 8u);  // icon, touch icon, the two style sheets, newsroom.js and its three parts
+  EXPECT_EQ(found, 9u);  // icon, touch icon, the two style sheets, newsroom.js and its four parts
 }
 
 }  // namespace

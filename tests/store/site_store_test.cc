@@ -1200,7 +1200,7 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
             "alert_beacons\nalert_events\nalerts\napi_tokens\narticles\narticles_fts\naudit_"
-            "log\nlive_updates\noptin_counts\n"
+            "log\neditor_subscriptions\nlive_updates\noptin_counts\n"
             "sqlite_sequence\nsubscriptions\n");
 }
 
