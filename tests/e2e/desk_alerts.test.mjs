@@ -128,7 +128,8 @@ describe('the desk in headless Chromium', () => {
     }, { timeout: STEP_MS });
     assert.match(await testSaid.jsonValue(), /choose “Get test alerts in this browser” first/);
 
-    // On a phone: the confirm step with its preview fits the screen's width, nothing cut off.
+    // On a phone: the confirm step with its preview fits the screen's width, nothing cut off,
+    // and the page does not scroll sideways.
     await page.setViewport({ width: 390, height: 844 }); // isMobile would reload the page
     await shoot(page, 'desk-preview-phone');
     await page.$eval('[data-nr-confirm]', (c) => c.scrollIntoView({ block: 'start' }));
@@ -140,10 +141,12 @@ describe('the desk in headless Chromium', () => {
           return { selector, left: r.left, right: r.right, width: r.width, height: r.height,
             overflow: node.scrollWidth - node.clientWidth, visible: getComputedStyle(node).visibility === 'visible' };
         }));
-      return { width, scrollWidth: document.documentElement.scrollWidth, parts };
+      const wide = Array.from(document.querySelectorAll('body *')).filter((n) => n.getBoundingClientRect().right > width + 1)
+        .slice(0, 5).map((n) => `${n.tagName.toLowerCase()}.${n.className}`);
+      return { width, scrollWidth: document.documentElement.scrollWidth, parts, wide };
     });
     assert.equal(fit.width, 390);
-    assert.ok(fit.scrollWidth <= fit.width, `the page scrolls sideways: ${fit.scrollWidth} > ${fit.width}`);
+    assert.ok(fit.scrollWidth <= fit.width, `the page scrolls sideways (${fit.scrollWidth} px): ${fit.wide.join(', ')}`);
     assert.equal(fit.parts.filter((p) => p.selector === '.nr-notif').length, 3, 'three platforms');
     for (const part of fit.parts) {
       const what = JSON.stringify(part);

@@ -49,6 +49,36 @@ TEST(Assets, HasTheServiceWorkerScriptStyleSheetAndIcon) {
   EXPECT_EQ(find_asset("sw.js"), nullptr);  // paths are absolute URL paths
 }
 
+// Every rule of every style sheet is closed: a brace lost in a merge silently turns the rest of
+// the sheet into one rule the browser drops, which no other test of the sheet would notice.
+TEST(Assets, StyleSheetsCloseEveryBrace) {
+  int sheets = 0;
+  for (const Asset& asset : assets()) {
+    if (!asset.path.ends_with(".css")) continue;
+    ++sheets;
+    int depth = 0;
+    std::size_t line = 1;
+    for (std::size_t i = 0; i < asset.body.size(); ++i) {
+      const char c = asset.body[i];
+      if (c == '/' && i + 1 < asset.body.size() && asset.body[i + 1] == '*') {
+        const std::size_t end = asset.body.find("*/", i + 2);
+        ASSERT_NE(end, std::string_view::npos) << asset.path << ": a comment is not closed";
+        for (std::size_t j = i; j < end; ++j) line += asset.body[j] == '\n' ? 1 : 0;
+        i = end + 1;
+        continue;
+      }
+      if (c == '\n') ++line;
+      if (c == '{') ++depth;
+      if (c == '}') --depth;
+      ASSERT_GE(depth, 0) << asset.path << ":" << line << ": a '}' closes nothing";
+      // Rules nest at most inside one @media block.
+      ASSERT_LE(depth, 2) << asset.path << ":" << line << ": a rule before this line is not closed";
+    }
+    EXPECT_EQ(depth, 0) << asset.path << ": a rule is not closed";
+  }
+  EXPECT_EQ(sheets, 2);  // site.css, newsroom.css
+}
+
 TEST(Assets, PathsAreUniqueAndSorted) {
   std::set<std::string_view> seen;
   std::string_view previous;
