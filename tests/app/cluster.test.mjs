@@ -19,6 +19,7 @@ import path from 'node:path';
 import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
 import { startServe } from '../support/flashwire_serve.mjs';
 import { readState } from '../support/pg_cluster.mjs';
+import { waitUntil } from '../support/wait.mjs';
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 const PATIENCE_MS = 10000;  // bounds a failing wait only
@@ -40,15 +41,7 @@ function clusterScript(action, state) {
 }
 
 // Polls `probe` until it returns a truthy value, at most PATIENCE_MS; returns that value.
-async function eventually(what, probe) {
-  const deadline = Date.now() + PATIENCE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const eventually = (what, probe) => waitUntil(probe, PATIENCE_MS, what);
 
 async function api(node, method, pathname, body, token) {
   const response = await fetch(node.url + pathname, {

@@ -25,6 +25,7 @@ import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
 import { startServe, stopServe, LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
 import { makeSubscribers, writeSubscriptions } from '../support/push_receiver.mjs';
 import { readState } from '../support/pg_cluster.mjs';
+import { waitUntil } from '../support/wait.mjs';
 
 const N = 50000;
 const SHARD_SIZE = 200;
@@ -36,17 +37,6 @@ const LEASE_MS = 2000;
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 const SINK = path.join(REPO_ROOT, '..', 'shared', 'peers', 'web-push-node', 'sink.js');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(check, timeoutMs, what) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 function run(args, timeoutMs = 120000) {
   return new Promise((resolve, reject) => {
