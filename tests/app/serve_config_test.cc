@@ -23,7 +23,7 @@ class ServeConfigTest : public ::testing::Test {
     std::ofstream(path) << text;
     return path.string();
   }
-  tl::expected<ServeConfig, std::string> load(ServeFlags flags = {}) {
+  tl::expected<ServeConfig, Error> load(ServeFlags flags = {}) {
     return load_serve_config(flags, [this](const char* name) -> std::optional<std::string> {
       auto it = env_.find(name);
       if (it == env_.end()) return std::nullopt;
