@@ -164,6 +164,15 @@ std::string apple_subject_problem(std::string_view subject);
 // Whether an origin is Apple's push service.
 bool is_apple_origin(std::string_view origin);
 
+// The Topic header to send to `origin` for a (checked) `topic`. Apple's push service answers
+// 400 BadWebPushTopic to topics whose length is 1 more than a multiple of 4 (such a length is
+// not valid unpadded base64url, which Apple appears to decode). For Apple such a topic becomes a
+// stand-in of 32 base64url characters: the first 24 bytes of SHA-256("flashwire topic\0" +
+// topic). The same topic always gives the same stand-in, so a newer alert of an event still
+// replaces the older one, and different topics stay different. Any other topic or origin: the
+// topic unchanged.
+std::string topic_for_origin(std::string_view topic, std::string_view origin);
+
 struct PipelineDeps {
   webpush::VapidTokenCache& vapid;
   const webpush::PushHostPolicy& hosts;
