@@ -252,7 +252,9 @@ class Sender {
                                    in_flight_cap_,
                                    run.options.request_timeout,
                                    run.options.connect_timeout,
-                                   run.options.extra_ca};
+                                   run.options.extra_ca,
+                                   run.options.ping_after,
+                                   run.options.ping_timeout};
     auto made = [this](tl::expected<std::unique_ptr<Transport>, Error> t) {
       if (t) return std::move(*t);
       if (init_error_.empty()) init_error_ = t.error().message;
@@ -512,7 +514,13 @@ class Sender {
     if (!delayed_.empty()) until(delayed_.top().due);
     if (!wakeups_.empty()) until(wakeups_.top().at);
     if (free_.size() == slots_.size()) {
-      if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
+      // Nothing in flight. The HTTP/2 client still waits on its sockets meanwhile: it PINGs
+      // idle connections and notices the ones a service closes.
+      if (h2_) {
+        h2_->poll(timeout_ms, -1, done_);
+      } else if (timeout_ms > 0) {
+        std::this_thread::sleep_for(Millis(timeout_ms));
+      }
       return;
     }
     Transport* only = nullptr;  // the one transport with requests in flight, if just one
