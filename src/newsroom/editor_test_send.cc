@@ -62,7 +62,8 @@ http::Response NewsroomApi::put_my_subscription(Call& call) {
   auto checked =
       site::check_push_subscription(call.body.if_contains("subscription"), *options_.push_hosts);
   if (!checked) {
-    return error(Status::bad_request, "invalid_subscription", "subscription: " + checked.error());
+    return error(Status::bad_request, "invalid_subscription",
+                 "subscription: " + checked.error().message);
   }
   store::EditorSubscription subscription{call.token.id, checked->endpoint, checked->p256dh,
                                          checked->auth, clock_.now_seconds()};
