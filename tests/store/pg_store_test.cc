@@ -73,7 +73,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n");
+            "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
@@ -84,7 +84,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
             "optin_counts\npending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "7\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "9\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
@@ -100,11 +100,16 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n");
+            "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
 }
 
-// Undoes versions 6 and 7 (scheduled alerts, articles.created_by).
+// Undoes version 9 (deliveries' counts per push service; version 8 changes nothing).
+#define FW_UNDO_PG_V9 \
+  "ALTER TABLE deliveries DROP COLUMN service_targeted, DROP COLUMN service_accepted; "
+
+// Undoes versions 6 to 9 (scheduled alerts, articles.created_by, and the above).
 #define FW_UNDO_PG_V6                                                                       \
+  FW_UNDO_PG_V9                                                                             \
   "ALTER TABLE articles DROP COLUMN created_by; DROP INDEX alerts_due; ALTER TABLE alerts " \
   "DROP COLUMN send_at, DROP COLUMN scheduled; "
 
@@ -113,6 +118,38 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                 \
   "ALTER TABLE live_updates DROP COLUMN edited_at, DROP COLUMN deleted, DROP COLUMN pinned, " \
   "DROP COLUMN revision; ALTER TABLE articles DROP COLUMN video_url; "
+
+// A database from before the counts per push service (version 8) with a fan-out in progress:
+// after migrating, that fan-out shows no split (unknown, not zero) and gets none from the shards
+// it completes later, while a fan-out begun afterwards has one.
+TEST_F(PgStoreTest, Version9LeavesFanOutsFromBeforeWithoutASplit) {
+  ASSERT_NE(open_ok(), nullptr);
+  place_->exec("", "", FW_UNDO_PG_V9 "DELETE FROM flashwire_schema_migrations WHERE version >= 9");
+  place_->exec("", "",
+               "INSERT INTO deliveries (alert_id, audience, started_at_ms) VALUES (7, 10, 1)");
+  place_->exec("", "",
+               "INSERT INTO delivery_shards (alert_id, after_id, last_id, size) "
+               "VALUES (7, 0, 10, 10)");
+  expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt, "store migrate");
+  auto state = open_ok();
+  ASSERT_NE(state, nullptr);
+  auto deliveries = state->open_delivery_store();
+  ASSERT_TRUE(deliveries) << deliveries.error().message;
+  DeliveryCounts counts;
+  counts.sent = 4;
+  counts.targeted_by_service = {1, 2, 3, 4, 0};
+  counts.accepted_by_service = {0, 1, 1, 2, 0};
+  ASSERT_TRUE((*deliveries)->complete_shard(7, {0, 10}, counts, {}));
+  const Delivery before = (*deliveries)->find(7).value().value();
+  EXPECT_FALSE(before.service_split);
+  EXPECT_EQ(before.counts.sent, 4u);
+  EXPECT_EQ(before.counts.targeted_by_service, ServiceCounts{});
+  EXPECT_EQ(place_->rows("", "SELECT service_targeted IS NULL FROM deliveries WHERE alert_id = 7"),
+            "t\n");
+  const Delivery after = (*deliveries)->begin(8, 10, 2).value();
+  EXPECT_TRUE(after.service_split);
+  EXPECT_EQ(after.counts.targeted_by_service, ServiceCounts{});
+}
 
 // A database from before the live desk (version 3): its updates keep their ids as revisions.
 TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
@@ -159,7 +196,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n");
+            "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));
@@ -497,6 +534,8 @@ TEST_F(PgLeaseTest, NodesCompletingAtOnceAddEveryCount) {
       counts.failed = 3;
       counts.failed_by_reason = {{"http_413", 1}, {"expired", 2}};
       counts.accept_latency[2] = 7;
+      counts.targeted_by_service = {2, 3, 0, 5, 0};
+      counts.accepted_by_service = {1, 2, 0, 4, 0};
       auto ok = s.complete_claimed_shard(kAlert, (*claimed)->range, node, counts, {});
       EXPECT_TRUE(ok) << ok.error().message;
     }
@@ -512,6 +551,11 @@ TEST_F(PgLeaseTest, NodesCompletingAtOnceAddEveryCount) {
   EXPECT_EQ(d.counts.accept_latency[2], 7u * kShards);
   EXPECT_EQ(d.counts.failed_by_reason.at("http_413"), 1u * kShards);
   EXPECT_EQ(d.counts.failed_by_reason.at("expired"), 2u * kShards);
+  EXPECT_TRUE(d.service_split);
+  EXPECT_EQ(d.counts.targeted_by_service,
+            (ServiceCounts{2u * kShards, 3u * kShards, 0, 5u * kShards, 0}));
+  EXPECT_EQ(d.counts.accepted_by_service,
+            (ServiceCounts{1u * kShards, 2u * kShards, 0, 4u * kShards, 0}));
 }
 
 }  // namespace

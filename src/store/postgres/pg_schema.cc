@@ -223,7 +223,19 @@ constexpr const char* kV7 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by text NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// Version 8: no change. The number is held for a change made alongside this one; both are
+// renumbered into one sequence when they meet.
+constexpr const char* kV8 = "SELECT 1";
+
+// Version 9: targeted and accepted per push service (indexed by news::PushServiceKind), added
+// to by every shard's completion in the same UPDATE as the other counts (as the SQLite delivery
+// store's version 2). NULL for fan-outs begun before: their split is unknown, not zero.
+constexpr const char* kV9 = R"sql(
+ALTER TABLE deliveries ADD COLUMN service_targeted bigint[];
+ALTER TABLE deliveries ADD COLUMN service_accepted bigint[];
+)sql";
+
+constexpr std::array<const char*, 9> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("
