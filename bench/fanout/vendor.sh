@@ -160,36 +160,48 @@ for scenario in $SCENARIOS; do
     awk -v p4="$P4" -v p5="$P5" '{ k = (NR - 1) % 20; if (k >= 12 && k < 17) sub(/127\.0\.0\.1:[0-9]+/, "127.0.0.1:" p4);
       else if (k >= 17) sub(/127\.0\.0\.1:[0-9]+/, "127.0.0.1:" p5); print }' data3/subs.jsonl >"$WORK/three.jsonl"
     n1=$(grep -c ":$P3/" "$WORK/three.jsonl") n2=$(grep -c ":$P4/" "$WORK/three.jsonl") n3=$(grep -c ":$P5/" "$WORK/three.jsonl")
-    sink https "$P3" data3 --rate-limit "$CAP1"
-    sink https "$P4" data3
-    sink https "$P5" data3
-    # The sender alone, uncapped, on the same mix first: its speed gives the other origins' ideal.
-    t0=$(date +%s.%N)
-    engine "$WORK/three.jsonl" "https://127.0.0.1:$P3" --push-host "https://127.0.0.1:$P4" \
-      --push-host "https://127.0.0.1:$P5" >"$WORK/three.out" &
-    ENGINE_PID=$!
-    declare -A t90 t100
-    while kill -0 "$ENGINE_PID" 2>/dev/null; do
-      now=$(awk -v t0="$t0" -v t="$(date +%s.%N)" 'BEGIN {printf "%.2f", t - t0}')
-      for p in "$P3:$n1" "$P4:$n2" "$P5:$n3"; do
-        port=${p%%:*} want=${p##*:}
-        got=$(stats https "$port" | field received 2>/dev/null || echo 0)
-        [ -z "${t90[$port]:-}" ] && [ "$got" -ge $((want * 9 / 10)) ] && t90[$port]=$now
-        [ -z "${t100[$port]:-}" ] && [ "$got" -ge "$want" ] && t100[$port]=$now
+    # three_origins LABEL [sink args for the first origin…]: one send of the mix into three fresh
+    # sinks; origin_progress.mjs (pinned beside the sinks) records when each origin reached 90 %
+    # and 100 % of its messages. Leaves "PORT t90 t100" lines in $WORK/LABEL.times.
+    three_origins() {
+      local label=$1 t0 poller
+      shift
+      sink https "$P3" data3 "$@"
+      sink https "$P4" data3
+      sink https "$P5" data3
+      t0=$(date +%s%3N)
+      "${PIN_SINK[@]}" node "$ROOT/bench/fanout/origin_progress.mjs" --t0 "$t0" --deadline 600 \
+        "$P3:$n1" "$P4:$n2" "$P5:$n3" >"$WORK/$label.progress" &
+      poller=$!
+      engine "$WORK/three.jsonl" "https://127.0.0.1:$P3" --push-host "https://127.0.0.1:$P4" \
+        --push-host "https://127.0.0.1:$P5" >"$WORK/$label.out" || true
+      # The last answers reach the sinks' counters just before the sender exits; give the poller
+      # two seconds to see them, then take what it has.
+      for _ in $(seq 20); do kill -0 "$poller" 2>/dev/null || break; sleep 0.1; done
+      kill -TERM "$poller" 2>/dev/null || true
+      wait "$poller" || true
+      echo "$label engine: $(cat "$WORK/$label.out")"
+      : >"$WORK/$label.times"
+      for port in "$P3" "$P4" "$P5"; do
+        echo "$label origin :$port  sink: $(stats https "$port")"
+        echo "$port $(node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[process.argv[2]];console.log(`${o.t90 ?? "never"} ${o.t100 ?? "never"}`)' "$WORK/$label.progress" "$port")" >>"$WORK/$label.times"
       done
-      sleep 0.2
-    done
-    wait "$ENGINE_PID" || true
-    echo "engine: $(cat "$WORK/three.out")"
-    total=$(field wall_s <"$WORK/three.out")
+      stop_sinks
+    }
+    # First the same mix with no cap anywhere: what the sender does when nothing holds it back.
+    # Then with the first origin capped: each uncapped origin's ideal is its time without the cap
+    # (nothing may hold it up), the capped origin's is its share at its cap or that, if longer.
+    three_origins uncapped
+    three_origins capped --rate-limit "$CAP1"
+    printf '| origin | messages | cap | 90 %% accepted | 100 %% accepted | ideal 100 %% | uncapped run: 90 %% / 100 %% |\n|---|---:|---:|---:|---:|---:|---|\n'
     for p in "$P3:$n1:$CAP1" "$P4:$n2:0" "$P5:$n3:0"; do
       IFS=: read -r port want cap <<<"$p"
-      s=$(stats https "$port")
-      ideal=$(awk -v n="$want" -v c="$cap" 'BEGIN { if (c > 0) printf "%.2f s at %d/s", n / c, c; else printf "as fast as the sender (no cap)" }')
-      echo "origin :$port  $want msgs  90 %: ${t90[$port]:-never} s  100 %: ${t100[$port]:-never} s  ideal 100 %: $ideal  sink: $(echo "$s" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const o=JSON.parse(s);console.log(`received ${o.received} dups ${o.dups} 429s ${o.rate_limited}`)})')"
+      read -r _ c90 c100 < <(grep "^$port " "$WORK/capped.times")
+      read -r _ u90 u100 < <(grep "^$port " "$WORK/uncapped.times")
+      ideal=$(awk -v n="$want" -v c="$cap" -v u="$u100" 'BEGIN { i = u + 0; if (c > 0 && n / c > i) i = n / c; printf "%.2f s", i }')
+      echo "| :$port | $want | $( [ "$cap" -gt 0 ] && echo "$cap/s" || echo none) | $c90 s | $c100 s | $ideal | $u90 s / $u100 s |"
     done
-    echo "whole run: $total s (polled every 0.2 s, so times are ±0.3 s)"
-    stop_sinks
+    echo "(times since the sender started, polled every 0.1 s)"
     ;;
   *) echo "vendor.sh: unknown scenario $scenario" >&2; exit 1 ;;
   esac

@@ -220,10 +220,12 @@ std::size_t latency_bucket(std::int64_t ms) {
 class Sender {
  public:
   Sender(RunShared& run, std::size_t in_flight_cap, std::size_t per_origin_cap,
-         long per_origin_connections, double origin_rate, std::uint64_t seed)
+         std::size_t parked_cap, long per_origin_connections, double origin_rate,
+         std::uint64_t seed)
       : run_(run),
         in_flight_cap_(std::max<std::size_t>(1, in_flight_cap)),
         per_origin_cap_(std::max<std::size_t>(1, per_origin_cap)),
+        parked_cap_(std::max<std::size_t>(1, parked_cap)),
         origin_rate_(origin_rate),
         rng_(seed),
         encryptor_(run.deps.random),
@@ -287,10 +289,16 @@ class Sender {
   void refill() {
     // At least one: with none open, the source is never read and the run never ends.
     std::size_t max_open = std::max<std::size_t>(1, run_.options.max_open_shards);
-    // Messages parked behind a paced (or saturated) origin do not hold up the others: while any
-    // wait and nothing else is ready, up to eight times as many shards may be open.
-    if (ready_.size() < in_flight_cap_ && parked_ > 0) max_open *= 8;
-    while (!source_done_ && open_.size() < max_open && ready_.size() < in_flight_cap_) {
+    // An origin that is slow, paced or saturated must not hold up the others: while there are
+    // more free request slots than messages ready (the open shards' other messages are all on
+    // their way or waiting for their origin), read on past the open-shard bound, up to
+    // max_parked_messages waiting (memory, not shards, is the limit).
+    auto room = [&] {
+      if (ready_.size() >= in_flight_cap_) return false;
+      if (open_.size() < max_open) return true;
+      return parked_ < parked_cap_ && free_.size() > ready_.size();
+    };
+    while (!source_done_ && room()) {
       auto next = [this] {
         std::lock_guard lock(run_.source_mutex);
         return run_.source.next_shard();
@@ -679,6 +687,7 @@ class Sender {
   RunShared& run_;
   const std::size_t in_flight_cap_;
   const std::size_t per_origin_cap_;
+  const std::size_t parked_cap_;  // this thread's share of max_parked_messages
   const double origin_rate_;  // this thread's share of [fanout] origin_rate_limit; 0: none
   std::mt19937_64 rng_;
   webpush::MessageEncryptor encryptor_;
@@ -731,6 +740,7 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
   threads = std::max(1u, threads);
   const std::size_t in_flight = std::max<std::size_t>(1, options.concurrency / threads);
   const std::size_t per_origin = std::max<std::size_t>(1, options.per_origin_in_flight / threads);
+  const std::size_t parked = std::max<std::size_t>(1, options.max_parked_messages / threads);
   const long connections =
       std::max(1L, options.per_origin_connections / static_cast<long>(threads));
 
@@ -741,11 +751,11 @@ RunResult run_pipeline(const Message& message, TargetSource& source, ProgressSin
     std::uint64_t s = 0;  // the seed of this thread's jitter
     deps.random.fill(std::span(reinterpret_cast<std::uint8_t*>(&s), sizeof s));
     try {
-      workers.emplace_back([&run, in_flight, per_origin, connections, origin_rate, s] {
+      workers.emplace_back([&run, in_flight, per_origin, parked, connections, origin_rate, s] {
         // No exception leaves a sender thread (it would end the process): whatever escapes is
         // this run's error, and the other threads stop at their next turn.
         try {
-          Sender sender(run, in_flight, per_origin, connections, origin_rate, s);
+          Sender sender(run, in_flight, per_origin, parked, connections, origin_rate, s);
           sender.run();
         } catch (const std::exception& e) {
           run.fail("sender thread: " + exception_message(e));

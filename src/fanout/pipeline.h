@@ -7,7 +7,9 @@
 //
 // - Every sender thread claims whole shards from the source, keeps at most `max_open_shards`
 //   of them and `concurrency / threads` requests in flight, so memory stays bounded whatever
-//   the audience size. A shard is reported to the sink when every message in it has an
+//   the audience size. While messages wait for a paced or saturated origin and requests to
+//   others could go out, a thread reads further shards, up to `max_parked_messages` waiting:
+//   a slow push service does not hold up the others. A shard is reported to the sink when every message in it has an
 //   outcome; the sink makes that durable (or only counts it, for file-based runs).
 // - Only origins that PushHostPolicy allows are ever contacted; a target on any other host
 //   fails with "host_not_allowed" without a request.
@@ -122,6 +124,10 @@ struct PipelineOptions {
   std::size_t per_origin_in_flight = 256;  // requests in flight to one origin, all threads
   long per_origin_connections = 64;        // connections to one origin, all threads
   std::size_t max_open_shards = 4;         // per thread
+  // Messages read ahead, all threads, while some wait for a paced or saturated origin and
+  // requests to other origins could go out: a slow push service must not hold up the others,
+  // and this bounds what that costs in memory (a few hundred bytes per message).
+  std::size_t max_parked_messages = 200000;
   int max_attempts = 6;                    // first try included
   Millis request_timeout{30000};
   Millis connect_timeout{10000};

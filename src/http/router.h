@@ -35,7 +35,8 @@ using Method = boost::beast::http::verb;
 
 struct RouterOptions {
   // Set on every response handle() returns (the 404 for unrouted requests too) unless the
-  // handler set the field itself; e.g. a site's security headers.
+  // handler set the field itself; e.g. a site's security headers. At most 64 (the constructor
+  // throws std::length_error otherwise: a programming error, met at start-up).
   std::vector<std::pair<std::string, std::string>> response_headers;
 };
 

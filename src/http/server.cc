@@ -223,6 +223,12 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     beast::error_code endpoint_error;
     const auto remote = socket.remote_endpoint(endpoint_error);
     const std::string peer = endpoint_error ? std::string() : remote.address().to_string();
+    // The client's address as handlers see it: worked out once per connection, unless the peer
+    // is a trusted proxy, whose forwarding header is read with every request.
+    const bool via_proxy = !endpoint_error && options.trusted_proxies.trusts(remote.address());
+    const std::string direct_client =
+        endpoint_error ? std::string()
+                       : options.trusted_proxies.client_address(remote.address(), {});
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -259,8 +265,8 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         break;
       }
       const RequestContext context{
-          endpoint_error ? std::string()
-                         : options.trusted_proxies.client_address(remote.address(), request),
+          via_proxy ? options.trusted_proxies.client_address(remote.address(), request)
+                    : direct_client,
           peer};
       if (beast::websocket::is_upgrade(request)) {
         if (handler.accepts_websocket(request)) {

@@ -800,6 +800,59 @@ TEST_P(PipelineTest, ThePerOriginInFlightCapIsRespected) {
   EXPECT_GE(server_.max_concurrent(), 2);  // it was the cap, not the client, that held back
 }
 
+TEST_P(PipelineTest, AnOriginThatHoldsItsAnswersDoesNotHoldUpTheOthers) {
+  // One shard open at a time, one request at a time per origin, and every shard has one target
+  // on each origin. server_ answers its first request only once other_ has had all of its own
+  // (or after 10 s): if the pipeline read no further than its open shards, other_ would wait.
+  constexpr std::size_t kShards = 60;
+  options_.max_open_shards = 1;
+  options_.per_origin_in_flight = 1;
+  std::atomic<bool> others_went_first{false};
+  server_.set_script([&](const RecordedRequest&, int) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (other_.request_count() < kShards && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(5ms);
+    }
+    if (other_.request_count() >= kShards) others_went_first = true;
+    return Response::answer(201);
+  });
+  std::vector<Shard> list = shards(std::vector<std::size_t>(kShards, 2));
+  for (Shard& shard : list) shard.targets[1] = target(shard.targets[1].id, &other_);
+  const RunResult result = run(std::move(list));
+
+  EXPECT_TRUE(others_went_first) << "other_ got " << other_.request_count() << " of " << kShards
+                                 << " requests while server_ held its first answer";
+  EXPECT_EQ(result.counts.sent, 2 * kShards);
+  EXPECT_EQ(sink_.reports().size(), kShards);
+}
+
+TEST_P(PipelineTest, MessagesReadAheadBehindASlowOriginAreBounded) {
+  // The same slow origin with max_parked_messages = 5: the pipeline stops reading ahead, so
+  // other_ gets only a few requests before server_'s first answer.
+  constexpr std::size_t kShards = 60;
+  options_.max_open_shards = 1;
+  options_.per_origin_in_flight = 1;
+  options_.max_parked_messages = 5;
+  std::atomic<std::size_t> other_at_first_answer{0};
+  server_.set_script([&](const RecordedRequest&, int) {
+    if (other_at_first_answer == 0) {
+      // Long enough for an unbounded read-ahead to send all of other_'s requests.
+      const auto until = std::chrono::steady_clock::now() + 1s;
+      while (other_.request_count() < kShards && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(5ms);
+      }
+      other_at_first_answer = std::max<std::size_t>(1, other_.request_count());
+    }
+    return Response::answer(201);
+  });
+  std::vector<Shard> list = shards(std::vector<std::size_t>(kShards, 2));
+  for (Shard& shard : list) shard.targets[1] = target(shard.targets[1].id, &other_);
+  const RunResult result = run(std::move(list));
+
+  EXPECT_LE(other_at_first_answer.load(), 8u);
+  EXPECT_EQ(result.counts.sent, 2 * kShards);
+}
+
 TEST_P(PipelineTest, ThePerOriginCapIsSharedOutOverThreads) {
   options_.threads = 2;
   options_.concurrency = 16;
