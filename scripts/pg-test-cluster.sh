@@ -10,8 +10,9 @@
 #
 # STATE_FILE holds shell assignments (single-quoted values) the tests read: PG_URL (superuser "postgres", trusted on
 # the socket, database flashwire_test), PG_SOCKET_DIR, and a second role for password tests,
-# PG_PASSWORD_USER / PG_PASSWORD (scram-sha-256). As root, initdb and the server run as the
-# "postgres" user (initdb refuses root); otherwise as the calling user.
+# PG_PASSWORD_USER / PG_PASSWORD (scram-sha-256); flashwire_test has the unaccent extension. As
+# root, initdb and the server run as the "postgres" user (initdb refuses root); otherwise as the
+# calling user.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop|down|up STATE_FILE" >&2; exit 2; }
@@ -65,8 +66,10 @@ start)
   as_owner "${psql[@]}" -c "CREATE DATABASE flashwire_test" \
     -c "CREATE ROLE flashwire_pw LOGIN PASSWORD '$password'" \
     -c "GRANT ALL ON DATABASE flashwire_test TO flashwire_pw" >/dev/null
+  # unaccent (search folds diacritics with it) in public, where every test's schema finds it: a
+  # test schema that created it would take it along when dropped.
   as_owner "${psql[@]}" -d flashwire_test -c "GRANT ALL ON SCHEMA public TO flashwire_pw" \
-    >/dev/null
+    -c "CREATE EXTENSION unaccent SCHEMA public" >/dev/null
   # Quoted: the file may be sourced by a shell (the URL has an '&').
   cat >"$state" <<STATE
 PG_SOCKET_DIR='$dir'

@@ -1,5 +1,7 @@
 #include "app/demo_content.h"
 
+#include <string>
+
 namespace flashwire::app {
 
 std::vector<store::Article> demo_articles(std::int64_t now) {
@@ -112,6 +114,11 @@ std::vector<store::Article> demo_articles(std::int64_t now) {
     article.body_markdown = demo.body;
     article.image_url = demo.image;
     article.image_alt = demo.image_alt;
+    // "/assets/demo/storm.svg" → "/assets/demo/storm-480.webp", …
+    const std::string stem = article.image_url.substr(0, article.image_url.rfind('.'));
+    for (const int width : kDemoImageWidths) {
+      article.image_renditions.push_back({stem + "-" + std::to_string(width) + ".webp", width});
+    }
     article.published = true;
     article.published_at = now - demo.hours_ago * 3600;
     article.updated_at = article.published_at;

@@ -106,6 +106,17 @@ bool is_video_url(std::string_view url) {
   return path.ends_with(".mp4") || path.ends_with(".webm") || path.ends_with(".m3u8");
 }
 
+bool is_image_url(std::string_view url) {
+  if (url.empty() || url.size() > 2048) return false;
+  if (!url.starts_with("https://") && !is_site_path(url)) return false;
+  if (url.starts_with("https://") && url.size() == 8) return false;
+  return std::none_of(url.begin(), url.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' ||
+           c == ',';
+  });
+}
+
 std::string video_origin(std::string_view url) {
   const std::string_view authority = https_authority(url);
   if (authority.empty()) return {};

@@ -12,10 +12,22 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "news/category.h"
 
 namespace flashwire::news {
+
+// One stored size of an article's lead image: a file of `width` pixels across, which pages list
+// in the image's srcset so that each reader's browser fetches the size its screen needs.
+struct ImageRendition {
+  std::string url;  // is_image_url
+  int width = 0;    // pixels, 1..kMaxImageWidth
+
+  bool operator==(const ImageRendition&) const = default;
+};
+inline constexpr std::size_t kMaxImageRenditions = 8;
+inline constexpr int kMaxImageWidth = 10000;
 
 struct Article {
   std::int64_t id = 0;  // assigned by the store
@@ -27,6 +39,9 @@ struct Article {
   Category category = Category::kBreaking;
   std::string image_url;  // may be empty
   std::string image_alt;  // required when image_url is set
+  // Sizes of the lead image (only with image_url), at most kMaxImageRenditions, each of its own
+  // width; may be empty (pages then list image_url alone).
+  std::vector<ImageRendition> image_renditions;
   // May be empty: a video readers can watch on the page ("Watch"), an https:// URL or a path on
   // this site of an MP4, WebM or HLS (.m3u8) file: is_video_url.
   std::string video_url;
@@ -85,6 +100,11 @@ std::string video_origin(std::string_view url);
 // The MIME type a <source> announces for the video: video/mp4, video/webm or
 // application/vnd.apple.mpegurl (HLS).
 std::string_view video_type(std::string_view url);
+
+// An image address an article may carry (image_url, a rendition's url): at most 2048 bytes, an
+// "https://" URL or a site path (is_site_path), without spaces, control characters, quotes,
+// angle brackets, backslashes or commas (srcset separates its candidates with commas).
+bool is_image_url(std::string_view url);
 
 // A path on this site: "/..." but not "//host" (scheme-relative), without a backslash (which
 // some browsers read as "/"), spaces or control characters.

@@ -106,6 +106,14 @@ std::vector<std::string_view> split_path(std::string_view rest) {
   return parts;
 }
 
+json::array renditions_json(const std::vector<news::ImageRendition>& renditions) {
+  json::array out;
+  for (const news::ImageRendition& r : renditions) {
+    out.push_back(json::object{{"url", r.url}, {"width", r.width}});
+  }
+  return out;
+}
+
 json::object article_json(const store::Article& a) {
   return json::object{{"id", a.id},
                       {"slug", a.slug},
@@ -117,6 +125,7 @@ json::object article_json(const store::Article& a) {
                       {"category", store::category_name(a.category)},
                       {"image_url", a.image_url},
                       {"image_alt", a.image_alt},
+                      {"image_renditions", renditions_json(a.image_renditions)},
                       {"video_url", a.video_url},
                       {"body_markdown", a.body_markdown},
                       {"published", a.published},
@@ -211,6 +220,39 @@ Field string_field(const json::object& body, std::string_view key) {
   return {std::string(value->as_string()), std::nullopt};
 }
 
+// "image_renditions": [{"url": …, "width": …}, …] into a.image_renditions (absent or null:
+// none), or the first problem with it. Each url an https:// URL or a path on this site
+// (news::is_image_url), each width a whole number of pixels, 1..10000, each width once, at most
+// 8, only with image_url.
+std::optional<std::string> parse_renditions(const json::object& body, store::Article& a) {
+  const json::value* value = body.if_contains("image_renditions");
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  if (!value->is_array()) return std::string("image_renditions: must be an array");
+  const json::array& list = value->as_array();
+  if (list.empty()) return std::nullopt;
+  if (a.image_url.empty()) return std::string("image_renditions: only with image_url");
+  if (list.size() > news::kMaxImageRenditions) return std::string("image_renditions: at most 8");
+  for (const json::value& item : list) {
+    const json::object* r = item.if_object();
+    if (r == nullptr) return std::string("image_renditions: each must be {\"url\", \"width\"}");
+    const json::value* url = r->if_contains("url");
+    if (url == nullptr || !url->is_string() || !news::is_image_url(url->as_string()))
+      return std::string(
+          "image_renditions: url must be an https:// URL or a path on this site, without "
+          "spaces, quotes or commas");
+    const json::value* width = r->if_contains("width");
+    if (width == nullptr || !width->is_int64() || width->as_int64() < 1 ||
+        width->as_int64() > news::kMaxImageWidth)
+      return std::string("image_renditions: width must be a whole number of pixels, 1 to 10000");
+    const int w = static_cast<int>(width->as_int64());
+    for (const news::ImageRendition& seen : a.image_renditions) {
+      if (seen.width == w) return std::string("image_renditions: each width once");
+    }
+    a.image_renditions.push_back({std::string(url->as_string()), w});
+  }
+  return std::nullopt;
+}
+
 // The article a create or full update describes, or the first problem with it.
 std::variant<store::Article, std::string> parse_article(const json::object& body) {
   store::Article a;
@@ -258,6 +300,7 @@ std::variant<store::Article, std::string> parse_article(const json::object& body
     return std::string("image_alt: required with image_url (describe the picture)");
   if (a.image_url.empty() && !a.image_alt.empty())
     return std::string("image_alt: only with image_url");
+  if (auto problem = parse_renditions(body, a)) return *std::move(problem);
   if (!a.video_url.empty() && !news::is_video_url(a.video_url))
     return std::string(
         "video_url: an https:// URL or a path on this site ending in .mp4, .webm or .m3u8");
@@ -645,6 +688,12 @@ http::Response NewsroomApi::update_article(Call& call) {
   article.published = (*existing)->published;
   article.published_at = (*existing)->published_at;
   article.created_by = (*existing)->created_by;
+  // An update that does not mention renditions (the editors' form does not) keeps those of the
+  // same image; a new image_url drops them, as they were sizes of the old one.
+  if (call.body.if_contains("image_renditions") == nullptr &&
+      article.image_url == (*existing)->image_url) {
+    article.image_renditions = (*existing)->image_renditions;
+  }
   const bool publishing = !article.published && wants_publish(call.body);
   if (publishing) {
     article.published = true;

@@ -4,6 +4,8 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "site/html.h"
 
@@ -295,6 +297,41 @@ std::string absolute_url(const SiteInfo& site, std::string_view url) {
 constexpr int kImageWidth = 1200;
 constexpr int kImageHeight = 675;
 
+bool has_image(const Article& article) {
+  return !article.image_url.empty() && is_safe_url(article.image_url);
+}
+
+// The renditions a page may list for the lead image: those with a safe URL, narrowest first,
+// one per width (a srcset with two candidates of one width is invalid).
+std::vector<news::ImageRendition> usable_renditions(const Article& article) {
+  std::vector<news::ImageRendition> out;
+  if (!has_image(article)) return out;
+  for (const news::ImageRendition& r : article.image_renditions) {
+    if (r.width > 0 && is_safe_url(r.url)) out.push_back(r);
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.width < b.width; });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const auto& a, const auto& b) { return a.width == b.width; }),
+            out.end());
+  return out;
+}
+
+// The image link previews and structured data name, with its size: the widest rendition (a
+// stored raster size, which every preview reader takes; image_url may be an SVG, which most do
+// not), else image_url at the layout size. Only for articles that has_image.
+struct ShareImage {
+  std::string url;
+  int width = kImageWidth;
+  int height = kImageHeight;
+};
+ShareImage share_image(const Article& article) {
+  const std::vector<news::ImageRendition> renditions = usable_renditions(article);
+  if (renditions.empty()) return {article.image_url};
+  const news::ImageRendition& widest = renditions.back();
+  return {widest.url, widest.width, widest.width * kImageHeight / kImageWidth};
+}
+
 // ---- the document frame ----
 
 enum class PageKind { kHome, kArticle, kLive, kPreferences, kNotFound, kNewsroom, kSearch };
@@ -366,7 +403,7 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
     const Article* a = frame.article;
     const std::string& title = a != nullptr ? a->headline : site.name;
     const std::string& summary = a != nullptr ? a->standfirst : site.description;
-    const bool image = a != nullptr && !a->image_url.empty() && is_safe_url(a->image_url);
+    const bool image = a != nullptr && has_image(*a);
     h.raw("<meta property=\"og:type\"").attr("content", frame.og_type).raw(">\n");
     h.raw("<meta property=\"og:site_name\"").attr("content", site.name).raw(">\n");
     h.raw("<meta property=\"og:title\"").attr("content", title).raw(">\n");
@@ -376,7 +413,10 @@ void open_document(Html& h, const SiteInfo& site, const Frame& frame) {
     h.raw("<meta property=\"og:url\"").attr("content", site.base_url + frame.canonical_path);
     h.raw(">\n");
     if (image) {
-      h.raw("<meta property=\"og:image\"").attr("content", absolute_url(site, a->image_url));
+      const ShareImage shared = share_image(*a);
+      h.raw("<meta property=\"og:image\"").attr("content", absolute_url(site, shared.url));
+      h.raw(">\n<meta property=\"og:image:width\"").attr("content", std::to_string(shared.width));
+      h.raw(">\n<meta property=\"og:image:height\"").attr("content", std::to_string(shared.height));
       h.raw(">\n<meta property=\"og:image:alt\"").attr("content", a->image_alt).raw(">\n");
     }
     if (a != nullptr && a->published_at > 0) {
@@ -538,10 +578,6 @@ void category_kicker(Html& h, Category category) {
   h.text(category_label(category)).raw("</a></p>\n");
 }
 
-bool has_image(const Article& article) {
-  return !article.image_url.empty() && is_safe_url(article.image_url);
-}
-
 // The lead image, responsive: its width and height reserve the room before it loads (no
 // layout shift), srcset and sizes tell the browser how wide it is drawn. `above_fold`: loaded
 // at once with high priority (it is likely the page's largest paint); else lazily.
@@ -549,7 +585,15 @@ void article_image(Html& h, const Article& article, std::string_view css_class,
                    std::string_view sizes, bool above_fold) {
   if (!has_image(article)) return;
   h.raw("<img").attr("class", css_class).attr("src", article.image_url);
-  h.attr("srcset", article.image_url + " " + std::to_string(kImageWidth) + "w");
+  // Every stored size, so the browser fetches the one its layout and screen need; without any,
+  // the one file at the layout width.
+  std::string srcset;
+  for (const news::ImageRendition& r : usable_renditions(article)) {
+    if (!srcset.empty()) srcset += ", ";
+    srcset += r.url + " " + std::to_string(r.width) + "w";
+  }
+  if (srcset.empty()) srcset = article.image_url + " " + std::to_string(kImageWidth) + "w";
+  h.attr("srcset", srcset);
   h.attr("sizes", sizes);
   h.attr("width", std::to_string(kImageWidth)).attr("height", std::to_string(kImageHeight));
   h.attr("alt", article.image_alt);
@@ -716,9 +760,10 @@ void article_common_json(Json& j, const SiteInfo& site, const Article& article,
   j.field("articleSection", category_label(article.category));
   if (article.published_at > 0) j.field("datePublished", iso_time(article.published_at));
   if (has_image(article)) {
+    const ShareImage shared = share_image(article);
     j.key("image").array().object().field("@type", "ImageObject");
-    j.field("url", absolute_url(site, article.image_url));
-    j.key("width").number(kImageWidth).key("height").number(kImageHeight);
+    j.field("url", absolute_url(site, shared.url));
+    j.key("width").number(shared.width).key("height").number(shared.height);
     j.field("caption", article.image_alt).end_object().end_array();
   }
   if (const std::string author = strip_byline_prefix(article.byline); !author.empty()) {

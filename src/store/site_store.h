@@ -279,11 +279,13 @@ class SiteStore {
 
   // --- Search ---
   // Published articles whose headline, standfirst or body contain every word of `query` (the
-  // last word also as a prefix: "elect" finds "election"), best match first, at most `limit`.
-  // `query` is what a reader typed: words are letters and digits, everything else separates
-  // them (no operators); at most 12 words are used. A query without words matches nothing.
-  // kInvalid when `query` is longer than 256 bytes. A store without full-text search answers
-  // kUnsupported (this default), so that the site can say so rather than fail.
+  // last word also as a prefix: "elect" finds "election"), case and diacritics folded ("zurich"
+  // finds "Zürich"), best match first (headline above standfirst above body), at most `limit`.
+  // `query` is what a reader typed: words are site_validation::search_words (letters and
+  // digits; everything else separates them, no operators; at most 12). A query without words
+  // matches nothing. kInvalid when `query` is longer than 256 bytes. The SQLite and PostgreSQL
+  // stores both search; a store without full-text search answers kUnsupported (this default), so
+  // that the site can say so rather than fail.
   virtual Result<std::vector<ArticleMatch>> search_articles(const std::string& query,
                                                             std::size_t limit) {
     (void)query;

@@ -1,6 +1,9 @@
 #include "store/site_validation.h"
 
 #include <algorithm>
+#include <charconv>
+
+#include "common/utf8.h"
 
 namespace flashwire::store::site_validation {
 
@@ -28,7 +31,70 @@ Status validate_article(const Article& a, std::string_view what) {
   if (!a.image_url.empty() && a.image_alt.empty()) {
     return invalid(what, "image without alt text");
   }
+  if (a.image_renditions.empty()) return {};
+  if (a.image_url.empty()) return invalid(what, "image renditions without an image");
+  if (a.image_renditions.size() > news::kMaxImageRenditions) {
+    return invalid(what, "more than 8 image renditions");
+  }
+  for (const news::ImageRendition& r : a.image_renditions) {
+    if (r.width < 1 || r.width > news::kMaxImageWidth) {
+      return invalid(what, "image rendition width out of range");
+    }
+    const bool bad_url = r.url.empty() || std::any_of(r.url.begin(), r.url.end(), [](char c) {
+                           return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F;
+                         });
+    if (bad_url) return invalid(what, "image rendition URL is empty or has whitespace");
+  }
   return {};
+}
+
+std::string encode_renditions(const std::vector<news::ImageRendition>& renditions) {
+  std::string out;
+  for (const news::ImageRendition& r : renditions) {
+    if (!out.empty()) out += '\n';
+    out += std::to_string(r.width);
+    out += ' ';
+    out += r.url;
+  }
+  return out;
+}
+
+Result<std::vector<news::ImageRendition>> decode_renditions(std::string_view stored) {
+  std::vector<news::ImageRendition> out;
+  while (!stored.empty()) {
+    const std::size_t newline = stored.find('\n');
+    const std::string_view line = stored.substr(0, newline);
+    const std::size_t space = line.find(' ');
+    int width = 0;
+    const auto [end, ec] =
+        std::from_chars(line.data(), line.data() + std::min(space, line.size()), width);
+    if (space == std::string_view::npos || ec != std::errc() || end != line.data() + space ||
+        width < 1 || width > news::kMaxImageWidth || space + 1 == line.size() ||
+        out.size() == news::kMaxImageRenditions) {
+      return make_error(ErrorCode::kCorrupt, "stored image renditions do not read back");
+    }
+    out.push_back({std::string(line.substr(space + 1)), width});
+    if (newline == std::string_view::npos) break;
+    stored.remove_prefix(newline + 1);
+  }
+  return out;
+}
+
+std::vector<std::string_view> search_words(std::string_view query) {
+  std::vector<std::string_view> words;
+  std::size_t start = std::string_view::npos;
+  for (std::size_t i = 0; i <= query.size() && words.size() < kMaxSearchWords; ++i) {
+    const unsigned char c = i < query.size() ? static_cast<unsigned char>(query[i]) : ' ';
+    const bool word =
+        c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (word && start == std::string_view::npos) start = i;
+    if (!word && start != std::string_view::npos) {
+      const std::string_view w = query.substr(start, i - start);
+      if (is_valid_utf8(w)) words.push_back(w);
+      start = std::string_view::npos;
+    }
+  }
+  return words;
 }
 
 Status validate_subscription(const Subscription& s) {

@@ -30,6 +30,21 @@ Status validate_alert(const Alert& a);
 // joined scopes, as stored.
 Result<std::string> validate_token(const ApiToken& token);
 
+// An article's image renditions as stored: one "<width> <url>" line each, in the given order;
+// "" for none. validate_article has checked them (a url without whitespace or control
+// characters, a width of 1..news::kMaxImageWidth, at most news::kMaxImageRenditions, only with
+// an image_url). decode: kCorrupt when a stored value does not read back.
+std::string encode_renditions(const std::vector<news::ImageRendition>& renditions);
+Result<std::vector<news::ImageRendition>> decode_renditions(std::string_view stored);
+
+// The words of a reader's search query, as every store's search_articles reads it: each run of
+// ASCII letters and digits and bytes >= 0x80 (so UTF-8 words stay whole; everything else
+// separates), at most kMaxSearchWords of them; words that are not valid UTF-8 are dropped. No
+// word is ever read as syntax (operators, quotes, column filters).
+inline constexpr std::size_t kMaxSearchQuery = 256;  // bytes; longer queries are kInvalid
+inline constexpr std::size_t kMaxSearchWords = 12;
+std::vector<std::string_view> search_words(std::string_view query);
+
 // Scopes are stored space-separated: join refuses empty scopes and whitespace (kInvalid).
 Result<std::string> join_scopes(const std::vector<std::string>& scopes);
 std::vector<std::string> split_scopes(std::string_view joined);

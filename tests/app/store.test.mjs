@@ -134,6 +134,17 @@ describe('serve on PostgreSQL', () => {
       assert.equal(fs.existsSync(path.join(tmp, 'node-a', 'vapid.json')), false, 'the key lives in the store');
       const story = await fetch(`${b.url}/articles/harbour-bridge-closed-after-ship-strike`);
       assert.equal(story.status, 200, 'node B serves the demo article node A stored');
+      // Search on PostgreSQL: the demo story found by a word of its headline, marked, and a
+      // query of operators and quotes is no error.
+      const found = await fetch(`${b.url}/search?q=${encodeURIComponent('harbour bridg')}`);
+      assert.equal(found.status, 200);
+      const results = await found.text();
+      assert.match(results, /href="\/articles\/harbour-bridge-closed-after-ship-strike"/);
+      assert.match(results, /<mark>Harbour<\/mark>/);
+      const odd = await fetch(`${b.url}/search?q=${encodeURIComponent('"harbour\' & !| :* (')}`);
+      assert.equal(odd.status, 200, 'operators and quotes are only separators');
+      const none = await (await fetch(`${b.url}/search?q=zeppelin`)).text();
+      assert.match(none, /No results for/);
     } finally {
       await a.stop();
       if (b) await b.stop();

@@ -300,7 +300,8 @@ describe('the readers\' side in headless Chromium', () => {
       assert.match(html, new RegExp(`<h1 class="headline">${HEADLINE}</h1>`));
       const img = /<img class="story-figure-image"[^>]*>/.exec(html)?.[0];
       assert.ok(img, 'the lead image is in the server-rendered HTML');
-      for (const attr of ['src="/assets/demo/bridge.svg"', 'width="1200"', 'height="675"', 'srcset=', 'sizes=', 'alt="Drawing: ']) {
+      for (const attr of ['src="/assets/demo/bridge.svg"', 'width="1200"', 'height="675"', 'sizes=', 'alt="Drawing: ',
+        'srcset="/assets/demo/bridge-480.webp 480w, /assets/demo/bridge-960.webp 960w, /assets/demo/bridge-1440.webp 1440w"']) {
         assert.ok(img.includes(attr), `${attr} in ${img}`);
       }
       assert.doesNotMatch(img, /loading="lazy"/, 'the lead image is above the fold');
@@ -327,10 +328,14 @@ describe('the readers\' side in headless Chromium', () => {
       assert.equal(ld.headline, HEADLINE);
       assert.equal(ld.mainEntityOfPage, url);
       assert.equal(ld.author[0].name, 'Mara Okafor');
-      assert.equal(ld.image[0].url, `${site.url}/assets/demo/bridge.svg`);
+      assert.equal(ld.image[0].url, `${site.url}/assets/demo/bridge-1440.webp`);
+      // The browser picked one of the WebP renditions for its layout and screen, and it loaded.
+      const lead = await page.$eval('img.story-figure-image', (i) => ({ src: i.currentSrc, loaded: i.complete && i.naturalWidth > 0 }));
+      assert.match(lead.src, /\/assets\/demo\/bridge-(480|960|1440)\.webp$/);
+      assert.ok(lead.loaded, `the lead image loaded: ${lead.src}`);
       for (const field of ['datePublished', 'dateModified']) assert.ok(!Number.isNaN(Date.parse(ld[field])), field);
       assert.equal(await page.$eval('link[rel="canonical"]', (l) => l.href), url);
-      assert.equal(await page.$eval('meta[property="og:image"]', (m) => m.content), `${site.url}/assets/demo/bridge.svg`);
+      assert.equal(await page.$eval('meta[property="og:image"]', (m) => m.content), `${site.url}/assets/demo/bridge-1440.webp`);
       assert.equal(await page.$eval('meta[name="twitter:card"]', (m) => m.content), 'summary_large_image');
       // Heading order: h1, then h2s, no level skipped.
       const levels = await page.$$eval('main h1, main h2, main h3, main h4', (hs) => hs.map((h) => Number(h.tagName[1])));

@@ -366,6 +366,88 @@ TEST_F(NewsroomApiTest, RejectsInvalidArticlesAndStoresNothing) {
   EXPECT_EQ(events_.changed.size(), 1u);
 }
 
+// The lead image's renditions: checked one by one, stored, listed back; an update that does
+// not mention them keeps those of the same image.
+TEST_F(NewsroomApiTest, ImageRenditionsAreCheckedStoredAndKeptForTheSameImage) {
+  auto with_renditions = [](json::value renditions, bool with_image = true) {
+    json::object body = article("with-renditions");
+    if (with_image) {
+      body["image_url"] = "/assets/ferry.svg";
+      body["image_alt"] = "A ferry moored in the storm";
+    }
+    body["image_renditions"] = std::move(renditions);
+    return body;
+  };
+  auto one = [](json::value url, json::value width) {
+    return json::array{json::object{{"url", std::move(url)}, {"width", std::move(width)}}};
+  };
+  json::array nine;
+  for (int i = 1; i <= 9; ++i) nine.push_back(json::object{{"url", "/i.png"}, {"width", i}});
+  const std::vector<std::pair<std::string, json::object>> refused = {
+      {"not an array", with_renditions("/a.png 480w")},
+      {"not an object", with_renditions(json::array{"/a.png"})},
+      {"no url", with_renditions(json::array{json::object{{"width", 480}}})},
+      {"http url", with_renditions(one("http://cdn.example/a.png", 480))},
+      {"scheme-relative url", with_renditions(one("//cdn.example/a.png", 480))},
+      {"javascript url", with_renditions(one("javascript:alert(1)", 480))},
+      {"space in url", with_renditions(one("/a b.png", 480))},
+      {"comma in url", with_renditions(one("/a,b.png", 480))},
+      {"quote in url", with_renditions(one("/a\".png", 480))},
+      {"number url", with_renditions(one(5, 480))},
+      {"width 0", with_renditions(one("/a.png", 0))},
+      {"width 10001", with_renditions(one("/a.png", 10001))},
+      {"fractional width", with_renditions(one("/a.png", 480.5))},
+      {"string width", with_renditions(one("/a.png", "480"))},
+      {"same width twice",
+       with_renditions(json::array{json::object{{"url", "/a.png"}, {"width", 480}},
+                                   json::object{{"url", "/b.png"}, {"width", 480}}})},
+      {"nine", with_renditions(nine)},
+      {"without an image", with_renditions(one("/a.png", 480), /*with_image=*/false)},
+  };
+  for (const auto& [name, body] : refused) {
+    auto response = post("/api/newsroom/articles", body);
+    EXPECT_EQ(response.result(), http::Status::bad_request) << name;
+    EXPECT_TRUE(parsed(response).at("message").as_string().starts_with("image_renditions:"))
+        << name << ": " << response.body();
+  }
+  EXPECT_EQ(store_->article_count().value(), 0u);
+
+  const json::array renditions{
+      json::object{{"url", "/assets/ferry-480.png"}, {"width", 480}},
+      json::object{{"url", "https://img.example/ferry-1440.webp?v=2"}, {"width", 1440}}};
+  const std::int64_t id = create(with_renditions(renditions));
+  const std::vector<news::ImageRendition> stored{{"/assets/ferry-480.png", 480},
+                                                 {"https://img.example/ferry-1440.webp?v=2", 1440}};
+  EXPECT_EQ(store_->find_article(id).value()->image_renditions, stored);
+
+  // A full update from a form that knows nothing of renditions keeps them for the same image…
+  json::object same = with_renditions(nullptr);
+  same.erase("image_renditions");
+  same["headline"] = "Ferry service resumes";
+  auto updated =
+      call(bhttp::verb::put, "/api/newsroom/articles/" + std::to_string(id), json::serialize(same));
+  ASSERT_EQ(updated.result(), http::Status::ok) << updated.body();
+  EXPECT_EQ(parsed(updated).at("image_renditions"), json::value(renditions));
+  EXPECT_EQ(store_->find_article(id).value()->image_renditions, stored);
+  // … null or [] drops them, and so does another image.
+  auto cleared = call(bhttp::verb::put, "/api/newsroom/articles/" + std::to_string(id),
+                      json::serialize(with_renditions(json::array{})));
+  ASSERT_EQ(cleared.result(), http::Status::ok);
+  EXPECT_TRUE(store_->find_article(id).value()->image_renditions.empty());
+  ASSERT_EQ(call(bhttp::verb::put, "/api/newsroom/articles/" + std::to_string(id),
+                 json::serialize(with_renditions(renditions)))
+                .result(),
+            http::Status::ok);
+  json::object other = same;
+  other["image_url"] = "/assets/other.svg";
+  ASSERT_EQ(
+      call(bhttp::verb::put, "/api/newsroom/articles/" + std::to_string(id), json::serialize(other))
+          .result(),
+      http::Status::ok);
+  EXPECT_TRUE(store_->find_article(id).value()->image_renditions.empty())
+      << "sizes of the old image are not sizes of the new one";
+}
+
 TEST_F(NewsroomApiTest, CountsTheAudiencePerCategory) {
   subscribe("https://push.example/1", 1);
   subscribe("https://push.example/2", 1 | 2);

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "site/pages.h"
 
@@ -47,6 +49,46 @@ TEST(Assets, HasTheServiceWorkerScriptStyleSheetAndIcon) {
   }
   EXPECT_EQ(find_asset("/assets/missing.js"), nullptr);
   EXPECT_EQ(find_asset("sw.js"), nullptr);  // paths are absolute URL paths
+}
+
+// The pixel size a WebP file declares (lossy "VP8 ", lossless "VP8L" or extended "VP8X"), or
+// {0, 0} when the bytes are no WebP file.
+std::pair<int, int> webp_size(std::string_view b) {
+  const auto u = [&](std::size_t i) { return static_cast<int>(static_cast<unsigned char>(b[i])); };
+  if (b.size() < 30 || b.substr(0, 4) != "RIFF" || b.substr(8, 4) != "WEBP") return {0, 0};
+  const std::string_view chunk = b.substr(12, 4);
+  if (chunk == "VP8 " && b.substr(23, 3) == "\x9d\x01\x2a") {
+    return {(u(26) | u(27) << 8) & 0x3fff, (u(28) | u(29) << 8) & 0x3fff};
+  }
+  if (chunk == "VP8L" && u(20) == 0x2f) {
+    const int bits = u(21) | u(22) << 8 | u(23) << 16 | u(24) << 24;
+    return {(bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1};
+  }
+  if (chunk == "VP8X") {
+    return {(u(24) | u(25) << 8 | u(26) << 16) + 1, (u(27) | u(28) << 8 | u(29) << 16) + 1};
+  }
+  return {0, 0};
+}
+
+// Every demo drawing ships WebP renditions at the widths the demo stories list, 16:9 like the
+// drawing, so that a srcset's "960w" is a file 960 pixels wide.
+TEST(Assets, DemoDrawingsHaveWebpRenditionsOfTheirDeclaredWidths) {
+  std::size_t drawings = 0;
+  for (const Asset& asset : assets()) {
+    if (!asset.path.starts_with("/assets/demo/") || !asset.path.ends_with(".svg")) continue;
+    ++drawings;
+    const std::string stem(asset.path.substr(0, asset.path.size() - 4));
+    for (const int width : {480, 960, 1440}) {
+      const std::string path = stem + "-" + std::to_string(width) + ".webp";
+      const Asset* rendition = find_asset(path);
+      ASSERT_NE(rendition, nullptr) << path;
+      EXPECT_EQ(rendition->content_type, "image/webp") << path;
+      EXPECT_EQ(webp_size(rendition->body), std::make_pair(width, width * 9 / 16)) << path;
+      EXPECT_LT(rendition->body.size(), 32u * 1024) << path << ": small enough for a phone";
+    }
+  }
+  EXPECT_EQ(drawings, 6u);
+  EXPECT_EQ(webp_size("RIFF0000WEBPVP8 and then nothing useful"), std::make_pair(0, 0));
 }
 
 TEST(Assets, PathsAreUniqueAndSorted) {

@@ -293,6 +293,54 @@ TEST(Pages, ArticleShowsHeadlineStandfirstBylineDatelineTimeCategoryAndImage) {
   EXPECT_THAT(page, Not(HasSubstr("Follow live updates")));
 }
 
+TEST(Pages, LeadImageListsItsRenditionsNarrowestFirstAndPreviewsTheWidest) {
+  Article article = test_article();
+  article.image_url = "/assets/demo/storm.svg";
+  article.image_renditions = {{"/assets/demo/storm-960.png", 960},
+                              {"javascript:alert(1)", 600},
+                              {"https://img.example/storm-480.png", 480},
+                              {"/assets/demo/storm-1440.png", 1440}};
+  const std::string page = render_article(test_site(), article, "<p>Body</p>\n");
+  EXPECT_THAT(page,
+              HasSubstr("<img class=\"story-figure-image\" src=\"/assets/demo/storm.svg\" "
+                        "srcset=\"https://img.example/storm-480.png 480w, "
+                        "/assets/demo/storm-960.png 960w, /assets/demo/storm-1440.png 1440w\" "
+                        "sizes=\"(min-width: 760px) 720px, 100vw\" width=\"1200\" "
+                        "height=\"675\" alt=\"A flooded street in Baixa\" "
+                        "fetchpriority=\"high\" decoding=\"async\">"))
+      << "every safe size, narrowest first; the unsafe one left out";
+  EXPECT_THAT(page, Not(HasSubstr("javascript:")));
+  EXPECT_THAT(page, HasSubstr("<meta property=\"og:image\" "
+                              "content=\"https://news.example/assets/demo/storm-1440.png\">\n"
+                              "<meta property=\"og:image:width\" content=\"1440\">\n"
+                              "<meta property=\"og:image:height\" content=\"810\">"))
+      << "link previews get the widest raster size, not the SVG";
+  EXPECT_THAT(page, HasSubstr("\"image\":[{\"@type\":\"ImageObject\",\"url\":"
+                              "\"https://news.example/assets/demo/storm-1440.png\",\"width\":1440,"
+                              "\"height\":810"));
+
+  // On the home page: the first lead image eager, a later one lazy, both with their sizes.
+  Article second = article;
+  second.id = article.id + 1;
+  second.slug = "second";
+  second.category = Category::kExclusive;
+  const std::vector<CategorySection> sections = {{Category::kBreaking, {article}},
+                                                 {Category::kExclusive, {second}}};
+  const std::string home = render_home(test_site(), sections, {});
+  const std::size_t first = home.find("<img class=\"story-image\"");
+  const std::size_t later = home.find("<img class=\"story-image\"", first + 1);
+  ASSERT_NE(later, std::string::npos);
+  const std::string first_img = home.substr(first, home.find('>', first) - first);
+  const std::string later_img = home.substr(later, home.find('>', later) - later);
+  for (const std::string& img : {first_img, later_img}) {
+    EXPECT_THAT(img, HasSubstr("/assets/demo/storm-960.png 960w")) << img;
+    EXPECT_THAT(img, HasSubstr("width=\"1200\" height=\"675\"")) << img;
+  }
+  EXPECT_THAT(first_img, HasSubstr("fetchpriority=\"high\""));
+  EXPECT_THAT(first_img, Not(HasSubstr("loading=\"lazy\"")));
+  EXPECT_THAT(later_img, HasSubstr("loading=\"lazy\""));
+}
+
 TEST(Pages, ArticleLeavesOutUnsafeImagesAndEmptyFields) {
   Article article = test_article();
   article.image_url = "javascript:alert(1)";

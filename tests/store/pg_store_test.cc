@@ -43,6 +43,13 @@ class PgStoreTest : public ::testing::Test {
   std::unique_ptr<StorePlace> place_;
 };
 
+// "1\n2\n…" up to the latest version: the rows of flashwire_schema_migrations after migrating.
+std::string all_versions() {
+  std::string out;
+  for (int v = 1; v <= pg::latest_schema_version(); ++v) out += std::to_string(v) + "\n";
+  return out;
+}
+
 StateOptions without_migrating() {
   StateOptions options;
   options.migrate = false;
@@ -73,7 +80,7 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
   EXPECT_EQ(state->kind(), StoreKind::kPostgres);
   EXPECT_EQ(state->schema_version(), pg::latest_schema_version());
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+            all_versions());
   const std::string tables =
       place_->rows("",
                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
@@ -84,7 +91,8 @@ TEST_F(PgStoreTest, OpeningMigratesOnceToTheLatestVersion) {
             "optin_counts\npending_gone\nsettings\nsubscriptions\n");
   // Opening again applies nothing.
   ASSERT_NE(open_ok(), nullptr);
-  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"), "9\n");
+  EXPECT_EQ(place_->rows("", "SELECT count(*) FROM flashwire_schema_migrations"),
+            std::to_string(pg::latest_schema_version()) + "\n");
 }
 
 TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
@@ -100,16 +108,23 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   for (auto& n : nodes) n.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+            all_versions());
 }
 
-// Undoes version 9 (deliveries' counts per push service; version 8 changes nothing).
+// Undoes version 8 (search, image renditions; the unaccent extension stays: it is the
+// database's).
+#define FW_UNDO_PG_V8                                                                        \
+  "DROP INDEX articles_search; ALTER TABLE articles DROP COLUMN search_vector, DROP COLUMN " \
+  "image_renditions; DROP TEXT SEARCH CONFIGURATION flashwire_search; "
+
+// Undoes version 9 (deliveries' counts per push service).
 #define FW_UNDO_PG_V9 \
   "ALTER TABLE deliveries DROP COLUMN service_targeted, DROP COLUMN service_accepted; "
 
-// Undoes versions 6 to 9 (scheduled alerts, articles.created_by, and the above).
+// Undoes versions 6 to 9 (scheduled alerts, articles.created_by, search, the above).
 #define FW_UNDO_PG_V6                                                                       \
   FW_UNDO_PG_V9                                                                             \
+  FW_UNDO_PG_V8                                                                             \
   "ALTER TABLE articles DROP COLUMN created_by; DROP INDEX alerts_due; ALTER TABLE alerts " \
   "DROP COLUMN send_at, DROP COLUMN scheduled; "
 
@@ -196,7 +211,7 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   auto state = open_ok();
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(place_->rows("", "SELECT version FROM flashwire_schema_migrations ORDER BY version"),
-            "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+            all_versions());
   EXPECT_EQ(place_->rows("", "SELECT status, sent FROM alerts ORDER BY status"),
             "0|f\n1|t\n2|t\n3|f\n4|t\n");
   const std::int64_t reader = std::stoll(place_->rows("", "SELECT id FROM subscriptions"));
@@ -209,6 +224,70 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
   EXPECT_EQ((*site)->record_alert_event(draft, reader, AlertEvent::kClicked, 5).error().code,
             ErrorCode::kNotFound);
   EXPECT_EQ(place_->rows("", "SELECT count(*) FROM alert_beacons"), "1\n");
+}
+
+// A database from before search (version 7): migrating indexes the articles it holds, and they
+// have no image renditions.
+TEST_F(PgStoreTest, Version8IndexesTheArticlesADatabaseHolds) {
+  ASSERT_NE(open_ok(), nullptr);
+  place_->exec("", "", FW_UNDO_PG_V8 "DELETE FROM flashwire_schema_migrations WHERE version >= 8");
+  place_->exec("", "",
+               "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, "
+               "image_url, image_alt, body_markdown, published, published_at, updated_at) "
+               "VALUES ('old', 'Zürich tram strike', '', '', '', 1, '', '', 'b', true, 1, 1)");
+  auto state = open_ok();
+  ASSERT_NE(state, nullptr);
+  auto site = state->open_site_store();
+  ASSERT_TRUE(site) << site.error().message;
+  auto found = (*site)->search_articles("zurich", 10);
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].article.slug, "old");
+  EXPECT_TRUE((*found)[0].article.image_renditions.empty());
+}
+
+// unaccent is a trusted extension: a role with CREATE on the database creates it when migrating.
+// A role without that right gets one line that says what to do, and nothing is migrated.
+TEST_F(PgStoreTest, MigratingWhereUnaccentCannotBeCreatedSaysWhatToDoAndAppliesNothing) {
+  const std::string socket_dir = testing::cluster_value("PG_SOCKET_DIR").value_or("");
+  const std::string user = testing::cluster_value("PG_PASSWORD_USER").value_or("");
+  const std::string password = testing::cluster_value("PG_PASSWORD").value_or("");
+  const std::string base = testing::cluster_value("PG_URL").value_or("");
+  ASSERT_FALSE(socket_dir.empty());
+  const std::string db = "noext_" + place_->schema();
+  const std::string admin_url = "postgresql:///" + db + "?host=" + socket_dir + "&user=postgres";
+  RawPg(base).exec("CREATE DATABASE " + db);
+  RawPg(admin_url).exec("CREATE SCHEMA site AUTHORIZATION " + user);
+  const std::string url = "postgresql://" + user + ":" + password + "@/" + db +
+                          "?host=" + socket_dir + "&options=-csearch_path%3Dsite";
+  {
+    auto refused = open_site_state(url, place_->dir());
+    expect_error(refused, ErrorCode::kIo, "CREATE EXTENSION unaccent", password);
+    if (!refused) {
+      EXPECT_NE(refused.error().message.find("permission denied"), std::string::npos)
+          << refused.error().message;
+    }
+    EXPECT_EQ(RawPg(admin_url).rows("SELECT count(*) FROM pg_tables WHERE schemaname = 'site'"),
+              "0\n")
+        << "one transaction: no migration of the run is left";
+  }
+  RawPg(admin_url).exec("GRANT CREATE ON DATABASE " + db + " TO " + user);
+  {
+    auto state = open_site_state(url, place_->dir());
+    ASSERT_TRUE(state) << state.error().message;
+    EXPECT_EQ((*state)->schema_version(), pg::latest_schema_version());
+    auto site = (*state)->open_site_store();
+    ASSERT_TRUE(site) << site.error().message;
+    Article a;
+    a.slug = "cafe";
+    a.headline = "Café reopens";
+    a.body_markdown = "Text.";
+    a.published = true;
+    a.published_at = 5;
+    ASSERT_TRUE((*site)->create_article(a));
+    EXPECT_EQ((*site)->search_articles("cafe", 10).value().size(), 1u);
+  }
+  RawPg(base).exec("DROP DATABASE " + db + " WITH (FORCE)");
 }
 
 TEST_F(PgStoreTest, ANewerOrUnmigratedDatabaseIsCorrupt) {

@@ -39,11 +39,15 @@ constexpr CategorySet kExclusive = static_cast<CategorySet>(Category::kExclusive
 // A hex SHA-256 made of one repeated digit: distinct per digit, and easy to spot in a message.
 std::string hash_of(char digit) { return std::string(64, digit); }
 
+// PRAGMA user_version of a file this code wrote or upgraded, as RawDb::rows prints it.
+const std::string kCurrentVersion = std::to_string(kSqliteSiteStoreSchemaVersion) + "\n";
+
 // Every field, so that EXPECT_EQ compares and prints whole records.
 auto fields(const Article& a) {
   return std::make_tuple(a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline,
                          static_cast<int>(a.category), a.image_url, a.image_alt, a.body_markdown,
-                         a.published, a.published_at, a.updated_at, a.video_url, a.created_by);
+                         a.published, a.published_at, a.updated_at, a.video_url, a.created_by,
+                         a.image_renditions);
 }
 auto fields(const Subscription& s) {
   return std::make_tuple(s.id, s.endpoint, s.p256dh, s.auth, static_cast<int>(s.categories),
@@ -86,6 +90,8 @@ Article article(const std::string& slug, Category category = Category::kBreaking
   a.category = category;
   a.image_url = "https://img.flashwire.example/bridge.jpg";
   a.image_alt = "Cars crossing the bridge at dusk";
+  a.image_renditions = {{"https://img.flashwire.example/bridge-480.jpg", 480},
+                        {"/media/bridge-1440.jpg?v=2", 1440}};
   a.body_markdown = "The bridge **reopened** at 18:00.\n\n> Quote with \"marks\" and 'ticks'.";
   a.video_url = "https://video.flashwire.example/bridge.mp4";
   a.published = published;
@@ -179,6 +185,26 @@ class SiteStoreFixture : public testing::BackendFixture<SiteStore, &SiteState::o
     EXPECT_TRUE(n) << n.error().message;
     return n.value_or(0);
   }
+
+  std::vector<ArticleMatch> search(const std::string& query, std::size_t limit = 10) {
+    auto matches = store().search_articles(query, limit);
+    EXPECT_TRUE(matches) << query << ": " << matches.error().message;
+    return matches.value_or(std::vector<ArticleMatch>{});
+  }
+  static std::vector<std::string> slugs(const std::vector<ArticleMatch>& matches) {
+    std::vector<std::string> out;
+    for (const auto& m : matches) out.push_back(m.article.slug);
+    return out;
+  }
+  static Article story(const std::string& slug, const std::string& headline,
+                       const std::string& standfirst, const std::string& body,
+                       bool published = true) {
+    Article a = article(slug, Category::kBreaking, published);
+    a.headline = headline;
+    a.standfirst = standfirst;
+    a.body_markdown = body;
+    return a;
+  }
 };
 
 // The contract, on every backend.
@@ -213,7 +239,8 @@ TEST_P(SiteStoreTest, CreateArticleRoundTripsEveryField) {
   Article published = article("bridge-reopens", Category::kLive, true, 1000);
   Article draft = article("budget-vote-2025", Category::kExclusive, false);
   draft.image_url.clear();
-  draft.image_alt.clear();  // no image: no alt text needed
+  draft.image_alt.clear();  // no image: no alt text needed, and no renditions
+  draft.image_renditions.clear();
   published.id = create_article_ok(published);
   draft.id = create_article_ok(draft);
   EXPECT_GT(published.id, 0);
@@ -266,6 +293,7 @@ TEST_P(SiteStoreTest, UpdateArticleReplacesEveryFieldButTheId) {
   changed.headline = "Final headline";
   changed.image_url.clear();
   changed.image_alt.clear();
+  changed.image_renditions.clear();
   ASSERT_TRUE(store().update_article(changed));
 
   EXPECT_EQ(fields(store().find_article(a.id).value().value()), fields(changed));
@@ -1309,8 +1337,8 @@ TEST_F(SqliteSiteStoreTest, OpensWithWalTheCurrentSchemaVersionAndItsOwnApplicat
   store_.reset();
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal\n");
-  EXPECT_EQ(raw.rows("PRAGMA user_version"), "9\n");
-  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 9);
+  EXPECT_EQ(raw.rows("PRAGMA user_version"), kCurrentVersion);
+  EXPECT_EQ(kSqliteSiteStoreSchemaVersion, 10);
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46575353) + "\n");
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
                      "'articles_fts_%' ORDER BY name"),
@@ -1641,8 +1669,10 @@ TEST_P(SiteStoreLiveTest, UpdatesPersistAcrossReopen) {
   EXPECT_GT(add_ok(live_update(event_, "after reopen")), u.id);
 }
 
-// Undoes versions 9 (article authors) and 8 (scheduled alerts), to make files of older versions.
-#define FW_DROP_AUTHORS "ALTER TABLE articles DROP COLUMN created_by; "
+// Undoes versions 10 (image renditions), 9 (article authors) and 8 (scheduled alerts), to make
+// files of older versions.
+#define FW_DROP_RENDITIONS "ALTER TABLE articles DROP COLUMN image_renditions; "
+#define FW_DROP_AUTHORS FW_DROP_RENDITIONS "ALTER TABLE articles DROP COLUMN created_by; "
 #define FW_DROP_SCHEDULING                                                             \
   FW_DROP_AUTHORS                                                                      \
   "DROP INDEX alerts_due; ALTER TABLE alerts DROP COLUMN send_at; ALTER TABLE alerts " \
@@ -1746,7 +1776,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion5FileKeepsItsUpdatesWithTheirIdsAsRevisi
   store_.reset();
   RawDb(path_).exec(FW_DROP_SCHEDULING FW_DROP_VIDEO FW_DROP_LIVE_DESK "PRAGMA user_version = 5");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
   const auto stored = recent(event_);
   ASSERT_EQ(ids_of(stored), (std::vector<std::int64_t>{b, a}));
   EXPECT_EQ(stored[0].revision, b);
@@ -1793,7 +1823,7 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileIsUpgradedInPlaceKeepingEverything)
   ASSERT_NE(v1_rows.find("storm-live"), std::string::npos);
 
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
   EXPECT_EQ(v1_snapshot(), v1_rows) << "nothing stored is lost";
   EXPECT_EQ(RawDb(path_).rows("SELECT sent FROM alerts"), "1\n") << "it was sending";
   EXPECT_NE(RawDb(path_).rows("SELECT name FROM sqlite_schema ORDER BY name").find("live_updates"),
@@ -1823,31 +1853,9 @@ TEST_F(SqliteSiteStoreLiveTest, AVersion1FileThatCannotBeUpgradedIsCorruptAndKep
   EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "1\n");
 }
 
-// --- search ---
+// --- search: the same cases on every backend ---
 
-class SqliteSiteStoreSearchTest : public SqliteSiteStoreTest {
- protected:
-  std::vector<ArticleMatch> search(const std::string& query, std::size_t limit = 10) {
-    auto matches = store().search_articles(query, limit);
-    EXPECT_TRUE(matches) << matches.error().message;
-    return matches.value_or(std::vector<ArticleMatch>{});
-  }
-  static std::vector<std::string> slugs(const std::vector<ArticleMatch>& matches) {
-    std::vector<std::string> out;
-    for (const auto& m : matches) out.push_back(m.article.slug);
-    return out;
-  }
-  Article story(const std::string& slug, const std::string& headline, const std::string& standfirst,
-                const std::string& body, bool published = true) {
-    Article a = article(slug, Category::kBreaking, published);
-    a.headline = headline;
-    a.standfirst = standfirst;
-    a.body_markdown = body;
-    return a;
-  }
-};
-
-TEST_F(SqliteSiteStoreSearchTest, FindsEveryWordInHeadlinesStandfirstsAndBodiesPublishedOnly) {
+TEST_P(SiteStoreTest, SearchFindsEveryWordInHeadlinesStandfirstsAndBodiesPublishedOnly) {
   create_article_ok(story("ferry", "Ferries run every 15 minutes", "Extra crossings.", "Calm."));
   create_article_ok(story("storm", "Storm warning raised", "Gusts on the coast.",
                           "Ferries stop at 20:00 because of the storm."));
@@ -1858,10 +1866,20 @@ TEST_F(SqliteSiteStoreSearchTest, FindsEveryWordInHeadlinesStandfirstsAndBodiesP
   EXPECT_EQ(slugs(search("coast")), std::vector<std::string>{"storm"});
   EXPECT_EQ(slugs(search("FERR")), (std::vector<std::string>{"ferry", "storm"}))
       << "the last word is a prefix, case does not matter";
+  EXPECT_TRUE(search("ferr storm").empty()) << "only the last word is a prefix";
   EXPECT_TRUE(search("volcano").empty());
+  EXPECT_TRUE(search("draft").empty()) << "a draft is never found, by any of its words";
 }
 
-TEST_F(SqliteSiteStoreSearchTest, MarksTheMatchedWords) {
+TEST_P(SiteStoreTest, SearchRanksHeadlineAboveStandfirstAboveBody) {
+  create_article_ok(story("body", "Quiet day", "Nothing new.", "The tram depot flooded."));
+  create_article_ok(story("standfirst", "Quiet night", "The tram depot reopened.", "Text."));
+  create_article_ok(story("headline", "Tram depot reopens", "After the flood.", "Text."));
+  EXPECT_EQ(slugs(search("tram depot")),
+            (std::vector<std::string>{"headline", "standfirst", "body"}));
+}
+
+TEST_P(SiteStoreTest, SearchMarksTheMatchedWords) {
   create_article_ok(story("ferry", "Ferries run every 15 minutes", "Extra crossings.", "Calm."));
   const auto matches = search("ferries");
   ASSERT_EQ(matches.size(), 1u);
@@ -1869,19 +1887,66 @@ TEST_F(SqliteSiteStoreSearchTest, MarksTheMatchedWords) {
             "\x02"
             "Ferries\x03 run every 15 minutes");
   EXPECT_EQ(matches[0].article.headline, "Ferries run every 15 minutes") << "the record unmarked";
-  const auto body = search("extra");
-  ASSERT_EQ(body.size(), 1u);
-  EXPECT_EQ(body[0].snippet,
+  EXPECT_EQ(matches[0].article.image_renditions, article("x").image_renditions)
+      << "a match is the whole record";
+  const auto standfirst = search("extra");
+  ASSERT_EQ(standfirst.size(), 1u);
+  EXPECT_EQ(standfirst[0].snippet,
             "\x02"
             "Extra\x03 crossings.");
+  EXPECT_EQ(standfirst[0].headline, "Ferries run every 15 minutes") << "nothing to mark";
 }
 
-TEST_F(SqliteSiteStoreSearchTest, ReaderInputIsNeverFts5Syntax) {
+TEST_P(SiteStoreTest, SearchFoldsCaseAndDiacriticsBothWays) {
+  create_article_ok(
+      story("zurich", "Zürich trams stop", "Café workers strike in São Paulo.", "Text."));
+  create_article_ok(story("plain", "Zurich airport opens", "Cafe prices rise.", "Text."));
+  EXPECT_EQ(slugs(search("zurich trams")), std::vector<std::string>{"zurich"});
+  EXPECT_EQ(slugs(search("ZÜRICH TRAMS")), std::vector<std::string>{"zurich"});
+  EXPECT_EQ(slugs(search("zürich airport")), std::vector<std::string>{"plain"});
+  EXPECT_EQ(slugs(search("sao paulo")), std::vector<std::string>{"zurich"});
+  EXPECT_EQ(search("cafe").size(), 2u);
+  EXPECT_EQ(search("café").size(), 2u);
+  EXPECT_EQ(search("zur").size(), 2u) << "a prefix folds too";
+  const auto marked = search("zurich trams");
+  ASSERT_EQ(marked.size(), 1u);
+  EXPECT_EQ(marked[0].headline,
+            "\x02"
+            "Zürich\x03 \x02"
+            "trams\x03 stop")
+      << "the accented word as written is the one marked";
+}
+
+TEST_P(SiteStoreTest, SearchReadsNoReaderInputAsSyntax) {
   create_article_ok(story("a", "Council contracts", "Records obtained.", "Text."));
-  // Operators, quotes, column filters and stray syntax are separators, not errors.
-  for (const char* query :
-       {"council AND contracts", "\"council", "headline:council", "council*", "council OR",
-        "NEAR(council contracts)", "council -contracts", "(council", "council^"}) {
+  // Operators, quotes, column filters, tsquery and FTS5 syntax, control bytes, emoji, a cut UTF-8
+  // sequence: separators or plain words, never errors.
+  for (const std::string& query : std::vector<std::string>{"council AND contracts",
+                                                           "\"council",
+                                                           "headline:council",
+                                                           "council*",
+                                                           "council OR",
+                                                           "NEAR(council contracts)",
+                                                           "council -contracts",
+                                                           "(council",
+                                                           "council^",
+                                                           "council & !",
+                                                           "council | contracts",
+                                                           "council:*",
+                                                           "'council'",
+                                                           "council <-> contracts",
+                                                           "\\council",
+                                                           "council:A",
+                                                           "!council",
+                                                           "council\\",
+                                                           "''",
+                                                           std::string("council\0contracts", 17),
+                                                           "\x01\x02\x03",
+                                                           "🗳️ council",
+                                                           "council \xe2\x82",
+                                                           "\xff\xfe",
+                                                           "%00",
+                                                           "council\n\t"}) {
     auto matches = store().search_articles(query, 10);
     ASSERT_TRUE(matches) << query << ": " << matches.error().message;
   }
@@ -1892,23 +1957,33 @@ TEST_F(SqliteSiteStoreSearchTest, ReaderInputIsNeverFts5Syntax) {
   EXPECT_EQ(slugs(search("contracts:council")), std::vector<std::string>{"a"})
       << "not a column filter: both are words of the text";
   EXPECT_EQ(slugs(search("\"council")), std::vector<std::string>{"a"});
+  EXPECT_EQ(slugs(search("council | !contracts")), std::vector<std::string>{"a"})
+      << "| and ! separate words; they are no operators";
+  EXPECT_EQ(slugs(search(std::string("council\0contracts", 17))), std::vector<std::string>{"a"})
+      << "NUL separates words";
 }
 
-TEST_F(SqliteSiteStoreSearchTest, EmptyLongAndAccentedQueries) {
+TEST_P(SiteStoreTest, SearchOfEmptyLongAndWordlessQueries) {
   create_article_ok(story("sao", "São Miguel ferry delayed", "Café closed.", "Text."));
   EXPECT_TRUE(search("").empty());
   EXPECT_TRUE(search("  ?! -- ").empty()) << "no word, no match";
-  EXPECT_EQ(slugs(search("sao")), std::vector<std::string>{"sao"}) << "diacritics removed";
-  EXPECT_EQ(slugs(search("São")), std::vector<std::string>{"sao"});
-  EXPECT_EQ(slugs(search("cafe")), std::vector<std::string>{"sao"});
   EXPECT_TRUE(search("sao", 0).empty());
   expect_error(store().search_articles(std::string(257, 'a'), 10), ErrorCode::kInvalid);
-  EXPECT_TRUE(store().search_articles(std::string(256, 'a'), 10));
+  EXPECT_TRUE(search(std::string(256, 'a')).empty());
+  std::string many_words;
+  for (int i = 0; i < 40; ++i) many_words += "sao ";
+  EXPECT_EQ(slugs(search(many_words)), std::vector<std::string>{"sao"}) << "the first 12 count";
+  EXPECT_EQ(slugs(search(std::string(250, '!') + "sao")), std::vector<std::string>{"sao"});
 }
 
-TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
-  Article a = story("edit", "Bridge closed", "Inspection.", "Text.");
+TEST_P(SiteStoreTest, TheSearchIndexFollowsEditsPublishingAndLimits) {
+  Article a = story("edit", "Bridge closed", "Inspection.", "Text.", /*published=*/false);
   a.id = create_article_ok(a);
+  EXPECT_TRUE(search("bridge").empty()) << "a draft";
+  a.published = true;
+  a.published_at = 1000;
+  ASSERT_TRUE(store().update_article(a));
+  EXPECT_EQ(slugs(search("bridge")), std::vector<std::string>{"edit"}) << "found once published";
   a.headline = "Bridge reopened";
   ASSERT_TRUE(store().update_article(a));
   EXPECT_TRUE(search("closed").empty()) << "the old headline is gone from the index";
@@ -1920,7 +1995,61 @@ TEST_F(SqliteSiteStoreSearchTest, TheIndexFollowsEditsAndLimits) {
   EXPECT_EQ(search("bridge", 100).size(), 6u);
 }
 
-TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
+// --- image renditions ---
+
+TEST_P(SiteStoreTest, ImageRenditionsRoundTripInOrderAndCanBeReplacedOrDropped) {
+  Article a = article("renditions");
+  a.image_renditions = {{"/assets/demo/storm-960.png", 960},
+                        {"https://img.example/s-480.webp?q=1&w=480", 480},
+                        {"/a", 1},
+                        {"/b", 10000}};
+  a.id = create_article_ok(a);
+  EXPECT_EQ(store().find_article(a.id).value()->image_renditions, a.image_renditions);
+  a.image_renditions = {{"/assets/demo/storm-1440.png", 1440}};
+  ASSERT_TRUE(store().update_article(a));
+  EXPECT_EQ(store().find_article_by_slug("renditions").value()->image_renditions,
+            a.image_renditions);
+  a.image_renditions.clear();
+  ASSERT_TRUE(store().update_article(a));
+  EXPECT_TRUE(store().find_article(a.id).value()->image_renditions.empty());
+  EXPECT_TRUE(latest(0).front().image_renditions.empty());
+}
+
+TEST_P(SiteStoreTest, ImageRenditionsTheSchemaCannotHoldAreRefusedAndWriteNothing) {
+  const std::string before = snapshot();
+  const auto refused = [&](std::vector<news::ImageRendition> renditions, bool with_image,
+                           const char* reason) {
+    Article a = article("refused");
+    a.image_renditions = std::move(renditions);
+    if (!with_image) {
+      a.image_url.clear();
+      a.image_alt.clear();
+    }
+    auto id = store().create_article(a);
+    ASSERT_FALSE(id) << reason;
+    EXPECT_EQ(id.error().code, ErrorCode::kInvalid) << reason;
+    EXPECT_NE(id.error().message.find("create_article: "), std::string::npos) << reason;
+  };
+  refused({{"/a", 0}}, true, "width 0");
+  refused({{"/a", 10001}}, true, "too wide");
+  refused({{"/a", -5}}, true, "negative");
+  refused({{"", 480}}, true, "no URL");
+  refused({{"/a b", 480}}, true, "a space would split the stored line");
+  refused({{"/a\nb", 480}}, true, "a newline would split the stored list");
+  refused({{"/a", 480}}, false, "renditions without an image");
+  std::vector<news::ImageRendition> nine;
+  for (int i = 1; i <= 9; ++i) nine.push_back({"/i" + std::to_string(i), i * 100});
+  refused(nine, true, "more than 8");
+  EXPECT_EQ(snapshot(), before);
+  nine.pop_back();
+  Article eight = article("eight");
+  eight.image_renditions = nine;
+  EXPECT_TRUE(store().create_article(eight)) << "8 is the most";
+}
+
+// --- search and renditions: what only the SQLite files do ---
+
+TEST_F(SqliteSiteStoreTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
   create_article_ok(story("old", "Harbour report", "Before search existed.", "Text."));
   store_.reset();
   RawDb(path_).exec(
@@ -1928,10 +2057,36 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion2FileGetsAnIndexOfWhatItHolds) {
       "DROP TABLE optin_counts; DROP TABLE alert_beacons; ALTER TABLE alerts DROP COLUMN sent; "
       "PRAGMA user_version = 2");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
   EXPECT_EQ(slugs(search("harbour")), std::vector<std::string>{"old"});
   create_article_ok(story("new", "Harbour reopens", "After.", "Text."));
   EXPECT_EQ(search("harbour").size(), 2u);
+}
+
+// A version 9 file (before image renditions): its articles have none, and renditions are kept.
+TEST_F(SqliteSiteStoreTest, AVersion9FileGetsArticlesWithoutRenditions) {
+  Article old = article("old");
+  old.image_renditions.clear();
+  old.id = create_article_ok(old);
+  store_.reset();
+  RawDb(path_).exec(FW_DROP_RENDITIONS "PRAGMA user_version = 9");
+  reopen();
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
+  EXPECT_EQ(fields(store().find_article(old.id).value().value()), fields(old));
+  old.image_renditions = {{"/assets/old-480.png", 480}};
+  ASSERT_TRUE(store().update_article(old));
+  EXPECT_EQ(store().find_article(old.id).value()->image_renditions, old.image_renditions);
+}
+
+// A stored list that does not read back (written behind the store's back) is kCorrupt, not a
+// page with a broken srcset.
+TEST_F(SqliteSiteStoreTest, StoredRenditionsThatDoNotReadBackAreCorrupt) {
+  const std::int64_t id = create_article_ok(article("bad"));
+  for (const char* stored : {"480", "x /a", "0 /a", "480 ", "10001 /a", "480 /a\n\n"}) {
+    RawDb(path_).exec(std::string("UPDATE articles SET image_renditions = '") + stored +
+                      "' WHERE id = " + std::to_string(id));
+    expect_error(store().find_article(id), ErrorCode::kCorrupt);
+  }
 }
 
 // A version 8 file (before article authors): its articles are by "" (unknown).
@@ -1940,7 +2095,7 @@ TEST_F(SqliteSiteStoreTest, AVersion8FileGetsArticleAuthorsAsUnknown) {
   store_.reset();
   RawDb(path_).exec(FW_DROP_AUTHORS "PRAGMA user_version = 8");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
   EXPECT_EQ(store().find_article(old).value()->created_by, "");
   EXPECT_EQ(ids_of(store().draft_articles(10).value()), std::vector<std::int64_t>{old});
 }
@@ -1951,7 +2106,7 @@ TEST_F(SqliteSiteStoreTest, AVersion7FileGetsSchedulingAndKeepsItsAlerts) {
   store_.reset();
   RawDb(path_).exec(FW_DROP_SCHEDULING "PRAGMA user_version = 7");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
   const Alert stored = store().find_alert(old).value().value();
   EXPECT_FALSE(stored.scheduled);
   EXPECT_EQ(stored.send_at, 0);
@@ -1960,7 +2115,7 @@ TEST_F(SqliteSiteStoreTest, AVersion7FileGetsSchedulingAndKeepsItsAlerts) {
 }
 
 // A version 4 file (before analytics): its beacons stay, untimed, and opt-in counting works.
-TEST_F(SqliteSiteStoreSearchTest, AVersion4FileKeepsItsBeaconsUntimed) {
+TEST_F(SqliteSiteStoreTest, AVersion4FileKeepsItsBeaconsUntimed) {
   const std::int64_t reader = upsert_ok(subscription(kEndpoint1, kBreaking));
   const std::int64_t id = create_alert_ok(alert());
   ASSERT_TRUE(store().transition_alert(id, AlertStatus::kQueued, AlertStatus::kSending));
@@ -1971,7 +2126,7 @@ TEST_F(SqliteSiteStoreSearchTest, AVersion4FileKeepsItsBeaconsUntimed) {
                     "DROP TABLE optin_counts; ALTER TABLE alert_beacons DROP COLUMN at_ms; "
                     "ALTER TABLE alert_beacons DROP COLUMN service; PRAGMA user_version = 4");
   reopen();
-  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), "9\n");
+  EXPECT_EQ(RawDb(path_).rows("PRAGMA user_version"), kCurrentVersion);
   EXPECT_EQ(store().alert_engagement(id).value().received, 1u);
   const auto reach = store().alert_reach(id).value();
   EXPECT_TRUE(reach.received_at_ms.empty()) << "no arrival time was kept before version 5";

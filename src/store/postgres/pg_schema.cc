@@ -223,9 +223,50 @@ constexpr const char* kV7 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by text NOT NULL DEFAULT '';
 )sql";
 
-// Version 8: no change. The number is held for a change made alongside this one; both are
-// renumbered into one sequence when they meet.
-constexpr const char* kV8 = "SELECT 1";
+// Version 8: full-text search over articles, as the SQLite store's FTS5 index finds them, and the
+// stored sizes of an article's lead image (as the SQLite store's version 10).
+// - flashwire_search: a text search configuration that folds case (simple) and diacritics
+//   (PostgreSQL's unaccent dictionary), so "zurich" finds "Zürich" as SQLite's
+//   remove_diacritics does; ts_headline uses it too, so the accented word is the one marked.
+// - unaccent is a trusted contrib extension: a role with CREATE on the database may create it.
+//   Where it exists already (in any schema) it is used where it is; where it cannot be created the
+//   migration stops with a message that says what to do, and nothing of it is applied.
+// - articles.search_vector: generated from headline (weight A), standfirst (B) and body (C), so
+//   it is current after every insert and update in the same statement; search_articles ranks
+//   with those weights. A GIN index serves the match.
+// - articles.image_renditions: one "<width> <url>" line each ("" for none), as SQLite's.
+constexpr const char* kV8 = R"sql(
+DO $migration$
+DECLARE
+  ext_schema text;
+BEGIN
+  SELECT n.nspname INTO ext_schema FROM pg_extension e
+    JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent';
+  IF ext_schema IS NULL THEN
+    BEGIN
+      CREATE EXTENSION unaccent;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION 'search needs PostgreSQL''s unaccent extension (contrib), which this role cannot create (%): have a superuser run CREATE EXTENSION unaccent in database "%", or grant this role CREATE on it, then migrate again',
+        SQLERRM, current_database();
+    END;
+    SELECT n.nspname INTO ext_schema FROM pg_extension e
+      JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent';
+  END IF;
+  CREATE TEXT SEARCH CONFIGURATION flashwire_search (COPY = pg_catalog.simple);
+  EXECUTE format('ALTER TEXT SEARCH CONFIGURATION flashwire_search ALTER MAPPING FOR word, '
+                 'hword, hword_part, numword, numhword, hword_numpart, asciiword, asciihword, '
+                 'hword_asciipart WITH %I.unaccent, pg_catalog.simple', ext_schema);
+END
+$migration$;
+
+ALTER TABLE articles ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+  setweight(to_tsvector('flashwire_search', headline), 'A') ||
+  setweight(to_tsvector('flashwire_search', standfirst), 'B') ||
+  setweight(to_tsvector('flashwire_search', body_markdown), 'C')) STORED;
+CREATE INDEX articles_search ON articles USING gin (search_vector);
+
+ALTER TABLE articles ADD COLUMN image_renditions text NOT NULL DEFAULT '';
+)sql";
 
 // Version 9: targeted and accepted per push service (indexed by news::PushServiceKind), added
 // to by every shard's completion in the same UPDATE as the other counts (as the SQLite delivery

@@ -18,9 +18,13 @@ using pg::Params;
 using pg::Rows;
 using pg::Transaction;
 using pg::with_connection;
+using site_validation::decode_renditions;
+using site_validation::encode_renditions;
 using site_validation::invalid;
 using site_validation::is_category;
 using site_validation::kAllCategories;
+using site_validation::kMaxSearchQuery;
+using site_validation::search_words;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
@@ -33,7 +37,7 @@ constexpr std::int64_t kGuardedAlertsLockKey = 0x4657677264;
 
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at, video_url, created_by"
+  "body_markdown, published, published_at, updated_at, video_url, created_by, image_renditions"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
@@ -66,11 +70,14 @@ Result<Article> read_article(const Rows& r, int i) {
   a.updated_at = r.get_int(i, 12);
   a.video_url = r.get_text(i, 13);
   a.created_by = r.get_text(i, 14);
+  auto renditions = decode_renditions(r.get_text(i, 15));
+  if (!renditions) return tl::unexpected(renditions.error());
+  a.image_renditions = std::move(*renditions);
   return a;
 }
 
-// $1..$13 in the column order of FW_ARTICLE_COLUMNS, without the id and created_by (set once,
-// by create_article, as $14).
+// $1..$13 in the column order of FW_ARTICLE_COLUMNS, without the id, created_by (set once, by
+// create_article, as $14) and image_renditions (the caller adds it as $15).
 Params article_params(const Article& a) {
   Params p;
   p.add(a.slug)
@@ -183,12 +190,12 @@ class PgSiteStore final : public SiteStore {
     if (auto ok = validate_article(article, kWhat); !ok) return tl::unexpected(ok.error());
     return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
       Params p = article_params(article);
-      p.add(article.created_by);
+      p.add(article.created_by).add(encode_renditions(article.image_renditions));
       auto rows = c.run("site_insert_article",
                         "INSERT INTO articles (slug, headline, standfirst, byline, dateline, "
                         "category, image_url, image_alt, body_markdown, published, published_at, "
-                        "updated_at, video_url, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                        "$8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                        "updated_at, video_url, created_by, image_renditions) VALUES ($1, $2, $3, "
+                        "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
                         p, kWhat);
       if (!rows) return tl::unexpected(rows.error());
       return rows->get_int(0, 0);
@@ -200,12 +207,13 @@ class PgSiteStore final : public SiteStore {
     if (auto ok = validate_article(article, kWhat); !ok) return ok;
     return with_connection(*pool_, [&](Connection& c) -> Status {
       Params p = article_params(article);
-      p.add(article.id);
+      p.add(article.id).add(encode_renditions(article.image_renditions));
       auto rows = c.run("site_update_article",
                         "UPDATE articles SET slug = $1, headline = $2, standfirst = $3, "
                         "byline = $4, dateline = $5, category = $6, image_url = $7, "
                         "image_alt = $8, body_markdown = $9, published = $10, "
-                        "published_at = $11, updated_at = $12, video_url = $13 WHERE id = $14",
+                        "published_at = $11, updated_at = $12, video_url = $13, "
+                        "image_renditions = $15 WHERE id = $14",
                         p, kWhat);
       if (!rows) return tl::unexpected(rows.error());
       if (rows->affected() == 0) {
@@ -956,6 +964,63 @@ class PgSiteStore final : public SiteStore {
                         "live_updates_changed");
       if (!rows) return tl::unexpected(rows.error());
       return all_of<LiveUpdate>(*rows, read_live_update);
+    });
+  }
+
+  // --- search ---
+  // The query's words (search_words) become lexemes as the index makes them (flashwire_search:
+  // case and diacritics folded), quoted into a tsquery that needs all of them, the last word's
+  // as prefixes. The tsquery is read with the type's own input from quoted lexemes, so no
+  // reader input is ever an operator.
+  Result<std::vector<ArticleMatch>> search_articles(const std::string& query,
+                                                    std::size_t limit) override {
+    constexpr std::string_view kWhat = "search_articles";
+    if (query.size() > kMaxSearchQuery) return invalid(kWhat, "query longer than 256 bytes");
+    const std::vector<std::string_view> words = search_words(query);
+    if (words.empty() || limit == 0) return std::vector<ArticleMatch>();
+    // The markers of site_store.h, quoted as ts_headline's options want them.
+    static const std::string kMarks =
+        std::string("StartSel=\"") + kMarkStart + "\", StopSel=\"" + kMarkEnd + "\"";
+    static const std::string kHeadlineOptions = kMarks + ", HighlightAll=true";
+    static const std::string kSnippetOptions = kMarks + ", MaxWords=24, MinWords=12, ShortWord=2";
+    return with_connection(*pool_, [&](Connection& c) -> Result<std::vector<ArticleMatch>> {
+      auto rows = c.run(
+          "site_search_articles",
+          "WITH words AS ("
+          "SELECT w, i, count(*) OVER () AS n FROM unnest($1::text[]) WITH ORDINALITY AS t(w, i)"
+          "), lexemes AS ("
+          "SELECT i, n, '''' || replace(replace(lex, '\\', '\\\\'), '''', '''''') || '''' AS "
+          "quoted FROM words, unnest(tsvector_to_array(to_tsvector('flashwire_search', w))) lex"
+          "), q AS ("
+          "SELECT string_agg(quoted || CASE WHEN i = n THEN ':*' ELSE '' END, ' & ')::tsquery "
+          "AS match_all, "
+          "string_agg(quoted || CASE WHEN i = n THEN ':*' ELSE '' END, ' | ')::tsquery "
+          "AS match_any FROM lexemes) "
+          "SELECT a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline, a.category, "
+          "a.image_url, a.image_alt, a.body_markdown, a.published, a.published_at, a.updated_at, "
+          "a.video_url, a.created_by, a.image_renditions, "
+          "ts_headline('flashwire_search', a.headline, q.match_all, $3), "
+          "CASE WHEN to_tsvector('flashwire_search', a.standfirst) @@ q.match_any "
+          "THEN ts_headline('flashwire_search', a.standfirst, q.match_any, $4) "
+          "WHEN to_tsvector('flashwire_search', a.body_markdown) @@ q.match_any "
+          "THEN ts_headline('flashwire_search', a.body_markdown, q.match_any, $4) "
+          "ELSE ts_headline('flashwire_search', a.standfirst, q.match_any, $4) END "
+          "FROM articles a, q WHERE a.published AND a.search_vector @@ q.match_all "
+          // Weights {D, C, B, A}: body 1, standfirst 4, headline 10, as SQLite's bm25 weights.
+          "ORDER BY ts_rank('{0.01, 0.1, 0.4, 1.0}'::real[], a.search_vector, q.match_all) DESC, "
+          "a.published_at DESC, a.id DESC LIMIT $2",
+          Params()
+              .add_text_array(words)
+              .add(clamp_limit(limit))
+              .add(kHeadlineOptions)
+              .add(kSnippetOptions),
+          kWhat);
+      if (!rows) return tl::unexpected(rows.error());
+      return all_of<ArticleMatch>(*rows, [](const Rows& r, int i) -> Result<ArticleMatch> {
+        Result<Article> article = read_article(r, i);
+        if (!article) return tl::unexpected(article.error());
+        return ArticleMatch{std::move(*article), r.get_text(i, 16), r.get_text(i, 17)};
+      });
     });
   }
 

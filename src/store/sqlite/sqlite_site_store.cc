@@ -16,9 +16,13 @@
 namespace flashwire::store {
 namespace {
 
+using site_validation::decode_renditions;
+using site_validation::encode_renditions;
 using site_validation::invalid;
 using site_validation::is_category;
 using site_validation::kAllCategories;
+using site_validation::kMaxSearchQuery;
+using site_validation::search_words;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
 using site_validation::validate_article;
@@ -252,34 +256,26 @@ constexpr const char* kUpgradeToV9 = R"sql(
 ALTER TABLE articles ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4, kUpgradeToV5,
-                                     kUpgradeToV6, kUpgradeToV7, kUpgradeToV8, kUpgradeToV9};
+// Version 10: the stored sizes of an article's lead image, one "<width> <url>" line each
+// (site_validation::encode_renditions; "" for none), which pages list in the image's srcset.
+constexpr const char* kUpgradeToV10 = R"sql(
+ALTER TABLE articles ADD COLUMN image_renditions TEXT NOT NULL DEFAULT '';
+)sql";
 
-constexpr std::size_t kMaxSearchQuery = 256;
-constexpr std::size_t kMaxSearchWords = 12;
+constexpr const char* kUpgrades[] = {kUpgradeToV2, kUpgradeToV3, kUpgradeToV4,
+                                     kUpgradeToV5, kUpgradeToV6, kUpgradeToV7,
+                                     kUpgradeToV8, kUpgradeToV9, kUpgradeToV10};
 
-// A reader's query as an FTS5 expression: every run of letters and digits (any byte >= 0x80
-// counts as a letter, so UTF-8 words stay whole) becomes a quoted phrase, the last one a
-// prefix ("word"*), all of them required. Quoting means no reader input is ever read as FTS5
-// syntax (AND, NEAR, column filters). Empty when there is no word.
+// A reader's query as an FTS5 expression: every word (site_validation::search_words) becomes a
+// quoted phrase, the last one a prefix ("word"*), all of them required. Quoting means no reader
+// input is ever read as FTS5 syntax (AND, NEAR, column filters). Empty when there is no word.
 std::string fts5_query(std::string_view query) {
-  std::vector<std::string_view> words;
-  std::size_t start = std::string_view::npos;
-  for (std::size_t i = 0; i <= query.size(); ++i) {
-    const unsigned char c = i < query.size() ? static_cast<unsigned char>(query[i]) : ' ';
-    const bool word =
-        c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (word && start == std::string_view::npos) start = i;
-    if (!word && start != std::string_view::npos) {
-      if (words.size() < kMaxSearchWords) words.push_back(query.substr(start, i - start));
-      start = std::string_view::npos;
-    }
-  }
+  const std::vector<std::string_view> words = search_words(query);
   std::string expression;
   for (std::size_t i = 0; i < words.size(); ++i) {
     if (i > 0) expression += ' ';
     expression += '"';
-    expression += words[i];  // letters and digits only: nothing to escape
+    expression += words[i];  // letters, digits and UTF-8 sequences only: nothing to escape
     expression += '"';
     if (i + 1 == words.size()) expression += '*';
   }
@@ -294,7 +290,7 @@ constexpr sqlite_detail::SchemaSpec kSchema{"site store", kApplicationId,
 // The columns every article query selects, in the order read_article reads them.
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
-  "body_markdown, published, published_at, updated_at, video_url, created_by"
+  "body_markdown, published, published_at, updated_at, video_url, created_by, image_renditions"
 #define FW_SUBSCRIPTION_COLUMNS "id, endpoint, p256dh, auth, categories, created_at, updated_at"
 #define FW_ALERT_COLUMNS                                                              \
   "id, article_id, category, title, body, url, urgency, ttl_seconds, topic, status, " \
@@ -322,12 +318,16 @@ Result<Article> read_article(const Query& q) {
   a.updated_at = q.column_int(12);
   a.video_url = q.column_text(13);
   a.created_by = q.column_text(14);
+  auto renditions = decode_renditions(q.column_text(15));
+  if (!renditions) return tl::unexpected(renditions.error());
+  a.image_renditions = std::move(*renditions);
   return a;
 }
 
-// Binds ?1..?13 in the column order of FW_ARTICLE_COLUMNS, without the id and created_by (set
-// once, by create_article, as ?14).
-void bind_article(Query& q, const Article& a) {
+// Binds ?1..?13 in the column order of FW_ARTICLE_COLUMNS, without the id, created_by (set
+// once, by create_article, as ?14) and image_renditions (?15, `renditions`: encode_renditions of
+// the article's, which must outlive the statement's step).
+void bind_article(Query& q, const Article& a, const std::string& renditions) {
   q.bind_text(1, a.slug)
       .bind_text(2, a.headline)
       .bind_text(3, a.standfirst)
@@ -340,7 +340,8 @@ void bind_article(Query& q, const Article& a) {
       .bind_int(10, a.published ? 1 : 0)
       .bind_int(11, a.published_at)
       .bind_int(12, a.updated_at)
-      .bind_text(13, a.video_url);
+      .bind_text(13, a.video_url)
+      .bind_text(15, renditions);
 }
 
 Result<Subscription> read_subscription(const Query& q) {
@@ -428,8 +429,9 @@ class SqliteSiteStore final : public SiteStore {
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
     std::int64_t id = 0;
     {
+      const std::string renditions = encode_renditions(article.image_renditions);
       Query q(insert_article_);
-      bind_article(q, article);
+      bind_article(q, article, renditions);
       q.bind_text(14, article.created_by);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       id = conn_.last_insert_rowid();
@@ -444,8 +446,9 @@ class SqliteSiteStore final : public SiteStore {
     Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return ok;
     {
+      const std::string renditions = encode_renditions(article.image_renditions);
       Query q(update_article_);
-      bind_article(q, article);
+      bind_article(q, article, renditions);
       q.bind_int(14, article.id);
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       if (conn_.changes() == 0)
@@ -1138,7 +1141,7 @@ class SqliteSiteStore final : public SiteStore {
         [](const Query& row) -> Result<ArticleMatch> {
           Result<Article> article = read_article(row);
           if (!article) return tl::unexpected(article.error());
-          return ArticleMatch{std::move(*article), row.column_text(15), row.column_text(16)};
+          return ArticleMatch{std::move(*article), row.column_text(16), row.column_text(17)};
         },
         kWhat);
   }
@@ -1239,12 +1242,14 @@ class SqliteSiteStore final : public SiteStore {
   static constexpr StatementSql kStatements[] = {
       {&SqliteSiteStore::insert_article_,
        "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, image_url, "
-       "image_alt, body_markdown, published, published_at, updated_at, video_url, created_by) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
+       "image_alt, body_markdown, published, published_at, updated_at, video_url, created_by, "
+       "image_renditions) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
       {&SqliteSiteStore::update_article_,
        "UPDATE articles SET slug = ?1, headline = ?2, standfirst = ?3, byline = ?4, "
        "dateline = ?5, category = ?6, image_url = ?7, image_alt = ?8, body_markdown = ?9, "
-       "published = ?10, published_at = ?11, updated_at = ?12, video_url = ?13 WHERE id = ?14"},
+       "published = ?10, published_at = ?11, updated_at = ?12, video_url = ?13, "
+       "image_renditions = ?15 WHERE id = ?14"},
       {&SqliteSiteStore::find_article_,
        "SELECT " FW_ARTICLE_COLUMNS " FROM articles WHERE id = ?1"},
       {&SqliteSiteStore::find_article_by_slug_,
@@ -1369,7 +1374,8 @@ class SqliteSiteStore final : public SiteStore {
       {&SqliteSiteStore::search_articles_,
        "SELECT a.id, a.slug, a.headline, a.standfirst, a.byline, a.dateline, a.category, "
        "a.image_url, a.image_alt, a.body_markdown, a.published, a.published_at, a.updated_at, "
-       "a.video_url, a.created_by, highlight(articles_fts, 0, char(2), char(3)), "
+       "a.video_url, a.created_by, a.image_renditions, "
+       "highlight(articles_fts, 0, char(2), char(3)), "
        "snippet(articles_fts, -1, char(2), char(3), '…', 24) "
        "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
        "WHERE articles_fts MATCH ?1 AND a.published = 1 "

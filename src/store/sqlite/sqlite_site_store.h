@@ -55,9 +55,9 @@ namespace flashwire::store {
 // per-subscription beacons (alert_beacons, alerts.sent), version 5 beacon arrival times and push
 // services and the opt-in counters (optin_counts), version 6 the live desk's edited, deleted,
 // pinned and revision columns of live_updates, version 7 articles.video_url, version 8 scheduled
-// alerts (send_at, scheduled), version 9 articles.created_by; an older file is upgraded when
-// opened, keeping its data.
-inline constexpr int kSqliteSiteStoreSchemaVersion = 9;
+// alerts (send_at, scheduled), version 9 articles.created_by, version 10
+// articles.image_renditions; an older file is upgraded when opened, keeping its data.
+inline constexpr int kSqliteSiteStoreSchemaVersion = 10;
 
 // Opens the site store at `path`, creating the file and its schema if the file does not exist or
 // is empty, and upgrading the schema of an older file in place (one transaction; nothing stored
