@@ -230,7 +230,9 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
 // have no image renditions.
 TEST_F(PgStoreTest, Version8IndexesTheArticlesADatabaseHolds) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", FW_UNDO_PG_V8 "DELETE FROM flashwire_schema_migrations WHERE version >= 8");
+  place_->exec("", "",
+               FW_UNDO_PG_V9 FW_UNDO_PG_V8
+               "DELETE FROM flashwire_schema_migrations WHERE version >= 8");
   place_->exec("", "",
                "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, "
                "image_url, image_alt, body_markdown, published, published_at, updated_at) "
