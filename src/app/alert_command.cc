@@ -30,7 +30,7 @@ HttpAnswer call_api(const std::string& server, const std::string& token, const c
                   "Accept: application/json"};
   call.body = body;
   auto answer = http_call(call);
-  if (!answer) throw CommandError("cannot reach " + server + ": " + answer.error());
+  if (!answer) throw CommandError("cannot reach " + server + ": " + answer.error().message);
   return std::move(*answer);
 }
 
@@ -62,9 +62,9 @@ std::string server_from_config(const std::optional<std::string>& config_file) {
   ServeFlags flags;
   flags.config_file = config_file;
   auto config = load_serve_config(flags);
-  if (!config) throw CommandError("config: " + config.error());
+  if (!config) throw CommandError("config: " + config.error().message);
   const auto listen = http::parse_listen_address(config->listen);
-  if (!listen) throw CommandError("config: listen: " + listen.error());
+  if (!listen) throw CommandError("config: listen: " + listen.error().message);
   auto address = listen->address();
   if (address.is_unspecified()) {
     address = address.is_v6() ? boost::asio::ip::address(boost::asio::ip::address_v6::loopback())

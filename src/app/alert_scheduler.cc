@@ -22,7 +22,7 @@ void AlertScheduler::stop() {
 void AlertScheduler::tick() {
   if (!running_) return;
   auto done = step_();
-  if (!done && !failing_) std::cerr << "scheduled alerts: " << done.error() << "\n";
+  if (!done && !failing_) std::cerr << "scheduled alerts: " << done.error().message << "\n";
   failing_ = !done;
   timer_.expires_after(period_);
   timer_.async_wait([this](const boost::system::error_code& error) {

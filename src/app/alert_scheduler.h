@@ -14,11 +14,13 @@
 #include <string>
 #include <tl/expected.hpp>
 
+#include "common/error.h"
+
 namespace flashwire::app {
 
 class AlertScheduler {
  public:
-  using Step = std::function<tl::expected<std::size_t, std::string>()>;
+  using Step = std::function<tl::expected<std::size_t, Error>()>;
   // `io` is not owned and must outlive the scheduler.
   AlertScheduler(boost::asio::io_context& io, Step step,
                  std::chrono::milliseconds period = std::chrono::milliseconds(500));

@@ -19,7 +19,7 @@ class CommandError : public std::runtime_error {
 };
 
 // The value held by `result`, or CommandError("<what>: <message>") for an error whose type has a
-// `message` member (webpush::Error, store::Error).
+// `message` member (flashwire::Error, store::Error).
 template <typename T, typename E>
 T unwrap(tl::expected<T, E> result, const std::string& what) {
   if (!result) throw CommandError(what + ": " + result.error().message);

@@ -3,20 +3,15 @@
 #include <boost/asio/post.hpp>
 #include <charconv>
 #include <iostream>
-#include <random>
 #include <sstream>
 #include <utility>
 
 namespace flashwire::app {
 namespace {
 
-std::string random_node_id() {
-  std::random_device device;
-  std::uniform_int_distribution<int> hex(0, 15);
-  std::string id;
-  for (int i = 0; i < 16; ++i) id += "0123456789abcdef"[hex(device)];
-  return id;
-}
+// The first key of the node-id advisory locks (the second is a hash of the id), "FlND": apart
+// from the push service's and the migrations' locks, which take one bigint key.
+constexpr std::int64_t kNodeLockClass = 0x466c4e44;
 
 std::optional<std::int64_t> parse_id(std::string_view text) {
   std::int64_t value = 0;
@@ -52,27 +47,50 @@ std::optional<ClusterSync::Notice> ClusterSync::parse_notice(std::string_view pa
   return std::nullopt;
 }
 
-ClusterSync::ClusterSync(ClusterSyncDeps deps)
-    : deps_(std::move(deps)), node_id_(random_node_id()) {}
+ClusterSync::ClusterSync(ClusterSyncDeps deps) : deps_(std::move(deps)) {}
 
-ClusterSync::~ClusterSync() { stop(); }
-
-store::Result<std::unique_ptr<ClusterSync>> ClusterSync::start(ClusterSyncDeps deps) {
+store::Result<std::unique_ptr<ClusterSync>> ClusterSync::create(ClusterSyncDeps deps) {
+  if (deps.node_id.empty()) {
+    return store::make_error(store::ErrorCode::kInvalid, "cluster: the node id is empty");
+  }
   std::unique_ptr<ClusterSync> sync(new ClusterSync(std::move(deps)));
-  sync->listener_ = std::make_unique<store::pg::PgListener>(sync->deps_.pool->url());
   ClusterSync* self = sync.get();
-  auto subscribed = sync->listener_->subscribe(
+  auto subscribed = sync->deps_.listener.subscribe(
       std::string(kChannel),
       {.on_notification = [self](std::string_view payload) { self->received(payload); },
-       // Whatever other nodes changed meanwhile is unknown: every rendered page goes.
-       .on_missed = [self] { self->deps_.site.invalidate_all(); }});
+       // Whatever other nodes changed meanwhile is unknown: every rendered page goes, and the
+       // open live streams are refilled from the store, on the server's thread.
+       .on_missed =
+           [self] {
+             self->deps_.site.invalidate_all();
+             boost::asio::post(self->deps_.io, [self] { self->deps_.site.refill_live_streams(); });
+           }});
   if (!subscribed) return tl::unexpected(subscribed.error());
-  if (auto started = sync->listener_->start(); !started) return tl::unexpected(started.error());
   return sync;
 }
 
-void ClusterSync::stop() {
-  if (listener_) listener_->stop();
+store::Status ClusterSync::claim_node_id(store::pg::Connection& conn, const std::string& node_id) {
+  // The keepalives are the server's side of this session (TCP connections only): the lock of a
+  // node whose host died goes within about 25 s, not after the system default of hours, so the
+  // node can be started again under its id.
+  auto claimed = conn.run(
+      "fw_claim_node_id",
+      "SELECT set_config('application_name', $1, false), "
+      "set_config('tcp_keepalives_idle', '10', false), "
+      "set_config('tcp_keepalives_interval', '5', false), "
+      "set_config('tcp_keepalives_count', '3', false), "
+      "pg_try_advisory_lock($2::integer, hashtext($3))",
+      store::pg::Params().add("flashwire node " + node_id).add(kNodeLockClass).add(node_id),
+      "claim node id");
+  if (!claimed) return tl::unexpected(claimed.error());
+  if (!claimed->get_bool(0, 4)) {
+    return store::make_error(
+        store::ErrorCode::kConflict,
+        "node id '" + node_id +
+            "' is in use by another running node of this store; give each node its own "
+            "[node] id (docs/deploy.md)");
+  }
+  return {};
 }
 
 void ClusterSync::send(const std::string& payload) {
@@ -97,12 +115,15 @@ void ClusterSync::send(const std::string& payload) {
 
 void ClusterSync::article_changed(const news::Article& article) {
   deps_.site.article_changed(article);
-  send(node_id_ + " a " + std::to_string(article.id));
+  send(deps_.node_id + " a " + std::to_string(article.id));
 }
 
 void ClusterSync::live_update_posted(const news::Article& event, const news::LiveUpdate& update) {
-  deps_.site.live_update_posted(event, update);
-  send(node_id_ + " u " + std::to_string(event.id) + " " + std::to_string(update.id));
+  // As stored, with its revision: the site keeps the newest its streams have had, which is
+  // where a refill starts after the listener was away (SiteHandler::refill_live_streams).
+  auto stored = deps_.store.find_live_update(update.id);
+  deps_.site.live_update_posted(event, stored && *stored ? **stored : update);
+  send(deps_.node_id + " u " + std::to_string(event.id) + " " + std::to_string(update.id));
 }
 
 namespace {
@@ -112,13 +133,13 @@ constexpr std::string_view kChangeKinds = "edpn";  // in the order of news::Cont
 void ClusterSync::live_update_changed(const news::Article& event, const news::LiveUpdate& update,
                                       LiveChange change) {
   deps_.site.live_update_changed(event, update, change);
-  send(node_id_ + " " + kChangeKinds[static_cast<std::size_t>(change)] + " " +
+  send(deps_.node_id + " " + kChangeKinds[static_cast<std::size_t>(change)] + " " +
        std::to_string(event.id) + " " + std::to_string(update.id));
 }
 
 void ClusterSync::received(std::string_view payload) {
   const auto notice = parse_notice(payload);
-  if (!notice || notice->node == node_id_) return;
+  if (!notice || notice->node == deps_.node_id) return;
   received_.fetch_add(1);
   if (notice->kind == 'a') {
     deps_.site.invalidate_all();
@@ -180,12 +201,10 @@ std::string ClusterSync::metrics_text() const {
       << "# HELP flashwire_cluster_listener_losses_total Connections of the change listener "
          "lost.\n"
       << "# TYPE flashwire_cluster_listener_losses_total counter\n"
-      << "flashwire_cluster_listener_losses_total "
-      << (listener_ ? listener_->connection_losses() : 0) << "\n"
+      << "flashwire_cluster_listener_losses_total " << deps_.listener.connection_losses() << "\n"
       << "# HELP flashwire_cluster_listener_connected 1 while the change listener is connected.\n"
       << "# TYPE flashwire_cluster_listener_connected gauge\n"
-      << "flashwire_cluster_listener_connected " << (listener_ && listener_->connected() ? 1 : 0)
-      << "\n";
+      << "flashwire_cluster_listener_connected " << (deps_.listener.connected() ? 1 : 0) << "\n";
   return out.str();
 }
 

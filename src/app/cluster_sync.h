@@ -9,16 +9,20 @@
 //   the server's thread and handed to the local handler, which streams it to this node's readers;
 //   so is an update the live desk corrected, deleted, pinned or unpinned (as it is stored now);
 // - when the listener loses its connection (PostgreSQL restarted, failover), notifications sent
-//   meanwhile are gone: on reconnecting, every rendered page is dropped. Live updates posted in
-//   between reach this node's readers when their stream reconnects or they reload the page.
+//   meanwhile are gone: on reconnecting, every rendered page is dropped, and the open live
+//   streams are refilled from the store on the server's thread (SiteHandler::
+//   refill_live_streams: what changed after the revision each event's streams last saw).
 //
-// Payloads name the sending node (a random id per process; its own notifications are skipped)
-// and ids only — "<node> a <article id>", "<node> u <event id> <update id>", and for the live
-// desk's changes "<node> e|d|p|n <event id> <update id>" — never content.
+// The listener is the node's one PgListener (serve owns it; the fan-out engine's wake-ups use
+// it too). Payloads name the sending node by its id (`[node] id`, by default host:pid; the
+// node's own notifications are skipped) and carry ids only — "<node> a <article id>",
+// "<node> u <event id> <update id>", and for the live desk's changes
+// "<node> e|d|p|n <event id> <update id>" — never content. Two running nodes must not share an
+// id: claim_node_id, run on the listener's connection, refuses the second.
 //
 // Thread safety: the ContentEvents calls come from the server's thread; notifications are
-// received on the listener's thread and what touches the site is posted to `io`. stop() (or the
-// destructor) must run before the site handler, the store and `io` are gone.
+// received on the listener's thread and what touches the site is posted to `io`. The listener
+// must be stopped before ClusterSync, the site handler, the store and `io` are gone.
 #pragma once
 
 #include <atomic>
@@ -39,6 +43,8 @@ namespace flashwire::app {
 
 struct ClusterSyncDeps {
   std::shared_ptr<store::pg::Pool> pool;  // the store's pool: notifications are sent through it
+  store::pg::PgListener& listener;        // the node's listener; subscribed to by create()
+  std::string node_id;                    // this node's id ([node] id), 1-64 printable, no spaces
   site::SiteHandler& site;                // this node's pages and live streams
   store::SiteStore& store;                // read on the server's thread (live updates)
   boost::asio::io_context& io;            // the server's
@@ -49,23 +55,28 @@ class ClusterSync final : public news::ContentEvents {
   // The channel every node LISTENs on.
   static constexpr std::string_view kChannel = "flashwire_content";
 
-  // Connects the listener (errors as pg::PgListener::start: the server cannot be reached).
-  static store::Result<std::unique_ptr<ClusterSync>> start(ClusterSyncDeps deps);
-  ~ClusterSync() override;
+  // Subscribes to kChannel on deps.listener (started before or after). kInvalid for an empty
+  // node id.
+  static store::Result<std::unique_ptr<ClusterSync>> create(ClusterSyncDeps deps);
+
+  // For the listener's PgListenerOptions::on_connect: names the session "flashwire node <id>"
+  // (pg_stat_activity.application_name, cut to 63 bytes by PostgreSQL) and takes a session-level
+  // advisory lock on the id, held as long as the connection (with TCP keepalives of ~25 s on the
+  // server's side, so a dead host's lock does not outlive it by long). kConflict when another
+  // session holds it — another running node of this store has the same id; kIo when the
+  // statement fails.
+  static store::Status claim_node_id(store::pg::Connection& conn, const std::string& node_id);
 
   void article_changed(const news::Article& article) override;
   void live_update_posted(const news::Article& event, const news::LiveUpdate& update) override;
   void live_update_changed(const news::Article& event, const news::LiveUpdate& update,
                            LiveChange change) override;
 
-  // Stops listening; idempotent.
-  void stop();
-
   // Prometheus text: notifications sent, failed to send, received from other nodes, listener
   // connection losses, and whether the listener is connected now.
   std::string metrics_text() const;
 
-  const std::string& node_id() const { return node_id_; }
+  const std::string& node_id() const { return deps_.node_id; }
 
   // Parses a payload as sent by another node; exposed for tests. nullopt when malformed.
   struct Notice {
@@ -86,8 +97,6 @@ class ClusterSync final : public news::ContentEvents {
   void show_live_change(std::int64_t event_id, std::int64_t update_id, LiveChange change);
 
   ClusterSyncDeps deps_;
-  std::string node_id_;
-  std::unique_ptr<store::pg::PgListener> listener_;
   std::atomic<std::uint64_t> sent_{0};
   std::atomic<std::uint64_t> send_failures_{0};
   std::atomic<std::uint64_t> received_{0};

@@ -49,14 +49,14 @@ std::string HttpAnswer::header(std::string_view name) const {
   return {};
 }
 
-tl::expected<HttpAnswer, std::string> http_call(const HttpCall& call) {
+tl::expected<HttpAnswer, Error> http_call(const HttpCall& call) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) return tl::unexpected(std::string("cannot initialise libcurl"));
+  if (!curl) return tl::unexpected(Error{ErrorCode::kInternal, "cannot initialise libcurl"});
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
                                                                       &curl_slist_free_all);
   for (const auto& line : call.headers) {
     curl_slist* more = curl_slist_append(headers.get(), line.c_str());
-    if (more == nullptr) return tl::unexpected(std::string("out of memory"));
+    if (more == nullptr) return tl::unexpected(Error{ErrorCode::kInternal, "out of memory"});
     headers.release();
     headers.reset(more);
   }
@@ -79,7 +79,7 @@ tl::expected<HttpAnswer, std::string> http_call(const HttpCall& call) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, collect_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &answer.headers);
   if (const CURLcode rc = curl_easy_perform(e); rc != CURLE_OK) {
-    return tl::unexpected(std::string(curl_easy_strerror(rc)));
+    return tl::unexpected(Error{ErrorCode::kUnavailable, curl_easy_strerror(rc)});
   }
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &answer.status);
   return answer;

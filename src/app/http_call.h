@@ -9,6 +9,8 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/error.h"
+
 namespace flashwire::app {
 
 struct HttpCall {
@@ -27,7 +29,8 @@ struct HttpAnswer {
   std::string header(std::string_view name) const;
 };
 
-// The answer, or libcurl's reason why no answer came.
-tl::expected<HttpAnswer, std::string> http_call(const HttpCall& call);
+// The answer (whatever its status), or kUnavailable with libcurl's reason why no answer came
+// (kInternal when libcurl cannot be set up at all).
+tl::expected<HttpAnswer, Error> http_call(const HttpCall& call);
 
 }  // namespace flashwire::app

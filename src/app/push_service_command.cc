@@ -32,7 +32,7 @@ std::string url_host(const boost::asio::ip::tcp::endpoint& endpoint) {
 
 void run_push_service(const PushServiceArgs& args) {
   const auto listen = http::parse_listen_address(args.listen);
-  if (!listen) throw CommandError("--listen: " + listen.error());
+  if (!listen) throw CommandError("--listen: " + listen.error().message);
   if (args.backlog_cap == 0) throw CommandError("--backlog-cap must be at least 1");
   if (args.max_ttl <= 0) throw CommandError("--max-ttl must be positive");
 

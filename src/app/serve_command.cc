@@ -142,6 +142,8 @@ struct SiteState {
   webpush::P256KeyPair vapid;
   std::string first_token;           // the editor token this start created, shown once; "" if none
   std::size_t alerts_to_resume = 0;  // left "sending" by the last run; the engine resumes them
+  // [node] id, or host:pid: the fan-out's per-node progress and the cluster's notices name it.
+  std::string node_id;
 };
 
 // The site's security headers (CSP, nosniff, no framing) on every answer, the newsroom's too.
@@ -181,7 +183,6 @@ struct Services {
   std::unique_ptr<store::DeliveryStore> engine_deliveries;
   std::unique_ptr<fanout::SiteStoreView> engine_site_view;
   std::unique_ptr<fanout::FanoutEngine> engine;
-  std::unique_ptr<store::pg::PgListener> alert_listener;  // PostgreSQL: wakes the engine
   std::unique_ptr<newsroom::NewsroomApi> newsroom_api;
   std::unique_ptr<AlertScheduler> scheduler;  // scheduled alerts, claimed when due
   std::unique_ptr<http::LiveStream> live_stream;
@@ -189,8 +190,12 @@ struct Services {
   // PostgreSQL store: the session holding the push service's advisory lock (one node only).
   std::unique_ptr<store::pg::Connection> push_lock;
   // With a PostgreSQL store: the other nodes learn of this node's changes and the other way
-  // round. Declared last, stopped first: its listener posts to `io` and calls the handler.
+  // round.
   std::unique_ptr<ClusterSync> cluster;
+  // With a PostgreSQL store: the node's one LISTEN connection (app/cluster_sync.h on
+  // "flashwire_content", the engine's wake-ups on store::kAlertsChannel), holding the node id's
+  // lock. Declared last, stopped first: its thread calls the cluster sync and the engine.
+  std::unique_ptr<store::pg::PgListener> listener;
 };
 
 // A site with no tokens gets one editor token with every scope, so the newsroom can be used
@@ -214,6 +219,16 @@ void add_demo_content(store::SiteStore& store, std::int64_t now) {
   }
 }
 
+// host:pid: unique among the nodes of one store as long as host names are (a node whose id is
+// taken is refused at start: ClusterSync::claim_node_id).
+std::string default_node_id() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+    return "node:" + std::to_string(getpid());
+  }
+  return std::string(host.data()) + ":" + std::to_string(getpid());
+}
+
 // Step 1: configuration, data directory, site store, VAPID key, first token, demo content.
 SiteState open_state(const ServeFlags& flags) {
   ServeConfig config = load_config(flags);
@@ -228,17 +243,10 @@ SiteState open_state(const ServeFlags& flags) {
   if (config.demo) add_demo_content(*store, now);
   auto sending = store->alerts_with_status(store::AlertStatus::kSending, kMaxAlertsResumed);
   if (!sending) throw CommandError("site store: " + sending.error().message);
-  return SiteState{std::move(config), std::move(data),        std::move(backing), std::move(store),
-                   std::move(vapid),  std::move(first_token), sending->size()};
-}
-
-// host:pid: unique among the nodes of one store as long as host names are.
-std::string default_node_id() {
-  std::array<char, 256> host{};
-  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
-    return "node:" + std::to_string(getpid());
-  }
-  return std::string(host.data()) + ":" + std::to_string(getpid());
+  std::string node_id = config.node_id.empty() ? default_node_id() : config.node_id;
+  return SiteState{std::move(config), std::move(data),   std::move(backing),
+                   std::move(store),  std::move(vapid),  std::move(first_token),
+                   sending->size(),   std::move(node_id)};
 }
 
 fanout::EngineConfig engine_config_for(const SiteState& state, const std::string& base_url) {
@@ -250,7 +258,7 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
   if (state.config.push_service.enabled)
     engine_config.own_push_origin = state.config.push_service.public_url;
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
-  engine_config.node_id = state.config.node_id.empty() ? default_node_id() : state.config.node_id;
+  engine_config.node_id = state.node_id;
   engine_config.lease = std::chrono::milliseconds(fanout.lease_ms);
   engine_config.poll_interval = std::chrono::milliseconds(fanout.poll_ms);
   engine_config.pipeline.threads = static_cast<unsigned>(fanout.threads);
@@ -313,6 +321,38 @@ std::unique_ptr<pushservice::PushServer> start_push_server(const SiteState& stat
   return push_server;
 }
 
+// With a PostgreSQL store: the node's one LISTEN connection, which claims the node id (a second
+// node with the same id is refused here), serves the cluster sync (content changes) and wakes the
+// fan-out engine as soon as another node plans an alert (store::kAlertsChannel) instead of at its
+// next poll. A listener that cannot start (the server down, the id taken) stops `serve`.
+void start_listener(const SiteState& state, const std::shared_ptr<store::pg::Pool>& pool,
+                    Services& s) {
+  store::pg::PgListenerOptions options;
+  options.on_connect = [node_id = state.node_id](store::pg::Connection& conn) {
+    return ClusterSync::claim_node_id(conn, node_id);
+  };
+  s.listener = std::make_unique<store::pg::PgListener>(pool->url(), std::move(options));
+  auto cluster = ClusterSync::create({.pool = pool,
+                                      .listener = *s.listener,
+                                      .node_id = state.node_id,
+                                      .site = *s.handler,
+                                      .store = *s.shared_store,
+                                      .io = s.io});
+  if (!cluster) throw CommandError("cluster: " + cluster.error().message);
+  s.cluster = std::move(*cluster);
+  fanout::FanoutEngine& engine = *s.engine;
+  // The payload is only a hint: the engine reads the alerts to send from the store; after a
+  // reconnect it looks again for what it may have missed.
+  auto subscribed =
+      s.listener->subscribe(std::string(store::kAlertsChannel),
+                            {.on_notification = [&engine](std::string_view) { engine.enqueue(0); },
+                             .on_missed = [&engine] { engine.enqueue(0); }});
+  if (!subscribed) throw CommandError("cluster: " + subscribed.error().message);
+  if (auto started = s.listener->start(); !started) {
+    throw CommandError("cluster: " + started.error().message);
+  }
+}
+
 // Step 2: binds the site's listener (with --listen …:0 the site's own URL is known only then)
 // and builds the site, the fan-out engine, the newsroom and the embedded push service.
 void build_services(SiteState& state, Services& s) {
@@ -333,7 +373,7 @@ void build_services(SiteState& state, Services& s) {
                                : std::min(usable_cores(), http::ServerOptions::kMaxThreads);
   s.server = std::make_unique<http::Server>(s.io, s.router, server_options);
   const auto bound = s.server->listen(*http::parse_listen_address(config.listen));
-  if (!bound) throw CommandError(bound.error());
+  if (!bound) throw CommandError(bound.error().message);
   s.base_url = config.base_url;
   if (s.base_url == "http://" + config.listen &&
       bound->port() != http::parse_listen_address(config.listen)->port()) {
@@ -386,7 +426,7 @@ void build_services(SiteState& state, Services& s) {
                                        .clock = system_clock(),
                                        .random = webpush::system_random()};
   auto engine = fanout::FanoutEngine::create(engine_config_for(state, s.base_url), engine_deps);
-  if (!engine) throw CommandError("fan-out: " + engine.error());
+  if (!engine) throw CommandError("fan-out: " + engine.error().message);
   s.engine = std::move(*engine);
 
   newsroom::NewsroomApiOptions newsroom_options;
@@ -404,10 +444,7 @@ void build_services(SiteState& state, Services& s) {
   // live streams, and theirs reach ours (app/cluster_sync.h). One node on SQLite: the handler.
   news::ContentEvents* content_events = &handler;
   if (auto pool = state.backing->postgres_pool()) {
-    auto cluster =
-        ClusterSync::start({.pool = pool, .site = handler, .store = *s.shared_store, .io = s.io});
-    if (!cluster) throw CommandError("cluster: " + cluster.error().message);
-    s.cluster = std::move(*cluster);
+    start_listener(state, pool, s);
     content_events = s.cluster.get();
   }
   // The newsroom tells the site about changed content (render cache, live streams) through
@@ -447,7 +484,7 @@ void wire_routes(const SiteState& state, Services& s) {
   if (listen.empty()) return;
   s.metrics_server = std::make_unique<http::Server>(s.io, *s.metrics);
   const auto bound = s.metrics_server->listen(*http::parse_listen_address(listen));
-  if (!bound) throw CommandError("metrics.listen: " + bound.error());
+  if (!bound) throw CommandError("metrics.listen: " + bound.error().message);
   const auto& address = bound->address();
   s.metrics_url = "http://" +
                   (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
@@ -494,27 +531,6 @@ void print_banner(const SiteState& state, const Services& s) {
   std::cout << std::flush;
 }
 
-// With PostgreSQL: the fan-out engine wakes as soon as another node plans an alert (NOTIFY on
-// store::kAlertsChannel), instead of at its next poll. Without the listener (it cannot connect)
-// the engine still polls, so this is logged, not fatal.
-void start_alert_listener(const SiteState& state, Services& s) {
-  if (state.backing->kind() != store::StoreKind::kPostgres) return;
-  auto url = store::parse_store_url(state.config.store_url, state.data);
-  if (!url) return;
-  s.alert_listener = std::make_unique<store::pg::PgListener>(url->url);
-  fanout::FanoutEngine& engine = *s.engine;
-  // The payload is only a hint: the engine reads the alerts to send from the store.
-  store::pg::PgListenerSubscriber wake{[&engine](std::string_view) { engine.enqueue(0); },
-                                       [&engine] { engine.enqueue(0); }};
-  auto subscribed = s.alert_listener->subscribe(store::kAlertsChannel, std::move(wake));
-  auto started = subscribed ? s.alert_listener->start() : subscribed;
-  if (!started) {
-    std::cerr << "flashwire: fan-out: no immediate wake-ups (" << started.error().message
-              << "); polling only\n";
-    s.alert_listener.reset();
-  }
-}
-
 // Step 4: starts the engine and serves until SIGINT or SIGTERM.
 void run(const SiteState& state, Services& s) {
   // Caught from here on: a supervisor may send SIGTERM as soon as it reads the start-up block.
@@ -522,8 +538,9 @@ void run(const SiteState& state, Services& s) {
   signals.async_wait([&s](const boost::system::error_code& error, int) {
     if (!error) s.io.stop();
   });
-  if (auto started = s.engine->start(); !started) throw CommandError("fan-out: " + started.error());
-  start_alert_listener(state, s);
+  if (auto started = s.engine->start(); !started) {
+    throw CommandError("fan-out: " + started.error().message);
+  }
   s.scheduler->start();  // after the engine: what it claims goes straight to the fan-out
   print_banner(state, s);
   s.io.run();
@@ -534,11 +551,10 @@ void run(const SiteState& state, Services& s) {
 // unfinished alert keeps its durable progress and resumes on next start.
 void shut_down(Services& s) {
   s.scheduler->stop();
-  if (s.cluster) s.cluster->stop();
+  if (s.listener) s.listener->stop();
   s.server->stop();
   if (s.metrics_server) s.metrics_server->stop();
   if (s.push_server) s.push_server->stop();
-  if (s.alert_listener) s.alert_listener->stop();
   s.engine->stop();
   const auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
   s.io.restart();

@@ -14,7 +14,10 @@
 namespace flashwire::app {
 namespace {
 
-using Error = tl::unexpected<std::string>;
+// A refused configuration: always the caller's input.
+tl::unexpected<Error> invalid(std::string message) {
+  return tl::unexpected(Error{ErrorCode::kInvalid, std::move(message)});
+}
 
 // Reads a string key if present; a value of another type is an error.
 bool read_string(const toml::table& table, std::string_view key, std::string& out,
@@ -249,7 +252,7 @@ std::optional<std::string> apply_file(const std::string& path, ServeConfig& conf
 
 std::optional<std::string> validate(ServeConfig& config) {
   if (auto listen = http::parse_listen_address(config.listen); !listen)
-    return "listen: " + listen.error();
+    return "listen: " + listen.error().message;
   if (config.data_dir.empty()) return "data_dir: must not be empty";
   if (config.base_url.empty()) config.base_url = url_for(config.listen);
   while (config.base_url.size() > 1 && config.base_url.back() == '/') config.base_url.pop_back();
@@ -264,7 +267,7 @@ std::optional<std::string> validate(ServeConfig& config) {
   }
   if (config.push_service.enabled) {
     if (auto listen = http::parse_listen_address(config.push_service.listen); !listen) {
-      return "push_service.listen: " + listen.error();
+      return "push_service.listen: " + listen.error().message;
     }
     if (config.push_service.listen == config.listen)
       return "push_service.listen: must differ from listen";
@@ -287,11 +290,11 @@ std::optional<std::string> validate(ServeConfig& config) {
   if (auto proxies = http::TrustedProxies::parse(config.http.trusted_proxies,
                                                  http::ForwardedHeader::kXForwardedFor);
       !proxies) {
-    return "http.trusted_proxies: " + proxies.error();
+    return "http.trusted_proxies: " + proxies.error().message;
   }
   if (!config.metrics.listen.empty()) {
     const auto metrics = http::parse_listen_address(config.metrics.listen);
-    if (!metrics) return "metrics.listen: " + metrics.error();
+    if (!metrics) return "metrics.listen: " + metrics.error().message;
     if (metrics->port() != 0 &&
         (config.metrics.listen == config.listen ||
          (config.push_service.enabled && config.metrics.listen == config.push_service.listen)))
@@ -329,11 +332,10 @@ std::optional<std::string> process_getenv(const char* name) {
   return std::string(value);
 }
 
-tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags,
-                                                         const Getenv& getenv) {
+tl::expected<ServeConfig, Error> load_serve_config(const ServeFlags& flags, const Getenv& getenv) {
   ServeConfig config;
   if (flags.config_file) {
-    if (auto error = apply_file(*flags.config_file, config)) return Error(*error);
+    if (auto error = apply_file(*flags.config_file, config)) return invalid(*error);
   }
   if (auto v = getenv("FLASHWIRE_LISTEN")) config.listen = *v;
   if (auto v = getenv("FLASHWIRE_DATA_DIR")) config.data_dir = *v;
@@ -342,7 +344,7 @@ tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags
   if (auto v = getenv("FLASHWIRE_VAPID_SUBJECT")) config.vapid_subject = *v;
   if (auto v = getenv("FLASHWIRE_STORE_URL")) config.store_url = *v;
   if (auto v = getenv("FLASHWIRE_DEMO")) {
-    if (*v != "0" && *v != "1") return Error("FLASHWIRE_DEMO: must be 0 or 1");
+    if (*v != "0" && *v != "1") return invalid("FLASHWIRE_DEMO: must be 0 or 1");
     config.demo = *v == "1";
   }
   if (flags.listen) config.listen = *flags.listen;
@@ -350,7 +352,7 @@ tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags
   if (flags.store_url) config.store_url = *flags.store_url;
   if (flags.base_url) config.base_url = *flags.base_url;
   if (flags.no_demo) config.demo = false;
-  if (auto error = validate(config)) return Error(*error);
+  if (auto error = validate(config)) return invalid(*error);
   return config;
 }
 

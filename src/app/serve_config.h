@@ -28,6 +28,8 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/error.h"
+
 namespace flashwire::app {
 
 struct AppLinkConfig {
@@ -120,7 +122,8 @@ struct ServeConfig {
   NewsroomConfig newsroom;
   std::optional<AppLinkConfig> app;
   // [node] id: this node's name among the nodes of a shared store (per-node progress of an
-  // alert); empty (the default): host:pid.
+  // alert, cluster notices); unique among the running ones (a second node with a taken id is
+  // refused at start; docs/deploy.md); empty (the default): host:pid.
   std::string node_id;
 };
 
@@ -137,8 +140,9 @@ struct ServeFlags {
 using Getenv = std::function<std::optional<std::string>(const char* name)>;
 std::optional<std::string> process_getenv(const char* name);
 
-// Errors name the setting and what is wrong with it, e.g. "listen: port must be …".
-tl::expected<ServeConfig, std::string> load_serve_config(const ServeFlags& flags,
-                                                         const Getenv& getenv = process_getenv);
+// Errors: kInvalid, the message naming the setting and what is wrong with it, e.g. "listen:
+// port must be …".
+tl::expected<ServeConfig, Error> load_serve_config(const ServeFlags& flags,
+                                                   const Getenv& getenv = process_getenv);
 
 }  // namespace flashwire::app

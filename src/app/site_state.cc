@@ -25,7 +25,7 @@ void add_config_options(CLI::App& cmd, ServeFlags& flags) {
 
 ServeConfig load_config(const ServeFlags& flags) {
   auto config = load_serve_config(flags);
-  if (!config) throw CommandError("config: " + config.error());
+  if (!config) throw CommandError("config: " + config.error().message);
   return std::move(*config);
 }
 

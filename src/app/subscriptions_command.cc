@@ -10,6 +10,7 @@
 #include "app/cli_error.h"
 #include "app/site_state.h"
 #include "common/clock.h"
+#include "common/error.h"
 #include "site/push_subscription.h"
 #include "webpush/push_hosts.h"
 
@@ -58,13 +59,13 @@ void run_import(const ImportArgs& args) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     boost::system::error_code ec;
     const json::value v = json::parse(line, ec);
-    tl::expected<site::CheckedSubscription, std::string> checked =
-        ec ? tl::unexpected(std::string("not JSON: ") + ec.message())
+    tl::expected<site::CheckedSubscription, Error> checked =
+        ec ? tl::unexpected(Error{ErrorCode::kInvalid, "not JSON: " + ec.message()})
            : site::check_push_subscription(&v, *hosts);
     if (!checked) {
       // The line number and the reason only: endpoints and keys are never printed.
       if (++rejected <= 10)
-        std::cerr << args.file << ':' << line_number << ": " << checked.error() << '\n';
+        std::cerr << args.file << ':' << line_number << ": " << checked.error().message << '\n';
       continue;
     }
     store::Subscription sub;

@@ -177,7 +177,7 @@ void add_webpush_send(CLI::App& webpush) {
     call.body = std::string_view(reinterpret_cast<const char*>(body.data()), body.size());
     call.max_body = 64 * 1024;  // a push service has no reason to say more
     auto answer = http_call(call);
-    if (!answer) throw CommandError("cannot reach the push service: " + answer.error());
+    if (!answer) throw CommandError("cannot reach the push service: " + answer.error().message);
     const long status = answer->status;
     const std::string& response_body = answer->body;
 

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "news/push_service.h"
+#include "store/error_kind.h"
 
 namespace flashwire::fanout {
 
@@ -331,16 +332,19 @@ store::Result<bool> SiteStoreView::delete_subscription(const std::string& endpoi
   return site_.delete_subscription(endpoint);
 }
 
-tl::expected<std::unique_ptr<FanoutEngine>, std::string> FanoutEngine::create(EngineConfig config,
-                                                                              EngineDeps deps) {
-  if (config.shard_size == 0) return tl::unexpected(std::string("shard size must be positive"));
-  if (config.node_id.empty()) return tl::unexpected(std::string("node id must not be empty"));
+tl::expected<std::unique_ptr<FanoutEngine>, Error> FanoutEngine::create(EngineConfig config,
+                                                                        EngineDeps deps) {
+  const auto invalid = [](const char* message) {
+    return tl::unexpected(Error{ErrorCode::kInvalid, message});
+  };
+  if (config.shard_size == 0) return invalid("shard size must be positive");
+  if (config.node_id.empty()) return invalid("node id must not be empty");
   if (config.lease < std::chrono::milliseconds(100)) {
-    return tl::unexpected(std::string("shard lease must be at least 100 ms"));
+    return invalid("shard lease must be at least 100 ms");
   }
   if (config.poll_interval <= std::chrono::milliseconds(0) ||
       config.poll_interval > std::chrono::milliseconds(1000)) {
-    return tl::unexpected(std::string("poll interval must be in (0, 1000] ms"));
+    return invalid("poll interval must be in (0, 1000] ms");
   }
   return std::unique_ptr<FanoutEngine>(new FanoutEngine(std::move(config), deps));
 }
@@ -350,7 +354,7 @@ FanoutEngine::FanoutEngine(EngineConfig config, EngineDeps deps)
 
 FanoutEngine::~FanoutEngine() { stop(); }
 
-tl::expected<void, std::string> FanoutEngine::start() {
+tl::expected<void, Error> FanoutEngine::start() {
   if (leases_ != nullptr) {
     // Every poll looks at the alerts left sending, so there is nothing to queue here.
     spdlog::info("fan-out: node {} sends alerts with the other nodes of the store",
@@ -363,7 +367,10 @@ tl::expected<void, std::string> FanoutEngine::start() {
   {
     std::lock_guard lock(store_mutex_);
     auto sending = deps_.alerts.alerts_with_status(store::AlertStatus::kSending, 10000);
-    if (!sending) return tl::unexpected("read alerts: " + sending.error().message);
+    if (!sending) {
+      return tl::unexpected(Error{store::error_kind(sending.error().code),
+                                  "read alerts: " + sending.error().message});
+    }
     resume = std::move(*sending);
   }
   {

@@ -57,6 +57,7 @@
 #include <tl/expected.hpp>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "fanout/pipeline.h"
 #include "news/alert_queue.h"
 #include "store/delivery_store.h"
@@ -146,13 +147,14 @@ struct EngineConfig {
 
 class FanoutEngine final : public news::AlertQueue {
  public:
-  // Errors: a one-line reason (a configuration value out of range).
-  static tl::expected<std::unique_ptr<FanoutEngine>, std::string> create(EngineConfig config,
-                                                                         EngineDeps deps);
+  // Errors: kInvalid with a one-line reason (a configuration value out of range).
+  static tl::expected<std::unique_ptr<FanoutEngine>, Error> create(EngineConfig config,
+                                                                   EngineDeps deps);
   ~FanoutEngine() override;
 
-  // Starts the engine thread and queues the alerts left "sending". Call once.
-  tl::expected<void, std::string> start();
+  // Starts the engine thread and queues the alerts left "sending". Call once. Errors: the store
+  // cannot list the alerts left sending (its kind, store::error_kind: kUnavailable for I/O).
+  tl::expected<void, Error> start();
   // Stops sending at once: requests in flight are abandoned, their shards stay open and are
   // sent again when the alert resumes on next start. Blocks until the engine thread has ended.
   void stop();

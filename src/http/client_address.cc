@@ -81,8 +81,8 @@ std::vector<std::string_view> hops_of(const boost::beast::http::fields& request,
 
 }  // namespace
 
-tl::expected<TrustedProxies, std::string> TrustedProxies::parse(
-    const std::vector<std::string>& entries, ForwardedHeader header) {
+tl::expected<TrustedProxies, Error> TrustedProxies::parse(const std::vector<std::string>& entries,
+                                                          ForwardedHeader header) {
   TrustedProxies proxies;
   proxies.header_ = header;
   for (const std::string& entry : entries) {
@@ -97,8 +97,11 @@ tl::expected<TrustedProxies, std::string> TrustedProxies::parse(
                                  : ip::network_v4(ip::make_address_v4(entry, ec), 32);
       if (!ec) proxies.v4_.push_back(network);
     }
-    if (ec)
-      return tl::unexpected("'" + entry + "' is not an IP address or a CIDR block like 10.0.0.0/8");
+    if (ec) {
+      return tl::unexpected(
+          Error{ErrorCode::kInvalid,
+                "'" + entry + "' is not an IP address or a CIDR block like 10.0.0.0/8"});
+    }
   }
   return proxies;
 }

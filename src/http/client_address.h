@@ -19,6 +19,8 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/error.h"
+
 namespace flashwire::http {
 
 // The header the trusted proxies append to.
@@ -29,9 +31,9 @@ class TrustedProxies {
   TrustedProxies() = default;  // none: every request is its peer's
 
   // `entries`: IP addresses ("10.0.0.5", "::1") and CIDR blocks ("10.0.0.0/8", "fd00::/8").
-  // Errors name the first entry that is neither.
-  static tl::expected<TrustedProxies, std::string> parse(const std::vector<std::string>& entries,
-                                                         ForwardedHeader header);
+  // Errors: kInvalid, the message naming the first entry that is neither.
+  static tl::expected<TrustedProxies, Error> parse(const std::vector<std::string>& entries,
+                                                   ForwardedHeader header);
 
   bool empty() const { return v4_.empty() && v6_.empty(); }
   // Whether `address` (an IPv4-mapped IPv6 address counts as its IPv4 one) is a trusted proxy.

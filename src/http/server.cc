@@ -344,14 +344,17 @@ Server::~Server() {
   state_->join_workers();
 }
 
-tl::expected<tcp::endpoint, std::string> Server::listen(const tcp::endpoint& endpoint) {
+tl::expected<tcp::endpoint, Error> Server::listen(const tcp::endpoint& endpoint) {
   const unsigned threads = state_->options.threads;
   if (threads == 0 || threads > ServerOptions::kMaxThreads) {
-    return tl::unexpected("threads must be from 1 to " +
-                          std::to_string(ServerOptions::kMaxThreads) + ", got " +
-                          std::to_string(threads));
+    return tl::unexpected(
+        Error{ErrorCode::kInvalid, "threads must be from 1 to " +
+                                       std::to_string(ServerOptions::kMaxThreads) + ", got " +
+                                       std::to_string(threads)});
   }
-  if (!state_->lanes.empty()) return tl::unexpected(std::string("the server is listening already"));
+  if (!state_->lanes.empty()) {
+    return tl::unexpected(Error{ErrorCode::kConflict, "the server is listening already"});
+  }
   beast::error_code ec;
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
@@ -359,8 +362,9 @@ tl::expected<tcp::endpoint, std::string> Server::listen(const tcp::endpoint& end
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return tl::unexpected("cannot listen on " + endpoint.address().to_string() + ":" +
-                          std::to_string(endpoint.port()) + ": " + ec.message());
+    return tl::unexpected(
+        Error{ErrorCode::kUnavailable, "cannot listen on " + endpoint.address().to_string() + ":" +
+                                           std::to_string(endpoint.port()) + ": " + ec.message()});
   }
   const tcp::endpoint bound = acceptor.local_endpoint(ec);
   state_->start_workers();
@@ -405,10 +409,13 @@ std::uint64_t Server::connections_accepted() const { return state_->accepted; }
 
 unsigned Server::threads() const { return state_->options.threads; }
 
-tl::expected<tcp::endpoint, std::string> parse_listen_address(std::string_view text) {
+tl::expected<tcp::endpoint, Error> parse_listen_address(std::string_view text) {
+  const auto invalid = [](std::string message) {
+    return tl::unexpected(Error{ErrorCode::kInvalid, std::move(message)});
+  };
   const std::size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-    return tl::unexpected("listen address must be HOST:PORT, got '" + std::string(text) + "'");
+    return invalid("listen address must be HOST:PORT, got '" + std::string(text) + "'");
   }
   std::string_view host = text.substr(0, colon);
   const std::string_view port_text = text.substr(colon + 1);
@@ -418,13 +425,12 @@ tl::expected<tcp::endpoint, std::string> parse_listen_address(std::string_view t
   const auto [end, err] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (err != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
-    return tl::unexpected("listen port must be a number from 0 to 65535, got '" +
-                          std::string(port_text) + "'");
+    return invalid("listen port must be a number from 0 to 65535, got '" + std::string(port_text) +
+                   "'");
   }
   beast::error_code ec;
   const auto address = asio::ip::make_address(std::string(host), ec);
-  if (ec)
-    return tl::unexpected("listen host must be an IP address, got '" + std::string(host) + "'");
+  if (ec) return invalid("listen host must be an IP address, got '" + std::string(host) + "'");
   return tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 

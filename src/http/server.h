@@ -123,9 +123,10 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds and starts accepting, and starts the server's own threads. Returns the bound endpoint
-  // (port 0 picks a free port), or a one-line error (address in use, permission denied, a
-  // thread count out of range). Call once.
-  tl::expected<boost::asio::ip::tcp::endpoint, std::string> listen(
+  // (port 0 picks a free port), or: kInvalid for a thread count out of range, kConflict when
+  // called a second time, kUnavailable when the address cannot be bound (in use, permission
+  // denied, not an address of this host); the message is one line naming the address. Call once.
+  tl::expected<boost::asio::ip::tcp::endpoint, Error> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
   // Stops accepting new connections, closes the connections waiting for a request (idle
   // keep-alive ones included) and asks the handler to end its streams (Handler::stop_streams).
@@ -149,8 +150,8 @@ class Server {
   std::shared_ptr<State> state_;
 };
 
-// Parses "host:port" ("127.0.0.1:8090", "[::1]:8090"). Errors name the problem.
-tl::expected<boost::asio::ip::tcp::endpoint, std::string> parse_listen_address(
-    std::string_view text);
+// Parses "host:port" ("127.0.0.1:8090", "[::1]:8090"). kInvalid, with a message naming the
+// problem, for anything else.
+tl::expected<boost::asio::ip::tcp::endpoint, Error> parse_listen_address(std::string_view text);
 
 }  // namespace flashwire::http

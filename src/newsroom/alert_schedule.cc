@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "newsroom/newsroom_api.h"
+#include "store/error_kind.h"
 #include "store/site_store.h"
 
 namespace flashwire::newsroom {
@@ -101,9 +102,12 @@ std::string format_rfc3339(std::int64_t seconds) {
   return out.data();
 }
 
-tl::expected<std::size_t, std::string> NewsroomApi::send_due_alerts() {
+tl::expected<std::size_t, Error> NewsroomApi::send_due_alerts() {
   auto claimed = store_.claim_due_alerts(clock_.now_seconds(), kClaimedPerStep);
-  if (!claimed) return tl::unexpected("claim scheduled alerts: " + claimed.error().message);
+  if (!claimed) {
+    return tl::unexpected(Error{store::error_kind(claimed.error().code),
+                                "claim scheduled alerts: " + claimed.error().message});
+  }
   for (const std::int64_t id : *claimed) {
     // Claimed means kSending in the store: if this process stops before the queue has it, the
     // fan-out resumes it on the next start like any alert left sending.

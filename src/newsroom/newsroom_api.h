@@ -80,6 +80,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
 #include "news/alert_queue.h"
@@ -135,8 +136,9 @@ class NewsroomApi final : public http::Handler {
   // The scheduler's step (alert_schedule.cc), called at least once a second on the API's
   // thread: claims the scheduled alerts that are due (store::SiteStore::claim_due_alerts, so
   // that of several nodes exactly one sends each) and hands them to the AlertQueue. Returns how
-  // many it handed over; a store failure is returned as an error message (the next step retries).
-  tl::expected<std::size_t, std::string> send_due_alerts();
+  // many it handed over; a store failure is returned as its error (store::error_kind: kUnavailable
+  // for storage trouble), the message naming the call; the next step retries.
+  tl::expected<std::size_t, Error> send_due_alerts();
 
  private:
   struct Call;   // one authenticated request being answered

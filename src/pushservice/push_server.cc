@@ -62,7 +62,7 @@ PushServer::~PushServer() { stop(); }
 tl::expected<asio::ip::tcp::endpoint, Error> PushServer::listen(
     const asio::ip::tcp::endpoint& endpoint) {
   auto bound = http_.listen(endpoint);
-  if (!bound) return tl::unexpected(Error{ErrorCode::kUnavailable, bound.error()});
+  if (!bound) return tl::unexpected(bound.error());
   schedule_purge();
   return *bound;
 }

@@ -39,7 +39,8 @@ class PushServer final : public http::Handler {
              PushServerOptions options);
   ~PushServer() override;
 
-  // Binds and starts accepting; the bound endpoint, or kUnavailable naming the address and why.
+  // Binds and starts accepting; the bound endpoint, or the error of http::Server::listen
+  // (kUnavailable naming the address and why it cannot be bound).
   tl::expected<boost::asio::ip::tcp::endpoint, Error> listen(
       const boost::asio::ip::tcp::endpoint& endpoint);
   // Stops accepting, stores what connected user agents have not acked, and sends every WebSocket

@@ -128,7 +128,7 @@ http::Response SiteApi::subscribe(const http::Request& request) {
   auto checked = check_push_subscription(body.if_contains("subscription"), hosts_);
   if (!checked) {
     // "subscription.endpoint: …", "subscription.keys: …"; "subscription: must be …"
-    const std::string& why = checked.error();
+    const std::string& why = checked.error().message;
     return error(Status::bad_request, "invalid_subscription",
                  (why.starts_with("must") ? "subscription: " : "subscription.") + why);
   }

@@ -10,6 +10,7 @@
 #include <boost/json/value.hpp>
 #include <string>
 
+#include "common/error.h"
 #include "webpush/error.h"
 #include "webpush/push_hosts.h"
 
@@ -21,8 +22,8 @@ struct CheckedSubscription {
   std::string auth;
 };
 
-// `value` may be null (field missing). The error is the reason, as above.
-tl::expected<CheckedSubscription, std::string> check_push_subscription(
+// `value` may be null (field missing). Errors: kInvalid, the message the reason, as above.
+tl::expected<CheckedSubscription, Error> check_push_subscription(
     const boost::json::value* value, const webpush::PushHostPolicy& hosts);
 
 }  // namespace flashwire::site

@@ -519,6 +519,20 @@ void SiteHandler::start_stream(boost::beast::tcp_stream stream, http::Request re
       backlog.push_back(LiveEvent{0, 0, {}, LiveEvent::Type::kUnpinned, 0});
     }
   }
+  bool marked = false;
+  {
+    std::lock_guard lock(live_marks_mutex_);
+    marked = live_marks_.contains(event_id);
+  }
+  if (!marked) {
+    // The event's first stream here: what it is up to now, for refill_live_streams. The newest
+    // update's revision is at most the event's latest (a correction since may be later), so a
+    // refill may send a change again, never miss one.
+    auto newest = store_.recent_live_updates(event_id, 1);
+    if (!newest) return refuse_unavailable();
+    std::lock_guard lock(live_marks_mutex_);
+    live_marks_.try_emplace(event_id, newest->empty() ? 0 : newest->front().revision);
+  }
   http::Response head(http::Status::ok, request.version());
   head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
   head.set(bhttp::field::cache_control, "no-store");
@@ -536,7 +550,9 @@ void SiteHandler::article_changed(const news::Article&) { invalidate_pages(); }
 void SiteHandler::live_update_posted(const news::Article& event, const news::LiveUpdate& update) {
   invalidate_page(live_path(event.slug));
   invalidate_page("/");  // the home page shows the newest update and its time
-  if (live_ != nullptr) live_->publish(event.id, live_event(update));
+  if (live_ == nullptr) return;
+  live_->publish(event.id, live_event(update));
+  raise_live_mark(event.id, update.revision);
 }
 
 void SiteHandler::live_update_changed(const news::Article& event, const news::LiveUpdate& update,
@@ -550,6 +566,51 @@ void SiteHandler::live_update_changed(const news::Article& event, const news::Li
                     : change == LiveChange::kPinned  ? Type::kPinned
                                                      : Type::kUnpinned;
   live_->publish(event.id, live_event(update, type));
+  raise_live_mark(event.id, update.revision);
+}
+
+void SiteHandler::raise_live_mark(std::int64_t event_id, std::int64_t revision) {
+  // An update not read back from the store has no revision: it tells nothing (and must not make
+  // the event look marked before its first stream sets where its readers are).
+  if (revision <= 0) return;
+  std::lock_guard lock(live_marks_mutex_);
+  std::int64_t& mark = live_marks_[event_id];
+  mark = std::max(mark, revision);
+}
+
+void SiteHandler::refill_live_streams() {
+  if (live_ == nullptr) return;
+  std::vector<std::pair<std::int64_t, std::int64_t>> marks;
+  {
+    std::lock_guard lock(live_marks_mutex_);
+    marks.assign(live_marks_.begin(), live_marks_.end());
+  }
+  using Type = LiveEvent::Type;
+  for (const auto& [event_id, mark] : marks) {
+    if (live_->readers_of(event_id) == 0) continue;
+    auto changed = store_.live_updates_changed(event_id, mark, kMaxReplayedUpdates);
+    if (!changed || changed->empty()) continue;
+    auto pinned = store_.pinned_live_update(event_id);
+    if (!pinned) continue;
+    // New updates first, oldest first, so that EventSource's last event id ends on the newest;
+    // then corrections and deletions (events without an id), then the pin as it is now.
+    std::vector<const store::LiveUpdate*> shown;
+    for (const store::LiveUpdate& update : *changed) {
+      if (!update.deleted) shown.push_back(&update);
+    }
+    std::sort(shown.begin(), shown.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    for (const store::LiveUpdate* update : shown) live_->publish(event_id, live_event(*update));
+    for (const store::LiveUpdate& update : *changed) {
+      if (update.deleted) {
+        live_->publish(event_id, LiveEvent{update.id, 0, {}, Type::kDeleted, 0});
+      } else if (update.edited_at > 0) {
+        live_->publish(event_id, live_event(update, Type::kChanged));
+      }
+    }
+    live_->publish(event_id, *pinned ? live_event(**pinned, Type::kPinned)
+                                     : LiveEvent{0, 0, {}, Type::kUnpinned, 0});
+    raise_live_mark(event_id, changed->back().revision);
+  }
 }
 
 }  // namespace flashwire::site

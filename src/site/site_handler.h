@@ -35,17 +35,18 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "common/clock.h"
+#include "http/live_stream.h"
 #include "http/server.h"
 #include "news/content_events.h"
-#include "http/live_stream.h"
 #include "site/api.h"
 #include "site/pages.h"
 #include "store/site_store.h"
@@ -95,6 +96,18 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   void live_update_changed(const news::Article& event, const news::LiveUpdate& update,
                            LiveChange change) override;
 
+  // After content events were missed (a cluster listener that lost its connection and is back):
+  // for each live event whose streams this handler opened and that has readers now, reads from
+  // the store what changed after the highest revision (news::LiveUpdate::revision) its streams
+  // are known to have had — from when its first stream opened, raised by every update streamed
+  // since — and streams it: each update changed as an `update` (a reader who shows it skips it),
+  // a correction also as `changed`, a deletion as `deleted`, then the pinned update as it is now
+  // (`pinned`, or `unpinned` with id 0). At most 100 changes per event; a reader sent more than
+  // its outbox holds is disconnected and catches up when its EventSource reconnects. A store
+  // call that fails leaves that event's streams as they are (readers catch up on reload). Any
+  // thread; it reads the store, so the server's thread (not a listener's) is the place.
+  void refill_live_streams();
+
   // The clock the news sitemap's 48-hour window is measured with (default: the system's). Not
   // owned; must outlive the handler's use.
   void set_clock(const Clock& clock) { clock_ = &clock; }
@@ -119,6 +132,8 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
     // Content-Security-Policy allows as media-src; "" when none (or one on this site).
     std::string media_origin;
   };
+  // Raises the revision `event_id`'s streams are known to have had to at least `revision`.
+  void raise_live_mark(std::int64_t event_id, std::int64_t revision);
   // Renders (or fetches from the cache) what `path` shows; nullptr when storage failed.
   std::shared_ptr<const Cached> page(const std::string& path);
   std::optional<Cached> render(const std::string& path);
@@ -129,6 +144,11 @@ class SiteHandler final : public http::Handler, public news::ContentEvents {
   store::SiteStore& store_;
   SiteApi& api_;
   LiveStream* live_ = nullptr;
+  // Live event id → the highest revision its streams are known to have had (refill_live_streams).
+  // Set when the event's first stream opens; events are never removed (one entry per live event
+  // ever streamed here).
+  std::mutex live_marks_mutex_;
+  std::map<std::int64_t, std::int64_t> live_marks_;
   const Clock* clock_ = &system_clock();
   SiteInfo info_;
   WellKnownFiles well_known_;

@@ -50,16 +50,15 @@ Result<Bytes> base64url_decode(std::string_view text) {
   while (end > 0 && text[end - 1] == '=') --end;
   const std::size_t padding = text.size() - end;
   if (padding > 0 && (text.size() % 4 != 0 || padding > 2)) {
-    return make_error(ErrorCode::kInvalidBase64, "base64url: misplaced '=' padding");
+    return make_error(ErrorCode::kInvalid, "base64url: misplaced '=' padding");
   }
   const std::size_t tail = end % 4;
   if (tail == 1) {
-    return make_error(
-        ErrorCode::kInvalidBase64,
-        "base64url: impossible length " + std::to_string(end) + " (one character left over)");
+    return make_error(ErrorCode::kInvalid, "base64url: impossible length " + std::to_string(end) +
+                                               " (one character left over)");
   }
   if (padding > 0 && padding != (4 - tail) % 4) {
-    return make_error(ErrorCode::kInvalidBase64, "base64url: padding does not match the length");
+    return make_error(ErrorCode::kInvalid, "base64url: padding does not match the length");
   }
 
   Bytes out;
@@ -69,7 +68,7 @@ Result<Bytes> base64url_decode(std::string_view text) {
   for (std::size_t i = 0; i < end; ++i) {
     const std::int8_t v = kDecode[static_cast<unsigned char>(text[i])];
     if (v < 0) {
-      return make_error(ErrorCode::kInvalidBase64,
+      return make_error(ErrorCode::kInvalid,
                         "base64url: invalid character at position " + std::to_string(i));
     }
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
@@ -80,8 +79,7 @@ Result<Bytes> base64url_decode(std::string_view text) {
     }
   }
   if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
-    return make_error(ErrorCode::kInvalidBase64,
-                      "base64url: non-zero trailing bits (not canonical)");
+    return make_error(ErrorCode::kInvalid, "base64url: non-zero trailing bits (not canonical)");
   }
   return out;
 }

@@ -16,7 +16,7 @@ namespace flashwire::webpush {
 
 std::string base64url_encode(ByteView data);
 
-// Errors: kInvalidBase64, with the offending position in the message.
+// Errors: kInvalid, the message starting "base64url: " and naming the offending position.
 Result<Bytes> base64url_decode(std::string_view text);
 
 }  // namespace flashwire::webpush

@@ -24,8 +24,8 @@ Nonce record_nonce(const Nonce& base, std::uint64_t sequence) {
 
 Result<EceHeader> parse_ece_header(ByteView body) {
   if (body.size() < kEceHeaderFixedSize) {
-    return make_error(ErrorCode::kTruncated, "aes128gcm: body of " + std::to_string(body.size()) +
-                                                 " bytes is shorter than the 21-byte header");
+    return make_error(ErrorCode::kInvalid, "aes128gcm: body of " + std::to_string(body.size()) +
+                                               " bytes is shorter than the 21-byte header");
   }
   EceHeader header;
   std::copy_n(body.begin(), header.salt.size(), header.salt.begin());
@@ -33,12 +33,11 @@ Result<EceHeader> parse_ece_header(ByteView body) {
                        (std::uint32_t{body[18]} << 8) | std::uint32_t{body[19]};
   const std::size_t id_len = body[20];
   if (header.record_size < kEceMinRecordSize) {
-    return make_error(
-        ErrorCode::kRecordSizeTooSmall,
-        "aes128gcm: record size " + std::to_string(header.record_size) + " is below 18");
+    return make_error(ErrorCode::kInvalid, "aes128gcm: record size " +
+                                               std::to_string(header.record_size) + " is below 18");
   }
   if (body.size() < kEceHeaderFixedSize + id_len) {
-    return make_error(ErrorCode::kTruncated, "aes128gcm: body ends inside the keyid");
+    return make_error(ErrorCode::kInvalid, "aes128gcm: body ends inside the keyid");
   }
   header.key_id = body.subspan(kEceHeaderFixedSize, id_len);
   header.size = kEceHeaderFixedSize + id_len;
@@ -60,19 +59,19 @@ Result<Bytes> ece_encrypt(ByteView ikm, const Salt& salt, ByteView plaintext,
                           const EceEncryptOptions& options) {
   if (options.record_size < kEceMinRecordSize) {
     return make_error(
-        ErrorCode::kRecordSizeTooSmall,
+        ErrorCode::kInvalid,
         "aes128gcm: record size " + std::to_string(options.record_size) + " is below 18");
   }
   if (options.key_id.size() > 255) {
-    return make_error(ErrorCode::kInvalidKey, "aes128gcm: keyid longer than 255 bytes");
+    return make_error(ErrorCode::kInvalid, "aes128gcm: keyid longer than 255 bytes");
   }
   const std::size_t record_plain = plaintext.size() + 1 + options.padding;
   if (record_plain + kEceTagSize > options.record_size) {
-    return make_error(ErrorCode::kPlaintextTooLarge,
-                      "aes128gcm: " + std::to_string(plaintext.size()) +
-                          " bytes of plaintext and " + std::to_string(options.padding) +
-                          " of padding do not fit one record of " +
-                          std::to_string(options.record_size));
+    return make_error(ErrorCode::kTooLarge, "aes128gcm: " + std::to_string(plaintext.size()) +
+                                                " bytes of plaintext and " +
+                                                std::to_string(options.padding) +
+                                                " of padding do not fit one record of " +
+                                                std::to_string(options.record_size));
   }
   const EceKeys keys = derive_ece_keys(ikm, salt);
 
@@ -98,7 +97,7 @@ Result<Bytes> ece_encrypt(ByteView ikm, const Salt& salt, ByteView plaintext,
 Result<Bytes> ece_decrypt_records(const EceKeys& keys, const EceHeader& header, ByteView body) {
   const ByteView records = body.subspan(header.size);
   if (records.empty()) {
-    return make_error(ErrorCode::kTruncated, "aes128gcm: no records after the header");
+    return make_error(ErrorCode::kInvalid, "aes128gcm: no records after the header");
   }
   auto& gcm = internal::thread_crypto().gcm;
   Bytes plaintext(records.size());
@@ -108,13 +107,13 @@ Result<Bytes> ece_decrypt_records(const EceKeys& keys, const EceHeader& header, 
     const std::size_t chunk = std::min<std::size_t>(header.record_size, records.size() - offset);
     const bool last = offset + chunk == records.size();
     if (chunk < kEceTagSize + 1) {
-      return make_error(ErrorCode::kTruncated, "aes128gcm: record " + std::to_string(sequence) +
-                                                   " is too short to hold a tag and a delimiter");
+      return make_error(ErrorCode::kInvalid, "aes128gcm: record " + std::to_string(sequence) +
+                                                 " is too short to hold a tag and a delimiter");
     }
     std::uint8_t* out = plaintext.data() + written;
     if (!gcm.open(keys.cek, record_nonce(keys.nonce, sequence), records.subspan(offset, chunk),
                   out)) {
-      return make_error(ErrorCode::kAuthenticationFailed,
+      return make_error(ErrorCode::kInvalid,
                         "aes128gcm: record " + std::to_string(sequence) +
                             " failed authentication (wrong key or altered data)");
     }
@@ -122,21 +121,21 @@ Result<Bytes> ece_decrypt_records(const EceKeys& keys, const EceHeader& header, 
     std::size_t end = chunk - kEceTagSize;
     while (end > 0 && out[end - 1] == 0) --end;
     if (end == 0) {
-      return make_error(ErrorCode::kBadPadding, "aes128gcm: record " + std::to_string(sequence) +
-                                                    " has no padding delimiter");
+      return make_error(ErrorCode::kInvalid, "aes128gcm: record " + std::to_string(sequence) +
+                                                 " has no padding delimiter");
     }
     const std::uint8_t delimiter = out[end - 1];
     if (delimiter == 0x02 && !last) {
-      return make_error(ErrorCode::kBadPadding, "aes128gcm: record " + std::to_string(sequence) +
-                                                    " is marked final but more records follow");
+      return make_error(ErrorCode::kInvalid, "aes128gcm: record " + std::to_string(sequence) +
+                                                 " is marked final but more records follow");
     }
     if (delimiter == 0x01 && last) {
-      return make_error(ErrorCode::kTruncated,
+      return make_error(ErrorCode::kInvalid,
                         "aes128gcm: the last record is not marked final (body truncated)");
     }
     if (delimiter != 0x01 && delimiter != 0x02) {
-      return make_error(ErrorCode::kBadPadding, "aes128gcm: record " + std::to_string(sequence) +
-                                                    " has an invalid padding delimiter");
+      return make_error(ErrorCode::kInvalid, "aes128gcm: record " + std::to_string(sequence) +
+                                                 " has an invalid padding delimiter");
     }
     written += end - 1;
   }
@@ -148,7 +147,7 @@ Result<Bytes> ece_decrypt(ByteView ikm, ByteView body, const EceDecryptOptions& 
   auto header = parse_ece_header(body);
   if (!header) return tl::unexpected(header.error());
   if (options.expected_key_id_size && header->key_id.size() != *options.expected_key_id_size) {
-    return make_error(ErrorCode::kKeyIdMismatch,
+    return make_error(ErrorCode::kInvalid,
                       "aes128gcm: keyid is " + std::to_string(header->key_id.size()) +
                           " bytes, expected " + std::to_string(*options.expected_key_id_size));
   }

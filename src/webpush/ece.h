@@ -31,7 +31,7 @@ struct EceHeader {
   std::size_t size = 0;  // header length in bytes: 21 + key_id.size()
 };
 
-// Errors: kTruncated (shorter than its header), kRecordSizeTooSmall.
+// Errors: kInvalid — shorter than its header (or its keyid), a record size below 18.
 Result<EceHeader> parse_ece_header(ByteView body);
 
 // The content-encryption key and base nonce for `ikm` and `salt` (RFC 8188 §2.2, §2.3).
@@ -48,21 +48,22 @@ struct EceEncryptOptions {
   ByteView key_id;                   // at most 255 bytes
 };
 
-// Encrypts `plaintext` as one record. Errors: kRecordSizeTooSmall (record_size < 18),
-// kPlaintextTooLarge (plaintext + padding + delimiter + tag > record_size), kInvalidKey (keyid
-// over 255 bytes).
+// Encrypts `plaintext` as one record. Errors: kInvalid (record_size < 18, a keyid over 255
+// bytes), kTooLarge (plaintext + padding + delimiter + tag > record_size).
 Result<Bytes> ece_encrypt(ByteView ikm, const Salt& salt, ByteView plaintext,
                           const EceEncryptOptions& options = {});
 
 struct EceDecryptOptions {
-  // When set, a header whose keyid is not this long is rejected with kKeyIdMismatch
-  // (Web Push requires a 65-byte public key).
+  // When set, a header whose keyid is not this long is rejected (kInvalid, "keyid is N bytes,
+  // expected M"; Web Push requires a 65-byte public key).
   std::optional<std::size_t> expected_key_id_size;
 };
 
-// Decrypts a whole body. Errors: kTruncated (body cut short, or the last record is not marked
-// last), kRecordSizeTooSmall, kKeyIdMismatch, kAuthenticationFailed (a record's tag fails),
-// kBadPadding (no delimiter, a non-zero byte after it, or a final-record delimiter before the end).
+// Decrypts a whole body. Errors: kInvalid, its message naming the reason — the body cut short
+// (or the last record not marked last: "body truncated"), a record size below 18, a keyid of the
+// wrong length, a record that "failed authentication" (its tag does not match: wrong key or
+// altered data), bad padding (no delimiter, an invalid one, or a final-record delimiter before
+// the end).
 Result<Bytes> ece_decrypt(ByteView ikm, ByteView body, const EceDecryptOptions& options = {});
 
 // Decrypts the records that follow an already parsed header, with already derived keys.

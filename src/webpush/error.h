@@ -1,37 +1,32 @@
-// Errors of the Web Push core, as values. Every fallible function in src/webpush/ returns
-// Result<T>: either the value or an Error naming what was wrong with the input.
+// Errors of the Web Push core, in the project's one error model (common/error.h): every fallible
+// function in src/webpush/ returns Result<T>, either the value or a flashwire::Error.
+//
+// The code says what kind of failure it is:
+//   kInvalid       the input is malformed or out of range: base64url, a key (its length or
+//                  format, a point not on the curve), an aes128gcm body (truncated, a record
+//                  size below 18, bad padding, a keyid of the wrong length, a record that fails
+//                  authentication: wrong key or altered data), a VAPID claim to sign (aud, sub,
+//                  exp) or an endpoint push services would reject, a malformed JWT or
+//                  Authorization header;
+//   kUnauthorized  a VAPID token that does not hold: its signature does not verify with the key,
+//                  it has expired, or its claims are not the ones expected (verify_vapid_token);
+//   kTooLarge      more than 3993 bytes of plaintext and padding for one message (or for the
+//                  record size asked for);
+//   kInternal      OpenSSL refused an operation that valid input should not fail.
+// The message is one line that says which of these it is and names the field or record ("p256dh:
+// P-256 public key is not a point on the curve", "aes128gcm: record 0 failed authentication
+// (wrong key or altered data)"), for logs, the CLI and tests; it never contains key material.
 #pragma once
 
 #include <string>
-#include <string_view>
 #include <tl/expected.hpp>
+
+#include "common/error.h"
 
 namespace flashwire::webpush {
 
-enum class ErrorCode {
-  kInvalidBase64,         // a character outside the base64url alphabet, bad length or padding
-  kInvalidKey,            // a key of the wrong length or format
-  kPointNotOnCurve,       // a P-256 public key that is not a point on the curve
-  kTruncated,             // an aes128gcm body shorter than its header or a record claims
-  kAuthenticationFailed,  // the AES-GCM tag does not match: wrong key, or tampered data
-  kBadPadding,            // a record's padding delimiter is missing or misplaced (RFC 8188 §2)
-  kRecordSizeTooSmall,    // rs < 18 (RFC 8188 §2.1)
-  kKeyIdMismatch,         // the header's keyid is not what the scheme requires (65-byte point)
-  kPlaintextTooLarge,     // more than 3993 bytes of plaintext and padding for one message
-  kInvalidClaim,          // a VAPID claim (aud, sub, exp) that RFC 8292 or push services reject
-  kTokenExpired,          // a VAPID token whose exp has passed
-  kBadSignature,          // a VAPID signature that does not verify
-  kMalformedToken,        // a JWT or Authorization header that cannot be parsed
-  kCryptoFailure,         // OpenSSL refused an operation that valid input should not fail
-};
-
-// Stable lower-case name of a code, e.g. "authentication_failed", for logs and JSON errors.
-std::string_view error_code_name(ErrorCode code);
-
-struct Error {
-  ErrorCode code;
-  std::string message;  // one line, says what was wrong; never contains key material
-};
+using flashwire::Error;
+using flashwire::ErrorCode;
 
 template <typename T>
 using Result = tl::expected<T, Error>;

@@ -15,7 +15,7 @@ constexpr std::uint8_t kOne[] = {0x01};
 
 std::optional<Error> check_plaintext_size(std::size_t size) {
   if (size <= kMaxPlaintextSize) return std::nullopt;
-  return Error{ErrorCode::kPlaintextTooLarge,
+  return Error{ErrorCode::kTooLarge,
                "web push: " + std::to_string(size) +
                    " bytes of plaintext and padding exceed the 3993-byte limit"};
 }
@@ -29,7 +29,7 @@ Result<SubscriptionKeys> SubscriptionKeys::from_base64url(std::string_view p256d
   auto secret = base64url_decode(auth);
   if (!secret) return tl::unexpected(Error{secret.error().code, "auth: " + secret.error().message});
   if (secret->size() != 16) {
-    return make_error(ErrorCode::kInvalidKey,
+    return make_error(ErrorCode::kInvalid,
                       "auth: secret must be 16 bytes, got " + std::to_string(secret->size()));
   }
   SubscriptionKeys keys{std::move(*key), {}};
@@ -65,7 +65,7 @@ Result<Bytes> MessageEncryptor::encrypt(const SubscriptionKeys& subscriber, Byte
   }
   RawPublicKey sender_public;
   if (!ec.public_from_scalar(scalar.get(), sender_public.data())) {
-    return make_error(ErrorCode::kCryptoFailure, "web push: ephemeral key generation failed");
+    return make_error(ErrorCode::kInternal, "web push: ephemeral key generation failed");
   }
   return seal(scalar.get(), sender_public, subscriber, plaintext, padding);
 }
@@ -85,7 +85,7 @@ Result<Bytes> MessageEncryptor::seal(const BIGNUM* sender_scalar, const RawPubli
   auto& crypto = internal::thread_crypto();
   std::array<std::uint8_t, 32> secret;
   if (!crypto.ec.ecdh(sender_scalar, subscriber.p256dh.point(), secret.data())) {
-    return make_error(ErrorCode::kCryptoFailure, "web push: ECDH failed");
+    return make_error(ErrorCode::kInternal, "web push: ECDH failed");
   }
   Salt salt;
   random_.fill(salt);
@@ -118,9 +118,9 @@ Result<Bytes> decrypt_message(const P256KeyPair& subscriber, const AuthSecret& a
   auto header = parse_ece_header(body);
   if (!header) return tl::unexpected(header.error());
   if (header->key_id.size() != P256PublicKey::kRawSize) {
-    return make_error(ErrorCode::kKeyIdMismatch,
-                      "web push: keyid is " + std::to_string(header->key_id.size()) +
-                          " bytes, expected the sender's 65-byte public key");
+    return make_error(ErrorCode::kInvalid, "web push: keyid is " +
+                                               std::to_string(header->key_id.size()) +
+                                               " bytes, expected the sender's 65-byte public key");
   }
   auto sender = P256PublicKey::from_raw(header->key_id);
   if (!sender) {

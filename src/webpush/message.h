@@ -36,7 +36,8 @@ struct SubscriptionKeys {
   P256PublicKey p256dh;
   AuthSecret auth{};
 
-  // Errors: kInvalidBase64, kInvalidKey (auth not 16 bytes, key not 65), kPointNotOnCurve.
+  // Errors: kInvalid, the message starting with the field ("p256dh: ", "auth: "): not
+  // base64url, auth not 16 bytes, key not 65 bytes or not a point on the curve.
   static Result<SubscriptionKeys> from_base64url(std::string_view p256dh, std::string_view auth);
 };
 
@@ -57,7 +58,7 @@ class MessageEncryptor {
   explicit MessageEncryptor(RandomSource& random = system_random());
 
   // Encrypts with a new ephemeral key. `padding` zero bytes are added inside the record.
-  // Errors: kPlaintextTooLarge (plaintext + padding > 3993 bytes).
+  // Errors: kTooLarge (plaintext + padding > 3993 bytes); kInternal if OpenSSL fails.
   Result<Bytes> encrypt(const SubscriptionKeys& subscriber, ByteView plaintext,
                         std::size_t padding = 0);
 
@@ -77,8 +78,8 @@ class MessageEncryptor {
 
 // Decrypts a Web Push body with the subscriber's key pair and auth secret. Accepts what RFC 8188
 // allows (any record size >= 18, several records) but requires the keyid to be the sender's
-// 65-byte public key. Errors: those of ece_decrypt, plus kKeyIdMismatch, kInvalidKey and
-// kPointNotOnCurve for a bad sender key.
+// 65-byte public key. Errors: those of ece_decrypt, plus kInvalid for a keyid that is not 65
+// bytes or a sender key that is not a point on the curve.
 Result<Bytes> decrypt_message(const P256KeyPair& subscriber, const AuthSecret& auth, ByteView body);
 
 }  // namespace flashwire::webpush

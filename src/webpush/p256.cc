@@ -70,11 +70,11 @@ RandomSource& system_random() {
 
 Result<P256PublicKey> P256PublicKey::from_raw(ByteView raw) {
   if (raw.size() != kRawSize) {
-    return make_error(ErrorCode::kInvalidKey,
+    return make_error(ErrorCode::kInvalid,
                       "P-256 public key must be 65 bytes, got " + std::to_string(raw.size()));
   }
   if (raw[0] != 0x04) {
-    return make_error(ErrorCode::kInvalidKey,
+    return make_error(ErrorCode::kInvalid,
                       "P-256 public key must be an uncompressed point (first byte 0x04)");
   }
   const EC_GROUP* group = internal::p256_group();
@@ -84,7 +84,7 @@ Result<P256PublicKey> P256PublicKey::from_raw(ByteView raw) {
   if (EC_POINT_oct2point(group, point.get(), raw.data(), raw.size(), nullptr) != 1 ||
       EC_POINT_is_at_infinity(group, point.get()) == 1 ||
       EC_POINT_is_on_curve(group, point.get(), nullptr) != 1) {
-    return make_error(ErrorCode::kPointNotOnCurve, "P-256 public key is not a point on the curve");
+    return make_error(ErrorCode::kInvalid, "P-256 public key is not a point on the curve");
   }
   auto state = std::make_shared<State>();
   std::copy(raw.begin(), raw.end(), state->raw.begin());
@@ -114,12 +114,12 @@ P256KeyPair P256KeyPair::generate(RandomSource& random) {
 
 Result<P256KeyPair> P256KeyPair::from_private(ByteView raw_private) {
   if (raw_private.size() != kRawPrivateSize) {
-    return make_error(ErrorCode::kInvalidKey, "P-256 private key must be 32 bytes, got " +
-                                                  std::to_string(raw_private.size()));
+    return make_error(ErrorCode::kInvalid, "P-256 private key must be 32 bytes, got " +
+                                               std::to_string(raw_private.size()));
   }
   internal::BnPtr scalar = internal::scalar_from_bytes(raw_private);
   if (!scalar) {
-    return make_error(ErrorCode::kInvalidKey,
+    return make_error(ErrorCode::kInvalid,
                       "P-256 private key is zero or not below the group order");
   }
   RawPublicKey pub;
@@ -148,7 +148,7 @@ Result<std::array<std::uint8_t, 32>> ecdh_shared_secret(const P256KeyPair& own,
                                                         const P256PublicKey& peer) {
   std::array<std::uint8_t, 32> secret;
   if (!internal::thread_crypto().ec.ecdh(own.scalar(), peer.point(), secret.data())) {
-    return make_error(ErrorCode::kCryptoFailure, "ECDH failed");
+    return make_error(ErrorCode::kInternal, "ECDH failed");
   }
   return secret;
 }

@@ -29,9 +29,10 @@ class P256PublicKey {
  public:
   static constexpr std::size_t kRawSize = 65;
 
-  // Errors: kInvalidKey (not 65 bytes, or not the uncompressed 0x04 form), kPointNotOnCurve.
+  // Errors: kInvalid — not 65 bytes, not the uncompressed 0x04 form, not a point on the curve.
   static Result<P256PublicKey> from_raw(ByteView raw);
-  // Errors: kInvalidBase64, then as from_raw. Padded base64url is accepted.
+  // Errors: kInvalid (not base64url: "base64url: …"), then as from_raw. Padded base64url is
+  // accepted.
   static Result<P256PublicKey> from_base64url(std::string_view text);
 
   const RawPublicKey& raw() const;
@@ -60,7 +61,7 @@ class P256KeyPair {
 
   // A new key pair drawn from `random`.
   static P256KeyPair generate(RandomSource& random = system_random());
-  // Errors: kInvalidKey (not 32 bytes, zero, or not below the group order).
+  // Errors: kInvalid (not 32 bytes, zero, or not below the group order).
   static Result<P256KeyPair> from_private(ByteView raw_private);
   static Result<P256KeyPair> from_private_base64url(std::string_view text);
 
@@ -81,7 +82,7 @@ class P256KeyPair {
 };
 
 // The ECDH shared secret (the x coordinate of private · peer), 32 bytes.
-// Errors: kCryptoFailure only.
+// Errors: kInternal only.
 Result<std::array<std::uint8_t, 32>> ecdh_shared_secret(const P256KeyPair& own,
                                                         const P256PublicKey& peer);
 

@@ -43,7 +43,7 @@ Result<PushHostPolicy> PushHostPolicy::create(const std::vector<std::string>& ex
   for (const auto& origin : extra_origins) {
     if (auto ok = validate_vapid_audience(origin); !ok) {
       return make_error(
-          ErrorCode::kInvalidClaim,
+          ErrorCode::kInvalid,
           "push host '" + origin + "' is not an origin like https://push.example.net");
     }
     policy.extra_origins_.push_back(origin);
@@ -53,22 +53,22 @@ Result<PushHostPolicy> PushHostPolicy::create(const std::vector<std::string>& ex
 
 Result<std::string> PushHostPolicy::check(std::string_view endpoint_url) const {
   if (endpoint_url.size() > 2048)
-    return make_error(ErrorCode::kInvalidClaim, "endpoint is longer than 2048 characters");
+    return make_error(ErrorCode::kInvalid, "endpoint is longer than 2048 characters");
   auto origin = audience_for_endpoint(endpoint_url);
   if (!origin) return tl::unexpected(origin.error());
   auto parsed = boost::urls::parse_absolute_uri(endpoint_url);
   if (parsed->has_fragment())
-    return make_error(ErrorCode::kInvalidClaim, "endpoint must not have a fragment");
+    return make_error(ErrorCode::kInvalid, "endpoint must not have a fragment");
   // A push resource is a path on the push service (RFC 8030 §5).
   if (!parsed->encoded_path().starts_with('/'))
-    return make_error(ErrorCode::kInvalidClaim, "endpoint path must start with /");
+    return make_error(ErrorCode::kInvalid, "endpoint path must start with /");
   if (std::find(extra_origins_.begin(), extra_origins_.end(), *origin) != extra_origins_.end())
     return *origin;
   if (allow_builtin_ && origin->starts_with("https://") && !parsed->has_port() &&
       is_builtin_push_host(origin->substr(8))) {
     return *origin;
   }
-  return make_error(ErrorCode::kInvalidClaim, "endpoint is not on an allowed push service");
+  return make_error(ErrorCode::kInvalid, "endpoint is not on an allowed push service");
 }
 
 }  // namespace flashwire::webpush

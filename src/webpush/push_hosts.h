@@ -19,11 +19,11 @@ namespace flashwire::webpush {
 class PushHostPolicy {
  public:
   // `extra_origins`: exact origins also allowed, e.g. "http://127.0.0.1:8090". Errors:
-  // kInvalidClaim for an entry that is not an origin.
+  // kInvalid for an entry that is not an origin.
   static Result<PushHostPolicy> create(const std::vector<std::string>& extra_origins,
                                        bool allow_builtin = true);
 
-  // The endpoint's origin if the endpoint may be used. Errors: kInvalidClaim with the reason
+  // The endpoint's origin if the endpoint may be used. Errors: kInvalid with the reason
   // (not an absolute URL, not https, host not a push service, credentials or fragment present).
   Result<std::string> check(std::string_view endpoint_url) const;
 

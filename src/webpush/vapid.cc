@@ -88,12 +88,11 @@ bool es256_verify(const P256PublicKey& key, std::string_view signing_input, Byte
 
 Result<json::object> decode_json_object(std::string_view part, std::string_view what) {
   auto raw = base64url_decode(part);
-  if (!raw)
-    return make_error(ErrorCode::kMalformedToken, std::string(what) + ": " + raw.error().message);
+  if (!raw) return make_error(ErrorCode::kInvalid, std::string(what) + ": " + raw.error().message);
   boost::system::error_code ec;
   json::value value = json::parse(as_chars(*raw), ec);
   if (ec || !value.is_object()) {
-    return make_error(ErrorCode::kMalformedToken, std::string(what) + " is not a JSON object");
+    return make_error(ErrorCode::kInvalid, std::string(what) + " is not a JSON object");
   }
   return std::move(value.as_object());
 }
@@ -103,17 +102,17 @@ Result<json::object> decode_json_object(std::string_view part, std::string_view 
 Result<std::string> audience_for_endpoint(std::string_view endpoint_url) {
   auto parsed = boost::urls::parse_absolute_uri(endpoint_url);
   if (!parsed) {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint is not an absolute URL");
+    return make_error(ErrorCode::kInvalid, "endpoint is not an absolute URL");
   }
   const std::string scheme = lower(parsed->scheme());
   if (scheme != "https" && scheme != "http") {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint scheme must be https or http");
+    return make_error(ErrorCode::kInvalid, "endpoint scheme must be https or http");
   }
   if (!parsed->has_authority() || parsed->encoded_host().empty()) {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint has no host");
+    return make_error(ErrorCode::kInvalid, "endpoint has no host");
   }
   if (parsed->has_userinfo()) {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint must not carry user information");
+    return make_error(ErrorCode::kInvalid, "endpoint must not carry user information");
   }
   // The authority must be exactly host[:port], followed by nothing, a path starting with "/", a
   // query or a fragment. A lenient parse of "http://h:1:2/p" takes ":2/p" as a path: such a URL
@@ -123,29 +122,29 @@ Result<std::string> audience_for_endpoint(std::string_view endpoint_url) {
       endpoint_url.substr(std::min(endpoint_url.size(), scheme.size() + 3 + authority.size()));
   if (!after_authority.empty() && after_authority.front() != '/' &&
       after_authority.front() != '?' && after_authority.front() != '#') {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint has a malformed authority");
+    return make_error(ErrorCode::kInvalid, "endpoint has a malformed authority");
   }
   const std::string_view host = parsed->encoded_host();
   if (parsed->host_type() == boost::urls::host_type::name &&
       !std::all_of(host.begin(), host.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
       })) {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint host is not a valid host name");
+    return make_error(ErrorCode::kInvalid, "endpoint host is not a valid host name");
   }
   if (parsed->host_type() != boost::urls::host_type::name &&
       parsed->host_type() != boost::urls::host_type::ipv4 &&
       parsed->host_type() != boost::urls::host_type::ipv6) {
-    return make_error(ErrorCode::kInvalidClaim, "endpoint host is not a name or an IP address");
+    return make_error(ErrorCode::kInvalid, "endpoint host is not a name or an IP address");
   }
   std::string origin = scheme + "://" + lower(host);
   if (parsed->has_port()) {
     const std::string_view port = parsed->port();
     const bool default_port =
         (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
-    if (port.empty()) return make_error(ErrorCode::kInvalidClaim, "endpoint has an empty port");
+    if (port.empty()) return make_error(ErrorCode::kInvalid, "endpoint has an empty port");
     if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
         std::stoi(std::string(port)) > 65535) {
-      return make_error(ErrorCode::kInvalidClaim, "endpoint port must be a number up to 65535");
+      return make_error(ErrorCode::kInvalid, "endpoint port must be a number up to 65535");
     }
     if (!default_port) origin += ":" + std::string(port);
   }
@@ -155,10 +154,10 @@ Result<std::string> audience_for_endpoint(std::string_view endpoint_url) {
 Result<void> validate_vapid_audience(std::string_view audience) {
   auto origin = audience_for_endpoint(audience);
   if (!origin) {
-    return make_error(ErrorCode::kInvalidClaim, "aud: " + origin.error().message);
+    return make_error(ErrorCode::kInvalid, "aud: " + origin.error().message);
   }
   if (*origin != audience) {
-    return make_error(ErrorCode::kInvalidClaim,
+    return make_error(ErrorCode::kInvalid,
                       "aud must be an origin (scheme://host[:port], lower case, no path)");
   }
   return {};
@@ -166,29 +165,28 @@ Result<void> validate_vapid_audience(std::string_view audience) {
 
 Result<void> validate_vapid_subject(std::string_view subject) {
   if (has_space_control_or_non_ascii(subject)) {
-    return make_error(ErrorCode::kInvalidClaim,
+    return make_error(ErrorCode::kInvalid,
                       "sub must not contain spaces, quotes, control or non-ASCII characters");
   }
   if (subject.starts_with("mailto:")) {
     const std::string_view address = subject.substr(7);
     const std::size_t at = address.find('@');
     if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) {
-      return make_error(ErrorCode::kInvalidClaim,
-                        "sub: mailto: needs an address like news@example.com");
+      return make_error(ErrorCode::kInvalid, "sub: mailto: needs an address like news@example.com");
     }
     if (lower(address.substr(at + 1)) == "localhost") {
-      return make_error(ErrorCode::kInvalidClaim, "sub: push services reject @localhost addresses");
+      return make_error(ErrorCode::kInvalid, "sub: push services reject @localhost addresses");
     }
     return {};
   }
   if (subject.starts_with("https://")) {
     auto parsed = boost::urls::parse_absolute_uri(subject);
     if (!parsed || parsed->encoded_host().empty()) {
-      return make_error(ErrorCode::kInvalidClaim, "sub: not a valid https: URL");
+      return make_error(ErrorCode::kInvalid, "sub: not a valid https: URL");
     }
     return {};
   }
-  return make_error(ErrorCode::kInvalidClaim, "sub must start with mailto: or https://");
+  return make_error(ErrorCode::kInvalid, "sub must start with mailto: or https://");
 }
 
 Result<std::string> sign_vapid_token(const P256KeyPair& key, const VapidClaims& claims,
@@ -196,10 +194,10 @@ Result<std::string> sign_vapid_token(const P256KeyPair& key, const VapidClaims& 
   if (auto ok = validate_vapid_audience(claims.audience); !ok) return tl::unexpected(ok.error());
   if (auto ok = validate_vapid_subject(claims.subject); !ok) return tl::unexpected(ok.error());
   if (claims.expires_at <= now) {
-    return make_error(ErrorCode::kInvalidClaim, "exp must be in the future");
+    return make_error(ErrorCode::kInvalid, "exp must be in the future");
   }
   if (claims.expires_at > now + kVapidMaxLifetimeSeconds) {
-    return make_error(ErrorCode::kInvalidClaim, "exp must be at most 24 hours ahead (RFC 8292 §2)");
+    return make_error(ErrorCode::kInvalid, "exp must be at most 24 hours ahead (RFC 8292 §2)");
   }
   // aud and sub were checked above to hold no quote, backslash or control character.
   const std::string payload = "{\"aud\":\"" + claims.audience +
@@ -231,7 +229,7 @@ Result<VapidAuthorization> parse_vapid_authorization(std::string_view value) {
   value = trim(value);
   const std::size_t space = value.find_first_of(" \t");
   if (space == std::string_view::npos || lower(value.substr(0, space)) != "vapid") {
-    return make_error(ErrorCode::kMalformedToken, "Authorization: expected the vapid scheme");
+    return make_error(ErrorCode::kInvalid, "Authorization: expected the vapid scheme");
   }
   std::string_view rest = value.substr(space + 1);
   std::string_view token, key;
@@ -242,7 +240,7 @@ Result<VapidAuthorization> parse_vapid_authorization(std::string_view value) {
     if (param.empty()) continue;
     const std::size_t eq = param.find('=');
     if (eq == std::string_view::npos) {
-      return make_error(ErrorCode::kMalformedToken, "Authorization: parameter without '='");
+      return make_error(ErrorCode::kInvalid, "Authorization: parameter without '='");
     }
     const std::string name = lower(trim(param.substr(0, eq)));
     const std::string_view val = trim(param.substr(eq + 1));
@@ -253,7 +251,7 @@ Result<VapidAuthorization> parse_vapid_authorization(std::string_view value) {
     }
   }
   if (token.empty() || key.empty()) {
-    return make_error(ErrorCode::kMalformedToken, "Authorization: vapid needs both t= and k=");
+    return make_error(ErrorCode::kInvalid, "Authorization: vapid needs both t= and k=");
   }
   auto public_key = P256PublicKey::from_base64url(key);
   if (!public_key) {
@@ -269,22 +267,22 @@ Result<VapidClaims> verify_vapid_token(std::string_view token, const P256PublicK
   const std::size_t dot1 = token.find('.');
   const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
-    return make_error(ErrorCode::kMalformedToken, "JWT must have three dot-separated parts");
+    return make_error(ErrorCode::kInvalid, "JWT must have three dot-separated parts");
   }
   auto signature = base64url_decode(token.substr(dot2 + 1));
   if (!signature)
-    return make_error(ErrorCode::kMalformedToken, "JWT signature: " + signature.error().message);
+    return make_error(ErrorCode::kInvalid, "JWT signature: " + signature.error().message);
   if (signature->size() != 64) {
-    return make_error(ErrorCode::kMalformedToken, "JWT signature must be 64 bytes (ES256 r || s)");
+    return make_error(ErrorCode::kInvalid, "JWT signature must be 64 bytes (ES256 r || s)");
   }
   auto header = decode_json_object(token.substr(0, dot1), "JWT header");
   if (!header) return tl::unexpected(header.error());
   const json::value* alg = header->if_contains("alg");
   if (alg == nullptr || !alg->is_string() || alg->as_string() != "ES256") {
-    return make_error(ErrorCode::kMalformedToken, "JWT alg must be ES256");
+    return make_error(ErrorCode::kInvalid, "JWT alg must be ES256");
   }
   if (!es256_verify(key, token.substr(0, dot2), *signature)) {
-    return make_error(ErrorCode::kBadSignature, "JWT signature does not verify with the key k");
+    return make_error(ErrorCode::kUnauthorized, "JWT signature does not verify with the key k");
   }
   auto payload = decode_json_object(token.substr(dot1 + 1, dot2 - dot1 - 1), "JWT claims");
   if (!payload) return tl::unexpected(payload.error());
@@ -294,27 +292,27 @@ Result<VapidClaims> verify_vapid_token(std::string_view token, const P256PublicK
   const json::value* exp = payload->if_contains("exp");
   const json::value* sub = payload->if_contains("sub");
   if (aud == nullptr || !aud->is_string()) {
-    return make_error(ErrorCode::kInvalidClaim, "aud claim missing");
+    return make_error(ErrorCode::kUnauthorized, "aud claim missing");
   }
   if (exp != nullptr && exp->is_int64()) {
     claims.expires_at = exp->as_int64();
   } else if (exp != nullptr && exp->is_uint64()) {  // beyond INT64_MAX: far too late anyway
     claims.expires_at = std::numeric_limits<std::int64_t>::max();
   } else {
-    return make_error(ErrorCode::kInvalidClaim, "exp claim missing or not an integer");
+    return make_error(ErrorCode::kUnauthorized, "exp claim missing or not an integer");
   }
   claims.audience = std::string(aud->as_string());
   if (sub != nullptr && sub->is_string()) claims.subject = std::string(sub->as_string());
 
   if (claims.audience != expected_audience) {
-    return make_error(ErrorCode::kInvalidClaim,
+    return make_error(ErrorCode::kUnauthorized,
                       "aud is " + claims.audience + ", expected " + std::string(expected_audience));
   }
   if (claims.expires_at <= now - options.clock_skew_seconds) {
-    return make_error(ErrorCode::kTokenExpired, "token expired");
+    return make_error(ErrorCode::kUnauthorized, "token expired");
   }
   if (claims.expires_at > now + kVapidMaxLifetimeSeconds + options.clock_skew_seconds) {
-    return make_error(ErrorCode::kInvalidClaim, "exp is more than 24 hours ahead");
+    return make_error(ErrorCode::kUnauthorized, "exp is more than 24 hours ahead");
   }
   return claims;
 }
@@ -327,7 +325,7 @@ Result<std::unique_ptr<VapidTokenCache>> VapidTokenCache::create(
       options.refresh_margin_seconds < 0 ||
       options.token_lifetime_seconds <= options.refresh_margin_seconds) {
     return make_error(
-        ErrorCode::kInvalidClaim,
+        ErrorCode::kInvalid,
         "VAPID token lifetime must be at most 24 h and longer than the refresh margin");
   }
   return std::unique_ptr<VapidTokenCache>(

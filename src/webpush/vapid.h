@@ -32,14 +32,14 @@ struct VapidClaims {
 };
 
 // The origin of a push endpoint URL, the `aud` for requests to it: "https://push.example.net".
-// Default ports are dropped. Errors: kInvalidClaim (not an absolute http(s) URL with a host).
+// Default ports are dropped. Errors: kInvalid (not an absolute http(s) URL with a host).
 Result<std::string> audience_for_endpoint(std::string_view endpoint_url);
 
-// Errors: kInvalidClaim with the reason.
+// Errors: kInvalid with the reason ("sub …", "aud …").
 Result<void> validate_vapid_subject(std::string_view subject);
 Result<void> validate_vapid_audience(std::string_view audience);
 
-// Signs a JWT for `claims` at time `now`. Errors: kInvalidClaim (bad aud or sub; exp not in
+// Signs a JWT for `claims` at time `now`. Errors: kInvalid (bad aud or sub; exp not in
 // (now, now + 24 h]).
 Result<std::string> sign_vapid_token(const P256KeyPair& key, const VapidClaims& claims,
                                      std::int64_t now);
@@ -53,8 +53,8 @@ struct VapidAuthorization {
 };
 
 // Parses an Authorization header value of the vapid scheme (case-insensitive, parameters in any
-// order, padded or unpadded key). Errors: kMalformedToken, kInvalidBase64, kInvalidKey,
-// kPointNotOnCurve.
+// order, padded or unpadded key). Errors: kInvalid, the message starting "Authorization" (not
+// the vapid scheme, t= or k= missing, a key that is not base64url or not a P-256 point).
 Result<VapidAuthorization> parse_vapid_authorization(std::string_view header_value);
 
 struct VapidVerifyOptions {
@@ -64,8 +64,10 @@ struct VapidVerifyOptions {
 };
 
 // Verifies a token for a push service: the ES256 signature under `key` first, then alg, `aud`
-// equal to `expected_audience`, and `exp`. Errors: kMalformedToken, kBadSignature,
-// kInvalidClaim (wrong aud, exp too far ahead, missing claims), kTokenExpired.
+// equal to `expected_audience`, and `exp`. Errors: kInvalid for a token that is not a JWT
+// ("JWT …": not three parts, not base64url or JSON, alg not ES256, a signature not 64 bytes);
+// kUnauthorized for one that does not hold: "signature does not verify", "token expired", a
+// wrong aud, exp too far ahead, claims missing.
 Result<VapidClaims> verify_vapid_token(std::string_view token, const P256PublicKey& key,
                                        std::string_view expected_audience, std::int64_t now,
                                        const VapidVerifyOptions& options = {});
@@ -79,13 +81,13 @@ struct VapidTokenCacheOptions {
 
 class VapidTokenCache {
  public:
-  // Errors: kInvalidClaim (bad subject; lifetime not in (margin, 24 h]).
+  // Errors: kInvalid (bad subject; lifetime not in (margin, 24 h]).
   static Result<std::unique_ptr<VapidTokenCache>> create(
       P256KeyPair key, std::string subject, const Clock& clock,
       const VapidTokenCacheOptions& options = {});
 
   // The Authorization header value for requests to `audience` (an origin).
-  // Errors: kInvalidClaim (bad audience).
+  // Errors: kInvalid (bad audience).
   Result<std::string> authorization(std::string_view audience);
 
   const P256KeyPair& key() const { return key_; }

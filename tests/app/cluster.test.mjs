@@ -1,7 +1,9 @@
 // Several `flashwire serve` nodes on one PostgreSQL store: what one node changes, readers of the
-// other see (rendered pages dropped, live updates streamed), and a node that loses PostgreSQL
-// keeps serving its cached pages, answers writes 503 with Retry-After, and recovers without a
-// restart. Start-up errors (bad URL, wrong password, server down) are in store.test.mjs.
+// other see (rendered pages dropped, live updates streamed, also across a lost listener
+// connection), each node listens on one connection named after its node id and a second node
+// with a taken id is refused, and a node that loses PostgreSQL keeps serving its cached pages,
+// answers writes 503 with Retry-After, and recovers without a restart. Start-up errors (bad URL,
+// wrong password, server down) are in store.test.mjs.
 //
 // The two-node cases use the test cluster ctest starts (FLASHWIRE_TEST_PG_STATE) or one of
 // their own; the fault case always starts a throwaway cluster of its own, to stop and start it.
@@ -10,7 +12,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -19,6 +21,7 @@ import path from 'node:path';
 import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
 import { startServe } from '../support/flashwire_serve.mjs';
 import { readState } from '../support/pg_cluster.mjs';
+import { waitUntil } from '../support/wait.mjs';
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 const PATIENCE_MS = 10000;  // bounds a failing wait only
@@ -28,11 +31,39 @@ let ownState = null;
 let cluster;
 const db = `cluster_${process.pid}`;
 
+const PSQL_ARGS = (where, db = 'postgres') => ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1',
+  '-h', where.PG_SOCKET_DIR, '-U', 'postgres', '-d', db];
+
+// Runs `sql`; returns what it printed (tuples only, unaligned), trimmed.
 function psql(where, sql) {
-  const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', where.PG_SOCKET_DIR,
-    '-U', 'postgres', '-d', 'postgres', '-c', sql]);
+  const r = spawnSync('psql', [...PSQL_ARGS(where), '-c', sql], { encoding: 'utf8' });
   assert.equal(r.status, 0, `psql ${sql}: ${r.stderr}`);
+  return r.stdout.trim();
 }
+
+// One psql session on database `database`, kept open (a session-level lock lives as long as it
+// does; advisory locks are per database). query(sql, tag) sends `sql`, which must print a line
+// starting with `tag:`, and resolves to the rest of it.
+function psqlSession(where, database) {
+  const child = spawn('psql', PSQL_ARGS(where, database), { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => { out += chunk; });
+  child.stderr.setEncoding('utf8').on('data', (chunk) => { out += chunk; });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    query: (sql, tag) => {
+      child.stdin.write(`${sql}\n`);
+      return waitUntil(() => out.match(new RegExp(`^${tag}:(.*)$`, 'm'))?.[1], PATIENCE_MS,
+        `psql: ${sql}`, { describe: () => out });
+    },
+    end: () => { child.stdin.end(); return exited; },
+  };
+}
+
+// The node-id lock a node's listener holds (app/cluster_sync.cc: "FlND", hashtext(id)).
+const NODE_LOCK_CLASS = 0x466c4e44;
+const listenerSessions = (id) => Number(psql(cluster,
+  `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'flashwire node ${id}'`));
 
 function clusterScript(action, state) {
   const r = spawnSync(CLUSTER_SCRIPT, [action, state]);
@@ -40,15 +71,7 @@ function clusterScript(action, state) {
 }
 
 // Polls `probe` until it returns a truthy value, at most PATIENCE_MS; returns that value.
-async function eventually(what, probe) {
-  const deadline = Date.now() + PATIENCE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const eventually = (what, probe) => waitUntil(probe, PATIENCE_MS, what);
 
 async function api(node, method, pathname, body, token) {
   const response = await fetch(node.url + pathname, {
@@ -123,11 +146,17 @@ describe('two nodes on one store', () => {
   let a;
   let b;
   let token;
+  let url;
+  const nodeConfig = (id) => {
+    const file = path.join(tmp, `node-${id}.toml`);
+    fs.writeFileSync(file, `[node]\nid = "${id}"\n`);
+    return file;
+  };
 
   before(async () => {
-    const url = `postgresql:///${db}?host=${cluster.PG_SOCKET_DIR}&user=postgres`;
-    a = await startServe(path.join(tmp, 'a'), ['--store', url]);
-    b = await startServe(path.join(tmp, 'b'), ['--store', url]);
+    url = `postgresql:///${db}?host=${cluster.PG_SOCKET_DIR}&user=postgres`;
+    a = await startServe(path.join(tmp, 'a'), ['--store', url, '--config', nodeConfig('a')]);
+    b = await startServe(path.join(tmp, 'b'), ['--store', url, '--config', nodeConfig('b')]);
     token = tokenOf(a);
   });
   after(async () => {
@@ -182,6 +211,52 @@ describe('two nodes on one store', () => {
         async () => /62 %/.test((await page(b, '/live/election-night-live-results')).text));
     } finally {
       reader.close();
+    }
+  });
+
+  test('each node listens on one connection, named after its node id; a node whose id is taken is refused', () => {
+    assert.equal(listenerSessions('a'), 1, 'node a: one LISTEN connection for both channels');
+    assert.equal(listenerSessions('b'), 1, 'node b: one LISTEN connection for both channels');
+    const twin = spawnSync(BIN, ['serve', '--store', url, '--config', nodeConfig('a'), '--no-demo',
+      '--listen', '127.0.0.1:0', '--data', path.join(tmp, 'a-twin')], { timeout: 15000 });
+    assert.notEqual(twin.status, 0, 'the second node "a" exits with an error');
+    assert.equal(twin.signal, null, 'by itself, not by the time limit');
+    assert.match(twin.stderr.toString(),
+      /^flashwire: cluster: node id 'a' is in use by another running node of this store; give each node its own \[node\] id/m);
+    assert.equal(listenerSessions('a'), 1, 'the first node "a" keeps its connection');
+  });
+
+  test('after B\'s listener lost its connection, B\'s open live streams get what A posted meanwhile', async () => {
+    const reader = sseReader(`${b.url}/live/election-night-live-results/events`);
+    const session = psqlSession(cluster, db);
+    let released = false;
+    try {
+      assert.equal((await reader.opened).statusCode, 200);
+      // End B's listener session and take its node-id lock the moment it is free: B's listener
+      // then cannot come back (it retries with backoff) until this session lets go.
+      let held = false;
+      for (let attempt = 1; !held && attempt <= 5; ++attempt) {
+        await session.query(`SELECT 'cut${attempt}:' || count(pg_terminate_backend(pid, 5000)) ` +
+          `FROM pg_stat_activity WHERE application_name = 'flashwire node b';`, `cut${attempt}`);
+        held = await session.query(`SELECT 'lock${attempt}:' || ` +
+          `pg_try_advisory_lock(${NODE_LOCK_CLASS}, hashtext('b'));`, `lock${attempt}`) === 'true';
+      }
+      assert.ok(held, 'the test holds B\'s node-id lock');
+      await waitUntil(() => /PostgreSQL notifications: connection to .* lost/.test(b.output),
+        PATIENCE_MS, 'B to notice the lost connection');
+      const posted = await api(a, 'POST', '/api/newsroom/live/election-night-live-results/updates',
+        { body_markdown: 'Recount ordered in the **east**.' }, token);
+      assert.equal(posted.status, 201, JSON.stringify(posted.json));
+      // A's NOTIFY has gone out (before its answer) while B listened to nothing: B's listener
+      // cannot LISTEN again before it holds its id's lock, which this session lets go only now.
+      await session.end();
+      released = true;
+      await reader.until(posted.json.id);
+      assert.match(b.output, /PostgreSQL notifications: reconnected/);
+      await waitUntil(() => listenerSessions('b') === 1, PATIENCE_MS, 'B\'s one listener session back');
+    } finally {
+      reader.close();
+      if (!released) await session.end();
     }
   });
 });

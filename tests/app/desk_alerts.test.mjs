@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServe, stopServe } from '../support/flashwire_serve.mjs';
 import { startPushReceiver, makeSubscribers, decryptFor } from '../support/push_receiver.mjs';
+import { waitUntil } from '../support/wait.mjs';
 
 const TOKEN = /editor token \(shown once, keep it safe\): (fw_[A-Za-z0-9_-]{43})\n/;
 
@@ -25,15 +26,6 @@ async function api(server, token, method, pathname, body) {
   return { status: response.status, json: text ? JSON.parse(text) : null };
 }
 
-async function waitUntil(check, timeoutMs, what) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 // RFC 3339, whole seconds, UTC.
 const rfc3339 = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');

@@ -18,21 +18,15 @@ import path from 'node:path';
 import { BIN, b64u } from '../support/flashwire_cli.mjs';
 import { LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
 import { startPushReceiver } from '../support/push_receiver.mjs';
+import { waitUntil } from '../support/wait.mjs';
 
 const FD_LIMIT = 80;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Polls check() until it returns a truthy value or limitMs passes.
-async function pollUntil(check, what, limitMs = 20000, log = () => '') {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${log()}`);
-    await sleep(20);
-  }
-}
+// Polls check() until it returns a truthy value or limitMs passes; log() joins the failure.
+const pollUntil = (check, what, limitMs = 20000, log = () => '') =>
+  waitUntil(check, limitMs, what, { intervalMs: 20, describe: log });
 
 function freePort() {
   return new Promise((resolve, reject) => {

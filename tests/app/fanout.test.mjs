@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN } from '../support/flashwire_cli.mjs';
 import { startServe, stopServe, LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
+import { waitUntil } from '../support/wait.mjs';
 import {
   startPushReceiver, makeSubscribers, writeSubscriptions, subscriptionLine, checkRequest,
 } from '../support/push_receiver.mjs';
@@ -43,17 +44,6 @@ function run(args, { timeoutMs = 60000 } = {}) {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(check, timeoutMs, what) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
 function tempDir(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `flashwire-fanout-${name}-`));

@@ -25,6 +25,7 @@ import { BIN, REPO_ROOT } from '../support/flashwire_cli.mjs';
 import { startServe, stopServe, LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
 import { makeSubscribers, writeSubscriptions } from '../support/push_receiver.mjs';
 import { readState } from '../support/pg_cluster.mjs';
+import { waitUntil } from '../support/wait.mjs';
 
 const N = 50000;
 const SHARD_SIZE = 200;
@@ -36,17 +37,6 @@ const LEASE_MS = 2000;
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts', 'pg-test-cluster.sh');
 const SINK = path.join(REPO_ROOT, '..', 'shared', 'peers', 'web-push-node', 'sink.js');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(check, timeoutMs, what) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 function run(args, timeoutMs = 120000) {
   return new Promise((resolve, reject) => {
@@ -127,10 +117,12 @@ let sink;
 let token;
 const nodes = [];  // { id, dataDir, config, server }
 
+// Runs `sql`; returns what it printed (tuples only, unaligned), trimmed.
 function psql(sql) {
-  const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', cluster.PG_SOCKET_DIR,
-    '-U', 'postgres', '-d', 'postgres', '-c', sql]);
+  const r = spawnSync('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h',
+    cluster.PG_SOCKET_DIR, '-U', 'postgres', '-d', 'postgres', '-c', sql], { encoding: 'utf8' });
   assert.equal(r.status, 0, `psql ${sql}: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 // pg_ctl restart as the cluster's owner. The server it starts logs to the cluster's file and
@@ -265,7 +257,9 @@ describe('three nodes on one PostgreSQL store', () => {
     }
     assert.equal(marked, 1, 'one node marks the alert sent');
     for (const node of nodes.slice(0, 2)) {
-      assert.doesNotMatch(node.server.output, /no immediate wake-ups/, `${node.id} listens for alerts`);
+      // One LISTEN connection per node, for the alerts' wake-ups and the content changes alike.
+      assert.equal(psql('SELECT count(*) FROM pg_stat_activity ' +
+        `WHERE application_name = 'flashwire node ${node.id}'`), '1', `${node.id} listens on one connection`);
       assert.ok(await metric(node.server, 'flashwire_fanout_messages_total{outcome="sent"}') > 0,
         `${node.id} counts what it sent in /metrics`);
     }

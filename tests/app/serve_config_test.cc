@@ -23,7 +23,7 @@ class ServeConfigTest : public ::testing::Test {
     std::ofstream(path) << text;
     return path.string();
   }
-  tl::expected<ServeConfig, std::string> load(ServeFlags flags = {}) {
+  tl::expected<ServeConfig, Error> load(ServeFlags flags = {}) {
     return load_serve_config(flags, [this](const char* name) -> std::optional<std::string> {
       auto it = env_.find(name);
       if (it == env_.end()) return std::nullopt;
@@ -37,7 +37,7 @@ class ServeConfigTest : public ::testing::Test {
 
 TEST_F(ServeConfigTest, DefaultsAreAWorkingLocalSite) {
   auto config = load();
-  ASSERT_TRUE(config) << config.error();
+  ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->listen, "127.0.0.1:8080");
   EXPECT_EQ(config->base_url, "http://127.0.0.1:8080");
   EXPECT_EQ(config->data_dir, "data");
@@ -84,7 +84,7 @@ android_cert_sha256 = ["AB:CD"]
   env_["FLASHWIRE_SITE_NAME"] = "Env Wire";
   flags.listen = "127.0.0.1:9200";
   auto config = load(flags);
-  ASSERT_TRUE(config) << config.error();
+  ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->listen, "127.0.0.1:9200");        // flag beats environment beats file
   EXPECT_EQ(config->site_name, "Env Wire");           // environment beats file
   EXPECT_EQ(config->data_dir, "/var/lib/flashwire");  // file beats default
@@ -185,7 +185,8 @@ TEST_F(ServeConfigTest, BadSettingsStopWithAMessageNamingThem) {
     flags.config_file = write(text);
     auto config = load(flags);
     ASSERT_FALSE(config) << text;
-    EXPECT_NE(config.error().find(expected), std::string::npos) << text << " -> " << config.error();
+    EXPECT_NE(config.error().message.find(expected), std::string::npos)
+        << text << " -> " << config.error().message;
   }
 }
 
@@ -196,7 +197,7 @@ TEST_F(ServeConfigTest, ReadsTheNodeIdAndTheLeaseSettings) {
   EXPECT_EQ(load(flags)->fanout.poll_ms, 1000);
   flags.config_file = write("[fanout]\nlease_ms = 3000\npoll_ms = 100\n[node]\nid = \"db-east-1\"");
   auto config = load(flags);
-  ASSERT_TRUE(config) << config.error();
+  ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->node_id, "db-east-1");
   EXPECT_EQ(config->fanout.lease_ms, 3000);
   EXPECT_EQ(config->fanout.poll_ms, 100);
@@ -210,7 +211,7 @@ TEST_F(ServeConfigTest, ReadsTrustedProxiesAndTheMetricsListener) {
       "[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\nforwarded_header = "
       "\"forwarded\"\n[metrics]\nlisten = \"127.0.0.1:9100\"");
   auto config = load(flags);
-  ASSERT_TRUE(config) << config.error();
+  ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->http.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8"}));
   EXPECT_EQ(config->http.forwarded_header, "forwarded");
   EXPECT_EQ(config->metrics.listen, "127.0.0.1:9100");
@@ -221,7 +222,7 @@ TEST_F(ServeConfigTest, HttpThreadsDefaultToTheCoresAndReadAsSet) {
   EXPECT_EQ(load(flags)->http.threads, 0) << "not set: one per usable core, decided by serve";
   flags.config_file = write("[http]\nthreads = 3");
   auto config = load(flags);
-  ASSERT_TRUE(config) << config.error();
+  ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->http.threads, 3);
 }
 
@@ -233,7 +234,7 @@ TEST_F(ServeConfigTest, BadEnvironmentAndMissingFileAreErrors) {
   flags.config_file = (dir_ / "missing.toml").string();
   auto config = load(flags);
   ASSERT_FALSE(config);
-  EXPECT_NE(config.error().find("missing.toml"), std::string::npos);
+  EXPECT_NE(config.error().message.find("missing.toml"), std::string::npos);
 }
 
 }  // namespace

@@ -157,10 +157,10 @@ class EngineTest : public ::testing::Test {
   void start_engine() {
     auto engine = FanoutEngine::create(
         config_, EngineDeps{site_, site_, deliveries_, *vapid_, *hosts_, clock_, random_});
-    ASSERT_TRUE(engine) << engine.error();
+    ASSERT_TRUE(engine) << engine.error().message;
     engine_ = std::move(*engine);
     auto started = engine_->start();
-    ASSERT_TRUE(started) << started.error();
+    ASSERT_TRUE(started) << started.error().message;
   }
 
   // Waits until the alert has left "sending" and its delivery is no longer running.
@@ -579,7 +579,8 @@ TEST_F(EngineTest, EngineRejectsAZeroShardSize) {
   auto engine = FanoutEngine::create(
       config_, EngineDeps{site_, site_, deliveries_, *vapid_, *hosts_, clock_, random_});
   ASSERT_FALSE(engine);
-  EXPECT_EQ(engine.error(), "shard size must be positive");
+  EXPECT_EQ(engine.error().code, ErrorCode::kInvalid);
+  EXPECT_EQ(engine.error().message, "shard size must be positive");
 }
 
 // A live event's alerts share its topic as their tag, so the newer replaces the older on the
@@ -618,10 +619,10 @@ class LeaseEngineTest : public EngineTest {
     config.node_id = id;
     auto engine = FanoutEngine::create(
         config, EngineDeps{site_, site_, deliveries_, *vapid_, *hosts_, clock_, random_});
-    EXPECT_TRUE(engine) << engine.error();
+    EXPECT_TRUE(engine) << engine.error().message;
     nodes_.push_back(std::move(*engine));
     auto started = nodes_.back()->start();
-    EXPECT_TRUE(started) << started.error();
+    EXPECT_TRUE(started) << started.error().message;
     return *nodes_.back();
   }
   static bool has_metric(FanoutEngine& engine, const std::string& line) {

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const boost::json::value value = boost::json::parse(text, ec);
   const auto checked = site::check_push_subscription(ec ? nullptr : &value, policy());
   if (!checked) {
-    const std::string& reason = checked.error();
+    const std::string& reason = checked.error().message;
     FUZZ_CHECK(!reason.empty(), "a refusal gives a reason");
     // The reason may be logged or shown: it must not carry the endpoint or key values.
     if (!ec && value.is_object()) {

@@ -88,7 +88,7 @@ class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto bound = server_.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ASSERT_TRUE(bound) << bound.error();
+    ASSERT_TRUE(bound) << bound.error().message;
     endpoint_ = *bound;
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -294,7 +294,7 @@ TEST(ServerClientAddressTest, BelievesForwardingHeadersOnlyFromTrustedProxies) {
     }
     Server server(io, handler, options);
     const auto bound = server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ASSERT_TRUE(bound) << bound.error();
+    ASSERT_TRUE(bound) << bound.error().message;
     std::thread thread([&io] { io.run(); });
     asio::io_context client_io;
     tcp::socket socket(client_io);

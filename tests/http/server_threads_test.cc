@@ -57,7 +57,7 @@ class ServerThreadsTest : public ::testing::Test {
     options.threads = threads;
     server_ = std::make_unique<Server>(io_, handler_, options);
     auto bound = server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ASSERT_TRUE(bound) << bound.error();
+    ASSERT_TRUE(bound) << bound.error().message;
     endpoint_ = *bound;
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -172,7 +172,9 @@ TEST(ServerThreadsOptions, ListenRefusesAThreadCountOutOfRange) {
     Server server(io, handler, options);
     const auto bound = server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     ASSERT_FALSE(bound) << threads;
-    EXPECT_EQ(bound.error(), "threads must be from 1 to 256, got " + std::to_string(threads));
+    EXPECT_EQ(bound.error().code, ErrorCode::kInvalid);
+    EXPECT_EQ(bound.error().message,
+              "threads must be from 1 to 256, got " + std::to_string(threads));
   }
 }
 

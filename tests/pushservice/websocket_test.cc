@@ -422,7 +422,7 @@ class WebSocketTest : public ::testing::Test {
     handler_ = std::make_unique<EchoHandler>(hub_, counters_);
     server_ = std::make_unique<http::Server>(io_, *handler_);
     auto bound = server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ASSERT_TRUE(bound) << bound.error();
+    ASSERT_TRUE(bound) << bound.error().message;
     port_ = bound->port();
     thread_ = std::thread([this] { io_.run(); });
   }

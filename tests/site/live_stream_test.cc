@@ -173,7 +173,7 @@ class LiveStreamSocketTest : public ::testing::Test {
     server_options.threads = threads;
     server_ = std::make_unique<http::Server>(io_, router_, server_options);
     auto bound = server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ASSERT_TRUE(bound) << bound.error();
+    ASSERT_TRUE(bound) << bound.error().message;
     port_ = bound->port();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -315,6 +315,67 @@ TEST_F(LiveStreamSocketTest, StreamsAnUpdatePostedThroughTheNewsroomApi) {
   EXPECT_NE(page_after.body().find("data-update-id=\"" + std::to_string(id) + "\""),
             std::string::npos);
   EXPECT_NE(page_after.body().find(html), std::string::npos) << "the page shows the same HTML";
+}
+
+// A node whose cluster listener lost its connection missed what other nodes changed meanwhile;
+// once back it refills the open streams from the store (SiteHandler::refill_live_streams): the
+// changes after the revision its streams had, as the events readers know, and the pin as it is.
+TEST_F(LiveStreamSocketTest, RefillStreamsWhatChangedInTheStoreAfterTheRevisionItsReadersHad) {
+  start();
+  const std::int64_t first = post_update("First **report**.");
+  ASSERT_GT(first, 0);
+  auto reader = open_stream("/live/storm-live/events?after=" + std::to_string(first));
+  ASSERT_EQ(reader->head().rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  ASSERT_EQ(reader->next_event(), "retry: 3000\n\n");
+  ASSERT_TRUE(eventually([this] { return live_->readers_of(event_id_) == 1; }));
+
+  // What other nodes did while this one heard nothing: straight into the store, no event.
+  const std::int64_t missed = on_io([this] {
+    return store_->add_live_update({0, event_id_, "Missed *update*.", 1'800'000'200, "desk"})
+        .value();
+  });
+  ASSERT_TRUE(on_io([&] {
+    return store_->edit_live_update(first, "First report, corrected.", 1'800'000'300) &&
+           store_->pin_live_update(event_id_, first);
+  }));
+  on_io([this] {
+    handler_->refill_live_streams();
+    return true;
+  });
+  const std::string update = reader->next_event();
+  EXPECT_EQ(update.rfind(expected_frame_start(first), 0), 0u)
+      << "every changed update comes as `update` (a reader who shows it skips it), oldest first: "
+      << update;
+  EXPECT_EQ(reader->next_event().rfind(expected_frame_start(missed), 0), 0u);
+  const std::string changed = reader->next_event();
+  EXPECT_EQ(changed.rfind("event: changed\ndata: ", 0), 0u) << changed;
+  EXPECT_EQ(event_data(changed).at("id").as_int64(), first);
+  EXPECT_NE(changed.find("corrected"), std::string::npos) << changed;
+  const std::string pinned = reader->next_event();
+  EXPECT_EQ(pinned.rfind("event: pinned\ndata: ", 0), 0u) << pinned;
+  EXPECT_EQ(event_data(pinned).at("id").as_int64(), first);
+
+  // The streams are up to date now: the next refill sends only what changed since (a deletion).
+  ASSERT_TRUE(on_io([&] { return store_->delete_live_update(missed).has_value(); }));
+  on_io([this] {
+    handler_->refill_live_streams();
+    return true;
+  });
+  const std::string deleted = reader->next_event();
+  EXPECT_EQ(deleted.rfind("event: deleted\ndata: ", 0), 0u) << deleted;
+  EXPECT_EQ(event_data(deleted).at("id").as_int64(), missed);
+  const std::string pin_now = reader->next_event();
+  EXPECT_EQ(pin_now.rfind("event: pinned\ndata: ", 0), 0u) << pin_now;
+
+  // Nothing changed since: nothing is sent, so the next event is the next update posted.
+  on_io([this] {
+    handler_->refill_live_streams();
+    return true;
+  });
+  const std::int64_t after = post_update("After the gap.");
+  ASSERT_GT(after, 0);
+  const std::string next = reader->next_event();
+  EXPECT_EQ(next.rfind(expected_frame_start(after), 0), 0u) << next;
 }
 
 // Readers on three server threads; the update is posted on a connection of yet another turn of

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -188,6 +189,44 @@ TEST_F(PgListenerTest, ALostConnectionIsReconnectedAndSubscribersAreToldTheyMayH
   ASSERT_EQ(logged.size(), 2u);  // once lost, once back; never the password
   EXPECT_NE(logged[0].find("lost"), std::string::npos) << logged[0];
   EXPECT_NE(logged[1].find("reconnected"), std::string::npos) << logged[1];
+}
+
+TEST_F(PgListenerTest, OnConnectPreparesEveryConnectionAndItsRefusalFailsStart) {
+  std::atomic<int> prepared{0};
+  pg::PgListenerOptions options;
+  options.min_backoff = std::chrono::milliseconds(10);
+  options.max_backoff = std::chrono::milliseconds(200);
+  options.log = [](std::string_view) {};
+  options.on_connect = [&prepared](pg::Connection& conn) -> Status {
+    ++prepared;
+    auto ok = conn.exec("SELECT 1", "on_connect");  // the connection is usable here
+    if (!ok) return tl::unexpected(ok.error());
+    return {};
+  };
+  pg::PgListener listener(listener_url(), options);
+  Inbox inbox;
+  ASSERT_TRUE(listener.subscribe(channel("prepared"), inbox.subscriber()));
+  ASSERT_TRUE(listener.start());
+  EXPECT_EQ(prepared.load(), 1);
+  RawPg(testing::cluster_value("PG_URL").value())
+      .exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" +
+            place_->schema() + "_listener'");
+  ASSERT_EQ(inbox.wait_for_missed(1), 1);
+  EXPECT_EQ(prepared.load(), 2) << "the new connection was prepared before subscribers were told";
+  listener.stop();
+
+  pg::PgListenerOptions refusing;
+  refusing.on_connect = [](pg::Connection&) -> Status {
+    return make_error(ErrorCode::kConflict, "node id taken");
+  };
+  pg::PgListener refused(listener_url(), refusing);
+  Inbox unheard;
+  ASSERT_TRUE(refused.subscribe(channel("refused"), unheard.subscriber()));
+  auto started = refused.start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(started.error().message, "node id taken");
+  EXPECT_FALSE(refused.connected());
 }
 
 TEST_F(PgListenerTest, ASubscriptionAfterStartIsListenedOnByTheRunningListener) {

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "fails_with.h"
 #include "rfc_vectors.h"
 #include "test_util.h"
 
@@ -27,28 +28,24 @@ TEST(VapidVerify, Rfc8292ExampleTokenVerifiesAtItsTime) {
 
 TEST(VapidVerify, Rfc8292ExampleTokenIsExpiredToday) {
   // The signature is checked first: the error is about time, not about the signature.
-  auto claims = verify_vapid_token(rfc::kVapidToken, rfc_key(), rfc::kVapidAudience, kNow);
-  ASSERT_FALSE(claims);
-  EXPECT_EQ(claims.error().code, ErrorCode::kTokenExpired);
+  EXPECT_TRUE(FailsWith(verify_vapid_token(rfc::kVapidToken, rfc_key(), rfc::kVapidAudience, kNow),
+                        ErrorCode::kUnauthorized, "token expired"));
 }
 
 TEST(VapidVerify, RejectsWrongAudienceKeyAndSignature) {
   const std::int64_t then = rfc::kVapidExp - 60;
   auto wrong_aud = verify_vapid_token(rfc::kVapidToken, rfc_key(), "https://other.example", then);
-  ASSERT_FALSE(wrong_aud);
-  EXPECT_EQ(wrong_aud.error().code, ErrorCode::kInvalidClaim);
+  EXPECT_TRUE(FailsWith(wrong_aud, ErrorCode::kUnauthorized, "aud is https://push.example.net"));
 
   const P256KeyPair other = P256KeyPair::generate();
   auto wrong_key =
       verify_vapid_token(rfc::kVapidToken, other.public_key(), rfc::kVapidAudience, then);
-  ASSERT_FALSE(wrong_key);
-  EXPECT_EQ(wrong_key.error().code, ErrorCode::kBadSignature);
+  EXPECT_TRUE(FailsWith(wrong_key, ErrorCode::kUnauthorized, "signature does not verify"));
 
   std::string tampered = rfc::kVapidToken;
   tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
   auto bad_sig = verify_vapid_token(tampered, rfc_key(), rfc::kVapidAudience, then);
-  ASSERT_FALSE(bad_sig);
-  EXPECT_EQ(bad_sig.error().code, ErrorCode::kBadSignature);
+  EXPECT_TRUE(FailsWith(bad_sig, ErrorCode::kUnauthorized, "signature does not verify"));
 
   // Claims changed under the same signature.
   const P256KeyPair key = P256KeyPair::generate();
@@ -61,8 +58,7 @@ TEST(VapidVerify, RejectsWrongAudienceKeyAndSignature) {
   const std::string forged = token->substr(0, dot1 + 1) + forged_claims + token->substr(dot2);
   auto forged_result =
       verify_vapid_token(forged, key.public_key(), "https://push.example.net", kNow);
-  ASSERT_FALSE(forged_result);
-  EXPECT_EQ(forged_result.error().code, ErrorCode::kBadSignature);
+  EXPECT_TRUE(FailsWith(forged_result, ErrorCode::kUnauthorized, "signature does not verify"));
 }
 
 TEST(VapidVerify, RejectsMalformedTokens) {
@@ -72,10 +68,9 @@ TEST(VapidVerify, RejectsMalformedTokens) {
         std::string_view("!!.e30.AAAA"),
         std::string_view("eyJhbGciOiJIUzI1NiJ9.e30.AAAA"),                     // alg HS256
         std::string_view("eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiJ9.e30.AAAA")}) {  // 3-byte signature
-    auto result = verify_vapid_token(token, key, rfc::kVapidAudience, kNow);
-    ASSERT_FALSE(result) << token;
-    EXPECT_EQ(result.error().code, ErrorCode::kMalformedToken)
-        << token << ": " << result.error().message;
+    EXPECT_TRUE(FailsWith(verify_vapid_token(token, key, rfc::kVapidAudience, kNow),
+                          ErrorCode::kInvalid, "JWT"))
+        << token;
   }
 }
 
@@ -102,11 +97,9 @@ TEST(VapidSign, AcceptsExpiryUpTo24HoursAhead) {
       key, {"https://a.example", kNow + 86400, "https://news.example/contact"}, kNow));
   auto late =
       sign_vapid_token(key, {"https://a.example", kNow + 86401, "https://news.example"}, kNow);
-  ASSERT_FALSE(late);
-  EXPECT_EQ(late.error().code, ErrorCode::kInvalidClaim);
+  EXPECT_TRUE(FailsWith(late, ErrorCode::kInvalid, "exp must be at most 24 hours ahead"));
   auto past = sign_vapid_token(key, {"https://a.example", kNow, "https://news.example"}, kNow);
-  ASSERT_FALSE(past);
-  EXPECT_EQ(past.error().code, ErrorCode::kInvalidClaim);
+  EXPECT_TRUE(FailsWith(past, ErrorCode::kInvalid, "exp must be in the future"));
 }
 
 TEST(VapidSign, RejectsSubjectsPushServicesReject) {
@@ -118,9 +111,7 @@ TEST(VapidSign, RejectsSubjectsPushServicesReject) {
         // Raw non-ASCII (here not even UTF-8: the claims would not parse back; found by fuzzing).
         "mailto:o\xf0s@example.com", "mailto:caf\xc3\xa9@example.com"}) {
     auto token = sign_vapid_token(key, {"https://a.example", kNow + 60, subject}, kNow);
-    ASSERT_FALSE(token) << subject;
-    EXPECT_EQ(token.error().code, ErrorCode::kInvalidClaim) << subject;
-    EXPECT_NE(token.error().message.find("sub"), std::string::npos) << token.error().message;
+    EXPECT_TRUE(FailsWith(token, ErrorCode::kInvalid, "sub")) << subject;
   }
 }
 
@@ -131,8 +122,7 @@ TEST(VapidSign, RejectsAudiencesThatAreNotOrigins) {
         "push.example.net", "https://PUSH.example.net", "https://push.example.net:443",
         "https://user@push.example.net", ""}) {
     auto token = sign_vapid_token(key, {audience, kNow + 60, "mailto:a@example.com"}, kNow);
-    ASSERT_FALSE(token) << audience;
-    EXPECT_EQ(token.error().code, ErrorCode::kInvalidClaim) << audience;
+    EXPECT_TRUE(FailsWith(token, ErrorCode::kInvalid, "aud")) << audience;
   }
 }
 
@@ -154,8 +144,7 @@ TEST(VapidAudience, IsTheOriginOfTheEndpoint) {
   for (const char* bad : {"ftp://example.com/x", "not a url", "https://user:pw@example.com/x",
                           "/relative/path", "https:///nohost"}) {
     auto audience = audience_for_endpoint(bad);
-    ASSERT_FALSE(audience) << bad;
-    EXPECT_EQ(audience.error().code, ErrorCode::kInvalidClaim);
+    EXPECT_TRUE(FailsWith(audience, ErrorCode::kInvalid, "endpoint")) << bad;
   }
 }
 
@@ -183,20 +172,19 @@ TEST(VapidAuthorizationHeader, ParsesTheRfcExampleInAnyOrderAndCase) {
 
 TEST(VapidAuthorizationHeader, RejectsMalformedHeaders) {
   const std::string t = rfc::kVapidToken, k = rfc::kVapidKey;
-  const std::pair<std::string, ErrorCode> cases[] = {
-      {"WebPush " + t, ErrorCode::kMalformedToken},
-      {"vapid t=" + t, ErrorCode::kMalformedToken},
-      {"vapid k=" + k, ErrorCode::kMalformedToken},
-      {"vapid t" + t + ", k=" + k, ErrorCode::kMalformedToken},
-      {"vapid", ErrorCode::kMalformedToken},
-      {"", ErrorCode::kMalformedToken},
-      {"vapid t=" + t + ", k=BAAA", ErrorCode::kInvalidKey},
-      {"vapid t=" + t + ", k=" + k.substr(0, k.size() - 2) + "+A", ErrorCode::kInvalidBase64},
+  const std::pair<std::string, std::string_view> cases[] = {
+      {"WebPush " + t, "expected the vapid scheme"},
+      {"vapid t=" + t, "needs both t= and k="},
+      {"vapid k=" + k, "needs both t= and k="},
+      {"vapid t" + t + ", k=" + k, "parameter without '='"},
+      {"vapid", "expected the vapid scheme"},
+      {"", "expected the vapid scheme"},
+      {"vapid t=" + t + ", k=BAAA", "Authorization k: P-256 public key must be 65 bytes"},
+      {"vapid t=" + t + ", k=" + k.substr(0, k.size() - 2) + "+A", "Authorization k: base64url:"},
   };
-  for (const auto& [header, code] : cases) {
-    auto parsed = parse_vapid_authorization(header);
-    ASSERT_FALSE(parsed) << header;
-    EXPECT_EQ(parsed.error().code, code) << header << ": " << parsed.error().message;
+  for (const auto& [header, phrase] : cases) {
+    EXPECT_TRUE(FailsWith(parse_vapid_authorization(header), ErrorCode::kInvalid, phrase))
+        << header;
   }
 }
 
@@ -242,8 +230,7 @@ TEST(VapidTokenCache, SignsOncePerAudienceUntilNearExpiry) {
 TEST(VapidTokenCache, RejectsBadConfiguration) {
   ManualClock clock(kNow);
   auto bad_subject = VapidTokenCache::create(P256KeyPair::generate(), "ops@news.example", clock);
-  ASSERT_FALSE(bad_subject);
-  EXPECT_EQ(bad_subject.error().code, ErrorCode::kInvalidClaim);
+  EXPECT_TRUE(FailsWith(bad_subject, ErrorCode::kInvalid, "sub"));
   VapidTokenCacheOptions too_long;
   too_long.token_lifetime_seconds = 86401;
   EXPECT_FALSE(
@@ -257,8 +244,7 @@ TEST(VapidTokenCache, RejectsBadConfiguration) {
   auto cache = VapidTokenCache::create(P256KeyPair::generate(), "mailto:a@example.com", clock);
   ASSERT_TRUE(cache);
   auto bad_aud = (*cache)->authorization("https://push.example.net/path");
-  ASSERT_FALSE(bad_aud);
-  EXPECT_EQ(bad_aud.error().code, ErrorCode::kInvalidClaim);
+  EXPECT_TRUE(FailsWith(bad_aud, ErrorCode::kInvalid, "aud"));
   EXPECT_EQ((*cache)->tokens_signed(), 0u);
 }
 

@@ -75,12 +75,8 @@ Status PgListener::start() {
     if (started_) return make_error(ErrorCode::kInvalid, "listen: already started");
   }
   if (wake_fd_ < 0) return make_error(ErrorCode::kIo, "listen: eventfd failed");
-  auto conn = Connection::connect(url_);
+  auto conn = open_connection();
   if (!conn) return tl::unexpected(conn.error());
-  if (!listen_pending(**conn, true)) {
-    return make_error(ErrorCode::kIo,
-                      "listen: LISTEN failed on " + describe_target(url_) + ": connection lost");
-  }
   {
     std::lock_guard lock(mutex_);
     started_ = true;
@@ -122,6 +118,19 @@ bool PgListener::wait_or_stop(std::chrono::milliseconds delay) {
     if (n > 0) drain_wakeups();  // a new subscription: it is LISTENed on after reconnecting
   }
   return false;
+}
+
+Result<std::unique_ptr<Connection>> PgListener::open_connection() {
+  auto conn = Connection::connect(url_);
+  if (!conn) return tl::unexpected(conn.error());
+  if (options_.on_connect) {
+    if (auto ready = options_.on_connect(**conn); !ready) return tl::unexpected(ready.error());
+  }
+  if (!listen_pending(**conn, true)) {
+    return make_error(ErrorCode::kIo,
+                      "listen: LISTEN failed on " + describe_target(url_) + ": connection lost");
+  }
+  return conn;
 }
 
 bool PgListener::listen_pending(Connection& conn, bool all) {
@@ -178,9 +187,18 @@ void PgListener::run(std::unique_ptr<Connection> conn) {
       // Reconnecting: one attempt per backoff period, woken early only to stop.
       if (!wait_or_stop(backoff)) break;
       backoff = std::min(backoff * 2, options_.max_backoff);
-      auto fresh = Connection::connect(url_);
-      if (!fresh || !listen_pending(**fresh, true)) continue;
+      auto fresh = open_connection();
+      if (!fresh) {
+        // Said once per outage, not once per attempt: why it does not come back (the server
+        // still down, on_connect refusing).
+        if (!reconnect_failure_logged_) {
+          log("PostgreSQL notifications: cannot reconnect yet: " + fresh.error().message);
+        }
+        reconnect_failure_logged_ = true;
+        continue;
+      }
       conn = std::move(*fresh);
+      reconnect_failure_logged_ = false;
       backoff = options_.min_backoff;
       connected_ = true;
       reconnects_.fetch_add(1);

@@ -1,7 +1,8 @@
 // PgListener: PostgreSQL LISTEN/NOTIFY for the nodes of one site. One dedicated libpq connection
 // LISTENs on named channels; a thread of its own waits on that connection's socket (and on a
 // wake-up descriptor, no polling loop) and hands each notification to the callbacks subscribed to
-// its channel.
+// its channel. A node needs one, whatever the number of channels and subscribers: `serve` has its
+// fan-out engine and its cluster sync subscribe to the one it owns.
 //
 // Notifications are best effort: while the connection is down, nothing is received and what was
 // sent in between is lost. So the listener reconnects with backoff (min_backoff doubling up to
@@ -45,6 +46,11 @@ struct PgListenerOptions {
   // Where the listener reports faults (connection lost, reconnected): one line each, never the
   // password. Default: stderr, prefixed "flashwire: ".
   std::function<void(std::string_view line)> log;
+  // Runs on every new connection before it LISTENs: in start() and after each reconnect (e.g. to
+  // name the session and take a session-level lock that lives as long as the connection). Its
+  // error fails start() as it is; after a reconnect it is logged (once until a reconnect
+  // succeeds) and the connection is dropped and tried again after the backoff. Optional.
+  std::function<Status(Connection& conn)> on_connect;
 };
 
 struct PgListenerSubscriber {
@@ -71,9 +77,10 @@ class PgListener {
   // did are not seen). kInvalid for a bad channel name or a subscriber without on_notification.
   Status subscribe(const std::string& channel, PgListenerSubscriber subscriber);
 
-  // Connects and LISTENs on the subscribed channels on the caller's thread, so that a bad URL, a
-  // wrong password or a server that is down shows here (kInvalid / kIo, one line, as
-  // Connection::connect), then starts the listener's thread. kInvalid if already started.
+  // Connects, runs on_connect and LISTENs on the subscribed channels on the caller's thread, so
+  // that a bad URL, a wrong password or a server that is down shows here (kInvalid / kIo, one
+  // line, as Connection::connect), as does on_connect's error, then starts the listener's
+  // thread. kInvalid if already started.
   Status start();
 
   // Stops the thread and closes the connection; idempotent. Waits for a callback that runs.
@@ -90,6 +97,8 @@ class PgListener {
 
  private:
   void run(std::unique_ptr<Connection> conn);
+  // A new connection, prepared (on_connect) and LISTENing on every channel; the error otherwise.
+  Result<std::unique_ptr<Connection>> open_connection();
   // LISTENs on every channel not yet LISTENed on this connection; false if the connection failed.
   bool listen_pending(Connection& conn, bool all);
   void dispatch(std::string_view channel, std::string_view payload);
@@ -114,6 +123,7 @@ class PgListener {
   std::atomic<std::uint64_t> losses_{0};
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<std::uint64_t> notifications_{0};
+  bool reconnect_failure_logged_ = false;  // the listener's thread only
   std::thread thread_;
 };
 

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { BIN } from '../../support/flashwire_cli.mjs';
+import { waitUntil } from '../../support/wait.mjs';
 
 export const FIREFOX_PATH = process.env.FIREFOX_BIN || '/usr/bin/firefox-esr';
 const FIXTURES_DIR = new URL('../fixtures/', import.meta.url);
@@ -28,21 +29,10 @@ export function withTimeout(promise, ms, what) {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // Polls check() until it returns a truthy value, which is returned; throws once the deadline
 // passes, with describe() (if given) in the message to show what was seen last.
-export async function pollUntil(check, { timeoutMs = 10000, intervalMs = 100, what = 'condition', describe } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() >= deadline) {
-      const seen = describe ? `; last seen: ${await describe()}` : '';
-      throw new Error(`${what}: not reached within ${timeoutMs} ms${seen}`);
-    }
-    await delay(intervalMs);
-  }
+export function pollUntil(check, { timeoutMs = 10000, intervalMs = 100, what = 'condition', describe } = {}) {
+  return waitUntil(check, timeoutMs, what, { intervalMs, describe });
 }
 
 // A fresh directory under the system temp dir (/tmp), and its removal.
