@@ -173,6 +173,8 @@ void add_fanout_command(CLI::App& app) {
     double origin_rate_limit = 0;
     std::size_t max_message_bytes = 4096;
     std::string topic;
+    std::int64_t ping_after_ms = 15000;
+    std::int64_t ping_timeout_ms = 5000;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -223,6 +225,14 @@ void add_fanout_command(CLI::App& app) {
   cmd->add_option("--max-message-bytes", args->max_message_bytes,
                   "largest encrypted message the push services take (default 4096)")
       ->check(CLI::Range(256, 65536));
+  cmd->add_option("--ping-after", args->ping_after_ms,
+                  "HTTP/2: PING a connection that has received nothing for this many ms "
+                  "(0: never; default 15000)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3600000}));
+  cmd->add_option("--ping-timeout", args->ping_timeout_ms,
+                  "HTTP/2: close a connection whose PING is not acknowledged within this many ms "
+                  "(default 5000)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{600000}));
   cmd->add_option("--topic", args->topic,
                   "RFC 8030 Topic: at most 32 characters of A-Z, a-z, 0-9, - and _")
       ->check([](const std::string& topic) {
@@ -274,6 +284,8 @@ void add_fanout_command(CLI::App& app) {
     options.builtin_https = args->https_client == "builtin";
     options.origin_rate_limit = args->origin_rate_limit;
     options.max_message_bytes = args->max_message_bytes;
+    options.ping_after = fanout::Millis(args->ping_after_ms);
+    options.ping_timeout = fanout::Millis(args->ping_timeout_ms);
 
     // Every line is checked before the first request: a refused file sends nothing.
     check_subscription_file(args->subs, args->limit);

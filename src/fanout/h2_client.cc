@@ -20,6 +20,8 @@
 #include <cstring>
 #include <deque>
 
+#include "fanout/http1_answer.h"
+
 namespace flashwire::fanout {
 
 struct H2Client::Pending {
@@ -32,6 +34,9 @@ struct H2Client::Pending {
   int status = 0;  // final status, once its HEADERS arrived
   std::string retry_after;
   int resends = 0;
+  // Completed (its answer is whole) while the stream is still open: kept until the stream closes,
+  // since nghttp2 may still read its body.
+  bool completed = false;
 };
 
 struct H2Client::Origin {
@@ -45,6 +50,7 @@ struct H2Client::Origin {
   bool resolved = false;
   std::deque<std::unique_ptr<Pending>> queue;
   std::vector<Connection*> connections;
+  bool http1 = false;              // the service chose HTTP/1.1 (or nothing) by ALPN
   SSL_SESSION* session = nullptr;  // the last one the server gave, for resumption
   ~Origin() {
     if (session != nullptr) SSL_SESSION_free(session);
@@ -66,6 +72,17 @@ struct H2Client::Connection {
   TimePoint connect_deadline{};
   std::string out;  // bytes for SSL_write
   std::map<std::int32_t, std::unique_ptr<Pending>> streams;
+  // HTTP/2 liveness: when the last bytes arrived, and the PING sent since, if any.
+  TimePoint last_read{};
+  TimePoint ping_sent{};
+  bool ping_outstanding = false;
+  // HTTP/1.1 over TLS: the one request on this connection, whether any byte of it was written,
+  // and the answer read so far.
+  bool http1 = false;
+  std::unique_ptr<Pending> current;
+  bool current_sent_any = false;
+  std::string in;
+  std::optional<Http1AnswerParser> parser;
   ~Connection() {
     if (h2 != nullptr) nghttp2_session_del(h2);
     if (ssl != nullptr) SSL_free(ssl);
@@ -124,10 +141,21 @@ namespace {
 
 H2Client::Connection& conn_of(void* user) { return *static_cast<H2Client::Connection*>(user); }
 
-int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   H2Client::Connection& c = conn_of(user);
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+    auto* pending = static_cast<H2Client::Pending*>(
+        nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+    if (pending != nullptr && pending->status != 0) {
+      c.client->answer_complete(c, frame->hd.stream_id);
+    }
+    return 0;
+  }
   if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
     c.settings_received = true;
+  } else if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) {
+    c.ping_outstanding = false;  // the service is there
   } else if (frame->hd.type == NGHTTP2_GOAWAY) {
     // Open no new stream here; nghttp2 closes the streams above last_stream_id with
     // REFUSED_STREAM, which sends them again elsewhere.
@@ -190,7 +218,8 @@ tl::expected<std::unique_ptr<H2Client>, Error> H2Client::create(Options options)
   if (options.extra_ca) options.extra_ca->add_to(tls);
   SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
-  static constexpr unsigned char kAlpn[] = {2, 'h', '2'};
+  // h2 first; a service that only speaks HTTP/1.1 picks the second (or ignores ALPN).
+  static constexpr unsigned char kAlpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(tls, kAlpn, sizeof kAlpn);
   SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
@@ -275,32 +304,45 @@ void H2Client::finish(Pending& p, int status, std::optional<TransportFailure> fa
 void H2Client::pump(Origin& origin, TimePoint now) {
   while (!origin.queue.empty()) {
     Connection* best = nullptr;
-    bool opening = false;
+    std::size_t best_load = 0;
+    std::size_t opening = 0;
     std::size_t usable = 0;
     for (Connection* c : origin.connections) {
       if (c->closed || c->goaway) continue;
       ++usable;
       if (!c->ready()) {
-        opening = true;
+        ++opening;
         continue;
       }
-      const std::size_t limit = std::min<std::size_t>(
-          options_.max_streams,
-          nghttp2_session_get_remote_settings(c->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
-      if (c->streams.size() < limit &&
-          (best == nullptr || c->streams.size() < best->streams.size())) {
+      const std::size_t load = c->http1 ? (c->current ? 1 : 0) : c->streams.size();
+      const std::size_t limit =
+          c->http1 ? 1
+                   : std::min<std::size_t>(options_.max_streams,
+                                           nghttp2_session_get_remote_settings(
+                                               c->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
+      if (load < limit && (best == nullptr || load < best_load)) {
         best = c;
+        best_load = load;
       }
     }
     if (best != nullptr) {
       auto pending = std::move(origin.queue.front());
       origin.queue.pop_front();
-      start_stream(*best, std::move(pending));
+      if (best->http1) {
+        start_http1(*best, std::move(pending));
+      } else {
+        start_stream(*best, std::move(pending));
+      }
       continue;
     }
-    // Every connection is full or still opening: open one more, one at a time, up to the cap.
-    if (!opening && static_cast<long>(usable) < options_.connections_per_origin) {
+    // Every connection is full or still opening: open one more up to the cap — over HTTP/2 one
+    // at a time (it carries many requests), over HTTP/1.1 one per request waiting.
+    const long cap =
+        origin.http1 ? options_.http1_connections_per_origin : options_.connections_per_origin;
+    const bool may_open = origin.http1 ? opening < origin.queue.size() : opening == 0;
+    if (may_open && static_cast<long>(usable) < cap) {
       if (!open_connection(origin, now)) continue;  // it failed the queue or a request
+      if (origin.http1) continue;
     }
     break;
   }
@@ -380,11 +422,18 @@ void H2Client::handshake(Connection& c) {
   const unsigned char* alpn = nullptr;
   unsigned alpn_length = 0;
   SSL_get0_alpn_selected(c.ssl, &alpn, &alpn_length);
+  c.state = Connection::State::kOpen;
+  c.last_read = SteadyClock::now();
   if (alpn_length != 2 || std::memcmp(alpn, "h2", 2) != 0) {
-    close(c, TransportFailure::kConnect, "the push service does not offer HTTP/2 (ALPN h2)");
+    // No h2 (ALPN absent or http/1.1): HTTP/1.1 over this connection, and over the origin's
+    // next ones.
+    c.http1 = true;
+    c.settings_received = true;  // nothing to wait for
+    c.origin->http1 = true;
+    to_pump_.push_back(c.origin);
+    read_tls(c);  // a TLS 1.3 ticket, or the end
     return;
   }
-  c.state = Connection::State::kOpen;
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
@@ -431,9 +480,75 @@ void H2Client::start_stream(Connection& c, std::unique_ptr<Pending> pending) {
   c.streams.emplace(id, std::move(pending));
 }
 
+void H2Client::start_http1(Connection& c, std::unique_ptr<Pending> pending) {
+  std::string& out = c.out;  // empty: the connection was idle
+  out.reserve(pending->path.size() + pending->body.size() + 512);
+  out.append("POST ").append(pending->path).append(" HTTP/1.1\r\nhost: ");
+  out.append(c.origin->authority).append("\r\n");
+  for (const auto& [name, value] : *pending->headers) {
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  out.append("content-length: ").append(std::to_string(pending->body.size())).append("\r\n\r\n");
+  out.append(reinterpret_cast<const char*>(pending->body.data()), pending->body.size());
+  pending->status = 0;
+  pending->retry_after.clear();
+  c.current = std::move(pending);
+  c.current_sent_any = false;
+  c.parser.reset();
+  c.in.clear();
+}
+
+void H2Client::read_http1(Connection& c, const std::uint8_t* data, std::size_t length) {
+  if (!c.current) {
+    // Bytes nobody asked for: nothing is in flight, so the connection just ends.
+    close(c, TransportFailure::kBroken, {});
+    return;
+  }
+  c.in.append(reinterpret_cast<const char*>(data), length);
+  std::size_t offset = 0;
+  while (offset < c.in.size()) {
+    if (!c.parser) c.parser.emplace(64 * 1024);
+    Http1AnswerParser& parser = *c.parser;
+    boost::system::error_code ec;
+    const std::size_t used =
+        parser.put(boost::asio::const_buffer(c.in.data() + offset, c.in.size() - offset), ec);
+    offset += used;
+    if (ec == boost::beast::http::error::need_more) break;
+    if (ec) {
+      close(c, TransportFailure::kBroken, "malformed HTTP/1.1 answer: " + ec.message());
+      return;
+    }
+    if (!parser.is_done()) {
+      if (used == 0) break;
+      continue;
+    }
+    if (parser.status >= 100 && parser.status < 200 && parser.status != 101) {
+      c.parser.reset();  // interim answer; the final one follows
+      continue;
+    }
+    // An answer before the whole body was written leaves the connection unusable (the rest of
+    // the body would read as the next request); so does one that ends it.
+    const bool reusable =
+        parser.keep_alive() && parser.status != 101 && c.out.empty() && offset == c.in.size();
+    std::unique_ptr<Pending> p = std::move(c.current);
+    p->retry_after = std::move(parser.retry_after);
+    const int status = parser.status;
+    c.parser.reset();
+    c.in.clear();
+    finish(*p, status, std::nullopt, {});
+    if (!reusable) {
+      close(c, TransportFailure::kBroken, {});  // nothing is left on it
+      return;
+    }
+    to_pump_.push_back(c.origin);
+    return;
+  }
+  c.in.erase(0, offset);
+}
+
 void H2Client::flush(Connection& c) {
-  if (c.closed || c.h2 == nullptr) return;
-  for (;;) {
+  if (c.closed || c.ssl == nullptr || (c.h2 == nullptr && !c.http1)) return;
+  for (; c.h2 != nullptr;) {
     const std::uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(c.h2, &data);
     if (n < 0) {
@@ -449,6 +564,7 @@ void H2Client::flush(Connection& c) {
     const int w = SSL_write(c.ssl, c.out.data(), static_cast<int>(c.out.size()));
     if (w > 0) {
       c.out.erase(0, static_cast<std::size_t>(w));
+      if (c.current) c.current_sent_any = true;
       continue;
     }
     const int why = SSL_get_error(c.ssl, w);
@@ -458,7 +574,9 @@ void H2Client::flush(Connection& c) {
   }
   watch(c, !c.out.empty());
   // Nothing left to do on a connection the server is retiring: close it quietly.
-  if (c.goaway && c.streams.empty() && c.out.empty()) close(c, TransportFailure::kBroken, {});
+  if (c.h2 != nullptr && c.goaway && c.streams.empty() && c.out.empty()) {
+    close(c, TransportFailure::kBroken, {});
+  }
 }
 
 void H2Client::read_tls(Connection& c) {
@@ -467,6 +585,12 @@ void H2Client::read_tls(Connection& c) {
     ERR_clear_error();
     const int r = SSL_read(c.ssl, buffer.data(), static_cast<int>(buffer.size()));
     if (r > 0) {
+      c.last_read = SteadyClock::now();
+      if (c.http1) {
+        read_http1(c, buffer.data(), static_cast<std::size_t>(r));
+        if (c.closed) return;
+        continue;
+      }
       const ssize_t used =
           nghttp2_session_mem_recv(c.h2, buffer.data(), static_cast<std::size_t>(r));
       if (used < 0) {
@@ -480,11 +604,36 @@ void H2Client::read_tls(Connection& c) {
     const int why = SSL_get_error(c.ssl, r);
     if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) break;
     ERR_clear_error();
+    if (c.http1 && c.current && c.parser) {
+      // An HTTP/1.1 answer whose body runs to the end of the connection ends here.
+      boost::system::error_code ec;
+      c.parser->put_eof(ec);
+      if (!ec && c.parser->is_done() && c.parser->status >= 200) {
+        std::unique_ptr<Pending> p = std::move(c.current);
+        p->retry_after = std::move(c.parser->retry_after);
+        finish(*p, c.parser->status, std::nullopt, {});
+      }
+    }
     close(c, TransportFailure::kBroken,
           why == SSL_ERROR_ZERO_RETURN ? "the push service closed the connection"
                                        : "connection reset");
     return;
   }
+  flush(c);
+}
+
+void H2Client::check_liveness(Connection& c, TimePoint now) {
+  if (options_.ping_after.count() <= 0 || c.h2 == nullptr || c.closed) return;
+  if (c.ping_outstanding) {
+    if (now - c.ping_sent >= options_.ping_timeout) {
+      close(c, TransportFailure::kBroken, "no answer to an HTTP/2 PING: the connection is dead");
+    }
+    return;
+  }
+  if (now - c.last_read < options_.ping_after) return;
+  if (nghttp2_submit_ping(c.h2, NGHTTP2_FLAG_NONE, nullptr) != 0) return;
+  c.ping_outstanding = true;
+  c.ping_sent = now;
   flush(c);
 }
 
@@ -504,11 +653,26 @@ int h2_on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t e
   return 0;
 }
 
+void H2Client::answer_complete(Connection& c, std::int32_t stream_id) {
+  auto found = c.streams.find(stream_id);
+  if (found == c.streams.end() || found->second->completed) return;
+  Pending& p = *found->second;
+  p.completed = true;
+  finish(p, p.status, std::nullopt, {});
+  // A whole answer before the whole body was sent (an early answer: nginx's `return`): the rest
+  // of the body is not needed (RFC 9113 §8.1), and a server that does not read it may never open
+  // the flow-control window for it, so the stream would never close. Ended here.
+  if (nghttp2_session_get_stream_local_close(c.h2, stream_id) == 0) {
+    nghttp2_submit_rst_stream(c.h2, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_NO_ERROR);
+  }
+}
+
 void H2Client::stream_closed(Connection& c, std::int32_t stream_id, std::uint32_t error_code) {
   auto found = c.streams.find(stream_id);
   if (found == c.streams.end()) return;  // cancelled by us (timeout)
   std::unique_ptr<Pending> p = std::move(found->second);
   c.streams.erase(found);
+  if (p->completed) return;  // its answer was already passed on
   if (p->status != 0) {
     // The answer counts even if the stream then ended abnormally (an early answer, then a reset
     // of the body we were still sending).
@@ -536,11 +700,20 @@ void H2Client::close(Connection& c, TransportFailure failure, const std::string&
   for (auto& [id, p] : streams) {
     (void)id;
     // (Streams above a GOAWAY's last id were already closed by nghttp2 as REFUSED_STREAM.)
+    if (p->completed) continue;
     if (p->status != 0) {
       finish(*p, p->status, std::nullopt, {});
     } else {
       finish(*p, 0, failure, error.empty() ? "connection closed" : error);
     }
+  }
+  if (c.current) {
+    if (c.current_sent_any) {
+      finish(*c.current, 0, failure, error.empty() ? "connection closed" : error);
+    } else {
+      origin.queue.push_front(std::move(c.current));  // not a byte of it left: it goes again
+    }
+    c.current.reset();
   }
   std::erase(origin.connections, &c);
   graveyard_.emplace_back(&c);
@@ -566,6 +739,9 @@ void H2Client::on_event(Connection& c, std::uint32_t events) {
     case Connection::State::kConnecting:
     case Connection::State::kHandshake:
       handshake(c);
+      // The server's SETTINGS may have come with the end of the handshake (TLS 1.2: nginx):
+      // then nothing else will wake the requests waiting for this connection.
+      if (!c.closed && c.ready() && !c.origin->queue.empty()) to_pump_.push_back(c.origin);
       return;
     case Connection::State::kOpen:
       if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) read_tls(c);
@@ -585,6 +761,14 @@ void H2Client::expire(TimePoint now) {
         }
         continue;
       }
+      if (c->http1) {
+        if (c->current && now >= c->current->deadline) {
+          close(*c, TransportFailure::kTimeout, "no answer in time");
+        }
+        continue;
+      }
+      check_liveness(*c, now);
+      if (c->closed) continue;
       std::vector<std::int32_t> late;
       for (const auto& [id, p] : c->streams) {
         if (now >= p->deadline) late.push_back(id);
@@ -593,7 +777,7 @@ void H2Client::expire(TimePoint now) {
         auto p = std::move(c->streams[id]);
         c->streams.erase(id);
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-        finish(*p, 0, TransportFailure::kTimeout, "no answer in time");
+        if (!p->completed) finish(*p, 0, TransportFailure::kTimeout, "no answer in time");
       }
       if (!late.empty()) flush(*c);
     }

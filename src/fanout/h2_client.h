@@ -11,14 +11,27 @@
 //   one above a GOAWAY's last stream id (nghttp2 closes those with REFUSED_STREAM too) — at most
 //   `max_resends` times. Any other end without an answer (reset with another code, connection
 //   lost) completes as kBroken: the caller decides, as an attempt. An answer that arrives before
-//   the body was sent is the answer.
+//   the body was sent is the answer: the request completes when the answer is whole, and the rest
+//   of the body is not sent (RST_STREAM NO_ERROR, RFC 9113 §8.1).
 // - TLS: certificate chain and host name (or IP address) always verified against the system's
-//   store plus `extra_ca`; ALPN must select h2 (a service that only speaks HTTP/1.1 fails its
-//   requests with kConnect and "no h2" in the error — not handled yet). Sessions are kept per
-//   origin and resumed on new connections. A certificate that does not verify fails every
-//   request queued for the origin with kTls at once (one handshake, not one per message).
+//   store plus `extra_ca`. ALPN offers h2 and http/1.1. Sessions are kept per origin and resumed
+//   on new connections. A certificate that does not verify fails every request queued for the
+//   origin with kTls at once (one handshake, not one per message).
+// - HTTP/1.1 fallback: a service that does not select h2 (ALPN absent, or http/1.1) is spoken
+//   HTTP/1.1 over the same TLS connection, one request at a time per connection (no pipelining)
+//   on at most `http1_connections_per_origin` connections, answers read with the parser of the
+//   cleartext client (fanout/http1_answer.h). A connection that ends with a request written on
+//   it completes that request as kBroken; one that ends before any byte of it was written sends
+//   it again elsewhere. An answer that ends the connection ("Connection: close", or one that
+//   arrives before the whole body was written) is the answer, and the connection is closed.
 // - Timeouts: `connect_timeout` covers TCP and the TLS handshake; `request_timeout` runs from
-//   submit() to the answer (the stream is cancelled with RST_STREAM CANCEL).
+//   submit() to the answer (the stream is cancelled with RST_STREAM CANCEL; an HTTP/1.1
+//   connection is closed).
+// - Liveness: an HTTP/2 connection that has received nothing for `ping_after` is sent a PING;
+//   without its acknowledgement within `ping_timeout` the connection is closed as dead, and its
+//   streams without an answer complete as kBroken (the service may have processed them). Zero
+//   `ping_after`: no PINGs. At most one PING is outstanding per connection, so a busy
+//   connection is never pinged and an idle one about once per `ping_after`.
 // - Names are resolved once per origin (getaddrinfo, blocking, at its first request).
 //
 // Thread safety: none; one client per thread. run() is the only call that waits.
@@ -60,6 +73,9 @@ class H2Client {
     Millis connect_timeout{10000};  // TCP and TLS handshake
     int max_resends = 5;            // of provably unprocessed requests
     std::shared_ptr<const CaCertificates> extra_ca;
+    Millis ping_after{15000};   // HTTP/2: PING a connection silent this long; 0: never
+    Millis ping_timeout{5000};  // …and close it if the PING is not acknowledged by then
+    long http1_connections_per_origin = 32;  // services that do not speak HTTP/2
   };
 
   struct Completion {
@@ -96,6 +112,8 @@ class H2Client {
   struct Connection;
   struct Origin;
   void stream_closed(Connection& c, std::int32_t stream_id, std::uint32_t error_code);
+  // The server ended its answer on a stream (END_STREAM after the final status).
+  void answer_complete(Connection& c, std::int32_t stream_id);
 
  private:
   H2Client(Options options, int epoll_fd, SSL_CTX* tls);
@@ -103,13 +121,19 @@ class H2Client {
   void pump(Origin& origin, TimePoint now);
   bool open_connection(Origin& origin, TimePoint now);
   void start_stream(Connection& c, std::unique_ptr<Pending> pending);
+  void start_http1(Connection& c, std::unique_ptr<Pending> pending);
+  void read_http1(Connection& c, const std::uint8_t* data, std::size_t length);
   void on_event(Connection& c, std::uint32_t events);
   void handshake(Connection& c);
   void read_tls(Connection& c);
   void flush(Connection& c);
+  // HTTP/2: a PING when the connection has been silent for ping_after; closes it when a PING
+  // went unanswered for ping_timeout.
+  void check_liveness(Connection& c, TimePoint now);
   void watch(Connection& c, bool writable);
-  // Ends a connection. Streams on it that had no answer complete with `failure`; when the
-  // connection never opened, the origin's queue fails with it unless another connection is up.
+  // Ends a connection. Streams on it that had no answer complete with `failure` (an HTTP/1.1
+  // request of which no byte was written goes back to the queue); when the connection never
+  // opened, the origin's queue fails with it unless another connection is up.
   void close(Connection& c, TransportFailure failure, const std::string& error);
   void expire(TimePoint now);
   void finish(Pending& p, int status, std::optional<TransportFailure> failure, std::string error);

@@ -11,12 +11,12 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/error.hpp>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <stdexcept>
+
+#include "fanout/http1_answer.h"
 
 namespace flashwire::fanout {
 namespace {
@@ -25,32 +25,7 @@ namespace http = boost::beast::http;
 using boost::beast::string_view;
 using boost::system::error_code;
 
-// One answer: keeps the status and Retry-After, discards the body.
-class AnswerParser final : public http::basic_parser<false> {
- public:
-  explicit AnswerParser(std::size_t limit) {
-    eager(true);
-    header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limit, 16 * 1024)));
-    body_limit(limit);
-  }
-  int status = 0;
-  std::string retry_after;
-
- private:
-  void on_request_impl(http::verb, string_view, string_view, int, error_code&) override {}
-  void on_response_impl(int code, string_view, int, error_code&) override { status = code; }
-  void on_field_impl(http::field name, string_view, string_view value, error_code&) override {
-    if (name == http::field::retry_after) retry_after.assign(value.data(), value.size());
-  }
-  void on_header_impl(error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
-  std::size_t on_body_impl(string_view body, error_code&) override { return body.size(); }
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
-    return body.size();
-  }
-  void on_finish_impl(error_code&) override {}
-};
+using AnswerParser = Http1AnswerParser;
 
 // "http://host[:port]" → host and port; IPv6 literals in brackets.
 bool split_origin(std::string_view origin, std::string& host, std::string& port) {

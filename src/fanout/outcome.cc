@@ -153,9 +153,16 @@ void OriginPacer::refill(TimePoint now) {
     refilled_ = now;
     window_start_ = now;
     last_climb_ = now;
+    last_event_ = now;
     tokens_ = 1;
     return;
   }
+  if (now - last_event_ > policy_.stall) {
+    // The sender did not run (or had nothing to do) for a while: not time the service's answers
+    // can be measured over. (window_start_ stays before now: it moves by less than the gap.)
+    window_start_ += (now - last_event_) - policy_.stall;
+  }
+  last_event_ = std::max(last_event_, now);
   roll_window(now);
   if (rate_ <= 0 || now <= refilled_) return;
   // A burst of at most 50 ms worth (and at least one request): smooth enough for a token bucket
@@ -209,6 +216,14 @@ void OriginPacer::on_accepted(TimePoint now) {
   refill(now);
   ++window_accepted_;
   if (drops_ == 0 || now < last_drop_ + policy_.hold) return;
+  if (rate_ < recover_to_) {
+    // Back towards what the service took before the throttle, by answers read.
+    rate_ = std::min(recover_to_, rate_ + policy_.recovery_per_answer);
+    // From there, the additive increase goes on at the scale of that rate.
+    if (rate_ >= recover_to_) drop_base_ = std::max(drop_base_, recover_to_);
+    last_climb_ = now;
+    return;
+  }
   // Additive increase, in steps of at least a tenth of a second so that it is smooth.
   const double elapsed = std::chrono::duration<double>(now - last_climb_).count();
   if (elapsed < 0.1) return;
@@ -237,9 +252,15 @@ void OriginPacer::on_throttled(TimePoint now, std::optional<Millis> retry_after)
   }
   double base = rate_ > 0 ? std::min(rate_, sent) : sent;
   base = std::min(base, accepted);
+  // The best the service took before this throttle (whole windows, decaying), if the last
+  // throttle is long enough ago for it to mean something.
+  const bool isolated = drops_ == 0 || now - last_drop_ >= policy_.recovery_memory;
+  const double before = best_accepted_;
   best_accepted_ = std::max(best_accepted_, accepted);
   rate_ = std::max(
       {policy_.min_per_second, base * policy_.decrease, policy_.floor_share * best_accepted_});
+  recover_to_ = isolated ? policy_.decrease * before : 0;
+  if (policy_.cap_per_second > 0) recover_to_ = std::min(recover_to_, policy_.cap_per_second);
   drop_base_ = rate_;
   tokens_ = std::min(tokens_, 1.0);
   last_drop_ = now;

@@ -112,6 +112,17 @@ class CircuitBreaker {
 // lately. A Retry-After of `long_pause` or more pauses the whole origin
 // until then (a service saying "come back in two minutes" is down, not over a per-second quota);
 // shorter ones only delay the message they came with (the pipeline's backoff).
+//
+// A sender starved of CPU (a loaded machine) must not read its own slowness as the service's
+// quota. Two things keep it from that:
+// - Gaps between the pacer's calls longer than `stall` are left out of the measured time: the
+//   sender was not running (or had nothing to do), which says nothing about what the service
+//   takes. A sender that ran 50 ms out of 300 is measured over those 50 ms.
+// - A throttle after `recovery_memory` without one remembers `decrease` × the best rate the
+//   service accepted before it. While the rate is below that, every accepted answer raises it by
+//   `recovery_per_answer` requests per second (a second of answers at least doubles it; it climbs
+//   as fast as answers are read, not as the clock runs); above it the additive increase goes on. A
+//   throttle within `recovery_memory` of the last one forgets it: the quota is right there.
 struct PacerPolicy {
   double cap_per_second = 0;  // static cap; 0: none
   double decrease = 0.85;     // factor applied on a throttle
@@ -124,6 +135,9 @@ struct PacerPolicy {
   double best_decay = 0.02;
   Millis hold{500};         // after a drop, throttles are not counted again for this long
   Millis long_pause{5000};  // Retry-After at least this long pauses the origin
+  Millis stall{100};        // longer gaps between calls are not measured time
+  Millis recovery_memory{5000};
+  double recovery_per_answer = 1.0;
 };
 
 class OriginPacer {
@@ -155,6 +169,8 @@ class OriginPacer {
   TimePoint last_drop_{};
   TimePoint last_climb_{};
   TimePoint paused_until_{};
+  TimePoint last_event_{};  // the last call, for gaps (stall)
+  double recover_to_ = 0;   // fast recovery up to this rate (0: none)
   bool started_ = false;
   int drops_ = 0;
   // Requests started and answers accepted per second, over whole one-second windows (negative:

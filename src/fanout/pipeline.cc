@@ -1,5 +1,6 @@
 #include "fanout/pipeline.h"
 
+#include <openssl/evp.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "common/error.h"
 #include "fanout/request_headers.h"
 #include "fanout/transport.h"
+#include "webpush/base64url.h"
 #include "webpush/message.h"
 
 namespace flashwire::fanout {
@@ -54,6 +56,20 @@ bool is_apple_origin(std::string_view origin) {
   std::string_view host = origin.substr(kPrefix.size());
   host = host.substr(0, host.find(':'));
   return host == "web.push.apple.com" || host.ends_with(".push.apple.com");
+}
+
+std::string topic_for_origin(std::string_view topic, std::string_view origin) {
+  if (topic.size() % 4 != 1 || !is_apple_origin(origin)) return std::string(topic);
+  std::string input("flashwire topic");
+  input.push_back('\0');
+  input.append(topic);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(input.data(), input.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
+      length < 24) {
+    return {};  // not reachable with a working OpenSSL; no Topic is better than a refused one
+  }
+  return webpush::base64url_encode(webpush::ByteView(digest.data(), 24));
 }
 
 std::string apple_subject_problem(std::string_view subject) {
@@ -238,7 +254,9 @@ class Sender {
                                    in_flight_cap_,
                                    run.options.request_timeout,
                                    run.options.connect_timeout,
-                                   run.options.extra_ca};
+                                   run.options.extra_ca,
+                                   run.options.ping_after,
+                                   run.options.ping_timeout};
     auto made = [this](tl::expected<std::unique_ptr<Transport>, Error> t) {
       if (t) return std::move(*t);
       if (init_error_.empty()) init_error_ = t.error().message;
@@ -506,7 +524,13 @@ class Sender {
     if (!delayed_.empty()) until(delayed_.top().due);
     if (!wakeups_.empty()) until(wakeups_.top().at);
     if (free_.size() == slots_.size()) {
-      if (timeout_ms > 0) std::this_thread::sleep_for(Millis(timeout_ms));
+      // Nothing in flight. The HTTP/2 client still waits on its sockets meanwhile: it PINGs
+      // idle connections and notices the ones a service closes.
+      if (h2_) {
+        h2_->poll(timeout_ms, -1, done_);
+      } else if (timeout_ms > 0) {
+        std::this_thread::sleep_for(Millis(timeout_ms));
+      }
       return;
     }
     Transport* only = nullptr;  // the one transport with requests in flight, if just one

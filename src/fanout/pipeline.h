@@ -1,9 +1,10 @@
 // The fan-out pipeline: one payload to every subscription a TargetSource yields.
 //
 //   TargetSource ─shards→ sender threads: encrypt (RFC 8291) → sign (RFC 8292, cached per
-//   origin) → POST (RFC 8030: https:// through libcurl multi, HTTP/2 multiplexing or HTTP/1.1
-//   keep-alive as the service offers; cleartext http:// through the built-in HTTP/1.1 client,
-//   fanout/http1_client.h) → outcome (fanout/outcome.h) → ProgressSink, once per completed shard.
+//   origin) → POST (RFC 8030: https:// through the built-in HTTP/2 client, fanout/h2_client.h,
+//   with HTTP/1.1 over TLS where a service offers no h2, or libcurl multi; cleartext http://
+//   through the built-in HTTP/1.1 client, fanout/http1_client.h) → outcome (fanout/outcome.h) →
+//   ProgressSink, once per completed shard.
 //
 // - Every sender thread claims whole shards from the source, keeps at most `max_open_shards`
 //   of them and `concurrency / threads` requests in flight, so memory stays bounded whatever
@@ -139,12 +140,17 @@ struct PipelineOptions {
   // instead of libcurl, with up to `http1_pipeline_depth` requests at once on a connection
   // (1: no pipelining). Pipelining is safe here because every request's outcome is tracked:
   // unanswered ones are sent again, and a repeated alert replaces itself in the browser (its
-  // notification tag is the alert id). HTTPS always goes through libcurl.
+  // notification tag is the alert id).
   bool builtin_http1 = true;
   std::size_t http1_pipeline_depth = 8;
   // HTTPS push services: the built-in HTTP/2-over-TLS client (fanout/h2_client.h) instead of
   // libcurl. libcurl 7.88 sends some HTTP/2 requests twice on its own (docs/fanout.md).
   bool builtin_https = true;
+  // HTTP/2 (built-in client): a connection that has received nothing for `ping_after` is sent a
+  // PING; without its acknowledgement within `ping_timeout` it is closed as dead and its
+  // unanswered requests are attempts that failed (connection_broken). 0: no PINGs.
+  Millis ping_after{15000};
+  Millis ping_timeout{5000};
   // HTTPS: CA certificates trusted besides the system's (fanout/tls_trust.h); null: the system
   // store only. A certificate that does not verify fails its messages as "tls_error" and stops
   // all sending to that origin (reported once through ProgressSink::problem).
@@ -173,6 +179,15 @@ std::size_t encrypted_size(std::size_t plaintext_size);
 std::string apple_subject_problem(std::string_view subject);
 // Whether an origin is Apple's push service.
 bool is_apple_origin(std::string_view origin);
+
+// The Topic header to send to `origin` for a (checked) `topic`. Apple's push service answers
+// 400 BadWebPushTopic to topics whose length is 1 more than a multiple of 4 (such a length is
+// not valid unpadded base64url, which Apple appears to decode). For Apple such a topic becomes a
+// stand-in of 32 base64url characters: the first 24 bytes of SHA-256("flashwire topic\0" +
+// topic). The same topic always gives the same stand-in, so a newer alert of an event still
+// replaces the older one, and different topics stay different. Any other topic or origin: the
+// topic unchanged.
+std::string topic_for_origin(std::string_view topic, std::string_view origin);
 
 struct PipelineDeps {
   webpush::VapidTokenCache& vapid;

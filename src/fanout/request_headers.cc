@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "fanout/pipeline.h"
+
 namespace flashwire::fanout {
 
 const RequestHeaders* RequestHeaderCache::get(const std::string& origin, std::int64_t now_unix) {
@@ -25,7 +27,11 @@ const RequestHeaders* RequestHeaderCache::get(const std::string& origin, std::in
   fields.emplace_back("Content-Type", "application/octet-stream");
   fields.emplace_back("Authorization", entry.authorization);
   if (!message_.urgency.empty()) fields.emplace_back("Urgency", message_.urgency);
-  if (!message_.topic.empty()) fields.emplace_back("Topic", message_.topic);
+  if (!message_.topic.empty()) {
+    // Apple refuses some topic lengths: those get a stand-in there (fanout/pipeline.h).
+    std::string topic = topic_for_origin(message_.topic, origin);
+    if (!topic.empty()) fields.emplace_back("Topic", std::move(topic));
+  }
   fields.emplace_back("User-Agent", "flashwire");
 
   RequestHeaders& h = entry.headers;

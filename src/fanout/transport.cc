@@ -273,9 +273,12 @@ tl::expected<std::unique_ptr<Transport>, Error> make_http1_transport(
 }
 
 tl::expected<std::unique_ptr<Transport>, Error> make_h2_transport(const TransportOptions& options) {
-  auto client = H2Client::create(
-      H2Client::Options{std::clamp(options.connections_per_origin, 1L, 4L), 128,
-                        options.request_timeout, options.connect_timeout, 5, options.extra_ca});
+  // HTTP/2 needs a few connections; the HTTP/1.1 fallback one per request in flight, up to the
+  // per-origin connection cap.
+  auto client = H2Client::create(H2Client::Options{
+      std::clamp(options.connections_per_origin, 1L, 4L), 128, options.request_timeout,
+      options.connect_timeout, 5, options.extra_ca, options.ping_after, options.ping_timeout,
+      std::max(1L, options.connections_per_origin)});
   if (!client) {
     return tl::unexpected(Error{client.error().code, "HTTP/2 client: " + client.error().message});
   }

@@ -75,6 +75,8 @@ struct TransportOptions {
   Millis request_timeout{30000};
   Millis connect_timeout{10000};
   std::shared_ptr<const CaCertificates> extra_ca;
+  Millis ping_after{15000};   // HTTP/2: PING a connection silent this long (0: never)
+  Millis ping_timeout{5000};  // …closed as dead without the acknowledgement by then
 };
 
 // Errors: kUnavailable (no descriptor, no TLS context, no libcurl handle: the process is out of

@@ -16,7 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN } from '../support/flashwire_cli.mjs';
 import { LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
-import { startH2PushServer, makeCertificate } from '../support/h2_push_server.mjs';
+import {
+  startH2PushServer, startHttp1PushServer, startStallingProxy, makeCertificate,
+} from '../support/h2_push_server.mjs';
 
 // Runs the binary without blocking the event loop (the server lives in this process).
 // Rejects if it is still running after timeoutMs (a stall), after killing it.
@@ -74,13 +76,22 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
 
   // One fan-out of `n` messages against a server with `faults`; asserts each path was received
   // exactly once, nothing malformed, every message accepted. Returns { result, stats }.
-  async function fanoutOnce(name, n, faults, { extraArgs = [], ambiguousAllowed = false } = {}) {
+  async function fanoutOnce(name, n, faults, options = {}) {
     const server = await startH2PushServer(faults);
     try {
+      return await fanoutTo(server, name, n, options);
+    } finally {
+      await server.close();
+    }
+  }
+
+  // The same checks against a running `server` (reached at `origin`, its own by default).
+  async function fanoutTo(server, name, n, { extraArgs = [], ambiguousAllowed = false, origin = server.origin, timeoutMs } = {}) {
+    {
       const subs = path.join(dir, `${name}.jsonl`);
-      writeSubs(subs, server.origin, n);
+      writeSubs(subs, origin, n);
       const r = await run(['fanout', '--subs', subs, '--vapid', vapidFile, '--payload', payloadFile,
-        '--push-host', server.origin, '--ca-file', server.caFile, '--ttl', '600', ...extraArgs]);
+        '--push-host', origin, '--ca-file', server.caFile, '--ttl', '600', ...extraArgs], { timeoutMs });
       const stats = server.stats();
       const summary = `${r.stdout}${r.stderr}\nserver: ${JSON.stringify(stats)}`;
       assert.equal(stats.malformed, 0, `malformed bodies: ${summary}`);
@@ -96,8 +107,6 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
         else assert.equal(server.count(p), 1, p);
       }
       return { result, stats };
-    } finally {
-      await server.close();
     }
   }
 
@@ -141,6 +150,59 @@ describe('flashwire fanout over HTTPS + HTTP/2', () => {
   test('answers sent before the body was read: accepted once, no stall', { timeout: 60000 }, async () => {
     const { stats } = await fanoutOnce('early', 3000, { earlyAnswerEvery: 7 });
     assert.ok(stats.faults.early > 300, JSON.stringify(stats.faults));
+  });
+
+  // A service that does not speak HTTP/2 (WNS; Apple and FCM take HTTP/1.1 too) gets HTTP/1.1
+  // over TLS from the built-in client: with no ALPN at all, and with http/1.1 selected.
+  for (const alpn of ['none', 'http/1.1']) {
+    test(`HTTP/1.1 over TLS (ALPN ${alpn}): each received once, every body well-formed`, { timeout: 60000 }, async () => {
+      const server = await startHttp1PushServer({ alpn, closeEvery: 97 });
+      try {
+        const { stats } = await fanoutTo(server, `h1-${alpn.replace('/', '')}`, 5000, {});
+        assert.deepEqual(Object.keys(stats.protocols), [alpn === 'none' ? 'none' : 'http/1.1']);
+        assert.ok(stats.connections > 5000 / 97, `a new connection after each Connection: close: ${JSON.stringify(stats)}`);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  // A connection that goes dead on the way (the server stops receiving; nothing comes back) is
+  // found by an unanswered PING and its requests are sent again elsewhere — long before the
+  // 30 s request timeout, which the run's 20 s limit would not survive.
+  test('a connection dead on the way: an unanswered PING closes it, its messages go again, none twice', { timeout: 60000 }, async () => {
+    const server = await startH2PushServer({});
+    const proxy = await startStallingProxy(server, { stallAfterBytes: 40000 });
+    try {
+      const started = Date.now();
+      const { result } = await fanoutTo(server, 'stall', 3000, {
+        origin: `https://127.0.0.1:${proxy.port}`, timeoutMs: 20000,
+        extraArgs: ['--ping-after', '300', '--ping-timeout', '500', '--threads', '2'],
+      });
+      assert.ok(proxy.stats().stalled, 'the first connection stalled');
+      assert.ok(result.retried >= 1, `the stalled messages were retried: ${JSON.stringify(result)}`);
+      assert.ok(Date.now() - started < 20000);
+    } finally {
+      await proxy.close();
+      await server.close();
+    }
+  });
+
+  // While the sender waits with nothing in flight (here for the Retry-After of 2 s of the one
+  // message answered 429) its idle connection is PINGed; a service that answers keeps it: the
+  // retry goes on the same connection.
+  test('idle connections are PINGed and kept while the service answers', { timeout: 60000 }, async () => {
+    const server = await startH2PushServer({ rateLimitEvery: 50, retryAfter: 2 });
+    try {
+      const { stats, result } = await fanoutTo(server, 'ping', 50, {
+        extraArgs: ['--ping-after', '300', '--ping-timeout', '5000', '--threads', '2'],
+      });
+      assert.equal(result.retried, 1, JSON.stringify(result));
+      assert.ok(stats.pings >= 1, `PINGs: ${JSON.stringify(stats)}`);
+      assert.ok(stats.sessions <= 2, `connections kept: ${stats.sessions} sessions`);
+    } finally {
+      await server.close();
+    }
   });
 
   // Both https clients verify the same way.

@@ -441,10 +441,14 @@ struct QuotaRun {
   double accepted_per_second = 0;  // after the first five seconds
   double throttled_share = 0;      // of all requests
 };
-QuotaRun run_against_quota(OriginPacer& pacer, double quota, Millis latency, int seconds) {
+// `starved_tick`, for the first `starved_for`: the sender runs only that often (a loaded machine),
+// reading every answer that arrived meanwhile and starting what the pacer lets it at once.
+QuotaRun run_against_quota(OriginPacer& pacer, double quota, Millis latency, int seconds,
+                           Millis starved_tick = Millis(0), Millis starved_for = Millis(0),
+                           int warm_seconds = 5) {
   using TimePoint = OriginPacer::TimePoint;
   const TimePoint t0 = TimePoint(std::chrono::hours(1));
-  const TimePoint warm = t0 + std::chrono::seconds(5);
+  const TimePoint warm = t0 + std::chrono::seconds(warm_seconds);
   double tokens = quota / 10;
   TimePoint refilled = t0;
   std::multimap<TimePoint, bool> answers;  // when, and whether accepted
@@ -452,7 +456,9 @@ QuotaRun run_against_quota(OriginPacer& pacer, double quota, Millis latency, int
   const TimePoint end = t0 + std::chrono::seconds(seconds);
   const auto in_flight = static_cast<std::size_t>(
       std::max(256.0, 2 * quota * std::chrono::duration<double>(latency).count()));
-  for (TimePoint now = t0; now < end; now += std::chrono::microseconds(100)) {
+  for (TimePoint now = t0; now < end;
+       now += now < t0 + starved_for ? TimePoint::duration(starved_tick)
+                                     : TimePoint::duration(std::chrono::microseconds(100))) {
     while (!answers.empty() && answers.begin()->first <= now) {
       if (answers.begin()->second) {
         pacer.on_accepted(now);
@@ -473,7 +479,7 @@ QuotaRun run_against_quota(OriginPacer& pacer, double quota, Millis latency, int
       answers.emplace(now + latency, ok);
     }
   }
-  return {static_cast<double>(accepted_after_warmup) / (seconds - 5),
+  return {static_cast<double>(accepted_after_warmup) / (seconds - warm_seconds),
           static_cast<double>(throttled) / static_cast<double>(requests)};
 }
 
@@ -488,6 +494,42 @@ TEST_F(OriginPacerTest, AgainstAQuotaItSettlesJustUnderIt) {
       EXPECT_LE(run.throttled_share, 0.02);
     }
   }
+}
+
+// The sender runs only every 300 ms for the first two seconds (a loaded machine), and the
+// quota's first 429s arrive in that time. Measured over wall time, the few answers it read would
+// set the pace at a third of the quota, from which the additive increase climbs for half a
+// minute; measured over the time it ran, the pace settles near the quota again.
+TEST_F(OriginPacerTest, ASenderStarvedAtTheFirstThrottleStillFindsTheQuota) {
+  OriginPacer pacer;
+  const QuotaRun run =
+      run_against_quota(pacer, 2000, Millis(20), 40, Millis(300), Millis(2000), 10);
+  EXPECT_GE(run.accepted_per_second, 0.85 * 2000);
+  EXPECT_LE(run.throttled_share, 0.05);
+}
+
+// Three good seconds at 2,000 a second, then a second in which the sender read only 150 answers
+// (starved, though never for long at a time) and a throttle: the pace drops to what it read, and
+// then climbs back to near what the service took before within a few seconds of answers, not at
+// 5 % a second.
+TEST_F(OriginPacerTest, AfterAStarvedThrottleItRecoversToWhatTheServiceTookBefore) {
+  OriginPacer pacer;
+  traffic(pacer, t0_, 3000ms, 6000, 6000);
+  traffic(pacer, t0_ + 3000ms, 1000ms, 150, 150);
+  pacer.on_throttled(t0_ + 4000ms, Millis(1000));
+  EXPECT_LT(pacer.rate(), 600);
+  for (Millis t = 4000ms; t < 7000ms; t += 1ms) {
+    while (pacer.try_take(t0_ + t, nullptr)) pacer.on_accepted(t0_ + t);
+  }
+  EXPECT_GE(pacer.rate(), 0.8 * 2000);
+  EXPECT_LE(pacer.rate(), 2000);
+  // A second throttle soon after is the quota itself: no fast recovery past it.
+  pacer.on_throttled(t0_ + 7000ms, Millis(1000));
+  const double dropped = pacer.rate();
+  for (Millis t = 7000ms; t < 8000ms; t += 1ms) {
+    while (pacer.try_take(t0_ + t, nullptr)) pacer.on_accepted(t0_ + t);
+  }
+  EXPECT_LE(pacer.rate(), dropped * 1.05);
 }
 
 // After two good seconds every ninth request is answered 429 however slowly they come: the

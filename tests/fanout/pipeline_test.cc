@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "fanout/request_headers.h"
 #include "scripted_http_server.h"
 #include "webpush/base64url.h"
 #include "webpush/message.h"
@@ -1034,6 +1035,52 @@ TEST(VendorRulesTest, TopicsAreAtMost32Base64urlCharacters) {
   EXPECT_FALSE(check_topic("a=b"));
   EXPECT_FALSE(check_topic("a/b"));
   EXPECT_EQ(check_topic("a b").error().code, ErrorCode::kInvalid);
+}
+
+// VENDORS.md: Apple answers 400 BadWebPushTopic to topic lengths of 1 more than a multiple of 4.
+TEST(VendorRulesTest, AppleGetsAStandInForTopicLengthsItRefuses) {
+  const std::string apple = "https://web.push.apple.com";
+  const std::string stand_in = topic_for_origin("live-1000", apple);  // 9 characters
+  EXPECT_EQ(stand_in.size(), 32u);
+  EXPECT_TRUE(check_topic(stand_in)) << stand_in;
+  EXPECT_EQ(topic_for_origin("live-1000", apple), stand_in) << "the same event, the same topic";
+  EXPECT_NE(topic_for_origin("live-1001", apple), stand_in);
+  for (std::size_t n = 1; n <= 32; ++n) {
+    const std::string topic(n, 'q');
+    const std::string sent = topic_for_origin(topic, apple);
+    if (n % 4 == 1) {
+      EXPECT_EQ(sent.size(), 32u) << n;
+      EXPECT_TRUE(check_topic(sent)) << n;
+    } else {
+      EXPECT_EQ(sent, topic) << "lengths Apple takes are sent as they are: " << n;
+    }
+  }
+  EXPECT_EQ(topic_for_origin("live-1000", "https://fcm.googleapis.com"), "live-1000");
+  EXPECT_EQ(topic_for_origin("live-1000", "https://updates.push.services.mozilla.com"),
+            "live-1000");
+}
+
+TEST(VendorRulesTest, TheTopicHeaderToAppleIsTheStandIn) {
+  auto vapid = webpush::VapidTokenCache::create(webpush::P256KeyPair::generate(),
+                                                "mailto:news@flashwire.news", system_clock());
+  ASSERT_TRUE(vapid) << vapid.error().message;
+  const std::int64_t now = system_clock().now_seconds();
+  RequestHeaderCache cache(**vapid, {false, now + 600, "high", "live-1000"});
+  auto topic_of = [&](const std::string& origin) {
+    const RequestHeaders* headers = cache.get(origin, now);
+    EXPECT_NE(headers, nullptr);
+    std::string h2_topic;
+    for (const auto& [name, value] : *headers->h2) {
+      if (name == "topic") h2_topic = value;
+    }
+    EXPECT_NE(headers->http1.find("Topic: " + h2_topic + "\r\n"), std::string::npos)
+        << headers->http1;
+    return h2_topic;
+  };
+  EXPECT_EQ(topic_of("https://web.push.apple.com"),
+            topic_for_origin("live-1000", "https://web.push.apple.com"));
+  EXPECT_NE(topic_of("https://web.push.apple.com"), "live-1000");
+  EXPECT_EQ(topic_of("https://fcm.googleapis.com"), "live-1000");
 }
 
 TEST(VendorRulesTest, EncryptedSizeIsTheRecordOfTheLargestPlaintext) {

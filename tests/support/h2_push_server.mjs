@@ -22,12 +22,26 @@
 // id) + 1 byte + the 16-byte tag, and a 65-byte key id. Faulted streams are not receptions, so a
 // sender that re-sends only what was not processed ends with each path received exactly once.
 //
+// The server also counts the PING frames it receives (stats().pings).
+//
+// startHttp1PushServer is the same over HTTPS with HTTP/1.1 only (Node's `https`), as a service
+// that does not speak HTTP/2 (WNS): ALPN absent, or `http/1.1` selected. It counts and checks
+// receptions the same way; `closeEvery K` answers every K-th request with "Connection: close".
+//
+// startStallingProxy is a TCP proxy in front of a server: the first connection through it stops
+// forwarding the client's bytes after `stallAfterBytes` (the server sees nothing more: no
+// request, no PING) while still forwarding the server's answers, and stays open — a connection
+// dead on the way, as a broken middlebox or a lost route leaves it. Streams the server had
+// processed were answered; the rest never reached it.
+//
 // The certificate is self-signed for 127.0.0.1 and localhost, made at start with `openssl req`
 // in a temporary directory (`caFile`); `makeCertificate` also makes ones for other names, for
 // the TLS-error tests. Nothing here listens on anything but 127.0.0.1.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
+import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -99,7 +113,7 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
     counts = new Map();
     ambiguous = new Set();
     st = {
-      streams: 0, received: 0, duplicates: 0, malformed: 0, problems: [], sessions: 0,
+      streams: 0, received: 0, duplicates: 0, malformed: 0, problems: [], sessions: 0, pings: 0,
       faults: { rate_limited: 0, goaway: 0, refused: 0, calm: 0, reset: 0, early: 0 },
     };
   };
@@ -136,6 +150,7 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
     session.received = [];
     session.on('close', () => sessions.delete(session));
     session.on('error', () => {});
+    session.on('ping', () => { st.pings += 1; });
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
@@ -225,6 +240,127 @@ export async function startH2PushServer(faults = {}, { certificate } = {}) {
       for (const s of sockets.values()) s.destroy();
       await new Promise((resolve) => server.close(resolve));
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// The HTTP/1.1-only stand-in (see the top). `alpn`: 'none' (the server takes no part in ALPN) or
+// 'http/1.1' (it selects that). Same interface as startH2PushServer, without the HTTP/2 faults.
+export async function startHttp1PushServer({ alpn = 'none', closeEvery = 0 } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashwire-h1-'));
+  const tls = makeCertificate(dir);
+  let counts;
+  let st;
+  const reset = () => {
+    counts = new Map();
+    st = { requests: 0, received: 0, duplicates: 0, malformed: 0, problems: [], connections: 0, protocols: {} };
+  };
+  reset();
+  const options = { cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) };
+  // Node's https selects http/1.1 by default; an empty list takes no part in ALPN.
+  options.ALPNProtocols = alpn === 'http/1.1' ? ['http/1.1'] : [];
+  const server = https.createServer(options, (req, res) => {
+    const n = ++st.requests;
+    const p = req.url;
+    const close = closeEvery > 0 && n % closeEvery === 0;
+    if (req.method !== 'POST' || !p.startsWith('/push/')) {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const bad = checkBody(body, req.headers['content-length']);
+      if (bad) {
+        st.malformed += 1;
+        if (st.problems.length < 10) st.problems.push(`${p}: ${bad}`);
+        res.writeHead(400).end();
+        return;
+      }
+      const k = (counts.get(p) ?? 0) + 1;
+      counts.set(p, k);
+      st.received += 1;
+      if (k > 1) {
+        st.duplicates += 1;
+        if (st.problems.length < 10) st.problems.push(`${p}: received ${k} times`);
+      }
+      res.writeHead(201, close ? { location: `/m/${n}`, connection: 'close' } : { location: `/m/${n}` });
+      res.end();
+    });
+  });
+  const sockets = new Set();
+  server.on('secureConnection', (socket) => {
+    st.connections += 1;
+    const protocol = socket.alpnProtocol || 'none';
+    st.protocols[protocol] = (st.protocols[protocol] ?? 0) + 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address();
+  return {
+    port,
+    origin: `https://127.0.0.1:${port}`,
+    caFile: tls.cert,
+    count: (p) => counts.get(p) ?? 0,
+    isAmbiguous: () => false,
+    stats: () => ({ ...st, distinct: counts.size }),
+    reset,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// The stalling proxy (see the top) in front of `target` ({ port } on 127.0.0.1). Resolves to
+// { port, stats() { connections, stalled } , close() }.
+export async function startStallingProxy(target, { stallAfterBytes }) {
+  const st = { connections: 0, stalled: false };
+  const sockets = new Set();
+  const proxy = net.createServer((client) => {
+    const first = st.connections === 0;
+    st.connections += 1;
+    const upstream = net.connect(target.port, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    let forwarded = 0;
+    client.on('data', (chunk) => {
+      if (first && forwarded + chunk.length > stallAfterBytes) {
+        if (!st.stalled && forwarded < stallAfterBytes) upstream.write(chunk.subarray(0, stallAfterBytes - forwarded));
+        forwarded = stallAfterBytes;
+        st.stalled = true;
+        return;  // dropped: the connection is dead on the way to the server
+      }
+      forwarded += chunk.length;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.on('close', () => sockets.delete(client));
+    upstream.on('close', () => sockets.delete(upstream));
+  });
+  proxy.listen(0, '127.0.0.1');
+  await new Promise((resolve, reject) => {
+    proxy.once('listening', resolve);
+    proxy.once('error', reject);
+  });
+  return {
+    port: proxy.address().port,
+    stats: () => ({ ...st }),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
     },
   };
 }
