@@ -255,6 +255,10 @@ fanout::EngineConfig engine_config_for(const SiteState& state, const std::string
   const FanoutConfig& fanout = state.config.fanout;
   fanout::EngineConfig engine_config;
   engine_config.icon_url = base_url + "/assets/icon.svg";
+  // The same origin the readers' API classifies beacons with (site::ApiOptions), so that the
+  // fan-out's and the beacons' split by push service agree.
+  if (state.config.push_service.enabled)
+    engine_config.own_push_origin = state.config.push_service.public_url;
   engine_config.shard_size = static_cast<std::size_t>(fanout.shard_size);
   engine_config.node_id = state.node_id;
   engine_config.lease = std::chrono::milliseconds(fanout.lease_ms);

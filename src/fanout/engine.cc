@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "news/push_service.h"
 #include "store/error_kind.h"
 
 namespace flashwire::fanout {
@@ -39,6 +40,13 @@ webpush::Bytes alert_payload(const store::Alert& alert, const std::string& icon_
 namespace {
 
 std::string error_text(const store::Error& e) { return e.message; }
+
+// A subscription as the pipeline sends to it, with its push service classified once here, so
+// that every count of its shard can be split by service without looking at endpoints again.
+Target to_target(store::Subscription&& s, std::string_view own_push_origin) {
+  const auto service = news::classify_push_service(s.endpoint, own_push_origin);
+  return {s.id, std::move(s.endpoint), std::move(s.p256dh), std::move(s.auth), service};
+}
 
 // After a shard is recorded: deletes its gone subscriptions from the site, then clears those
 // deleted from the delivery store's queue. What cannot be deleted now stays queued there for the
@@ -75,7 +83,8 @@ class StoreSource final : public TargetSource {
  public:
   StoreSource(std::mutex& mutex, SubscriptionReader& site, store::DeliveryStore& deliveries,
               std::int64_t alert_id, store::Category category, std::size_t shard_size,
-              std::vector<store::ShardRange> redo, std::int64_t cursor)
+              std::vector<store::ShardRange> redo, std::int64_t cursor,
+              const std::string& own_push_origin)
       : mutex_(mutex),
         site_(site),
         deliveries_(deliveries),
@@ -83,7 +92,8 @@ class StoreSource final : public TargetSource {
         category_(category),
         shard_size_(shard_size),
         redo_(std::move(redo)),
-        cursor_(cursor) {}
+        cursor_(cursor),
+        own_push_origin_(own_push_origin) {}
 
   tl::expected<std::optional<Shard>, Error> next_shard() override {
     std::lock_guard lock(mutex_);
@@ -102,7 +112,7 @@ class StoreSource final : public TargetSource {
     }
     cursor_ = shard.range.last_id;
     shard.targets.reserve(page->size());
-    for (auto& s : *page) shard.targets.push_back(to_target(std::move(s)));
+    for (auto& s : *page) shard.targets.push_back(to_target(std::move(s), own_push_origin_));
     return std::optional<Shard>(std::move(shard));
   }
 
@@ -121,15 +131,11 @@ class StoreSource final : public TargetSource {
       if (page->empty()) break;
       for (auto& s : *page) {
         if (s.id > range.last_id) break;
-        shard.targets.push_back(to_target(std::move(s)));
+        shard.targets.push_back(to_target(std::move(s), own_push_origin_));
       }
       after = page->back().id;
     }
     return std::optional<Shard>(std::move(shard));
-  }
-
-  static Target to_target(store::Subscription&& s) {
-    return {s.id, std::move(s.endpoint), std::move(s.p256dh), std::move(s.auth)};
   }
 
   std::mutex& mutex_;
@@ -141,6 +147,7 @@ class StoreSource final : public TargetSource {
   std::vector<store::ShardRange> redo_;
   std::size_t next_redo_ = 0;
   std::int64_t cursor_;
+  const std::string& own_push_origin_;
 };
 
 // Completed shards into the delivery store; gone subscriptions out of the site store.
@@ -182,7 +189,8 @@ class LeaseSource final : public TargetSource {
  public:
   LeaseSource(std::mutex& mutex, SubscriptionReader& site, store::ShardLeases& leases,
               HeldShards& held, std::int64_t alert_id, store::Category category,
-              std::size_t page_size, const std::string& node, std::chrono::milliseconds lease)
+              std::size_t page_size, const std::string& node, std::chrono::milliseconds lease,
+              const std::string& own_push_origin)
       : mutex_(mutex),
         site_(site),
         leases_(leases),
@@ -191,7 +199,8 @@ class LeaseSource final : public TargetSource {
         category_(category),
         page_size_(page_size),
         node_(node),
-        lease_(lease) {}
+        lease_(lease),
+        own_push_origin_(own_push_origin) {}
 
   tl::expected<std::optional<Shard>, Error> next_shard() override {
     std::lock_guard lock(mutex_);
@@ -214,8 +223,7 @@ class LeaseSource final : public TargetSource {
       }
       for (auto& s : *page) {
         if (s.id > shard.range.last_id) break;
-        shard.targets.push_back(
-            {s.id, std::move(s.endpoint), std::move(s.p256dh), std::move(s.auth)});
+        shard.targets.push_back(to_target(std::move(s), own_push_origin_));
       }
       if (page->size() < page_size_) break;
       after = page->back().id;
@@ -234,6 +242,7 @@ class LeaseSource final : public TargetSource {
   const std::size_t page_size_;
   const std::string& node_;
   const std::chrono::milliseconds lease_;
+  const std::string& own_push_origin_;
 };
 
 // Completes claimed shards; a shard another node took over is dropped (it sends it again).
@@ -586,7 +595,7 @@ void FanoutEngine::deliver(std::int64_t alert_id) {
   message.topic = alert.topic;
 
   StoreSource source(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id, alert.category,
-                     config_.shard_size, std::move(redo), started.cursor);
+                     config_.shard_size, std::move(redo), started.cursor, config_.own_push_origin);
   StoreSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, alert_id);
   const PipelineDeps pipeline_deps{deps_.vapid, deps_.hosts, deps_.clock, deps_.random};
   const RunResult result = run_pipeline(message, source, sink, pipeline_deps, config_.pipeline,
@@ -815,7 +824,7 @@ void FanoutEngine::take_part(const store::Alert& alert) {
 
   HeldShards held;
   LeaseSource source(store_mutex_, deps_.subscriptions, *leases_, held, alert_id, alert.category,
-                     config_.shard_size, config_.node_id, config_.lease);
+                     config_.shard_size, config_.node_id, config_.lease, config_.own_push_origin);
   LeaseSink sink(store_mutex_, deps_.subscriptions, deps_.deliveries, *leases_, held, alert_id,
                  config_.node_id, shards_taken_over_);
 

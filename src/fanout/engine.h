@@ -5,6 +5,9 @@
 //   enqueue(id) → [engine thread] begin delivery → StoreSource: shards of the site store's
 //   subscriptions (open shards of an earlier run first) → run_pipeline → StoreSink: complete the
 //   shard in the delivery store, delete gone subscriptions → finish: alert "sent".
+//   Each target's push service is classified once when its shard is read; the shard's
+//   completion carries its targeted and accepted counts per service (one store call, or with
+//   leases the one completion transaction), so they are added exactly once per shard.
 //
 // - Alerts are sent one after another, in the order they were confirmed.
 // - start() resumes every alert the site store still says is "sending" (a crash or a stop
@@ -128,6 +131,9 @@ struct EngineDeps {
 
 struct EngineConfig {
   std::string icon_url;  // absolute URL of the notification icon
+  // The origin Flashwire's own push service's endpoints begin with ("" when it does not run):
+  // its subscriptions count as "own" in the per-service split (news::classify_push_service).
+  std::string own_push_origin;
   // With shard leases only: this node's id in the store ([node] id, or host:pid), the lease a
   // node holds a shard under (renewed every third of it while it sends; a dead node's shards
   // wait this long), and how often the node looks for alerts to help with.

@@ -333,6 +333,8 @@ class Sender {
       OpenShard& open = open_.emplace_back();
       open.shard = std::move(**next);
       open.outstanding = open.shard.targets.size();
+      for (const Target& t : open.shard.targets)
+        ++open.counts.targeted_by_service[static_cast<std::size_t>(t.service)];
       {
         std::lock_guard lock(run_.mutex);
         run_.messages += open.outstanding;
@@ -637,6 +639,7 @@ class Sender {
     switch (outcome.kind) {
       case OutcomeKind::kSent: {
         ++c.sent;
+        ++c.accepted_by_service[static_cast<std::size_t>(open.shard.targets[job.index].service)];
         const auto ms =
             std::chrono::duration_cast<Millis>(run_.deps.clock.steady_now() - run_.started).count();
         ++c.accept_latency[latency_bucket(ms)];

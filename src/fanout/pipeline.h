@@ -45,6 +45,7 @@
 #include "common/error.h"
 #include "fanout/outcome.h"
 #include "fanout/tls_trust.h"
+#include "news/push_service.h"
 #include "store/delivery_store.h"
 #include "webpush/bytes.h"
 #include "webpush/push_hosts.h"
@@ -60,6 +61,9 @@ struct Target {
   std::string endpoint;
   std::string p256dh;
   std::string auth;
+  // The push service hosting the endpoint, classified once by the source (news/push_service.h):
+  // the shard's counts split targeted and accepted by it.
+  news::PushServiceKind service = news::PushServiceKind::kOther;
 };
 
 struct Shard {

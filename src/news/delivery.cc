@@ -11,6 +11,10 @@ void DeliveryCounts::add(const DeliveryCounts& other) {
   for (std::size_t i = 0; i < accept_latency.size(); ++i) {
     accept_latency[i] += other.accept_latency[i];
   }
+  for (std::size_t i = 0; i < targeted_by_service.size(); ++i) {
+    targeted_by_service[i] += other.targeted_by_service[i];
+    accepted_by_service[i] += other.accepted_by_service[i];
+  }
   if (other.last_accept_ms > last_accept_ms) last_accept_ms = other.last_accept_ms;
 }
 

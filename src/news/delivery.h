@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "news/push_service.h"
+
 namespace flashwire::news {
 
 // Upper bounds (milliseconds after the fan-out started) of the acceptance-latency buckets; the
@@ -17,6 +19,8 @@ namespace flashwire::news {
 inline constexpr std::array<std::int64_t, 11> kAcceptLatencyBoundsMs = {
     100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 3600000};
 using LatencyHistogram = std::array<std::uint64_t, kAcceptLatencyBoundsMs.size() + 1>;
+// A count per push service, indexed by PushServiceKind (news/push_service.h).
+using ServiceCounts = std::array<std::uint64_t, kPushServiceKinds>;
 
 // What happened to the messages of one shard (or, summed, of a whole alert).
 struct DeliveryCounts {
@@ -27,6 +31,10 @@ struct DeliveryCounts {
   std::map<std::string, std::uint64_t> failed_by_reason;  // "http_413", "expired", …
   LatencyHistogram accept_latency{};                      // one count per sent message
   std::int64_t last_accept_ms = 0;                        // Unix ms of the latest accept; 0 if none
+  // Per push service (classified once per target from its endpoint): the subscriptions the
+  // shard held when it was sent, and those of `sent` (accepted) — each sums to its total.
+  ServiceCounts targeted_by_service{};
+  ServiceCounts accepted_by_service{};
 
   void add(const DeliveryCounts& other);
 };
@@ -57,6 +65,9 @@ struct Delivery {
   std::uint64_t shards_done = 0;
   std::uint64_t shards_open = 0;
   DeliveryCounts counts;            // of the completed shards
+  // False for a fan-out begun before the store kept counts per push service (an upgrade): its
+  // counts.targeted_by_service and accepted_by_service are unknown, not zero.
+  bool service_split = true;
   std::vector<NodeProgress> nodes;  // by node id; empty for a store of one node (SQLite)
 };
 

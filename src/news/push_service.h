@@ -4,6 +4,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -17,6 +18,8 @@ enum class PushServiceKind : std::uint8_t {
   kApple = 3,
   kOwn = 4
 };
+// How many kinds there are: arrays indexed by PushServiceKind have this size.
+inline constexpr std::size_t kPushServiceKinds = 5;
 
 // `endpoint`: an absolute URL. `own_origin`: the origin of Flashwire's own push service as its
 // endpoints begin ("https://push.example"), or empty when it does not run. An endpoint on that

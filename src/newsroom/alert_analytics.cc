@@ -48,6 +48,21 @@ std::uint64_t service_count(const store::AlertReach& reach, news::PushServiceKin
   return reach.by_service[static_cast<std::size_t>(service)][static_cast<std::size_t>(event)];
 }
 
+// The fan-out's targeted or accepted count of one push service: 0 before the fan-out began,
+// nullopt for a fan-out the store has no split of (begun before it kept one).
+std::optional<std::uint64_t> delivery_service_count(const std::optional<news::Delivery>& delivery,
+                                                    news::PushServiceKind service, bool accepted) {
+  if (!delivery) return std::uint64_t{0};
+  if (!delivery->service_split) return std::nullopt;
+  const auto& counts =
+      accepted ? delivery->counts.accepted_by_service : delivery->counts.targeted_by_service;
+  return counts[static_cast<std::size_t>(service)];
+}
+
+json::value optional_count(const std::optional<std::uint64_t>& n) {
+  return n ? json::value(*n) : json::value(nullptr);
+}
+
 // JSON number text of a share, as CSV wants it (no exponent for small values).
 std::string share_text(double share) {
   char text[32];
@@ -117,7 +132,9 @@ json::object alert_analytics_json(const store::AlertEngagement& engagement,
   json::object by_service;
   for (const auto service : kServices) {
     by_service[news::push_service_name(service)] =
-        json::object{{"received", service_count(reach, service, store::AlertEvent::kReceived)},
+        json::object{{"targeted", optional_count(delivery_service_count(delivery, service, false))},
+                     {"accepted", optional_count(delivery_service_count(delivery, service, true))},
+                     {"received", service_count(reach, service, store::AlertEvent::kReceived)},
                      {"displayed", service_count(reach, service, store::AlertEvent::kDisplayed)},
                      {"clicked", service_count(reach, service, store::AlertEvent::kClicked)}};
   }
@@ -182,6 +199,11 @@ std::string alert_analytics_csv(std::int64_t alert_id, const store::AlertEngagem
   }
   for (const auto service : kServices) {
     const std::string prefix = "by_service." + std::string(news::push_service_name(service));
+    const auto count_text = [](const std::optional<std::uint64_t>& n) {
+      return n ? std::to_string(*n) : std::string();
+    };
+    row(prefix + ".targeted", count_text(delivery_service_count(delivery, service, false)));
+    row(prefix + ".accepted", count_text(delivery_service_count(delivery, service, true)));
     row(prefix + ".received", number(service_count(reach, service, store::AlertEvent::kReceived)));
     row(prefix + ".displayed",
         number(service_count(reach, service, store::AlertEvent::kDisplayed)));

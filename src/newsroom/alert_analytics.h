@@ -46,14 +46,16 @@ TimeToDevice time_to_device(std::span<const std::int64_t> received_at_ms,
 // The members GET /api/newsroom/alerts/{id} gains: "funnel" {targeted, accepted, received,
 // displayed, clicked}, "click_through_rate" (clicked / displayed, null before any display),
 // "time_to_device" {p50_ms, p90_ms, p99_ms, within_120s, target_met, devices, histogram
-// [{le_ms, count}]} and "by_service" {fcm|mozilla|apple|own|other: {received, displayed,
-// clicked}}. `delivery` is null for a draft.
+// [{le_ms, count}]} and "by_service" {fcm|mozilla|apple|own|other: {targeted, accepted,
+// received, displayed, clicked}}. `delivery` is null for a draft (targeted and accepted 0);
+// targeted and accepted are null for a delivery without a split (Delivery::service_split).
 boost::json::object alert_analytics_json(const store::AlertEngagement& engagement,
                                          const store::AlertReach& reach,
                                          const std::optional<news::Delivery>& delivery);
 
 // The analytics of one alert as CSV (RFC 4180): a header "metric,value" and one row per figure
-// (funnel, rates, percentiles, histogram buckets, per-service counts, accept latency).
+// (funnel, rates, percentiles, histogram buckets, per-service counts, accept latency); an
+// unknown figure is an empty value.
 std::string alert_analytics_csv(std::int64_t alert_id, const store::AlertEngagement& engagement,
                                 const store::AlertReach& reach,
                                 const std::optional<news::Delivery>& delivery);

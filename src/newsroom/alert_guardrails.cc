@@ -1,7 +1,9 @@
 // The newsroom's alert guardrails: checks that stop the mistakes an editor makes on deadline (a
 // dead link, the same alert twice, too many alerts in an hour, an alert to nobody). Each refusal
 // is a 4xx JSON answer {"error": code, "message", "overridable"}; the ones an editor may
-// override with {"force": true} are audited as "alert.override" when overridden.
+// override with {"force": true} are audited as "alert.override" when overridden. The duplicate
+// and hourly-cap checks run inside the store transaction that writes the alert
+// (NewsroomApi::guarded_write), so they hold when two editors or two nodes act at once.
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdlib>
@@ -89,10 +91,9 @@ std::optional<http::Response> NewsroomApi::check_link(const store::Alert& alert,
 }
 
 std::optional<http::Response> NewsroomApi::check_duplicate(const store::Alert& alert,
-                                                           std::int64_t at, Guard& guard) {
-  auto recent = store_.recent_alerts(kAlertsScanned);
-  if (!recent)
-    return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
+                                                           std::int64_t at,
+                                                           const std::vector<store::Alert>& newest,
+                                                           Guard& guard) const {
   // A link names a story when it leads to an article or a live event; two different stories
   // may both send readers to the front page, so for other pages only the title counts. Links
   // compare whole (with origin dropped): a live event's alerts about different updates link
@@ -104,7 +105,7 @@ std::optional<http::Response> NewsroomApi::check_duplicate(const store::Alert& a
       url.remove_prefix(options_.origin.size());
     return url;
   };
-  for (const store::Alert& other : *recent) {
+  for (const store::Alert& other : newest) {
     if (other.id == alert.id || !goes_out(other)) continue;
     if (std::abs(out_at(other) - at) >= kDuplicateWindowSeconds) continue;
     const bool same_title = other.title == alert.title;
@@ -124,13 +125,11 @@ std::optional<http::Response> NewsroomApi::check_duplicate(const store::Alert& a
 }
 
 std::optional<http::Response> NewsroomApi::check_rate(const store::Alert& alert, std::int64_t at,
-                                                      Guard& guard) {
+                                                      const std::vector<store::Alert>& newest,
+                                                      Guard& guard) const {
   const std::int64_t cap = cap_for(options_, alert.category);
   if (cap <= 0) return std::nullopt;
-  auto recent = store_.recent_alerts(kAlertsScanned);
-  if (!recent)
-    return http::error_answer(store::error_kind(recent.error().code), recent.error().message);
-  const auto in_hour = std::count_if(recent->begin(), recent->end(), [&](const store::Alert& a) {
+  const auto in_hour = std::count_if(newest.begin(), newest.end(), [&](const store::Alert& a) {
     return a.id != alert.id && a.category == alert.category && goes_out(a) &&
            out_at(a) > at - kRateWindowSeconds && out_at(a) <= at;
   });
@@ -145,6 +144,25 @@ std::optional<http::Response> NewsroomApi::check_rate(const store::Alert& alert,
                      " alerts went out in the last hour; the desk's cap is " + std::to_string(cap) +
                      " an hour",
                  true, json::object{{"cap", cap}, {"in_last_hour", in_hour}});
+}
+
+std::variant<http::Response, store::GuardedWriteResult> NewsroomApi::guarded_write(
+    store::GuardedWrite write, const store::Alert& alert, std::int64_t at, bool rate,
+    Guard& guard) {
+  // The checks run inside the store's transaction (they only read `newest` and the options,
+  // never the store); an override they note is audited by the caller once the step succeeded.
+  std::optional<http::Response> refused;
+  auto written = store_.guarded_alert_write(write, alert, kAlertsScanned,
+                                            [&](const std::vector<store::Alert>& newest) {
+                                              refused = check_duplicate(alert, at, newest, guard);
+                                              if (!refused && rate)
+                                                refused = check_rate(alert, at, newest, guard);
+                                              return !refused.has_value();
+                                            });
+  if (!written)
+    return http::error_answer(store::error_kind(written.error().code), written.error().message);
+  if (written->refused && refused) return std::move(*refused);
+  return *written;
 }
 
 std::optional<http::Response> NewsroomApi::check_audience(std::size_t audience) {

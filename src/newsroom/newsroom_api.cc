@@ -818,24 +818,26 @@ http::Response NewsroomApi::compose_alert(Call& call) {
   }
   Guard guard{request.force, {}};
   if (auto refused = check_link(alert, guard)) return std::move(*refused);
-  if (auto refused = check_duplicate(alert, alert.send_at != 0 ? alert.send_at : now, guard))
-    return std::move(*refused);
   alert.status = store::AlertStatus::kQueued;  // composed, not confirmed: nobody is told yet
   alert.created_by = call.token.name;
   alert.created_at = now;
   auto audience = store_.count_subscriptions(static_cast<store::CategorySet>(alert.category));
   if (!audience) return store_failure(audience.error());
-  auto id = store_.create_alert(alert);
-  if (!id && id.error().code == store::ErrorCode::kNotFound)
-    return invalid("article_id: no such article");
-  if (!id) return store_failure(id.error());
+  // The duplicate check and the insert in one store transaction (guarded_write).
+  auto created = guarded_write(store::GuardedWrite::kCreate, alert,
+                               alert.send_at != 0 ? alert.send_at : now, false, guard);
+  if (auto* answer = std::get_if<http::Response>(&created)) {
+    if (answer->result() == Status::not_found) return invalid("article_id: no such article");
+    return std::move(*answer);
+  }
+  const std::int64_t id = std::get<store::GuardedWriteResult>(created).id;
   record(call, "alert.compose",
-         std::string(store::category_name(alert.category)) + ", #" + std::to_string(*id));
-  record_overrides(call, *id, guard);
-  const std::string confirm = "/api/newsroom/alerts/" + std::to_string(*id) + "/send";
+         std::string(store::category_name(alert.category)) + ", #" + std::to_string(id));
+  record_overrides(call, id, guard);
+  const std::string confirm = "/api/newsroom/alerts/" + std::to_string(id) + "/send";
   return json_ok(
       Status::created,
-      json::object{{"id", *id},
+      json::object{{"id", id},
                    {"audience", *audience},
                    {"confirm", confirm},
                    {"send_at", alert.send_at == 0 ? json::value(nullptr)
@@ -869,13 +871,16 @@ http::Response NewsroomApi::send_alert(Call& call) {
   const std::int64_t now = clock_.now_seconds();
   const bool later = (*alert)->send_at > now;
   const std::int64_t at = later ? (*alert)->send_at : now;
-  if (auto refused = check_duplicate(**alert, at, guard)) return std::move(*refused);
-  if (auto refused = check_rate(**alert, at, guard)) return std::move(*refused);
+  // The duplicate and cap checks and the confirmation in one store transaction (guarded_write):
+  // of two confirmations at once (two editors, two nodes) the second sees the first.
+  auto confirmed =
+      guarded_write(later ? store::GuardedWrite::kSchedule : store::GuardedWrite::kSend, **alert,
+                    at, true, guard);
+  if (auto* answer = std::get_if<http::Response>(&confirmed)) return std::move(*answer);
+  const bool moved = std::get<store::GuardedWriteResult>(confirmed).written;
   if (later) {
     // Confirmed for later: the scheduler claims it when due (NewsroomApi::send_due_alerts).
-    auto scheduled = store_.schedule_alert(id, (*alert)->send_at);
-    if (!scheduled) return store_failure(scheduled.error());
-    if (!*scheduled) {
+    if (!moved) {
       return error(Status::conflict, "status_changed",
                    "the alert's status changed meanwhile; reload it and try again");
     }
@@ -892,10 +897,7 @@ http::Response NewsroomApi::send_alert(Call& call) {
   }
   // Marked first, and only from "draft": of two confirmations racing, one wins and the other is
   // refused, so the fan-out gets the alert exactly once.
-  auto moved =
-      store_.transition_alert(id, store::AlertStatus::kQueued, store::AlertStatus::kSending);
-  if (!moved) return store_failure(moved.error());
-  if (!*moved) {
+  if (!moved) {
     return error(Status::conflict, "already_sending", "this alert is no longer a draft");
   }
   queue_.enqueue(id);

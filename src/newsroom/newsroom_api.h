@@ -90,6 +90,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/clock.h"
@@ -228,13 +229,24 @@ class NewsroomApi final : public http::Handler {
   };
   // The alert's link resolves to a published article, live event or reader page (url_not_found).
   std::optional<http::Response> check_link(const store::Alert& alert, Guard& guard);
-  // No other alert with the same title or URL went out (or is scheduled) within 10 minutes of
-  // `at` (duplicate_alert).
+  // No other alert of `newest` with the same title or URL went out (or is scheduled) within
+  // 10 minutes of `at` (duplicate_alert).
   std::optional<http::Response> check_duplicate(const store::Alert& alert, std::int64_t at,
-                                                Guard& guard);
-  // Fewer than the category's hourly cap went out in the hour before `at` (rate_capped).
+                                                const std::vector<store::Alert>& newest,
+                                                Guard& guard) const;
+  // Fewer than the category's hourly cap of `newest` went out in the hour before `at`
+  // (rate_capped).
   std::optional<http::Response> check_rate(const store::Alert& alert, std::int64_t at,
-                                           Guard& guard);
+                                           const std::vector<store::Alert>& newest,
+                                           Guard& guard) const;
+  // Makes `write` of `alert` (store::SiteStore::guarded_alert_write) if check_duplicate — and
+  // with `rate` check_rate — let it, seeing the newest alerts in the same store transaction as
+  // the write: two editors, threads or nodes writing at once take turns, and the second's check
+  // sees the first's alert. Returns the refusal or store failure to answer, or what the store did.
+  std::variant<http::Response, store::GuardedWriteResult> guarded_write(store::GuardedWrite write,
+                                                                        const store::Alert& alert,
+                                                                        std::int64_t at, bool rate,
+                                                                        Guard& guard);
   // A confirmed alert must reach someone (empty_audience; never overridden).
   std::optional<http::Response> check_audience(std::size_t audience);
   void record_overrides(const Call& call, std::int64_t alert_id, const Guard& guard);

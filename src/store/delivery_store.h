@@ -35,6 +35,7 @@ using news::DeliveryState;
 using news::kAcceptLatencyBoundsMs;
 using news::LatencyHistogram;
 using news::NodeProgress;
+using news::ServiceCounts;
 
 struct ShardRange {
   std::int64_t after_id = 0;  // exclusive
@@ -77,8 +78,9 @@ class DeliveryStore {
   virtual Status open_shard(std::int64_t alert_id, ShardRange range, std::uint64_t size) = 0;
   // Shards claimed and not completed, ascending: what a resume sends again.
   virtual Result<std::vector<ShardRange>> open_shards(std::int64_t alert_id) = 0;
-  // Marks the shard done, adds its counts and queues its gone subscriptions for deletion, in
-  // one transaction. kNotFound if the shard is not open (never claimed, or already done: counts
+  // Marks the shard done, adds its counts (the per-service ones too, unless the delivery has no
+  // split: Delivery::service_split) and queues its gone subscriptions for deletion, in one
+  // transaction. kNotFound if the shard is not open (never claimed, or already done: counts
   // are added once).
   virtual Status complete_shard(std::int64_t alert_id, ShardRange range,
                                 const DeliveryCounts& counts,

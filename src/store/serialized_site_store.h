@@ -86,6 +86,12 @@ class SerializedSiteStore final : public SiteStore {
     const std::lock_guard lock(mutex_);
     return inner_.create_alert(alert);
   }
+  Result<GuardedWriteResult> guarded_alert_write(GuardedWrite write, const Alert& alert,
+                                                 std::size_t newest,
+                                                 const AlertGuard& guard) override {
+    const std::lock_guard lock(mutex_);
+    return inner_.guarded_alert_write(write, alert, newest, guard);
+  }
   Status set_alert_status(std::int64_t id, AlertStatus status) override {
     const std::lock_guard lock(mutex_);
     return inner_.set_alert_status(id, status);

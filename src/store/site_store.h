@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -131,6 +132,27 @@ struct ArticleMatch {
   std::string snippet;   // a few words around the best match (standfirst or body), marked
 };
 
+// A write of an alert that the newsroom's guardrails (same alert twice, hourly cap) must see
+// alone: see SiteStore::guarded_alert_write.
+enum class GuardedWrite : std::uint8_t {
+  kCreate = 0,    // insert the alert (as create_alert)
+  kSend = 1,      // move draft `alert.id` to kSending (as transition_alert kQueued → kSending)
+  kSchedule = 2,  // confirm draft `alert.id` for `alert.send_at` (as schedule_alert)
+};
+
+// The guardrails' look at the newest alerts, as they are inside the write's transaction: true to
+// go on with the write, false to refuse it. Called once, on the caller's thread, while the store
+// holds its lock: it must not call the store (nor block).
+using AlertGuard = std::function<bool(const std::vector<Alert>& newest)>;
+
+struct GuardedWriteResult {
+  bool refused = false;  // the guard said no: nothing was written
+  bool written = false;  // the alert was created or moved
+  std::int64_t id = 0;   // the alert's id (the new one, for kCreate)
+  // refused and written both false: the alert's status had moved on (the compare-and-set of
+  // kSend or kSchedule found it confirmed, cancelled or scheduled by someone else).
+};
+
 class SiteStore {
  public:
   virtual ~SiteStore() = default;
@@ -182,6 +204,17 @@ class SiteStore {
   // callers (nodes) racing for one alert exactly one gets its id.
   virtual Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now,
                                                              std::size_t limit) = 0;
+  // Reads the newest `newest` alerts (as recent_alerts), asks `guard`, and only if it agrees
+  // makes the write — all under one lock that every guarded_alert_write of the store's data
+  // takes (SQLite: one BEGIN IMMEDIATE transaction; PostgreSQL: a transaction holding an
+  // advisory lock on a fixed key), so of two writes at once (threads, processes, nodes) the
+  // second's guard sees the first's result. Other writes do not take the lock: only the
+  // guardrails' view is serialised. Errors: those of create_alert, transition_alert and
+  // schedule_alert for the same write (kNotFound for a missing alert or article, kInvalid);
+  // nothing is written on any error.
+  virtual Result<GuardedWriteResult> guarded_alert_write(GuardedWrite write, const Alert& alert,
+                                                         std::size_t newest,
+                                                         const AlertGuard& guard) = 0;
   // Counts one beacon of a subscription for an alert: true when counted, false when that
   // subscription had already reported this event for this alert (each counts once). kNotFound
   // unless the alert was sent (became kSending at some point: a draft, or a draft cancelled

@@ -124,6 +124,22 @@ class EngineTest : public ::testing::Test {
     return id;
   }
 
+  // A subscription to breaking news at `endpoint`, which the engine may not reach (a vendor's
+  // push service: the host policy allows only the scripted server, so its messages fail
+  // "host_not_allowed" without a request).
+  std::int64_t subscribe_at(const std::string& endpoint) {
+    const std::int64_t id = ++last_subscription_;
+    store::Subscription s;
+    s.endpoint = endpoint;
+    s.p256dh = webpush::P256KeyPair::generate().public_key().to_base64url();
+    s.auth = webpush::base64url_encode(webpush::AuthSecret{});
+    s.categories = static_cast<store::CategorySet>(Category::kBreaking);
+    EXPECT_EQ(site_.add_subscription(s), id);
+    return id;
+  }
+
+  static std::size_t index(news::PushServiceKind kind) { return static_cast<std::size_t>(kind); }
+
   // An alert the newsroom has confirmed (status "sending"), not yet handed to the engine.
   std::int64_t confirmed_alert(const std::string& title = "Bridge reopens",
                                const std::string& topic = "") {
@@ -232,6 +248,48 @@ TEST_F(EngineTest, EnginePlansTheCategoryAudienceIntoShardsAndSendsEachSubscribe
             std::string::npos);
 }
 
+TEST_F(EngineTest, EngineCountsTargetedAndAcceptedPerPushServiceOfEachEndpoint) {
+  // The scripted server stands for Flashwire's own push service; two readers are on FCM and
+  // one on Mozilla, which the engine may not reach from here.
+  config_.own_push_origin = server_.origin();
+  subscribe();
+  subscribe_at("https://fcm.googleapis.com/fcm/send/a");
+  subscribe();
+  subscribe_at("https://updates.push.services.mozilla.com/wpush/v2/b");
+  subscribe();
+  subscribe_at("https://fcm.googleapis.com/fcm/send/c");
+  subscribe();
+  const std::int64_t alert = confirmed_alert();
+  start_engine();
+  ASSERT_TRUE(finished(alert));
+
+  const auto d = deliveries_.get(alert);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->service_split);
+  using news::PushServiceKind;
+  const store::ServiceCounts targeted = d->counts.targeted_by_service;
+  const store::ServiceCounts accepted = d->counts.accepted_by_service;
+  EXPECT_EQ(targeted[index(PushServiceKind::kOwn)], 4u);
+  EXPECT_EQ(targeted[index(PushServiceKind::kFcm)], 2u);
+  EXPECT_EQ(targeted[index(PushServiceKind::kMozilla)], 1u);
+  EXPECT_EQ(targeted[index(PushServiceKind::kApple)], 0u);
+  EXPECT_EQ(targeted[index(PushServiceKind::kOther)], 0u);
+  EXPECT_EQ(accepted[index(PushServiceKind::kOwn)], 4u);
+  EXPECT_EQ(accepted[index(PushServiceKind::kFcm)], 0u);
+  EXPECT_EQ(accepted[index(PushServiceKind::kMozilla)], 0u);
+  // The split adds up to the totals.
+  std::uint64_t targeted_sum = 0;
+  std::uint64_t accepted_sum = 0;
+  for (std::size_t i = 0; i < targeted.size(); ++i) {
+    targeted_sum += targeted[i];
+    accepted_sum += accepted[i];
+  }
+  EXPECT_EQ(targeted_sum, d->targeted);
+  EXPECT_EQ(accepted_sum, d->counts.sent);
+  EXPECT_EQ(d->counts.sent, 4u);
+  EXPECT_EQ(d->counts.failed_by_reason.at("host_not_allowed"), 3u);
+}
+
 TEST_F(EngineTest, EngineResumesAfterAStopWithTheOpenShardsThenTheRest) {
   config_.shard_size = 2;
   for (int i = 0; i < 6; ++i) subscribe();
@@ -263,6 +321,9 @@ TEST_F(EngineTest, EngineResumesAfterAStopWithTheOpenShardsThenTheRest) {
   EXPECT_EQ(d->state, DeliveryState::kDone);
   EXPECT_EQ(d->counts.sent, 8u);  // every subscriber counted once, resent or not
   EXPECT_EQ(d->targeted, 8u);
+  // Per push service too (the scripted server is no vendor's and not "own" here: other).
+  EXPECT_EQ(d->counts.targeted_by_service[index(news::PushServiceKind::kOther)], 8u);
+  EXPECT_EQ(d->counts.accepted_by_service[index(news::PushServiceKind::kOther)], 8u);
   EXPECT_EQ(d->shards_open, 0u);
   EXPECT_EQ(d->cursor, 8);
   // After the restart: the open shards again, and everything after the old cursor.
@@ -583,6 +644,9 @@ TEST_F(LeaseEngineTest, TwoNodesShareAnAlertPlannedOnceAndMarkItSentOnce) {
   EXPECT_EQ(d->state, DeliveryState::kDone);
   EXPECT_EQ(d->targeted, 30u);
   EXPECT_EQ(d->counts.sent, 30u);  // counted once per shard, whichever node sent it
+  // The split per push service rides on the same completions: counted once as well.
+  EXPECT_EQ(d->counts.targeted_by_service[index(news::PushServiceKind::kOther)], 30u);
+  EXPECT_EQ(d->counts.accepted_by_service[index(news::PushServiceKind::kOther)], 30u);
   EXPECT_EQ(d->shards_done, 10u);
   const auto per_subscriber = requests_per_subscriber();
   ASSERT_EQ(per_subscriber.size(), 30u);
@@ -595,6 +659,31 @@ TEST_F(LeaseEngineTest, TwoNodesShareAnAlertPlannedOnceAndMarkItSentOnce) {
       static_cast<int>(has_metric(a, "flashwire_fanout_alerts_total{state=\"done\"} 1")) +
       static_cast<int>(has_metric(b, "flashwire_fanout_alerts_total{state=\"done\"} 1"));
   EXPECT_EQ(done, 1);
+}
+
+TEST_F(LeaseEngineTest, TwoNodesSplitTargetedAndAcceptedPerPushServiceExactly) {
+  config_.own_push_origin = server_.origin();
+  for (int i = 0; i < 12; ++i) {
+    if (i % 3 == 0) {
+      subscribe_at("https://web.push.apple.com/q" + std::to_string(i));
+    } else {
+      subscribe();
+    }
+  }
+  const std::int64_t alert = confirmed_alert();
+  start_node("node-a");
+  start_node("node-b");
+  ASSERT_TRUE(finished(alert));
+
+  const auto d = deliveries_.get(alert);
+  ASSERT_TRUE(d);
+  using news::PushServiceKind;
+  EXPECT_EQ(d->targeted, 12u);
+  EXPECT_EQ(d->counts.targeted_by_service[index(PushServiceKind::kOwn)], 8u);
+  EXPECT_EQ(d->counts.targeted_by_service[index(PushServiceKind::kApple)], 4u);
+  EXPECT_EQ(d->counts.accepted_by_service[index(PushServiceKind::kOwn)], 8u);
+  EXPECT_EQ(d->counts.accepted_by_service[index(PushServiceKind::kApple)], 0u);
+  EXPECT_EQ(d->counts.sent, 8u);
 }
 
 TEST_F(LeaseEngineTest, AShardOfADeadNodeIsSentByAnotherOnceItsLeaseRunsOut) {
@@ -692,9 +781,17 @@ TEST_F(LeaseEngineTest, AShardTakenOverMeanwhileIsDroppedNotCountedTwice) {
   ASSERT_TRUE(other && other->has_value());
   store::DeliveryCounts counts;
   counts.sent = 3;
+  counts.targeted_by_service[index(news::PushServiceKind::kOther)] = 3;
+  counts.accepted_by_service[index(news::PushServiceKind::kOther)] = 3;
   ASSERT_TRUE(deliveries_.complete_claimed_shard(alert, (*other)->range, "other", counts, {}));
   ASSERT_TRUE(finished(alert));
   EXPECT_EQ(deliveries_.get(alert)->counts.sent, 3u);
+  // The slow node's per-service counts went with the rest of its dropped completion.
+  // (Indexed by news::PushServiceKind: kOther is 0.)
+  EXPECT_EQ(deliveries_.get(alert)->counts.targeted_by_service,
+            (store::ServiceCounts{3, 0, 0, 0, 0}));
+  EXPECT_EQ(deliveries_.get(alert)->counts.accepted_by_service,
+            (store::ServiceCounts{3, 0, 0, 0, 0}));
   EXPECT_TRUE(has_metric(slow, "flashwire_fanout_shards_taken_over_total 1"));
 }
 

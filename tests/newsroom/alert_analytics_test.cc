@@ -158,6 +158,9 @@ class AlertAnalyticsApiTest : public ::testing::Test {
     report.targeted = 4;
     report.started_at_ms = kStart;
     report.counts.sent = 3;
+    // Indexed by news::PushServiceKind: other, fcm, mozilla, apple, own.
+    report.counts.targeted_by_service = {0, 2, 1, 0, 1};
+    report.counts.accepted_by_service = {0, 2, 0, 0, 1};
     queue_.report = report;
     return id;
   }
@@ -214,12 +217,19 @@ TEST_F(AlertAnalyticsApiTest, TheAlertCarriesItsFunnelAndTimeToDevice) {
   EXPECT_EQ(histogram[8], (json::object{{"le_ms", 300000}, {"count", 1}}));
   EXPECT_EQ(histogram.back().at("le_ms"), nullptr);
   const json::object& by_service = alert.at("by_service").as_object();
-  EXPECT_EQ(by_service.at("own"),
-            (json::object{{"received", 1}, {"displayed", 1}, {"clicked", 1}}));
-  EXPECT_EQ(by_service.at("fcm"),
-            (json::object{{"received", 1}, {"displayed", 1}, {"clicked", 0}}));
+  EXPECT_EQ(
+      by_service.at("own"),
+      (json::object{
+          {"targeted", 1}, {"accepted", 1}, {"received", 1}, {"displayed", 1}, {"clicked", 1}}));
+  EXPECT_EQ(
+      by_service.at("fcm"),
+      (json::object{
+          {"targeted", 2}, {"accepted", 2}, {"received", 1}, {"displayed", 1}, {"clicked", 0}}));
   EXPECT_EQ(by_service.at("mozilla").at("received"), 1);
+  EXPECT_EQ(by_service.at("mozilla").at("targeted"), 1);
+  EXPECT_EQ(by_service.at("mozilla").at("accepted"), 0);
   EXPECT_EQ(by_service.at("apple").at("received"), 0);
+  EXPECT_EQ(by_service.at("apple").at("targeted"), 0);
   // The engagement and delivery members are still there, as before.
   EXPECT_EQ(alert.at("engagement").at("received"), 3);
   EXPECT_EQ(alert.at("delivery").at("sent"), 3);
@@ -238,6 +248,30 @@ TEST_F(AlertAnalyticsApiTest, ADraftHasAnEmptyFunnelAndNoTimes) {
   EXPECT_EQ(body.at("time_to_device").at("p50_ms"), nullptr);
   EXPECT_EQ(body.at("time_to_device").at("within_120s"), nullptr);
   EXPECT_EQ(body.at("click_through_rate"), nullptr);
+  EXPECT_EQ(body.at("by_service").at("own").at("targeted"), 0);
+  EXPECT_EQ(body.at("by_service").at("own").at("accepted"), 0);
+}
+
+// Sent before the store kept counts per push service: the split is unknown (null, an empty CSV
+// value), never a made-up zero; the beacons' split is still there.
+TEST_F(AlertAnalyticsApiTest, AnAlertSentBeforeTheSplitWasKeptShowsNone) {
+  const std::int64_t id = sent_alert();
+  queue_.report->service_split = false;
+  queue_.report->counts.targeted_by_service = {};
+  queue_.report->counts.accepted_by_service = {};
+  const json::object body =
+      json::parse(get("/api/newsroom/alerts/" + std::to_string(id)).body()).as_object();
+  for (const char* service : {"fcm", "mozilla", "apple", "own", "other"}) {
+    SCOPED_TRACE(service);
+    EXPECT_EQ(body.at("by_service").at(service).at("targeted"), nullptr);
+    EXPECT_EQ(body.at("by_service").at(service).at("accepted"), nullptr);
+    EXPECT_EQ(body.at("by_service").at(service).at("received"), 0);
+  }
+  EXPECT_EQ(body.at("funnel").at("targeted"), 4);
+  const std::string csv =
+      get("/api/newsroom/alerts/" + std::to_string(id) + "/analytics.csv").body();
+  EXPECT_NE(csv.find("by_service.fcm.targeted,\r\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("by_service.own.accepted,\r\n"), std::string::npos) << csv;
 }
 
 TEST_F(AlertAnalyticsApiTest, ExportsCsv) {
@@ -257,7 +291,8 @@ TEST_F(AlertAnalyticsApiTest, ExportsCsv) {
   for (const char* row : {"funnel.targeted,4\r\n", "funnel.accepted,3\r\n", "funnel.received,1\r\n",
                           "time_to_device.p50_ms,1500\r\n", "time_to_device.within_120s,1.0000\r\n",
                           "time_to_device.le_2000_ms,1\r\n", "by_service.fcm.received,1\r\n",
-                          "click_through_rate,\r\n"}) {
+                          "by_service.fcm.targeted,2\r\n", "by_service.fcm.accepted,2\r\n",
+                          "by_service.mozilla.accepted,0\r\n", "click_through_rate,\r\n"}) {
     EXPECT_NE(body.find(row), std::string::npos) << row << " in\n" << body;
   }
   EXPECT_EQ(get("/api/newsroom/alerts/999/analytics.csv").result(), http::Status::not_found);

@@ -25,12 +25,12 @@ constexpr std::int64_t kStartedMs = 1'800'000'000'000;
 // Every field, so that EXPECT_EQ compares and prints whole records.
 auto fields(const DeliveryCounts& c) {
   return std::make_tuple(c.sent, c.gone, c.failed, c.retried, c.failed_by_reason, c.accept_latency,
-                         c.last_accept_ms);
+                         c.last_accept_ms, c.targeted_by_service, c.accepted_by_service);
 }
 auto fields(const Delivery& d) {
   return std::make_tuple(d.alert_id, d.audience, d.targeted, d.cursor, d.started_at_ms,
                          d.finished_at_ms, static_cast<int>(d.state), d.error, d.shards_done,
-                         d.shards_open, fields(d.counts));
+                         d.shards_open, d.service_split, fields(d.counts));
 }
 auto fields(const GoneSubscription& g) { return std::make_tuple(g.subscription_id, g.endpoint); }
 std::vector<std::tuple<std::int64_t, std::string>> fields(const std::vector<GoneSubscription>& gs) {
@@ -44,7 +44,7 @@ std::string endpoint(std::int64_t id) {
 }
 
 // The counts of one shard: `sent` accepted in the first latency bucket, `failed` split over
-// the reasons given.
+// the reasons given; every target on FCM but one on Mozilla, which was accepted.
 DeliveryCounts shard_counts(std::uint64_t sent, std::uint64_t gone,
                             std::map<std::string, std::uint64_t> failures,
                             std::uint64_t retried = 0, std::int64_t last_accept_ms = 0) {
@@ -56,6 +56,13 @@ DeliveryCounts shard_counts(std::uint64_t sent, std::uint64_t gone,
   c.retried = retried;
   c.accept_latency[0] = sent;
   c.last_accept_ms = last_accept_ms;
+  const std::uint64_t targeted = sent + gone + c.failed;
+  const auto fcm = static_cast<std::size_t>(news::PushServiceKind::kFcm);
+  const auto mozilla = static_cast<std::size_t>(news::PushServiceKind::kMozilla);
+  c.targeted_by_service[mozilla] = sent > 0 ? 1 : 0;
+  c.targeted_by_service[fcm] = targeted - c.targeted_by_service[mozilla];
+  c.accepted_by_service[mozilla] = c.targeted_by_service[mozilla];
+  c.accepted_by_service[fcm] = sent - c.accepted_by_service[mozilla];
   return c;
 }
 
@@ -325,6 +332,32 @@ TEST_P(DeliveryStoreTest, FailureReasonsAndTheLatencyHistogramAccumulate) {
   EXPECT_EQ(by_reason, d.counts.failed);
 }
 
+TEST_P(DeliveryStoreTest, CountsPerPushServiceStartAtZeroAndAddUpShardByShard) {
+  const Delivery begun = begin_ok();
+  EXPECT_TRUE(begun.service_split);
+  EXPECT_EQ(begun.counts.targeted_by_service, ServiceCounts{});
+  EXPECT_EQ(begun.counts.accepted_by_service, ServiceCounts{});
+  open_ok({0, 10}, 10);
+  open_ok({10, 20}, 10);
+  DeliveryCounts first;
+  first.sent = 6;
+  first.targeted_by_service = {1, 4, 2, 3, 0};
+  first.accepted_by_service = {0, 3, 1, 2, 0};
+  DeliveryCounts second;
+  second.sent = 5;
+  second.targeted_by_service = {0, 6, 0, 0, 4};
+  second.accepted_by_service = {0, 1, 0, 0, 4};
+  complete_ok({0, 10}, first);
+  complete_ok({10, 20}, second);
+  const Delivery d = find_ok();
+  EXPECT_TRUE(d.service_split);
+  EXPECT_EQ(d.counts.targeted_by_service, (ServiceCounts{1, 10, 2, 3, 4}));
+  EXPECT_EQ(d.counts.accepted_by_service, (ServiceCounts{0, 4, 1, 2, 4}));
+  // Once per shard, as every other count.
+  expect_error(store().complete_shard(kAlert, {0, 10}, first, {}), ErrorCode::kNotFound);
+  EXPECT_EQ(find_ok().counts.targeted_by_service, (ServiceCounts{1, 10, 2, 3, 4}));
+}
+
 TEST(DeliveryCountsTest, AddSumsEverythingAndKeepsTheLatestAccept) {
   DeliveryCounts total = shard_counts(2, 1, {{"expired", 1}}, 1, 5000);
   DeliveryCounts more = shard_counts(3, 0, {{"expired", 2}, {"http_400", 1}}, 4, 4000);
@@ -471,6 +504,38 @@ TEST_F(SqliteDeliveryStoreTest, OpensWithWalVersion1AndItsOwnApplicationId) {
   EXPECT_EQ(raw.rows("PRAGMA application_id"), std::to_string(0x46574453) + "\n");  // "FWDS"
   EXPECT_EQ(raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
             "deliveries\ndelivery_failures\ndelivery_shards\npending_gone\n");
+}
+
+// A version 1 file (before the counts per push service), made from a current one by undoing
+// what version 2 adds, with a fan-out in progress: upgraded when opened, that fan-out shows no
+// split (unknown rather than zero) and gets none from the shards it completes afterwards; a
+// fan-out begun after the upgrade has one.
+TEST_F(SqliteDeliveryStoreTest, Version1FilesUpgradeAndKeepTheirFanOutsWithoutASplit) {
+  begin_ok();
+  open_ok({0, 10}, 10);
+  open_ok({10, 20}, 10);
+  complete_ok({0, 10}, shard_counts(3, 0, {}));
+  store_.reset();
+  {
+    RawDb raw(path_);
+    raw.exec(
+        "ALTER TABLE deliveries DROP COLUMN service_targeted; "
+        "ALTER TABLE deliveries DROP COLUMN service_accepted; PRAGMA user_version = 1");
+  }
+  reopen();
+  EXPECT_EQ(rows("PRAGMA user_version"), std::to_string(kSqliteDeliveryStoreSchemaVersion) + "\n");
+  Delivery d = find_ok();
+  EXPECT_FALSE(d.service_split);
+  EXPECT_EQ(d.counts.sent, 3u);
+  complete_ok({10, 20}, shard_counts(4, 1, {}));
+  d = find_ok();
+  EXPECT_FALSE(d.service_split);
+  EXPECT_EQ(d.counts.sent, 7u);
+  EXPECT_EQ(d.counts.targeted_by_service, ServiceCounts{});
+  EXPECT_EQ(rows("SELECT service_targeted IS NULL, service_accepted IS NULL FROM deliveries"),
+            "1|1\n");
+
+  EXPECT_TRUE(begin_ok(kAlert + 1).service_split);
 }
 
 TEST_F(SqliteDeliveryStoreTest, AnotherStoresFileIsCorruptAndIsLeftAsItWas) {

@@ -113,28 +113,34 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
             all_versions());
 }
 
-// Undoes version 9 (editors' subscriptions).
-#define FW_UNDO_PG_V9 "DROP TABLE editor_subscriptions; "
+// Undoes version 10 (editors' subscriptions).
+#define FW_UNDO_PG_V10 "DROP TABLE editor_subscriptions; "
 
 // Undoes version 8 (search, image renditions; the unaccent extension stays: it is the
 // database's).
 #define FW_UNDO_PG_V8                                                                        \
-  FW_UNDO_PG_V9                                                                              \
+  FW_UNDO_PG_V10                                                                             \
   "DROP INDEX articles_search; ALTER TABLE articles DROP COLUMN search_vector, DROP COLUMN " \
   "image_renditions; DROP TEXT SEARCH CONFIGURATION flashwire_search; "
 
-// Undoes versions 6, 7, 8 and 9 (scheduled alerts, articles.created_by, search, editors'
-// subscriptions).
+// Undoes version 9 (deliveries' counts per push service).
+#define FW_UNDO_PG_V9 \
+  "ALTER TABLE deliveries DROP COLUMN service_targeted, DROP COLUMN service_accepted; "
+
+// Undoes versions 6 to 10 (scheduled alerts, articles.created_by, search, the above; FW_UNDO_PG_V8
+// undoes 10 too).
 #define FW_UNDO_PG_V6                                                                       \
+  FW_UNDO_PG_V9                                                                             \
   FW_UNDO_PG_V8                                                                             \
   "ALTER TABLE articles DROP COLUMN created_by; DROP INDEX alerts_due; ALTER TABLE alerts " \
   "DROP COLUMN send_at, DROP COLUMN scheduled; "
 
-// A database from before editors' subscriptions (version 8): its tokens stay, and migration 9
+// A database from before editors' subscriptions (version 9): its tokens stay, and migration 10
 // lets editors subscribe.
-TEST_F(PgStoreTest, Version9AddsEditorSubscriptionsKeepingTokens) {
+TEST_F(PgStoreTest, Version10AddsEditorSubscriptionsKeepingTokens) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", FW_UNDO_PG_V9 "DELETE FROM flashwire_schema_migrations WHERE version >= 9");
+  place_->exec("", "",
+               FW_UNDO_PG_V10 "DELETE FROM flashwire_schema_migrations WHERE version >= 10");
   place_->exec("", "",
                "INSERT INTO api_tokens (name, secret_hash, scopes, created_at, revoked) VALUES "
                "('desk-ana', repeat('a', 64), 'alerts:send', 1, false)");
@@ -156,6 +162,38 @@ TEST_F(PgStoreTest, Version9AddsEditorSubscriptionsKeepingTokens) {
   "DROP INDEX live_updates_by_revision; DROP INDEX live_updates_one_pinned; "                 \
   "ALTER TABLE live_updates DROP COLUMN edited_at, DROP COLUMN deleted, DROP COLUMN pinned, " \
   "DROP COLUMN revision; ALTER TABLE articles DROP COLUMN video_url; "
+
+// A database from before the counts per push service (version 8) with a fan-out in progress:
+// after migrating, that fan-out shows no split (unknown, not zero) and gets none from the shards
+// it completes later, while a fan-out begun afterwards has one.
+TEST_F(PgStoreTest, Version9LeavesFanOutsFromBeforeWithoutASplit) {
+  ASSERT_NE(open_ok(), nullptr);
+  place_->exec("", "", FW_UNDO_PG_V9 "DELETE FROM flashwire_schema_migrations WHERE version >= 9");
+  place_->exec("", "",
+               "INSERT INTO deliveries (alert_id, audience, started_at_ms) VALUES (7, 10, 1)");
+  place_->exec("", "",
+               "INSERT INTO delivery_shards (alert_id, after_id, last_id, size) "
+               "VALUES (7, 0, 10, 10)");
+  expect_error(place_->open_state(without_migrating()), ErrorCode::kCorrupt, "store migrate");
+  auto state = open_ok();
+  ASSERT_NE(state, nullptr);
+  auto deliveries = state->open_delivery_store();
+  ASSERT_TRUE(deliveries) << deliveries.error().message;
+  DeliveryCounts counts;
+  counts.sent = 4;
+  counts.targeted_by_service = {1, 2, 3, 4, 0};
+  counts.accepted_by_service = {0, 1, 1, 2, 0};
+  ASSERT_TRUE((*deliveries)->complete_shard(7, {0, 10}, counts, {}));
+  const Delivery before = (*deliveries)->find(7).value().value();
+  EXPECT_FALSE(before.service_split);
+  EXPECT_EQ(before.counts.sent, 4u);
+  EXPECT_EQ(before.counts.targeted_by_service, ServiceCounts{});
+  EXPECT_EQ(place_->rows("", "SELECT service_targeted IS NULL FROM deliveries WHERE alert_id = 7"),
+            "t\n");
+  const Delivery after = (*deliveries)->begin(8, 10, 2).value();
+  EXPECT_TRUE(after.service_split);
+  EXPECT_EQ(after.counts.targeted_by_service, ServiceCounts{});
+}
 
 // A database from before the live desk (version 3): its updates keep their ids as revisions.
 TEST_F(PgStoreTest, Version4GivesExistingLiveUpdatesTheirIdsAsRevisions) {
@@ -221,7 +259,9 @@ TEST_F(PgStoreTest, Version2MarksAlertsThatWereSendingAsSentAndAddsBeacons) {
 // have no image renditions.
 TEST_F(PgStoreTest, Version8IndexesTheArticlesADatabaseHolds) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", FW_UNDO_PG_V8 "DELETE FROM flashwire_schema_migrations WHERE version >= 8");
+  place_->exec("", "",
+               FW_UNDO_PG_V9 FW_UNDO_PG_V8
+               "DELETE FROM flashwire_schema_migrations WHERE version >= 8");
   place_->exec("", "",
                "INSERT INTO articles (slug, headline, standfirst, byline, dateline, category, "
                "image_url, image_alt, body_markdown, published, published_at, updated_at) "
@@ -604,6 +644,8 @@ TEST_F(PgLeaseTest, NodesCompletingAtOnceAddEveryCount) {
       counts.failed = 3;
       counts.failed_by_reason = {{"http_413", 1}, {"expired", 2}};
       counts.accept_latency[2] = 7;
+      counts.targeted_by_service = {2, 3, 0, 5, 0};
+      counts.accepted_by_service = {1, 2, 0, 4, 0};
       auto ok = s.complete_claimed_shard(kAlert, (*claimed)->range, node, counts, {});
       EXPECT_TRUE(ok) << ok.error().message;
     }
@@ -619,6 +661,11 @@ TEST_F(PgLeaseTest, NodesCompletingAtOnceAddEveryCount) {
   EXPECT_EQ(d.counts.accept_latency[2], 7u * kShards);
   EXPECT_EQ(d.counts.failed_by_reason.at("http_413"), 1u * kShards);
   EXPECT_EQ(d.counts.failed_by_reason.at("expired"), 2u * kShards);
+  EXPECT_TRUE(d.service_split);
+  EXPECT_EQ(d.counts.targeted_by_service,
+            (ServiceCounts{2u * kShards, 3u * kShards, 0, 5u * kShards, 0}));
+  EXPECT_EQ(d.counts.accepted_by_service,
+            (ServiceCounts{1u * kShards, 2u * kShards, 0, 4u * kShards, 0}));
 }
 
 }  // namespace

@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -899,6 +902,166 @@ TEST_P(SiteStoreTest, TwoStoresClaimingTogetherGetEachAlertOnce) {
   all.insert(all.end(), second_got.begin(), second_got.end());
   std::sort(all.begin(), all.end());
   EXPECT_EQ(all, ids);
+}
+
+// --- guarded alert writes (the newsroom's duplicate and cap checks) ---
+
+// A guard that refuses when any of the newest alerts has `title`.
+AlertGuard no_alert_titled(const std::string& title) {
+  return [title](const std::vector<Alert>& newest) {
+    return std::none_of(newest.begin(), newest.end(),
+                        [&](const Alert& a) { return a.title == title; });
+  };
+}
+
+TEST_P(SiteStoreTest, GuardedWritesHappenOnlyWhenTheGuardAgrees) {
+  Alert first = alert();
+  first.title = "Polls close";
+  std::vector<std::int64_t> seen;
+  auto created = store().guarded_alert_write(GuardedWrite::kCreate, first, 10,
+                                             [&](const std::vector<Alert>& newest) {
+                                               for (const Alert& a : newest) seen.push_back(a.id);
+                                               return true;
+                                             });
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_TRUE(created->written);
+  EXPECT_FALSE(created->refused);
+  EXPECT_TRUE(seen.empty());
+  const Alert stored = store().find_alert(created->id).value().value();
+  EXPECT_EQ(stored.title, "Polls close");
+  EXPECT_EQ(stored.status, AlertStatus::kQueued);
+
+  // Refused: nothing is written.
+  const std::string before = snapshot();
+  auto refused =
+      store().guarded_alert_write(GuardedWrite::kCreate, first, 10, no_alert_titled("Polls close"));
+  ASSERT_TRUE(refused) << refused.error().message;
+  EXPECT_TRUE(refused->refused);
+  EXPECT_FALSE(refused->written);
+  EXPECT_EQ(snapshot(), before);
+
+  // The guard sees the newest alerts, newest first, at most as many as asked for.
+  const auto second = create_alert_ok(alert());
+  Alert send = first;
+  send.id = created->id;
+  seen.clear();
+  auto sent = store().guarded_alert_write(GuardedWrite::kSend, send, 1,
+                                          [&](const std::vector<Alert>& newest) {
+                                            for (const Alert& a : newest) seen.push_back(a.id);
+                                            return true;
+                                          });
+  ASSERT_TRUE(sent) << sent.error().message;
+  EXPECT_TRUE(sent->written);
+  EXPECT_EQ(seen, std::vector<std::int64_t>{second});
+  EXPECT_EQ(store().find_alert(created->id).value()->status, AlertStatus::kSending);
+  // A draft no longer: the compare-and-set refuses, without an error.
+  auto again = store().guarded_alert_write(GuardedWrite::kSend, send, 10,
+                                           [](const std::vector<Alert>&) { return true; });
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(again->written);
+  EXPECT_FALSE(again->refused);
+
+  // Scheduling a draft; a refused schedule leaves it a plain draft.
+  Alert later = alert();
+  later.id = second;
+  later.send_at = 9000;
+  auto refused_schedule = store().guarded_alert_write(
+      GuardedWrite::kSchedule, later, 10, [](const std::vector<Alert>&) { return false; });
+  ASSERT_TRUE(refused_schedule);
+  EXPECT_TRUE(refused_schedule->refused);
+  EXPECT_FALSE(store().find_alert(second).value()->scheduled);
+  auto scheduled = store().guarded_alert_write(GuardedWrite::kSchedule, later, 10,
+                                               [](const std::vector<Alert>&) { return true; });
+  ASSERT_TRUE(scheduled) << scheduled.error().message;
+  EXPECT_TRUE(scheduled->written);
+  EXPECT_TRUE(store().find_alert(second).value()->scheduled);
+  EXPECT_EQ(store().find_alert(second).value()->send_at, 9000);
+
+  // Errors as the plain writes', and nothing written.
+  const auto yes = [](const std::vector<Alert>&) { return true; };
+  const std::string settled = snapshot();
+  Alert missing = alert();
+  missing.id = 999;
+  expect_error(store().guarded_alert_write(GuardedWrite::kSend, missing, 10, yes),
+               ErrorCode::kNotFound);
+  missing.send_at = 9000;
+  expect_error(store().guarded_alert_write(GuardedWrite::kSchedule, missing, 10, yes),
+               ErrorCode::kNotFound);
+  later.send_at = 0;
+  expect_error(store().guarded_alert_write(GuardedWrite::kSchedule, later, 10, yes),
+               ErrorCode::kInvalid);
+  Alert bad = alert();
+  bad.urgency = "now";
+  expect_error(store().guarded_alert_write(GuardedWrite::kCreate, bad, 10, yes),
+               ErrorCode::kInvalid);
+  expect_error(store().guarded_alert_write(GuardedWrite::kCreate, alert(424242), 10, yes),
+               ErrorCode::kNotFound);
+  EXPECT_EQ(snapshot(), settled);
+}
+
+// Two editors (two store connections: threads here, nodes in production) write at once. Each
+// guard, once in, waits a little for the other to come in too: with the store's lock the other
+// cannot until the first has committed, so the two never overlap, and the second's guard sees
+// the first's write. Without the lock both would be in at once and both would write.
+TEST_P(SiteStoreTest, GuardedWritesOfTwoConnectionsAtOnceTakeTurns) {
+  auto second = open_store();
+  ASSERT_NE(second, nullptr);
+  std::mutex mutex;
+  std::condition_variable cv;
+  int inside = 0;
+  bool overlapped = false;
+  const auto enter = [&](const AlertGuard& check) {
+    return [&, check](const std::vector<Alert>& newest) {
+      std::unique_lock lock(mutex);
+      ++inside;
+      cv.notify_all();
+      // Not a sleep standing in for a condition: the condition must never come true.
+      if (cv.wait_for(lock, std::chrono::milliseconds(150), [&] { return inside > 1; }))
+        overlapped = true;
+      --inside;
+      return check(newest);
+    };
+  };
+  const auto race = [&](GuardedWrite write, const Alert& mine, const Alert& theirs,
+                        const AlertGuard& check) {
+    Result<GuardedWriteResult> a = GuardedWriteResult{};
+    Result<GuardedWriteResult> b = GuardedWriteResult{};
+    std::thread other([&] { b = second->guarded_alert_write(write, theirs, 100, enter(check)); });
+    a = store().guarded_alert_write(write, mine, 100, enter(check));
+    other.join();
+    EXPECT_TRUE(a) << a.error().message;
+    EXPECT_TRUE(b) << b.error().message;
+    return std::vector<GuardedWriteResult>{a.value_or(GuardedWriteResult{}),
+                                           b.value_or(GuardedWriteResult{})};
+  };
+  const auto written = [](const std::vector<GuardedWriteResult>& results) {
+    return std::count_if(results.begin(), results.end(),
+                         [](const GuardedWriteResult& r) { return r.written; });
+  };
+
+  // The same alert composed twice at once: one is created, the other refused as a duplicate.
+  Alert same = alert();
+  same.title = "Dam breached";
+  const auto composed = race(GuardedWrite::kCreate, same, same, no_alert_titled("Dam breached"));
+  EXPECT_EQ(written(composed), 1);
+  EXPECT_EQ(std::count_if(composed.begin(), composed.end(),
+                          [](const GuardedWriteResult& r) { return r.refused; }),
+            1);
+  EXPECT_EQ(rows("SELECT count(*) FROM alerts WHERE title = 'Dam breached'"), "1\n");
+
+  // Two drafts confirmed at once under a cap of one alert going out: one goes.
+  Alert x = alert();
+  x.id = create_alert_ok(x);
+  Alert y = alert();
+  y.id = create_alert_ok(y);
+  const AlertGuard cap_of_one = [](const std::vector<Alert>& newest) {
+    return std::none_of(newest.begin(), newest.end(),
+                        [](const Alert& a) { return a.status == AlertStatus::kSending; });
+  };
+  const auto confirmed = race(GuardedWrite::kSend, x, y, cap_of_one);
+  EXPECT_EQ(written(confirmed), 1);
+  EXPECT_EQ(rows("SELECT count(*) FROM alerts WHERE status = 1"), "1\n");
+  EXPECT_FALSE(overlapped) << "two guards ran at the same time";
 }
 
 TEST_P(SiteStoreTest, AlertEventsAreCountedPerAlert) {

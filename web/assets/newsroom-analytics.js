@@ -301,8 +301,10 @@
         make('figure', { class: 'nr-figure' }, [make('figcaption', { text: 'Time to device' }), barChart(ttdRows, { className: 'nr-chart-ttd' })]),
         make('figure', { class: 'nr-figure' }, [make('figcaption', { text: 'Accepted by push services after' }), latencyRows.length ? barChart(latencyRows, { className: 'nr-chart-latency' }) : make('p', { text: 'Not sent yet.' })]),
       ]),
-      figureTable('By push service', ['Service', 'Received', 'Displayed', 'Clicked'],
-        services.map((s) => [serviceNames[s], number(alert.by_service[s].received), number(alert.by_service[s].displayed), number(alert.by_service[s].clicked)])),
+      // Targeted and accepted are null ("–") for alerts sent before the server kept them per service.
+      figureTable('By push service', ['Service', 'Targeted', 'Accepted', 'Received', 'Displayed', 'Clicked'],
+        services.map((s) => [serviceNames[s], number(alert.by_service[s].targeted), number(alert.by_service[s].accepted),
+          number(alert.by_service[s].received), number(alert.by_service[s].displayed), number(alert.by_service[s].clicked)])),
       figureTable('Funnel', ['Step', 'Devices'], funnelRows.map((row) => [row.label, number(row.value)])),
       make('details', { class: 'nr-details' }, [
         make('summary', { text: 'Time to device and acceptance, bucket by bucket' }),

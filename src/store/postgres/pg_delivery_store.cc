@@ -25,7 +25,9 @@ std::int64_t as_int(std::uint64_t value) {
 constexpr const char* kFindDelivery =
     "SELECT audience, targeted, cursor_id, started_at_ms, finished_at_ms, state, error, "
     "shards_done, sent, gone, failed, retried, last_accept_ms, accept_latency, "
-    "(SELECT count(*) FROM delivery_shards s WHERE s.alert_id = d.alert_id AND NOT s.done) "
+    "(SELECT count(*) FROM delivery_shards s WHERE s.alert_id = d.alert_id AND NOT s.done), "
+    "service_targeted IS NOT NULL AND service_accepted IS NOT NULL, "
+    "coalesce(service_targeted, '{}'), coalesce(service_accepted, '{}') "
     "FROM deliveries d WHERE alert_id = $1";
 
 Result<std::optional<Delivery>> read_delivery(Connection& c, std::int64_t alert_id) {
@@ -57,6 +59,17 @@ Result<std::optional<Delivery>> read_delivery(Connection& c, std::int64_t alert_
     d.counts.accept_latency[i] = static_cast<std::uint64_t>(latency[i]);
   }
   d.shards_open = static_cast<std::uint64_t>(rows->get_int(0, 14));
+  d.service_split = rows->get_bool(0, 15);
+  if (d.service_split) {
+    const std::vector<std::int64_t> targeted = rows->get_int_array(0, 16);
+    const std::vector<std::int64_t> accepted = rows->get_int_array(0, 17);
+    for (std::size_t i = 0; i < d.counts.targeted_by_service.size(); ++i) {
+      if (i < targeted.size())
+        d.counts.targeted_by_service[i] = static_cast<std::uint64_t>(targeted[i]);
+      if (i < accepted.size())
+        d.counts.accepted_by_service[i] = static_cast<std::uint64_t>(accepted[i]);
+    }
+  }
   auto failures = c.run("delivery_failures",
                         "SELECT reason, count FROM delivery_failures WHERE alert_id = $1 "
                         "ORDER BY reason COLLATE \"C\"",
@@ -90,13 +103,28 @@ Status add_shard_results(Connection& c, std::int64_t alert_id, const DeliveryCou
                          const std::vector<GoneSubscription>& gone, std::string_view what) {
   std::vector<std::int64_t> latency;
   for (const std::uint64_t n : counts.accept_latency) latency.push_back(as_int(n));
+  std::vector<std::int64_t> targeted;
+  std::vector<std::int64_t> accepted;
+  for (std::size_t i = 0; i < counts.targeted_by_service.size(); ++i) {
+    targeted.push_back(as_int(counts.targeted_by_service[i]));
+    accepted.push_back(as_int(counts.accepted_by_service[i]));
+  }
+  // The per-service arrays stay NULL for a fan-out begun before they were kept (CASE): adding
+  // to NULL would make up a split that misses the shards completed before.
   auto added = c.run(
       "delivery_add_counts",
       "UPDATE deliveries SET shards_done = shards_done + 1, sent = sent + $2, gone = gone + $3, "
       "failed = failed + $4, retried = retried + $5, "
       "last_accept_ms = greatest(last_accept_ms, $6), "
       "accept_latency = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0) "
-      "FROM unnest(accept_latency, $7::bigint[]) AS t(a, b)) WHERE alert_id = $1",
+      "FROM unnest(accept_latency, $7::bigint[]) AS t(a, b)), "
+      "service_targeted = CASE WHEN service_targeted IS NULL THEN NULL ELSE "
+      "ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0) "
+      "FROM unnest(service_targeted, $8::bigint[]) AS t(a, b)) END, "
+      "service_accepted = CASE WHEN service_accepted IS NULL THEN NULL ELSE "
+      "ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0) "
+      "FROM unnest(service_accepted, $9::bigint[]) AS t(a, b)) END "
+      "WHERE alert_id = $1",
       Params()
           .add(alert_id)
           .add(as_int(counts.sent))
@@ -104,7 +132,9 @@ Status add_shard_results(Connection& c, std::int64_t alert_id, const DeliveryCou
           .add(as_int(counts.failed))
           .add(as_int(counts.retried))
           .add(counts.last_accept_ms)
-          .add_int_array(latency),
+          .add_int_array(latency)
+          .add_int_array(targeted)
+          .add_int_array(accepted),
       what);
   if (!added) return tl::unexpected(added.error());
   if (added->affected() == 0) {
@@ -144,8 +174,10 @@ class PgDeliveryStoreImpl final : public PgDeliveryStore {
     constexpr std::string_view kWhat = "begin delivery";
     return with_connection(*pool_, [&](Connection& c) -> Result<Delivery> {
       auto inserted = c.run("delivery_insert",
-                            "INSERT INTO deliveries (alert_id, audience, started_at_ms) "
-                            "VALUES ($1, $2, $3) ON CONFLICT (alert_id) DO NOTHING",
+                            "INSERT INTO deliveries (alert_id, audience, started_at_ms, "
+                            "service_targeted, service_accepted) "
+                            "VALUES ($1, $2, $3, '{0,0,0,0,0}', '{0,0,0,0,0}') "
+                            "ON CONFLICT (alert_id) DO NOTHING",
                             Params().add(alert_id).add(as_int(audience)).add(now_ms), kWhat);
       if (!inserted) return tl::unexpected(inserted.error());
       auto found = read_delivery(c, alert_id);

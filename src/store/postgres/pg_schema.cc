@@ -268,9 +268,17 @@ CREATE INDEX articles_search ON articles USING gin (search_vector);
 ALTER TABLE articles ADD COLUMN image_renditions text NOT NULL DEFAULT '';
 )sql";
 
-// Version 9: editors' own browser subscriptions, for test sends of alerts (as the SQLite store's
-// version 11). One per editor token; a table of its own so that no audience query reaches it.
+// Version 9: targeted and accepted per push service (indexed by news::PushServiceKind), added
+// to by every shard's completion in the same UPDATE as the other counts (as the SQLite delivery
+// store's version 2). NULL for fan-outs begun before: their split is unknown, not zero.
 constexpr const char* kV9 = R"sql(
+ALTER TABLE deliveries ADD COLUMN service_targeted bigint[];
+ALTER TABLE deliveries ADD COLUMN service_accepted bigint[];
+)sql";
+
+// Version 10: editors' own browser subscriptions, for test sends of alerts (as the SQLite store's
+// version 11). One per editor token; a table of its own so that no audience query reaches it.
+constexpr const char* kV10 = R"sql(
 CREATE TABLE editor_subscriptions (
   token_id bigint PRIMARY KEY REFERENCES api_tokens (id),
   endpoint text NOT NULL CHECK (endpoint <> ''),
@@ -280,7 +288,8 @@ CREATE TABLE editor_subscriptions (
 );
 )sql";
 
-constexpr std::array<const char*, 9> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
+constexpr std::array<const char*, 10> kMigrations = {kV1, kV2, kV3, kV4, kV5,
+                                                     kV6, kV7, kV8, kV9, kV10};
 
 constexpr const char* kCreateMigrations =
     "CREATE TABLE IF NOT EXISTS flashwire_schema_migrations ("

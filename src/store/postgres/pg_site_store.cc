@@ -31,6 +31,10 @@ using site_validation::validate_article;
 using site_validation::validate_subscription;
 using site_validation::validate_token;
 
+// The key of the advisory lock every node's guarded_alert_write takes ("FWgrd" in ASCII): an
+// arbitrary constant all nodes share, apart from the migrations' key.
+constexpr std::int64_t kGuardedAlertsLockKey = 0x4657677264;
+
 #define FW_ARTICLE_COLUMNS                                                             \
   "id, slug, headline, standfirst, byline, dateline, category, image_url, image_alt, " \
   "body_markdown, published, published_at, updated_at, video_url, created_by, image_renditions"
@@ -398,41 +402,45 @@ class PgSiteStore final : public SiteStore {
   Result<std::int64_t> create_alert(const Alert& alert) override {
     constexpr std::string_view kWhat = "create_alert";
     if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
-    return with_connection(*pool_, [&](Connection& c) -> Result<std::int64_t> {
-      Params p;
-      if (alert.article_id != 0) {
-        p.add(alert.article_id);
-      } else {
-        p.add_null();
+    return with_connection(*pool_, [&](Connection& c) { return insert_alert(c, alert, kWhat); });
+  }
+
+  // The insert of create_alert on `c` (in the caller's transaction, if any); `alert` is valid.
+  static Result<std::int64_t> insert_alert(Connection& c, const Alert& alert,
+                                           std::string_view kWhat) {
+    Params p;
+    if (alert.article_id != 0) {
+      p.add(alert.article_id);
+    } else {
+      p.add_null();
+    }
+    p.add(static_cast<std::int64_t>(alert.category))
+        .add(alert.title)
+        .add(alert.body)
+        .add(alert.url)
+        .add(alert.urgency)
+        .add(alert.ttl_seconds)
+        .add(alert.topic)
+        .add(static_cast<std::int64_t>(alert.status))
+        .add(alert.created_by)
+        .add(alert.created_at)
+        .add(alert.send_at);
+    // The foreign key checks the article in the same statement; its violation is kNotFound,
+    // reworded here for a clear message.
+    auto rows = c.run("site_insert_alert",
+                      "INSERT INTO alerts (article_id, category, title, body, url, urgency, "
+                      "ttl_seconds, topic, status, created_by, created_at, sent, send_at) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, "
+                      "$9::bigint IN (1, 2, 4), $12) "
+                      "RETURNING id",
+                      p, kWhat);
+    if (!rows) {
+      if (rows.error().code == ErrorCode::kNotFound) {
+        return make_error(ErrorCode::kNotFound, "create_alert: no such article");
       }
-      p.add(static_cast<std::int64_t>(alert.category))
-          .add(alert.title)
-          .add(alert.body)
-          .add(alert.url)
-          .add(alert.urgency)
-          .add(alert.ttl_seconds)
-          .add(alert.topic)
-          .add(static_cast<std::int64_t>(alert.status))
-          .add(alert.created_by)
-          .add(alert.created_at)
-          .add(alert.send_at);
-      // The foreign key checks the article in the same statement; its violation is kNotFound,
-      // reworded here for a clear message.
-      auto rows = c.run("site_insert_alert",
-                        "INSERT INTO alerts (article_id, category, title, body, url, urgency, "
-                        "ttl_seconds, topic, status, created_by, created_at, sent, send_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11, "
-                        "$9::bigint IN (1, 2, 4), $12) "
-                        "RETURNING id",
-                        p, kWhat);
-      if (!rows) {
-        if (rows.error().code == ErrorCode::kNotFound) {
-          return make_error(ErrorCode::kNotFound, "create_alert: no such article");
-        }
-        return tl::unexpected(rows.error());
-      }
-      return rows->get_int(0, 0);
-    });
+      return tl::unexpected(rows.error());
+    }
+    return rows->get_int(0, 0);
   }
 
   Status set_alert_status(std::int64_t id, AlertStatus status) override {
@@ -459,42 +467,104 @@ class PgSiteStore final : public SiteStore {
         static_cast<int>(to) > static_cast<int>(AlertStatus::kFailed)) {
       return invalid(kWhat, "status out of range");
     }
-    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
-      // One statement: the row lock makes two nodes' transitions from the same status
-      // exclusive (the second re-reads the row and finds another status).
-      auto rows = c.run(
-          "site_transition_alert",
-          "UPDATE alerts SET status = $3::bigint, sent = sent OR $3::bigint = 1 WHERE id = $1 AND "
-          "status = $2",
-          Params().add(id).add(static_cast<std::int64_t>(from)).add(static_cast<std::int64_t>(to)),
-          kWhat);
-      if (!rows) return tl::unexpected(rows.error());
-      if (rows->affected() > 0) return true;
-      auto exists =
-          c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
-      if (!exists) return tl::unexpected(exists.error());
-      if (exists->empty()) {
-        return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
-      }
-      return false;
-    });
+    return with_connection(*pool_,
+                           [&](Connection& c) { return move_alert(c, id, from, to, kWhat); });
+  }
+
+  // The compare-and-set of transition_alert on `c`.
+  static Result<bool> move_alert(Connection& c, std::int64_t id, AlertStatus from, AlertStatus to,
+                                 std::string_view kWhat) {
+    // One statement: the row lock makes two nodes' transitions from the same status
+    // exclusive (the second re-reads the row and finds another status).
+    auto rows = c.run(
+        "site_transition_alert",
+        "UPDATE alerts SET status = $3::bigint, sent = sent OR $3::bigint = 1 WHERE id = $1 AND "
+        "status = $2",
+        Params().add(id).add(static_cast<std::int64_t>(from)).add(static_cast<std::int64_t>(to)),
+        kWhat);
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->affected() > 0) return true;
+    auto exists =
+        c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
+    if (!exists) return tl::unexpected(exists.error());
+    if (exists->empty()) {
+      return make_error(ErrorCode::kNotFound, "transition_alert: no such alert");
+    }
+    return false;
   }
 
   Result<bool> schedule_alert(std::int64_t id, std::int64_t send_at) override {
     constexpr std::string_view kWhat = "schedule_alert";
     if (send_at <= 0) return invalid(kWhat, "send_at must be a positive time");
-    return with_connection(*pool_, [&](Connection& c) -> Result<bool> {
-      auto rows = c.run("site_schedule_alert",
-                        "UPDATE alerts SET scheduled = true, send_at = $2 WHERE id = $1 AND "
-                        "status = 0 AND NOT scheduled",
-                        Params().add(id).add(send_at), kWhat);
+    return with_connection(*pool_,
+                           [&](Connection& c) { return schedule_draft(c, id, send_at, kWhat); });
+  }
+
+  // The compare-and-set of schedule_alert on `c`.
+  static Result<bool> schedule_draft(Connection& c, std::int64_t id, std::int64_t send_at,
+                                     std::string_view kWhat) {
+    auto rows = c.run("site_schedule_alert",
+                      "UPDATE alerts SET scheduled = true, send_at = $2 WHERE id = $1 AND "
+                      "status = 0 AND NOT scheduled",
+                      Params().add(id).add(send_at), kWhat);
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->affected() > 0) return true;
+    auto exists =
+        c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
+    if (!exists) return tl::unexpected(exists.error());
+    if (exists->empty()) return make_error(ErrorCode::kNotFound, "schedule_alert: no such alert");
+    return false;
+  }
+
+  Result<GuardedWriteResult> guarded_alert_write(GuardedWrite write, const Alert& alert,
+                                                 std::size_t newest,
+                                                 const AlertGuard& guard) override {
+    constexpr std::string_view kWhat = "guarded_alert_write";
+    if (write == GuardedWrite::kCreate) {
+      if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
+    } else if (write == GuardedWrite::kSchedule && alert.send_at <= 0) {
+      return invalid(kWhat, "send_at must be a positive time");
+    } else if (write != GuardedWrite::kSend && write != GuardedWrite::kSchedule) {
+      return invalid(kWhat, "unknown write");
+    }
+    return with_connection(*pool_, [&](Connection& c) -> Result<GuardedWriteResult> {
+      Transaction tx(c);
+      if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+      // Every node's guarded writes take this lock, held until commit: a second one waits here
+      // and its read (a later statement, so a later snapshot under READ COMMITTED) sees the
+      // first one's write.
+      if (auto ok = c.run("site_guard_lock", "SELECT pg_advisory_xact_lock($1::bigint)",
+                          Params().add(kGuardedAlertsLockKey), kWhat);
+          !ok) {
+        return tl::unexpected(ok.error());
+      }
+      auto rows = c.run("site_recent_alerts",
+                        "SELECT " FW_ALERT_COLUMNS " FROM alerts ORDER BY id DESC LIMIT $1",
+                        Params().add(clamp_limit(newest)), kWhat);
       if (!rows) return tl::unexpected(rows.error());
-      if (rows->affected() > 0) return true;
-      auto exists =
-          c.run("site_alert_exists", "SELECT 1 FROM alerts WHERE id = $1", Params().add(id), kWhat);
-      if (!exists) return tl::unexpected(exists.error());
-      if (exists->empty()) return make_error(ErrorCode::kNotFound, "schedule_alert: no such alert");
-      return false;
+      auto recent = all_of<Alert>(*rows, read_alert);
+      if (!recent) return tl::unexpected(recent.error());
+      GuardedWriteResult result;
+      result.id = alert.id;
+      if (!guard(*recent)) {
+        result.refused = true;
+        return result;  // rolled back: nothing was written
+      }
+      if (write == GuardedWrite::kCreate) {
+        auto id = insert_alert(c, alert, kWhat);
+        if (!id) return tl::unexpected(id.error());
+        result.id = *id;
+        result.written = true;
+      } else {
+        auto moved =
+            write == GuardedWrite::kSend
+                ? move_alert(c, alert.id, AlertStatus::kQueued, AlertStatus::kSending, kWhat)
+                : schedule_draft(c, alert.id, alert.send_at, kWhat);
+        if (!moved) return tl::unexpected(moved.error());
+        result.written = *moved;
+      }
+      if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+      return result;
     });
   }
 

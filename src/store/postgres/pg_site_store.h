@@ -7,6 +7,8 @@
 // - Ids come from sequences: an upsert that updates, or a failed insert, may leave a gap.
 // - kIo also means "the connection to the server was lost"; the next call connects again.
 // - Several processes share the data: a row another node wrote is seen by the next call.
+// - guarded_alert_write holds a transaction-scoped advisory lock (one fixed key) from before its
+//   read to its commit, so the guardrails of every node take turns.
 //
 // Each call borrows one connection from the pool for its duration, so any number of store objects
 // can share a pool of a few connections. Thread safety: as the interfaces (one thread at a time

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <optional>
@@ -65,10 +66,21 @@ CREATE TABLE pending_gone (
 );
 )sql";
 
-constexpr sqlite_detail::SchemaSpec kSchema{"delivery store", kApplicationId,
-                                            kSqliteDeliveryStoreSchemaVersion, kSchemaV1};
+// Version 2: targeted and accepted per push service, comma-separated counts indexed by
+// news::PushServiceKind. NULL for fan-outs begun before (their split is unknown, and stays so:
+// completing one of their shards afterwards adds nothing to NULL), '0,0,0,0,0' from begin() on.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE deliveries ADD COLUMN service_targeted TEXT;
+ALTER TABLE deliveries ADD COLUMN service_accepted TEXT;
+)sql";
 
-std::string histogram_text(const LatencyHistogram& h) {
+constexpr const char* const kUpgrades[] = {kSchemaV2};
+
+constexpr sqlite_detail::SchemaSpec kSchema{
+    "delivery store", kApplicationId, kSqliteDeliveryStoreSchemaVersion, kSchemaV1, kUpgrades};
+
+template <std::size_t N>
+std::string counts_text(const std::array<std::uint64_t, N>& h) {
   std::string out;
   for (std::size_t i = 0; i < h.size(); ++i) {
     if (i > 0) out += ',';
@@ -77,9 +89,10 @@ std::string histogram_text(const LatencyHistogram& h) {
   return out;
 }
 
-// Unparseable or short text reads as zeros: the histogram is a report, never a reason to fail.
-LatencyHistogram parse_histogram(std::string_view text) {
-  LatencyHistogram h{};
+// Unparseable or short text reads as zeros: the counts are a report, never a reason to fail.
+template <typename Counts>
+Counts parse_counts(std::string_view text) {
+  Counts h{};
   std::size_t i = 0;
   while (!text.empty() && i < h.size()) {
     const std::size_t comma = text.find(',');
@@ -92,6 +105,8 @@ LatencyHistogram parse_histogram(std::string_view text) {
   }
   return h;
 }
+
+std::string histogram_text(const LatencyHistogram& h) { return counts_text(h); }
 
 class SqliteDeliveryStore final : public DeliveryStore {
  public:
@@ -185,6 +200,13 @@ class SqliteDeliveryStore final : public DeliveryStore {
     }
     LatencyHistogram latency = (*current)->counts.accept_latency;
     for (std::size_t i = 0; i < latency.size(); ++i) latency[i] += counts.accept_latency[i];
+    ServiceCounts targeted = (*current)->counts.targeted_by_service;
+    ServiceCounts accepted = (*current)->counts.accepted_by_service;
+    for (std::size_t i = 0; i < targeted.size(); ++i) {
+      targeted[i] += counts.targeted_by_service[i];
+      accepted[i] += counts.accepted_by_service[i];
+    }
+    const bool split = (*current)->service_split;
     {
       Query q(add_counts_);
       q.bind_int(1, alert_id)
@@ -195,6 +217,14 @@ class SqliteDeliveryStore final : public DeliveryStore {
           .bind_int(6, counts.last_accept_ms);
       const std::string text = histogram_text(latency);
       q.bind_text(7, text);
+      // A fan-out without a split (begun before version 2) keeps none.
+      const std::string targeted_text = counts_text(targeted);
+      const std::string accepted_text = counts_text(accepted);
+      if (split) {
+        q.bind_text(8, targeted_text).bind_text(9, accepted_text);
+      } else {
+        q.bind_null(8).bind_null(9);
+      }
       if (const int rc = q.step(); rc != SQLITE_DONE) return conn_.failure(rc, kWhat);
     }
     for (const auto& [reason, count] : counts.failed_by_reason) {
@@ -285,8 +315,13 @@ class SqliteDeliveryStore final : public DeliveryStore {
       d.counts.failed = static_cast<std::uint64_t>(q.column_int(10));
       d.counts.retried = static_cast<std::uint64_t>(q.column_int(11));
       d.counts.last_accept_ms = q.column_int(12);
-      d.counts.accept_latency = parse_histogram(q.column_text(13));
+      d.counts.accept_latency = parse_counts<LatencyHistogram>(q.column_text(13));
       d.shards_open = static_cast<std::uint64_t>(q.column_int(14));
+      d.service_split = !q.column_is_null(15) && !q.column_is_null(16);
+      if (d.service_split) {
+        d.counts.targeted_by_service = parse_counts<ServiceCounts>(q.column_text(15));
+        d.counts.accepted_by_service = parse_counts<ServiceCounts>(q.column_text(16));
+      }
     }
     {
       Query q(failures_);
@@ -322,12 +357,14 @@ class SqliteDeliveryStore final : public DeliveryStore {
   };
   static constexpr StatementSql kStatements[] = {
       {&SqliteDeliveryStore::insert_delivery_,
-       "INSERT INTO deliveries (alert_id, audience, started_at_ms) VALUES (?1, ?2, ?3) "
+       "INSERT INTO deliveries (alert_id, audience, started_at_ms, service_targeted, "
+       "service_accepted) VALUES (?1, ?2, ?3, '0,0,0,0,0', '0,0,0,0,0') "
        "ON CONFLICT (alert_id) DO NOTHING"},
       {&SqliteDeliveryStore::find_delivery_,
        "SELECT audience, targeted, cursor, started_at_ms, finished_at_ms, state, error, "
        "shards_done, sent, gone, failed, retried, last_accept_ms, accept_latency, "
-       "(SELECT count(*) FROM delivery_shards s WHERE s.alert_id = d.alert_id AND s.done = 0) "
+       "(SELECT count(*) FROM delivery_shards s WHERE s.alert_id = d.alert_id AND s.done = 0), "
+       "service_targeted, service_accepted "
        "FROM deliveries d WHERE alert_id = ?1"},
       {&SqliteDeliveryStore::failures_,
        "SELECT reason, count FROM delivery_failures WHERE alert_id = ?1 ORDER BY reason"},
@@ -345,7 +382,8 @@ class SqliteDeliveryStore final : public DeliveryStore {
       {&SqliteDeliveryStore::add_counts_,
        "UPDATE deliveries SET shards_done = shards_done + 1, sent = sent + ?2, gone = gone + ?3, "
        "failed = failed + ?4, retried = retried + ?5, "
-       "last_accept_ms = max(last_accept_ms, ?6), accept_latency = ?7 WHERE alert_id = ?1"},
+       "last_accept_ms = max(last_accept_ms, ?6), accept_latency = ?7, service_targeted = ?8, "
+       "service_accepted = ?9 WHERE alert_id = ?1"},
       {&SqliteDeliveryStore::add_failure_,
        "INSERT INTO delivery_failures (alert_id, reason, count) VALUES (?1, ?2, ?3) "
        "ON CONFLICT (alert_id, reason) DO UPDATE SET count = count + ?3"},

@@ -2,7 +2,8 @@
 // transactions and error mapping of the other SQLite stores (sqlite_util).
 //
 // Decided here: counts are columns of the delivery row; the latency histogram is stored as one
-// comma-separated text of bucket counts; failure reasons in a table of (alert, reason, count).
+// comma-separated text of bucket counts, and so are the counts per push service; failure
+// reasons in a table of (alert, reason, count).
 //
 // Thread safety: as DeliveryStore; one thread at a time per object.
 #pragma once
@@ -16,7 +17,8 @@
 
 namespace flashwire::store {
 
-inline constexpr int kSqliteDeliveryStoreSchemaVersion = 1;
+// Version 2 added the counts per push service (deliveries.service_targeted, service_accepted).
+inline constexpr int kSqliteDeliveryStoreSchemaVersion = 2;
 
 // Opens (creating if needed) the delivery store at `path`. Errors as open_sqlite_site_store:
 // kIo when the file cannot be opened or created, kCorrupt when it is not this store's file.

@@ -627,6 +627,14 @@ class SqliteSiteStore final : public SiteStore {
     if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
     Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    auto id = insert_alert(alert, kWhat);
+    if (!id) return id;
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return id;
+  }
+
+  // The insert of create_alert, inside the caller's transaction; `alert` is validated.
+  Result<std::int64_t> insert_alert(const Alert& alert, std::string_view kWhat) {
     if (alert.article_id != 0) {
       // Checked first, rather than left to the foreign key, for a clear message.
       Query q(article_exists_);
@@ -658,7 +666,6 @@ class SqliteSiteStore final : public SiteStore {
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       id = conn_.last_insert_rowid();
     }
-    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
     return id;
   }
 
@@ -702,6 +709,15 @@ class SqliteSiteStore final : public SiteStore {
     }
     Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    auto moved = move_alert(id, from, to, kWhat);
+    if (!moved) return moved;
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return moved;
+  }
+
+  // The conditional update of transition_alert, inside the caller's transaction.
+  Result<bool> move_alert(std::int64_t id, AlertStatus from, AlertStatus to,
+                          std::string_view kWhat) {
     bool moved = false;
     {
       Query q(transition_alert_);
@@ -711,9 +727,7 @@ class SqliteSiteStore final : public SiteStore {
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       moved = conn_.changes() != 0;
     }
-    if (auto ok = moved_or_missing(moved, id, kWhat); !ok) return ok;
-    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
-    return moved;
+    return moved_or_missing(moved, id, kWhat);
   }
 
   Result<std::vector<Alert>> alerts_with_status(AlertStatus status, std::size_t limit) override {
@@ -739,6 +753,14 @@ class SqliteSiteStore final : public SiteStore {
     if (send_at <= 0) return invalid(kWhat, "send_at must be a positive time");
     Transaction tx(conn_);
     if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    auto moved = schedule_draft(id, send_at, kWhat);
+    if (!moved) return moved;
+    if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
+    return moved;
+  }
+
+  // The conditional update of schedule_alert, inside the caller's transaction.
+  Result<bool> schedule_draft(std::int64_t id, std::int64_t send_at, std::string_view kWhat) {
     bool moved = false;
     {
       Query q(schedule_alert_);
@@ -746,9 +768,52 @@ class SqliteSiteStore final : public SiteStore {
       if (const int rc = q.step(); rc != SQLITE_DONE) return failure(rc, kWhat);
       moved = conn_.changes() != 0;
     }
-    if (auto ok = moved_or_missing(moved, id, kWhat); !ok) return ok;
+    return moved_or_missing(moved, id, kWhat);
+  }
+
+  Result<GuardedWriteResult> guarded_alert_write(GuardedWrite write, const Alert& alert,
+                                                 std::size_t newest,
+                                                 const AlertGuard& guard) override {
+    constexpr std::string_view kWhat = "guarded_alert_write";
+    if (write == GuardedWrite::kCreate) {
+      if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
+    } else if (write == GuardedWrite::kSchedule && alert.send_at <= 0) {
+      return invalid(kWhat, "send_at must be a positive time");
+    } else if (write != GuardedWrite::kSend && write != GuardedWrite::kSchedule) {
+      return invalid(kWhat, "unknown write");
+    }
+    // BEGIN IMMEDIATE takes the file's write lock before the read: a second writer (another
+    // connection or process) waits here, then reads what the first one wrote.
+    Transaction tx(conn_);
+    if (auto ok = tx.begin(kWhat); !ok) return tl::unexpected(ok.error());
+    std::vector<Alert> recent;
+    {
+      Query q(recent_alerts_);
+      q.bind_int(1, clamp_to_int64(newest));
+      auto read = read_all<Alert>(q, read_alert, kWhat);
+      if (!read) return tl::unexpected(read.error());
+      recent = std::move(*read);
+    }
+    GuardedWriteResult result;
+    result.id = alert.id;
+    if (!guard(recent)) {
+      result.refused = true;
+      return result;  // the transaction rolls back: nothing was written
+    }
+    if (write == GuardedWrite::kCreate) {
+      auto id = insert_alert(alert, kWhat);
+      if (!id) return tl::unexpected(id.error());
+      result.id = *id;
+      result.written = true;
+    } else {
+      auto moved = write == GuardedWrite::kSend
+                       ? move_alert(alert.id, AlertStatus::kQueued, AlertStatus::kSending, kWhat)
+                       : schedule_draft(alert.id, alert.send_at, kWhat);
+      if (!moved) return tl::unexpected(moved.error());
+      result.written = *moved;
+    }
     if (auto ok = tx.commit(kWhat); !ok) return tl::unexpected(ok.error());
-    return moved;
+    return result;
   }
 
   Result<std::vector<std::int64_t>> claim_due_alerts(std::int64_t now, std::size_t limit) override {
