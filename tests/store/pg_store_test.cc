@@ -168,7 +168,9 @@ TEST_F(PgStoreTest, Version10AddsEditorSubscriptionsKeepingTokens) {
 // it completes later, while a fan-out begun afterwards has one.
 TEST_F(PgStoreTest, Version9LeavesFanOutsFromBeforeWithoutASplit) {
   ASSERT_NE(open_ok(), nullptr);
-  place_->exec("", "", FW_UNDO_PG_V9 "DELETE FROM flashwire_schema_migrations WHERE version >= 9");
+  place_->exec("", "",
+               FW_UNDO_PG_V10 FW_UNDO_PG_V9
+               "DELETE FROM flashwire_schema_migrations WHERE version >= 9");
   place_->exec("", "",
                "INSERT INTO deliveries (alert_id, audience, started_at_ms) VALUES (7, 10, 1)");
   place_->exec("", "",
