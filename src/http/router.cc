@@ -94,6 +94,11 @@ void Router::start_websocket(boost::beast::tcp_stream stream, Request request) {
   stream.socket().close(ignored);  // accepts_websocket() said false: not reached
 }
 
+bool Router::blocks(const Request& request) const {
+  const Handler* handler = route(request);
+  return handler != nullptr && handler->blocks(request);
+}
+
 bool Router::accepts_stream(const Request& request) const {
   const Handler* handler = route(request);
   return handler != nullptr && handler->accepts_stream(request);

@@ -12,9 +12,9 @@
 // matches no route is answered 404 (JSON). A route that does not take a request's method does not
 // match it: the request goes to the next best route (e.g. POST /metrics to the site's "/").
 //
-// The router is itself an http::Handler: WebSocket upgrades (accepts_websocket/start_websocket)
-// and streamed responses (accepts_stream/start_stream) are handed to the handler the request
-// routes to, and stop_streams() reaches every handler once. `response_headers` are set on every
+// The router is itself an http::Handler: WebSocket upgrades (accepts_websocket/start_websocket),
+// streamed responses (accepts_stream/start_stream) and whether a request blocks (blocks) go to
+// the handler the request routes to, and stop_streams() reaches every handler once. `response_headers` are set on every
 // response handle() returns, unless the handler already set that field.
 //
 // Ownership: handlers are not owned and must outlive the router's use. Thread safety: add routes
@@ -55,6 +55,7 @@ class Router final : public Handler {
   Response handle(const Request& request, const RequestContext& context) override;
   bool accepts_websocket(const Request& request) const override;
   void start_websocket(boost::beast::tcp_stream stream, Request request) override;
+  bool blocks(const Request& request) const override;
   bool accepts_stream(const Request& request) const override;
   void start_stream(boost::beast::tcp_stream stream, Request request,
                     const RequestContext& context) override;

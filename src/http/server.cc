@@ -1,9 +1,12 @@
 #include "http/server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -126,6 +129,18 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
   std::condition_variable finished_changed;
   std::size_t workers_finished = 0;
   bool joined = false;
+  // Threads for handle() calls that may block (Handler::blocks); made on first use.
+  std::mutex blocking_mutex;
+  std::unique_ptr<asio::thread_pool> blocking;
+
+  asio::thread_pool::executor_type blocking_executor() {
+    const std::lock_guard lock(blocking_mutex);
+    if (!blocking) {
+      blocking = std::make_unique<asio::thread_pool>(
+          std::clamp<unsigned>(options.blocking_threads, 1, ServerOptions::kMaxThreads));
+    }
+    return blocking->get_executor();
+  }
 
   // Starts the server's own threads: lanes 1 … threads - 1.
   void start_workers() {
@@ -168,6 +183,17 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     for (auto& worker : workers) worker->io.stop();
     for (auto& worker : workers) {
       if (worker->thread.joinable()) worker->thread.join();
+    }
+    // A blocking handle() in progress finishes (the handler must not be called once this
+    // returns); those not started are dropped, and their connections with them.
+    std::unique_ptr<asio::thread_pool> pool;
+    {
+      const std::lock_guard lock(blocking_mutex);
+      pool = std::move(blocking);
+    }
+    if (pool) {
+      pool->stop();
+      pool->join();
     }
   }
 
@@ -285,7 +311,16 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         co_return;
       }
       const bool keep_alive = request.keep_alive() && !stopped;
-      Response response = handler.handle(request, context);
+      Response response;
+      if (handler.blocks(request)) {
+        // (Not a conditional expression: GCC 12 mishandles co_await inside one.)
+        response = co_await asio::co_spawn(
+            blocking_executor(),
+            [&]() -> asio::awaitable<Response> { co_return handler.handle(request, context); },
+            asio::use_awaitable);
+      } else {
+        response = handler.handle(request, context);
+      }
       co_await write(stream, response, keep_alive, request.method() == beast::http::verb::head);
       if (!keep_alive) break;
     }

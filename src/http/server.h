@@ -55,6 +55,9 @@ struct ServerOptions {
   TrustedProxies trusted_proxies;
   // Threads serving connections (see the top of this file), 1 to kMaxThreads.
   unsigned threads = 1;
+  // Threads for the requests a handler says may block (Handler::blocks), started with the first
+  // such request; 1 to kMaxThreads. More such requests at once wait for a free one.
+  unsigned blocking_threads = 2;
   static constexpr unsigned kMaxThreads = 256;
 };
 
@@ -69,7 +72,8 @@ struct RequestContext {
 class Handler {
  public:
   virtual ~Handler() = default;
-  // Answers one request. Runs on the server's io_context; must not block for long.
+  // Answers one request. Runs on the server's io_context and must not block for long, unless
+  // blocks() said so for this request.
   virtual Response handle(const Request& request, const RequestContext& context) = 0;
   // Whether `request` (a WebSocket upgrade) is for a path this handler serves over WebSocket.
   // By default none is.
@@ -80,6 +84,12 @@ class Handler {
     boost::beast::error_code ignored;
     stream.socket().close(ignored);
   }
+
+  // Whether answering `request` may block for long (it waits for another service, e.g. a push
+  // service): the server then calls handle() for it on a thread of its own small pool
+  // (ServerOptions::blocking_threads) and writes the answer from the connection's thread as
+  // usual, so the other connections of that thread go on meanwhile. By default none does.
+  virtual bool blocks(const Request& /*request*/) const { return false; }
 
   // Streaming hand-off, for responses that last as long as the client listens (Server-Sent
   // Events). Asked for every request that is not a WebSocket upgrade, before handle(): true

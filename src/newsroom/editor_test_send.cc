@@ -37,6 +37,20 @@ http::Response json_answer(Status status, const json::value& value) {
 
 }  // namespace
 
+bool NewsroomApi::blocks(const http::Request& request) const {
+  // POST /api/newsroom/alerts/{id}/test waits for the push service's answer.
+  constexpr std::string_view kPrefix = "/api/newsroom/alerts/", kSuffix = "/test";
+  if (request.method() != bhttp::verb::post) return false;
+  std::string_view path = request.target();
+  path = path.substr(0, path.find('?'));
+  if (path.size() <= kPrefix.size() + kSuffix.size() || !path.starts_with(kPrefix) ||
+      !path.ends_with(kSuffix))
+    return false;
+  const std::string_view id =
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  return id.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 std::string NewsroomApi::push_service_of(const std::string& endpoint) const {
   return std::string(
       news::push_service_name(news::classify_push_service(endpoint, options_.own_push_origin)));

@@ -30,8 +30,8 @@
 //                                                               (checked as a reader's); GET says
 //                                                               whether one is stored and its push
 //                                                               service, never endpoint or keys
-// (editor_test_send.cc; a test send blocks its request until the push service answers, at most
-// about 20 s, and is audited as alert.test).
+// (editor_test_send.cc; a test send waits for the push service's answer, at most about 20 s, on
+// the server's pool for blocking calls — http::Handler::blocks — and is audited as alert.test).
 //   GET  /api/newsroom/alerts/{id}/events       alerts:send     Server-Sent Events: the alert as
 //                                                               GET alerts/{id} answers it, again
 //                                                               whenever it changes
@@ -156,6 +156,9 @@ class NewsroomApi final : public http::Handler {
   // GET alerts/{id}/events is a stream (alert_analytics.cc): authenticated and checked like GET
   // alerts/{id}, whose answer is its first event.
   bool accepts_stream(const http::Request& request) const override;
+  // POST alerts/{id}/test waits for the push service (editor_test_send.cc): the server answers it
+  // from its pool for blocking calls, not from the thread its other connections share.
+  bool blocks(const http::Request& request) const override;
   void start_stream(boost::beast::tcp_stream stream, http::Request request,
                     const http::RequestContext& context) override;
   void stop_streams() override;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -38,14 +39,25 @@ class EchoHandler final : public Handler {
     if (request.target() == "/boom") throw std::runtime_error("handler failed");
     Response response(Status::ok, request.version());
     response.body() = std::string(request.target());
+    if (request.target() == "/slow") {
+      // Waits (at most 10 s) until the test lets it go, like a call to a slow service.
+      slow_started = true;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!released && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      response.body() += released ? " released" : " timed out";
+    }
     return response;
   }
+  bool blocks(const Request& request) const override { return request.target() == "/slow"; }
   std::size_t distinct_threads() {
     const std::lock_guard lock(mutex);
     return threads.size();
   }
 
   std::atomic<int> calls = 0;
+  std::atomic<bool> slow_started = false;
+  std::atomic<bool> released = false;
   std::mutex mutex;
   std::set<std::thread::id> threads;
 };
@@ -113,6 +125,32 @@ TEST_F(ServerThreadsTest, ManyConcurrentClientsOnFourThreadsEachGetTheirOwnAnswe
   // Round robin over the four io_contexts: 16 connections reach every one of them.
   EXPECT_EQ(handler_.distinct_threads(), 4u);
   EXPECT_EQ(server_->connections_accepted(), static_cast<std::uint64_t>(kClients));
+}
+
+TEST_F(ServerThreadsTest, ABlockingRequestDoesNotHoldUpTheOtherConnectionsOfItsThread) {
+  start(1);  // one thread serves every connection: a blocking handle() there would stop them all
+  std::string slow_answer, after_answer;
+  std::thread slow_client([&] {
+    asio::io_context client_io;
+    tcp::socket socket(client_io);
+    socket.connect(endpoint_);
+    slow_answer = get(socket, "/slow");
+    after_answer = get(socket, "/after");  // the connection stays usable afterwards
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!handler_.slow_started && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(handler_.slow_started);
+
+  asio::io_context client_io;
+  tcp::socket socket(client_io);
+  socket.connect(endpoint_);
+  EXPECT_EQ(get(socket, "/fast"), "/fast");
+  EXPECT_FALSE(handler_.released) << "answered while /slow was still waiting";
+  handler_.released = true;
+  slow_client.join();
+  EXPECT_EQ(slow_answer, "/slow released");
+  EXPECT_EQ(after_answer, "/after");
 }
 
 TEST_F(ServerThreadsTest, StopClosesIdleConnectionsOnEveryThreadAndJoinEndsThem) {
