@@ -642,7 +642,7 @@ TEST_P(PipelineTest, AMessageAtMaxMessageBytesGoes) {
 }
 
 TEST_P(PipelineTest, AnInvalidTopicRefusesTheRunBeforeAnyRequest) {
-  for (const std::string topic :
+  for (const std::string& topic :
        {std::string(33, 'a'), std::string("live news"), std::string("a+b")}) {
     SCOPED_TRACE(topic);
     message_.topic = topic;
