@@ -123,7 +123,7 @@ struct NewsroomApiOptions {
   // Markdown to the HTML readers' pages show (site::render_markdown in `flashwire serve`): the
   // live desk's preview and the "html" of listed updates. Unset: the preview answers 503
   // `preview_unavailable` and "html" is "" (the newsroom does not depend on the site).
-  std::function<std::string(std::string_view)> render_markdown;
+  std::function<std::string(std::string_view)> render_markdown = {};
   // Guardrails (alert_guardrails.cc): alerts of one category going out in any hour, at most;
   // 0: no cap. `category_hourly_cap` overrides it per category (breaking, live, exclusive;
   // -1: use hourly_cap).
@@ -137,7 +137,7 @@ struct NewsroomApiOptions {
   news::TestPusher* test_pusher = nullptr;
   // The origin of the embedded push service ([push_service] public_url; "" when it does not
   // run), so that its subscriptions are named "own".
-  std::string own_push_origin;
+  std::string own_push_origin = {};
   // Test sends per token: `test_sends_per_minute` on average, as many at once.
   double test_sends_per_minute = 10;
 };

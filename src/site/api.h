@@ -40,7 +40,7 @@ struct SiteApiOptions {
   double burst = 20;
   // The origin of Flashwire's own push service ("https://push.example"), or empty: beacons from
   // subscriptions on it count as push service "own" in alert analytics.
-  std::string own_push_origin;
+  std::string own_push_origin = {};
 };
 
 class SiteApi {

@@ -138,7 +138,7 @@ class AlertDeskTest : public ::testing::Test {
 };
 
 TEST_F(AlertDeskTest, RefusesALinkToNoPublishedPageUnlessForcedAndAuditsTheOverride) {
-  for (const std::string url :
+  for (const std::string& url :
        std::vector<std::string>{"/articles/does-not-exist", "/live/bridge", "/articles/Bridge",
                                 "/nowhere", std::string(kOrigin) + "/articles/nope?x=1"}) {
     auto refused = compose(json::object{{"url", url}});
@@ -155,7 +155,7 @@ TEST_F(AlertDeskTest, RefusesALinkToNoPublishedPageUnlessForcedAndAuditsTheOverr
   EXPECT_EQ(code(compose(json::object{{"url", "/articles/quiet"}})), "url_not_found");
   EXPECT_EQ(store_->recent_alerts(10).value().size(), 0u) << "nothing stored when refused";
 
-  for (const std::string url :
+  for (const std::string& url :
        std::vector<std::string>{"/articles/bridge", "/articles/bridge#more", "/live/storm", "/",
                                 "/preferences", std::string(kOrigin) + "/live/storm"}) {
     EXPECT_NE(composed(json::object{{"url", url}}), 0) << url;
