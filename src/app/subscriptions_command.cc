@@ -11,7 +11,7 @@
 #include "app/site_state.h"
 #include "common/clock.h"
 #include "common/error.h"
-#include "site/push_subscription.h"
+#include "webpush/push_subscription.h"
 #include "webpush/push_hosts.h"
 
 namespace flashwire::app {
@@ -59,9 +59,9 @@ void run_import(const ImportArgs& args) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     boost::system::error_code ec;
     const json::value v = json::parse(line, ec);
-    tl::expected<site::CheckedSubscription, Error> checked =
+    tl::expected<webpush::CheckedSubscription, Error> checked =
         ec ? tl::unexpected(Error{ErrorCode::kInvalid, "not JSON: " + ec.message()})
-           : site::check_push_subscription(&v, *hosts);
+           : webpush::check_push_subscription(&v, *hosts);
     if (!checked) {
       // The line number and the reason only: endpoints and keys are never printed.
       if (++rejected <= 10)

@@ -3,7 +3,7 @@
 //
 // An editor subscribes a browser of their own (the newsroom page does it with the site's
 // service worker) and may then send any alert, as composed, to that browser only. The
-// subscription is checked exactly as a reader's (site::check_push_subscription: the push-host
+// subscription is checked exactly as a reader's (webpush::check_push_subscription: the push-host
 // policy, the keys), stored against the editor's token in a table no audience reads, and sent to
 // through the fan-out's own pipeline (news::TestPusher, fanout/test_send.h). Endpoints and keys
 // are never answered, logged or audited: only which push service holds them.
@@ -15,7 +15,7 @@
 #include "news/push_service.h"
 #include "newsroom/newsroom_api.h"
 #include "newsroom/newsroom_call.h"
-#include "site/push_subscription.h"
+#include "webpush/push_subscription.h"
 #include "store/error_kind.h"
 
 namespace flashwire::newsroom {
@@ -74,7 +74,7 @@ http::Response NewsroomApi::get_my_subscription(Call& call) {
 http::Response NewsroomApi::put_my_subscription(Call& call) {
   if (auto refused = test_send_unavailable()) return std::move(*refused);
   auto checked =
-      site::check_push_subscription(call.body.if_contains("subscription"), *options_.push_hosts);
+      webpush::check_push_subscription(call.body.if_contains("subscription"), *options_.push_hosts);
   if (!checked) {
     return error(Status::bad_request, "invalid_subscription",
                  "subscription: " + checked.error().message);

@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "news/push_service.h"
-#include "site/push_subscription.h"
+#include "webpush/push_subscription.h"
 #include "store/error_kind.h"
 #include "webpush/base64url.h"
 
@@ -125,14 +125,14 @@ http::Response SiteApi::subscribe(const http::Request& request) {
     return error(Status::bad_request, "invalid_json", "the body is not a JSON object");
   const json::object& body = parsed.as_object();
 
-  auto checked = check_push_subscription(body.if_contains("subscription"), hosts_);
+  auto checked = webpush::check_push_subscription(body.if_contains("subscription"), hosts_);
   if (!checked) {
     // "subscription.endpoint: …", "subscription.keys: …"; "subscription: must be …"
     const std::string& why = checked.error().message;
     return error(Status::bad_request, "invalid_subscription",
                  (why.starts_with("must") ? "subscription: " : "subscription.") + why);
   }
-  const CheckedSubscription& subscription = *checked;
+  const webpush::CheckedSubscription& subscription = *checked;
 
   const json::value* categories = body.if_contains("categories");
   if (categories == nullptr || !categories->is_array() || categories->as_array().empty()) {

@@ -102,7 +102,7 @@ struct OptinCount {
 
 // An editor's own browser subscription, kept for test sends of alerts (one per editor token).
 // Stored apart from readers' subscriptions: it is never part of any audience. Checked like a
-// reader's subscription before it is stored (site/push_subscription.h).
+// reader's subscription before it is stored (webpush/push_subscription.h).
 struct EditorSubscription {
   std::int64_t token_id = 0;  // the editor token it belongs to (ApiToken::id)
   std::string endpoint;

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
-#include "site/push_subscription.h"
+#include "webpush/push_subscription.h"
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
 
@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   boost::system::error_code ec;
   const boost::json::value value = boost::json::parse(text, ec);
-  const auto checked = site::check_push_subscription(ec ? nullptr : &value, policy());
+  const auto checked = webpush::check_push_subscription(ec ? nullptr : &value, policy());
   if (!checked) {
     const std::string& reason = checked.error().message;
     FUZZ_CHECK(!reason.empty(), "a refusal gives a reason");

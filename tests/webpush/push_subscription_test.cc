@@ -1,5 +1,5 @@
-// site::check_push_subscription: the one check every stored subscription passes.
-#include "site/push_subscription.h"
+// webpush::check_push_subscription: the one check every stored subscription passes.
+#include "webpush/push_subscription.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include "webpush/base64url.h"
 #include "webpush/p256.h"
 
-namespace flashwire::site {
+namespace flashwire::webpush {
 namespace {
 
 namespace json = boost::json;
@@ -87,4 +87,4 @@ TEST_F(CheckPushSubscriptionTest, EachFlawIsNamedWithoutEchoingValues) {
 }
 
 }  // namespace
-}  // namespace flashwire::site
+}  // namespace flashwire::webpush

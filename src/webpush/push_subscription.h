@@ -14,7 +14,7 @@
 #include "webpush/error.h"
 #include "webpush/push_hosts.h"
 
-namespace flashwire::site {
+namespace flashwire::webpush {
 
 struct CheckedSubscription {
   std::string endpoint;
@@ -26,4 +26,4 @@ struct CheckedSubscription {
 tl::expected<CheckedSubscription, Error> check_push_subscription(
     const boost::json::value* value, const webpush::PushHostPolicy& hosts);
 
-}  // namespace flashwire::site
+}  // namespace flashwire::webpush

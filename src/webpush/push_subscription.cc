@@ -1,11 +1,11 @@
-#include "site/push_subscription.h"
+#include "webpush/push_subscription.h"
 
 #include <boost/json.hpp>
 
 #include "webpush/base64url.h"
 #include "webpush/message.h"
 
-namespace flashwire::site {
+namespace flashwire::webpush {
 namespace {
 
 const boost::json::string* string_at(const boost::json::object& object, std::string_view key) {
@@ -37,4 +37,4 @@ tl::expected<CheckedSubscription, Error> check_push_subscription(
                              webpush::base64url_encode(keys->auth)};
 }
 
-}  // namespace flashwire::site
+}  // namespace flashwire::webpush
