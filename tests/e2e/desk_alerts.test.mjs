@@ -119,7 +119,7 @@ describe('the desk in headless Chromium', () => {
     assert.ok(warnings.some((w) => /macOS may cut the title after about 40 characters/.test(w)), warnings.join('\n'));
     await shoot(page, 'desk-preview-desktop');
 
-    // "Send a test to me" sits beside the preview; with no browser subscribed for tests it
+    // "Send a test to me" sits below Confirm and Cancel; with no browser subscribed for tests it
     // says what to do first (the API's 409 no_test_subscription, in words).
     await page.$eval('[data-nr-test-send]', (b) => b.click());
     const testSaid = await page.waitForFunction(() => {

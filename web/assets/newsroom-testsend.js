@@ -179,12 +179,13 @@
   }
   testButton.addEventListener('click', onTest);
 
-  // newsroom.js announces every confirm step it shows (with its preview).
+  // newsroom.js announces every confirm step it shows (with its preview). The test row goes
+  // after Confirm and Cancel, so that Tab from the question still reaches Confirm first.
   confirm.addEventListener('flashwire:confirm', () => {
     say(testStatus, '');
     testButton.disabled = false;
-    const preview = confirm.querySelector('[data-nr-preview]');
-    if (preview) preview.after(testRow);
-    else confirm.querySelector('[data-nr-confirm-summary]').after(testRow);
+    const actions = confirm.querySelector('.actions');
+    if (actions) actions.after(testRow);
+    else confirm.append(testRow);
   });
 })();

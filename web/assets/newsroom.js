@@ -821,7 +821,7 @@
     el.confirmSend.disabled = false;
     el.confirmCancel.disabled = false;
     el.confirm.hidden = false;
-    // For the other parts (newsroom-testsend.js: "Send a test to me" beside the preview).
+    // For the other parts (newsroom-testsend.js: "Send a test to me" after Confirm and Cancel).
     el.confirm.dispatchEvent(new CustomEvent('flashwire:confirm', { detail: { id: pending.id } }));
     el.confirmTitle.focus();
   }
