@@ -232,16 +232,18 @@ describe('two nodes on one store', () => {
     let released = false;
     try {
       assert.equal((await reader.opened).statusCode, 200);
-      // End B's listener session and take its node-id lock the moment it is free: B's listener
-      // then cannot come back (it retries with backoff) until this session lets go.
-      let held = false;
-      for (let attempt = 1; !held && attempt <= 5; ++attempt) {
-        await session.query(`SELECT 'cut${attempt}:' || count(pg_terminate_backend(pid, 5000)) ` +
-          `FROM pg_stat_activity WHERE application_name = 'flashwire node b';`, `cut${attempt}`);
-        held = await session.query(`SELECT 'lock${attempt}:' || ` +
-          `pg_try_advisory_lock(${NODE_LOCK_CLASS}, hashtext('b'));`, `lock${attempt}`) === 'true';
-      }
-      assert.ok(held, 'the test holds B\'s node-id lock');
+      // This session queues for B's node-id lock first; then B's listener session is ended.
+      // The lock goes to the session already waiting for it (a new request from B's listener
+      // cannot jump that queue), so B's listener cannot LISTEN again (it retries with backoff)
+      // until this session lets go.
+      const locked = session.query(`SELECT 'locked:' || count(*) FROM ` +
+        `(SELECT pg_advisory_lock(${NODE_LOCK_CLASS}, hashtext('b'))) AS l;`, 'locked');
+      await waitUntil(() => Number(psql(cluster, `SELECT count(*) FROM pg_locks WHERE ` +
+        `locktype = 'advisory' AND classid = ${NODE_LOCK_CLASS} AND NOT granted`)) === 1,
+        PATIENCE_MS, 'the test session to wait for B\'s node-id lock');
+      psql(cluster, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity ` +
+        `WHERE application_name = 'flashwire node b'`);
+      assert.equal(await locked, '1', 'the test holds B\'s node-id lock');
       await waitUntil(() => /PostgreSQL notifications: connection to .* lost/.test(b.output),
         PATIENCE_MS, 'B to notice the lost connection');
       const posted = await api(a, 'POST', '/api/newsroom/live/election-night-live-results/updates',
