@@ -12,12 +12,10 @@
 // Every child process gets LOOPBACK_ONLY_ENV and every wait is bounded.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN } from '../support/flashwire_cli.mjs';
-import { startServe, stopServe, LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
+import { runFlashwire, startServe, stopServe } from '../support/flashwire_serve.mjs';
 import { waitUntil } from '../support/wait.mjs';
 import {
   startPushReceiver, makeSubscribers, writeSubscriptions, subscriptionLine, checkRequest,
@@ -25,24 +23,7 @@ import {
 
 // ---------------------------------------------------------------- helpers
 
-// Runs the binary without blocking the event loop (the receiver lives in this process).
-// Resolves to { status, stdout, stderr } (text); SIGKILLs it after timeoutMs.
-function run(args, { timeoutMs = 60000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: LOOPBACK_ONLY_ENV });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    child.once('close', (status, signal) => {
-      clearTimeout(timer);
-      if (signal) reject(new Error(`flashwire ${args.join(' ')}: killed by ${signal}\n${stderr}`));
-      else resolve({ status, stdout, stderr });
-    });
-  });
-}
+const run = runFlashwire;
 
 
 function tempDir(name) {

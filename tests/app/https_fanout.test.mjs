@@ -10,34 +10,16 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN } from '../support/flashwire_cli.mjs';
-import { LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
+import { runFlashwire } from '../support/flashwire_serve.mjs';
 import {
   startH2PushServer, startHttp1PushServer, startStallingProxy, makeCertificate,
 } from '../support/h2_push_server.mjs';
 
-// Runs the binary without blocking the event loop (the server lives in this process).
-// Rejects if it is still running after timeoutMs (a stall), after killing it.
-function run(args, { timeoutMs = 40000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: LOOPBACK_ONLY_ENV });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    child.once('close', (status, signal) => {
-      clearTimeout(timer);
-      if (signal) reject(new Error(`flashwire ${args.join(' ')}: killed by ${signal} (stalled?)\n${stderr}`));
-      else resolve({ status, stdout, stderr });
-    });
-  });
-}
+// A fan-out that runs past 40 s has stalled.
+const run = (args, { timeoutMs = 40000 } = {}) => runFlashwire(args, { timeoutMs });
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 

@@ -17,30 +17,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN } from '../support/flashwire_cli.mjs';
-import { LOOPBACK_ONLY_ENV } from '../support/flashwire_serve.mjs';
+import { LOOPBACK_ONLY_ENV, runFlashwire } from '../support/flashwire_serve.mjs';
 import { makeCertificate } from '../support/h2_push_server.mjs';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const MESSAGES = 20000;
 
-// Runs the binary; rejects if it is still running after timeoutMs (a stall), after killing it.
-function run(args, { timeoutMs = 60000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: LOOPBACK_ONLY_ENV });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    child.once('close', (status, signal) => {
-      clearTimeout(timer);
-      if (signal) reject(new Error(`flashwire ${args.join(' ')}: killed by ${signal} (stalled?)\n${stderr}`));
-      else resolve({ status, stdout, stderr });
-    });
-  });
-}
+const run = runFlashwire;
 
 // A port free at this moment (nginx needs a number; a lost race is retried by the caller).
 function freePort() {

@@ -23,6 +23,27 @@ export const LOOPBACK_ONLY_ENV = {
   NO_PROXY: '127.0.0.1,localhost,::1',
 };
 
+// Runs `flashwire ARGS…` (a command that ends by itself: fanout, vapid, …) without blocking the
+// event loop, so that servers living in the test's own process keep answering it. Resolves to
+// { status, stdout, stderr } (text); rejects if it is still running after timeoutMs (a stall),
+// after killing it.
+export function runFlashwire(args, { timeoutMs = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: LOOPBACK_ONLY_ENV });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      if (signal) reject(new Error(`flashwire ${args.join(' ')}: killed by ${signal} (stalled?)\n${stderr}`));
+      else resolve({ status, stdout, stderr });
+    });
+  });
+}
+
 // Runs `flashwire serve --listen 127.0.0.1:0 --data DATA_DIR [extraArgs…]` and resolves once it
 // has printed its site URL. Resolves to:
 //   url      the site's origin, "http://127.0.0.1:<port>" (no trailing slash)
