@@ -131,6 +131,20 @@ Status validate_alert(const Alert& a) {
   return {};
 }
 
+Status validate_guarded_write(GuardedWrite write, const Alert& alert) {
+  constexpr std::string_view kWhat = "guarded_alert_write";
+  switch (write) {
+    case GuardedWrite::kCreate:
+      return validate_alert(alert);
+    case GuardedWrite::kSchedule:
+      if (alert.send_at <= 0) return invalid(kWhat, "send_at must be a positive time");
+      return {};
+    case GuardedWrite::kSend:
+      return {};
+  }
+  return invalid(kWhat, "unknown write");
+}
+
 Result<std::string> join_scopes(const std::vector<std::string>& scopes) {
   std::string joined;
   for (const auto& scope : scopes) {

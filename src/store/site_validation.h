@@ -26,6 +26,9 @@ bool is_scope(std::string_view scope);
 Status validate_article(const Article& a, std::string_view what);
 Status validate_subscription(const Subscription& s);
 Status validate_alert(const Alert& a);
+// The arguments of guarded_alert_write: a known write, a valid alert to create, a positive
+// send_at to schedule.
+Status validate_guarded_write(GuardedWrite write, const Alert& alert);
 // A token to create: a name, a SHA-256 hex hash, scopes that join_scopes accepts. Returns the
 // joined scopes, as stored.
 Result<std::string> validate_token(const ApiToken& token);

@@ -25,6 +25,7 @@ using site_validation::kMaxSearchQuery;
 using site_validation::search_words;
 using site_validation::split_scopes;
 using site_validation::validate_alert;
+using site_validation::validate_guarded_write;
 using site_validation::validate_article;
 using site_validation::validate_subscription;
 using site_validation::validate_token;
@@ -775,13 +776,7 @@ class SqliteSiteStore final : public SiteStore {
                                                  std::size_t newest,
                                                  const AlertGuard& guard) override {
     constexpr std::string_view kWhat = "guarded_alert_write";
-    if (write == GuardedWrite::kCreate) {
-      if (auto ok = validate_alert(alert); !ok) return tl::unexpected(ok.error());
-    } else if (write == GuardedWrite::kSchedule && alert.send_at <= 0) {
-      return invalid(kWhat, "send_at must be a positive time");
-    } else if (write != GuardedWrite::kSend && write != GuardedWrite::kSchedule) {
-      return invalid(kWhat, "unknown write");
-    }
+    if (auto ok = validate_guarded_write(write, alert); !ok) return tl::unexpected(ok.error());
     // BEGIN IMMEDIATE takes the file's write lock before the read: a second writer (another
     // connection or process) waits here, then reads what the first one wrote.
     Transaction tx(conn_);
